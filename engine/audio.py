@@ -1,0 +1,263 @@
+"""Decode any common music file to mono float32 at a requested sample rate.
+
+libsndfile (through soundfile) reads WAV, FLAC, OGG/Vorbis, Opus, AIFF and MP3 in
+process and fast; PyAV (FFmpeg) reads everything else (M4A/AAC, WMA, ...). Both run
+in this process: no subprocess per file. Resampling is done with soxr.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from engine.errors import DecodeError, ParameterError
+
+#: File extensions Resonance treats as music (lower case, with the dot).
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac",
+     ".aif", ".aiff", ".aifc", ".wma", ".wv", ".ape", ".mka", ".webm"}
+)
+
+# Extensions libsndfile is tried on first; anything else goes straight to PyAV.
+_SNDFILE_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc"}
+)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds, read without decoding it."""
+
+    duration: float
+    sample_rate: int
+    channels: int
+    codec: str
+
+
+def load_audio(
+    path: str | os.PathLike[str],
+    *,
+    sr: int,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> np.ndarray:
+    """Decode ``path`` to mono float32 at ``sr`` Hz.
+
+    Parameters
+    ----------
+    path : the audio file
+    sr : target sample rate in Hz
+    offset : seconds to skip from the start
+    duration : seconds to decode at most (None: to the end)
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+        Mono signal (channels averaged), finite values.
+
+    Raises
+    ------
+    DecodeError
+        The file is missing, empty, unreadable, not audio, or corrupt.
+    """
+    if sr <= 0:
+        raise ParameterError(f"sample rate must be positive, got {sr}")
+    if offset < 0 or (duration is not None and duration < 0):
+        raise ParameterError("offset and duration must not be negative")
+    path = Path(path)
+    _check_readable(path)
+    data, native_sr = _decode(path, offset, duration)
+    y = to_mono(data)
+    y = resample(y, orig_sr=native_sr, target_sr=sr)
+    return sanitize(y)
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Duration, rate, channels and codec of ``path`` from its header."""
+    path = Path(path)
+    _check_readable(path)
+    if path.suffix.lower() in _SNDFILE_EXTENSIONS:
+        try:
+            info = sf.info(str(path))
+            if info.frames > 0 and info.samplerate > 0:
+                return AudioInfo(info.frames / info.samplerate, info.samplerate,
+                                 info.channels, info.format.lower())
+        except (sf.LibsndfileError, RuntimeError, TypeError):
+            pass
+    return _av_info(path)
+
+
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """Average channels: ``(n, channels)`` or ``(n,)`` to ``(n,)`` float32."""
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 2:
+        return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    return data.reshape(-1)
+
+
+def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Band-limited resampling of a mono signal (soxr, high quality)."""
+    if orig_sr == target_sr or y.size == 0:
+        return np.ascontiguousarray(y, dtype=np.float32)
+    out = soxr.resample(np.ascontiguousarray(y, dtype=np.float32), orig_sr, target_sr, "HQ")
+    return np.asarray(out, dtype=np.float32)
+
+
+def sanitize(y: np.ndarray) -> np.ndarray:
+    """Replace NaN/inf by 0 and clip to [-1, 1] (decoders may overshoot slightly)."""
+    y = np.nan_to_num(np.asarray(y, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(y, -1.0, 1.0, out=y)
+
+
+# -- internals -----------------------------------------------------------------------
+
+def _check_readable(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DecodeError(path, "file not found") from None
+    except OSError as exc:
+        raise DecodeError(path, f"cannot access file ({exc.strerror or exc})") from None
+    if not path.is_file():
+        raise DecodeError(path, "not a regular file")
+    if st.st_size == 0:
+        raise DecodeError(path, "file is empty")
+    if not os.access(path, os.R_OK):
+        raise DecodeError(path, "permission denied")
+
+
+def _decode(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    sndfile_error: str | None = None
+    if path.suffix.lower() in _SNDFILE_EXTENSIONS:
+        try:
+            return _decode_sndfile(path, offset, duration)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            sndfile_error = str(exc)
+    try:
+        return _decode_av(path, offset, duration)
+    except DecodeError as exc:
+        if sndfile_error and "not an audio file" in exc.reason:
+            raise DecodeError(path, f"not a readable audio file ({sndfile_error})") from None
+        raise
+
+
+def _decode_sndfile(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    with sf.SoundFile(str(path)) as f:
+        rate = f.samplerate
+        if rate <= 0 or f.channels <= 0:
+            raise RuntimeError("invalid header")
+        start = int(round(offset * rate))
+        frames = -1 if duration is None else int(round(duration * rate))
+        if f.seekable() and start:
+            if f.frames > 0 and start >= f.frames:
+                return np.zeros((0, f.channels), np.float32), rate
+            f.seek(start)
+        elif start:
+            f.read(start, dtype="float32", always_2d=True)
+        data = f.read(frames, dtype="float32", always_2d=True)
+    if data.shape[0] == 0 and start == 0:
+        raise RuntimeError("no audio frames")
+    return data, rate
+
+
+def _decode_av(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    import av  # lazy: PyAV loads FFmpeg's shared libraries
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise DecodeError(path, "not an audio file (no audio stream)")
+            stream = container.streams.audio[0]
+            rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+            if rate <= 0:
+                raise DecodeError(path, "audio stream has no sample rate")
+            if offset > 0:
+                container.seek(int(offset / stream.time_base), stream=stream, backward=True)
+            chunks, got = _read_av_frames(container, stream, rate, offset, duration)
+    except DecodeError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError, IndexError, KeyError) as exc:
+        raise DecodeError(path, _av_reason(exc)) from None
+    if not chunks:
+        if offset > 0:
+            return np.zeros((0, 1), np.float32), rate
+        raise DecodeError(path, "no audio could be decoded (corrupt or truncated file)")
+    data = np.concatenate(chunks, axis=0)
+    return data[:got] if got is not None else data, rate
+
+
+def _read_av_frames(container, stream, rate: int, offset: float,
+                    duration: float | None) -> tuple[list[np.ndarray], int | None]:
+    """Decode frames to ``(n, channels)`` float32 chunks from ``offset`` on."""
+    import av
+
+    want = None if duration is None else int(round(duration * rate))
+    chunks: list[np.ndarray] = []
+    have = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            continue  # a damaged packet: skip it like players do
+        for frame in frames:
+            arr = _frame_to_array(frame)
+            if offset > 0 and frame.pts is not None and frame.time_base is not None:
+                start = float(frame.pts * frame.time_base)
+                skip = int(round((offset - start) * rate))
+                if skip >= arr.shape[0]:
+                    continue
+                if skip > 0:
+                    arr = arr[skip:]
+            chunks.append(arr)
+            have += arr.shape[0]
+            if want is not None and have >= want:
+                return chunks, want
+    return chunks, want
+
+
+def _frame_to_array(frame) -> np.ndarray:
+    arr = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if np.issubdtype(arr.dtype, np.integer):
+        arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    arr = arr.astype(np.float32, copy=False)
+    if frame.format.is_planar:
+        return arr.reshape(channels, -1).T
+    return arr.reshape(-1, channels)
+
+
+def _av_info(path: Path) -> AudioInfo:
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise DecodeError(path, "not an audio file (no audio stream)")
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                seconds = float(stream.duration * stream.time_base)
+            else:
+                seconds = (container.duration or 0) / 1_000_000
+            rate = int(stream.codec_context.sample_rate or 0)
+            return AudioInfo(seconds, rate, stream.codec_context.channels or 1,
+                             stream.codec_context.name)
+    except DecodeError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise DecodeError(path, _av_reason(exc)) from None
+
+
+def _av_reason(exc: Exception) -> str:
+    import av
+
+    if isinstance(exc, av.error.InvalidDataError):
+        return "not an audio file, or the file is corrupt"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    message = getattr(exc, "strerror", None) or str(exc)
+    return f"decoder error: {message}"

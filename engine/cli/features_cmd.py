@@ -1,0 +1,78 @@
+"""``resonance features FILE...``: analyse files with the model's feature front-end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.config import FeatureConfig
+from engine.errors import ResonanceError
+from engine.features import analyze_file
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``features`` sub-command."""
+    p = sub.add_parser("features", help="extract model features from audio files",
+                       description="Decode audio files and compute their log-mel, chroma "
+                       "and tempo features exactly as the embedding model sees them.")
+    p.add_argument("files", nargs="+", type=Path, help="audio files")
+    p.add_argument("--config", type=Path, default=None,
+                   help="feature config or base.yaml (default: the shipped base.yaml)")
+    p.add_argument("--no-hpss", action="store_true", help="skip harmonic-percussive separation")
+    p.add_argument("--max-segments", type=int, default=None, help="keep at most N segments")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder to write one .npz of segment features per file")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file")
+    p.set_defaults(handler=run)
+
+
+def load_feature_config(path: Path | None, *, no_hpss: bool = False) -> FeatureConfig:
+    """The feature config from ``path`` or the shipped ``base.yaml``."""
+    import dataclasses
+
+    from engine.config import default_config_dir
+
+    cfg = FeatureConfig.from_yaml(path or default_config_dir() / "base.yaml")
+    if no_hpss:
+        cfg = dataclasses.replace(cfg, segment=dataclasses.replace(cfg.segment, hpss=False))
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse each file; a bad file is reported and the others still processed."""
+    cfg = load_feature_config(args.config, no_hpss=args.no_hpss)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path in args.files:
+        started = time.perf_counter()
+        try:
+            track, segs = analyze_file(path, config=cfg, max_segments=args.max_segments)
+        except ResonanceError as exc:
+            failures += 1
+            print(f"resonance: error: {exc}", file=sys.stderr)
+            continue
+        elapsed = time.perf_counter() - started
+        report = {
+            "path": str(path), "duration_s": round(track.duration, 3),
+            "frames": track.n_frames, "segments": len(segs),
+            "mel_shape": list(segs.mel.shape), "chroma_shape": list(segs.chroma.shape),
+            "tempo_shape": list(segs.tempo.shape), "seconds": round(elapsed, 3),
+            "x_realtime": round(track.duration / elapsed, 1) if elapsed > 0 else None,
+        }
+        if args.out:
+            target = args.out / f"{path.stem}.npz"
+            np.savez_compressed(target, mel=segs.mel, chroma=segs.chroma, tempo=segs.tempo,
+                                starts=segs.starts)
+            report["out"] = str(target)
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False))
+        else:
+            print(f"{path}: {report['duration_s']:.1f} s, {report['segments']} segments "
+                  f"{tuple(segs.mel.shape[1:])} mel, {report['x_realtime']}x real time")
+    return 1 if failures else 0

@@ -1,0 +1,36 @@
+"""The engine's exception hierarchy: one root, a few precise children."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ResonanceError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+
+class ParameterError(ResonanceError):
+    """A caller passed an invalid argument or configuration value."""
+
+
+class DecodeError(ResonanceError):
+    """An audio file could not be read.
+
+    Parameters
+    ----------
+    path : path of the file that failed
+    reason : a short, human-readable reason ("file is empty", "not an audio file")
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read {self.path!r}: {reason}")
+
+
+class StoreAccessError(ResonanceError):
+    """The library database or catalog on disk cannot be read or written."""
+
+
+class ModelError(ResonanceError):
+    """An embedding model is missing, malformed or does not fit its card."""

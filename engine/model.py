@@ -1,0 +1,229 @@
+"""The model contract: a model card plus an ONNX file, run with onnxruntime.
+
+A model is a folder holding ``card.json`` and the ONNX file the card names. The card
+is the single source of truth for preprocessing (:class:`~engine.config.FeatureConfig`),
+the tensor names and shapes, and what the model was trained on and scored.
+
+Inputs (batch axis dynamic): ``mel`` ``(B, n_mels, frames)``, ``chroma``
+``(B, bins, frames)``, ``tempo`` ``(B, win)``. Outputs: ``embedding`` ``(B, dim)``,
+the fused L2-normalised vector, and one L2-normalised vector per branch
+(``timbre``, ``harmony``, ``rhythm``) for query-time modality weighting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.config import FeatureConfig
+from engine.errors import ModelError
+from engine.features import Segments
+
+CARD_FILE = "card.json"
+CARD_FORMAT = "resonance-model-card"
+CARD_FORMAT_VERSION = 1
+INPUT_NAMES = ("mel", "chroma", "tempo")
+BRANCH_NAMES = ("timbre", "harmony", "rhythm")
+OUTPUT_NAMES = ("embedding", *BRANCH_NAMES)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model needs as input, gives as output, and how it was made."""
+
+    name: str
+    model_file: str
+    sha256: str
+    features: FeatureConfig
+    embed_dim: int
+    branch_dims: dict[str, int]
+    fusion_mode: str = "gated_add"
+    precision: str = "fp32"
+    created: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shapes(self) -> dict[str, list[int | None]]:
+        """Input tensor shapes, ``None`` for the dynamic batch axis."""
+        f = self.features
+        return {"mel": [None, f.mel.n_mels, f.segment_frames],
+                "chroma": [None, f.chroma.bins, f.segment_frames],
+                "tempo": [None, f.tempo.win]}
+
+    @property
+    def output_shapes(self) -> dict[str, list[int | None]]:
+        """Output tensor shapes, ``None`` for the dynamic batch axis."""
+        shapes: dict[str, list[int | None]] = {"embedding": [None, self.embed_dim]}
+        shapes.update({b: [None, self.branch_dims[b]] for b in BRANCH_NAMES})
+        return shapes
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document written as ``card.json``."""
+        return {
+            "format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION,
+            "name": self.name, "model_file": self.model_file, "sha256": self.sha256,
+            "created": self.created, "precision": self.precision,
+            "features": self.features.to_dict(),
+            "inputs": self.input_shapes, "outputs": self.output_shapes,
+            "embed_dim": self.embed_dim, "branch_dims": dict(self.branch_dims),
+            "fusion": {"mode": self.fusion_mode},
+            "training": self.training, "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        """Parse a ``card.json`` document, raising :class:`ModelError` if malformed."""
+        if data.get("format") != CARD_FORMAT:
+            raise ModelError("not a Resonance model card (missing 'format')")
+        if int(data.get("format_version", 0)) > CARD_FORMAT_VERSION:
+            raise ModelError("model card is newer than this Resonance; please update")
+        try:
+            return cls(
+                name=str(data["name"]), model_file=str(data["model_file"]),
+                sha256=str(data["sha256"]),
+                features=FeatureConfig.from_dict(data["features"]),
+                embed_dim=int(data["embed_dim"]),
+                branch_dims={b: int(data["branch_dims"][b]) for b in BRANCH_NAMES},
+                fusion_mode=str(data.get("fusion", {}).get("mode", "gated_add")),
+                precision=str(data.get("precision", "fp32")),
+                created=str(data.get("created", "")),
+                training=dict(data.get("training", {})), metrics=dict(data.get("metrics", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model card is incomplete: {exc}") from exc
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_card(model_dir: str | os.PathLike[str]) -> ModelCard:
+    """Read ``card.json`` from a model folder (or the card file itself)."""
+    path = Path(model_dir)
+    card_path = path if path.is_file() else path / CARD_FILE
+    try:
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"no model card at {card_path}") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read model card {card_path}: {exc}") from exc
+    return ModelCard.from_dict(data)
+
+
+def write_card(card: ModelCard, model_dir: str | os.PathLike[str]) -> Path:
+    """Write ``card.json`` into ``model_dir``."""
+    target = Path(model_dir) / CARD_FILE
+    target.write_text(json.dumps(card.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                      encoding="utf-8")
+    return target
+
+
+def default_model_dir() -> Path:
+    """Folder of the model that ships with Resonance."""
+    from engine.resources import resource_path
+
+    return resource_path("models", "default")
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Embeddings of a batch of segments.
+
+    Attributes
+    ----------
+    fused : np.ndarray [shape=(n, embed_dim), dtype=float32], L2-normalised
+    branches : dict of np.ndarray [shape=(n, branch_dim)], L2-normalised, per modality
+    """
+
+    fused: np.ndarray
+    branches: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.fused.shape[0])
+
+
+class Embedder:
+    """Runs a model folder's ONNX file on feature segments with onnxruntime.
+
+    Parameters
+    ----------
+    model_dir : folder with ``card.json`` and the ONNX file
+    threads : onnxruntime intra-op threads (1 for scan workers, 0 = onnxruntime's choice)
+    verify : check the ONNX file's sha256 against the card
+    """
+
+    def __init__(self, model_dir: str | os.PathLike[str], *, threads: int = 1,
+                 verify: bool = True) -> None:
+        self.model_dir = Path(model_dir)
+        self.card = load_card(self.model_dir)
+        self.model_path = self.model_dir / self.card.model_file
+        if not self.model_path.is_file():
+            raise ModelError(f"model file missing: {self.model_path}")
+        if verify and file_sha256(self.model_path) != self.card.sha256:
+            raise ModelError(f"model file {self.model_path} does not match its card's sha256 "
+                             "(corrupt or replaced); reinstall or re-export the model")
+        self._threads = threads
+        self._session: Any = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity of the vector space: the model file's sha256."""
+        return self.card.sha256
+
+    @property
+    def config(self) -> FeatureConfig:
+        """The feature configuration the model expects."""
+        return self.card.features
+
+    def _get_session(self) -> Any:
+        if self._session is None:
+            import onnxruntime as ort  # lazy: keeps start-up fast
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            try:
+                self._session = ort.InferenceSession(
+                    str(self.model_path), sess_options=options,
+                    providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                raise ModelError(f"onnxruntime cannot load {self.model_path}: {exc}") from exc
+        return self._session
+
+    def embed(self, segments: Segments, *, batch_size: int = 16) -> Embeddings:
+        """Embed every segment; returns fused and per-branch L2-normalised vectors."""
+        expected = self.card.input_shapes
+        if tuple(segments.mel.shape[1:]) != tuple(expected["mel"][1:]):
+            raise ModelError(f"segments of shape {segments.mel.shape[1:]} do not fit the "
+                             f"model's input {expected['mel'][1:]}")
+        session = self._get_session()
+        outs: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUT_NAMES}
+        for start in range(0, len(segments), batch_size):
+            feed = {"mel": segments.mel[start : start + batch_size],
+                    "chroma": segments.chroma[start : start + batch_size],
+                    "tempo": segments.tempo[start : start + batch_size]}
+            for name, value in zip(OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), feed),
+                                   strict=True):
+                outs[name].append(np.asarray(value, dtype=np.float32))
+        stacked = {k: _l2(np.concatenate(v) if v else np.zeros((0, 1), np.float32))
+                   for k, v in outs.items()}
+        return Embeddings(fused=stacked["embedding"],
+                          branches={b: stacked[b] for b in BRANCH_NAMES})
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)

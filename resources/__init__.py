@@ -1,0 +1,1 @@
+"""Files that ship with Resonance: default configs, the default model, icons."""

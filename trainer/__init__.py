@@ -1,0 +1,1 @@
+"""Resonance trainer: metric learning, HPO and ONNX export (needs the ``train`` extra)."""
