@@ -186,22 +186,25 @@ def power_to_db(power: np.ndarray) -> np.ndarray:
 
 # -- harmonic / percussive separation ------------------------------------------------
 
-def median_filter(x: np.ndarray, *, size: int, axis: int, chunk: int = 16) -> np.ndarray:
+def median_filter(x: np.ndarray, *, size: int, axis: int) -> np.ndarray:
     """Running median of odd length ``size`` along ``axis`` of a 2-D array.
 
     Edges are mirrored as in ``scipy.ndimage.median_filter(mode='reflect')``. Sorting
-    short windows in row chunks is several times faster than ``ndimage`` here.
+    short windows in chunks is several times faster than ``ndimage`` here.
     """
     if size < 1 or size % 2 == 0:
         raise ValueError("median size must be a positive odd number")
-    x = np.moveaxis(np.asarray(x, dtype=np.float32), axis, 1)
+    x = np.asarray(x, dtype=np.float32)
     half = size // 2
-    padded = np.pad(x, ((0, 0), (half, half)), mode="symmetric")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, size, axis=1)
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (half, half)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(x, pad, mode="symmetric"), size, axis=axis)
     out = np.empty_like(x)
-    for start in range(0, x.shape[0], chunk):
-        out[start : start + chunk] = np.sort(windows[start : start + chunk], axis=-1)[..., half]
-    return np.moveaxis(out, 1, axis)
+    rows = max(1, (1 << 21) // max(1, x.shape[1] * size))
+    for start in range(0, x.shape[0], rows):
+        out[start : start + rows] = np.sort(windows[start : start + rows], axis=-1)[..., half]
+    return out
 
 
 def hpss_masks(spec: np.ndarray, *, kernel: int = 17) -> tuple[np.ndarray, np.ndarray]:

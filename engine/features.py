@@ -117,10 +117,10 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig) -> TrackFeatures:
 def segment_starts(n_frames: int, *, length: int, hop: int) -> np.ndarray:
     """Start frames of the segments covering ``n_frames`` frames.
 
-    Segments start every ``hop`` frames; when the last regular segment stops short of
-    the end, one more segment aligned to the end is added, so the whole track is
-    covered. A track shorter than one segment gives the single start 0 (the segment
-    is then padded).
+    Segments start every ``hop`` frames; when the last regular segment stops at least
+    half a hop short of the end, one more segment aligned to the end is added, so the
+    whole track is covered without near-duplicate segments. A track shorter than one
+    segment gives the single start 0 (the segment is then padded).
 
     Returns
     -------
@@ -132,7 +132,7 @@ def segment_starts(n_frames: int, *, length: int, hop: int) -> np.ndarray:
         return np.zeros(1, dtype=np.int64)
     last = n_frames - length
     starts = np.arange(0, last + 1, hop, dtype=np.int64)
-    if starts[-1] != last:
+    if last - starts[-1] >= max(1, hop // 2):
         starts = np.append(starts, last)
     return starts
 

@@ -1,0 +1,1 @@
+"""Speed, memory and quality benchmarks (not part of the test suite)."""

@@ -1,0 +1,72 @@
+"""Architecture rules: the engine runs without Qt, torch or librosa.
+
+import-linter checks the static imports (contracts in pyproject.toml); the subprocess
+below proves it at run time, with those packages made unimportable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BLOCKER = textwrap.dedent("""
+    import importlib.abc, sys
+    BLOCKED = {"torch", "PySide6", "shiboken6", "librosa", "numba", "optuna", "onnx"}
+    class Blocker(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{name} is blocked in this test")
+            return None
+    sys.meta_path.insert(0, Blocker())
+""")
+
+
+def run_blocked(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter where Qt, torch and librosa cannot load."""
+    return subprocess.run([sys.executable, "-c", BLOCKER + textwrap.dedent(code)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_every_engine_module_imports_without_qt_torch_librosa():
+    result = run_blocked("""
+        import importlib, pkgutil, engine
+        for mod in pkgutil.walk_packages(engine.__path__, "engine."):
+            importlib.import_module(mod.name)
+        import numpy as np
+        from engine.config import FeatureConfig
+        from engine.features import extract_features, segment_features
+        cfg = FeatureConfig()
+        segs = segment_features(extract_features(np.random.default_rng(0).standard_normal(
+            44100 * 20).astype(np.float32) * 0.1, config=cfg), config=cfg)
+        assert segs.mel.shape == (2, 160, 900), segs.mel.shape
+        print("ok")
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_cli_help_does_not_import_qt():
+    result = run_blocked("""
+        import sys
+        from resonance_app.launcher import main
+        try:
+            main(["--help"])
+        except SystemExit as exc:
+            assert exc.code == 0
+        assert "PySide6" not in sys.modules
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "features" in result.stdout
+
+
+def test_import_linter_contracts_hold():
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert exe, "import-linter is part of the dev extra"
+    result = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
