@@ -134,6 +134,9 @@ def _write_av(path: Path, y: np.ndarray, sr: int, container_fmt: str, codec: str
     with av.open(str(path), "w", format=container_fmt) as out:
         stream = out.add_stream(codec, rate=rate)
         stream.layout = "mono" if channels == 1 else "stereo"
+        if codec == "wmav2":  # needs its sample format and bit rate spelled out
+            stream.format = "fltp"
+            stream.bit_rate = 128_000
         pts = 0
         block = 1024
         for start in range(0, data.shape[0], block):

@@ -12,8 +12,8 @@ from engine.audio import AUDIO_EXTENSIONS, audio_info, load_audio
 from engine.errors import DecodeError, ParameterError
 from tests.audio_factory import song, stereo, tone, write_audio, write_bad_files
 
-FORMATS = [".wav", ".flac", ".ogg", ".aiff", ".mp3", ".m4a", ".opus", ".mka"]
-LOSSY = {".ogg", ".mp3", ".m4a", ".opus"}
+FORMATS = [".wav", ".flac", ".ogg", ".aiff", ".mp3", ".m4a", ".opus", ".wma", ".mka"]
+LOSSY = {".ogg", ".mp3", ".m4a", ".opus", ".wma"}
 
 
 @pytest.fixture(scope="module")
