@@ -29,6 +29,9 @@ class SegmentConfig:
     hop_seconds: float = 4.0
     segments_per_song: int = 4
     hpss: bool = True
+    #: a track (or recording) shorter than one segment is repeated to fill it ("tile")
+    #: or followed by silence ("pad")
+    short: str = "tile"
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def _validate(cfg: FeatureConfig) -> None:
         (cfg.segment.seconds > 0, "segment.seconds must be positive"),
         (cfg.segment.hop_seconds > 0, "segment.hop_seconds must be positive"),
         (cfg.segment.segments_per_song >= 1, "segment.segments_per_song must be >= 1"),
+        (cfg.segment.short in ("tile", "pad"), "segment.short must be 'tile' or 'pad'"),
     ]
     for ok, message in checks:
         if not ok:

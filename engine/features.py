@@ -166,8 +166,10 @@ def segment_features(
     Returns
     -------
     Segments
-        Frames past the end of a short track are padded: mel with the -100 dB floor,
-        chroma with zeros; the rhythm vector averages the real frames only.
+        A track shorter than one segment is repeated to fill it (``segment.short:
+        tile``, so a 10 s recording looks like music, not music then silence) or padded
+        (``pad``: mel with the -100 dB floor, chroma with zeros). The rhythm vector
+        averages the real frames only.
     """
     length = config.segment_frames
     if starts is None:
@@ -176,8 +178,13 @@ def segment_features(
     starts = select_starts(np.asarray(starts, dtype=np.int64), max_segments)
     if starts.size and (starts.min() < 0 or starts.max() >= max(features.n_frames, 1)):
         raise ParameterError("segment starts lie outside the track")
-    mel = _cut(features.mel, starts, length, dsp.LOG_FLOOR_DB)
-    chroma = _cut(features.chroma, starts, length, 0.0)
+    mel_frames, chroma_frames = features.mel, features.chroma
+    if config.segment.short == "tile" and 0 < features.n_frames < length:
+        reps = -(-length // features.n_frames)
+        mel_frames = np.tile(mel_frames, (1, reps))[:, :length]
+        chroma_frames = np.tile(chroma_frames, (1, reps))[:, :length]
+    mel = _cut(mel_frames, starts, length, dsp.LOG_FLOOR_DB)
+    chroma = _cut(chroma_frames, starts, length, 0.0)
     tempo = _segment_means(features.tempogram, starts, length)
     seconds = (starts * config.hop_length / config.sr).astype(np.float32)
     return Segments(mel=mel, chroma=chroma, tempo=tempo, starts=seconds)

@@ -110,12 +110,25 @@ def test_segment_count_of_a_long_track():
 
 
 def test_short_track_is_padded_with_silence_floor():
-    feats = extract_features(tone(440.0, 1.0, sr=22050), config=SMALL)
-    segs = segment_features(feats, config=SMALL)
+    cfg = dataclasses.replace(SMALL, segment=dataclasses.replace(SMALL.segment, short="pad"))
+    feats = extract_features(tone(440.0, 1.0, sr=22050), config=cfg)
+    segs = segment_features(feats, config=cfg)
     assert len(segs) == 1
     real = feats.n_frames
     assert np.all(segs.mel[0, :, real:] == LOG_FLOOR_DB)
     assert np.all(segs.chroma[0, :, real:] == 0.0)
+    np.testing.assert_allclose(segs.tempo[0], feats.tempogram.mean(axis=1), atol=1e-5)
+
+
+def test_short_recording_is_tiled_by_default():
+    assert SMALL.segment.short == "tile"
+    feats = extract_features(chord([60, 64, 67], 1.5, sr=22050), config=SMALL)
+    segs = segment_features(feats, config=SMALL)
+    real = feats.n_frames
+    assert len(segs) == 1 and segs.mel.shape[2] > real
+    np.testing.assert_array_equal(segs.mel[0, :, real : 2 * real], feats.mel[:, : real])
+    last = SMALL.segment_frames - 1
+    np.testing.assert_array_equal(segs.mel[0, :, last], feats.mel[:, last % real])  # no silence
     np.testing.assert_allclose(segs.tempo[0], feats.tempogram.mean(axis=1), atol=1e-5)
 
 

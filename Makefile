@@ -1,0 +1,53 @@
+# The seed's pipeline stages as make targets (paths relative to the repo root).
+#   make corpus precompute search_proxy refine evaluate export onnx_eval index
+# Override any variable: make refine CONFIG=my.yaml DEVICE=cuda
+PY      ?= .venv/bin/python
+CONFIG  ?= resources/config/base.yaml
+SPACE   ?= resources/config/search_space.yaml
+CACHE   ?= cache/features
+RUNS    ?= runs
+LOAD    ?= $(RUNS)/best
+EXPORT  ?= export
+CATALOG ?= catalog
+DEVICE  ?= auto
+CORPUS  ?= data/corpus
+TOPN    ?= 5
+TRIALS  ?= 20
+TRAIN   = $(PY) -m trainer.cli
+
+.PHONY: help corpus precompute search_proxy refine evaluate export onnx_eval index test bench
+
+help:
+	@sed -n '1,4p' Makefile
+
+corpus:          ## build the development corpus (DATA.md sources) into $(CORPUS)
+	$(PY) -m trainer.corpus build --out $(CORPUS)
+
+precompute:      ## decode + HPSS + segment + features into the SQLite cache
+	$(TRAIN) precompute --config $(CONFIG) --cache_dir $(CACHE)
+
+search_proxy:    ## Optuna search over search_space.yaml with short proxy trials
+	$(TRAIN) search --config $(CONFIG) --space $(SPACE) --cache_dir $(CACHE) \
+		--runs_dir $(RUNS) --trials $(TRIALS) --device $(DEVICE)
+
+refine:          ## full training with the best HPO settings (runs/best/ckpt.pt)
+	$(TRAIN) refine --config $(CONFIG) --cache_dir $(CACHE) --runs_dir $(RUNS) \
+		--topn $(TOPN) --device $(DEVICE)
+
+evaluate:        ## Recall@1/5/10/20, MRR, mAP on the held-out songs
+	$(TRAIN) evaluate --config $(CONFIG) --cache_dir $(CACHE) --load $(LOAD)
+
+export:          ## ONNX (opset 17) + model card
+	$(TRAIN) export --config $(CONFIG) --load $(LOAD) --outdir $(EXPORT) --formats onnx
+
+onnx_eval:       ## ONNX-vs-torch parity and timing
+	$(TRAIN) onnx-eval --config $(CONFIG) --onnx $(EXPORT) --load $(LOAD) --timeit --runs 50
+
+index:           ## embed the cached library and build the FAISS catalog
+	$(TRAIN) index --config $(CONFIG) --cache_dir $(CACHE) --load $(EXPORT) --out_dir $(CATALOG)
+
+test:
+	./bootstrap test
+
+bench:
+	$(PY) -m benchmarks.bench_features
