@@ -1,0 +1,251 @@
+"""Retrieval quality of the shipped model against a hand-crafted baseline.
+
+Over the validation part of the development corpus (``trainer.corpus``; tracks the
+training never saw), for each system (the shipped model, a random-weights model of
+the same architecture, MFCC+chroma+tempo statistics):
+
+* excerpt -> track: 10 s excerpts at seeded random offsets, clean and degraded like
+  a phone recording (reverb, 150-5000 Hz, 15 dB SNR, 64 kbps MP3), matched segment to
+  segment against whole tracks: Recall@1/5/20, MRR;
+* version identification: each rendition of a music21 piece queries all other
+  tracks (mean of its segment vectors): mAP, P@1;
+* same-source neighbourhood: real recordings, label = Debian package: P@10;
+* the seed's PRF table for the model: no PRF / PRF n=5 / PRF n=5 + MMR d=0.3.
+
+Run: ``python -m benchmarks.bench_quality --corpus data/corpus
+[--model resources/models/default] [--system random=DIR] [--max-tracks N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import retrieval as rt
+from benchmarks.baseline import Baseline, segment_statistics
+from benchmarks.degrade import phone_recording
+from benchmarks.results import machine, update_section
+from engine.audio import load_audio
+from engine.config import FeatureConfig
+from engine.features import Segments, extract_features, segment_features
+from engine.model import Embedder, default_model_dir
+from engine.rerank import MMR, PRF
+
+EXCERPT_S = 10.0
+BASELINE = "hand-crafted (MFCC+chroma+tempo)"
+
+
+@dataclass
+class SystemData:
+    """Vectors one system produced for the database and the queries."""
+
+    db: list[np.ndarray] = field(default_factory=list)  # per track: (segments, d)
+    queries: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"clean": [],
+                                                                          "degraded": []})
+
+
+def excerpts(y: np.ndarray, sr: int, n: int, seed: int) -> list[np.ndarray]:
+    """``n`` excerpts of ``EXCERPT_S`` seconds at seeded random offsets."""
+    rng = np.random.default_rng(seed)
+    length = int(EXCERPT_S * sr)
+    if y.size <= length:
+        return [y] * n
+    return [y[s : s + length] for s in rng.integers(0, y.size - length, size=n)]
+
+
+def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
+            config: FeatureConfig, n_excerpts: int, max_segments: int
+            ) -> tuple[dict[str, SystemData], dict[str, list]]:
+    """Decode every track once; embed its segments and its (degraded) excerpts."""
+    data = {name: SystemData() for name in [*embedders, BASELINE]}
+    raw_stats: dict[str, list] = {"db": [], "clean": [], "degraded": []}
+
+    def add(kind: str, segs: Segments) -> None:
+        for name, emb in embedders.items():
+            vecs = emb.embed(segs).fused
+            (data[name].db.append(vecs) if kind == "db"
+             else data[name].queries[kind].append(vecs))
+        raw_stats[kind].append(segment_statistics(segs))
+
+    for i, track in enumerate(tracks):
+        y = load_audio(root / track["path"], sr=config.sr)
+        add("db", segment_features(extract_features(y, config=config), config=config,
+                                   max_segments=max_segments))
+        for j, clip in enumerate(excerpts(y, config.sr, n_excerpts, seed=i)):
+            add("clean", segment_features(extract_features(clip, config=config), config=config))
+            noisy = phone_recording(clip, config.sr, seed=1000 * i + j)
+            add("degraded", segment_features(extract_features(noisy, config=config),
+                                             config=config))
+        print(f"\r{i + 1}/{len(tracks)} tracks", end="", flush=True)
+    print()
+    return data, raw_stats
+
+
+def fit_baseline(data: dict[str, SystemData], raw: dict[str, list]) -> None:
+    """Turn the baseline's raw statistics into standardised vectors."""
+    model = Baseline.fit(raw["db"])
+    data[BASELINE].db = [model.vectors(b) for b in raw["db"]]
+    for kind in ("clean", "degraded"):
+        data[BASELINE].queries[kind] = [model.vectors(b) for b in raw[kind]]
+
+
+def excerpt_metrics(sd: SystemData, n_excerpts: int, *,
+                    rerank: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+                    ) -> dict[str, dict[str, float]]:
+    """Recall@1/5/20 and MRR of excerpt -> track, clean and degraded."""
+    db = np.concatenate(sd.db)
+    owner = np.concatenate([np.full(len(v), i) for i, v in enumerate(sd.db)])
+    out = {}
+    for kind, queries in sd.queries.items():
+        ranks = []
+        for q_index, q in enumerate(queries):
+            order = rt.rank_tracks_by_segments(q, db, owner, len(sd.db))
+            if rerank is not None:
+                order = rerank(q, order)
+            truth = np.zeros(len(sd.db), bool)
+            truth[q_index // n_excerpts] = True
+            ranks.append(rt.first_hit(order, truth))
+        out[kind] = rt.recall_mrr(ranks)
+    return out
+
+
+def prf_reranker(sd: SystemData, *, n: int, diversity: float
+                 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The engine's PRF (and MMR) applied on track vectors after the first search."""
+    tracks = rt.unit(np.stack([v.mean(axis=0) for v in sd.db]))
+    db = np.concatenate(sd.db)
+    owner = np.concatenate([np.full(len(v), i) for i, v in enumerate(sd.db)])
+
+    def rerank(q: np.ndarray, order: np.ndarray) -> np.ndarray:
+        query = rt.unit(q.mean(axis=0))
+        if n:
+            query = PRF(n=n).refine(query, tracks[order[:n]])
+            order = rt.rank_tracks_by_segments(np.vstack([q, query[None]]), db, owner,
+                                               len(sd.db))
+        if diversity > 0:
+            top = order[:50]
+            picked = MMR(diversity=diversity).rerank(tracks[top] @ query, tracks[top], k=20)
+            order = np.concatenate([top[picked], np.setdiff1d(order, top[picked],
+                                                              assume_unique=True)])
+        return order
+    return rerank
+
+
+def track_level(sd: SystemData, tracks: list[dict], *, kind: str, label: str
+                ) -> dict[str, float]:
+    """Leave-one-out retrieval among tracks of ``kind``, relevance by ``label``."""
+    idx = [i for i, t in enumerate(tracks) if t["kind"] == kind]
+    if len(idx) < 2:
+        return {}
+    vecs = rt.unit(np.stack([sd.db[i].mean(axis=0) for i in idx]))
+    return rt.leave_one_out(vecs, np.array([tracks[i][label] for i in idx]))
+
+
+def evaluate(data: dict[str, SystemData], tracks: list[dict], n_excerpts: int
+             ) -> dict[str, dict]:
+    """Every metric of every system, plus the model's PRF table."""
+    results: dict[str, dict] = {}
+    for name, sd in data.items():
+        results[name] = {
+            "excerpt": excerpt_metrics(sd, n_excerpts),
+            "versions": track_level(sd, tracks, kind="rendition", label="group"),
+            "same_source": track_level(sd, tracks, kind="recording", label="source"),
+        }
+    if "model" in data:
+        sd = data["model"]
+        results["model"]["prf"] = {
+            "no PRF": results["model"]["excerpt"],
+            "PRF n=5": excerpt_metrics(sd, n_excerpts, rerank=prf_reranker(sd, n=5,
+                                                                            diversity=0.0)),
+            "PRF n=5 + MMR d=0.3": excerpt_metrics(
+                sd, n_excerpts, rerank=prf_reranker(sd, n=5, diversity=0.3)),
+        }
+    return results
+
+
+def _fmt(m: dict, key: str) -> str:
+    return f"{m[key]:.3f}" if key in m else "-"
+
+
+def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, seconds: float,
+           command: str) -> str:
+    """Markdown section for RESULTS.md."""
+    n_rec = sum(t["kind"] == "recording" for t in tracks)
+    lines = [
+        "## Retrieval quality (`python -m benchmarks.bench_quality`)", "",
+        f"Validation part of the development corpus: {len(tracks)} tracks ({n_rec} real "
+        f"recordings, {len(tracks) - n_rec} renditions), {n_excerpts} excerpts of "
+        f"{EXCERPT_S:.0f} s per track. {seconds / 60:.1f} min on {machine()}.",
+        f"Command: `{command}`", "",
+        "| system | clean R@1 | clean R@5 | clean MRR | degraded R@1 | degraded R@5 | "
+        "degraded R@20 | degraded MRR | versions mAP | versions P@1 | same-source P@10 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        c, d = r["excerpt"]["clean"], r["excerpt"]["degraded"]
+        lines.append(f"| {name} | {_fmt(c, 'R@1')} | {_fmt(c, 'R@5')} | {_fmt(c, 'MRR')} | "
+                     f"{_fmt(d, 'R@1')} | {_fmt(d, 'R@5')} | {_fmt(d, 'R@20')} | "
+                     f"{_fmt(d, 'MRR')} | {_fmt(r['versions'], 'mAP')} | "
+                     f"{_fmt(r['versions'], 'P@1')} | {_fmt(r['same_source'], 'P@10')} |")
+    if "prf" in results.get("model", {}):
+        lines += ["", "PRF table (model, excerpt -> track):", "",
+                  "| setting | clean R@1 | clean R@5 | degraded R@1 | degraded R@5 | "
+                  "degraded MRR |", "|---|---:|---:|---:|---:|---:|"]
+        for setting, m in results["model"]["prf"].items():
+            c, d = m["clean"], m["degraded"]
+            lines.append(f"| {setting} | {_fmt(c, 'R@1')} | {_fmt(c, 'R@5')} | "
+                         f"{_fmt(d, 'R@1')} | {_fmt(d, 'R@5')} | {_fmt(d, 'MRR')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print and store the table and the raw JSON."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    parser.add_argument("--model", type=Path, default=None, help="model folder (default: shipped)")
+    parser.add_argument("--system", action="append", default=[],
+                        help="NAME=MODEL_DIR: another model to compare (e.g. random=DIR)")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--excerpts", type=int, default=2, help="excerpts per track")
+    parser.add_argument("--max-segments", type=int, default=16, help="database segments/track")
+    parser.add_argument("--max-tracks", type=int, default=None)
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/out/quality.json"))
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args(argv)
+    manifest = json.loads((args.corpus / "manifest.json").read_text(encoding="utf-8"))
+    tracks = [t for t in manifest["tracks"] if t["split"] == args.split][: args.max_tracks]
+    embedders = {"model": Embedder(args.model or default_model_dir(), threads=0)}
+    for spec in args.system:
+        name, _, folder = spec.partition("=")
+        embedders[name] = Embedder(Path(folder), threads=0)
+    configs = {e.config for e in embedders.values()}
+    if len(configs) != 1:
+        raise SystemExit("all compared models must share one feature configuration")
+    started = time.perf_counter()
+    data, raw = collect(tracks, args.corpus, embedders, config=configs.pop(),
+                        n_excerpts=args.excerpts, max_segments=args.max_segments)
+    fit_baseline(data, raw)
+    results = evaluate(data, tracks, args.excerpts)
+    seconds = time.perf_counter() - started
+    command = "python -m benchmarks.bench_quality " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    text = report(results, tracks=tracks, n_excerpts=args.excerpts, seconds=seconds,
+                  command=command.strip())
+    print(text)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if not args.no_write:
+        update_section("quality", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The quality benchmark's machinery on a tiny generated corpus (metrics, degradation)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import retrieval as rt
+from benchmarks.bench_quality import main
+from benchmarks.degrade import band_limit, phone_recording
+from tests.audio_factory import song, tone
+from tests.model_factory import build_model, write_music
+
+
+def test_metrics_on_hand_made_rankings():
+    order = np.array([2, 0, 1, 3])
+    rel = np.array([True, False, False, True])
+    assert rt.first_hit(order, rel) == 1
+    assert rt.average_precision(order, rel) == pytest.approx((1 / 2 + 2 / 4) / 2)
+    assert rt.recall_mrr([0, 1, 30]) == pytest.approx(
+        {"R@1": 1 / 3, "R@5": 2 / 3, "R@20": 2 / 3, "MRR": (1 + 0.5 + 1 / 31) / 3})
+    vecs = rt.unit(np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32))
+    out = rt.leave_one_out(vecs, np.array(["a", "a", "b", "b"]), k=1)
+    assert out["mAP"] == 1.0 and out["P@1"] == 1.0
+
+
+def test_degradation_band_limits_and_keeps_length():
+    sr = 16000
+    y = tone(100.0, 2.0, sr=sr) + tone(3000.0, 2.0, sr=sr)
+    spec = np.abs(np.fft.rfft(band_limit(y, sr)))
+    assert spec[int(100 * 2)] < 0.2 * spec[int(3000 * 2)]
+    z = phone_recording(song(1, 3.0, sr=sr), sr, seed=0)
+    assert z.shape == (3 * sr,) and np.isfinite(z).all()
+
+
+def test_benchmark_runs_end_to_end(tmp_path):
+    corpus = tmp_path / "corpus"
+    files = write_music(corpus / "music", 4, seconds=14.0)
+    tracks = [{"path": str(p.relative_to(corpus)), "song": p.stem, "source": f"pkg{i % 2}",
+               "kind": "recording", "group": p.stem, "split": "val", "duration": 14.0}
+              for i, p in enumerate(files)]
+    (corpus / "manifest.json").write_text(json.dumps({"version": 1, "tracks": tracks}))
+    model = build_model(tmp_path / "model")
+    out = tmp_path / "q.json"
+    assert main(["--corpus", str(corpus), "--model", str(model), "--system",
+                 f"other={build_model(tmp_path / 'other', seed=5)}", "--excerpts", "1",
+                 "--json", str(out), "--no-write"]) == 0
+    results = json.loads(out.read_text())
+    assert set(results) == {"model", "other", "hand-crafted (MFCC+chroma+tempo)"}
+    clean = results["model"]["excerpt"]["clean"]
+    assert clean["R@20"] == 1.0 and 0.0 <= clean["R@1"] <= 1.0
+    assert set(results["model"]["prf"]) == {"no PRF", "PRF n=5", "PRF n=5 + MMR d=0.3"}
+    assert results["model"]["same_source"]["queries"] == 4
