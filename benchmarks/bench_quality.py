@@ -216,12 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="val")
     parser.add_argument("--excerpts", type=int, default=2, help="excerpts per track")
     parser.add_argument("--max-segments", type=int, default=16, help="database segments/track")
-    parser.add_argument("--max-tracks", type=int, default=None)
+    parser.add_argument("--max-tracks", type=int, default=None,
+                        help="a seeded random sample of this many tracks (default: all)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/quality.json"))
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args(argv)
     manifest = json.loads((args.corpus / "manifest.json").read_text(encoding="utf-8"))
-    tracks = [t for t in manifest["tracks"] if t["split"] == args.split][: args.max_tracks]
+    tracks = [t for t in manifest["tracks"] if t["split"] == args.split]
+    if args.max_tracks is not None and args.max_tracks < len(tracks):
+        keep = np.random.default_rng(0).choice(len(tracks), args.max_tracks, replace=False)
+        tracks = [tracks[i] for i in sorted(keep)]
     embedders = {"model": Embedder(args.model or default_model_dir(), threads=0)}
     for spec in args.system:
         name, _, folder = spec.partition("=")

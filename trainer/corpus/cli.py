@@ -1,0 +1,77 @@
+"""``python -m trainer.corpus build|stats``: the development-corpus command line.
+
+``build --out data/corpus`` installs the allowed Debian game packages when missing (apt-get),
+copies their music, renders music21 pieces several ways and writes ``manifest.json``,
+``pairs.json`` and ``build.json``. Reruns reuse everything already on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from trainer.corpus.manifest import format_summary, summarize, validate_manifest
+from trainer.corpus.pipeline import DEFAULT_VAL_SOURCES, BuildOptions, build
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trainer.corpus",
+                                     description="Build the Resonance development corpus.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build or update the corpus (cached, deterministic)")
+    b.add_argument("--out", type=Path, default=Path("data/corpus"),
+                   help="corpus folder (default: data/corpus)")
+    b.add_argument("--cache", type=Path, default=None,
+                   help="cache folder for parsed scores (default: OUT/.cache)")
+    b.add_argument("--max-pieces", type=int, default=400,
+                   help="music21 pieces to render (default: 400; 0: recordings only)")
+    b.add_argument("--renditions", type=int, default=4,
+                   help="renditions per piece (default: 4)")
+    b.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="worker processes (default: all cores)")
+    b.add_argument("--seed", type=int, default=0, help="corpus seed (default: 0)")
+    b.add_argument("--val-sources", default=",".join(DEFAULT_VAL_SOURCES),
+                   help="comma-separated sources held out whole for validation")
+    b.add_argument("--val-fraction", type=float, default=0.2,
+                   help="fraction of the other songs/pieces held out (default: 0.2)")
+    b.add_argument("--no-install", action="store_true",
+                   help="do not apt-get install missing game packages")
+    b.add_argument("--no-recordings", action="store_true",
+                   help="skip the game-package recordings")
+    s = sub.add_parser("stats", help="print statistics of a built corpus")
+    s.add_argument("--out", type=Path, default=Path("data/corpus"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the corpus command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "stats":
+        path = args.out / "manifest.json"
+        if not path.is_file():
+            print(f"corpus: error: no manifest at {path}", file=sys.stderr)
+            return 1
+        data = json.loads(path.read_text(encoding="utf-8"))
+        problems = validate_manifest(data, args.out)
+        print(format_summary(summarize(data)))
+        for problem in problems[:20]:
+            print(f"problem: {problem}")
+        return 1 if problems else 0
+    if args.max_pieces < 0 or args.renditions < 2 or not 0 <= args.val_fraction < 1:
+        print("corpus: error: need --max-pieces >= 0, --renditions >= 2, "
+              "0 <= --val-fraction < 1", file=sys.stderr)
+        return 2
+    opts = BuildOptions(
+        out=args.out, cache=args.cache or args.out / ".cache", max_pieces=args.max_pieces,
+        renditions=args.renditions, jobs=max(args.jobs, 1), seed=args.seed,
+        val_sources=tuple(s.strip() for s in args.val_sources.split(",") if s.strip()),
+        val_fraction=args.val_fraction, install=not args.no_install,
+        with_recordings=not args.no_recordings)
+    summary = build(opts)
+    print(format_summary(summary))
+    print(f"built in {summary['build_seconds']} s -> {args.out / 'manifest.json'}")
+    return 0
