@@ -15,7 +15,8 @@ TOPN    ?= 5
 TRIALS  ?= 20
 TRAIN   = $(PY) -m trainer.cli
 
-.PHONY: help corpus precompute search_proxy refine evaluate export onnx_eval index test bench
+.PHONY: help corpus precompute search_proxy refine evaluate export onnx_eval index test bench \
+	screenshots bench-gui
 
 help:
 	@sed -n '1,4p' Makefile
@@ -51,3 +52,9 @@ test:
 
 bench:
 	$(PY) -m benchmarks.bench_features
+
+screenshots:     ## render the main window states to benchmarks/out/screenshots/*.png (Xvfb)
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) benchmarks/screenshots.py
+
+bench-gui:       ## GUI responsiveness during a scan, start-up with 20,000 tracks (Xvfb)
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) benchmarks/bench_gui.py

@@ -1,0 +1,275 @@
+"""Render the app's main states to PNG, in a real window, for reviewers.
+
+Run under Xvfb (no display needed)::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/screenshots.py
+
+States: welcome, scanning, results with sliders, playlist (with the player running),
+the record dialog, the settings dialog's model card, and the results in a dark
+palette. The library is real: a folder of generated, tagged songs scanned by the
+engine with a small real ONNX model
+(``tests/model_factory.py``, or the shipped default model with ``--default-model``).
+Audio devices are the in-memory fake, so nothing is played. PNGs go to
+``benchmarks/out/screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+CACHE = ROOT / "benchmarks" / "_cache"
+OUT = ROOT / "benchmarks" / "out" / "screenshots"
+SR = 16000
+
+ARTISTS = ["The Quiet Harbors", "Mina Ode", "Lumen Drift", "Cassia Vale", "Northbound Choir",
+           "Rafael Ortiz Trio", "Paper Satellites", "Ivy & the Lanterns"]
+ALBUMS = ["Low Tide", "Glass Orchard", "Night Ferry", "Copper Sky", "Field Notes", "Hollow Hills"]
+WORDS = ["Amber", "Signal", "Waltz", "Harbor", "Echo", "Quiet", "Morning", "Static", "Velvet",
+         "Orbit", "Paper", "River", "Lantern", "Northern", "Drift", "Glass", "Summer", "Tide"]
+NOUNS = ["Lights", "Song", "Lines", "Avenue", "Rooms", "Weather", "Hearts", "Machines",
+         "Garden", "Letters", "Static", "Bloom"]
+
+
+def wait(condition: Callable[[], bool], timeout_ms: int = 60_000) -> bool:
+    """Run the event loop until ``condition()`` holds (or the timeout)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    if condition():
+        return True
+    loop = QEventLoop()
+    poll = QTimer(interval=20)
+    poll.timeout.connect(lambda: condition() and loop.quit())
+    poll.start()
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    poll.stop()
+    return condition()
+
+
+def settle(ms: int = 150) -> None:
+    """Let pending events and paints run."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def _cover_png(seed: int) -> bytes:
+    from PySide6.QtCore import QBuffer, QIODevice, QPointF
+    from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
+
+    rng = np.random.default_rng(seed)
+    image = QImage(300, 300, QImage.Format.Format_RGB32)
+    painter = QPainter(image)
+    grad = QLinearGradient(QPointF(0, 0), QPointF(300, 300))
+    grad.setColorAt(0, QColor.fromHsv(int(rng.integers(0, 360)), 160, 200))
+    grad.setColorAt(1, QColor.fromHsv(int(rng.integers(0, 360)), 200, 90))
+    painter.fillRect(image.rect(), grad)
+    painter.setPen(QColor(255, 255, 255, 140))
+    for r in range(30, 300, 28):
+        painter.drawEllipse(QPointF(150, 150), r, r)
+    painter.end()
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(buffer.data().data())
+
+
+def build_demo_music(folder: Path, count: int, *, seconds: float = 12.0) -> Path:
+    """Generated songs with believable tags (and covers for half the albums); cached."""
+    from mutagen.flac import FLAC, Picture
+
+    from tests.audio_factory import song, write_audio
+
+    marker = folder / f".complete-{count}-{seconds}"
+    if marker.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    rng = np.random.default_rng(7)
+    covers = {album: _cover_png(i) for i, album in enumerate(ALBUMS) if i % 2 == 0}
+    for i in range(count):
+        artist = ARTISTS[i % len(ARTISTS)]
+        album = ALBUMS[(i // 3) % len(ALBUMS)]
+        title = f"{rng.choice(WORDS)} {rng.choice(NOUNS)}"
+        path = folder / artist / album / f"{i % 12 + 1:02d} {title}.flac"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_audio(path, song(i, seconds, sr=SR), sr=SR)
+        tags = FLAC(str(path))
+        tags.update({"title": title, "artist": artist, "album": album,
+                     "tracknumber": str(i % 12 + 1), "date": str(1998 + i % 25),
+                     "genre": ["Indie", "Jazz", "Ambient", "Folk"][i % 4]})
+        if album in covers:
+            pic = Picture()
+            pic.type, pic.mime, pic.data = 3, "image/png", covers[album]
+            tags.add_picture(pic)
+        tags.save()
+    marker.touch()
+    return folder
+
+
+def model_dir(use_default: bool) -> Path:
+    """The shipped default model, or a small real test model (cached)."""
+    if use_default:
+        from engine.model import default_model_dir
+
+        return default_model_dir()
+    from tests.model_factory import build_model
+
+    target = CACHE / "model"
+    if not (target / "card.json").exists():
+        build_model(target, name="demo-model")
+    return target
+
+
+def grab(widget, name: str) -> Path:
+    """Save a PNG of ``widget`` (rendered by Qt, so dialogs and windows alike)."""
+    settle()
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the demo library and write the screenshots."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=60)
+    parser.add_argument("--default-model", action="store_true",
+                        help="use resources/models/default instead of the test model")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="resonance-shots-"))
+    os.environ["RESONANCE_SETTINGS"] = str(work / "settings.ini")
+
+    from resonance_app.app import make_application
+
+    app = make_application(["resonance-screenshots"])
+    music = build_demo_music(CACHE / "demo_music", args.tracks)
+    model = model_dir(args.default_model)
+    try:
+        return _shoot(app, work, music, model)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _shoot(app, work: Path, music: Path, model: Path) -> int:
+    from engine.library import Library
+    from resonance_app.audio_io import FakeAudioBackend
+    from resonance_app.settings import Settings
+    from resonance_app.views.main_window import MainWindow
+
+    settings = Settings(work / "settings.ini")
+    settings.worker_count = 0  # analyse in the scan thread: slower, so the bar is visible
+    audio = FakeAudioBackend()
+    library = Library.open(work / "library", model_dir=model)
+    window = MainWindow(library, settings=settings, audio=audio)
+    window.resize(1440, 880)
+    window.show()
+    wait(window.isVisible)
+    grab(window, "1-welcome")
+
+    shot: dict[str, bool] = {}
+
+    def on_progress(p) -> None:
+        if p.stage == "analyse" and p.done >= p.total // 2 and not shot:
+            shot["scan"] = True
+            grab(window, "2-scanning")
+
+    window.controller.scanProgress.connect(on_progress)
+    done: list[bool] = []
+    window.controller.scanFinished.connect(done.append)
+    window.add_folder(music)
+    wait(lambda: bool(done), 300_000)
+    _results(window, library)
+    _playlist(window, audio)
+    _record(window, audio)
+    _settings(window)
+    _dark(app, window)
+    window.close()
+    library.close()
+    return 0
+
+
+def _results(window, library) -> None:
+    panel = window.library_panel
+    panel.view.sortByColumn(1, panel.view.horizontalHeader().sortIndicatorOrder())
+    covered = next(r for r in range(panel.proxy.rowCount())
+                   if panel.model.track(panel.proxy.mapToSource(panel.proxy.index(r, 0)).row())
+                   .has_cover)
+    panel.view.selectRow(covered)
+    wait(lambda: not panel.cover.pixmap().isNull(), 5000)
+    window.seed_from_track(panel.current_track())
+    wait(lambda: window.results.model.rowCount() > 0)
+    c = window.controls
+    c.prf.setValue(3)
+    c.diversity.setValue(35)
+    c.weights["harmony"].setValue(70)
+    c.top_k.setValue(25)
+    settle(600)
+    window.results.view.selectRow(1)
+    grab(window, "3-results")
+
+
+def _playlist(window, audio) -> None:
+    window.results.seed_count.setValue(15)
+    window.results.from_seed.click()
+    wait(lambda: window.playlist.model.rowCount() == 15)
+    window.playlist.view.selectRow(2)
+    window.play(window.playlist.model.track(0), 4.0)
+    wait(lambda: window.player.state == "playing")
+    audio.last.pull(int(44100 * 2.5))
+    settle(200)
+    grab(window, "4-playlist")
+
+
+def _record(window, audio) -> None:
+    window.record_countdown = 0
+    window.record()
+    dialog = window.record_dialog
+    dialog.length.setValue(10)
+    dialog.record_button.click()
+    t = np.arange(44100 * 4) / 44100
+    y = (0.55 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t)))
+    audio.last.feed(y.astype(np.float32)[:, None])
+    settle(300)
+    grab(dialog, "5-record-dialog")
+    dialog.close()
+
+
+def _settings(window) -> None:
+    from resonance_app.views.actions import open_settings
+
+    open_settings(window)
+    dialog = window.settings_dialog
+    dialog.tabs.setCurrentIndex(1)  # the model card
+    wait(lambda: "SHA-256" in dialog.card.toPlainText(), 10_000)
+    grab(dialog, "7-settings-model")
+    dialog.close()
+
+
+def _dark(app, window) -> None:
+    from PySide6.QtCore import Qt
+
+    from resonance_app.theme import apply_scheme
+
+    # What the app does when the system reports a dark scheme (Xvfb has no theme to ask).
+    apply_scheme(app, Qt.ColorScheme.Dark)
+    settle(400)
+    grab(window, "6-results-dark")
+    apply_scheme(app, Qt.ColorScheme.Light)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""The bridge between the GUI and the engine's ``Library``.
+
+``LibraryController`` runs scans as generator jobs on the scan pool and everything
+interactive (track lists, seed analysis, searches, playlists) on the 1-thread
+interactive pool, and turns the results into Qt signals. ``SearchSession`` keeps the
+analysed seed and re-ranks it with new parameters; stale answers are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from resonance_app.workers import LatestOnly, Pools, SearchRequest, Task, run_generator, run_task
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line, user-facing description of an engine error."""
+    reason = getattr(exc, "reason", None)
+    path = getattr(exc, "path", None)
+    if reason and path:
+        return f"{Path(path).name}: {reason}"
+    return str(exc) or type(exc).__name__
+
+
+class LibraryController(QObject):
+    """Owns the ``Library`` and runs its work off the GUI thread."""
+
+    scanStarted = Signal()
+    scanProgress = Signal(object)  # ScanProgress
+    scanFinished = Signal(bool)  # cancelled
+    scanFailed = Signal(str)
+    tracksChanged = Signal(list)  # list[TrackInfo]
+    errorsChanged = Signal(list)  # list[ScanError]
+    playlistsChanged = Signal(list)  # list[str]
+    failed = Signal(str)  # a background job failed: user-facing message
+
+    REFRESH_INTERVAL = 1.0  # seconds between table refreshes while scanning
+
+    def __init__(self, library: Any, pools: Pools, *, workers: int | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.pools = pools
+        self.workers = workers
+        self._scan: Task | None = None
+        self._rescan = False  # a folder was added mid-scan: scan again at the end
+        self._last_refresh = 0.0
+        self._last_done = 0
+        self._last_stage = ""
+        self.tracks: list[Any] = []
+
+    # -- scanning ----------------------------------------------------------------------
+    @property
+    def scanning(self) -> bool:
+        """Whether a scan job is running."""
+        return self._scan is not None and not self._scan.finished
+
+    def scan(self, roots: list[Path] | None = None) -> None:
+        """Scan ``roots`` (default: every library folder) in the background."""
+        if self.scanning:
+            self._rescan = True
+            return
+        self._rescan = False
+        lib, workers = self.library, self.workers
+        self._last_done = 0
+        self._last_stage = ""
+        self.scanStarted.emit()
+        self._scan = run_generator(
+            lambda should_stop: lib.scan(roots, workers=workers, should_stop=should_stop),
+            on_progress=self._on_progress, on_done=self._on_scan_done,
+            on_error=self._on_scan_error, pool=self.pools.scan, name="scan")
+
+    def cancel_scan(self) -> None:
+        """Stop the running scan at its next step."""
+        if self._scan is not None:
+            self._scan.cancel()
+
+    def add_folder(self, path: Path, *, scan: bool = True) -> None:
+        """Add a music folder to the library (in the background), then scan."""
+        lib = self.library
+        self.call(lambda: lib.add_root(Path(path)), lambda _r: self.scan() if scan else None)
+
+    def remove_folder(self, path: Path) -> None:
+        """Remove a music folder (its tracks leave the library) and refresh."""
+        lib = self.library
+        self.call(lambda: lib.remove_root(Path(path)), lambda _r: self.refresh())
+
+    def _on_progress(self, progress: Any) -> None:
+        self.scanProgress.emit(progress)
+        now = time.monotonic()
+        grew = progress.done - self._last_done >= 100
+        new_stage = progress.stage != self._last_stage  # e.g. new files known: show them
+        self._last_stage = progress.stage
+        if grew or new_stage or now - self._last_refresh >= self.REFRESH_INTERVAL:
+            self._last_done = progress.done
+            self._last_refresh = now
+            self.refresh()
+
+    def _on_scan_done(self, cancelled: bool) -> None:
+        """Reload the tracks, then announce the end (so listeners see the final list)."""
+        def finish(result: tuple[list[Any], list[Any]]) -> None:
+            self._apply_refresh(result)
+            self.scanFinished.emit(cancelled)
+            if self._rescan and not cancelled:
+                self.scan()
+
+        lib = self.library
+        self.call(lambda: (lib.tracks(), lib.errors()), finish,
+                  lambda exc: (self._report(exc), self.scanFinished.emit(cancelled)))
+
+    def _on_scan_error(self, exc: BaseException) -> None:
+        self.scanFailed.emit(describe_error(exc))
+        self.refresh()
+
+    # -- library contents ------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload tracks and scan errors in the background."""
+        lib = self.library
+        self.call(lambda: (lib.tracks(), lib.errors()), self._apply_refresh)
+
+    def _apply_refresh(self, result: tuple[list[Any], list[Any]]) -> None:
+        self.tracks, errors = result
+        self.tracksChanged.emit(self.tracks)
+        self.errorsChanged.emit(errors)
+
+    def refresh_playlists(self) -> None:
+        """Reload the saved playlist names."""
+        self.call(self.library.playlists, self.playlistsChanged.emit)
+
+    def call(self, fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
+             on_error: Callable[[BaseException], None] | None = None) -> Task:
+        """Run a short library call on the interactive pool."""
+        return run_task(fn, on_done, on_error or self._report, pool=self.pools.interactive,
+                        name="library-call")
+
+    def _report(self, exc: BaseException) -> None:
+        self.failed.emit(describe_error(exc))
+
+
+class SearchSession(QObject):
+    """Analyse a seed once, then re-rank it as parameters change.
+
+    Each call builds a :class:`SearchRequest` with a new generation; a response whose
+    generation is no longer the newest is dropped, so results never arrive out of order.
+    """
+
+    analysing = Signal(str)  # label of the seed being analysed
+    seedReady = Signal(str)  # label of the analysed seed
+    resultsReady = Signal(list)  # list[SearchResult]
+    failed = Signal(str)
+
+    def __init__(self, library: Any, pools: Pools, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.pools = pools
+        self.seed: Any = None
+        self.seed_label = ""
+        self.params: Any = None
+        self.results: list[Any] = []
+        self._latest = LatestOnly()
+        self._analysing = False
+
+    def set_seed(self, seed: Any, label: str, params: Any) -> SearchRequest:
+        """Analyse ``seed`` (track id, path, or ``(samples, sr)``) and search with ``params``."""
+        request = SearchRequest(self._latest.next(), params, seed, label)
+        self.params = params
+        self._analysing = True
+        self.analysing.emit(label)
+        run_task(lambda: self._analyse_and_search(request),
+                 lambda out: self._apply(request, out),
+                 lambda exc: self._fail(request, exc),
+                 pool=self.pools.interactive, name="analyse-seed")
+        return request
+
+    def set_params(self, params: Any) -> SearchRequest | None:
+        """Re-rank the current seed with ``params`` (the fast path); None without a seed."""
+        self.params = params
+        if self.seed is None or self._analysing:
+            return None  # the analysis in flight picks the new params up when it lands
+        request = SearchRequest(self._latest.next(), params, None, self.seed_label)
+        seed = self.seed
+        run_task(lambda: self._search(request, seed),
+                 lambda out: self._apply(request, out),
+                 lambda exc: self._fail(request, exc),
+                 pool=self.pools.interactive, name="search")
+        return request
+
+    def _analyse_and_search(self, request: SearchRequest) -> tuple[Any, list[Any]] | None:
+        if not self._latest.is_current(request.generation):
+            return None  # superseded before it started: skip the slow part
+        seed = self.library.analyze_seed(request.seed)
+        return self._search(request, seed)
+
+    def _search(self, request: SearchRequest, seed: Any) -> tuple[Any, list[Any]] | None:
+        if not self._latest.is_current(request.generation):
+            return None
+        return seed, self.library.search(seed, request.params)
+
+    def _apply(self, request: SearchRequest, out: tuple[Any, list[Any]] | None) -> None:
+        if out is None or not self._latest.is_current(request.generation):
+            return
+        seed, results = out
+        if request.seed is not None:
+            self._analysing = False
+            self.seed, self.seed_label = seed, request.label
+            self.seedReady.emit(request.label)
+            if self.params is not request.params:
+                self.set_params(self.params)  # sliders moved during the analysis
+                return
+        self.results = results
+        self.resultsReady.emit(results)
+
+    def _fail(self, request: SearchRequest, exc: BaseException) -> None:
+        if self._latest.is_current(request.generation):
+            if request.seed is not None:
+                self._analysing = False
+            self.failed.emit(describe_error(exc))

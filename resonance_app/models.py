@@ -1,0 +1,356 @@
+"""Qt item models over the engine's plain data (TrackInfo, SearchResult).
+
+Rows are read lazily by ``data()``; nothing is copied into Qt items, so a 20,000-track
+library is one list and one reset. Dragging rows out carries file URLs (for other
+apps) plus the track ids (for drops inside Resonance).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QUrl,
+)
+from PySide6.QtGui import QColor
+
+TRACK_MIME = "application/x-resonance-track-ids"
+STATUS_TEXT = {"ok": "Ready", "pending": "Waiting", "error": "Unreadable",
+               "missing": "Missing", "masked": "Offline"}
+ROWS_MIME = "application/x-resonance-playlist-rows"
+Index = QModelIndex | QPersistentModelIndex
+_ROOT = QModelIndex()
+
+
+def format_duration(seconds: float | None) -> str:
+    """``m:ss`` (or ``h:mm:ss``) for a duration in seconds."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return ""
+    total = int(round(seconds))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def track_title(track: Any) -> str:
+    """The title, or the file name when the file has no title tag."""
+    return track.title or Path(track.path).stem
+
+
+def tracks_mime(tracks: Sequence[Any]) -> QMimeData:
+    """Mime data for dragging ``tracks``: file URLs, plain text paths, and track ids."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(t.path)) for t in tracks])
+    mime.setText("\n".join(str(t.path) for t in tracks))
+    mime.setData(TRACK_MIME, json.dumps([t.id for t in tracks]).encode())
+    return mime
+
+
+def rows_from_mime(mime: QMimeData) -> list[int]:
+    """Playlist row numbers carried by an internal playlist drag (empty when none)."""
+    if not mime.hasFormat(ROWS_MIME):
+        return []
+    try:
+        return [int(i) for i in json.loads(bytes(mime.data(ROWS_MIME).data()).decode())]
+    except (ValueError, TypeError):
+        return []
+
+
+def track_ids_from_mime(mime: QMimeData) -> list[int]:
+    """The Resonance track ids carried by ``mime`` (empty when none)."""
+    if not mime.hasFormat(TRACK_MIME):
+        return []
+    try:
+        return [int(i) for i in json.loads(bytes(mime.data(TRACK_MIME).data()).decode())]
+    except (ValueError, TypeError):
+        return []
+
+
+def _sort_key(value: Any) -> Any:
+    if value is None:
+        return ""
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _search_text(t: Any) -> str:
+    return " ".join(str(v) for v in (t.title, t.artist, t.album, t.album_artist, t.genre,
+                                     Path(t.path).name) if v).lower()
+
+
+class _TrackListModel(QAbstractTableModel):
+    """A table over a list of rows; subclasses define COLUMNS and ``cell``."""
+
+    COLUMNS: tuple[str, ...] = ()
+    SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+    ROW_ROLE = Qt.ItemDataRole.UserRole + 2
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Any] = []
+        self._haystack: list[str] | None = None
+
+    def rowCount(self, parent: Index = _ROOT) -> int:  # noqa: N802, D102
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = _ROOT) -> int:  # noqa: N802, D102
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802, D102
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        """Replace every row (one reset)."""
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._haystack = None
+        self.endResetModel()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort in Python with one key per row (far faster than per-pair ``lessThan``)."""
+        if column < 0 or column >= len(self.COLUMNS) or len(self._rows) < 2:
+            return
+        self.layoutAboutToBeChanged.emit()
+        keys = [_sort_key(self.cell(r, column, True)) for r in self._rows]
+        order_ix = sorted(range(len(self._rows)), key=keys.__getitem__,
+                          reverse=order == Qt.SortOrder.DescendingOrder)
+        new_pos = [0] * len(order_ix)
+        for new, old in enumerate(order_ix):
+            new_pos[old] = new
+        self._rows = [self._rows[i] for i in order_ix]
+        self._haystack = None
+        old = self.persistentIndexList()
+        self.changePersistentIndexList(
+            old, [self.index(new_pos[i.row()], i.column()) for i in old])
+        self.layoutChanged.emit()
+
+    def haystack(self, i: int) -> str:
+        """Lower-case text of row ``i`` that the filter box searches."""
+        if self._haystack is None:
+            self._haystack = [_search_text(self.track(r)) for r in range(len(self._rows))]
+        return self._haystack[i]
+
+    def rows(self) -> list[Any]:
+        """All rows, in model order."""
+        return list(self._rows)
+
+    def row(self, i: int) -> Any:
+        """The row object at ``i``."""
+        return self._rows[i]
+
+    def track(self, i: int) -> Any:
+        """The TrackInfo of row ``i``."""
+        return self._rows[i]
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, self.SORT_ROLE):
+            return self.cell(row, index.column(), role == self.SORT_ROLE)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return str(self.track(index.row()).path)
+        if role == self.ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.TextAlignmentRole and self.numeric(index.column()):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def cell(self, row: Any, column: int, for_sort: bool) -> Any:
+        """Display (or sort key) value of ``column`` for ``row``."""
+        raise NotImplementedError
+
+    def numeric(self, column: int) -> bool:
+        """Whether ``column`` is right-aligned."""
+        return False
+
+    def flags(self, index: Index) -> Qt.ItemFlag:  # noqa: D102
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802, D102
+        return ["text/uri-list", TRACK_MIME]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:  # noqa: N802, D102
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        return tracks_mime([self.track(r) for r in rows])
+
+    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802, D102
+        return Qt.DropAction.CopyAction
+
+
+class TrackTableModel(_TrackListModel):
+    """Every track of the library."""
+
+    COLUMNS = ("Title", "Artist", "Album", "Time", "Format", "Status")
+
+    def cell(self, row: Any, column: int, for_sort: bool) -> Any:  # noqa: D102
+        if column == 0:
+            return track_title(row)
+        if column == 1:
+            return row.artist or ""
+        if column == 2:
+            return row.album or ""
+        if column == 3:
+            return (row.duration or 0.0) if for_sort else format_duration(row.duration)
+        if column == 4:
+            return (row.format or Path(row.path).suffix.lstrip(".")).upper()
+        return STATUS_TEXT.get(row.status, row.status or "")
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
+        if index.isValid() and role == Qt.ItemDataRole.ToolTipRole:
+            t = self._rows[index.row()]
+            return f"{t.path}\n{t.error}" if t.error else str(t.path)
+        if (index.isValid() and role == Qt.ItemDataRole.ForegroundRole
+                and self._rows[index.row()].status != "ok"):
+            return QColor(Qt.GlobalColor.gray)
+        return super().data(index, role)
+
+    def numeric(self, column: int) -> bool:  # noqa: D102
+        return column == 3
+
+
+class TrackFilterProxy(QSortFilterProxyModel):
+    """Sorts by the sort role and keeps rows whose title/artist/album/path match every word."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._words: list[str] = []
+        self.setSortRole(_TrackListModel.SORT_ROLE)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setDynamicSortFilter(False)
+
+    def set_filter_text(self, text: str) -> None:
+        """Filter on the words of ``text`` (case-insensitive, all must match)."""
+        self.beginFilterChange()
+        self._words = text.lower().split()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802, D102
+        if not self._words:
+            return True
+        hay = self.sourceModel().haystack(source_row)
+        return all(w in hay for w in self._words)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Delegate sorting to the source model; the proxy keeps the source order."""
+        self.sourceModel().sort(column, order)
+
+
+class ResultsModel(_TrackListModel):
+    """Ranked search results; the Match column carries the modality scores for painting."""
+
+    COLUMNS = ("#", "Title", "Artist", "Score", "Match", "Where")
+    MATCH_COLUMN = 4
+    MODALITY_ROLE = Qt.ItemDataRole.UserRole + 3
+
+    def track(self, i: int) -> Any:  # noqa: D102
+        return self._rows[i].track
+
+    def rows_tracks(self) -> list[Any]:
+        """The tracks of every result, in rank order."""
+        return [r.track for r in self._rows]
+
+    def cell(self, row: Any, column: int, for_sort: bool) -> Any:  # noqa: D102
+        if column == 1:
+            return track_title(row.track)
+        if column == 2:
+            return row.track.artist or ""
+        if column == 3:
+            return row.score if for_sort else f"{row.score:.3f}"
+        if column == 4:
+            return "" if not for_sort else row.score
+        if for_sort:
+            return row.match_offset
+        return f"at {format_duration(row.match_offset)}"
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
+        if index.isValid() and index.column() == 0 and role in (Qt.ItemDataRole.DisplayRole,
+                                                                self.SORT_ROLE):
+            return index.row() + 1
+        if index.isValid() and role == self.MODALITY_ROLE:
+            return dict(self._rows[index.row()].modalities)
+        if index.isValid() and role == Qt.ItemDataRole.ToolTipRole:
+            r = self._rows[index.row()]
+            parts = ", ".join(f"{k} {v:.2f}" for k, v in r.modalities.items())
+            return (f"{r.track.path}\nscore {r.score:.3f} ({parts})\n"
+                    f"best match: seed at {format_duration(r.seed_offset)} ↔ "
+                    f"track at {format_duration(r.match_offset)}")
+        return super().data(index, role)
+
+    def numeric(self, column: int) -> bool:  # noqa: D102
+        return column in (0, 3)
+
+
+class PlaylistModel(_TrackListModel):
+    """An editable, reorderable list of tracks (duplicates allowed, like any player)."""
+
+    COLUMNS = ("Title", "Artist", "Time")
+
+    def cell(self, row: Any, column: int, for_sort: bool) -> Any:  # noqa: D102
+        if column == 0:
+            return track_title(row)
+        if column == 1:
+            return row.artist or ""
+        return (row.duration or 0.0) if for_sort else format_duration(row.duration)
+
+    def numeric(self, column: int) -> bool:  # noqa: D102
+        return column == 2
+
+    def append(self, tracks: Sequence[Any]) -> None:
+        """Add ``tracks`` at the end."""
+        if not tracks:
+            return
+        n = len(self._rows)
+        self.beginInsertRows(_ROOT, n, n + len(tracks) - 1)
+        self._rows.extend(tracks)
+        self._haystack = None
+        self.endInsertRows()
+
+    def remove_rows(self, rows: Sequence[int]) -> None:
+        """Remove the given row numbers."""
+        for r in sorted(set(rows), reverse=True):
+            self.beginRemoveRows(_ROOT, r, r)
+            del self._rows[r]
+            self._haystack = None
+            self.endRemoveRows()
+
+    def move_rows(self, rows: Sequence[int], before: int) -> None:
+        """Move ``rows`` (kept in order) so they sit before row ``before``."""
+        rows = sorted(set(rows))
+        if not rows:
+            return
+        moving = [self._rows[r] for r in rows]
+        keep = [t for i, t in enumerate(self._rows) if i not in set(rows)]
+        insert_at = before - sum(1 for r in rows if r < before)
+        insert_at = max(0, min(insert_at, len(keep)))
+        self.beginResetModel()
+        self._rows = keep[:insert_at] + moving + keep[insert_at:]
+        self._haystack = None
+        self.endResetModel()
+
+    def flags(self, index: Index) -> Qt.ItemFlag:  # noqa: D102
+        return super().flags(index) | Qt.ItemFlag.ItemIsDropEnabled
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:  # noqa: N802, D102
+        mime = super().mimeData(indexes)
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        mime.setData(ROWS_MIME, json.dumps(rows).encode())
+        return mime
+
+    def supportedDropActions(self) -> Qt.DropAction:  # noqa: N802, D102
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802, D102
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction

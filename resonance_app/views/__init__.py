@@ -1,0 +1,1 @@
+"""The main window and its parts, one widget family per module."""

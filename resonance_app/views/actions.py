@@ -1,0 +1,104 @@
+"""Menus, toolbar and keyboard shortcuts of the main window."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMessageBox, QStyle, QToolBar
+
+if TYPE_CHECKING:
+    from resonance_app.views.main_window import MainWindow
+
+
+def _action(window: MainWindow, text: str, slot: object, shortcut: str | QKeySequence = "",
+            tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
+    action = QAction(text, window)
+    if shortcut:
+        action.setShortcut(QKeySequence(shortcut))
+    if tip:
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        action.setStatusTip(tip)
+        action.setToolTip(f"{tip} ({keys})" if keys else tip)
+    if icon is not None:
+        action.setIcon(window.style().standardIcon(icon))
+    action.triggered.connect(slot)
+    window.addAction(action)
+    return action
+
+
+def build_actions(w: MainWindow) -> dict[str, QAction]:
+    """Create the actions, menus and toolbar; return the actions by name."""
+    sp = QStyle.StandardPixmap
+    a = {
+        "add_folder": _action(w, "Add music folder…", w.choose_folder, "Ctrl+Shift+O",
+                              "Add a folder of music to the library", sp.SP_DirOpenIcon),
+        "rescan": _action(w, "Rescan library", w.rescan, "F5",
+                          "Look for new, changed and removed files", sp.SP_BrowserReload),
+        "open": _action(w, "Open file…", w.open_file, QKeySequence.StandardKey.Open,
+                        "Find songs like an audio file", sp.SP_FileIcon),
+        "record": _action(w, "Record…", w.record, "Ctrl+R",
+                          "Find songs like what the microphone hears", sp.SP_MediaVolume),
+        "errors": _action(w, "Show scan errors", w.show_errors, "",
+                          "Files that could not be read"),
+        "settings": _action(w, "Settings…", lambda: open_settings(w),
+                            QKeySequence.StandardKey.Preferences,
+                            "Library folders, workers, model", sp.SP_FileDialogDetailedView),
+        "play": _action(w, "Play / pause", w.player.toggle, "Ctrl+Space", "Play or pause"),
+        "stop": _action(w, "Stop", w.player.stop, "Ctrl+.", "Stop playback"),
+        "filter": _action(w, "Filter library", lambda: _focus_filter(w), "Ctrl+L"),
+        "quit": _action(w, "Quit", w.close, QKeySequence.StandardKey.Quit),
+        "about": _action(w, "About Resonance", lambda: _about(w)),
+    }
+    a["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
+    bar = w.menuBar()
+    file_menu = bar.addMenu("&File")
+    for key in ("add_folder", "rescan", None, "open", "record", None, "quit"):
+        file_menu.addSeparator() if key is None else file_menu.addAction(a[key])
+    lib_menu = bar.addMenu("&Library")
+    lib_menu.addAction(w.library_panel.find_action)
+    lib_menu.addAction(a["filter"])
+    lib_menu.addAction(a["errors"])
+    lib_menu.addSeparator()
+    lib_menu.addAction(a["settings"])
+    play_menu = bar.addMenu("&Playback")
+    play_menu.addAction(a["play"])
+    play_menu.addAction(a["stop"])
+    bar.addMenu("&Help").addAction(a["about"])
+    tools = QToolBar("Main")
+    tools.setObjectName("mainToolbar")
+    tools.setMovable(False)
+    tools.setIconSize(QSize(20, 20))
+    tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    for key in ("add_folder", "rescan", "open", "record", "settings"):
+        tools.addAction(a[key])
+    w.addToolBar(tools)
+    return a
+
+
+def _focus_filter(w: MainWindow) -> None:
+    w.library_panel.filter.setFocus()
+    w.library_panel.filter.selectAll()
+
+
+def open_settings(w: MainWindow) -> None:
+    """Show the (non-modal) settings dialog."""
+    from resonance_app.views.settings_dialog import SettingsDialog
+
+    if w.settings_dialog is None:
+        w.settings_dialog = SettingsDialog(w)
+    w.settings_dialog.show()
+    w.settings_dialog.raise_()
+
+
+def _about(w: MainWindow) -> None:
+    from resonance_app import __version__
+
+    box = QMessageBox(QMessageBox.Icon.NoIcon, "About Resonance",
+                      f"<h3>Resonance {__version__}</h3><p>Finds the songs in your library "
+                      "that sound alike: timbre, harmony and rhythm, learned from your "
+                      "own music.</p>", QMessageBox.StandardButton.Ok, w)
+    box.setIconPixmap(w.windowIcon().pixmap(64, 64))
+    box.finished.connect(box.deleteLater)
+    box.open()

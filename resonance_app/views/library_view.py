@@ -1,0 +1,229 @@
+"""The library: a filterable, sortable table of every track, with the selected cover."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resonance_app.models import TrackFilterProxy, TrackTableModel, format_duration, track_title
+
+
+def size_columns(view: QTableView, widths: tuple[int, ...], stretch: int) -> None:
+    """Fixed starting widths, with column ``stretch`` taking the spare room."""
+    header = view.horizontalHeader()
+    header.setStretchLastSection(False)
+    for col, width in enumerate(widths):
+        view.setColumnWidth(col, width)
+    header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+
+
+def configure_table(view: QTableView) -> None:
+    """Settings shared by the app's track tables (fast at 20,000 rows)."""
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.setShowGrid(False)
+    view.setWordWrap(False)
+    view.verticalHeader().hide()
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    view.horizontalHeader().setHighlightSections(False)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    view.setDragEnabled(True)
+    view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+
+class LibraryPanel(QWidget):
+    """Filter box, track table and cover art of the current track."""
+
+    findSimilar = Signal(object)  # TrackInfo
+    playRequested = Signal(object)  # TrackInfo
+    addToPlaylist = Signal(list)  # list[TrackInfo]
+    currentChanged = Signal(object)  # TrackInfo | None
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = TrackTableModel(self)
+        self.proxy = TrackFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter by title, artist, album…  (Ctrl+L)")
+        self.filter.setClearButtonEnabled(True)
+        self._filter_timer = QTimer(self, singleShot=True, interval=150)
+        self._filter_timer.timeout.connect(self._apply_filter)
+        self.filter.textChanged.connect(lambda _t: self._filter_timer.start())
+        self.view = QTableView()
+        configure_table(self.view)
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
+        size_columns(self.view, (200, 120, 120, 50, 52, 76), stretch=0)
+        self.view.setColumnHidden(4, True)  # Format: available from the header menu
+        header = self.view.horizontalHeader()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
+        self.view.doubleClicked.connect(lambda idx: self._emit_for(self.findSimilar, idx.row()))
+        self.view.customContextMenuRequested.connect(self._menu)
+        self.view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._current())
+        self.empty = QLabel("No tracks yet. Add a music folder to get started.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setEnabled(False)
+        self.count = QLabel()
+        self.count.setEnabled(False)
+        self._layout()
+        self._add_shortcuts()
+        self.set_tracks([])
+
+    def _layout(self) -> None:
+        self.cover = QLabel()
+        self.cover.setFixedSize(96, 96)
+        self.cover.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.cover.setObjectName("cover")
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.cover)
+        bottom.addWidget(self.info, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(self.filter, 1)
+        top.addWidget(self.count)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.empty, 1)
+        layout.addLayout(bottom)
+
+    def _add_shortcuts(self) -> None:
+        find = QAction("Find similar", self.view)
+        find.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        find.triggered.connect(lambda: self._emit_for(self.findSimilar, None))
+        play = QAction("Play", self.view)
+        play.setShortcut(QKeySequence("Ctrl+P"))
+        play.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        play.triggered.connect(lambda: self._emit_for(self.playRequested, None))
+        self.view.addActions([find, play])
+        self.find_action, self.play_action = find, play
+
+    # -- data ------------------------------------------------------------------------
+    def set_tracks(self, tracks: list[Any]) -> None:
+        """Show ``tracks`` (keeps the selection's track when possible)."""
+        current = self.current_track()
+        self.view.setUpdatesEnabled(False)
+        self.model.set_rows(tracks)
+        self.proxy.sort(self.view.horizontalHeader().sortIndicatorSection(),
+                        self.view.horizontalHeader().sortIndicatorOrder())
+        self.view.setUpdatesEnabled(True)
+        self.view.setVisible(bool(tracks))
+        self.empty.setVisible(not tracks)
+        self._update_count()
+        if current is not None:
+            self.select_track(current.id)
+
+    def select_track(self, track_id: int) -> bool:
+        """Make the row of ``track_id`` current; False when it is not shown."""
+        for row in range(self.model.rowCount()):
+            if self.model.track(row).id == track_id:
+                index = self.proxy.mapFromSource(self.model.index(row, 0))
+                if index.isValid():
+                    self.view.selectRow(index.row())
+                    self.view.scrollTo(index)
+                    return True
+        return False
+
+    def current_track(self) -> Any:
+        """The TrackInfo of the current row, or None."""
+        index = self.view.currentIndex()
+        if not index.isValid():
+            return None
+        return self.model.track(self.proxy.mapToSource(index).row())
+
+    def selected_tracks(self) -> list[Any]:
+        """The selected tracks, in view order."""
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        return [self.model.track(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
+                for r in rows]
+
+    def show_cover(self, data: bytes | None) -> None:
+        """Show cover image bytes (or the placeholder)."""
+        pix = QPixmap()
+        if data and pix.loadFromData(data):
+            dpr = self.devicePixelRatioF()
+            pix = pix.scaled(int(96 * dpr), int(96 * dpr), Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.SmoothTransformation)
+            pix.setDevicePixelRatio(dpr)
+            self.cover.setPixmap(pix)
+        else:
+            self.cover.setPixmap(QPixmap())
+            self.cover.setText("♪")
+
+    # -- internals -------------------------------------------------------------------
+    def _apply_filter(self) -> None:
+        self.proxy.set_filter_text(self.filter.text())
+        self._update_count()
+
+    def _update_count(self) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        self.count.setText(f"{shown:,} of {total:,}" if shown != total else f"{total:,} tracks")
+
+    def _current(self) -> None:
+        track = self.current_track()
+        if track is None:
+            self.info.clear()
+        else:
+            bits = [b for b in (track.artist, track.album, str(track.year or "")) if b]
+            self.info.setText(f"<b>{_esc(track_title(track))}</b><br>{_esc(' · '.join(bits))}"
+                              f"<br><small>{format_duration(track.duration)} · "
+                              f"{_esc(track.format or '')}</small>")
+        self.currentChanged.emit(track)
+
+    def _emit_for(self, signal: Any, row: int | None) -> None:
+        if row is None:
+            track = self.current_track()
+        else:
+            track = self.model.track(self.proxy.mapToSource(self.proxy.index(row, 0)).row())
+        if track is not None:
+            signal.emit(track)
+
+    def _header_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self)
+        for col, name in enumerate(self.model.COLUMNS):
+            action = menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(not self.view.isColumnHidden(col))
+            action.setEnabled(col != 0)
+            action.toggled.connect(lambda on, c=col: self.view.setColumnHidden(c, not on))
+        menu.popup(self.view.horizontalHeader().mapToGlobal(pos))
+        self._menu_ref = menu
+
+    def _menu(self, pos: QPoint) -> None:
+        if not self.view.indexAt(pos).isValid():
+            return
+        menu = QMenu(self)
+        menu.addAction(self.find_action)
+        menu.addAction(self.play_action)
+        menu.addAction("Add to playlist", lambda: self.addToPlaylist.emit(self.selected_tracks()))
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+        self._menu_ref = menu
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

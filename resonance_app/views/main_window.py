@@ -1,0 +1,395 @@
+"""The main window: welcome page on first run, then library | seed + results | playlist."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
+from resonance_app.controller import LibraryController, SearchSession
+from resonance_app.cover import read_cover
+from resonance_app.playback import Player
+from resonance_app.settings import Settings
+from resonance_app.views.actions import build_actions
+from resonance_app.views.controls import SearchControls
+from resonance_app.views.drops import DropIntent, audio_file_filter, read_drop
+from resonance_app.views.library_view import LibraryPanel
+from resonance_app.views.player_bar import PlayerBar
+from resonance_app.views.playlist_view import PlaylistPanel
+from resonance_app.views.prompts import Prompts
+from resonance_app.views.results_view import ResultsPanel
+from resonance_app.views.scan_bar import ErrorsDialog, ScanBar
+from resonance_app.views.seed_view import SeedArea
+from resonance_app.views.welcome import WelcomePage
+from resonance_app.watcher import FolderWatcher
+from resonance_app.workers import LatestOnly, Pools, run_task
+
+
+def _app_icon() -> QIcon:
+    from resonance_app.app import app_icon
+
+    return app_icon()
+
+
+class MainWindow(QMainWindow):
+    """Everything the user sees; engine work goes through the controller's pools."""
+
+    def __init__(self, library: Any, *, settings: Settings | None = None,
+                 pools: Pools | None = None, audio: AudioBackend | None = None,
+                 prompts: Any = None, record_countdown: int = 3) -> None:
+        super().__init__()
+        from engine.library import SearchParams
+
+        self.settings = settings or Settings()
+        self.pools = pools or Pools()
+        self.audio = audio or SoundDeviceBackend()
+        self.prompts = prompts or Prompts(self)
+        self.record_countdown = record_countdown
+        self.controller = LibraryController(library, self.pools,
+                                            workers=int(self.settings.worker_count), parent=self)
+        self.session = SearchSession(library, self.pools, parent=self)
+        self.player = Player(self.audio, self.pools, parent=self)
+        self.watcher = FolderWatcher(self.pools.playback, parent=self)
+        self.watcher.enabled = bool(self.settings.watch_folders)
+        self._covers = LatestOnly()
+        self.errors_dialog: ErrorsDialog | None = None
+        self.record_dialog: Any = None
+        self.settings_dialog: Any = None
+        self.setWindowTitle("Resonance")
+        self.setWindowIcon(_app_icon())
+        self.setAcceptDrops(True)
+        self._build(SearchParams)
+        self.actions_ = build_actions(self)
+        self._connect()
+        self._restore_state()
+        self._start()
+
+    # -- construction ------------------------------------------------------------------
+    def _build(self, params_type: type) -> None:
+        self.welcome = WelcomePage(_app_icon())
+        self.library_panel = LibraryPanel()
+        self.seed_area = SeedArea()
+        self.controls = SearchControls(params_type, self.settings)
+        self.results = ResultsPanel()
+        self.results.seed_count.setValue(int(self.settings.playlist_size))
+        self.playlist = PlaylistPanel(self.controller, self.prompts)
+        self.scan_bar = ScanBar()
+        self.player_bar = PlayerBar(self.player, float(self.settings.volume))
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.addWidget(self.seed_area)
+        centre_layout.addWidget(self.controls)
+        centre_layout.addWidget(self.results, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        for w in (self.library_panel, centre, self.playlist):
+            self.splitter.addWidget(w)
+        self.splitter.setSizes([560, 560, 300])
+        main = QWidget()
+        main_layout = QVBoxLayout(main)
+        main_layout.setContentsMargins(6, 6, 6, 0)
+        main_layout.addWidget(self.scan_bar)
+        main_layout.addWidget(self.splitter, 1)
+        main_layout.addWidget(self.player_bar)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(main)
+        self.main_page = main
+        self.setCentralWidget(self.stack)
+        self.library_label = QLabel()
+        self.model_label = QLabel()
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().addPermanentWidget(self.library_label)
+
+    def _connect(self) -> None:
+        c, s = self.controller, self.session
+        self.welcome.chooseFolder.connect(self.choose_folder)
+        c.scanStarted.connect(self.scan_bar.start)
+        c.scanStarted.connect(lambda: self.library_panel.empty.setText(
+            "Looking for music… tracks appear here as they are found."))
+        c.scanProgress.connect(self.scan_bar.update_progress)
+        c.scanFinished.connect(self._scan_finished)
+        c.scanFailed.connect(self._scan_failed)
+        c.tracksChanged.connect(self._tracks_changed)
+        c.errorsChanged.connect(self._errors_changed)
+        c.failed.connect(lambda m: self.prompts.error("Resonance", m))
+        self.scan_bar.cancelRequested.connect(c.cancel_scan)
+        self.watcher.changed.connect(self._folders_changed)
+        self.scan_bar.showErrors.connect(self.show_errors)
+        lib = self.library_panel
+        lib.findSimilar.connect(self.seed_from_track)
+        lib.playRequested.connect(lambda t: self.play(t, 0.0))
+        lib.addToPlaylist.connect(self.playlist.add_tracks)
+        lib.currentChanged.connect(self._load_cover)
+        self.seed_area.dropped.connect(self.handle_drop)
+        self.seed_area.openFile.connect(self.open_file)
+        self.seed_area.record.connect(self.record)
+        self.controls.paramsChanged.connect(s.set_params)
+        s.analysing.connect(self.seed_area.set_analysing)
+        s.resultsReady.connect(self._results_ready)
+        s.failed.connect(self._seed_failed)
+        self.results.playRequested.connect(self.play)
+        self.results.findSimilar.connect(self.seed_from_track)
+        self.results.addToPlaylist.connect(self.playlist.add_tracks)
+        self.results.playlistFromSeed.connect(self.playlist_from_seed)
+        self.playlist.playRequested.connect(lambda t: self.play(t, 0.0))
+        self.player.error.connect(lambda m: self.prompts.error("Playback", m))
+
+    def _start(self) -> None:
+        lib = self.controller.library
+        has_roots = bool(lib.roots())
+        self.stack.setCurrentWidget(self.main_page if has_roots else self.welcome)
+        self.refresh_model_label()
+        if has_roots:
+            self.watch_roots()
+        self.controller.refresh()
+        self.controller.refresh_playlists()
+
+    def refresh_model_label(self) -> None:
+        """Show the model in use (loading it happens off the GUI thread)."""
+        lib = self.controller.library
+        self.controller.call(lambda: getattr(lib, "model_card", None),
+                             lambda card: self.model_label.setText(
+                                 f"Model: {card.name}" if card is not None else ""),
+                             lambda exc: self.model_label.setText("No model installed"))
+
+    # -- library -----------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        """Ask for a music folder, add it, and scan it."""
+        path = self.prompts.folder("Choose your music folder",
+                                   str(self.settings.last_dir or Path.home()))
+        if path:
+            self.add_folder(Path(path))
+
+    def add_folder(self, path: Path) -> None:
+        """Add ``path`` to the library and start a scan."""
+        self.settings.last_dir = str(path)
+        folders = [str(p) for p in self.settings.library_folders]
+        if str(path) not in folders:
+            self.settings.library_folders = [*folders, str(path)]
+        self.stack.setCurrentWidget(self.main_page)
+        self.controller.add_folder(path)
+
+    def rescan(self) -> None:
+        """Scan every library folder again (incremental)."""
+        self.controller.scan()
+
+    def _folders_changed(self) -> None:
+        if self.watcher.enabled and not self.controller.scanning:
+            self.statusBar().showMessage("Music folders changed: updating the library…", 5000)
+            self.controller.scan()
+
+    def watch_roots(self) -> None:
+        """(Re)start watching the library folders."""
+        lib = self.controller.library
+        self.controller.call(lib.roots, self.watcher.watch)
+
+    def _scan_finished(self, cancelled: bool) -> None:
+        self.scan_bar.hide()
+        self.watch_roots()
+        self.library_panel.empty.setText("No music found yet. Add a folder that holds "
+                                         "audio files (File ▸ Add music folder…).")
+        n = len(self.controller.tracks)
+        self.statusBar().showMessage("Scan cancelled; what was analysed is kept." if cancelled
+                                     else f"Scan finished: {n:,} tracks.", 8000)
+
+    def _scan_failed(self, message: str) -> None:
+        self.scan_bar.hide()
+        self.prompts.error("Scan failed", f"The scan stopped: {message}")
+
+    def _tracks_changed(self, tracks: list[Any]) -> None:
+        self.library_panel.set_tracks(tracks)
+        counts: dict[str, int] = {}
+        for t in tracks:
+            counts[t.status] = counts.get(t.status, 0) + 1
+        ready = counts.pop("ok", 0)
+        text = f"{ready:,} track{'s' if ready != 1 else ''}"
+        names = {"pending": "waiting", "error": "unreadable"}
+        for status, n in sorted(counts.items()):
+            text += f" · {n:,} {names.get(status, status)}"
+        self.library_label.setText(text)
+
+    def _errors_changed(self, errors: list[Any]) -> None:
+        self._errors = errors
+        if not self.controller.scanning:
+            self.scan_bar.set_error_count(len(errors))
+        if self.errors_dialog is not None:
+            self.errors_dialog.set_errors(errors)
+
+    def show_errors(self) -> None:
+        """Open the (non-modal) list of files that could not be read."""
+        if self.errors_dialog is None:
+            self.errors_dialog = ErrorsDialog(self)
+        self.errors_dialog.set_errors(getattr(self, "_errors", []))
+        self.errors_dialog.show()
+        self.errors_dialog.raise_()
+
+    def _load_cover(self, track: Any) -> None:
+        generation = self._covers.next()
+        if track is None or not getattr(track, "has_cover", False):
+            self.library_panel.show_cover(None)
+            return
+        path = track.path
+        run_task(lambda: read_cover(path),
+                 lambda data: self._covers.is_current(generation)
+                 and self.library_panel.show_cover(data),
+                 pool=self.pools.playback, name="cover")
+
+    # -- seeds -------------------------------------------------------------------------
+    def seed_from_track(self, track: Any) -> None:
+        """Find songs like a library track."""
+        label = track.title or Path(track.path).stem
+        if track.artist:
+            label = f"{label} — {track.artist}"
+        self.session.set_seed(int(track.id), label, self.controls.params())
+
+    def seed_from_file(self, path: Path) -> None:
+        """Find songs like an audio file (inside or outside the library)."""
+        self.session.set_seed(Path(path), Path(path).name, self.controls.params())
+
+    def seed_from_recording(self, samples: Any, sr: int) -> None:
+        """Find songs like a microphone recording."""
+        self.session.set_seed((samples, int(sr)), "your recording", self.controls.params())
+
+    def open_file(self) -> None:
+        """Pick an audio file as the seed."""
+        path = self.prompts.open_file("Find songs like…", str(self.settings.last_dir or ""),
+                                      audio_file_filter())
+        if path:
+            self.handle_drop(read_drop_path(Path(path)))
+
+    def handle_drop(self, intent: DropIntent) -> None:
+        """Act on dropped data: a folder joins the library, a file or track becomes the seed."""
+        if intent.kind == "folder" and intent.path is not None:
+            self.add_folder(intent.path)
+        elif intent.kind == "file" and intent.path is not None:
+            self.seed_from_file(intent.path)
+        elif intent.kind == "tracks":
+            track_id = intent.track_ids[0]
+            track = next((t for t in self.controller.tracks if t.id == track_id), None)
+            if track is not None:
+                self.seed_from_track(track)
+            else:
+                self.session.set_seed(track_id, f"track {track_id}", self.controls.params())
+        elif intent.reason:
+            self.prompts.error("Unsupported file", intent.reason)
+
+    def record(self) -> None:
+        """Open the recording dialog (non-modal)."""
+        from resonance_app.views.record_dialog import RecordDialog
+
+        if self.record_dialog is not None:
+            self.record_dialog.raise_()
+            return
+        dialog = RecordDialog(self.audio, seconds=int(self.settings.record_seconds),
+                              device_name=str(self.settings.input_device),
+                              countdown=self.record_countdown, parent=self)
+        dialog.recorded.connect(self._recorded)
+        dialog.failed.connect(lambda m: self.prompts.error("Recording", m))
+        dialog.finished.connect(self._record_closed)
+        self.record_dialog = dialog
+        dialog.show()
+
+    def _recorded(self, samples: Any, sr: int) -> None:
+        dialog = self.record_dialog
+        if dialog is not None:
+            self.settings.record_seconds = dialog.length.value()
+            if dialog.device is not None:
+                self.settings.input_device = dialog.device.name
+        self.seed_from_recording(samples, sr)
+
+    def _record_closed(self, _result: int) -> None:
+        if self.record_dialog is not None:
+            self.record_dialog.deleteLater()
+        self.record_dialog = None
+
+    def _results_ready(self, results: list[Any]) -> None:
+        self.results.set_results(results)
+        self.seed_area.set_seed(self.session.seed_label, len(results))
+
+    def _seed_failed(self, message: str) -> None:
+        self.seed_area.set_failed(message)
+        self.prompts.error("Cannot use this song", message)
+
+    def playlist_from_seed(self, n: int) -> None:
+        """Fill the playlist with the seed's ``n`` closest songs."""
+        if self.session.seed is None:
+            self.prompts.info("Playlist from seed", "Pick a seed song first.")
+            return
+        self.settings.playlist_size = n
+        params = dataclasses.replace(self.controls.params(), k=n)
+        lib, seed = self.controller.library, self.session.seed
+        label = self.session.seed_label
+        self.controller.call(lambda: lib.search(seed, params),
+                             lambda rs: self.playlist.set_tracks([r.track for r in rs],
+                                                                 f"Like {label}"[:60]))
+
+    # -- playback ----------------------------------------------------------------------
+    def play(self, track: Any, offset: float = 0.0) -> None:
+        """Preview ``track`` from ``offset`` seconds."""
+        label = track.title or Path(track.path).stem
+        self.player.play(track.path, offset=offset,
+                         label=f"{label} — {track.artist}" if track.artist else label)
+
+    # -- window ------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802, D102
+        if event.mimeData().hasUrls() or read_drop(event.mimeData()).kind == "tracks":
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802, D102
+        event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802, D102
+        event.acceptProposedAction()
+        self.handle_drop(read_drop(event.mimeData()))
+
+    def _restore_state(self) -> None:
+        s = self.settings
+        if not s.geometry.isEmpty():
+            self.restoreGeometry(s.geometry)
+        else:
+            self.resize(1360, 820)
+        if not s.window_state.isEmpty():
+            self.restoreState(s.window_state)
+        if not s.main_splitter.isEmpty():
+            self.splitter.restoreState(s.main_splitter)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802, D102
+        s = self.settings
+        s.geometry = QByteArray(self.saveGeometry())
+        s.window_state = QByteArray(self.saveState())
+        s.main_splitter = QByteArray(self.splitter.saveState())
+        s.volume = self.player.volume
+        s.playlist_size = self.results.seed_count.value()
+        s.sync()
+        self.controller.cancel_scan()
+        self.player.stop()
+        for dialog in (self.record_dialog, self.errors_dialog, self.settings_dialog):
+            if dialog is not None:
+                dialog.close()
+        self.pools.shutdown()
+        super().closeEvent(event)
+
+
+def read_drop_path(path: Path) -> DropIntent:
+    """The intent of opening ``path`` (as if it had been dropped)."""
+    from PySide6.QtCore import QMimeData, QUrl
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    return read_drop(mime)

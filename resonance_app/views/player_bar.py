@@ -1,0 +1,77 @@
+"""The preview transport: play/pause, stop, position (seekable), volume."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QWidget
+
+from resonance_app.models import format_duration
+from resonance_app.playback import Player
+
+
+class PlayerBar(QWidget):
+    """Controls for the single app-wide :class:`Player`."""
+
+    def __init__(self, player: Player, volume: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.player = player
+        style = self.style()
+        self.play_button = QToolButton()
+        self.play_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.play_button.setToolTip("Play / pause (Space)")
+        self.play_button.clicked.connect(player.toggle)
+        self.stop_button = QToolButton()
+        self.stop_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop))
+        self.stop_button.setToolTip("Stop")
+        self.stop_button.clicked.connect(player.stop)
+        self.position = QSlider(Qt.Orientation.Horizontal)
+        self.position.setRange(0, 0)
+        self.position.setToolTip("Drag to seek")
+        self.position.sliderReleased.connect(self._seek)
+        self.time = QLabel("0:00 / 0:00")
+        self.title = QLabel("Nothing playing")
+        self.title.setMinimumWidth(160)
+        self.title.setMaximumWidth(320)
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setRange(0, 100)
+        self.volume.setFixedWidth(90)
+        self.volume.setValue(int(volume * 100))
+        self.volume.setToolTip("Volume")
+        self.volume.valueChanged.connect(lambda v: player.set_volume(v / 100))
+        player.set_volume(volume)
+        vol_icon = QLabel()
+        vol_icon.setPixmap(style.standardIcon(QStyle.StandardPixmap.SP_MediaVolume).pixmap(16))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 2, 6, 2)
+        for w in (self.play_button, self.stop_button, self.title):
+            layout.addWidget(w)
+        layout.addWidget(self.position, 1)
+        layout.addWidget(self.time)
+        layout.addWidget(vol_icon)
+        layout.addWidget(self.volume)
+        player.positionChanged.connect(self._position)
+        player.stateChanged.connect(self._state)
+        player.trackChanged.connect(self._track)
+        self._state(player.state)
+
+    def _seek(self) -> None:
+        self.player.seek(self.position.value() / 10)
+
+    def _position(self, seconds: float, duration: float) -> None:
+        if not self.position.isSliderDown():
+            self.position.setRange(0, int(duration * 10))
+            self.position.setValue(int(seconds * 10))
+        self.time.setText(f"{format_duration(seconds)} / {format_duration(duration)}")
+
+    def _state(self, state: str) -> None:
+        icon = (QStyle.StandardPixmap.SP_MediaPause if state == "playing"
+                else QStyle.StandardPixmap.SP_MediaPlay)
+        self.play_button.setIcon(self.style().standardIcon(icon))
+        self.play_button.setEnabled(state in ("playing", "paused"))
+        self.stop_button.setEnabled(state != "stopped")
+        if state == "loading":
+            self.time.setText("loading…")
+
+    def _track(self, label: str) -> None:
+        self.title.setText(label)
+        self.title.setToolTip(label)

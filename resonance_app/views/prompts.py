@@ -1,0 +1,51 @@
+"""Message boxes and file dialogs behind one injectable object.
+
+Messages are shown window-modal but opened with ``open()`` (never ``exec()``), so the
+event loop keeps running; tests swap in a scripted double.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+
+
+class Prompts:
+    """Asks the user things, on behalf of ``parent``."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        self.parent = parent
+        self._open_boxes: list[QMessageBox] = []
+
+    def error(self, title: str, text: str, details: str = "") -> None:
+        """Show an error message without blocking."""
+        self._show(QMessageBox.Icon.Warning, title, text, details)
+
+    def info(self, title: str, text: str, details: str = "") -> None:
+        """Show an information message without blocking."""
+        self._show(QMessageBox.Icon.Information, title, text, details)
+
+    def _show(self, icon: QMessageBox.Icon, title: str, text: str, details: str) -> None:
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self.parent)
+        if details:
+            box.setDetailedText(details)
+        box.finished.connect(lambda _r: self._open_boxes.remove(box))
+        box.finished.connect(box.deleteLater)
+        self._open_boxes.append(box)
+        box.open()
+
+    def folder(self, title: str, start: str = "") -> str:
+        """Ask for a folder; '' when cancelled."""
+        return QFileDialog.getExistingDirectory(self.parent, title, start)
+
+    def open_file(self, title: str, start: str = "", filters: str = "") -> str:
+        """Ask for an existing file; '' when cancelled."""
+        return QFileDialog.getOpenFileName(self.parent, title, start, filters)[0]
+
+    def save_file(self, title: str, start: str = "", filters: str = "") -> str:
+        """Ask where to save; '' when cancelled."""
+        return QFileDialog.getSaveFileName(self.parent, title, start, filters)[0]
+
+    def text(self, title: str, label: str, default: str = "") -> str:
+        """Ask for a line of text; '' when cancelled."""
+        value, ok = QInputDialog.getText(self.parent, title, label, text=default)
+        return value.strip() if ok else ""

@@ -1,0 +1,167 @@
+"""Record a few seconds from the microphone to use as the seed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resonance_app.audio_io import AudioBackend, AudioDevice, AudioDeviceError
+from resonance_app.playback import Recorder
+
+
+class RecordDialog(QDialog):
+    """Device picker, length, level meter, countdown, record/stop (non-modal)."""
+
+    recorded = Signal(object, int)  # samples, sample rate
+    failed = Signal(str)
+
+    def __init__(self, backend: AudioBackend, *, seconds: int = 10, device_name: str = "",
+                 countdown: int = 3, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Record a seed")
+        self.setMinimumWidth(420)
+        self.recorder = Recorder(backend, parent=self)
+        self._countdown_from = countdown
+        self._left = 0
+        self._tick = QTimer(self, interval=1000)
+        self._tick.timeout.connect(self._count)
+        self.devices = QComboBox()
+        self.length = QSpinBox()
+        self.length.setRange(5, 30)
+        self.length.setValue(max(5, min(30, seconds)))
+        self.length.setSuffix(" s")
+        self.level = QProgressBar()
+        self.level.setRange(0, 100)
+        self.level.setTextVisible(False)
+        self.level.setMaximumHeight(10)
+        self.elapsed = QProgressBar()
+        self.elapsed.setFormat("%v / %m s")
+        self.status = QLabel("Play the music near the microphone, then press Record.")
+        self.status.setWordWrap(True)
+        self.record_button = QPushButton("● Record")
+        self.record_button.setDefault(True)
+        self.record_button.clicked.connect(self._record_or_stop)
+        self.close_button = QPushButton("Cancel")
+        self.close_button.clicked.connect(self.reject)
+        self._layout()
+        self.recorder.level.connect(lambda v: self.level.setValue(int(v * 100)))
+        self.recorder.progress.connect(self._progress)
+        self.recorder.finished.connect(self._finished)
+        self.recorder.error.connect(self._error)
+        self._fill_devices(backend, device_name)
+
+    def _layout(self) -> None:
+        form = QFormLayout()
+        form.addRow("Microphone", self.devices)
+        form.addRow("Length", self.length)
+        form.addRow("Level", self.level)
+        form.addRow("Recorded", self.elapsed)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        buttons.addWidget(self.record_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+
+    def _fill_devices(self, backend: AudioBackend, device_name: str) -> None:
+        try:
+            devices = backend.input_devices()
+        except AudioDeviceError as exc:
+            devices = []
+            self.status.setText(str(exc))
+        for d in devices:
+            self.devices.addItem(d.name, d)
+            if d.name == device_name or (not device_name and d.default):
+                self.devices.setCurrentIndex(self.devices.count() - 1)
+        if not devices:
+            if not self.status.text().startswith("Audio"):
+                self.status.setText("No microphone was found. Connect one (or allow this app "
+                                    "to use it in your system's privacy settings) and try again.")
+            self.record_button.setEnabled(False)
+            self.devices.setEnabled(False)
+
+    @property
+    def device(self) -> AudioDevice | None:
+        """The chosen input device."""
+        return self.devices.currentData()
+
+    def start(self) -> None:
+        """Start the countdown, then the recording."""
+        self.record_button.setText("■ Stop")
+        self.devices.setEnabled(False)
+        self.length.setEnabled(False)
+        self._left = self._countdown_from
+        if self._left > 0:
+            self.status.setText(f"Recording in {self._left}…")
+            self._tick.start()
+        else:
+            self._begin()
+
+    def _count(self) -> None:
+        self._left -= 1
+        if self._left > 0:
+            self.status.setText(f"Recording in {self._left}…")
+            return
+        self._tick.stop()
+        self._begin()
+
+    def _begin(self) -> None:
+        self.elapsed.setRange(0, self.length.value())
+        if self.recorder.start(self.length.value(), self.device):
+            self.status.setText("Recording… press Stop to finish early.")
+
+    def _record_or_stop(self) -> None:
+        if self.recorder.recording:
+            self.recorder.stop()
+        elif self._tick.isActive():
+            self._tick.stop()
+            self._reset("Cancelled.")
+        else:
+            self.start()
+
+    def _progress(self, seconds: float, target: float) -> None:
+        self.elapsed.setValue(int(seconds))
+        if self.recorder.recording:
+            self.status.setText(f"Recording… {max(0.0, target - seconds):.0f} s left.")
+
+    def _finished(self, samples: Any, sr: int) -> None:
+        self.status.setText("Done.")
+        self.recorded.emit(samples, sr)
+        self.accept()
+
+    def _error(self, message: str) -> None:
+        self._reset(message)
+        self.failed.emit(message)
+
+    def _reset(self, message: str) -> None:
+        self.status.setText(message)
+        self.record_button.setText("● Record")
+        self.devices.setEnabled(self.devices.count() > 0)
+        self.length.setEnabled(True)
+        self.level.setValue(0)
+
+    def done(self, result: int) -> None:  # noqa: D102
+        self._tick.stop()
+        self.recorder.cancel()
+        super().done(result)
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802, D102
+        if event.key() == Qt.Key.Key_Space and self.record_button.isEnabled():
+            self._record_or_stop()
+            return
+        super().keyPressEvent(event)

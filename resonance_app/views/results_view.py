@@ -1,0 +1,144 @@
+"""Ranked results with per-modality bars, and the actions that build playlists from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resonance_app.models import ResultsModel
+from resonance_app.views.controls import MODALITIES, MODALITY_COLORS
+from resonance_app.views.library_view import configure_table, size_columns
+
+
+class ModalityDelegate(QStyledItemDelegate):
+    """Paints timbre / harmony / rhythm similarity as three stacked bars."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,  # noqa: D102
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        style = option.widget.style() if option.widget else None
+        if style is not None:
+            style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter,
+                                option.widget)
+        values = index.data(ResultsModel.MODALITY_ROLE) or {}
+        rect = option.rect.adjusted(4, 3, -4, -3)
+        bar_h = max(2, (rect.height() - 4) // 3)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(Qt.PenStyle.NoPen)
+        track = QColor(option.palette.color(option.palette.ColorRole.Mid))
+        track.setAlpha(70)
+        for i, name in enumerate(MODALITIES):
+            y = rect.top() + i * (bar_h + 2)
+            full = QRect(rect.left(), y, rect.width(), bar_h)
+            painter.setBrush(track)
+            painter.drawRoundedRect(full, 1.5, 1.5)
+            value = float(min(1.0, max(0.0, values.get(name, 0.0))))
+            painter.setBrush(QColor(MODALITY_COLORS[name]))
+            painter.drawRoundedRect(QRect(full.left(), y, int(full.width() * value), bar_h),
+                                    1.5, 1.5)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem,  # noqa: N802, D102
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(110, 20)
+
+
+class ResultsPanel(QWidget):
+    """The ranked list for the current seed."""
+
+    playRequested = Signal(object, float)  # TrackInfo, offset seconds
+    findSimilar = Signal(object)  # TrackInfo
+    addToPlaylist = Signal(list)  # list[TrackInfo]
+    playlistFromSeed = Signal(int)  # N tracks
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = ResultsModel(self)
+        self.view = QTableView()
+        configure_table(self.view)
+        self.view.setModel(self.model)
+        self.view.setItemDelegateForColumn(ResultsModel.MATCH_COLUMN, ModalityDelegate(self.view))
+        size_columns(self.view, (34, 180, 130, 52, 104, 64), stretch=1)
+        self.view.doubleClicked.connect(self._play_match)
+        self.view.customContextMenuRequested.connect(self._menu)
+        self.empty = QLabel("Drop a song on the window, pick one in the library and press "
+                            "Ctrl+Enter, or record one with the microphone.\n"
+                            "The songs that sound most alike will appear here.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setEnabled(False)
+        self.add_all = QPushButton("Add all to playlist")
+        self.add_all.clicked.connect(lambda: self.addToPlaylist.emit(self.model.rows_tracks()))
+        self.add_selected = QPushButton("Add selected")
+        self.add_selected.clicked.connect(lambda: self.addToPlaylist.emit(self.selected_tracks()))
+        self.seed_count = QSpinBox()
+        self.seed_count.setRange(5, 200)
+        self.seed_count.setValue(25)
+        self.seed_count.setSuffix(" tracks")
+        self.from_seed = QPushButton("Playlist from seed")
+        self.from_seed.setToolTip("Build a playlist of the seed's N closest songs in one click")
+        self.from_seed.clicked.connect(lambda: self.playlistFromSeed.emit(self.seed_count.value()))
+        buttons = QHBoxLayout()
+        for w in (self.add_all, self.add_selected):
+            buttons.addWidget(w)
+        buttons.addStretch(1)
+        buttons.addWidget(self.seed_count)
+        buttons.addWidget(self.from_seed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.empty, 1)
+        layout.addLayout(buttons)
+        self.set_results([])
+
+    def set_results(self, results: list[Any]) -> None:
+        """Show ranked SearchResults (keeps the selected track selected)."""
+        selected = {t.id for t in self.selected_tracks()}
+        self.model.set_rows(results)
+        for row, r in enumerate(results):
+            if r.track.id in selected:
+                self.view.selectRow(row)
+        has = bool(results)
+        self.view.setVisible(has)
+        self.empty.setVisible(not has)
+        for w in (self.add_all, self.add_selected):
+            w.setEnabled(has)
+
+    def selected_tracks(self) -> list[Any]:
+        """The selected results' tracks, in rank order."""
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        return [self.model.track(r) for r in rows]
+
+    def _play_match(self, index: QModelIndex) -> None:
+        r = self.model.row(index.row())
+        self.playRequested.emit(r.track, float(r.match_offset))
+
+    def _menu(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        r = self.model.row(index.row())
+        menu = QMenu(self)
+        menu.addAction("Play the matching part", lambda: self._play_match(index))
+        menu.addAction("Play from the start", lambda: self.playRequested.emit(r.track, 0.0))
+        menu.addAction("Find similar to this", lambda: self.findSimilar.emit(r.track))
+        menu.addSeparator()
+        menu.addAction("Add to playlist", lambda: self.addToPlaylist.emit(self.selected_tracks()
+                                                                         or [r.track]))
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+        self._menu_ref = menu

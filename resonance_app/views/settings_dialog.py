@@ -1,0 +1,145 @@
+"""Settings: library folders, worker count, the model in use, and training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resonance_app.views.train_panel import TrainPanel
+
+if TYPE_CHECKING:
+    from resonance_app.views.main_window import MainWindow
+
+
+class SettingsDialog(QDialog):
+    """A non-modal dialog; changes apply at once."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window_ = window
+        self.setWindowTitle("Resonance settings")
+        self.resize(640, 460)
+        tabs = QTabWidget()
+        tabs.addTab(self._library_tab(), "Library")
+        tabs.addTab(self._model_tab(), "Model")
+        self.train = TrainPanel(window.controller, window.prompts)
+        self.train.modelSwitched.connect(self._model_switched)
+        tabs.addTab(self.train, "Training")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(buttons)
+        self.tabs = tabs
+
+    def _library_tab(self) -> QWidget:
+        page = QWidget()
+        self.folders = QListWidget()
+        add = QPushButton("Add folder…")
+        add.clicked.connect(self._add_folder)
+        remove = QPushButton("Remove")
+        remove.clicked.connect(self._remove_folder)
+        rescan = QPushButton("Rescan now")
+        rescan.clicked.connect(self.window_.rescan)
+        self.workers = QSpinBox()
+        self.workers.setRange(1, 64)
+        self.workers.setValue(int(self.window_.settings.worker_count))
+        self.workers.setToolTip("Processes that analyse files during a scan")
+        self.workers.valueChanged.connect(self._set_workers)
+        row = QHBoxLayout()
+        for b in (add, remove, rescan):
+            row.addWidget(b)
+        row.addStretch(1)
+        self.watch = QCheckBox("Watch the folders and update the library when files change")
+        self.watch.setChecked(bool(self.window_.settings.watch_folders))
+        self.watch.toggled.connect(self._set_watch)
+        form = QFormLayout()
+        form.addRow("Analysis workers", self.workers)
+        form.addRow(self.watch)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.folders)
+        layout.addLayout(row)
+        layout.addLayout(form)
+        self._reload_folders()
+        return page
+
+    def _model_tab(self) -> QWidget:
+        page = QWidget()
+        self.card = QPlainTextEdit()
+        self.card.setReadOnly(True)
+        self.card.setPlainText("Loading the model card…")
+        self.reload_card()
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.card)
+        return page
+
+    def reload_card(self) -> None:
+        """Show the card of the model in use (read off the GUI thread)."""
+        ctl = self.window_.controller
+        lib = ctl.library
+        ctl.call(lambda: describe_card(getattr(lib, "model_card", None)),
+                 self.card.setPlainText,
+                 lambda exc: self.card.setPlainText(f"The model cannot be loaded: {exc}"))
+
+    def _reload_folders(self) -> None:
+        self.folders.clear()
+        ctl = self.window_.controller
+        ctl.call(ctl.library.roots, lambda roots: self.folders.addItems([str(r) for r in roots]))
+
+    def _add_folder(self) -> None:
+        path = self.window_.prompts.folder("Add a music folder")
+        if path:
+            self.window_.add_folder(Path(path))
+            self._reload_folders()
+
+    def _remove_folder(self) -> None:
+        item = self.folders.currentItem()
+        if item is None:
+            return
+        path = item.text()
+        s = self.window_.settings
+        s.library_folders = [f for f in s.library_folders if f != path]
+        self.window_.controller.remove_folder(Path(path))
+        self._reload_folders()
+
+    def _model_switched(self, _folder: str) -> None:
+        self.reload_card()
+        self.window_.refresh_model_label()
+        self.window_.rescan()  # re-embed every track with the new model
+
+    def _set_watch(self, on: bool) -> None:
+        self.window_.settings.watch_folders = on
+        self.window_.watcher.enabled = on
+
+    def _set_workers(self, n: int) -> None:
+        self.window_.settings.worker_count = n
+        self.window_.controller.workers = n
+
+
+def describe_card(card: Any) -> str:
+    """The model card as readable text."""
+    if card is None:
+        return "No model information is available."
+    lines = [f"Name: {card.name}", f"File: {card.model_file}", f"SHA-256: {card.sha256}",
+             f"Embedding: {card.embed_dim}-d, fusion {card.fusion_mode}, {card.precision}",
+             f"Created: {card.created or 'unknown'}", "",
+             "Training data:", json.dumps(card.training, indent=2) if card.training else "  —",
+             "", "Metrics:", json.dumps(card.metrics, indent=2) if card.metrics else "  —",
+             "", "Features (preprocessing):", json.dumps(card.features.to_dict(), indent=2)]
+    return "\n".join(lines)

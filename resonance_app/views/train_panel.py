@@ -1,0 +1,201 @@
+"""'Train on my library…': runs ``resonance-train`` in a separate process (QProcess)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QProcess, Signal
+from PySide6.QtWidgets import (
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+INSTALL_HINT = ("Training needs the optional training tools (PyTorch, Optuna, ONNX). "
+                "Install them with:\n\n    pip install 'resonance[train]'\n\n"
+                "then reopen this dialog.")
+
+
+def training_available() -> bool:
+    """Whether the ``train`` extra (torch) is importable, without importing it."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def train_command(library_path: str, out_dir: str) -> tuple[str, list[str]]:
+    """Program and arguments that train on the library (``resonance-train``).
+
+    Contract (proposed to the trainer): ``resonance-train library --library DIR --out
+    MODEL_DIR --progress jsonl`` prints ``{"progress": 0..1, "message": ...}`` lines and
+    writes a model folder whose card has ``metrics["heldout"]["recall@5"]``.
+    """
+    exe = shutil.which("resonance-train")
+    args = ["library", "--library", library_path, "--out", out_dir, "--progress", "jsonl"]
+    if exe:
+        return exe, args
+    return sys.executable, ["-m", "trainer.cli", *args]
+
+
+def heldout_score(card: Any) -> float | None:
+    """The held-out Recall@5 a model card reports (None when it reports none)."""
+    metrics = getattr(card, "metrics", None) or {}
+    value = (metrics.get("heldout") or {}).get("recall@5", metrics.get("recall@5"))
+    return None if value is None else float(value)
+
+
+def is_better(new_card: Any, current_card: Any) -> bool:
+    """Switch only when the new model has a held-out score that beats the current one."""
+    new = heldout_score(new_card)
+    if new is None:
+        return False
+    old = heldout_score(current_card)
+    return old is None or new > old
+
+
+class TrainPanel(QWidget):
+    """Start/cancel training and follow its progress lines."""
+
+    finished = Signal(bool)  # success
+    modelSwitched = Signal(str)  # the new model's folder
+
+    def __init__(self, controller: Any, prompts: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.prompts = prompts
+        self.process: QProcess | None = None
+        self.out_dir: Path | None = None
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.start_button = QPushButton("Train on my library…")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel training")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        layout = QVBoxLayout(self)
+        for w in (self.info, self.start_button, self.progress, self.cancel_button, self.log):
+            layout.addWidget(w)
+        self._set_idle()
+
+    def _set_idle(self) -> None:
+        if training_available():
+            self.info.setText("Train a model on your own library: segments of the same song "
+                              "teach it what 'sounds alike' means. The new model is used only "
+                              "if it beats the current one on a held-out check.")
+            self.start_button.setEnabled(True)
+        else:
+            self.info.setText(INSTALL_HINT)
+            self.start_button.setEnabled(False)
+
+    def start(self, program: str | None = None, args: list[str] | None = None,
+              out_dir: Path | None = None) -> None:
+        """Run the trainer as a child process; its model lands in ``out_dir``."""
+        folder = Path(getattr(self.controller.library, "folder", Path.cwd()))
+        self.out_dir = out_dir or folder / "models" / time.strftime("trained-%Y%m%d-%H%M%S")
+        if program is None:
+            if not training_available():
+                self.prompts.info("Training", INSTALL_HINT)
+                return
+            program, args = train_command(str(folder), str(self.out_dir))
+        proc = QProcess(self)
+        proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+        proc.readyReadStandardOutput.connect(self._read)
+        proc.finished.connect(self._done)
+        proc.errorOccurred.connect(self._error)
+        self.process = proc
+        self.progress.setValue(0)
+        self.log.clear()
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        proc.start(program, args or [])
+
+    def cancel(self) -> None:
+        """Stop the trainer (terminate, then kill if it does not exit)."""
+        if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
+            self.process.terminate()
+            if not self.process.waitForFinished(3000):
+                self.process.kill()
+                self.process.waitForFinished(3000)
+
+    def _read(self) -> None:
+        assert self.process is not None
+        text = bytes(self.process.readAllStandardOutput().data()).decode(errors="replace")
+        for line in text.splitlines():
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.log.appendPlainText(line)
+            return
+        if isinstance(event, dict) and "progress" in event:
+            self.progress.setValue(int(float(event["progress"]) * 100))
+            if event.get("message"):
+                self.log.appendPlainText(str(event["message"]))
+        else:
+            self.log.appendPlainText(line)
+
+    def _done(self, code: int, status: QProcess.ExitStatus) -> None:
+        ok = status == QProcess.ExitStatus.NormalExit and code == 0
+        self.log.appendPlainText("Training finished." if ok else
+                                 f"Training stopped (exit code {code}).")
+        self.cancel_button.setEnabled(False)
+        self._set_idle()
+        if ok:
+            self.progress.setValue(100)
+            self._validate()
+        else:
+            self.finished.emit(False)
+
+    def _validate(self) -> None:
+        """Load the new model's card; switch the library only if it is better."""
+        from engine.model import load_card
+
+        lib, out = self.controller.library, self.out_dir
+
+        def compare() -> tuple[bool, Any, Any]:
+            new_card = load_card(out)
+            current = getattr(lib, "model_card", None)
+            better = is_better(new_card, current)
+            if better:
+                lib.set_model(out)
+            return better, new_card, current
+
+        def done(result: tuple[bool, Any, Any]) -> None:
+            better, new_card, current = result
+            new, old = heldout_score(new_card), heldout_score(current)
+            if better:
+                self.log.appendPlainText(f"The new model is better on the held-out check "
+                                         f"({old} → {new}): switching; the library is "
+                                         "re-analysed in the background.")
+                self.modelSwitched.emit(str(out))
+            else:
+                self.log.appendPlainText(f"The new model is not better on the held-out check "
+                                         f"({new} vs {old}): keeping the current model.")
+            self.finished.emit(True)
+
+        def failed(exc: BaseException) -> None:
+            self.log.appendPlainText(f"The new model failed validation: {exc}")
+            self.finished.emit(False)
+
+        self.controller.call(compare, done, failed)
+
+    def _error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self.log.appendPlainText("The trainer could not be started. " + INSTALL_HINT)
+            self.cancel_button.setEnabled(False)
+            self._set_idle()
+            self.finished.emit(False)

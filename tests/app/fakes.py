@@ -1,0 +1,240 @@
+"""Test doubles for the GUI: a synchronous pool, a scripted Library, scripted prompts.
+
+``FakeLibrary`` follows the Library facade contract (notes/CONTRACTS.md) with canned
+tracks and a deterministic, parameter-sensitive ranking, so GUI tests can check what
+the app does with the engine's answers without decoding or embedding anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QRunnable
+
+from engine.errors import DecodeError
+from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
+
+
+class FakePool:
+    """Runs each job immediately on the calling thread (picard's FakeThreadPool)."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    def start(self, runnable: QRunnable) -> None:  # noqa: D102
+        self.started += 1
+        runnable.run()
+
+    def waitForDone(self, msecs: int = -1) -> bool:  # noqa: N802, D102
+        return True
+
+    def clear(self) -> None:  # noqa: D102
+        pass
+
+
+@dataclass(frozen=True)
+class FakeSeed:
+    """What ``analyze_seed`` returns: enough to rank deterministically."""
+
+    key: int
+    label: str
+
+
+@dataclass(frozen=True)
+class FakeScanError:
+    """A file the scan could not read."""
+
+    path: Path
+    reason: str
+
+
+def make_track(i: int, *, folder: Path = Path("/music"), album: str | None = None,
+               artist: str | None = None) -> TrackInfo:
+    """A TrackInfo with predictable tags."""
+    return TrackInfo(
+        id=i, path=folder / f"track{i:05d}.flac", title=f"Song {i}",
+        artist=artist or f"Artist {i % 7}", album=album or f"Album {i % 5}",
+        album_artist=None, track_no=i % 12 + 1, year=2000 + i % 20, genre="Test",
+        duration=120.0 + i, format="flac", has_cover=False, status="ok", error=None)
+
+
+class FakeLibrary:
+    """A scripted Library: ``n`` tracks, scans that yield one step per track."""
+
+    def __init__(self, n: int = 30, *, scan_gate: threading.Semaphore | None = None,
+                 bad_files: tuple[str, ...] = ()) -> None:
+        self._all = [make_track(i) for i in range(1, n + 1)]
+        self._visible: list[TrackInfo] = []
+        self._roots: list[Path] = []
+        self._playlists: dict[str, list[int]] = {}
+        self._errors: list[FakeScanError] = []
+        self.scan_gate = scan_gate  # when given, each scan step takes one permit
+        self.bad_files = bad_files
+        self.calls: list[tuple[str, Any]] = []
+        self.analyze_count = 0
+        self.search_count = 0
+        self.closed = False
+        self.card: Any = None
+        self.folder = Path("/library")
+
+    # -- folders and scanning -------------------------------------------------------------
+    def roots(self) -> list[Path]:  # noqa: D102
+        return list(self._roots)
+
+    def add_root(self, path: Path) -> None:  # noqa: D102
+        self._roots.append(Path(path))
+
+    def remove_root(self, path: Path) -> None:  # noqa: D102
+        self._roots.remove(Path(path))
+        if not self._roots:
+            self._visible = []
+
+    def scan(self, roots: list[Path] | None = None, *, workers: int | None = None,
+             should_stop: Callable[[], bool] | None = None) -> Iterator[ScanProgress]:
+        """One progress step per track; stops when ``should_stop()``."""
+        self.calls.append(("scan", workers))
+        total = len(self._all) + len(self.bad_files)
+        yield ScanProgress(0, total, None, "walk", 0, 0.0, None)
+        for done, track in enumerate(self._all, start=1):
+            if should_stop is not None and should_stop():
+                return
+            if self.scan_gate is not None:
+                self.scan_gate.acquire(timeout=5)
+            self._visible.append(track)
+            yield ScanProgress(done, total, track.path, "analyse", len(self._errors),
+                               50.0, (total - done) / 50.0)
+        for name in self.bad_files:
+            self._errors.append(FakeScanError(Path("/music") / name, "file is empty"))
+            done += 1
+            yield ScanProgress(done, total, Path("/music") / name, "analyse",
+                               len(self._errors), 50.0, 0.0)
+
+    def tracks(self) -> list[TrackInfo]:  # noqa: D102
+        return list(self._visible)
+
+    def track(self, track_id: int) -> TrackInfo:  # noqa: D102
+        return next(t for t in self._all if t.id == track_id)
+
+    def count(self) -> int:  # noqa: D102
+        return len(self._visible)
+
+    def errors(self) -> list[FakeScanError]:  # noqa: D102
+        return list(self._errors)
+
+    def load_all(self) -> FakeLibrary:
+        """Pretend a scan already happened."""
+        self._visible = list(self._all)
+        self._roots = self._roots or [Path("/music")]
+        return self
+
+    # -- search ---------------------------------------------------------------------------
+    def analyze_seed(self, seed: int | Path | tuple[np.ndarray, int]) -> FakeSeed:
+        """Seeds: a track id, a path (``bad`` in the name raises), or a buffer."""
+        self.analyze_count += 1
+        self.calls.append(("analyze_seed", seed))
+        if isinstance(seed, tuple):
+            samples, sr = seed
+            return FakeSeed(int(len(samples) // sr), "recording")
+        if isinstance(seed, int):
+            return FakeSeed(seed, f"track {seed}")
+        path = Path(seed)
+        if "bad" in path.name or not path.exists():
+            raise DecodeError(path, "not an audio file, or the file is corrupt")
+        return FakeSeed(len(path.name), path.name)
+
+    def search(self, seed: FakeSeed, params: SearchParams) -> list[SearchResult]:
+        """Ranking by a hash of (seed, track), tilted by the weights and diversity."""
+        self.search_count += 1
+        self.calls.append(("search", params))
+        w = np.asarray(params.weights, float) / max(sum(params.weights), 1e-9)
+        out = []
+        for t in self._visible:
+            mods = {name: ((seed.key * 31 + t.id * (7 + j)) % 97) / 97.0
+                    for j, name in enumerate(("timbre", "harmony", "rhythm"))}
+            score = float(np.dot(w, list(mods.values())))
+            score -= params.diversity * ((t.id % 3) / 3.0) + 0.01 * params.prf * (t.id % 2)
+            out.append(SearchResult(t, score, mods, 0.0, float(t.id % 60)))
+        out.sort(key=lambda r: -r.score)
+        if params.exclude_same_artist:
+            seen: set[str | None] = set()
+            out = [r for r in out if not (r.track.artist in seen or seen.add(r.track.artist))]
+        return out[: params.k]
+
+    # -- playlists ------------------------------------------------------------------------
+    def save_playlist(self, name: str, track_ids: list[int]) -> None:  # noqa: D102
+        self._playlists[name] = list(track_ids)
+
+    def playlists(self) -> list[str]:  # noqa: D102
+        return sorted(self._playlists)
+
+    def playlist(self, name: str) -> list[TrackInfo]:  # noqa: D102
+        return [self.track(i) for i in self._playlists[name]]
+
+    def delete_playlist(self, name: str) -> None:  # noqa: D102
+        del self._playlists[name]
+
+    def export_playlist(self, name_or_ids: str | list[int], path: Path,
+                        fmt: str = "m3u8") -> Path:
+        """Write a minimal M3U8/XSPF so tests can read it back."""
+        ids = self._playlists[name_or_ids] if isinstance(name_or_ids, str) else name_or_ids
+        paths = [str(self.track(i).path) for i in ids]
+        if fmt == "xspf":
+            body = "".join(f"<track><location>file://{p}</location></track>" for p in paths)
+            text = f'<?xml version="1.0"?><playlist><trackList>{body}</trackList></playlist>'
+        else:
+            text = "#EXTM3U\n" + "".join(f"{p}\n" for p in paths)
+        Path(path).write_text(text, encoding="utf-8")
+        return Path(path)
+
+    @property
+    def model_card(self) -> Any:  # noqa: D102
+        return self.card
+
+    def set_model(self, model_dir: Path) -> None:  # noqa: D102
+        from engine.model import load_card
+
+        self.card = load_card(model_dir)
+        self.calls.append(("set_model", Path(model_dir)))
+
+    def close(self) -> None:  # noqa: D102
+        self.closed = True
+
+
+class ScriptedPrompts:
+    """Stands in for message boxes and file dialogs: records messages, returns scripted answers."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str, str]] = []
+        self.folders: list[str] = []
+        self.open_files: list[str] = []
+        self.save_files: list[str] = []
+        self.texts: list[str] = []
+
+    def error(self, title: str, text: str, details: str = "") -> None:  # noqa: D102
+        self.messages.append(("error", title, text))
+
+    def info(self, title: str, text: str, details: str = "") -> None:  # noqa: D102
+        self.messages.append(("info", title, text))
+
+    def folder(self, title: str, start: str = "") -> str:  # noqa: D102
+        return self.folders.pop(0) if self.folders else ""
+
+    def open_file(self, title: str, start: str = "", filters: str = "") -> str:  # noqa: D102
+        return self.open_files.pop(0) if self.open_files else ""
+
+    def save_file(self, title: str, start: str = "", filters: str = "") -> str:  # noqa: D102
+        return self.save_files.pop(0) if self.save_files else ""
+
+    def text(self, title: str, label: str, default: str = "") -> str:  # noqa: D102
+        return self.texts.pop(0) if self.texts else ""
+
+    @property
+    def errors(self) -> list[str]:
+        """Texts of the error messages shown so far."""
+        return [m[2] for m in self.messages if m[0] == "error"]
+

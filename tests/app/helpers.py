@@ -1,0 +1,41 @@
+"""Event builders for GUI tests: drag-and-drop with real Qt events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+
+def file_mime(*paths: Path) -> QMimeData:
+    """Mime data as a file manager would send it: file URLs."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    return mime
+
+
+def drag_and_drop(widget: QWidget, mime: QMimeData, pos: QPoint | None = None) -> bool:
+    """Send enter, move and drop events to ``widget``; True when the drop was accepted."""
+    pos = pos or widget.rect().center()
+    actions = Qt.DropAction.CopyAction | Qt.DropAction.MoveAction
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    # Qt 6.11 takes QPoint for enter/move and QPointF for drop; newer builds take QPointF
+    enter = _event(QDragEnterEvent, pos, actions, mime, buttons, mods)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    move = _event(QDragMoveEvent, pos, actions, mime, buttons, mods)
+    QApplication.sendEvent(widget, move)
+    drop = _event(QDropEvent, pos, actions, mime, buttons, mods)
+    QApplication.sendEvent(widget, drop)
+    return drop.isAccepted()
+
+
+def _event(kind: type, pos: QPoint, *args: object) -> object:
+    """Build a drag/drop event, with a QPointF position where the binding takes one."""
+    try:
+        return kind(QPointF(pos), *args)
+    except TypeError:
+        return kind(pos, *args)

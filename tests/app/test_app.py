@@ -1,0 +1,33 @@
+"""``run_app()``: the real entry point opens the default library and quits cleanly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from resonance_app.app import WARM_UP_MODULES, app_icon, run_app
+
+
+def test_run_app_opens_default_library_and_quits(qtbot, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    seen: list[str] = []
+
+    def close_all() -> None:
+        seen.extend(type(w).__name__ for w in QApplication.topLevelWidgets() if w.isVisible())
+        QApplication.closeAllWindows()
+
+    QTimer.singleShot(800, close_all)
+    assert run_app(["resonance"]) == 0
+    assert "MainWindow" in seen
+    assert (tmp_path / "data" / "resonance" / "library" / "library.db").exists()
+
+
+def test_icon_and_desktop_file() -> None:
+    root = Path(__file__).resolve().parents[2] / "resources"
+    assert not app_icon().isNull()
+    assert (root / "icons" / "resonance.png").stat().st_size > 1000
+    desktop = (root / "resonance.desktop").read_text()
+    assert "Exec=resonance\n" in desktop and "Icon=resonance" in desktop
+    assert "onnxruntime" in WARM_UP_MODULES

@@ -1,0 +1,110 @@
+"""The app on the real engine: a generated music folder, a tiny real ONNX model, real threads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.library import Library
+from tests.app.helpers import drag_and_drop, file_mime
+from tests.audio_factory import song, write_audio, write_bad_files
+from tests.model_factory import build_model, write_music
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return build_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture
+def real_library(tmp_path: Path, model_dir: Path):
+    lib = Library.open(tmp_path / "lib", model_dir=model_dir)
+    yield lib
+    lib.close()
+
+
+@pytest.fixture
+def music(tmp_path: Path) -> Path:
+    folder = tmp_path / "music"
+    write_music(folder, 8, seconds=10, sr=SR)
+    write_bad_files(folder / "bad")
+    for extra in ("_source.wav", "_source.flac"):
+        (folder / "bad" / extra).unlink(missing_ok=True)
+    return folder
+
+
+def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, music,
+                                        real_pools, prompts, fresh_settings, fake_audio,
+                                        tmp_path: Path) -> None:
+    fresh_settings.worker_count = 0  # analyse in-process: no process pool start-up in tests
+    w = make_main_window(real_library, pools=real_pools, record_countdown=0)
+    assert w.stack.currentWidget() is w.welcome
+    prompts.folders.append(str(music))
+    with qtbot.waitSignal(w.controller.scanFinished, timeout=60_000) as done:
+        w.welcome.button.click()
+    assert done.args == [False]
+    qtbot.waitUntil(lambda: w.library_panel.model.rowCount() == 13, timeout=10_000)
+    statuses = [t.status for t in w.controller.tracks]
+    assert statuses.count("ok") == 8 and statuses.count("error") == 5
+    assert w.library_label.text() == "8 tracks · 5 unreadable"
+    qtbot.waitUntil(lambda: not w.scan_bar.errors_button.isHidden(), timeout=5000)
+    w.show_errors()
+    assert w.errors_dialog.table.rowCount() >= 3
+
+    track = next(t for t in w.controller.tracks if t.status == "ok")
+    with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
+        w.seed_from_track(track)
+    first = [r.track.id for r in w.results.model.rows()]
+    assert first and track.id not in first
+    assert all(-1.0 - 1e-6 <= v <= 1.0 + 1e-6 for r in w.results.model.rows()
+               for v in r.modalities.values())
+
+    seed_before = w.session.seed
+    with qtbot.waitSignal(w.session.resultsReady, timeout=10_000):
+        w.controls.top_k.setValue(5)
+    assert w.results.model.rowCount() == 5 and w.session.seed is seed_before
+
+    outside = write_audio(tmp_path / "outside.flac", song(3, 9, sr=SR), sr=SR)
+    with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
+        assert drag_and_drop(w.seed_area, file_mime(outside))
+    assert w.results.model.rowCount() == 5
+
+    w.record()
+    w.record_dialog.length.setValue(5)
+    w.record_dialog.record_button.click()
+    y = song(5, 6, sr=44100)
+    with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
+        fake_audio.last.feed(y[:, None])
+    assert "your recording" in w.seed_area.title.text()
+
+    w.results.add_all.click()
+    prompts.texts.append("E2E")
+    w.playlist.save()
+    qtbot.waitUntil(lambda: real_library.playlists() == ["E2E"], timeout=5000)
+    out = tmp_path / "e2e.m3u8"
+    prompts.save_files.append(str(out))
+    w.playlist.export()
+    qtbot.waitUntil(out.exists, timeout=5000)
+    assert len([x for x in out.read_text().splitlines() if x and not x.startswith("#")]) == 5
+
+    w.play([t for t in w.controller.tracks if t.status == "ok"][1], 2.0)
+    qtbot.waitUntil(lambda: w.player.state == "playing", timeout=10_000)
+    fake_audio.last.pull(44100)
+    assert w.player.position == pytest.approx(3.0)
+    assert np.abs(np.concatenate(fake_audio.last.played)).max() > 0.01
+    assert not prompts.errors, prompts.errors
+
+
+def test_corrupt_seed_file_message(qtbot, make_main_window, real_library, music, real_pools,
+                                   prompts, fresh_settings) -> None:
+    fresh_settings.worker_count = 0
+    real_library.add_root(music)
+    w = make_main_window(real_library, pools=real_pools)
+    bad = music / "bad" / "random.mp3"
+    with qtbot.waitSignal(w.session.failed, timeout=30_000):
+        drag_and_drop(w.seed_area, file_mime(bad))
+    assert prompts.errors and bad.name in prompts.errors[-1]

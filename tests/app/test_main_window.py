@@ -1,0 +1,313 @@
+"""The main window's flows with the scripted library and synchronous pools."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QPoint, Qt
+
+from resonance_app.audio_io import FakeAudioBackend
+from resonance_app.models import TRACK_MIME, track_ids_from_mime
+from tests.app.fakes import FakeLibrary
+from tests.app.helpers import drag_and_drop, file_mime
+from tests.audio_factory import song, write_audio
+
+
+def test_first_run_shows_welcome_then_scans(make_main_window, prompts) -> None:
+    lib = FakeLibrary(12, bad_files=("broken.mp3",))
+    w = make_main_window(lib)
+    assert w.stack.currentWidget() is w.welcome
+    progress = []
+    w.controller.scanProgress.connect(progress.append)
+    prompts.folders.append("/music")
+    w.welcome.button.click()
+    assert w.stack.currentWidget() is w.main_page
+    assert lib.roots() == [Path("/music")]
+    assert [p.done for p in progress][-1] == 13 and progress[-1].total == 13
+    assert w.library_panel.model.rowCount() == 12
+    assert "12 tracks" in w.library_label.text()
+    assert w.scan_bar.isHidden()
+    assert w.settings.library_folders == ["/music"]
+    assert not w.scan_bar.errors_button.isHidden()
+    w.show_errors()
+    assert w.errors_dialog.table.rowCount() == 1
+    assert w.errors_dialog.table.item(0, 1).text() == "file is empty"
+
+
+def test_scan_progress_and_cancel_with_real_threads(qtbot, make_main_window, real_pools) -> None:
+    gate = threading.Semaphore(0)
+    lib = FakeLibrary(200, scan_gate=gate)
+    w = make_main_window(lib, pools=real_pools)
+    w.add_folder(Path("/music"))
+    qtbot.waitUntil(w.scan_bar.isVisible, timeout=5000)
+    gate.release(5)  # let five files through, then hold the scan
+    qtbot.waitUntil(lambda: w.scan_bar.progress.value() == 5, timeout=5000)
+    assert w.scan_bar.progress.format() == "5 / 200"
+    assert w.scan_bar.current.text() == "track00005.flac"
+    assert "files/s" in w.scan_bar.rate.text() and "left" in w.scan_bar.rate.text()
+    with qtbot.waitSignal(w.controller.scanFinished, timeout=5000) as blocker:
+        w.scan_bar.cancel_button.click()
+        assert not w.scan_bar.cancel_button.isEnabled()
+        gate.release(1000)
+    assert blocker.args == [True]
+    qtbot.waitUntil(lambda: w.library_panel.model.rowCount() == lib.count(), timeout=5000)
+    assert 5 <= lib.count() <= 6
+    assert w.scan_bar.isHidden()
+
+
+def test_drop_audio_file_url_searches(make_main_window, library, tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "seed.flac", song(1, 2.0), sr=44100)
+    w = make_main_window(library)
+    assert drag_and_drop(w.seed_area, file_mime(path))
+    assert ("analyze_seed", path) in library.calls
+    assert w.results.model.rowCount() == 20
+    assert "seed.flac" in w.seed_area.title.text()
+
+
+def test_drop_on_window_and_folder_drop(make_main_window, library, tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "other.wav", song(2, 1.0), sr=44100)
+    w = make_main_window(library)
+    assert drag_and_drop(w, file_mime(path))
+    assert library.analyze_count == 1
+    folder = tmp_path / "more music"
+    folder.mkdir()
+    assert drag_and_drop(w, file_mime(folder))
+    assert folder in library.roots()
+
+
+def test_drag_library_row_to_seed_area(make_main_window, library) -> None:
+    w = make_main_window(library)
+    view = w.library_panel.view
+    index = w.library_panel.proxy.index(3, 0)
+    track = w.library_panel.model.track(w.library_panel.proxy.mapToSource(index).row())
+    mime = w.library_panel.proxy.mimeData([index])
+    assert mime.hasFormat(TRACK_MIME) and mime.urls()[0].toLocalFile() == str(track.path)
+    assert view.dragEnabled()
+    assert drag_and_drop(w.seed_area, mime)
+    assert ("analyze_seed", track.id) in library.calls
+    assert track.title in w.seed_area.title.text()
+    assert track.id not in [] and w.results.model.rowCount() > 0
+
+
+def test_find_similar_double_click_and_shortcut(qtbot, make_main_window, library) -> None:
+    w = make_main_window(library)
+    view = w.library_panel.view
+    view.setFocus()
+    view.selectRow(0)
+    first = w.library_panel.current_track()
+    view.doubleClicked.emit(w.library_panel.proxy.index(0, 0))
+    assert library.calls[-2] == ("analyze_seed", first.id)
+    view.selectRow(5)
+    w.library_panel.find_action.trigger()
+    assert library.calls[-2] == ("analyze_seed", w.library_panel.current_track().id)
+    assert w.library_panel.find_action.shortcut().toString() == "Ctrl+Return"
+
+
+def test_bad_and_unsupported_files_give_messages(make_main_window, library, prompts,
+                                                  tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(b"\x00" * 100)
+    w = make_main_window(library)
+    drag_and_drop(w.seed_area, file_mime(bad))
+    assert prompts.errors and "corrupt" in prompts.errors[-1]
+    assert "could not be used" in w.seed_area.title.text()
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    drag_and_drop(w, file_mime(text))
+    assert "not a supported audio file" in prompts.errors[-1]
+    assert library.analyze_count == 1
+
+
+def test_sliders_rerank_without_reanalysing(make_main_window, library) -> None:
+    w = make_main_window(library)
+    w.seed_from_track(library.track(1))
+    before = [r.track.id for r in w.results.model.rows()]
+    searches = library.search_count
+    w.controls.diversity.setValue(90)
+    after = [r.track.id for r in w.results.model.rows()]
+    assert after != before
+    assert library.analyze_count == 1 and library.search_count == searches + 1
+    assert library.calls[-1][1].diversity == 0.9
+    w.controls.weights["rhythm"].setValue(0)
+    w.controls.top_k.setValue(10)
+    assert w.results.model.rowCount() == 10
+    assert library.calls[-1][1].weights[2] == 0.0
+    w.controls.prf.setValue(4)
+    w.controls.same_artist.setChecked(True)
+    params = library.calls[-1][1]
+    assert params.prf == 4 and params.exclude_same_artist is True
+    assert library.analyze_count == 1
+    assert w.settings.prf == 4 and w.settings.top_k == 10
+
+
+def test_stale_search_results_are_dropped(make_main_window, library) -> None:
+    w = make_main_window(library)
+    w.seed_from_track(library.track(2))
+    session = w.session
+    seen = []
+    session.resultsReady.connect(seen.append)
+    old = session._latest.next()  # a request that was superseded in flight...
+    session._latest.next()  # ...by a newer one
+    session._apply(type("R", (), {"generation": old, "seed": None})(), (session.seed, []))
+    assert seen == []
+
+
+def test_slider_storm_applies_only_the_latest(qtbot, make_main_window, library,
+                                              real_pools) -> None:
+    w = make_main_window(library, pools=real_pools)
+    with qtbot.waitSignal(w.session.resultsReady, timeout=5000):
+        w.seed_from_track(library.track(4))
+    shown = []
+    w.session.resultsReady.connect(lambda rs: shown.append(w.session.params.diversity))
+    for v in range(0, 101, 5):
+        w.controls.diversity.setValue(v)
+    qtbot.waitUntil(lambda: bool(shown) and shown[-1] == 1.0, timeout=5000)
+    expected = library.search(w.session.seed, w.controls.params())
+    assert [r.track.id for r in w.results.model.rows()] == [r.track.id for r in expected]
+    assert library.analyze_count == 1
+
+
+def test_record_through_fake_microphone(qtbot, make_main_window, library, fake_audio) -> None:
+    w = make_main_window(library, record_countdown=0)
+    w.record()
+    dialog = w.record_dialog
+    assert dialog.isVisible() and dialog.devices.currentText() == "Fake microphone"
+    dialog.length.setValue(5)
+    dialog.record_button.click()
+    stream = fake_audio.last
+    y = 0.4 * np.sin(np.linspace(0, 2000 * np.pi, 44100 * 5)).astype(np.float32)
+    stream.feed(y[:44100, None])
+    qtbot.waitUntil(lambda: dialog.level.value() > 30, timeout=2000)
+    stream.feed(y[44100:, None])
+    qtbot.waitUntil(lambda: w.results.model.rowCount() > 0, timeout=3000)
+    kind, seed = library.calls[-2]
+    assert kind == "analyze_seed" and isinstance(seed, tuple) and len(seed[0]) == 5 * 44100
+    assert "your recording" in w.seed_area.title.text()
+    assert w.record_dialog is None or not w.record_dialog.isVisible()
+
+
+def test_record_without_microphone(make_main_window, library) -> None:
+    w = make_main_window(library, audio=FakeAudioBackend(inputs=[]))
+    w.record()
+    dialog = w.record_dialog
+    assert not dialog.record_button.isEnabled()
+    assert "No microphone" in dialog.status.text()
+    dialog.close()
+
+
+def test_playback_through_fake_output(qtbot, make_main_window, library, fake_audio,
+                                      tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "play.wav", song(3, 6.0), sr=44100)
+    w = make_main_window(library)
+    track = library.track(1)
+    track = type(track)(**{**track.__dict__, "path": path})
+    w.play(track, 2.0)
+    qtbot.waitUntil(lambda: w.player.state == "playing", timeout=3000)
+    assert w.player.position == 2.0
+    fake_audio.last.pull(44100)
+    qtbot.waitUntil(lambda: w.player_bar.position.value() == 30, timeout=2000)
+    assert "3:00" not in w.player_bar.time.text() and "0:03 / 0:06" in w.player_bar.time.text()
+    w.player_bar.position.setValue(50)
+    w.player_bar.position.sliderReleased.emit()
+    assert abs(w.player.position - 5.0) < 1e-6
+    w.player_bar.play_button.click()
+    assert w.player.state == "paused"
+    w.actions_["stop"].trigger()
+    assert w.player.state == "stopped"
+
+
+def test_playback_without_output_device(qtbot, make_main_window, library, prompts,
+                                        tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "play.wav", song(3, 1.0), sr=44100)
+    w = make_main_window(library, audio=FakeAudioBackend(outputs=[]))
+    track = type(library.track(1))(**{**library.track(1).__dict__, "path": path})
+    w.play(track)
+    qtbot.waitUntil(lambda: bool(prompts.errors), timeout=3000)
+    assert "No audio output device" in prompts.errors[-1]
+
+
+def test_filter_box(qtbot, make_main_window, library) -> None:
+    w = make_main_window(library)
+    w.library_panel.filter.setText("song 1")
+    qtbot.waitUntil(lambda: w.library_panel.proxy.rowCount() < 30, timeout=2000)
+    titles = {w.library_panel.proxy.index(r, 0).data()
+              for r in range(w.library_panel.proxy.rowCount())}
+    assert "Song 1" in titles and "Song 2" not in titles
+    assert "of 30" in w.library_panel.count.text()
+
+
+def test_window_state_is_remembered(make_main_window, library, fresh_settings) -> None:
+    w = make_main_window(library)
+    w.resize(1100, 520)  # the offscreen screen is small: restoring clamps the width
+    w.splitter.setSizes([300, 500, 200])
+    sizes = w.splitter.sizes()
+    w.close()
+    assert not fresh_settings.geometry.isEmpty()
+    w2 = make_main_window(library)
+    assert w2.size().height() == 520
+    assert w2.splitter.saveState() == fresh_settings.main_splitter
+    assert sum(w2.splitter.sizes()) > 0 and len(sizes) == 3
+
+
+def test_status_bar_and_empty_states(make_main_window) -> None:
+    w = make_main_window(FakeLibrary(0).load_all())
+    assert w.library_panel.empty.isVisible() and not w.library_panel.view.isVisible()
+    assert w.results.empty.isVisible()
+    assert "0 tracks" in w.library_label.text()
+    assert w.actions_["open"].shortcut().matches(w.actions_["open"].shortcut())
+    assert w.windowIcon() is not None
+
+
+def test_context_menu_shortcut_keys(make_main_window, library) -> None:
+    w = make_main_window(library)
+    keys = {name: a.shortcut().toString() for name, a in w.actions_.items()}
+    assert keys["record"] == "Ctrl+R" and keys["rescan"] == "F5"
+    assert Qt.ContextMenuPolicy.CustomContextMenu == w.library_panel.view.contextMenuPolicy()
+
+
+def test_track_mime_round_trip(library) -> None:
+    from resonance_app.models import tracks_mime
+
+    mime = tracks_mime([library.track(1), library.track(2)])
+    assert track_ids_from_mime(mime) == [1, 2]
+    assert [u.toLocalFile() for u in mime.urls()] == [str(library.track(i).path) for i in (1, 2)]
+
+
+def test_folder_added_mid_scan_is_scanned_next(qtbot, make_main_window, real_pools) -> None:
+    gate = threading.Semaphore(0)
+    lib = FakeLibrary(20, scan_gate=gate)
+    w = make_main_window(lib, pools=real_pools)
+    finished = []
+    w.controller.scanFinished.connect(finished.append)
+    w.add_folder(Path("/music"))
+    gate.release(2)
+    qtbot.waitUntil(lambda: w.scan_bar.progress.value() == 2, timeout=5000)
+    w.add_folder(Path("/more"))
+    gate.release(1000)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    assert [c for c in lib.calls if c[0] == "scan"] == [("scan", w.controller.workers)] * 2
+    assert lib.roots() == [Path("/music"), Path("/more")]
+
+
+def test_header_and_context_menus(make_main_window, library) -> None:
+    w = make_main_window(library)
+    panel = w.library_panel
+    assert panel.view.isColumnHidden(4)
+    panel._header_menu(QPoint(5, 5))
+    menu = panel._menu_ref
+    fmt = next(a for a in menu.actions() if a.text() == "Format")
+    fmt.setChecked(True)
+    assert not panel.view.isColumnHidden(4)
+    menu.close()
+    panel.view.selectRow(0)
+    panel._menu(panel.view.visualRect(panel.proxy.index(0, 0)).center())
+    texts = [a.text() for a in panel._menu_ref.actions()]
+    assert texts[:2] == ["Find similar", "Play"] and "Add to playlist" in texts
+    panel._menu_ref.close()
+    w.seed_from_track(library.track(1))
+    w.results._menu(w.results.view.visualRect(w.results.model.index(0, 1)).center())
+    texts = [a.text() for a in w.results._menu_ref.actions()]
+    assert texts[0] == "Play the matching part" and "Find similar to this" in texts
+    w.results._menu_ref.close()
