@@ -125,13 +125,15 @@ def prf_reranker(sd: SystemData, *, n: int, diversity: float
 
     def rerank(q: np.ndarray, order: np.ndarray) -> np.ndarray:
         query = rt.unit(q.mean(axis=0))
+        queries = q
         if n:
             query = PRF(n=n).refine(query, tracks[order[:n]])
-            order = rt.rank_tracks_by_segments(np.vstack([q, query[None]]), db, owner,
-                                               len(sd.db))
-        if diversity > 0:
+            queries = np.vstack([q, query[None]])
+        scores = rt.track_scores(queries, db, owner, len(sd.db))
+        order = np.argsort(-scores, kind="stable")
+        if diversity > 0:  # MMR over the top 50, relevance = the same segment scores
             top = order[:50]
-            picked = MMR(diversity=diversity).rerank(tracks[top] @ query, tracks[top], k=20)
+            picked = MMR(diversity=diversity).rerank(scores[top], tracks[top], k=20)
             order = np.concatenate([top[picked], np.setdiff1d(order, top[picked],
                                                               assume_unique=True)])
         return order

@@ -10,9 +10,9 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def rank_tracks_by_segments(query: np.ndarray, db: np.ndarray, owner: np.ndarray,
-                            n_tracks: int) -> np.ndarray:
-    """Tracks ordered by their best segment match to any query segment.
+def track_scores(query: np.ndarray, db: np.ndarray, owner: np.ndarray,
+                 n_tracks: int) -> np.ndarray:
+    """Each track's best segment match to any query segment.
 
     Parameters
     ----------
@@ -23,7 +23,13 @@ def rank_tracks_by_segments(query: np.ndarray, db: np.ndarray, owner: np.ndarray
     sims = (query @ db.T).max(axis=0)
     best = np.full(n_tracks, -np.inf, dtype=np.float32)
     np.maximum.at(best, owner, sims)
-    return np.argsort(-best, kind="stable")
+    return best
+
+
+def rank_tracks_by_segments(query: np.ndarray, db: np.ndarray, owner: np.ndarray,
+                            n_tracks: int) -> np.ndarray:
+    """Tracks ordered by :func:`track_scores`, best first."""
+    return np.argsort(-track_scores(query, db, owner, n_tracks), kind="stable")
 
 
 def first_hit(order: np.ndarray, relevant: np.ndarray) -> int:
