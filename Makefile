@@ -2,9 +2,9 @@
 #   make corpus precompute search_proxy refine evaluate export onnx_eval index
 # Override any variable: make refine CONFIG=my.yaml DEVICE=cuda
 PY      ?= .venv/bin/python
-CONFIG  ?= resources/config/base.yaml
+CONFIG  ?= trainer/configs/default_model.yaml   # the shipped model's recipe (base.yaml: the seed)
 SPACE   ?= resources/config/search_space.yaml
-CACHE   ?= cache/features
+CACHE   ?= cache
 RUNS    ?= runs
 LOAD    ?= $(RUNS)/best
 EXPORT  ?= export
@@ -29,23 +29,23 @@ precompute:      ## decode + HPSS + segment + features into the SQLite cache
 
 search_proxy:    ## Optuna search over search_space.yaml with short proxy trials
 	$(TRAIN) search --config $(CONFIG) --space $(SPACE) --cache_dir $(CACHE) \
-		--runs_dir $(RUNS) --trials $(TRIALS) --device $(DEVICE)
+		--runs_dir $(RUNS) --trials $(TRIALS) --proxy_epochs 6 --device $(DEVICE)
 
 refine:          ## full training with the best HPO settings (runs/best/ckpt.pt)
 	$(TRAIN) refine --config $(CONFIG) --cache_dir $(CACHE) --runs_dir $(RUNS) \
-		--topn $(TOPN) --device $(DEVICE)
+		--device $(DEVICE) $(if $(wildcard $(RUNS)/best/hpo.json),--topn $(TOPN),)
 
 evaluate:        ## Recall@1/5/10/20, MRR, mAP on the held-out songs
-	$(TRAIN) evaluate --config $(CONFIG) --cache_dir $(CACHE) --load $(LOAD)
+	$(TRAIN) evaluate --cache_dir $(CACHE) --load $(LOAD)
 
 export:          ## ONNX (opset 17) + model card
-	$(TRAIN) export --config $(CONFIG) --load $(LOAD) --outdir $(EXPORT) --formats onnx
+	$(TRAIN) export --load $(LOAD) --cache_dir $(CACHE) --outdir $(EXPORT) --formats onnx,int8
 
 onnx_eval:       ## ONNX-vs-torch parity and timing
-	$(TRAIN) onnx-eval --config $(CONFIG) --onnx $(EXPORT) --load $(LOAD) --timeit --runs 50
+	$(TRAIN) onnx-eval --onnx $(EXPORT)/model.onnx --load $(LOAD) --timeit --runs 50
 
 index:           ## embed the cached library and build the FAISS catalog
-	$(TRAIN) index --config $(CONFIG) --cache_dir $(CACHE) --load $(EXPORT) --out_dir $(CATALOG)
+	$(TRAIN) index --load $(EXPORT) --cache_dir $(CACHE) --out_dir $(CATALOG)
 
 test:
 	./bootstrap test

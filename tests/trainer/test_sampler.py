@@ -1,0 +1,76 @@
+"""P x K sampler invariants, view offsets, group positives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainer.cache import SongEntry
+from trainer.errors import TrainerError
+from trainer.sampler import PKSampler, eval_starts, view_starts
+
+
+def _entries(n: int = 20, frames: int = 200, groups: dict[int, str] | None = None
+             ) -> list[SongEntry]:
+    groups = groups or {}
+    return [SongEntry(f"s{i:02d}", f"/x/s{i}.wav", groups.get(i, f"s{i:02d}"), None, "", 10.0,
+                      frames) for i in range(n)]
+
+
+def test_batches_are_p_by_k_without_repeated_songs() -> None:
+    sampler = PKSampler(_entries(), identities=6, views=4, length=50, min_gap=10, seed=1)
+    batches = list(sampler.batches(30))
+    assert len(batches) == 30
+    for batch in batches:
+        assert len(batch.songs) == 24
+        songs = batch.songs[::4]
+        assert len(set(songs)) == 6
+        for i, song in enumerate(songs):
+            assert batch.songs[4 * i : 4 * i + 4] == [song] * 4
+            starts = batch.starts[4 * i : 4 * i + 4]
+            assert np.all(np.diff(starts) >= 10)
+            assert starts.min() >= 0 and starts.max() <= 200 - 50
+
+
+def test_labels_follow_groups_and_mates_join_batches() -> None:
+    groups = {0: "g", 1: "g", 2: "g"}
+    sampler = PKSampler(_entries(groups=groups), identities=4, views=2, length=50, min_gap=10,
+                        pair_prob=1.0, seed=0)
+    together = 0
+    for batch in sampler.batches(50):
+        labels = dict(zip(batch.songs, batch.labels, strict=True))
+        in_group = [s for s in labels if s in ("s00", "s01", "s02")]
+        assert len({labels[s] for s in in_group}) <= 1
+        together += len(in_group) >= 2
+        assert len(set(batch.songs[::2])) == 4
+    assert together > 10
+
+
+def test_epoch_covers_every_song() -> None:
+    sampler = PKSampler(_entries(12), identities=4, views=2, length=50, min_gap=10, seed=3,
+                        pair_prob=0.0)
+    seen = {s for b in sampler.batches() for s in b.songs}
+    assert len(sampler) == 3 and len(seen) == 12
+
+
+def test_short_songs_are_not_identities() -> None:
+    entries = _entries(4) + [SongEntry("short", "/x", "short", None, "", 1.0, 55)]
+    sampler = PKSampler(entries, identities=8, views=2, length=50, min_gap=10)
+    assert "short" not in {e.song for e in sampler.eligible}
+    assert sampler.identities == 4
+    with pytest.raises(TrainerError, match="long enough"):
+        PKSampler(entries[-1:], identities=2, views=2, length=50, min_gap=10)
+
+
+def test_view_starts(rng: np.random.Generator) -> None:
+    for _ in range(200):
+        s = view_starts(120, 50, 3, 20, rng)
+        assert s is not None and len(set(s.tolist())) == 3
+        assert s.min() >= 0 and s.max() <= 70 and np.all(np.diff(s) >= 20)
+    assert view_starts(80, 50, 3, 20, rng) is None
+
+
+def test_eval_starts() -> None:
+    assert eval_starts(30, 50, 4).tolist() == [0]
+    starts = eval_starts(250, 50, 5)
+    assert starts.tolist() == [0, 50, 100, 150, 200]

@@ -1,0 +1,113 @@
+"""Training loop pieces: schedule, early stopping, checkpoints, resume, error messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainer.cache import open_store
+from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+from trainer.commands import layout_of
+from trainer.config import TrainConfig
+from trainer.early_stop import EarlyStopper
+from trainer.errors import TrainerError
+from trainer.train import Trainer, _guard_oom, fit, lr_factor, resolve_device
+
+
+def test_lr_warmup_then_cosine() -> None:
+    factors = [lr_factor(s, warmup=10, total=110) for s in range(110)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert factors[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
+    assert factors[-1] == pytest.approx(0.01, abs=1e-3)
+
+
+def test_early_stopper_patience_and_min_delta() -> None:
+    stop = EarlyStopper(mode="max", patience=2, min_delta=0.01)
+    assert stop.update(0.5, 0) and not stop.should_stop
+    assert not stop.update(0.505, 1)  # below min_delta: not an improvement
+    assert not stop.should_stop
+    assert not stop.update(0.3, 2)
+    assert stop.should_stop and stop.best == 0.5 and stop.best_epoch == 0
+
+
+def test_early_stopper_min_mode_and_state() -> None:
+    stop = EarlyStopper(mode="min", patience=1)
+    stop.update(1.0, 0)
+    assert stop.update(0.5, 1)
+    copy = EarlyStopper(mode="min", patience=1)
+    copy.load_state_dict(stop.state_dict())
+    assert copy.best == 0.5 and copy.best_epoch == 1
+    assert not EarlyStopper(enabled=False, patience=0).should_stop
+
+
+def test_fit_writes_loadable_checkpoints_and_resumes(tiny_config: TrainConfig,
+                                                     cache_dir: Path, tmp_path: Path) -> None:
+    store = open_store(cache_dir, layout_of(tiny_config), preload_ram=True)
+    result = fit(tiny_config, store, tmp_path, device="cpu", log=lambda _: None)
+    assert len(result.history) == 2 and result.checkpoint.is_file()
+    data = torch.load(result.checkpoint, weights_only=True)
+    assert data["config"] == tiny_config.to_dict()
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert last["epoch"] == 1 and "optimizer" in last
+    model, cfg = model_from_checkpoint(load_checkpoint(tmp_path))
+    assert cfg == tiny_config and not model.training
+    # resume with more epochs continues at epoch 3
+    longer = tiny_config.with_overrides(epochs=3)
+    logs: list[str] = []
+    again = fit(longer, store, tmp_path, device="cpu", log=logs.append)
+    assert any("resumed" in line for line in logs)
+    assert [h["epoch"] for h in again.history] == [0, 1, 2]
+
+
+def test_early_stopping_stops_training(tiny_config: TrainConfig, cache_dir: Path,
+                                       tmp_path: Path) -> None:
+    cfg = tiny_config.with_overrides(epochs=10, early_stopping=type(
+        tiny_config.early_stopping)(patience=1, min_delta=2.0))
+    store = open_store(cache_dir, layout_of(cfg), preload_ram=True)
+    result = fit(cfg, store, tmp_path, device="cpu", resume=False, log=lambda _: None)
+    assert result.stopped_early and len(result.history) == 2 and result.best_epoch == 0
+
+
+def test_training_with_time_stretch(tiny_config: TrainConfig, cache_dir: Path,
+                                    tmp_path: Path) -> None:
+    cfg = tiny_config.with_overrides(epochs=1, augment=dataclasses.replace(
+        tiny_config.augment, stretch=0.15))
+    store = open_store(cache_dir, layout_of(cfg), preload_ram=True)
+    result = fit(cfg, store, tmp_path, device="cpu", log=lambda _: None)
+    assert len(result.history) == 1 and result.history[0]["loss"] > 0
+
+
+def test_checkpoints_hold_no_pickled_objects(tiny_config: TrainConfig, cache_dir: Path,
+                                            tmp_path: Path) -> None:
+    store = open_store(cache_dir, layout_of(tiny_config), preload_ram=True)
+    trainer = Trainer(tiny_config, store, tmp_path, device="cpu", log=lambda _: None)
+    trainer.save_last(0, {"recall@5": 0.5})
+    with zipfile.ZipFile(tmp_path / "last.pt") as z:
+        pickled = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+    assert b"trainer." not in pickled and b"numpy" not in pickled
+
+
+def test_foreign_file_is_not_a_checkpoint(tmp_path: Path) -> None:
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "x.pt")
+    with pytest.raises(TrainerError, match="not a Resonance"):
+        load_checkpoint(tmp_path / "x.pt")
+
+
+def test_cuda_oom_suggests_a_smaller_batch() -> None:
+    def boom() -> float:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(TrainerError, match="batch_identities 48"):
+        _guard_oom(boom, 96)
+
+
+def test_devices() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(TrainerError):
+        resolve_device("tpu")

@@ -1,0 +1,350 @@
+"""The precomputed feature cache (SPEC section 3, stage *precompute*).
+
+Features are computed **only** with :func:`engine.features.extract_features`, then
+reduced for storage by the model's stem (:func:`trainer.model.pool_frames`: mel and
+chroma average-pooled, float16) so that the sampler can cut segments at any offset:
+
+* ``mel`` ``(n_mels // stem_freq, T')``, ``T'`` pooled frames, as uint8 in steps of
+  ``MEL_STEP_DB`` above -100 dB (+-0.3 dB, far below the augmentation's noise);
+* ``chroma`` ``(bins, T')`` as uint8 (``round(255 * chroma)``);
+* ``tempo`` ``(win, n_blocks)`` float16: tempogram means over blocks of ``tempo_block``
+  pooled frames (a segment's rhythm vector is the mean of the blocks it covers, exact
+  for block-aligned starts, as :func:`engine.features.segment_features` computes it).
+
+:func:`trainer.sampler.cut_segment` decodes only the frames a segment needs. Storing
+4x less than float32 keeps 11 hours of music in about 60 MB.
+
+Two backends hold the same data: SQLite (default, ``cache/features/<fingerprint>.db``)
+and RAM (a dict, optionally kept across Optuna trials).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine.config import FeatureConfig
+from trainer.data import Track
+from trainer.errors import TrainerError
+
+CACHE_FORMAT = 2
+TEMPO_BLOCK = 25
+MEL_FLOOR_DB = -100.0
+MEL_STEP_DB = 0.6
+_RAM_STORES: dict[str, RamCache] = {}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the cached arrays mean; its fingerprint names the cache file."""
+
+    features: dict[str, Any]
+    stem_freq: int
+    stem_time: int
+    tempo_block: int = TEMPO_BLOCK
+    max_seconds: float | None = None
+    format: int = CACHE_FORMAT
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the layout."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        """The engine feature configuration the cache was computed with."""
+        return FeatureConfig.from_dict(self.features)
+
+    @property
+    def segment_length(self) -> int:
+        """Pooled frames in one model segment."""
+        return self.feature_config.segment_frames // self.stem_time
+
+
+@dataclass(frozen=True)
+class SongEntry:
+    """A cached song's identity and size (``n_frames`` in pooled frames)."""
+
+    song: str
+    path: str
+    group: str
+    split: str | None
+    source: str
+    duration: float
+    n_frames: int
+
+
+@dataclass(frozen=True)
+class SongFeatures:
+    """A cached song's pooled, quantised features (see the module docstring)."""
+
+    mel: np.ndarray
+    chroma: np.ndarray
+    tempo: np.ndarray
+
+
+def quantize_mel(mel: np.ndarray) -> np.ndarray:
+    """dB -> uint8 steps of ``MEL_STEP_DB`` above the floor (clipped to 0..255)."""
+    return np.clip(np.round((mel - MEL_FLOOR_DB) / MEL_STEP_DB), 0, 255).astype(np.uint8)
+
+
+def dequantize_mel(q: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`quantize_mel` (float32 dB)."""
+    return q.astype(np.float32) * np.float32(MEL_STEP_DB) + np.float32(MEL_FLOOR_DB)
+
+
+def quantize_chroma(chroma: np.ndarray) -> np.ndarray:
+    """[0, 1] -> uint8."""
+    return np.clip(np.round(chroma * 255.0), 0, 255).astype(np.uint8)
+
+
+def dequantize_chroma(q: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`quantize_chroma` (float32)."""
+    return q.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+class FeatureStore(Protocol):
+    """What the sampler and the evaluator read."""
+
+    layout: Layout
+
+    def entries(self) -> list[SongEntry]: ...
+
+    def get(self, song: str) -> SongFeatures: ...
+
+
+def layout_for(features: FeatureConfig, *, stem_freq: int, stem_time: int,
+               max_seconds: float | None = None) -> Layout:
+    """The :class:`Layout` of a training configuration."""
+    return Layout(features=features.to_dict(), stem_freq=stem_freq, stem_time=stem_time,
+                  max_seconds=max_seconds)
+
+
+def pool_numpy(frames: np.ndarray, freq: int, time: int) -> np.ndarray:
+    """Average-pool ``(F, T)`` by ``freq`` x ``time`` (as the model's stem, cropping)."""
+    f, t = frames.shape[0] // freq, frames.shape[1] // time
+    x = frames[: f * freq, : t * time].reshape(f, freq, t, time)
+    return x.mean(axis=(1, 3), dtype=np.float32)
+
+
+def block_means(tgram: np.ndarray, block: int) -> np.ndarray:
+    """Mean of ``tgram`` ``(win, T)`` over consecutive blocks of ``block`` frames."""
+    n = tgram.shape[1]
+    n_blocks = max(1, -(-n // block))
+    csum = np.zeros((tgram.shape[0], n + 1), dtype=np.float64)
+    np.cumsum(tgram, axis=1, dtype=np.float64, out=csum[:, 1:])
+    starts = np.arange(n_blocks) * block
+    ends = np.minimum(starts + block, n)
+    return ((csum[:, ends] - csum[:, starts]) / np.maximum(ends - starts, 1)).astype(np.float32)
+
+
+def compute_song(track: Track, layout: Layout) -> tuple[SongEntry, SongFeatures]:
+    """Decode one track and compute its cached features with the engine."""
+    from engine.audio import audio_info, load_audio
+    from engine.features import extract_features
+
+    cfg = layout.feature_config
+    offset, duration = 0.0, None
+    if layout.max_seconds:
+        total = audio_info(track.path).duration
+        if total > layout.max_seconds:
+            offset, duration = (total - layout.max_seconds) / 2.0, layout.max_seconds
+    y = load_audio(track.path, sr=cfg.sr, offset=offset, duration=duration)
+    feats = extract_features(y, config=cfg)
+    mel = pool_numpy(feats.mel, layout.stem_freq, layout.stem_time)
+    chroma = pool_numpy(feats.chroma, 1, layout.stem_time)
+    tempo = block_means(feats.tempogram, layout.tempo_block * layout.stem_time)
+    entry = SongEntry(track.song, track.path, track.group, track.split, track.source,
+                      float(feats.duration), int(mel.shape[1]))
+    return entry, SongFeatures(quantize_mel(mel), quantize_chroma(chroma),
+                               tempo.astype(np.float16))
+
+
+def _compute_safe(args: tuple[Track, Layout]) -> tuple[Track, Any]:
+    track, layout = args
+    try:
+        return track, compute_song(track, layout)
+    except Exception as exc:  # a bad file is reported, the others go on
+        return track, f"{type(exc).__name__}: {exc}"
+
+
+class RamCache:
+    """All features in memory (the ``ram`` backend)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._entries: dict[str, SongEntry] = {}
+        self._features: dict[str, SongFeatures] = {}
+
+    def entries(self) -> list[SongEntry]:
+        """Cached songs, sorted by id."""
+        return [self._entries[k] for k in sorted(self._entries)]
+
+    def get(self, song: str) -> SongFeatures:
+        """Features of ``song``."""
+        return self._features[song]
+
+    def has(self, song: str) -> bool:
+        """Whether ``song`` is cached."""
+        return song in self._entries
+
+    def put(self, entry: SongEntry, feats: SongFeatures) -> None:
+        """Store one song."""
+        self._entries[entry.song] = entry
+        self._features[entry.song] = feats
+
+    @classmethod
+    def from_store(cls, store: FeatureStore) -> RamCache:
+        """Copy every song of another store into memory."""
+        ram = cls(store.layout)
+        for entry in store.entries():
+            ram.put(entry, store.get(entry.song))
+        return ram
+
+
+class SQLiteCache:
+    """Features in one SQLite file (the default ``sqlite`` backend)."""
+
+    def __init__(self, path: str | Path, layout: Layout | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path))
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key='layout'").fetchone()
+        if row is None:
+            if layout is None:
+                raise TrainerError(f"{self.path} is not a feature cache; run precompute")
+            with self._db:
+                self._db.execute("INSERT INTO meta VALUES ('layout', ?)",
+                                 (json.dumps(asdict(layout)),))
+            self.layout = layout
+        else:
+            self.layout = Layout(**json.loads(row[0]))
+            if layout is not None and layout != self.layout:
+                raise TrainerError(f"feature cache {self.path} was built with other settings")
+
+    def entries(self) -> list[SongEntry]:
+        """Cached songs, sorted by id."""
+        rows = self._db.execute("SELECT song, path, grp, split, source, duration, n_frames "
+                                "FROM songs ORDER BY song").fetchall()
+        return [SongEntry(*r) for r in rows]
+
+    def has(self, song: str) -> bool:
+        """Whether ``song`` is cached."""
+        return self._db.execute("SELECT 1 FROM songs WHERE song=?", (song,)).fetchone() is not None
+
+    def get(self, song: str) -> SongFeatures:
+        """Features of ``song`` (read from disk)."""
+        row = self._db.execute("SELECT mel, chroma, tempo, shapes FROM songs WHERE song=?",
+                               (song,)).fetchone()
+        if row is None:
+            raise KeyError(song)
+        shapes = json.loads(row[3])
+        arrays = [np.frombuffer(b, dtype=dtype).reshape(shape)
+                  for b, shape, dtype in zip(row[:3], shapes, _DTYPES, strict=True)]
+        return SongFeatures(*arrays)
+
+    def put(self, entry: SongEntry, feats: SongFeatures) -> None:
+        """Store (or replace) one song in its own transaction."""
+        arrays = (feats.mel, feats.chroma, feats.tempo)
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO songs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (entry.song, entry.path, entry.group, entry.split, entry.source,
+                 entry.duration, entry.n_frames,
+                 *(np.ascontiguousarray(a, dtype=d).tobytes()
+                   for a, d in zip(arrays, _DTYPES, strict=True)),
+                 json.dumps([list(a.shape) for a in arrays])))
+
+    def record_error(self, path: str, reason: str) -> None:
+        """Remember a file that could not be analysed."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO errors VALUES (?, ?)", (path, reason))
+
+    def errors(self) -> list[tuple[str, str]]:
+        """Files that failed, with their reasons."""
+        return list(self._db.execute("SELECT path, reason FROM errors ORDER BY path"))
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+
+_DTYPES = (np.uint8, np.uint8, np.float16)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS songs (song TEXT PRIMARY KEY, path TEXT, grp TEXT, split TEXT,
+    source TEXT, duration REAL, n_frames INTEGER, mel BLOB, chroma BLOB, tempo BLOB,
+    shapes TEXT);
+CREATE TABLE IF NOT EXISTS errors (path TEXT PRIMARY KEY, reason TEXT);
+"""
+
+
+def cache_path(cache_dir: str | Path, layout: Layout) -> Path:
+    """``<cache_dir>/features/<fingerprint>.db``."""
+    return Path(cache_dir) / "features" / f"{layout.fingerprint}.db"
+
+
+def fill(sink: SQLiteCache | RamCache, tracks: Iterable[Track], *, workers: int = 1,
+         log: Callable[[str], None] = print) -> int:
+    """Compute and store every track not yet in ``sink``; returns the number added."""
+    todo = [t for t in tracks if not sink.has(t.song)]
+    jobs = [(t, sink.layout) for t in todo]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results: Iterable[tuple[Track, Any]] = pool.map(_compute_safe, jobs, chunksize=1)
+            return _store_all(sink, results, len(jobs), log)
+    return _store_all(sink, map(_compute_safe, jobs), len(jobs), log)
+
+
+def _store_all(sink: SQLiteCache | RamCache, results: Iterable[tuple[Track, Any]],
+               total: int, log: Callable[[str], None]) -> int:
+    added = 0
+    for i, (track, result) in enumerate(results, 1):
+        if isinstance(result, str):
+            log(f"[precompute] skipped {track.path}: {result}")
+            if isinstance(sink, SQLiteCache):
+                sink.record_error(track.path, result)
+            continue
+        sink.put(*result)
+        added += 1
+        if i % 10 == 0 or i == total:
+            log(f"[precompute] {i}/{total} {track.song}")
+    return added
+
+
+def open_store(cache_dir: str | Path, layout: Layout, *, backend: str = "sqlite",
+               preload_ram: bool = False, reuse: bool = False,
+               tracks: list[Track] | None = None) -> FeatureStore:
+    """Open the cache for training.
+
+    ``sqlite``: the database file (copied into RAM when ``preload_ram``). ``ram``: the
+    database's content in memory, or, with no database, ``tracks`` computed in memory.
+    ``reuse`` keeps the RAM copy for the next call (``reuse_ram_across_trials``).
+    """
+    path = cache_path(cache_dir, layout)
+    key = str(path.resolve())
+    if reuse and key in _RAM_STORES:
+        return _RAM_STORES[key]
+    if path.is_file():
+        store: FeatureStore = SQLiteCache(path, layout)
+        if backend == "ram" or preload_ram:
+            store = RamCache.from_store(store)
+    elif backend == "ram" and tracks:
+        store = RamCache(layout)
+        fill(store, tracks)
+    else:
+        raise TrainerError(f"no feature cache at {path}; run `resonance-train precompute` first")
+    if reuse and isinstance(store, RamCache):
+        _RAM_STORES[key] = store
+    return store

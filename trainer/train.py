@@ -1,0 +1,268 @@
+"""The training loop (SPEC section 3, stage *refine*).
+
+AdamW, linear warm-up then cosine decay (per step), mixed precision on CUDA
+(bfloat16 where supported, else float16 with a gradient scaler), gradient clipping,
+P x K batches from the feature cache with on-device augmentation, validation
+recall@5 every epoch with early stopping, ``ckpt.pt`` (best) and ``last.pt`` (resume)
+in the run folder.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.augment import augment_batch
+from trainer.cache import MEL_FLOOR_DB, MEL_STEP_DB, FeatureStore, SongEntry
+from trainer.checkpoint import CKPT_FILE, load_checkpoint, new_model, save_checkpoint
+from trainer.config import TrainConfig
+from trainer.data import split_songs
+from trainer.early_stop import EarlyStopper
+from trainer.errors import TrainerError
+from trainer.evaluate import evaluate_store
+from trainer.losses import make_loss
+from trainer.model import EmbeddingNet
+from trainer.sampler import PKSampler, gather_quantized
+
+LAST_FILE = "last.pt"
+#: Called after each epoch with (epoch, validation metrics); may raise to stop a trial.
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit`."""
+
+    best_metric: float
+    best_epoch: int
+    checkpoint: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainerError("--device cuda asked for, but PyTorch sees no CUDA GPU")
+    if name not in ("cpu", "cuda", "mps"):
+        raise TrainerError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
+    return torch.device(name)
+
+
+def lr_factor(step: int, *, warmup: int, total: int, floor: float = 0.01) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``floor``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def split_store(store: FeatureStore, config: TrainConfig
+                ) -> tuple[list[SongEntry], list[SongEntry]]:
+    """Training and validation songs of the cache (split by group)."""
+    return split_songs(store.entries(), val_fraction=config.val_fraction, seed=config.seed)
+
+
+def torch_embed_fn(model: EmbeddingNet, device: torch.device) -> Callable[..., np.ndarray]:
+    """An :data:`~trainer.evaluate.EmbedFn` running the model on pooled inputs."""
+
+    def embed(mel: np.ndarray, chroma: np.ndarray, tempo: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = model.forward_pooled(*(torch.from_numpy(a).to(device)
+                                         for a in (mel, chroma, tempo)))
+        return out[0].float().cpu().numpy()
+
+    return embed
+
+
+class Trainer:
+    """One training run of ``config`` on ``store``, writing into ``run_dir``."""
+
+    def __init__(self, config: TrainConfig, store: FeatureStore, run_dir: str | Path, *,
+                 device: str = "auto", log: Callable[[str], None] = print) -> None:
+        self.config, self.store, self.log = config, store, log
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(device)
+        torch.manual_seed(config.seed)
+        self.train_songs, self.val_songs = split_store(store, config)
+        length = store.layout.segment_length
+        self.sampler = PKSampler(self.train_songs, identities=config.batch_identities,
+                                 views=config.views_per_song, length=length,
+                                 min_gap=max(1, length // 8), seed=config.seed)
+        self.steps = config.steps_per_epoch or len(self.sampler)
+        self.model = new_model(config).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
+                                           weight_decay=config.weight_decay)
+        total, warm = config.epochs * self.steps, config.warmup_epochs * self.steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, warmup=warm, total=total))
+        self.loss_fn = make_loss(config.loss, temperature=config.temperature,
+                                 margin=config.margin)
+        amp = config.use_amp and self.device.type == "cuda"
+        self.amp_dtype = (torch.bfloat16 if amp and torch.cuda.is_bf16_supported()
+                          else torch.float16) if amp else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        es = config.early_stopping
+        self.stopper = EarlyStopper(mode=es.mode, patience=es.patience,
+                                    min_delta=es.min_delta, enabled=es.enabled)
+        self.history: list[dict[str, Any]] = []
+        self.start_epoch = 0
+
+    # -- one step / epoch ------------------------------------------------------------
+    def _batch(self, songs: list[str], starts: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """Quantised segments gathered on the CPU, decoded on the training device."""
+        window = math.ceil(self.store.layout.segment_length * self.config.augment.window_scale)
+        arrays = gather_quantized(self.store, songs, starts, window)
+        mel, chroma, tempo = (torch.from_numpy(a).to(self.device, non_blocking=True)
+                              for a in arrays)
+        return (mel.float() * MEL_STEP_DB + MEL_FLOOR_DB, chroma.float() * (1.0 / 255.0),
+                tempo)
+
+    def _loss(self, outputs: tuple[torch.Tensor, ...], labels: torch.Tensor) -> torch.Tensor:
+        fused, *branches = outputs
+        loss = self.loss_fn(fused, labels)
+        if self.config.aux_weight > 0:
+            aux = torch.stack([self.loss_fn(b, labels) for b in branches]).mean()
+            loss = loss + self.config.aux_weight * aux
+        return loss
+
+    def train_epoch(self) -> float:
+        """Run one epoch of optimisation steps; returns the mean loss."""
+        self.model.train()
+        losses = []
+        for batch in self.sampler.batches(self.steps):
+            mel, chroma, tempo = augment_batch(*self._batch(batch.songs, batch.starts),
+                                               self.config.augment,
+                                               length=self.store.layout.segment_length)
+            labels = torch.from_numpy(batch.labels).to(self.device)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                enabled=self.amp_dtype is not None):
+                loss = self._loss(self.model.forward_pooled(mel, chroma, tempo), labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            losses.append(float(loss.detach()))
+        return float(np.mean(losses)) if losses else float("nan")
+
+    def validate(self) -> dict[str, float]:
+        """Retrieval metrics on the validation songs."""
+        self.model.eval()
+        if not self.val_songs:
+            return {"recall@5": 0.0}
+        return evaluate_store(self.store, self.val_songs, torch_embed_fn(self.model, self.device))
+
+    # -- checkpoints -----------------------------------------------------------------
+    def _payload(self, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        return {"config": self.config.to_dict(), "model_state": state,
+                "epoch": epoch, "metrics": metrics, "history": self.history,
+                "data": self.data_summary()}
+
+    def data_summary(self) -> dict[str, Any]:
+        """What the model is trained and validated on (for the model card)."""
+        sources = sorted({e.source for e in self.train_songs + self.val_songs if e.source})
+        hours = sum(e.duration for e in self.train_songs) / 3600.0
+        return {"train_songs": len(self.train_songs), "val_songs": len(self.val_songs),
+                "train_hours": round(hours, 3), "sources": sources,
+                "groups": len({e.group for e in self.train_songs})}
+
+    def save_last(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Write ``last.pt`` with everything needed to resume after ``epoch``."""
+        payload = self._payload(epoch, metrics)
+        payload.update(optimizer=self.optimizer.state_dict(),
+                       scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(),
+                       stopper=self.stopper.state_dict(),
+                       sampler_rng=self.sampler.rng.bit_generator.state)
+        save_checkpoint(self.run_dir / LAST_FILE, payload)
+
+    def resume(self) -> bool:
+        """Continue from ``last.pt`` if the run folder has one."""
+        path = self.run_dir / LAST_FILE
+        if not path.is_file():
+            return False
+        data = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(data["model_state"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.scheduler.load_state_dict(data["scheduler"])
+        self.scaler.load_state_dict(data["scaler"])
+        self.stopper.load_state_dict(data["stopper"])
+        self.sampler.rng.bit_generator.state = data["sampler_rng"]
+        self.history = list(data["history"])
+        self.start_epoch = int(data["epoch"]) + 1
+        self.log(f"[train] resumed from {path} at epoch {self.start_epoch}")
+        return True
+
+    # -- the loop ----------------------------------------------------------------------
+    def fit(self, *, on_epoch: EpochCallback | None = None) -> FitResult:
+        """Train until ``epochs`` or early stopping; returns the best checkpoint."""
+        cfg, monitor = self.config, self.config.early_stopping.monitor
+        self.log(f"[train] device={self.device} train_songs={len(self.train_songs)} "
+                 f"val_songs={len(self.val_songs)} steps/epoch={self.steps} "
+                 f"batch={self.sampler.identities}x{cfg.views_per_song}")
+        stopped = self.stopper.should_stop
+        for epoch in range(self.start_epoch, cfg.epochs if not stopped else 0):
+            t0 = time.perf_counter()
+            loss = _guard_oom(self.train_epoch, cfg.batch_identities)
+            metrics = self.validate()
+            value = float(metrics.get(monitor, 0.0))
+            best = self.stopper.update(value, epoch)
+            self.history.append({"epoch": epoch, "loss": loss, **metrics,
+                                 "lr": self.scheduler.get_last_lr()[0]})
+            if best:
+                save_checkpoint(self.run_dir / CKPT_FILE, self._payload(epoch, metrics))
+            self.save_last(epoch, metrics)
+            self.log(f"[train] epoch {epoch + 1}/{cfg.epochs} loss={loss:.4f} "
+                     f"{monitor}={value:.4f} best={self.stopper.best:.4f} "
+                     f"({time.perf_counter() - t0:.1f}s){' *' if best else ''}")
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+            if self.stopper.should_stop:
+                stopped = True
+                self.log(f"[train] early stop: no {monitor} gain for "
+                         f"{self.stopper.patience} epochs")
+                break
+        return self._finish(stopped)
+
+    def _finish(self, stopped: bool) -> FitResult:
+        best_path = self.run_dir / CKPT_FILE
+        if self.config.early_stopping.restore_best and best_path.is_file():
+            self.model.load_state_dict(load_checkpoint(best_path,
+                                                       map_location=self.device)["model_state"])
+        return FitResult(best_metric=float(self.stopper.best or 0.0),
+                         best_epoch=self.stopper.best_epoch, checkpoint=best_path,
+                         history=self.history, stopped_early=stopped)
+
+
+def _guard_oom(fn: Callable[[], float], batch_identities: int) -> float:
+    try:
+        return fn()
+    except torch.cuda.OutOfMemoryError as exc:
+        raise TrainerError(
+            f"CUDA out of memory with batch_identities={batch_identities}; try a smaller "
+            f"batch, e.g. --batch_identities {max(2, batch_identities // 2)}") from exc
+
+
+def fit(config: TrainConfig, store: FeatureStore, run_dir: str | Path, *,
+        device: str = "auto", resume: bool = True, on_epoch: EpochCallback | None = None,
+        log: Callable[[str], None] = print) -> FitResult:
+    """Train ``config`` on ``store`` into ``run_dir`` (resuming from ``last.pt``)."""
+    trainer = Trainer(config, store, run_dir, device=device, log=log)
+    if resume:
+        trainer.resume()
+    return trainer.fit(on_epoch=on_epoch)
