@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.errors import ResonanceError
+from trainer import library_train
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _load_opts(p)
     p.add_argument("--out_dir", type=Path, default=Path("catalog"))
+    library_train.register(sub)
     p = _add(sub, "corpus", "corpus", "build the development corpus (see trainer/corpus)")
     p.add_argument("args", nargs=argparse.REMAINDER)
     return parser

@@ -258,3 +258,10 @@ def index(args: argparse.Namespace) -> int:
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(f"[index] {len(entries)} tracks, dim {vectors.shape[1]} -> {out}")
     return 0
+
+
+def library(args: argparse.Namespace) -> int:
+    """Train on a Resonance library (the app's "Train on my library...")."""
+    from trainer.library_train import library as run
+
+    return run(args)

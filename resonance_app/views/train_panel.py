@@ -51,12 +51,30 @@ def heldout_score(card: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def baseline_score(new_card: Any, current_card: Any) -> float | None:
+    """The current model's score on the new model's held-out tracks, when it was measured.
+
+    ``resonance-train library`` scores both models on the same held-out tracks and
+    records the current model's sha256; a score of another model does not count.
+    """
+    heldout = (getattr(new_card, "metrics", None) or {}).get("heldout") or {}
+    current_sha = getattr(current_card, "sha256", None)
+    if "baseline_recall@5" in heldout and heldout.get("baseline_model") == current_sha:
+        return float(heldout["baseline_recall@5"])
+    return None
+
+
 def is_better(new_card: Any, current_card: Any) -> bool:
-    """Switch only when the new model has a held-out score that beats the current one."""
+    """Switch only when the new model beats the current one on the same held-out tracks.
+
+    Without that paired measurement, fall back to the scores both cards report.
+    """
     new = heldout_score(new_card)
     if new is None:
         return False
-    old = heldout_score(current_card)
+    old = baseline_score(new_card, current_card)
+    if old is None:
+        old = heldout_score(current_card)
     return old is None or new > old
 
 

@@ -129,3 +129,18 @@ def test_worse_model_is_kept_out(qtbot, make_main_window, library, tmp_path: Pat
     assert [c for c in library.calls if c[0] == "set_model"] == [
         ("set_model", tmp_path / "current")]
     assert "keeping the current model" in panel.log.toPlainText()
+
+
+def test_paired_heldout_scores_decide_the_switch() -> None:
+    from types import SimpleNamespace
+
+    current = SimpleNamespace(sha256="abc", metrics={"heldout": {"recall@5": 0.99}})
+    paired = SimpleNamespace(metrics={"heldout": {"recall@5": 0.7, "baseline_recall@5": 0.6,
+                                                  "baseline_model": "abc"}})
+    # the current model's own card figure was measured elsewhere: the paired one counts
+    assert train_panel.is_better(paired, current)
+    other = SimpleNamespace(sha256="zzz", metrics={"heldout": {"recall@5": 0.99}})
+    assert not train_panel.is_better(paired, other)  # baseline of another model: not paired
+    worse = SimpleNamespace(metrics={"heldout": {"recall@5": 0.5, "baseline_recall@5": 0.6,
+                                                 "baseline_model": "abc"}})
+    assert not train_panel.is_better(worse, current)
