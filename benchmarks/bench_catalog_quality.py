@@ -111,22 +111,33 @@ def excerpt_task(seeds, ids, stored, n) -> dict[str, float]:
     return rank_metrics(ranks, [1] * len(ranks))
 
 
-def version_task(tracks, ids, stored, n, *, prf=0, diversity=0.0) -> dict[str, float]:
-    """Renditions query track vectors (mean of N segments); same piece = relevant."""
+def track_space(ids, stored, n) -> np.ndarray:
+    """Weighted track vectors (mean of N segments), one row per track."""
     means = {i: {k: normalise(v.mean(0))[0] for k, v in subset(stored[i], n).items()
                  if k != "starts"} for i in ids}
-    space = weighted({k: np.stack([means[i][k] for i in ids]) for k in means[ids[0]]},
-                     (1.0, 1.0, 1.0))
+    return weighted({k: np.stack([means[i][k] for i in ids]) for k in means[ids[0]]},
+                    (1.0, 1.0, 1.0))
+
+
+def version_task(tracks, ids, stored, n, *, prf=0, diversity=0.0,
+                 query_n: int | None = 0) -> dict[str, float]:
+    """Renditions query track vectors (mean of N segments); same piece = relevant.
+
+    ``query_n`` (when not 0) is the number of segments of the querying track, as for an
+    external file analysed with fewer segments than the library.
+    """
+    space = track_space(ids, stored, n)
+    queries = space if query_n == 0 else track_space(ids, stored, query_n)
     groups = [t["group"] for t in tracks]
     ranks, n_rel = [], []
     for q, t in enumerate(tracks):
         if t["kind"] != "rendition":
             continue
-        scores = space @ space[q]
+        scores = space @ queries[q]
         scores[q] = -np.inf
         order = np.argsort(-scores, kind="stable")[:-1]
         if prf:
-            query = PRF(prf).refine(space[q], space[order])
+            query = PRF(prf).refine(queries[q], space[order])
             scores = space @ query
             scores[q] = -np.inf
             order = np.argsort(-scores, kind="stable")[:-1]
@@ -166,14 +177,21 @@ def main() -> None:
         print(f"| {n or 'all'} | {e['R@1']:.3f} | {e['R@5']:.3f} | {e['R@20']:.3f} | "
               f"{e['MRR']:.3f} | {v['R@1']:.3f} | {v['R@5']:.3f} | {v['MRR']:.3f} | "
               f"{v['mAP']:.3f} |", flush=True)
-    print("\nversion task at the default N, PRF and MMR (d = 0.3):")
+    print("\nversion task at the default N, with PRF (feedback items) and MMR (diversity d):")
     print("| PRF | MMR | R@1 | R@5 | R@20 | MRR | mAP |\n|---|---|---:|---:|---:|---:|---:|")
     from engine.analysis import SEGMENTS_PER_TRACK
 
-    for prf, d in ((0, 0.0), (5, 0.0), (0, 0.3), (5, 0.3)):
+    for prf, d in ((0, 0.0), (1, 0.0), (2, 0.0), (5, 0.0), (0, 0.3), (0, 0.6), (2, 0.3),
+                   (5, 0.3)):
         v = version_task(tracks, ids, stored, SEGMENTS_PER_TRACK, prf=prf, diversity=d)
         print(f"| {prf or 'off'} | {d or 'off'} | {v['R@1']:.3f} | {v['R@5']:.3f} | "
               f"{v['R@20']:.3f} | {v['MRR']:.3f} | {v['mAP']:.3f} |")
+    print("\nexternal full-track seeds analysed with fewer segments than the library (8):")
+    print("| seed segments | R@1 | R@5 | R@20 | MRR | mAP |\n|---:|---:|---:|---:|---:|---:|")
+    for query_n in (2, 4, 8):
+        v = version_task(tracks, ids, stored, SEGMENTS_PER_TRACK, query_n=query_n)
+        print(f"| {query_n} | {v['R@1']:.3f} | {v['R@5']:.3f} | {v['R@20']:.3f} | "
+              f"{v['MRR']:.3f} | {v['mAP']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,123 @@
+"""Analyse one file: decode, features, embed. Runs inside scan worker processes.
+
+Each worker process builds one :class:`~engine.model.Embedder` (one onnxruntime
+thread) in :func:`init_worker` and then calls :func:`analyse_path` per file. The
+result is a plain picklable :class:`Analysis`; the scan's single writer stores it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.errors import ResonanceError
+from engine.tags import Tags, read_tags
+
+if TYPE_CHECKING:
+    from engine.model import Embedder
+
+#: Segments embedded per library track, spread evenly over it. Measured with the shipped
+#: model on the 539 validation tracks (benchmarks/bench_catalog_quality.py), degraded
+#: 10 s excerpt -> track Recall@1: 0.64 / 0.74 / 0.77 / 0.80 / 0.81 / 0.81 for 1 / 2 /
+#: 4 / 8 / 16 / all segments; version search is flat (R@1 0.68-0.70). Embedding 8
+#: segments is ~2 % of a scan (features dominate), and 8 keeps a 12,000-track catalog
+#: at ~0.5 GB on disk and ~290 MB resident (benchmarks/bench_catalog.py).
+SEGMENTS_PER_TRACK = 8
+
+_EMBEDDER: Embedder | None = None
+
+
+@dataclass
+class Analysis:
+    """What the scan stores for one file (``ok`` False: ``reason`` says why)."""
+
+    path: str
+    track_id: int
+    ok: bool
+    size: int = 0
+    mtime: float = 0.0
+    reason: str = ""
+    content_hash: str | None = None
+    duration: float = 0.0
+    format: str = ""
+    tags: Tags = field(default_factory=Tags)
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    segments: dict[str, np.ndarray] = field(default_factory=dict)
+    track: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def content_hash(path: str | os.PathLike[str]) -> str:
+    """BLAKE2b digest of a file's bytes (detects moves and touched-but-equal files)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def init_worker(model_dir: str) -> None:
+    """Process-pool initializer: load the model once per worker, one thread."""
+    global _EMBEDDER
+    from engine.model import Embedder
+
+    _EMBEDDER = Embedder(model_dir, threads=1, verify=False)
+
+
+def mean_vector(vectors: np.ndarray) -> np.ndarray:
+    """Mean of L2-normalised rows, re-normalised ``(n, d) -> (d,)``."""
+    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def embed_audio(y: np.ndarray, embedder: Embedder, *,
+                max_segments: int | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Features and embeddings of a signal already at the model rate.
+
+    Returns
+    -------
+    starts : np.ndarray [shape=(n,)], segment starts in seconds
+    segments : dict of np.ndarray [shape=(n, dim)], ``fused`` and one per branch
+    """
+    from engine.windowed import selected_segments
+
+    segs = selected_segments(y, config=embedder.config, max_segments=max_segments)
+    emb = embedder.embed(segs)
+    return segs.starts, {"fused": emb.fused, **emb.branches}
+
+
+def analyse_path(path: str, track_id: int, max_segments: int | None,
+                 embedder: Embedder | None = None) -> Analysis:
+    """Decode, analyse and embed ``path``; never raises for a bad file."""
+    from engine.audio import load_audio
+
+    embedder = embedder or _EMBEDDER
+    if embedder is None:
+        raise RuntimeError("analyse_path needs an embedder (call init_worker first)")
+    try:
+        st = os.stat(path)
+        y = load_audio(path, sr=embedder.config.sr)
+        if y.size < embedder.config.hop_length * 4:
+            return Analysis(path, track_id, False, st.st_size, st.st_mtime,
+                            reason="audio too short to analyse")
+        starts, segments = embed_audio(y, embedder, max_segments=max_segments)
+        return Analysis(
+            path=path, track_id=track_id, ok=True, size=st.st_size, mtime=st.st_mtime,
+            content_hash=content_hash(path), duration=y.size / float(embedder.config.sr),
+            format=Path(path).suffix.lower().lstrip("."), tags=read_tags(path),
+            starts=starts, segments=segments,
+            track={k: mean_vector(v) for k, v in segments.items()})
+    except ResonanceError as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+    except (OSError, MemoryError, ValueError) as exc:
+        reason = f"cannot analyse: {exc}"
+    try:
+        st = os.stat(path)
+        size, mtime = st.st_size, st.st_mtime
+    except OSError:
+        size, mtime = 0, 0.0
+    return Analysis(path, track_id, False, size, mtime, reason=reason)

@@ -1,0 +1,230 @@
+"""The on-disk FAISS catalog: a cache of the database, swapped atomically.
+
+Layout under a library folder::
+
+    catalog/current                 text file naming the live folder
+    catalog/cat-<uuid>/manifest.json
+    catalog/cat-<uuid>/tracks.faiss, segments.faiss
+
+A new catalog is written into a fresh ``catalog.tmp-<uuid>`` folder (every file
+fsynced), renamed into place, and only then is ``current`` replaced with
+``os.replace`` (after an fsync of a temporary pointer file). On load the manifest is
+checked against the database (model sha256, dimension, counts, id checksums) and each
+index file against its sha256; any mismatch or damage rebuilds the catalog from the
+stored embeddings. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.config import FEATURE_VERSION
+from engine.errors import StoreAccessError
+from engine.index import VectorIndex, build_index, id_checksum
+from engine.store import VECTOR_COLUMNS, Store
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+POINTER = "current"
+FORMAT = "resonance-catalog"
+FORMAT_VERSION = 1
+INDEX_NAMES = ("tracks", "segments")
+#: The segment index serves excerpt queries only (decoding dominates them), so it stays
+#: exact, in float16, up to this many segments (about 37,000 tracks at 8 segments).
+SEGMENT_APPROX_THRESHOLD = 300_000
+
+
+class CatalogInvalid(Exception):
+    """The saved catalog cannot be used (missing, damaged or out of date)."""
+
+
+@dataclass
+class Catalog:
+    """Loaded indexes plus the track-level vectors used for re-ranking.
+
+    Attributes
+    ----------
+    tracks, segments : track-level and segment-level indexes
+    track_ids : np.ndarray [shape=(n,), dtype=int64], sorted
+    track_vectors : dict of np.ndarray [shape=(n, dim)] per column, rows as ``track_ids``
+    checksums : id checksum per index (to detect a changed database)
+    """
+
+    tracks: VectorIndex
+    segments: VectorIndex
+    track_ids: np.ndarray
+    track_vectors: dict[str, np.ndarray]
+    checksums: dict[str, str] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Row positions of track ``ids`` in :attr:`track_vectors`."""
+        return np.searchsorted(self.track_ids, np.asarray(ids, dtype=np.int64))
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint: str,
+                  checksums: dict[str, str]) -> Path:
+    """Atomically replace the catalog under ``folder`` with ``indexes``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"catalog.tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        entries: dict[str, Any] = {}
+        for name, index in indexes.items():
+            target = tmp / f"{name}.faiss"
+            index.write(target)
+            _fsync_file(target)
+            entries[name] = {"file": target.name, "kind": index.kind, "count": index.count,
+                             "id_checksum": checksums[name], "recall_at_20": index.recall,
+                             "nprobe": index.nprobe, "sha256": _sha256(target)}
+        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                    "model_sha256": fingerprint, "feature_version": FEATURE_VERSION,
+                    "dim": next(iter(indexes.values())).dim, "created": time.time(),
+                    "indexes": entries}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        _fsync_file(tmp / MANIFEST)
+        _fsync_dir(tmp)
+        final = folder / f"cat-{uuid.uuid4().hex}"
+        os.replace(tmp, final)
+        pointer_tmp = folder / f"{POINTER}.tmp-{uuid.uuid4().hex}"
+        pointer_tmp.write_text(final.name, encoding="utf-8")
+        _fsync_file(pointer_tmp)
+        os.replace(pointer_tmp, folder / POINTER)
+        _fsync_dir(folder)
+    except OSError as exc:
+        raise StoreAccessError(f"cannot write the catalog in {str(folder)!r}: "
+                               f"{exc.strerror or exc}") from None
+    _remove_stale(folder, keep=final.name)
+    return final
+
+
+def _remove_stale(folder: Path, *, keep: str) -> None:
+    for child in folder.iterdir():
+        stale = child.name != keep and child.name.startswith(("cat-", "catalog.tmp-"))
+        if stale and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def read_catalog(folder: Path, *, fingerprint: str, dim: int,
+                 checksums: dict[str, str]) -> dict[str, VectorIndex]:
+    """Load and verify the live catalog; :class:`CatalogInvalid` says why it cannot be used."""
+    try:
+        live = folder / (folder / POINTER).read_text(encoding="utf-8").strip()
+        manifest = json.loads((live / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CatalogInvalid(f"no readable catalog ({exc})") from None
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise CatalogInvalid("unknown catalog format")
+    if manifest.get("model_sha256") != fingerprint:
+        raise CatalogInvalid("catalog was built with another model")
+    if manifest.get("dim") != dim or manifest.get("feature_version") != FEATURE_VERSION:
+        raise CatalogInvalid("catalog dimension or feature version differs")
+    out = {}
+    for name in INDEX_NAMES:
+        entry = manifest.get("indexes", {}).get(name)
+        if entry is None or entry.get("id_checksum") != checksums[name]:
+            raise CatalogInvalid(f"{name} index is out of date with the database")
+        path = live / str(entry["file"])
+        try:
+            if _sha256(path) != entry["sha256"]:
+                raise CatalogInvalid(f"{name} index file is corrupt (checksum mismatch)")
+            index = VectorIndex.read(path, kind=entry["kind"], dim=dim,
+                                     recall=float(entry["recall_at_20"]),
+                                     nprobe=int(entry["nprobe"]))
+        except CatalogInvalid:
+            raise
+        except Exception as exc:  # faiss raises RuntimeError with C++ messages
+            raise CatalogInvalid(f"{name} index file is unreadable ({exc})") from None
+        if index.count != int(entry["count"]):
+            raise CatalogInvalid(f"{name} index holds {index.count} vectors, "
+                                 f"manifest says {entry['count']}")
+        out[name] = index
+    return out
+
+
+def database_checksums(store: Store, fingerprint: str) -> dict[str, str]:
+    """Id checksums of what the database says the indexes must hold."""
+    return {name: id_checksum(_searchable_ids(store, fingerprint, segments=name == "segments"))
+            for name in INDEX_NAMES}
+
+
+def _searchable_ids(store: Store, fingerprint: str, *, segments: bool) -> np.ndarray:
+    from engine.store import SEGMENT_STRIDE
+
+    key = f"v.track_id * {SEGMENT_STRIDE} + v.seg" if segments else "v.track_id"
+    table = "segments" if segments else "track_vectors"
+    rows = store.query(
+        f"SELECT {key} FROM {table} v JOIN tracks t ON t.id = v.track_id "
+        "JOIN path_state p ON p.track_id = t.id WHERE t.status = 'ok' "
+        "AND p.state = 'present' AND t.fingerprint = ?", (fingerprint,))
+    return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+
+
+def open_catalog(store: Store, folder: Path, *, fingerprint: str, dim: int,
+                 rebuild: bool = False) -> Catalog:
+    """The verified catalog of ``store``, rebuilt from the database when needed."""
+    checksums = database_checksums(store, fingerprint)
+    indexes = None
+    if not rebuild:
+        try:
+            indexes = read_catalog(folder, fingerprint=fingerprint, dim=dim,
+                                   checksums=checksums)
+        except CatalogInvalid as exc:
+            level = logging.INFO if "no readable catalog" in str(exc) else logging.WARNING
+            log.log(level, "The catalog index cannot be used (%s): rebuilding the index "
+                    "from the library database.", exc)
+    track_ids, vectors = _track_vectors(store, fingerprint, dim)
+    if indexes is None:
+        seg_ids, seg_vectors = store.vector_matrix(segments=True, fingerprint=fingerprint)
+        indexes = {"tracks": build_index(track_ids, vectors["fused"], dim=dim),
+                   "segments": build_index(seg_ids, seg_vectors, dim=dim, fp16=True,
+                                           threshold=SEGMENT_APPROX_THRESHOLD)}
+        write_catalog(folder, indexes, fingerprint=fingerprint, checksums=checksums)
+    return Catalog(tracks=indexes["tracks"], segments=indexes["segments"],
+                   track_ids=track_ids, track_vectors=vectors, checksums=checksums,
+                   fingerprint=fingerprint)
+
+
+def _track_vectors(store: Store, fingerprint: str,
+                   dim: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    vectors: dict[str, np.ndarray] = {}
+    ids = np.zeros(0, np.int64)
+    for column in VECTOR_COLUMNS:
+        ids, matrix = store.vector_matrix(column=column, fingerprint=fingerprint)
+        if not len(ids):
+            matrix = np.zeros((0, dim if column == "fused" else 1), np.float32)
+        # branch vectors only weigh and describe results: float16 halves their memory
+        vectors[column] = matrix if column == "fused" else matrix.astype(np.float16)
+    return ids, vectors

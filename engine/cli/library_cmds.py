@@ -1,0 +1,235 @@
+"""Library commands: ``scan``, ``similar``, ``playlist``, ``status``, ``export``, ``import``.
+
+Every command takes ``--library PATH`` (default: the platform's data folder) and
+``--model DIR`` (default: the model the library was built with, else the shipped one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import ParameterError
+
+if TYPE_CHECKING:
+    from engine.library import Library
+    from engine.search import SearchParams
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--library", type=Path, default=None, metavar="PATH",
+                        help="library folder (default: the platform's data folder)")
+    parent.add_argument("--model", type=Path, default=None, metavar="DIR",
+                        help="embedding model folder (default: the shipped model)")
+    return parent
+
+
+def _search_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", "--topk", type=int, default=20, dest="k", help="results (20)")
+    p.add_argument("--prf", type=int, default=0, help="pseudo-relevance feedback items (0: off)")
+    p.add_argument("--diversity", "--lambda_div", type=float, default=0.0, dest="diversity",
+                   help="MMR diversity d in [0, 1] (0: plain ranking)")
+    p.add_argument("--weights", default="1,1,1", metavar="T,H,R",
+                   help="timbre, harmony, rhythm weights (default 1,1,1)")
+    p.add_argument("--exclude-album", action="store_true", help="skip the seed's album")
+    p.add_argument("--exclude-artist", action="store_true", help="skip the seed's artist")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the library sub-commands."""
+    common = _common()
+    p = sub.add_parser("scan", parents=[common], help="scan music folders into the library")
+    p.add_argument("folders", nargs="*", type=Path, help="folders (default: the library's)")
+    p.add_argument("--workers", type=int, default=None, help="analysis processes (all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_scan)
+
+    p = sub.add_parser("similar", parents=[common], help="find songs that sound alike",
+                       description="Rank the library for each seed: a library track id, "
+                       "or any audio file.")
+    p.add_argument("seeds", nargs="*", help="audio files or library track ids")
+    p.add_argument("--batch", type=Path, default=None, help="file with one seed per line")
+    p.add_argument("--json", action="store_true", help="one JSON object per seed (JSON Lines)")
+    _search_options(p)
+    p.set_defaults(handler=run_similar)
+
+    p = sub.add_parser("playlist", parents=[common], help="build a playlist from a seed")
+    p.add_argument("seed", help="audio file or library track id")
+    p.add_argument("--out", type=Path, required=True, help="playlist file (.m3u8 or .xspf)")
+    p.add_argument("--format", choices=("m3u8", "xspf"), default=None)
+    p.add_argument("--name", default=None, help="also save it in the library under NAME")
+    p.add_argument("--absolute", action="store_true", help="absolute paths in M3U8")
+    _search_options(p)
+    p.set_defaults(handler=run_playlist)
+
+    p = sub.add_parser("status", parents=[common], help="library statistics and errors")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run_status)
+
+    p = sub.add_parser("export", parents=[common], help="export a saved playlist")
+    p.add_argument("name", help="playlist name")
+    p.add_argument("--out", type=Path, required=True, help="file (.m3u8 or .xspf)")
+    p.add_argument("--format", choices=("m3u8", "xspf"), default=None)
+    p.add_argument("--absolute", action="store_true", help="absolute paths in M3U8")
+    p.set_defaults(handler=run_export)
+
+    p = sub.add_parser("import", parents=[common], help="import an M3U8 or XSPF playlist")
+    p.add_argument("file", type=Path)
+    p.add_argument("--name", default=None, help="playlist name (default: title or file name)")
+    p.set_defaults(handler=run_import)
+
+
+def _open(args: argparse.Namespace) -> Library:
+    from engine.library import Library
+
+    return Library.open(args.library, model_dir=args.model)
+
+
+def _params(args: argparse.Namespace) -> SearchParams:
+    from engine.search import SearchParams
+
+    try:
+        weights = tuple(float(w) for w in args.weights.split(","))
+    except ValueError:
+        raise ParameterError("--weights takes three numbers, e.g. 1,0.5,1") from None
+    if len(weights) != 3:
+        raise ParameterError("--weights takes three numbers, e.g. 1,0.5,1")
+    return SearchParams(k=args.k, prf=args.prf, diversity=args.diversity, weights=weights,
+                        exclude_same_album=args.exclude_album,
+                        exclude_same_artist=args.exclude_artist)
+
+
+def _seed_arg(text: str) -> int | Path:
+    path = Path(text)
+    if text.isdigit() and not path.exists():
+        return int(text)
+    return path
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    """Scan with a tqdm bar on stderr; prints a one-line summary."""
+    from tqdm import tqdm
+
+    with _open(args) as library:
+        bar = None
+        last = None
+        for progress in library.scan(args.folders or None, workers=args.workers):
+            last = progress
+            if bar is None and not args.quiet and progress.stage == "analyse":
+                bar = tqdm(total=progress.total, unit="file", file=sys.stderr,
+                           dynamic_ncols=True)
+            if bar is not None:
+                if bar.total != progress.total:
+                    bar.reset(total=progress.total)
+                bar.n = progress.done
+                bar.set_description(progress.stage)
+                bar.set_postfix(errors=progress.errors, refresh=False)
+                bar.refresh()
+        if bar is not None:
+            bar.close()
+        print(f"scanned {last.done if last else 0} files ({last.errors if last else 0} "
+              f"errors); the library holds {library.count()} searchable tracks")
+    return 0
+
+
+def result_json(result: Any) -> dict[str, Any]:
+    """The JSON object of one search result."""
+    t = result.track
+    return {"path": str(t.path), "score": round(result.score, 6), "title": t.title,
+            "artist": t.artist, "album": t.album, "track_id": t.id,
+            "modalities": {k: round(v, 6) for k, v in result.modalities.items()},
+            "match": {"seed_offset": result.seed_offset, "offset": result.match_offset}}
+
+
+def _print_table(seed_name: str, results: list) -> None:
+    print(f"Similar to {seed_name}:")
+    for rank, r in enumerate(results, 1):
+        t = r.track
+        name = f"{t.artist} - {t.display_title}" if t.artist else t.display_title
+        print(f"{rank:3d}. {r.score:6.3f}  {name}  [{t.path}]  "
+              f"(seed {r.seed_offset:.0f}s ~ {r.match_offset:.0f}s)")
+
+
+def run_similar(args: argparse.Namespace) -> int:
+    """Rank the library for each seed; JSON Lines with ``--json``."""
+    seeds = list(args.seeds)
+    if args.batch:
+        try:
+            lines = args.batch.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ParameterError(f"cannot read --batch file: {exc.strerror or exc}") from None
+        seeds += [line.strip() for line in lines if line.strip()]
+    if not seeds:
+        raise ParameterError("give at least one seed (a file or track id) or --batch FILE")
+    params = _params(args)
+    with _open(args) as library:
+        for text in seeds:
+            seed = library.analyze_seed(_seed_arg(text))
+            results = library.search(seed, params)
+            if args.json:
+                print(json.dumps({"seed": text, "excerpt": seed.excerpt,
+                                  "results": [result_json(r) for r in results]},
+                                 ensure_ascii=False), flush=True)
+            else:
+                _print_table(text, results)
+    return 0
+
+
+def run_playlist(args: argparse.Namespace) -> int:
+    """Search from a seed and write the results (seed first when in the library)."""
+    with _open(args) as library:
+        seed = library.analyze_seed(_seed_arg(args.seed))
+        ids = [r.track.id for r in library.search(seed, _params(args))]
+        if seed.track_id is not None:
+            ids.insert(0, seed.track_id)
+        if args.name:
+            library.save_playlist(args.name, ids)
+        out = library.export_playlist(ids, args.out, fmt=args.format or "",
+                                      relative=not args.absolute)
+        print(f"wrote {len(ids)} tracks to {out}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Library statistics and the files that failed."""
+    with _open(args) as library:
+        stats = library.stats()
+        errors = library.errors()
+        if args.json:
+            stats["errors"] = [{"path": str(e.path), "reason": e.reason} for e in errors]
+            stats["playlists"] = library.playlists()
+            print(json.dumps(stats, ensure_ascii=False))
+            return 0
+        print(f"library: {library.folder}")
+        print(f"folders: {', '.join(stats['roots']) or '(none)'}")
+        print(f"tracks: {stats['tracks']} ({stats['ok']} searchable, {stats['pending']} "
+              f"pending, {stats['error']} failed, {stats['masked']} on missing drives)")
+        print(f"model: {stats['model_sha256'] or '(none yet)'}")
+        for e in errors[:20]:
+            print(f"  error: {e.path}: {e.reason}")
+        if len(errors) > 20:
+            print(f"  ... and {len(errors) - 20} more")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export a saved playlist."""
+    with _open(args) as library:
+        if args.name not in library.playlists():
+            raise ParameterError(f"no playlist named {args.name!r}")
+        out = library.export_playlist(args.name, args.out, fmt=args.format or "",
+                                      relative=not args.absolute)
+        print(f"wrote {out}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import a playlist file."""
+    with _open(args) as library:
+        name = library.import_playlist(args.file, name=args.name)
+        print(f"imported {len(library.playlist(name))} library tracks as {name!r}")
+    return 0

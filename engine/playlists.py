@@ -1,0 +1,225 @@
+"""Playlists: stored in the library database, exported and imported as M3U8 or XSPF.
+
+M3U8 is extended M3U in UTF-8 (``#EXTM3U``, ``#EXTINF:<seconds>,<artist> - <title>``),
+with paths relative to the playlist file or absolute (a path holding ``#`` is written
+as a ``file://`` URI, which VLC and mpv both read correctly). XSPF is the XML Shareable
+Playlist Format 1 with ``file://`` URIs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlparse
+
+from engine.errors import ParameterError, StoreAccessError
+from engine.records import TrackInfo, track_id_for_path, tracks_by_id
+from engine.store import Store
+
+XSPF_NS = "http://xspf.org/ns/0/"
+FORMATS = ("m3u8", "xspf")
+
+
+@dataclass(frozen=True)
+class PlaylistEntry:
+    """One line of a playlist file."""
+
+    path: Path
+    title: str | None = None
+    artist: str | None = None
+    duration: float | None = None
+
+    @classmethod
+    def from_track(cls, track: TrackInfo) -> PlaylistEntry:
+        """The entry for a library track."""
+        return cls(track.path, track.title, track.artist, track.duration)
+
+
+# -- files --------------------------------------------------------------------------
+
+def _display(entry: PlaylistEntry) -> str:
+    title = entry.title or entry.path.stem
+    return f"{entry.artist} - {title}" if entry.artist else title
+
+
+def write_m3u8(path: Path, entries: list[PlaylistEntry], *, relative: bool = True) -> Path:
+    """Write an extended M3U playlist in UTF-8."""
+    lines = ["#EXTM3U"]
+    for e in entries:
+        seconds = -1 if e.duration is None else int(round(e.duration))
+        lines.append(f"#EXTINF:{seconds},{_display(e)}".replace("\n", " "))
+        target = Path(os.path.abspath(e.path))
+        if "#" in target.name or "#" in str(target.parent):
+            lines.append(_path_to_uri(target))  # VLC reads '#' in a bare path as a fragment
+            continue
+        if relative:
+            with contextlib.suppress(ValueError):  # another drive on Windows
+                target = Path(os.path.relpath(target, Path(os.path.abspath(path)).parent))
+        lines.append(str(target))
+    _write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def read_m3u8(path: Path) -> list[PlaylistEntry]:
+    """Read an (extended) M3U/M3U8 playlist; relative paths resolve against its folder."""
+    text = _read_text(path)
+    base = Path(os.path.abspath(path)).parent
+    entries, info = [], None
+    for raw in text.lstrip("\ufeff").splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#EXTINF:"):
+            info = line[len("#EXTINF:"):]
+            continue
+        if line.startswith("#"):
+            continue
+        entries.append(_m3u_entry(line, info, base))
+        info = None
+    return entries
+
+
+def _m3u_entry(line: str, info: str | None, base: Path) -> PlaylistEntry:
+    target = _uri_to_path(line) if line.startswith("file://") else Path(line)
+    if not target.is_absolute():
+        target = base / target
+    duration = title = artist = None
+    if info is not None:
+        seconds, _, name = info.partition(",")
+        try:
+            duration = float(seconds) if float(seconds) >= 0 else None
+        except ValueError:
+            duration = None
+        artist, sep, title = name.partition(" - ")
+        if not sep:
+            artist, title = None, name
+    return PlaylistEntry(Path(os.path.normpath(target)), title or None, artist or None,
+                         duration)
+
+
+def _path_to_uri(path: Path) -> str:
+    return "file://" + quote(Path(os.path.abspath(path)).as_posix(), safe="/!$&'()*+,;=:@")
+
+
+def _uri_to_path(uri: str) -> Path:
+    return Path(unquote(urlparse(uri).path))
+
+
+def write_xspf(path: Path, entries: list[PlaylistEntry], *, title: str | None = None) -> Path:
+    """Write an XSPF 1 playlist with absolute ``file://`` locations."""
+    ET.register_namespace("", XSPF_NS)
+    root = ET.Element(f"{{{XSPF_NS}}}playlist", version="1")
+    if title:
+        ET.SubElement(root, f"{{{XSPF_NS}}}title").text = title
+    tracklist = ET.SubElement(root, f"{{{XSPF_NS}}}trackList")
+    for e in entries:
+        node = ET.SubElement(tracklist, f"{{{XSPF_NS}}}track")
+        ET.SubElement(node, f"{{{XSPF_NS}}}location").text = _path_to_uri(e.path)
+        if e.title:
+            ET.SubElement(node, f"{{{XSPF_NS}}}title").text = e.title
+        if e.artist:
+            ET.SubElement(node, f"{{{XSPF_NS}}}creator").text = e.artist
+        if e.duration is not None:
+            ET.SubElement(node, f"{{{XSPF_NS}}}duration").text = str(int(e.duration * 1000))
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    _write_text(path, '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n")
+    return path
+
+
+def read_xspf(path: Path) -> tuple[str | None, list[PlaylistEntry]]:
+    """Title and entries of an XSPF playlist."""
+    try:
+        root = ET.fromstring(_read_text(path))
+    except ET.ParseError as exc:
+        raise ParameterError(f"{str(path)!r} is not a valid XSPF playlist: {exc}") from None
+    ns = {"x": XSPF_NS}
+    entries = []
+    for node in root.findall("x:trackList/x:track", ns):
+        location = node.findtext("x:location", default="", namespaces=ns).strip()
+        if not location:
+            continue
+        target = _uri_to_path(location) if location.startswith("file:") else Path(location)
+        if not target.is_absolute():
+            target = Path(os.path.abspath(path)).parent / target
+        ms = node.findtext("x:duration", default="", namespaces=ns)
+        entries.append(PlaylistEntry(target, node.findtext("x:title", namespaces=ns),
+                                     node.findtext("x:creator", namespaces=ns),
+                                     int(ms) / 1000 if ms.strip().isdigit() else None))
+    return root.findtext("x:title", namespaces=ns), entries
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise StoreAccessError(f"cannot write playlist {str(path)!r}: "
+                               f"{exc.strerror or exc}") from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ParameterError(f"cannot read playlist {str(path)!r}: "
+                             f"{exc.strerror or exc}") from None
+
+
+def fmt_for(path: Path, fmt: str | None = None) -> str:
+    """The playlist format named by ``fmt`` or the file's extension."""
+    fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
+    fmt = "m3u8" if fmt == "m3u" else fmt
+    if fmt not in FORMATS:
+        raise ParameterError(f"unknown playlist format {fmt!r} (use m3u8 or xspf)")
+    return fmt
+
+
+# -- database -----------------------------------------------------------------------
+
+def save(store: Store, name: str, entries: list[tuple[int | None, Path]]) -> None:
+    """Create or replace the playlist ``name`` with ``(track id, path)`` entries."""
+    if not name.strip():
+        raise ParameterError("a playlist needs a name")
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM playlists WHERE name = ?", (name,))
+        pid = conn.execute("INSERT INTO playlists (name, created) VALUES (?, ?)",
+                           (name, time.time())).lastrowid
+        conn.executemany("INSERT INTO playlist_items VALUES (?, ?, ?, ?)",
+                         [(pid, i, tid, str(p)) for i, (tid, p) in enumerate(entries)])
+
+
+def names(store: Store) -> list[str]:
+    """Every playlist name, sorted."""
+    return [r[0] for r in store.query("SELECT name FROM playlists ORDER BY name")]
+
+
+def items(store: Store, name: str) -> list[tuple[int | None, Path]]:
+    """``(track id, path)`` entries of a playlist in order."""
+    rows = store.query("SELECT i.track_id, i.path FROM playlist_items i JOIN playlists p "
+                       "ON p.id = i.playlist_id WHERE p.name = ? ORDER BY i.pos", (name,))
+    if not rows and name not in names(store):
+        raise ParameterError(f"no playlist named {name!r}")
+    return [(r[0], Path(r[1])) for r in rows]
+
+
+def delete(store: Store, name: str) -> None:
+    """Remove a playlist (its tracks stay in the library)."""
+    store.mutate("DELETE FROM playlists WHERE name = ?", (name,))
+
+
+def entries_for(store: Store, track_ids: list[int]) -> list[PlaylistEntry]:
+    """Playlist entries for library track ids, in order."""
+    infos = tracks_by_id(store, track_ids)
+    missing = [t for t in track_ids if t not in infos]
+    if missing:
+        raise ParameterError(f"no track with id {missing[0]} in this library")
+    return [PlaylistEntry.from_track(infos[t]) for t in track_ids]
+
+
+def resolve(store: Store, entries: list[PlaylistEntry]) -> list[tuple[int | None, Path]]:
+    """Map imported entries to library tracks by path (unknown files keep their path)."""
+    return [(track_id_for_path(store, e.path), e.path) for e in entries]

@@ -1,0 +1,178 @@
+"""Track records: the typed view of the ``tracks`` table and its writes.
+
+:class:`TrackInfo` is what the GUI shows; :func:`save_analysis` and :func:`save_error`
+are what the scan's single writer commits.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import ParameterError
+from engine.store import SEGMENT_DTYPE, VECTOR_COLUMNS, Store, to_blob
+
+if TYPE_CHECKING:
+    from engine.analysis import Analysis
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """One track of the library, as shown to users."""
+
+    id: int
+    path: Path
+    title: str | None
+    artist: str | None
+    album: str | None
+    album_artist: str | None
+    track_no: int | None
+    year: int | None
+    genre: str | None
+    duration: float | None
+    format: str | None
+    has_cover: bool
+    status: str
+    error: str | None
+
+    @property
+    def display_title(self) -> str:
+        """The title tag, or the file name without extension."""
+        return self.title or self.path.stem
+
+
+@dataclass(frozen=True)
+class ScanError:
+    """A file the scan could not use, and why."""
+
+    path: Path
+    reason: str
+
+
+_TRACK_SQL = ("SELECT t.*, COALESCE(p.state, 'present') AS state FROM tracks t "
+              "LEFT JOIN path_state p ON p.track_id = t.id")
+
+
+def row_to_info(row: sqlite3.Row) -> TrackInfo:
+    """Build a :class:`TrackInfo` from a ``tracks`` row (joined with its path state)."""
+    status = str(row["status"])
+    if row["state"] != "present":
+        status = str(row["state"])
+    return TrackInfo(
+        id=int(row["id"]), path=Path(row["path"]), title=row["title"], artist=row["artist"],
+        album=row["album"], album_artist=row["album_artist"], track_no=row["track_no"],
+        year=row["year"], genre=row["genre"], duration=row["duration"], format=row["format"],
+        has_cover=bool(row["has_cover"]), status=status, error=row["error"])
+
+
+def list_tracks(store: Store, *, include_hidden: bool = False) -> list[TrackInfo]:
+    """Every track (masked and missing ones only with ``include_hidden``)."""
+    where = "" if include_hidden else " WHERE COALESCE(p.state, 'present') = 'present'"
+    return [row_to_info(r) for r in store.query(_TRACK_SQL + where + " ORDER BY t.path")]
+
+
+def get_track(store: Store, track_id: int) -> TrackInfo:
+    """One track by id; :class:`ParameterError` if there is none."""
+    rows = store.query(_TRACK_SQL + " WHERE t.id = ?", (int(track_id),))
+    if not rows:
+        raise ParameterError(f"no track with id {track_id} in this library")
+    return row_to_info(rows[0])
+
+
+def tracks_by_id(store: Store, ids: list[int]) -> dict[int, TrackInfo]:
+    """Several tracks by id (missing ids are left out)."""
+    out: dict[int, TrackInfo] = {}
+    for start in range(0, len(ids), 500):
+        chunk = [int(i) for i in ids[start:start + 500]]
+        marks = ",".join("?" * len(chunk))
+        for row in store.query(_TRACK_SQL + f" WHERE t.id IN ({marks})", chunk):
+            out[int(row["id"])] = row_to_info(row)
+    return out
+
+
+def track_id_for_path(store: Store, path: str | Path) -> int | None:
+    """The id of the track stored at ``path`` (resolved), if any."""
+    for candidate in {str(path), str(Path(path).resolve())}:
+        rows = store.query("SELECT id FROM tracks WHERE path = ?", (candidate,))
+        if rows:
+            return int(rows[0][0])
+    return None
+
+
+def scan_errors(store: Store) -> list[ScanError]:
+    """Every file recorded as unusable, with its reason."""
+    rows = store.query("SELECT path, error FROM tracks WHERE status = 'error' ORDER BY path")
+    return [ScanError(Path(r["path"]), str(r["error"] or "unknown error")) for r in rows]
+
+
+def insert_pending(conn: sqlite3.Connection, *, path: str, root_id: int, size: int,
+                   mtime: float, content_hash: str | None = None) -> int:
+    """Add a new file waiting for analysis; returns its track id."""
+    now = time.time()
+    cur = conn.execute(
+        "INSERT INTO tracks (path, root_id, size, mtime, content_hash, status, added, updated) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+        (path, root_id, size, mtime, content_hash, now, now))
+    track_id = int(cur.lastrowid or 0)
+    set_state(conn, [track_id], "present")
+    return track_id
+
+
+def set_state(conn: sqlite3.Connection, track_ids: list[int], state: str) -> None:
+    """Record the path state (present / missing / masked) of tracks."""
+    now = time.time()
+    conn.executemany("INSERT INTO path_state VALUES (?, ?, ?) ON CONFLICT(track_id) "
+                     "DO UPDATE SET state = excluded.state, checked = excluded.checked",
+                     [(int(t), state, now) for t in track_ids])
+
+
+def save_analysis(conn: sqlite3.Connection, track_id: int, result: Analysis,
+                  fingerprint: str) -> None:
+    """Store a successful analysis: tags, duration, segments and track vectors."""
+    tags = result.tags
+    conn.execute(
+        "UPDATE tracks SET size = ?, mtime = ?, content_hash = ?, duration = ?, format = ?, "
+        "title = ?, artist = ?, album = ?, album_artist = ?, track_no = ?, year = ?, "
+        "genre = ?, has_cover = ?, status = 'ok', error = NULL, fingerprint = ?, updated = ? "
+        "WHERE id = ?",
+        (result.size, result.mtime, result.content_hash, result.duration, result.format,
+         tags.title, tags.artist, tags.album, tags.album_artist, tags.track_no, tags.year,
+         tags.genre, int(tags.has_cover), fingerprint, time.time(), track_id))
+    conn.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
+    conn.executemany(
+        "INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(track_id, i, float(result.starts[i]),
+          *(to_blob(result.segments[c][i], SEGMENT_DTYPE) for c in VECTOR_COLUMNS))
+         for i in range(len(result.starts))])
+    conn.execute("INSERT OR REPLACE INTO track_vectors VALUES (?, ?, ?, ?, ?)",
+                 (track_id, *(to_blob(result.track[c]) for c in VECTOR_COLUMNS)))
+
+
+def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: int,
+               mtime: float, fingerprint: str) -> None:
+    """Record that a file could not be analysed, and drop any old vectors."""
+    conn.execute("UPDATE tracks SET status = 'error', error = ?, size = ?, mtime = ?, "
+                 "fingerprint = ?, updated = ? WHERE id = ?",
+                 (reason, size, mtime, fingerprint, time.time(), track_id))
+    conn.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
+    conn.execute("DELETE FROM track_vectors WHERE track_id = ?", (track_id,))
+
+
+def library_stats(store: Store) -> dict[str, Any]:
+    """Counts per status and state, for ``resonance status``."""
+    stats: dict[str, Any] = {"tracks": 0, "ok": 0, "pending": 0, "error": 0,
+                             "masked": 0, "missing": 0}
+    for row in store.query("SELECT t.status AS s, COALESCE(p.state, 'present') AS st, "
+                           "COUNT(*) AS n FROM tracks t LEFT JOIN path_state p "
+                           "ON p.track_id = t.id GROUP BY s, st"):
+        stats["tracks"] += row["n"]
+        key = row["s"] if row["st"] == "present" else row["st"]
+        stats[key] += row["n"]
+    stats["segments"] = int(store.query("SELECT COUNT(*) FROM segments")[0][0])
+    stats["roots"] = [str(p) for _, p in store.roots()]
+    stats["model_sha256"] = store.get_meta("model_sha256")
+    stats["revision"] = store.revision
+    return stats

@@ -1,0 +1,354 @@
+"""Incremental, resumable, parallel library scan as a generator of progress.
+
+Three phases: *walk* the folders, *diff* against the store (new / changed / moved /
+deleted files by size and mtime, then content hash), and *analyse* the pending files
+in worker processes. The diff is committed before analysis starts, and each analysed
+file's result replaces whatever was stored for it, in batched transactions by this
+generator (the single writer). A killed scan therefore resumes where it stopped with
+nothing lost and nothing duplicated: pending files stay pending until their result is
+committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import records
+from engine.analysis import SEGMENTS_PER_TRACK, Analysis, analyse_path, content_hash
+from engine.errors import ResonanceError
+from engine.store import Store
+from engine.walk import FoundFile, WalkResult, walk
+
+COMMIT_EVERY = 32
+COMMIT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """One progress report.
+
+    Attributes
+    ----------
+    done, total : files analysed so far, and to analyse in this scan
+    path : the file just finished (or being looked at)
+    stage : ``walk``, ``diff``, ``analyse``, ``index``, ``done`` or ``cancelled``
+    errors : files that failed so far in this scan
+    rate : files per second in the analyse stage
+    eta_s : estimated seconds left (None when unknown)
+    """
+
+    done: int
+    total: int
+    path: str
+    stage: str
+    errors: int
+    rate: float
+    eta_s: float | None
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How a scan runs."""
+
+    model_dir: Path
+    fingerprint: str
+    workers: int = 0
+    max_segments: int | None = SEGMENTS_PER_TRACK
+
+
+def default_workers() -> int:
+    """All cores."""
+    return max(1, os.cpu_count() or 1)
+
+
+# -- diff ---------------------------------------------------------------------------
+
+def _stored_tracks(store: Store, root_ids: list[int]) -> dict[str, dict]:
+    marks = ",".join("?" * len(root_ids))
+    rows = store.query(f"SELECT id, path, size, mtime, content_hash, status FROM tracks "
+                       f"WHERE root_id IN ({marks})", root_ids) if root_ids else []
+    return {r["path"]: dict(r) for r in rows}
+
+
+def _safe_hash(path: str) -> str | None:
+    try:
+        return content_hash(path)
+    except OSError:
+        return None
+
+
+def _apply_changed(conn: sqlite3.Connection, row: dict, found: FoundFile) -> None:
+    """A file whose size or mtime changed: re-analyse unless its bytes are the same."""
+    same = (row["status"] == "ok" and row["content_hash"] is not None
+            and row["size"] == found.size and _safe_hash(found.path) == row["content_hash"])
+    if same:
+        conn.execute("UPDATE tracks SET mtime = ? WHERE id = ?", (found.mtime, row["id"]))
+    else:
+        conn.execute("UPDATE tracks SET size = ?, mtime = ?, status = 'pending' WHERE id = ?",
+                     (found.size, found.mtime, row["id"]))
+
+
+def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str, dict],
+                 root_ids: dict[str, int]) -> list[FoundFile]:
+    """Re-point moved files (same size and content) to their new path; return the rest."""
+    by_size: dict[int, list[dict]] = {}
+    for row in gone.values():
+        by_size.setdefault(int(row["size"]), []).append(row)
+    still_new = []
+    for found in new:
+        candidates = [r for r in by_size.get(found.size, []) if r["content_hash"]]
+        digest = _safe_hash(found.path) if candidates else None
+        match = next((r for r in candidates if r["content_hash"] == digest), None)
+        if match is None:
+            still_new.append(found)
+            continue
+        by_size[found.size].remove(match)
+        gone.pop(match["path"])
+        conn.execute("UPDATE tracks SET path = ?, root_id = ?, mtime = ? WHERE id = ?",
+                     (found.path, root_ids[found.root], found.mtime, match["id"]))
+    return still_new
+
+
+def apply_diff(store: Store, found: WalkResult, root_ids: dict[str, int]) -> dict[str, int]:
+    """Bring the store in line with the walk; returns counts per kind of change."""
+    present_ids = [root_ids[r] for r in found.present_roots]
+    stored = _stored_tracks(store, present_ids)
+    counts = {"new": 0, "changed": 0, "moved": 0, "deleted": 0, "masked": 0}
+    with store.transaction() as conn:
+        for root in found.missing_roots:
+            ids = [r[0] for r in conn.execute("SELECT id FROM tracks WHERE root_id = ?",
+                                              (root_ids[root],))]
+            records.set_state(conn, ids, "masked")
+            counts["masked"] += len(ids)
+        new = []
+        for f in found.files:
+            row = stored.pop(f.path, None)
+            if row is None:
+                new.append(f)
+            elif row["size"] != f.size or row["mtime"] != f.mtime:
+                _apply_changed(conn, row, f)
+                counts["changed"] += 1
+        still_new = _match_moves(conn, new, stored, root_ids)
+        counts["moved"] = len(new) - len(still_new)
+        conn.executemany("DELETE FROM tracks WHERE id = ?", [(r["id"],) for r in stored.values()])
+        counts["deleted"] = len(stored)
+        for f in still_new:
+            records.insert_pending(conn, path=f.path, root_id=root_ids[f.root], size=f.size,
+                                   mtime=f.mtime)
+        counts["new"] = len(still_new)
+        present = [r[0] for r in conn.execute(
+            f"SELECT id FROM tracks WHERE root_id IN ({','.join('?' * len(present_ids))})",
+            present_ids)] if present_ids else []
+        records.set_state(conn, present, "present")
+    return counts
+
+
+def pending_work(store: Store, root_ids: list[int], fingerprint: str) -> list[tuple[int, str]]:
+    """``(track id, path)`` of present files needing analysis under ``root_ids``."""
+    if not root_ids:
+        return []
+    marks = ",".join("?" * len(root_ids))
+    rows = store.query(
+        "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
+        f"WHERE t.root_id IN ({marks}) AND p.state = 'present' AND (t.status = 'pending' "
+        "OR (t.status = 'ok' AND COALESCE(t.fingerprint, '') != ?)) ORDER BY t.path",
+        (*root_ids, fingerprint))
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+# -- analysis -----------------------------------------------------------------------
+
+def _results_inline(work: list[tuple[int, str]], options: ScanOptions,
+                    should_stop: Callable[[], bool]) -> Iterator[Analysis]:
+    from engine.model import Embedder
+
+    embedder = Embedder(options.model_dir, threads=1, verify=False)
+    for track_id, path in work:
+        if should_stop():
+            return
+        yield analyse_path(path, track_id, options.max_segments, embedder)
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class _SingleThreadedPool(ProcessPoolExecutor):
+    """A spawn pool whose workers start with one BLAS/OpenMP thread each.
+
+    Worker processes are started on demand by ``submit``; the thread variables are set
+    around it so each worker reads them before numpy loads (N workers on N cores, not
+    N x BLAS threads fighting), and restored for the rest of this process.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Submit, starting any new worker with one-thread BLAS/OpenMP."""
+        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+        os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))
+        try:
+            return super().submit(fn, *args, **kwargs)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _new_pool(options: ScanOptions, workers: int) -> ProcessPoolExecutor:
+    import multiprocessing
+
+    from engine.analysis import init_worker
+
+    context = multiprocessing.get_context("spawn")  # safe from threaded (GUI) parents
+    return _SingleThreadedPool(max_workers=workers, mp_context=context,
+                               initializer=init_worker, initargs=(str(options.model_dir),))
+
+
+def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,
+              should_stop: Callable[[], bool], *,
+              in_flight: int = 2) -> Generator[Analysis, None, list]:
+    """Analyse ``queue`` (popped from the end); returns the in-flight items if a worker died."""
+    pool = _new_pool(options, workers)
+    running: dict[Future, tuple[int, str]] = {}
+    try:
+        _check_workers_start(pool)
+        while queue or running:
+            while queue and len(running) < in_flight * workers and not should_stop():
+                track_id, path = queue.pop()
+                future = pool.submit(analyse_path, path, track_id, options.max_segments)
+                running[future] = (track_id, path)
+            if should_stop():
+                return []
+            finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    return list(running.values())
+                running.pop(future)
+                yield result
+        return []
+    finally:
+        for future in running:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _check_workers_start(pool: ProcessPoolExecutor) -> None:
+    """Fail clearly when worker processes cannot start at all (not a bad file)."""
+    try:
+        pool.submit(os.getpid).result()
+    except BrokenProcessPool:
+        raise ResonanceError(
+            "scan worker processes could not start (the embedding model failed to load in "
+            "them, or the program cannot be re-imported); run the scan with --workers 0 "
+            "to analyse in this process") from None
+
+
+def _crashed(track_id: int, path: str) -> Analysis:
+    try:
+        st = os.stat(path)
+        size, mtime = st.st_size, st.st_mtime
+    except OSError:
+        size, mtime = 0, 0.0
+    return Analysis(path, track_id, False, size, mtime,
+                    reason="the decoder crashed on this file (damaged or unsupported)")
+
+
+def _results_pool(work: list[tuple[int, str]], options: ScanOptions,
+                  should_stop: Callable[[], bool]) -> Iterator[Analysis]:
+    """Analyse in worker processes. When a worker dies, the files it may have been on are
+    retried one at a time in a fresh pool: the one that kills it again is recorded as bad,
+    and the scan goes on."""
+    queue = list(reversed(work))
+    suspects: list[tuple[int, str]] = []
+    while (queue or suspects) and not should_stop():
+        if suspects:
+            broken = yield from _run_pool(suspects, options, 1, should_stop, in_flight=1)
+            if broken:
+                yield _crashed(*broken[0])
+        else:
+            suspects = list(reversed((yield from _run_pool(queue, options, options.workers,
+                                                           should_stop))))
+
+
+def analyse(store: Store, work: list[tuple[int, str]], options: ScanOptions, *,
+            should_stop: Callable[[], bool]) -> Iterator[ScanProgress]:
+    """Analyse ``work`` and commit results in batches; yields one report per file."""
+    source = _results_pool if options.workers > 0 else _results_inline
+    batch: list[Analysis] = []
+    last_commit = started = time.monotonic()
+    done = errors = 0
+    try:
+        for result in source(work, options, should_stop):
+            batch.append(result)
+            done += 1
+            errors += not result.ok
+            now = time.monotonic()
+            if len(batch) >= COMMIT_EVERY or now - last_commit >= COMMIT_SECONDS:
+                _commit(store, batch, options.fingerprint)
+                batch, last_commit = [], now
+            rate = done / max(now - started, 1e-9)
+            yield ScanProgress(done, len(work), result.path, "analyse", errors, rate,
+                               (len(work) - done) / rate if rate > 0 else None)
+    finally:
+        _commit(store, batch, options.fingerprint)
+
+
+def _commit(store: Store, batch: list[Analysis], fingerprint: str) -> None:
+    if not batch:
+        return
+    with store.transaction() as conn:
+        for result in batch:
+            exists = conn.execute("SELECT 1 FROM tracks WHERE id = ? AND path = ?",
+                                  (result.track_id, result.path)).fetchone()
+            if not exists:
+                continue  # removed or moved while it was being analysed
+            if result.ok:
+                records.save_analysis(conn, result.track_id, result, fingerprint)
+            else:
+                records.save_error(conn, result.track_id, reason=result.reason,
+                                   size=result.size, mtime=result.mtime,
+                                   fingerprint=fingerprint)
+
+
+def scan(store: Store, *, roots: list[Path], options: ScanOptions,
+         should_stop: Callable[[], bool] | None = None) -> Iterator[ScanProgress]:
+    """Scan ``roots`` into ``store``, yielding progress; stop early when asked.
+
+    Parameters
+    ----------
+    store : the library database
+    roots : library folders to scan (registered in the store if new)
+    options : model folder and fingerprint, worker count (0: analyse in this process)
+    should_stop : polled between files; when it returns True the scan commits what it
+        has and ends with a ``cancelled`` report
+    """
+    stop = should_stop or (lambda: False)
+    yield ScanProgress(0, 0, "", "walk", 0, 0.0, None)
+    root_ids = {str(r): store.add_root(r) for r in roots}
+    found = walk(list(root_ids))
+    yield ScanProgress(0, len(found.files), "", "diff", len(found.errors), 0.0, None)
+    apply_diff(store, found, root_ids)
+    store.set_meta("walk_errors", json.dumps([[str(e.path), e.reason] for e in found.errors]))
+    store.set_meta("model_sha256", options.fingerprint)
+    present = [root_ids[r] for r in found.present_roots]
+    work = pending_work(store, present, options.fingerprint)
+    last = ScanProgress(0, len(work), "", "analyse", 0, 0.0, None)
+    yield ScanProgress(0, len(work), "", "analyse", len(found.errors), 0.0, None)
+    for progress in analyse(store, work, options, should_stop=stop):
+        last = progress
+        yield ScanProgress(progress.done, progress.total, progress.path, progress.stage,
+                           progress.errors + len(found.errors), progress.rate, progress.eta_s)
+    stage = "cancelled" if stop() and last.done < len(work) else "done"
+    yield ScanProgress(last.done, len(work), "", stage, last.errors + len(found.errors),
+                       last.rate, 0.0)

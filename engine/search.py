@@ -1,0 +1,240 @@
+"""Similarity search: Retriever -> PRF -> MMR, over a loaded :class:`~engine.catalog.Catalog`.
+
+Similarity lives in a *weighted space*: a vector's fused embedding concatenated with
+its branch embeddings scaled by ``sqrt(w)`` (timbre, harmony, rhythm), re-normalised,
+so the inner product of two such vectors is
+``(fused_sim + sum_m w_m sim_m) / (1 + sum_m w_m)``. With all weights 0 it is the
+plain fused cosine; raising a weight favours that modality. PRF and MMR work in the
+same space.
+
+A *track* seed (a library track or a whole file) is matched track-to-track through the
+track-level index. An *excerpt* seed (a short file or a recording) is matched
+segment-to-segment through the segment-level index and scored per track by its best
+segment pair. Either way each result reports per-modality similarity and the
+best-matching offsets (seed and result).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.catalog import Catalog
+from engine.errors import ParameterError
+from engine.model import BRANCH_NAMES
+from engine.records import TrackInfo, tracks_by_id
+from engine.rerank import MMR, PRF, similarities
+from engine.store import SEGMENT_STRIDE, Store
+
+POOL_MIN = 200
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """What the user asks for (all re-ranking happens without re-decoding the seed)."""
+
+    k: int = 20
+    prf: int = 0
+    diversity: float = 0.0
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    exclude_same_album: bool = False
+    exclude_same_artist: bool = False
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ParameterError("k must be at least 1")
+        if len(self.weights) != 3 or min(self.weights) < 0:
+            raise ParameterError("weights are three non-negative numbers (timbre, harmony, "
+                                 "rhythm)")
+        PRF(self.prf)
+        MMR(self.diversity)
+
+
+@dataclass(frozen=True)
+class Seed:
+    """An analysed query: its segment embeddings, ready for any number of searches.
+
+    Attributes
+    ----------
+    segments : dict of np.ndarray [shape=(n, dim)], ``fused`` and one per branch
+    starts : np.ndarray [shape=(n,)], segment starts in seconds
+    excerpt : match segment-to-segment (short files, recordings)
+    track_id : the library track this seed is (never returned as a result)
+    """
+
+    segments: dict[str, np.ndarray]
+    starts: np.ndarray
+    fingerprint: str
+    excerpt: bool = False
+    track_id: int | None = None
+    path: Path | None = None
+    duration: float = 0.0
+    album: str | None = None
+    artist: str | None = None
+    track: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One ranked track."""
+
+    track: TrackInfo
+    score: float
+    modalities: dict[str, float]
+    seed_offset: float
+    match_offset: float
+
+
+def weighted(vectors: dict[str, np.ndarray], weights: tuple[float, float, float]) -> np.ndarray:
+    """Rows in the weighted space ``(n, dim + sum branch dims)``, unit norm."""
+    parts = [np.atleast_2d(vectors["fused"])]
+    parts += [np.sqrt(w) * np.atleast_2d(vectors[b]) for b, w in zip(BRANCH_NAMES, weights,
+                                                                        strict=True)]
+    return (np.concatenate(parts, axis=1) / np.sqrt(1.0 + sum(weights))).astype(np.float32)
+
+
+@dataclass
+class Candidates:
+    """Tracks under consideration, with their scores and weighted vectors."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    vectors: np.ndarray
+
+
+class Retriever:
+    """Finds candidate tracks for a seed and scores them in the weighted space."""
+
+    def __init__(self, catalog: Catalog, store: Store) -> None:
+        self.catalog = catalog
+        self.store = store
+
+    def pool_size(self, params: SearchParams) -> int:
+        """How many tracks to consider before re-ranking."""
+        return max(POOL_MIN, 3 * (params.k + params.prf))
+
+    def by_track(self, query: np.ndarray, params: SearchParams) -> np.ndarray:
+        """Candidate ids nearest to a fused ``query`` ``(dim,)`` in the track index."""
+        _, ids = self.catalog.tracks.search(query[None, :], self.pool_size(params))
+        return ids[0][ids[0] >= 0]
+
+    def by_segments(self, seed: Seed, params: SearchParams) -> np.ndarray:
+        """Candidate ids whose segments are nearest to any seed segment, best first.
+
+        Tracks are ranked by their best fused segment similarity (from the index) and
+        the best ``max(3 k, 50)`` kept for exact weighted scoring.
+        """
+        per = max(50, self.pool_size(params) // max(1, len(seed.starts)))
+        scores, keys = self.catalog.segments.search(seed.segments["fused"], per)
+        valid = keys >= 0
+        tracks, best = keys[valid] // SEGMENT_STRIDE, scores[valid]
+        order = np.lexsort((-best, tracks))  # by track, best score first
+        tracks, best = tracks[order], best[order]
+        first = np.r_[True, tracks[1:] != tracks[:-1]]
+        ranked = np.argsort(-best[first], kind="stable")
+        return tracks[first][ranked][: max(3 * params.k, 50)]
+
+    def score(self, query: np.ndarray, ids: np.ndarray, params: SearchParams) -> Candidates:
+        """Exact weighted scores of ``ids`` against a weighted ``query``."""
+        vectors = self.track_space(ids, params)
+        return Candidates(ids=ids, scores=similarities(vectors, query), vectors=vectors)
+
+    def score_segments(self, seed: Seed, ids: np.ndarray, params: SearchParams) -> Candidates:
+        """Per track, the best weighted similarity over (seed segment, track segment)."""
+        seed_w = weighted(seed.segments, params.weights)
+        stored = self.store.segment_vectors([int(i) for i in ids])
+        scores = np.array([
+            float(similarities(weighted(stored[int(i)], params.weights), seed_w).max())
+            if int(i) in stored else -1.0 for i in ids], dtype=np.float32)
+        return Candidates(ids=ids, scores=scores, vectors=self.track_space(ids, params))
+
+    def track_space(self, ids: np.ndarray, params: SearchParams) -> np.ndarray:
+        """Weighted track-level vectors of ``ids`` ``(m, D)``."""
+        rows = self.catalog.rows(ids)
+        return weighted({k: v[rows].astype(np.float32)
+                         for k, v in self.catalog.track_vectors.items()}, params.weights)
+
+
+def _allowed(ids: np.ndarray, seed: Seed, params: SearchParams, store: Store,
+             catalog: Catalog) -> np.ndarray:
+    """``ids`` without the seed itself and, if asked, without its album or artist."""
+    ids = ids[(ids != (seed.track_id if seed.track_id is not None else -1))
+              & np.isin(ids, catalog.track_ids)]
+    album = _norm(seed.album) if params.exclude_same_album else None
+    artist = _norm(seed.artist) if params.exclude_same_artist else None
+    if not (album or artist) or not len(ids):
+        return ids
+    marks = ",".join("?" * len(ids))
+    rows = store.query(f"SELECT id, album, artist FROM tracks WHERE id IN ({marks})",
+                       [int(i) for i in ids])
+    dropped = {int(r[0]) for r in rows
+               if (album and _norm(r[1]) == album) or (artist and _norm(r[2]) == artist)}
+    return np.asarray([i for i in ids if int(i) not in dropped], dtype=np.int64)
+
+
+def _norm(text: str | None) -> str | None:
+    return text.casefold().strip() if text else None
+
+
+def _subset(c: Candidates, mask: np.ndarray) -> Candidates:
+    return Candidates(ids=c.ids[mask], scores=c.scores[mask], vectors=c.vectors[mask])
+
+
+def search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
+           retriever: Retriever | None = None) -> list[SearchResult]:
+    """Rank the library for ``seed``: retrieve, PRF, MMR, then describe each result.
+
+    With PRF on, the expanded query is a track-level vector, so an excerpt seed's
+    candidates are then re-scored track-to-track (offsets still come from segments).
+    """
+    if seed.fingerprint != catalog.fingerprint:
+        raise ParameterError("the seed was analysed with another model; analyse it again")
+    if len(catalog.track_ids) == 0:
+        return []
+    retriever = retriever or Retriever(catalog, store)
+    query = weighted(seed.track, params.weights)[0]
+    ids = (retriever.by_segments(seed, params) if seed.excerpt
+           else retriever.by_track(seed.track["fused"], params))
+    ids = _allowed(ids, seed, params, store, catalog)
+    cands = (retriever.score_segments(seed, ids, params) if seed.excerpt
+             else retriever.score(query, ids, params))
+    if params.prf > 0 and len(cands.ids):
+        order = np.argsort(-cands.scores, kind="stable")
+        query = PRF(params.prf).refine(query, cands.vectors[order])
+        fused = query[: seed.track["fused"].shape[0]]
+        more = np.setdiff1d(retriever.by_track(fused, params), cands.ids)
+        ids = np.concatenate([cands.ids, _allowed(more, seed, params, store, catalog)])
+        cands = retriever.score(query, ids, params)
+    keep = np.argsort(-cands.scores, kind="stable")[: max(3 * params.k, 50)]
+    cands = _subset(cands, keep)
+    picks = MMR(params.diversity).rerank(cands.scores, cands.vectors, params.k)
+    return describe(seed, _subset(cands, picks), catalog=catalog, store=store)
+
+
+def describe(seed: Seed, cands: Candidates, *, catalog: Catalog,
+             store: Store) -> list[SearchResult]:
+    """Results with per-modality similarity and best-matching offsets."""
+    wanted = [int(i) for i in cands.ids]
+    infos = tracks_by_id(store, wanted)
+    columns = ("fused", *BRANCH_NAMES) if seed.excerpt else ("fused",)
+    stored = store.segment_vectors(wanted, columns=columns)
+    rows = catalog.rows(cands.ids)
+    results = []
+    for row, tid, score in zip(rows, cands.ids, cands.scores, strict=True):
+        segs = stored.get(int(tid))
+        if segs is None or int(tid) not in infos:
+            continue  # removed since the catalog was loaded
+        pair = similarities(segs["fused"], seed.segments["fused"])  # (result, seed) segs
+        r, s = np.unravel_index(int(np.argmax(pair)), pair.shape)
+        if seed.excerpt:
+            modal = {b: float(segs[b][r] @ seed.segments[b][s]) for b in BRANCH_NAMES}
+        else:
+            modal = {b: float(catalog.track_vectors[b][row] @ seed.track[b])
+                     for b in BRANCH_NAMES}
+        results.append(SearchResult(track=infos[int(tid)], score=float(score), modalities=modal,
+                                    seed_offset=float(seed.starts[s]),
+                                    match_offset=float(segs["starts"][r])))
+    return results
+

@@ -1,0 +1,353 @@
+"""The library database: the one module that owns SQLite.
+
+One SQLite file per library (WAL mode) is the source of truth; the FAISS catalog is a
+cache derived from it. Each thread gets its own connection; writes go through the
+:class:`Transaction` context manager (the outermost one commits and bumps the
+:attr:`Store.revision` counter). The schema is versioned: numbered migrations run in
+order after a backup of the database, and are recorded in ``migrations``.
+
+Path state (present / missing / masked) lives in ``path_state``, apart from the track
+row, so tracks on an unmounted drive are masked, not deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import StoreAccessError
+
+DB_FILE = "library.db"
+SCHEMA_VERSION = 2
+
+_MIGRATION_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, added REAL NOT NULL);
+CREATE TABLE tracks (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    root_id INTEGER REFERENCES roots(id) ON DELETE SET NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    mtime REAL NOT NULL DEFAULT 0,
+    content_hash TEXT,
+    duration REAL,
+    format TEXT,
+    title TEXT, artist TEXT, album TEXT, album_artist TEXT,
+    track_no INTEGER, year INTEGER, genre TEXT,
+    has_cover INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'ok', 'error')),
+    error TEXT,
+    fingerprint TEXT,
+    added REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX tracks_status ON tracks(status);
+CREATE INDEX tracks_size ON tracks(size);
+CREATE TABLE path_state (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    state TEXT NOT NULL CHECK (state IN ('present', 'missing', 'masked')),
+    checked REAL NOT NULL
+);
+CREATE TABLE segments (
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    seg INTEGER NOT NULL,
+    start REAL NOT NULL,
+    fused BLOB NOT NULL, timbre BLOB NOT NULL, harmony BLOB NOT NULL, rhythm BLOB NOT NULL,
+    PRIMARY KEY (track_id, seg)
+);
+CREATE TABLE track_vectors (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    fused BLOB NOT NULL, timbre BLOB NOT NULL, harmony BLOB NOT NULL, rhythm BLOB NOT NULL
+);
+CREATE TABLE playlists (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+CREATE TABLE playlist_items (
+    playlist_id INTEGER NOT NULL REFERENCES playlists(id) ON DELETE CASCADE,
+    pos INTEGER NOT NULL,
+    track_id INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (playlist_id, pos)
+);
+"""
+
+
+
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """Segment vectors float32 -> float16 (halves the database)."""
+    rows = conn.execute("SELECT rowid, fused, timbre, harmony, rhythm FROM segments").fetchall()
+    conn.executemany(
+        "UPDATE segments SET fused = ?, timbre = ?, harmony = ?, rhythm = ? WHERE rowid = ?",
+        [(*(np.frombuffer(b, "<f4").astype("<f2").tobytes() for b in r[1:]), r[0])
+         for r in rows])
+
+
+#: Numbered schema steps; step ``n`` brings the schema from version ``n - 1`` to ``n``:
+#: SQL text, or a function of the connection for steps that transform data.
+MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
+    1: _MIGRATION_1, 2: _migration_2}
+
+VECTOR_COLUMNS = ("fused", "timbre", "harmony", "rhythm")
+#: Segment keys in the segment-level index are ``track_id * SEGMENT_STRIDE + seg``.
+SEGMENT_STRIDE = 4096
+
+
+#: Track vectors are stored as float32; segment vectors as float16 (half the database;
+#: cosine similarities move by about 1e-3, below what ranking can notice).
+TRACK_DTYPE = "<f4"
+SEGMENT_DTYPE = "<f2"
+
+
+def to_blob(vector: np.ndarray, dtype: str = TRACK_DTYPE) -> bytes:
+    """A vector as little-endian bytes of ``dtype``."""
+    return np.ascontiguousarray(vector, dtype=dtype).tobytes()
+
+
+def from_blob(blob: bytes, dtype: str = TRACK_DTYPE) -> np.ndarray:
+    """Inverse of :func:`to_blob` (a read-only view, of ``dtype``)."""
+    return np.frombuffer(blob, dtype=dtype)
+
+
+def _access_error(action: str, path: Path, exc: BaseException) -> StoreAccessError:
+    detail = getattr(exc, "strerror", None) or str(exc)
+    hint = ""
+    if "locked" in detail or "busy" in detail:
+        hint = " (another Resonance process is writing; try again when it is done)"
+    elif "readonly" in detail or "permission" in detail.lower():
+        hint = " (check the folder's permissions or pass --library PATH)"
+    elif "malformed" in detail or "not a database" in detail:
+        hint = " (the database is damaged; restore a backup or start a new library)"
+    return StoreAccessError(f"cannot {action} library database {str(path)!r}: {detail}{hint}")
+
+
+class Store:
+    """A library database, with one SQLite connection per thread.
+
+    Parameters
+    ----------
+    path : the database file (created with its folder if missing)
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _access_error("create", self.path, exc) from None
+        self._migrate()
+
+    # -- connections and transactions ------------------------------------------------
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise _access_error("open", self.path, exc) from None
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+            self._local.depth = 0
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested ones join the outermost, which commits."""
+        conn = self.connection()
+        outer = self._local.depth == 0
+        try:
+            if outer:
+                conn.execute("BEGIN IMMEDIATE")
+            self._local.depth += 1
+            try:
+                yield conn
+            finally:
+                self._local.depth -= 1
+            if outer:
+                conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
+                             "WHERE key = 'revision'")
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if outer and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _access_error("write", self.path, exc) from None
+        except BaseException:
+            if outer and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query and return all rows."""
+        try:
+            return self.connection().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _access_error("read", self.path, exc) from None
+
+    def mutate(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write statement in its own (or the current) transaction."""
+        with self.transaction() as conn:
+            return conn.execute(sql, params).rowcount
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- schema ----------------------------------------------------------------------
+    def _migrate(self) -> None:
+        conn = self.connection()
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS migrations "
+                         "(version INTEGER PRIMARY KEY, applied REAL NOT NULL)")
+            row = conn.execute("SELECT MAX(version) FROM migrations").fetchone()
+        except sqlite3.Error as exc:
+            raise _access_error("open", self.path, exc) from None
+        current = int(row[0] or 0)
+        if current > SCHEMA_VERSION:
+            raise StoreAccessError(f"library {str(self.path)!r} was written by a newer "
+                                   f"Resonance (schema {current}); please update")
+        pending = [v for v in sorted(MIGRATIONS) if v > current]
+        if pending and current > 0:
+            self.backup(self.path.with_suffix(f".v{current}.bak"))
+        for version in pending:
+            self._apply(conn, version)
+
+    def _apply(self, conn: sqlite3.Connection, version: int) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            step = MIGRATIONS[version]
+            if callable(step):
+                step(conn)
+            else:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            if version == 1:
+                conn.execute("INSERT INTO meta VALUES ('revision', '0')")
+            conn.execute("INSERT INTO migrations VALUES (?, ?)", (version, time.time()))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _access_error("upgrade", self.path, exc) from None
+
+    @property
+    def schema_version(self) -> int:
+        """The highest migration applied."""
+        return int(self.query("SELECT MAX(version) FROM migrations")[0][0] or 0)
+
+    def backup(self, target: str | Path) -> Path:
+        """Copy the live database to ``target`` with SQLite's online backup."""
+        target = Path(target)
+        try:
+            with contextlib.closing(sqlite3.connect(str(target))) as dest:
+                self.connection().backup(dest)
+        except sqlite3.Error as exc:
+            raise _access_error("back up", self.path, exc) from None
+        return target
+
+    # -- meta ------------------------------------------------------------------------
+    @property
+    def revision(self) -> int:
+        """Counter bumped by every committed write transaction."""
+        return int(self.get_meta("revision", "0"))
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        """A value from the ``meta`` table."""
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a value in the ``meta`` table."""
+        self.mutate("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                    "SET value = excluded.value", (key, value))
+
+    # -- roots -----------------------------------------------------------------------
+    def roots(self) -> list[tuple[int, Path]]:
+        """``(root id, path)`` of every library folder."""
+        return [(int(r["id"]), Path(r["path"]))
+                for r in self.query("SELECT id, path FROM roots ORDER BY path")]
+
+    def add_root(self, path: str | Path) -> int:
+        """Register a library folder (idempotent) and return its id."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO roots (path, added) VALUES (?, ?)",
+                         (str(path), time.time()))
+            return int(conn.execute("SELECT id FROM roots WHERE path = ?",
+                                    (str(path),)).fetchone()[0])
+
+    def remove_root(self, path: str | Path) -> None:
+        """Forget a library folder and every track under it."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM roots WHERE path = ?", (str(path),)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM tracks WHERE root_id = ?", (row[0],))
+                conn.execute("DELETE FROM roots WHERE id = ?", (row[0],))
+
+    # -- vectors ---------------------------------------------------------------------
+    def vector_matrix(self, *, column: str = "fused", segments: bool = False,
+                      fingerprint: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and stacked vectors of searchable (ok, present) tracks or their segments.
+
+        Returns
+        -------
+        ids : np.ndarray [shape=(n,), dtype=int64], track ids (segments: segment row keys
+            ``track_id * SEGMENT_STRIDE + seg``)
+        vectors : np.ndarray [shape=(n, dim), dtype=float32]
+        """
+        if column not in VECTOR_COLUMNS:
+            raise ValueError(f"unknown vector column {column!r}")
+        table, key = (("segments", f"v.track_id * {SEGMENT_STRIDE} + v.seg") if segments
+                      else ("track_vectors", "v.track_id"))
+        sql = (f"SELECT {key} AS k, v.{column} AS vec FROM {table} v "
+               "JOIN tracks t ON t.id = v.track_id "
+               "JOIN path_state p ON p.track_id = t.id "
+               "WHERE t.status = 'ok' AND p.state = 'present'")
+        params: tuple[Any, ...] = ()
+        if fingerprint is not None:
+            sql += " AND t.fingerprint = ?"
+            params = (fingerprint,)
+        rows = self.query(sql + " ORDER BY k", params)
+        ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.zeros((0, 0), np.float32)
+        dtype = SEGMENT_DTYPE if segments else TRACK_DTYPE
+        return ids, np.stack([from_blob(r[1], dtype) for r in rows]).astype(np.float32)
+
+    def segment_vectors(self, track_ids: Sequence[int], *,
+                        columns: Sequence[str] = VECTOR_COLUMNS
+                        ) -> dict[int, dict[str, np.ndarray]]:
+        """Per track: ``starts`` ``(n,)`` and each asked vector column ``(n, dim)``."""
+        if any(c not in VECTOR_COLUMNS for c in columns):
+            raise ValueError(f"unknown vector columns {columns!r}")
+        out: dict[int, dict[str, list[Any]]] = {}
+        for chunk_start in range(0, len(track_ids), 500):
+            chunk = [int(t) for t in track_ids[chunk_start:chunk_start + 500]]
+            marks = ",".join("?" * len(chunk))
+            rows = self.query(f"SELECT track_id, start, {', '.join(columns)} FROM segments "
+                              f"WHERE track_id IN ({marks}) ORDER BY track_id, seg", chunk)
+            for r in rows:
+                entry = out.setdefault(int(r[0]), {c: [] for c in ("starts", *columns)})
+                entry["starts"].append(float(r[1]))
+                for i, c in enumerate(columns):
+                    entry[c].append(from_blob(r[2 + i], SEGMENT_DTYPE))
+        return {tid: {k: np.asarray(v, dtype=np.float32) for k, v in cols.items()}
+                for tid, cols in out.items()}

@@ -1,0 +1,180 @@
+"""Searching a scanned library: excerpts, seeds, exclusions, weights, PRF/MMR, memory."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import mutagen
+import numpy as np
+import pytest
+
+from engine import audio
+from engine import seed as seed_mod
+from engine.library import Library, SearchParams
+from engine.rerank import mean_pairwise_similarity
+from engine.search import weighted
+from tests.audio_factory import song, stereo, write_audio
+from tests.model_factory import build_model, write_music
+
+SR = 16000
+N_SONGS = 12
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    model = build_model(root / "model")
+    files = write_music(root / "music", N_SONGS - 1, seconds=16)
+    files.append(write_audio(root / "music" / "medley.flac", medley(), sr=SR))
+    for i, path in enumerate(files):
+        tags = mutagen.File(path, easy=True)
+        tags["artist"] = f"Artist {i % 3}"
+        tags["album"] = f"Album {i % 4}"
+        tags["title"] = f"Song {i}" if path.stem != "medley" else "Medley"
+        tags.save()
+    library = Library.open(root / "lib", model_dir=model)
+    list(library.scan([root / "music"], workers=0))
+    assert library.count() == N_SONGS
+    yield library
+    library.close()
+
+
+def medley() -> np.ndarray:
+    """Three unrelated 6-second parts: content that changes along the track."""
+    return np.concatenate([song(200 + i, 6, sr=SR) for i in range(3)])
+
+
+def by_title(lib):
+    return {t.title: t for t in lib.tracks()}
+
+
+@pytest.mark.parametrize("index", [0, 4, 9])
+def test_recorded_excerpt_finds_its_track_first(lib, rng, index):
+    excerpt = song(index, 16, sr=SR)[5 * SR: 13 * SR]
+    excerpt = excerpt + 0.01 * rng.standard_normal(excerpt.size).astype(np.float32)
+    seed = lib.analyze_seed((stereo(excerpt), SR))
+    assert seed.excerpt and seed.track_id is None
+    results = lib.search(seed, SearchParams(k=5))
+    assert results[0].track.title == f"Song {index}"
+    assert results[0].score > results[1].score
+    assert set(results[0].modalities) == {"timbre", "harmony", "rhythm"}
+
+
+@pytest.mark.parametrize("part", [0, 1, 2])
+def test_excerpt_reports_where_in_the_track_it_matches(lib, part):
+    start = 6.0 * part
+    seed = lib.analyze_seed((medley()[int(start * SR): int((start + 6) * SR)], SR))
+    top = lib.search(seed, SearchParams(k=3))[0]
+    assert top.track.path.name == "medley.flac"
+    # 4 s segments every 2 s: the best pair lies within one hop of the true place
+    assert abs((top.match_offset - top.seed_offset) - start) <= 2.0
+
+
+def test_excerpt_file_outside_the_library_finds_its_track(lib, tmp_path):
+    path = write_audio(tmp_path / "clip.mp3", song(6, 16, sr=SR)[3 * SR: 11 * SR], sr=SR)
+    results = lib.search(lib.analyze_seed(path), SearchParams(k=3))
+    assert results[0].track.title == "Song 6"
+
+
+def test_library_seed_is_never_in_its_own_results(lib):
+    for track in lib.tracks():
+        seed = lib.analyze_seed(track.id)
+        ids = [r.track.id for r in lib.search(seed, SearchParams(k=50, prf=2, diversity=0.3))]
+        assert track.id not in ids
+        assert len(ids) == N_SONGS - 1 == len(set(ids))
+    path_seed = lib.analyze_seed(lib.tracks()[2].path)  # a library file: its stored vectors
+    assert path_seed.track_id == lib.tracks()[2].id
+
+
+def test_exclude_same_album_and_artist(lib):
+    seed_track = by_title(lib)["Song 0"]
+    seed = lib.analyze_seed(seed_track.id)
+    albums = {r.track.album for r in lib.search(seed, SearchParams(k=50,
+                                                                  exclude_same_album=True))}
+    artists = {r.track.artist for r in lib.search(seed, SearchParams(k=50,
+                                                                    exclude_same_artist=True))}
+    assert seed_track.album not in albums and len(albums) == 3
+    assert seed_track.artist not in artists and len(artists) == 2
+
+
+@pytest.mark.parametrize("weights", [(1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (0.0, 0.0, 4.0),
+                                     (3.0, 0.5, 0.0)])
+def test_scores_follow_the_modality_weights(lib, weights):
+    seed = lib.analyze_seed(lib.tracks()[1].id)
+    results = lib.search(seed, SearchParams(k=20, weights=weights))
+    catalog = lib.catalog()
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True)
+    for r in results:
+        row = catalog.rows([r.track.id])[0]
+        fused = float(catalog.track_vectors["fused"][row] @ seed.track["fused"])
+        m = r.modalities
+        want = (fused + weights[0] * m["timbre"] + weights[1] * m["harmony"]
+                + weights[2] * m["rhythm"]) / (1 + sum(weights))
+        assert r.score == pytest.approx(want, abs=1e-5)
+
+
+def test_diversity_lowers_the_similarity_within_the_list(lib):
+    seed = lib.analyze_seed(lib.tracks()[3].id)
+    catalog = lib.catalog()
+
+    def spread(d):
+        results = lib.search(seed, SearchParams(k=5, diversity=d))
+        rows = catalog.rows([r.track.id for r in results])
+        vectors = weighted({k: v[rows] for k, v in catalog.track_vectors.items()}, (1, 1, 1))
+        return mean_pairwise_similarity(vectors)
+
+    assert spread(0.0) > spread(0.95)
+
+
+def test_reranking_reuses_the_seed_without_decoding(lib, tmp_path, monkeypatch):
+    path = write_audio(tmp_path / "outside.flac", song(100, 40, sr=SR), sr=SR)
+    seed = lib.analyze_seed(path)
+    assert not seed.excerpt
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("re-ranking must not decode the seed again")
+
+    monkeypatch.setattr(audio, "load_audio", no_decoding)
+    monkeypatch.setattr(seed_mod, "load_audio", no_decoding)
+    outputs = [lib.search(seed, SearchParams(k=5, prf=p, diversity=d, weights=w))
+               for p in (0, 3) for d in (0.0, 0.5) for w in ((1, 1, 1), (0, 2, 0))]
+    assert all(len(o) == 5 for o in outputs)
+    assert [r.track.id for r in outputs[0]] != [r.track.id for r in outputs[-1]]
+
+
+def test_prf_reranks_around_the_expanded_query(lib):
+    seed = lib.analyze_seed(lib.tracks()[5].id)
+    plain = lib.search(seed, SearchParams(k=N_SONGS))
+    expanded = lib.search(seed, SearchParams(k=N_SONGS, prf=2))
+    assert {r.track.id for r in plain} == {r.track.id for r in expanded}
+    # the two feedback items can only gain similarity to the expanded query
+    feedback = {r.track.id for r in plain[:2]}
+    assert {r.track.id for r in expanded[:3]} >= feedback
+
+
+def test_repeated_queries_do_not_grow_memory(lib):
+    seed = lib.analyze_seed((song(3, 8, sr=SR), SR))
+    track_seed = lib.analyze_seed(lib.tracks()[0].id)
+    params = SearchParams(k=10, prf=2, diversity=0.3)
+    for _ in range(20):  # warm caches
+        lib.search(seed, params)
+        lib.search(track_seed, params)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(100):
+            lib.search(seed, params)
+            lib.search(track_seed, params)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert grown < 256 * 1024, f"memory grew by {grown} bytes over 200 queries"
+
+
+def test_too_short_recording_is_a_clear_error(lib):
+    with pytest.raises(Exception, match="too short"):
+        lib.analyze_seed((np.zeros(100, np.float32), SR))
