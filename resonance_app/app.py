@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,6 +115,9 @@ def run_app(argv: Sequence[str] | None = None, *, open_paths: Sequence[Path] = (
     window.show()
     QTimer.singleShot(200, lambda: warm_up(window.pools))
     open_in_window(window, open_paths)
+    quit_after = os.environ.get("RESONANCE_QUIT_AFTER_MS")  # packaging smoke checks
+    if quit_after:
+        QTimer.singleShot(int(quit_after), window.close)
     try:
         return app.exec()
     finally:

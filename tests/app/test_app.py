@@ -24,10 +24,17 @@ def test_run_app_opens_default_library_and_quits(qtbot, monkeypatch, tmp_path: P
     assert (tmp_path / "data" / "resonance" / "library" / "library.db").exists()
 
 
+def test_quit_timer_for_smoke_checks(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("RESONANCE_QUIT_AFTER_MS", "300")
+    assert run_app(["resonance"]) == 0  # returns by itself
+
+
 def test_icon_and_desktop_file() -> None:
     root = Path(__file__).resolve().parents[2] / "resources"
     assert not app_icon().isNull()
     assert (root / "icons" / "resonance.png").stat().st_size > 1000
     desktop = (root / "resonance.desktop").read_text()
-    assert "Exec=resonance\n" in desktop and "Icon=resonance" in desktop
+    assert "Exec=resonance %F\n" in desktop and "Icon=resonance" in desktop
+    assert "MimeType=audio/mpeg;" in desktop
     assert "onnxruntime" in WARM_UP_MODULES
