@@ -96,23 +96,32 @@ def fit_baseline(data: dict[str, SystemData], raw: dict[str, list]) -> None:
         data[BASELINE].queries[kind] = [model.vectors(b) for b in raw[kind]]
 
 
-def excerpt_metrics(sd: SystemData, n_excerpts: int, *,
+def excerpt_metrics(sd: SystemData, n_excerpts: int, *, groups: np.ndarray | None = None,
                     rerank: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
                     ) -> dict[str, dict[str, float]]:
-    """Recall@1/5/20 and MRR of excerpt -> track, clean and degraded."""
+    """Recall@1/5/20 and MRR of excerpt -> track, clean and degraded.
+
+    With ``groups``, also ``piece R@1``: rank 1 is the track or another version of it
+    (how many rank-1 misses are sibling renditions).
+    """
     db = np.concatenate(sd.db)
     owner = np.concatenate([np.full(len(v), i) for i, v in enumerate(sd.db)])
     out = {}
     for kind, queries in sd.queries.items():
-        ranks = []
+        ranks, piece_hits = [], []
         for q_index, q in enumerate(queries):
             order = rt.rank_tracks_by_segments(q, db, owner, len(sd.db))
             if rerank is not None:
                 order = rerank(q, order)
+            track = q_index // n_excerpts
             truth = np.zeros(len(sd.db), bool)
-            truth[q_index // n_excerpts] = True
+            truth[track] = True
             ranks.append(rt.first_hit(order, truth))
+            if groups is not None:
+                piece_hits.append(groups[order[0]] == groups[track])
         out[kind] = rt.recall_mrr(ranks)
+        if groups is not None:
+            out[kind]["piece R@1"] = float(np.mean(piece_hits))
     return out
 
 
@@ -154,9 +163,10 @@ def evaluate(data: dict[str, SystemData], tracks: list[dict], n_excerpts: int
              ) -> dict[str, dict]:
     """Every metric of every system, plus the model's PRF table."""
     results: dict[str, dict] = {}
+    groups = np.array([t["group"] for t in tracks])
     for name, sd in data.items():
         results[name] = {
-            "excerpt": excerpt_metrics(sd, n_excerpts),
+            "excerpt": excerpt_metrics(sd, n_excerpts, groups=groups),
             "versions": track_level(sd, tracks, kind="rendition", label="group"),
             "same_source": track_level(sd, tracks, kind="recording", label="source"),
         }
@@ -196,6 +206,11 @@ def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, sec
                      f"{_fmt(d, 'R@1')} | {_fmt(d, 'R@5')} | {_fmt(d, 'R@20')} | "
                      f"{_fmt(d, 'MRR')} | {_fmt(r['versions'], 'mAP')} | "
                      f"{_fmt(r['versions'], 'P@1')} | {_fmt(r['same_source'], 'P@10')} |")
+    lines += ["", "Rank 1 is the excerpt's track *or another version of the same piece* "
+              "(piece R@1), clean / degraded: " + ", ".join(
+                  f"{name} {_fmt(r['excerpt']['clean'], 'piece R@1')} / "
+                  f"{_fmt(r['excerpt']['degraded'], 'piece R@1')}"
+                  for name, r in results.items())]
     if "prf" in results.get("model", {}):
         lines += ["", "PRF table (model, excerpt -> track):", "",
                   "| setting | clean R@1 | clean R@5 | degraded R@1 | degraded R@5 | "
@@ -207,6 +222,25 @@ def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, sec
     return "\n".join(lines) + "\n"
 
 
+def random_model(cache: Path) -> Path:
+    """Export (once) the shipped recipe's architecture with random initial weights."""
+    out = cache / "random_model"
+    if not (out / "card.json").is_file():
+        import torch
+
+        from trainer.checkpoint import new_model
+        from trainer.config import load_config
+        from trainer.export import export_folder
+
+        torch.manual_seed(0)
+        cfg = load_config(Path(__file__).resolve().parents[1] / "trainer" / "configs"
+                          / "default_model.yaml")
+        export_folder(new_model(cfg).eval(), cfg, out, name="random-weights",
+                      training={"note": "untrained: random initial weights",
+                                "stem": [cfg.model.stem_freq, cfg.model.stem_time]})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print and store the table and the raw JSON."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -215,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: shipped)")
     parser.add_argument("--system", action="append", default=[],
                         help="NAME=MODEL_DIR: another model to compare (e.g. random=DIR)")
+    parser.add_argument("--random", action="store_true",
+                        help="also score a random-weights model of the shipped architecture "
+                        "(built with the trainer, needs the train extra)")
     parser.add_argument("--split", default="val")
     parser.add_argument("--excerpts", type=int, default=2, help="excerpts per track")
     parser.add_argument("--max-segments", type=int, default=16, help="database segments/track")
@@ -229,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         keep = np.random.default_rng(0).choice(len(tracks), args.max_tracks, replace=False)
         tracks = [tracks[i] for i in sorted(keep)]
     embedders = {"model": Embedder(args.model or default_model_dir(), threads=0)}
+    if args.random:
+        embedders["random weights"] = Embedder(random_model(Path("benchmarks/_cache")), threads=0)
     for spec in args.system:
         name, _, folder = spec.partition("=")
         embedders[name] = Embedder(Path(folder), threads=0)
