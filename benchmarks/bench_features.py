@@ -27,6 +27,7 @@ from engine import dsp  # noqa: E402
 from engine.audio import load_audio, resample  # noqa: E402
 from engine.config import FeatureConfig  # noqa: E402
 from engine.features import extract_features, segment_features  # noqa: E402
+from engine.model import Embedder, default_model_dir  # noqa: E402
 from tests.audio_factory import song, stereo, write_audio  # noqa: E402
 
 FORMATS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus")
@@ -103,13 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         times["MP3 decode + all features, HPSS off"] = median_time(
             lambda: extract_features(load_audio(mp3, sr=cfg.sr), config=no_hpss),
             repeat=args.repeat)
+        shipped = Embedder(default_model_dir()).config
+        times["MP3 decode + all features, shipped model's config"] = median_time(
+            lambda: extract_features(load_audio(mp3, sr=shipped.sr), config=shipped),
+            repeat=args.repeat)
     times.update(stage_times(y, cfg, args.repeat))
+    times["all features, shipped model's config"] = median_time(
+        lambda: extract_features(y, config=shipped), repeat=args.repeat)
     rows = "\n".join(f"| {name} | {sec * 1000:.1f} | {args.seconds / sec:,.0f}x |"
                      for name, sec in times.items())
     body = (f"## Feature front-end (`python -m benchmarks.bench_features`)\n\n"
             f"{args.seconds:.0f} s of generated music, seed config (44.1 kHz, 160 mels, "
             f"20 ms hop, n_fft 4096, 24 chroma bins, tempo window 320). One core, median of "
-            f"{args.repeat} runs. Machine: {machine()}.\n\n"
+            f"{args.repeat} runs. Machine: {machine()}. The shipped model's config: "
+            f"n_fft {shipped.mel.n_fft}, HPSS {'on' if shipped.segment.hpss else 'off'}, "
+            f"tempogram every {shipped.tempo.stride} frame(s).\n\n"
             "| stage | ms | x real time |\n|---|---:|---:|\n" + rows + "\n")
     update_section("features", body)
     print(body)

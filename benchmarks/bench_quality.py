@@ -30,13 +30,13 @@ import numpy as np
 
 from benchmarks import retrieval as rt
 from benchmarks.baseline import Baseline, segment_statistics
-from benchmarks.degrade import phone_recording
 from benchmarks.results import machine, update_section
 from engine.audio import load_audio
 from engine.config import FeatureConfig
 from engine.features import Segments, extract_features, segment_features
 from engine.model import Embedder, default_model_dir
 from engine.rerank import MMR, PRF
+from trainer.degrade import phone_recording
 
 EXCERPT_S = 10.0
 BASELINE = "hand-crafted (MFCC+chroma+tempo)"
@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a seeded random sample of this many tracks (default: all)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/quality.json"))
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument("--record-card", action="store_true",
+                        help="store the model's figures in its card.json (metrics.bench_quality)")
     args = parser.parse_args(argv)
     manifest = json.loads((args.corpus / "manifest.json").read_text(encoding="utf-8"))
     tracks = [t for t in manifest["tracks"] if t["split"] == args.split]
@@ -289,7 +291,19 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     if not args.no_write:
         update_section("quality", text)
+    if args.record_card:
+        record_card(args.model or default_model_dir(), results["model"], tracks=len(tracks),
+                    command=command.strip())
     return 0
+
+
+def record_card(folder: Path, figures: dict, *, tracks: int, command: str) -> None:
+    """Write the model's benchmark figures into its model card."""
+    path = Path(folder) / "card.json"
+    card = json.loads(path.read_text(encoding="utf-8"))
+    card.setdefault("metrics", {})["bench_quality"] = {
+        "tracks": tracks, "command": command, "date": time.strftime("%Y-%m-%d"), **figures}
+    path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

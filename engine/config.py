@@ -58,6 +58,10 @@ class TempoConfig:
     """Autocorrelation tempogram parameters (the rhythm branch's input)."""
 
     win: int = 320
+    #: compute the autocorrelation every ``stride`` frames and hold it in between: the
+    #: rhythm vector is a mean over many seconds, so 1 in 4 frames gives the same
+    #: vector for a quarter of the cost
+    stride: int = 1
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ def _validate(cfg: FeatureConfig) -> None:
         (0 <= cfg.mel.fmin < cfg.fmax <= cfg.mel.sr / 2, "need 0 <= fmin < fmax <= sr/2"),
         (cfg.chroma.bins >= 12 and cfg.chroma.bins % 12 == 0, "chroma.bins must be 12, 24, ..."),
         (cfg.tempo.win >= 8, "tempo.win must be at least 8 frames"),
+        (cfg.tempo.stride >= 1, "tempo.stride must be at least 1"),
         (cfg.segment.seconds > 0, "segment.seconds must be positive"),
         (cfg.segment.hop_seconds > 0, "segment.hop_seconds must be positive"),
         (cfg.segment.segments_per_song >= 1, "segment.segments_per_song must be >= 1"),

@@ -244,29 +244,34 @@ def onset_strength(log_mel: np.ndarray, *, n_fft: int, hop_length: int) -> np.nd
     return onset[: log_mel.shape[1]]
 
 
-def tempogram(onset: np.ndarray, *, win_length: int, block: int = 4096) -> np.ndarray:
+def tempogram(onset: np.ndarray, *, win_length: int, stride: int = 1,
+              block: int = 4096) -> np.ndarray:
     """Local autocorrelation of the onset envelope, max-normalised per frame.
 
     Centred Hann windows of ``win_length`` frames (ends ramped to zero), as
-    librosa's ``tempogram``.
+    librosa's ``tempogram``. With ``stride > 1`` the autocorrelation is computed at
+    the centre of every run of ``stride`` frames and repeated over the run.
 
     Returns
     -------
     tgram : np.ndarray [shape=(win_length, n_frames), dtype=float32]
         Row ``k`` is lag ``k`` frames.
     """
+    if stride < 1:
+        raise ValueError("tempogram stride must be at least 1")
     n = onset.shape[0]
     half = win_length // 2
     padded = np.pad(onset.astype(np.float64), (half, half), mode="linear_ramp", end_values=0)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, win_length)[:n]
+    centres = np.minimum(np.arange(0, n, stride) + stride // 2, max(n - 1, 0))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, win_length)[centres]
     window = hann_window(win_length).astype(np.float64)
     n_pad = scipy.fft.next_fast_len(2 * win_length - 1, real=True)
-    out = np.empty((win_length, n), dtype=np.float32)
-    for start in range(0, n, block):
+    cols = np.empty((win_length, centres.size), dtype=np.float32)
+    for start in range(0, centres.size, block):
         chunk = frames[start : start + block] * window
         spec = scipy.fft.rfft(chunk, n=n_pad, axis=1)
         ac = scipy.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, :win_length]
         peak = np.abs(ac).max(axis=1, keepdims=True)
         ac /= np.where(peak < np.finfo(np.float64).tiny, 1.0, peak)
-        out[:, start : start + chunk.shape[0]] = ac.T
-    return out
+        cols[:, start : start + chunk.shape[0]] = ac.T
+    return cols if stride == 1 else np.repeat(cols, stride, axis=1)[:, :n]

@@ -109,7 +109,7 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig) -> TrackFeatures:
         rhythm_db = mel_db
     chroma = dsp.normalize_max(dsp.fold_octaves(pitch, n_chroma))
     onset = dsp.onset_strength(rhythm_db, n_fft=config.mel.n_fft, hop_length=config.hop_length)
-    tgram = dsp.tempogram(onset, win_length=config.tempo.win)
+    tgram = dsp.tempogram(onset, win_length=config.tempo.win, stride=config.tempo.stride)
     return TrackFeatures(mel=mel_db, chroma=chroma, tempogram=tgram,
                          duration=y.size / float(config.sr))
 

@@ -31,13 +31,15 @@ MIN_SAVING = 0.15
 def context_frames(config: FeatureConfig) -> int:
     """Frames of audio on each side of a segment that its features depend on."""
     stft = config.mel.n_fft // config.hop_length + 1
-    return config.tempo.win // 2 + HPSS_KERNEL // 2 + 2 * stft + 2
+    return config.tempo.win // 2 + config.tempo.stride + HPSS_KERNEL // 2 + 2 * stft + 2
 
 
-def _spans(starts: np.ndarray, *, length: int, context: int, total: int) -> list[list[int]]:
+def _spans(starts: np.ndarray, *, length: int, context: int, total: int,
+           align: int = 1) -> list[list[int]]:
     spans: list[list[int]] = []
     for s in starts:
         a, b = max(0, int(s) - context), min(total, int(s) + length + context)
+        a -= a % align  # strided tempogram columns sit where the whole track has them
         if spans and a <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], b)
         else:
@@ -64,7 +66,8 @@ def selected_segments(y: np.ndarray, *, config: FeatureConfig,
     total = dsp.n_frames(int(np.asarray(y).size), hop)
     starts = select_starts(segment_starts(total, length=length, hop=config.segment_hop_frames),
                            max_segments)
-    spans = _spans(starts, length=length, context=context_frames(config), total=total)
+    spans = _spans(starts, length=length, context=context_frames(config), total=total,
+                   align=config.tempo.stride)
     if total <= length or sum(b - a for a, b in spans) > (1 - MIN_SAVING) * total:
         return segment_features(extract_features(y, config=config), config=config,
                                 starts=starts)

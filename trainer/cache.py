@@ -14,6 +14,11 @@ chroma average-pooled, float16) so that the sampler can cut segments at any offs
 :func:`trainer.sampler.cut_segment` decodes only the frames a segment needs. Storing
 4x less than float32 keeps 11 hours of music in about 60 MB.
 
+With ``variants > 0`` each training track also gets that many degraded copies
+(:func:`trainer.degrade.random_phone_recording` on the audio, then the same
+features), stored as songs named :func:`variant_id`: views of a song may be drawn
+from them, so the model learns that a phone recording of a song is that song.
+
 Two backends hold the same data: SQLite (default, ``cache/features/<fingerprint>.db``)
 and RAM (a dict, optionally kept across Optuna trials).
 """
@@ -40,6 +45,7 @@ CACHE_FORMAT = 2
 TEMPO_BLOCK = 25
 MEL_FLOOR_DB = -100.0
 MEL_STEP_DB = 0.6
+VARIANT_MARK = "::degraded-"
 _RAM_STORES: dict[str, RamCache] = {}
 
 
@@ -53,6 +59,7 @@ class Layout:
     tempo_block: int = TEMPO_BLOCK
     max_seconds: float | None = None
     format: int = CACHE_FORMAT
+    variants: int = 0
 
     @property
     def fingerprint(self) -> str:
@@ -124,10 +131,36 @@ class FeatureStore(Protocol):
 
 
 def layout_for(features: FeatureConfig, *, stem_freq: int, stem_time: int,
-               max_seconds: float | None = None) -> Layout:
+               max_seconds: float | None = None, variants: int = 0) -> Layout:
     """The :class:`Layout` of a training configuration."""
     return Layout(features=features.to_dict(), stem_freq=stem_freq, stem_time=stem_time,
-                  max_seconds=max_seconds)
+                  max_seconds=max_seconds, variants=variants)
+
+
+def variant_id(song: str, index: int) -> str:
+    """Cache id of degraded copy ``index`` (1-based) of ``song``."""
+    return f"{song}{VARIANT_MARK}{index}"
+
+
+def original_entries(store: FeatureStore) -> list[SongEntry]:
+    """The cache's songs without their degraded copies."""
+    return [e for e in store.entries() if variant_parent(e.song) is None]
+
+
+def variant_map(store: FeatureStore) -> dict[str, list[str]]:
+    """Each song's degraded copies (cache ids), for songs that have any."""
+    out: dict[str, list[str]] = {}
+    for e in store.entries():
+        parent = variant_parent(e.song)
+        if parent is not None:
+            out.setdefault(parent, []).append(e.song)
+    return out
+
+
+def variant_parent(song: str) -> str | None:
+    """The song a cache id is a degraded copy of (None for an original)."""
+    parent, mark, index = song.rpartition(VARIANT_MARK)
+    return parent if mark and index.isdigit() else None
 
 
 def pool_numpy(frames: np.ndarray, freq: int, time: int) -> np.ndarray:
@@ -148,10 +181,12 @@ def block_means(tgram: np.ndarray, block: int) -> np.ndarray:
     return ((csum[:, ends] - csum[:, starts]) / np.maximum(ends - starts, 1)).astype(np.float32)
 
 
-def compute_song(track: Track, layout: Layout) -> tuple[SongEntry, SongFeatures]:
-    """Decode one track and compute its cached features with the engine."""
+def compute_song(track: Track, layout: Layout) -> list[tuple[SongEntry, SongFeatures]]:
+    """Decode one track; its cached features, then those of its degraded copies.
+
+    Validation tracks (manifest split ``val``) get no copies: they are never trained on.
+    """
     from engine.audio import audio_info, load_audio
-    from engine.features import extract_features
 
     cfg = layout.feature_config
     offset, duration = 0.0, None
@@ -160,11 +195,26 @@ def compute_song(track: Track, layout: Layout) -> tuple[SongEntry, SongFeatures]
         if total > layout.max_seconds:
             offset, duration = (total - layout.max_seconds) / 2.0, layout.max_seconds
     y = load_audio(track.path, sr=cfg.sr, offset=offset, duration=duration)
-    feats = extract_features(y, config=cfg)
+    out = [_song_features(track, track.song, y, layout)]
+    if layout.variants and track.split != "val":
+        from trainer.degrade import random_phone_recording
+
+        base = int.from_bytes(hashlib.sha256(track.song.encode()).digest()[:4], "big")
+        for v in range(1, layout.variants + 1):
+            noisy = random_phone_recording(y, cfg.sr, seed=base + v)
+            out.append(_song_features(track, variant_id(track.song, v), noisy, layout))
+    return out
+
+
+def _song_features(track: Track, song: str, y: np.ndarray, layout: Layout
+                   ) -> tuple[SongEntry, SongFeatures]:
+    from engine.features import extract_features
+
+    feats = extract_features(y, config=layout.feature_config)
     mel = pool_numpy(feats.mel, layout.stem_freq, layout.stem_time)
     chroma = pool_numpy(feats.chroma, 1, layout.stem_time)
     tempo = block_means(feats.tempogram, layout.tempo_block * layout.stem_time)
-    entry = SongEntry(track.song, track.path, track.group, track.split, track.source,
+    entry = SongEntry(song, track.path, track.group, track.split, track.source,
                       float(feats.duration), int(mel.shape[1]))
     return entry, SongFeatures(quantize_mel(mel), quantize_chroma(chroma),
                                tempo.astype(np.float16))
@@ -316,7 +366,8 @@ def _store_all(sink: SQLiteCache | RamCache, results: Iterable[tuple[Track, Any]
             if isinstance(sink, SQLiteCache):
                 sink.record_error(track.path, result)
             continue
-        sink.put(*result)
+        for entry, feats in result[::-1]:  # the original last: it marks the track done
+            sink.put(entry, feats)
         added += 1
         if i % 10 == 0 or i == total:
             log(f"[precompute] {i}/{total} {track.song}")

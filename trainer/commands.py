@@ -19,6 +19,7 @@ from trainer.cache import (
     fill,
     layout_for,
     open_store,
+    original_entries,
 )
 from trainer.config import TrainConfig, load_config
 from trainer.data import discover_tracks
@@ -41,7 +42,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def layout_of(cfg: TrainConfig) -> Layout:
     """The cache layout a configuration trains on."""
     return layout_for(cfg.features, stem_freq=cfg.model.stem_freq,
-                      stem_time=cfg.model.stem_time, max_seconds=cfg.max_seconds)
+                      stem_time=cfg.model.stem_time, max_seconds=cfg.max_seconds,
+                      variants=cfg.variants)
 
 
 def store_of(cfg: TrainConfig, cache_dir: Path, layout: Layout | None = None) -> FeatureStore:
@@ -118,7 +120,7 @@ def evaluate(args: argparse.Namespace) -> int:
     loaded = load_model(args.load, backend=args.backend, device=args.device)
     cfg = _eval_config(args, loaded)
     store = store_of(cfg, args.cache_dir, _loaded_layout(loaded, cfg))
-    songs = store.entries() if args.split == "all" else split_store(store, cfg)[1]
+    songs = original_entries(store) if args.split == "all" else split_store(store, cfg)[1]
     metrics = {"backend": loaded.backend, **evaluate_store(store, songs, loaded.embed)}
     print(format_table({k: v for k, v in metrics.items() if k != "backend"}))
     folder = args.load if args.load.is_dir() else args.load.parent
@@ -194,7 +196,7 @@ def _card_measurements(args: argparse.Namespace, cfg: TrainConfig, model: Any, o
         print(f"[export] no validation of the ONNX model ({exc})")
         store = None
     if store is not None:
-        val = split_store(store, cfg)[1] or store.entries()
+        val = split_store(store, cfg)[1] or original_entries(store)
         embed = onnx_embed_fn(outdir / MODEL_FILE, (cfg.model.stem_freq, cfg.model.stem_time))
         extra["validation_onnx"] = evaluate_store(store, val, embed)
         print(format_table(extra["validation_onnx"]))
@@ -240,7 +242,7 @@ def index(args: argparse.Namespace) -> int:
     loaded = load_model(args.load, backend=args.backend, device=args.device)
     cfg = _eval_config(args, loaded)
     store = store_of(cfg, args.cache_dir, _loaded_layout(loaded, cfg))
-    entries = store.entries()
+    entries = original_entries(store)
     per_song, _ = embed_songs(store, entries, loaded.embed,
                               n_segments=cfg.features.segment.segments_per_song)
     vectors = np.stack([s.mean(axis=0) for s in per_song]).astype(np.float32)

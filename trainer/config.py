@@ -62,6 +62,8 @@ class TrainConfig:
     val_fraction: float = 0.15
     seed: int = 0
     max_seconds: float | None = None
+    #: degraded copies per training track in the feature cache (trainer.degrade)
+    variants: int = 0
     features: FeatureConfig = field(default_factory=FeatureConfig)
     # cache
     cache_backend: str = "sqlite"
@@ -83,6 +85,19 @@ class TrainConfig:
     temperature: float = 0.05
     margin: float = 0.2
     aux_weight: float = 0.3
+    #: share of the loss that tells songs apart, versions included (the rest pulls a
+    #: piece's versions together): ranks a song above its other versions
+    song_weight: float = 0.0
+    #: chance that a song joins a batch together with another version of its piece
+    pair_prob: float = 0.5
+    #: chance that a view is cut from a degraded copy of its song (needs ``variants``)
+    variant_prob: float = 0.0
+    #: chance that a view is a short excerpt repeated to fill the segment, as the
+    #: engine tiles a short recording
+    short_prob: float = 0.0
+    short_seconds: float = 10.0
+    #: stop after the epoch that passes this wall-clock budget (None: no budget)
+    max_minutes: float | None = None
     grad_clip: float = 5.0
     num_workers: int = 0
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
@@ -97,6 +112,9 @@ class TrainConfig:
             raise ParameterError("train.loss must be 'supcon' or 'triplet'")
         if self.batch_identities < 2 or self.views_per_song < 2:
             raise ParameterError("need batch_identities >= 2 and views_per_song >= 2")
+        for name in ("song_weight", "variant_prob", "short_prob", "pair_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ParameterError(f"train.{name} must lie in [0, 1]")
 
     def with_overrides(self, **changes: Any) -> TrainConfig:
         """A copy with top-level fields replaced; ``fusion_mode`` sets the model's."""
@@ -149,7 +167,7 @@ class TrainConfig:
             "cache_backend": cache.get("backend", "sqlite"),
         }
         for key in ("root", "pairs_json", "scan_root", "use_unlabeled", "val_fraction",
-                    "seed", "max_seconds"):
+                    "seed", "max_seconds", "variants"):
             if key in data:
                 values[key] = data[key]
         for key in ("preload_ram", "reuse_ram_across_trials"):

@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.model import OUTPUT_NAMES, file_sha256, load_card, write_card
 from trainer.backend import unpool
-from trainer.cache import FeatureStore
+from trainer.cache import FeatureStore, original_entries
 from trainer.config import TrainConfig
 from trainer.evaluate import evaluate_store
 from trainer.export import MODEL_FILE, _session, time_onnx
@@ -39,7 +39,7 @@ def calibration_inputs(store: FeatureStore, cfg: TrainConfig, n: int = 64
     """Up to ``n`` full-resolution segments spread over the training songs."""
     from trainer.train import split_store
 
-    train = split_store(store, cfg)[0] or store.entries()
+    train = split_store(store, cfg)[0] or original_entries(store)
     length = store.layout.segment_length
     jobs = [(e.song, int(s)) for e in train for s in eval_starts(e.n_frames, length, 2)]
     picks = np.linspace(0, len(jobs) - 1, min(n, len(jobs))).astype(int)
@@ -59,7 +59,7 @@ def int8_stage(model: EmbeddingNet, cfg: TrainConfig, outdir: str | Path,
     fp32_path = out / MODEL_FILE
     int8_path = quantize_static_int8(fp32_path, out / INT8_FILE,
                                      calibration_batches(*calibration_inputs(store, cfg)))
-    val = split_store(store, cfg)[1] or store.entries()
+    val = split_store(store, cfg)[1] or original_entries(store)
     stem = (cfg.model.stem_freq, cfg.model.stem_time)
     measured = {}
     for name, path in (("fp32", fp32_path), ("int8", int8_path)):

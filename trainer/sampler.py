@@ -4,7 +4,10 @@ No song appears twice among a batch's identities, and a song's views start at
 different offsets at least ``min_gap`` pooled frames apart (never the same segment
 twice, whatever augmentation follows). Labels are *group* ids, so versions of one
 piece (``pairs_json`` / manifest ``group``) are positives; the sampler puts a
-group-mate into the batch with probability ``pair_prob``.
+group-mate into the batch with probability ``pair_prob``. ``song_labels`` tell the
+songs themselves apart (for a loss that ranks a song above its other versions), and
+each view comes from one of the song's degraded copies with probability
+``variant_prob`` (see :mod:`trainer.cache`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class Batch:
     songs: list[str]
     starts: np.ndarray
     labels: np.ndarray
+    song_labels: np.ndarray
 
 
 def cut_segment(feats: SongFeatures, start: int, length: int,
@@ -76,11 +80,16 @@ class PKSampler:
     views : K, segments per song
     length : segment length in pooled frames
     min_gap : smallest distance between two views of a song, in pooled frames
+    variants : cache ids of each song's degraded copies
+    variant_prob : chance that a view is cut from a degraded copy
     """
 
     def __init__(self, entries: list[SongEntry], *, identities: int, views: int, length: int,
-                 min_gap: int, pair_prob: float = 0.5, seed: int = 0) -> None:
+                 min_gap: int, pair_prob: float = 0.5, seed: int = 0,
+                 variants: dict[str, list[str]] | None = None,
+                 variant_prob: float = 0.0) -> None:
         self.views, self.length, self.min_gap = views, length, min_gap
+        self.variants, self.variant_prob = variants or {}, variant_prob
         self.eligible = [e for e in entries
                          if e.n_frames - length >= (views - 1) * min_gap]
         if len(self.eligible) < 2:
@@ -125,15 +134,20 @@ class PKSampler:
             yield self._make(chosen)
 
     def _make(self, chosen: list[int]) -> Batch:
-        songs, starts, labels = [], [], []
+        songs, starts, labels, song_labels = [], [], [], []
         for i in chosen:
             entry = self.eligible[i]
             s = view_starts(entry.n_frames, self.length, self.views, self.min_gap, self.rng)
             assert s is not None  # eligibility guarantees room
-            songs.extend([entry.song] * self.views)
+            copies = self.variants.get(entry.song, [])
+            for _ in range(self.views):
+                use_copy = copies and self.rng.random() < self.variant_prob
+                songs.append(str(self.rng.choice(copies)) if use_copy else entry.song)
             starts.extend(int(x) for x in s)
             labels.extend([self.label_of[entry.group]] * self.views)
-        return Batch(songs, np.asarray(starts, np.int64), np.asarray(labels, np.int64))
+            song_labels.extend([i] * self.views)
+        return Batch(songs, np.asarray(starts, np.int64), np.asarray(labels, np.int64),
+                     np.asarray(song_labels, np.int64))
 
 
 def gather_quantized(store: FeatureStore, songs: list[str], starts: np.ndarray,

@@ -20,7 +20,14 @@ import numpy as np
 import torch
 
 from trainer.augment import augment_batch
-from trainer.cache import MEL_FLOOR_DB, MEL_STEP_DB, FeatureStore, SongEntry
+from trainer.cache import (
+    MEL_FLOOR_DB,
+    MEL_STEP_DB,
+    FeatureStore,
+    SongEntry,
+    original_entries,
+    variant_map,
+)
 from trainer.checkpoint import CKPT_FILE, load_checkpoint, new_model, save_checkpoint
 from trainer.config import TrainConfig
 from trainer.data import split_songs
@@ -71,8 +78,9 @@ def lr_factor(step: int, *, warmup: int, total: int, floor: float = 0.01) -> flo
 
 def split_store(store: FeatureStore, config: TrainConfig
                 ) -> tuple[list[SongEntry], list[SongEntry]]:
-    """Training and validation songs of the cache (split by group)."""
-    return split_songs(store.entries(), val_fraction=config.val_fraction, seed=config.seed)
+    """Training and validation songs of the cache (split by group; no degraded copies)."""
+    return split_songs(original_entries(store), val_fraction=config.val_fraction,
+                       seed=config.seed)
 
 
 def torch_embed_fn(model: EmbeddingNet, device: torch.device) -> Callable[..., np.ndarray]:
@@ -100,7 +108,10 @@ class Trainer:
         length = store.layout.segment_length
         self.sampler = PKSampler(self.train_songs, identities=config.batch_identities,
                                  views=config.views_per_song, length=length,
-                                 min_gap=max(1, length // 8), seed=config.seed)
+                                 min_gap=max(1, length // 8), pair_prob=config.pair_prob,
+                                 seed=config.seed,
+                                 variants=variant_map(store) if config.variant_prob else None,
+                                 variant_prob=config.variant_prob)
         self.steps = config.steps_per_epoch or len(self.sampler)
         self.model = new_model(config).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
@@ -119,22 +130,35 @@ class Trainer:
                                     min_delta=es.min_delta, enabled=es.enabled)
         self.history: list[dict[str, Any]] = []
         self.start_epoch = 0
+        self.short_length = max(1, round(config.short_seconds * config.features.frame_rate
+                                         / config.model.stem_time))
+        self.elapsed = 0.0  # training seconds before this process (resume)
 
     # -- one step / epoch ------------------------------------------------------------
     def _batch(self, songs: list[str], starts: np.ndarray) -> tuple[torch.Tensor, ...]:
         """Quantised segments gathered on the CPU, decoded on the training device."""
         window = math.ceil(self.store.layout.segment_length * self.config.augment.window_scale)
         arrays = gather_quantized(self.store, songs, starts, window)
+        if self.config.short_prob > 0:
+            tile_short_views(arrays[0], arrays[1], self.short_length, self.config.short_prob,
+                             self.sampler.rng)
         mel, chroma, tempo = (torch.from_numpy(a).to(self.device, non_blocking=True)
                               for a in arrays)
         return (mel.float() * MEL_STEP_DB + MEL_FLOOR_DB, chroma.float() * (1.0 / 255.0),
                 tempo)
 
-    def _loss(self, outputs: tuple[torch.Tensor, ...], labels: torch.Tensor) -> torch.Tensor:
+    def _loss(self, outputs: tuple[torch.Tensor, ...], labels: torch.Tensor,
+              song_labels: torch.Tensor) -> torch.Tensor:
+        w = self.config.song_weight
+
+        def criterion(emb: torch.Tensor) -> torch.Tensor:
+            loss = self.loss_fn(emb, labels) if w < 1 else emb.sum() * 0.0
+            return (1 - w) * loss + w * self.loss_fn(emb, song_labels) if w > 0 else loss
+
         fused, *branches = outputs
-        loss = self.loss_fn(fused, labels)
+        loss = criterion(fused)
         if self.config.aux_weight > 0:
-            aux = torch.stack([self.loss_fn(b, labels) for b in branches]).mean()
+            aux = torch.stack([criterion(b) for b in branches]).mean()
             loss = loss + self.config.aux_weight * aux
         return loss
 
@@ -147,9 +171,11 @@ class Trainer:
                                                self.config.augment,
                                                length=self.store.layout.segment_length)
             labels = torch.from_numpy(batch.labels).to(self.device)
+            song_labels = torch.from_numpy(batch.song_labels).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                 enabled=self.amp_dtype is not None):
-                loss = self._loss(self.model.forward_pooled(mel, chroma, tempo), labels)
+                loss = self._loss(self.model.forward_pooled(mel, chroma, tempo), labels,
+                                  song_labels)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
@@ -165,7 +191,8 @@ class Trainer:
         self.model.eval()
         if not self.val_songs:
             return {"recall@5": 0.0}
-        return evaluate_store(self.store, self.val_songs, torch_embed_fn(self.model, self.device))
+        return evaluate_store(self.store, self.val_songs, torch_embed_fn(self.model, self.device),
+                              n_segments=self.config.features.segment.segments_per_song)
 
     # -- checkpoints -----------------------------------------------------------------
     def _payload(self, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
@@ -188,7 +215,8 @@ class Trainer:
         payload.update(optimizer=self.optimizer.state_dict(),
                        scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(),
                        stopper=self.stopper.state_dict(),
-                       sampler_rng=self.sampler.rng.bit_generator.state)
+                       sampler_rng=self.sampler.rng.bit_generator.state,
+                       elapsed=self.elapsed)
         save_checkpoint(self.run_dir / LAST_FILE, payload)
 
     def resume(self) -> bool:
@@ -204,6 +232,7 @@ class Trainer:
         self.stopper.load_state_dict(data["stopper"])
         self.sampler.rng.bit_generator.state = data["sampler_rng"]
         self.history = list(data["history"])
+        self.elapsed = float(data.get("elapsed", 0.0))
         self.start_epoch = int(data["epoch"]) + 1
         self.log(f"[train] resumed from {path} at epoch {self.start_epoch}")
         return True
@@ -216,6 +245,7 @@ class Trainer:
                  f"val_songs={len(self.val_songs)} steps/epoch={self.steps} "
                  f"batch={self.sampler.identities}x{cfg.views_per_song}")
         stopped = self.stopper.should_stop
+        began = time.perf_counter() - self.elapsed
         for epoch in range(self.start_epoch, cfg.epochs if not stopped else 0):
             t0 = time.perf_counter()
             loss = _guard_oom(self.train_epoch, cfg.batch_identities)
@@ -226,6 +256,7 @@ class Trainer:
                                  "lr": self.scheduler.get_last_lr()[0]})
             if best:
                 save_checkpoint(self.run_dir / CKPT_FILE, self._payload(epoch, metrics))
+            self.elapsed = time.perf_counter() - began
             self.save_last(epoch, metrics)
             self.log(f"[train] epoch {epoch + 1}/{cfg.epochs} loss={loss:.4f} "
                      f"{monitor}={value:.4f} best={self.stopper.best:.4f} "
@@ -237,6 +268,10 @@ class Trainer:
                 self.log(f"[train] early stop: no {monitor} gain for "
                          f"{self.stopper.patience} epochs")
                 break
+            if cfg.max_minutes is not None and self.elapsed > 60.0 * cfg.max_minutes:
+                stopped = True
+                self.log(f"[train] time budget of {cfg.max_minutes:g} min reached")
+                break
         return self._finish(stopped)
 
     def _finish(self, stopped: bool) -> FitResult:
@@ -247,6 +282,20 @@ class Trainer:
         return FitResult(best_metric=float(self.stopper.best or 0.0),
                          best_epoch=self.stopper.best_epoch, checkpoint=best_path,
                          history=self.history, stopped_early=stopped)
+
+
+def tile_short_views(mel: np.ndarray, chroma: np.ndarray, short: int, prob: float,
+                     rng: np.random.Generator) -> None:
+    """In place: with probability ``prob`` a view keeps only its first ``short`` frames,
+    repeated to the window's length (as the engine fills a short recording). The
+    rhythm vector stays the segment's mean, a close stand-in for the excerpt's."""
+    window = mel.shape[-1]
+    if short >= window:
+        return
+    reps = -(-window // short)
+    for i in np.flatnonzero(rng.random(mel.shape[0]) < prob):
+        mel[i] = np.tile(mel[i, :, :short], reps)[:, :window]
+        chroma[i] = np.tile(chroma[i, :, :short], reps)[:, :window]
 
 
 def _guard_oom(fn: Callable[[], float], batch_identities: int) -> float:

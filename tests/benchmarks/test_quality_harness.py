@@ -9,9 +9,9 @@ import pytest
 
 from benchmarks import retrieval as rt
 from benchmarks.bench_quality import main
-from benchmarks.degrade import band_limit, phone_recording
 from tests.audio_factory import song, tone
 from tests.model_factory import build_model, write_music
+from trainer.degrade import band_limit, phone_recording
 
 
 def test_metrics_on_hand_made_rankings():
@@ -24,6 +24,17 @@ def test_metrics_on_hand_made_rankings():
     vecs = rt.unit(np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32))
     out = rt.leave_one_out(vecs, np.array(["a", "a", "b", "b"]), k=1)
     assert out["mAP"] == 1.0 and out["P@1"] == 1.0
+
+
+def test_training_copies_are_degraded_deterministically():
+    from trainer.degrade import random_phone_recording
+
+    sr = 16000
+    y = song(2, 3.0, sr=sr)
+    a, b = random_phone_recording(y, sr, seed=4), random_phone_recording(y, sr, seed=4)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == y.shape and np.isfinite(a).all()
+    assert not np.allclose(a, random_phone_recording(y, sr, seed=5))
 
 
 def test_degradation_band_limits_and_keeps_length():
@@ -46,10 +57,12 @@ def test_benchmark_runs_end_to_end(tmp_path):
     out = tmp_path / "q.json"
     assert main(["--corpus", str(corpus), "--model", str(model), "--system",
                  f"other={build_model(tmp_path / 'other', seed=5)}", "--excerpts", "1",
-                 "--json", str(out), "--no-write"]) == 0
+                 "--json", str(out), "--no-write", "--record-card"]) == 0
     results = json.loads(out.read_text())
     assert set(results) == {"model", "other", "hand-crafted (MFCC+chroma+tempo)"}
     clean = results["model"]["excerpt"]["clean"]
     assert clean["R@20"] == 1.0 and 0.0 <= clean["R@1"] <= 1.0
     assert set(results["model"]["prf"]) == {"no PRF", "PRF n=5", "PRF n=5 + MMR d=0.3"}
     assert results["model"]["same_source"]["queries"] == 4
+    card = json.loads((model / "card.json").read_text())["metrics"]["bench_quality"]
+    assert card["tracks"] == 4 and card["excerpt"]["clean"] == clean

@@ -221,3 +221,16 @@ def test_odd_files_decode_or_fail_cleanly(tmp_path_factory, rate, channels, seco
     except ResonanceError:
         return
     assert np.isfinite(segs.mel).all() and np.isfinite(segs.tempo).all()
+
+
+def test_strided_tempogram_holds_the_full_tempogram_at_run_centres():
+    from engine import dsp
+
+    onset = np.random.default_rng(3).random(1001).astype(np.float32)
+    full = dsp.tempogram(onset, win_length=64)
+    strided = dsp.tempogram(onset, win_length=64, stride=4)
+    assert strided.shape == full.shape
+    centres = np.minimum(np.arange(1001) // 4 * 4 + 2, 1000)
+    np.testing.assert_allclose(strided, full[:, centres], atol=1e-6)
+    # a segment's rhythm vector barely moves: the tempogram is smooth over 4 frames
+    assert np.abs(strided[:, 100:600].mean(1) - full[:, 100:600].mean(1)).max() < 0.02

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -14,12 +16,13 @@ from tests.model_factory import small_feature_config, with_segments
 SR = 16000
 
 
-@pytest.mark.parametrize("hpss", [False, True])
+@pytest.mark.parametrize("hpss, stride", [(False, 1), (True, 1), (False, 4)])
 @pytest.mark.parametrize("seconds, max_segments", [(60.0, 3), (61.37, 8), (30.0, 2),
                                                    (20.0, None), (3.0, 4)])
-def test_windowed_segments_equal_whole_track_segments(hpss, seconds, max_segments,
+def test_windowed_segments_equal_whole_track_segments(hpss, stride, seconds, max_segments,
                                                       monkeypatch):
     config = small_feature_config(hpss=hpss)
+    config = dataclasses.replace(config, tempo=dataclasses.replace(config.tempo, stride=stride))
     y = song(11, seconds, sr=SR)
     want = segment_features(extract_features(y, config=config), config=config,
                             max_segments=max_segments)

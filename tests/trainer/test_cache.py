@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,21 @@ def test_max_seconds_crops_long_songs(tiny_config: TrainConfig, tmp_path: Path) 
     store = RamCache(layout_of(cfg))
     fill(store, discover_tracks(cfg.root)[:1], log=lambda _: None)
     assert store.entries()[0].duration == pytest.approx(6.0, abs=0.05)
+
+
+def test_degraded_copies_are_cached_for_training_tracks_only(tiny_config: TrainConfig,
+                                                             tmp_path: Path) -> None:
+    from trainer.cache import original_entries, variant_map, variant_parent
+
+    tracks = discover_tracks(tiny_config.root)[:2]
+    tracks = [tracks[0], Track(tracks[1].song, tracks[1].path, tracks[1].group, "val")]
+    layout = dataclasses.replace(layout_of(tiny_config), variants=2)
+    store = RamCache(layout)
+    fill(store, tracks, log=lambda _: None)
+    first = tracks[0].song
+    assert variant_map(store) == {first: [f"{first}::degraded-1", f"{first}::degraded-2"]}
+    assert [e.song for e in original_entries(store)] == [t.song for t in tracks]
+    assert variant_parent(f"{first}::degraded-2") == first and variant_parent(first) is None
+    clean, copy = store.get(first), store.get(f"{first}::degraded-1")
+    assert copy.mel.shape == clean.mel.shape
+    assert np.abs(copy.mel.astype(int) - clean.mel.astype(int)).mean() > 3  # really degraded

@@ -74,3 +74,21 @@ def test_eval_starts() -> None:
     assert eval_starts(30, 50, 4).tolist() == [0]
     starts = eval_starts(250, 50, 5)
     assert starts.tolist() == [0, 50, 100, 150, 200]
+
+
+def test_song_labels_tell_versions_apart_and_views_use_degraded_copies() -> None:
+    groups = {0: "g", 1: "g"}
+    copies = {f"s{i:02d}": [f"s{i:02d}::degraded-1"] for i in range(20)}
+    sampler = PKSampler(_entries(groups=groups), identities=6, views=4, length=50, min_gap=10,
+                        pair_prob=1.0, seed=2, variants=copies, variant_prob=0.5)
+    from_copies = total = 0
+    for batch in sampler.batches(40):
+        parents = [s.split("::")[0] for s in batch.songs]
+        for i in range(0, len(parents), 4):  # one identity's views: one song, one label
+            assert len(set(parents[i : i + 4])) == 1
+            assert len(set(batch.song_labels[i : i + 4])) == 1
+        # distinct identities have distinct song labels, even inside one group
+        assert len(set(batch.song_labels[::4])) == 6
+        from_copies += sum("::degraded-" in s for s in batch.songs)
+        total += len(batch.songs)
+    assert 0.4 < from_copies / total < 0.6

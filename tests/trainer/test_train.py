@@ -6,6 +6,7 @@ import dataclasses
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,3 +112,45 @@ def test_devices() -> None:
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(TrainerError):
         resolve_device("tpu")
+
+
+def test_short_views_repeat_their_first_frames() -> None:
+    from trainer.train import tile_short_views
+
+    rng = np.random.default_rng(0)
+    mel = rng.integers(1, 255, size=(50, 4, 30), dtype=np.uint8)
+    chroma = rng.integers(1, 255, size=(50, 3, 30), dtype=np.uint8)
+    before = mel.copy()
+    tile_short_views(mel, chroma, 12, 0.5, rng)
+    tiled = [i for i in range(50) if not np.array_equal(mel[i], before[i])]
+    assert 10 < len(tiled) < 40
+    for i in tiled:
+        np.testing.assert_array_equal(mel[i, :, 12:24], before[i, :, :12])
+        np.testing.assert_array_equal(mel[i, :, 24:], before[i, :, :6])
+        np.testing.assert_array_equal(chroma[i, :, 12:24], chroma[i, :, :12])
+
+
+def test_song_level_loss_ranks_a_song_above_its_versions(tiny_config: TrainConfig,
+                                                         cache_dir: Path,
+                                                         tmp_path: Path) -> None:
+    store = open_store(cache_dir, layout_of(tiny_config), preload_ram=True)
+    trainer = Trainer(tiny_config.with_overrides(song_weight=1.0, aux_weight=0.0), store,
+                      tmp_path, device="cpu", log=lambda _: None)
+    emb = torch.nn.functional.normalize(torch.eye(4)[[0, 0, 1, 1]] + 0.01, dim=1)
+    one_piece = torch.tensor([0, 0, 0, 0])
+    songs = torch.tensor([0, 0, 1, 1])
+    # one piece, two songs: with song_weight 1 only the song labels count
+    assert float(trainer._loss((emb,), one_piece, songs)) < float(
+        trainer._loss((emb,), one_piece, one_piece))
+
+
+def test_time_budget_stops_training_and_survives_resume(tiny_config: TrainConfig,
+                                                        cache_dir: Path,
+                                                        tmp_path: Path) -> None:
+    cfg = tiny_config.with_overrides(epochs=5, max_minutes=0.0)
+    store = open_store(cache_dir, layout_of(cfg), preload_ram=True)
+    logs: list[str] = []
+    result = fit(cfg, store, tmp_path, device="cpu", log=logs.append)
+    assert result.stopped_early and len(result.history) == 1
+    assert any("time budget" in line for line in logs)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["elapsed"] > 0

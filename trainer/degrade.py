@@ -1,6 +1,9 @@
 """Degrade audio like a phone recording of a speaker: room, band-limit, noise, MP3.
 
-Deterministic for a given seed. Used by the quality benchmark to build hard queries.
+Deterministic for a given seed. :func:`phone_recording` (fixed settings) builds the
+quality benchmark's hard queries; :func:`random_phone_recording` (settings drawn
+around them) builds the degraded copies the trainer learns from. numpy, scipy and
+PyAV only: no torch, so the benchmarks can use it without the train extra.
 """
 
 from __future__ import annotations
@@ -78,3 +81,22 @@ def phone_recording(y: np.ndarray, sr: int, *, seed: int = 0) -> np.ndarray:
     z = mp3_round_trip(z, sr, bitrate=64_000)
     peak = float(np.abs(z).max()) if z.size else 0.0
     return (z / peak * 0.9).astype(np.float32) if peak > 0 else z
+
+
+def random_phone_recording(y: np.ndarray, sr: int, *, seed: int) -> np.ndarray:
+    """A degraded copy with its settings drawn around :func:`phone_recording`'s.
+
+    Room RT60 0.15-0.9 s and 15-55 % wet, a 80-300 Hz to 3.5-9 kHz band, noise at
+    8-30 dB SNR, then (70 % of copies) an MP3 round trip at 48-128 kbps, and a gain.
+    """
+    rng = np.random.default_rng(seed)
+    z = room_reverb(y, sr, rt60=float(rng.uniform(0.15, 0.9)), wet=float(rng.uniform(0.15, 0.55)),
+                    seed=int(rng.integers(1 << 31)))
+    z = band_limit(z, sr, low=float(rng.uniform(80.0, 300.0)),
+                   high=float(rng.uniform(3500.0, 9000.0)))
+    z = add_noise(z, snr_db=float(rng.uniform(8.0, 30.0)), seed=int(rng.integers(1 << 31)))
+    if rng.random() < 0.7:
+        z = mp3_round_trip(z, sr, bitrate=int(rng.choice([48_000, 64_000, 96_000, 128_000])))
+    peak = float(np.abs(z).max()) if z.size else 0.0
+    gain = float(rng.uniform(0.3, 0.95))
+    return (z / peak * gain).astype(np.float32) if peak > 0 else z
