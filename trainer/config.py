@@ -88,6 +88,8 @@ class TrainConfig:
     #: share of the loss that tells songs apart, versions included (the rest pulls a
     #: piece's versions together): ranks a song above its other versions
     song_weight: float = 0.0
+    #: share of the loss that pulls songs of one source (package, collection) together
+    source_weight: float = 0.0
     #: chance that a song joins a batch together with another version of its piece
     pair_prob: float = 0.5
     #: chance that a view is cut from a degraded copy of its song (needs ``variants``)
@@ -112,9 +114,12 @@ class TrainConfig:
             raise ParameterError("train.loss must be 'supcon' or 'triplet'")
         if self.batch_identities < 2 or self.views_per_song < 2:
             raise ParameterError("need batch_identities >= 2 and views_per_song >= 2")
-        for name in ("song_weight", "variant_prob", "short_prob", "pair_prob"):
+        for name in ("song_weight", "source_weight", "variant_prob", "short_prob",
+                     "pair_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"train.{name} must lie in [0, 1]")
+        if self.song_weight + self.source_weight > 1.0:
+            raise ParameterError("train.song_weight + train.source_weight must be <= 1")
 
     def with_overrides(self, **changes: Any) -> TrainConfig:
         """A copy with top-level fields replaced; ``fusion_mode`` sets the model's."""

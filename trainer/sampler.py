@@ -31,6 +31,7 @@ class Batch:
     starts: np.ndarray
     labels: np.ndarray
     song_labels: np.ndarray
+    source_labels: np.ndarray
 
 
 def cut_segment(feats: SongFeatures, start: int, length: int,
@@ -98,6 +99,7 @@ class PKSampler:
         self.identities = min(identities, len(self.eligible))
         groups = sorted({e.group for e in self.eligible})
         self.label_of = {g: i for i, g in enumerate(groups)}
+        self.source_of = {s: i for i, s in enumerate(sorted({e.source for e in self.eligible}))}
         self.mates: dict[str, list[int]] = {}
         for i, e in enumerate(self.eligible):
             self.mates.setdefault(e.group, []).append(i)
@@ -134,7 +136,7 @@ class PKSampler:
             yield self._make(chosen)
 
     def _make(self, chosen: list[int]) -> Batch:
-        songs, starts, labels, song_labels = [], [], [], []
+        songs, starts, labels, song_labels, sources = [], [], [], [], []
         for i in chosen:
             entry = self.eligible[i]
             s = view_starts(entry.n_frames, self.length, self.views, self.min_gap, self.rng)
@@ -146,8 +148,9 @@ class PKSampler:
             starts.extend(int(x) for x in s)
             labels.extend([self.label_of[entry.group]] * self.views)
             song_labels.extend([i] * self.views)
+            sources.extend([self.source_of[entry.source]] * self.views)
         return Batch(songs, np.asarray(starts, np.int64), np.asarray(labels, np.int64),
-                     np.asarray(song_labels, np.int64))
+                     np.asarray(song_labels, np.int64), np.asarray(sources, np.int64))
 
 
 def gather_quantized(store: FeatureStore, songs: list[str], starts: np.ndarray,

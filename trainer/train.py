@@ -148,12 +148,16 @@ class Trainer:
                 tempo)
 
     def _loss(self, outputs: tuple[torch.Tensor, ...], labels: torch.Tensor,
-              song_labels: torch.Tensor) -> torch.Tensor:
-        w = self.config.song_weight
+              song_labels: torch.Tensor, source_labels: torch.Tensor | None = None
+              ) -> torch.Tensor:
+        """Weighted sum of the loss over piece, song and source labels, fused + branches."""
+        shares = [(1.0 - self.config.song_weight - self.config.source_weight, labels),
+                  (self.config.song_weight, song_labels), (self.config.source_weight,
+                                                           source_labels)]
+        shares = [(w, lab) for w, lab in shares if w > 0 and lab is not None]
 
         def criterion(emb: torch.Tensor) -> torch.Tensor:
-            loss = self.loss_fn(emb, labels) if w < 1 else emb.sum() * 0.0
-            return (1 - w) * loss + w * self.loss_fn(emb, song_labels) if w > 0 else loss
+            return sum((w * self.loss_fn(emb, lab) for w, lab in shares), emb.sum() * 0.0)
 
         fused, *branches = outputs
         loss = criterion(fused)
@@ -172,10 +176,11 @@ class Trainer:
                                                length=self.store.layout.segment_length)
             labels = torch.from_numpy(batch.labels).to(self.device)
             song_labels = torch.from_numpy(batch.song_labels).to(self.device)
+            sources = torch.from_numpy(batch.source_labels).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                 enabled=self.amp_dtype is not None):
                 loss = self._loss(self.model.forward_pooled(mel, chroma, tempo), labels,
-                                  song_labels)
+                                  song_labels, sources)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)

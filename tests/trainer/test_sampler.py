@@ -92,3 +92,12 @@ def test_song_labels_tell_versions_apart_and_views_use_degraded_copies() -> None
         from_copies += sum("::degraded-" in s for s in batch.songs)
         total += len(batch.songs)
     assert 0.4 < from_copies / total < 0.6
+
+
+def test_source_labels_follow_the_package() -> None:
+    entries = [SongEntry(f"s{i}", "/x", f"s{i}", None, "pkg-a" if i < 3 else "pkg-b", 10.0, 200)
+               for i in range(6)]
+    sampler = PKSampler(entries, identities=6, views=2, length=50, min_gap=10, seed=0)
+    batch = next(iter(sampler.batches(1)))
+    for song, source in zip(batch.songs, batch.source_labels, strict=True):
+        assert source == (0 if int(song[1:]) < 3 else 1)

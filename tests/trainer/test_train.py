@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.errors import ParameterError
 from trainer.cache import open_store
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.commands import layout_of
@@ -154,3 +155,18 @@ def test_time_budget_stops_training_and_survives_resume(tiny_config: TrainConfig
     assert result.stopped_early and len(result.history) == 1
     assert any("time budget" in line for line in logs)
     assert torch.load(tmp_path / "last.pt", weights_only=True)["elapsed"] > 0
+
+
+def test_source_share_of_the_loss_pulls_a_package_together(tiny_config: TrainConfig,
+                                                            cache_dir: Path,
+                                                            tmp_path: Path) -> None:
+    store = open_store(cache_dir, layout_of(tiny_config), preload_ram=True)
+    cfg = tiny_config.with_overrides(source_weight=1.0, aux_weight=0.0)
+    trainer = Trainer(cfg, store, tmp_path, device="cpu", log=lambda _: None)
+    emb = torch.nn.functional.normalize(torch.eye(4)[[0, 0, 1, 1]] + 0.01, dim=1)
+    songs = torch.tensor([0, 1, 2, 3])
+    # only the source labels count: sources that match the geometry give the lower loss
+    assert float(trainer._loss((emb,), songs, songs, torch.tensor([0, 0, 1, 1]))) < float(
+        trainer._loss((emb,), songs, songs, torch.tensor([0, 1, 0, 1])))
+    with pytest.raises(ParameterError, match="song_weight \\+ train.source_weight"):
+        tiny_config.with_overrides(song_weight=0.6, source_weight=0.6)
