@@ -83,8 +83,12 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
             noisy = phone_recording(clip, config.sr, seed=1000 * i + j)
             add("degraded", segment_features(extract_features(noisy, config=config),
                                              config=config))
-        print(f"\r{i + 1}/{len(tracks)} tracks", end="", flush=True)
-    print()
+        if sys.stdout.isatty():
+            print(f"\r{i + 1}/{len(tracks)} tracks", end="", flush=True)
+        elif (i + 1) % 100 == 0 or i + 1 == len(tracks):
+            print(f"{i + 1}/{len(tracks)} tracks", flush=True)
+    if sys.stdout.isatty():
+        print()
     return data, raw_stats
 
 
