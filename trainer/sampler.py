@@ -99,15 +99,21 @@ class PKSampler:
         self.identities = min(identities, len(self.eligible))
         groups = sorted({e.group for e in self.eligible})
         self.label_of = {g: i for i, g in enumerate(groups)}
-        self.source_of = {s: i for i, s in enumerate(sorted({e.source for e in self.eligible}))}
         self.mates: dict[str, list[int]] = {}
         for i, e in enumerate(self.eligible):
             self.mates.setdefault(e.group, []).append(i)
+        # the source term groups real recordings by package; songs with versions (rendered
+        # collections) keep their piece as their "source"
+        self.source_of = {s: i for i, s in enumerate(sorted({self._source(e) for e in
+                                                             self.eligible}))}
         self.pair_prob = pair_prob
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return -(-len(self.eligible) // self.identities)
+
+    def _source(self, entry: SongEntry) -> str:
+        return entry.source if len(self.mates[entry.group]) == 1 else f"piece:{entry.group}"
 
     def _identities(self, order: list[int]) -> list[int]:
         chosen: list[int] = []
@@ -148,7 +154,7 @@ class PKSampler:
             starts.extend(int(x) for x in s)
             labels.extend([self.label_of[entry.group]] * self.views)
             song_labels.extend([i] * self.views)
-            sources.extend([self.source_of[entry.source]] * self.views)
+            sources.extend([self.source_of[self._source(entry)]] * self.views)
         return Batch(songs, np.asarray(starts, np.int64), np.asarray(labels, np.int64),
                      np.asarray(song_labels, np.int64), np.asarray(sources, np.int64))
 

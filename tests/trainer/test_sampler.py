@@ -94,10 +94,18 @@ def test_song_labels_tell_versions_apart_and_views_use_degraded_copies() -> None
     assert 0.4 < from_copies / total < 0.6
 
 
-def test_source_labels_follow_the_package() -> None:
+def test_source_labels_follow_the_package_for_songs_without_versions() -> None:
     entries = [SongEntry(f"s{i}", "/x", f"s{i}", None, "pkg-a" if i < 3 else "pkg-b", 10.0, 200)
                for i in range(6)]
-    sampler = PKSampler(entries, identities=6, views=2, length=50, min_gap=10, seed=0)
+    # two renditions of one piece from a collection: their piece is their source
+    entries += [SongEntry(f"r{i}", "/x", "piece", None, "collection", 10.0, 200)
+                for i in range(2)]
+    entries += [SongEntry("r9", "/x", "other", None, "collection", 10.0, 200),
+                SongEntry("r8", "/x", "other", None, "collection", 10.0, 200)]
+    sampler = PKSampler(entries, identities=10, views=2, length=50, min_gap=10, seed=0)
     batch = next(iter(sampler.batches(1)))
-    for song, source in zip(batch.songs, batch.source_labels, strict=True):
-        assert source == (0 if int(song[1:]) < 3 else 1)
+    label = dict(zip(batch.songs, batch.source_labels, strict=True))
+    assert len(label) == 10
+    assert label["s0"] == label["s1"] == label["s2"] != label["s3"] == label["s4"]
+    assert label["r0"] == label["r1"] != label["r9"] == label["r8"]
+    assert label["r0"] not in (label["s0"], label["s3"])
