@@ -24,7 +24,7 @@ help:
 corpus:          ## build the development corpus (DATA.md sources) into $(CORPUS)
 	$(PY) -m trainer.corpus build --out $(CORPUS)
 
-precompute:      ## decode + HPSS + segment + features into the SQLite cache
+precompute:      ## decode (+ degraded copies) + features into the SQLite cache
 	$(TRAIN) precompute --config $(CONFIG) --cache_dir $(CACHE)
 
 search_proxy:    ## Optuna search over search_space.yaml with short proxy trials

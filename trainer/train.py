@@ -148,13 +148,12 @@ class Trainer:
                 tempo)
 
     def _loss(self, outputs: tuple[torch.Tensor, ...], labels: torch.Tensor,
-              song_labels: torch.Tensor, source_labels: torch.Tensor | None = None
-              ) -> torch.Tensor:
+              song_labels: torch.Tensor, source_labels: torch.Tensor) -> torch.Tensor:
         """Weighted sum of the loss over piece, song and source labels, fused + branches."""
-        shares = [(1.0 - self.config.song_weight - self.config.source_weight, labels),
-                  (self.config.song_weight, song_labels), (self.config.source_weight,
-                                                           source_labels)]
-        shares = [(w, lab) for w, lab in shares if w > 0 and lab is not None]
+        cfg = self.config
+        shares = [(w, lab) for w, lab in ((1.0 - cfg.song_weight - cfg.source_weight, labels),
+                                          (cfg.song_weight, song_labels),
+                                          (cfg.source_weight, source_labels)) if w > 0]
 
         def criterion(emb: torch.Tensor) -> torch.Tensor:
             return sum((w * self.loss_fn(emb, lab) for w, lab in shares), emb.sum() * 0.0)

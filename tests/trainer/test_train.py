@@ -141,8 +141,8 @@ def test_song_level_loss_ranks_a_song_above_its_versions(tiny_config: TrainConfi
     one_piece = torch.tensor([0, 0, 0, 0])
     songs = torch.tensor([0, 0, 1, 1])
     # one piece, two songs: with song_weight 1 only the song labels count
-    assert float(trainer._loss((emb,), one_piece, songs)) < float(
-        trainer._loss((emb,), one_piece, one_piece))
+    assert float(trainer._loss((emb,), one_piece, songs, one_piece)) < float(
+        trainer._loss((emb,), one_piece, one_piece, one_piece))
 
 
 def test_time_budget_stops_training_and_survives_resume(tiny_config: TrainConfig,
