@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -153,14 +154,21 @@ def prf_reranker(sd: SystemData, *, n: int, diversity: float
     return rerank
 
 
-def track_level(sd: SystemData, tracks: list[dict], *, kind: str, label: str
-                ) -> dict[str, float]:
-    """Leave-one-out retrieval among tracks of ``kind``, relevance by ``label``."""
+def track_level(sd: SystemData, tracks: list[dict], *, kind: str, label: str,
+                by_label: bool = False) -> dict:
+    """Leave-one-out retrieval among tracks of ``kind``, relevance by ``label``.
+
+    With ``by_label``, also ``"by label"``: P@10 of each label's queries.
+    """
     idx = [i for i, t in enumerate(tracks) if t["kind"] == kind]
     if len(idx) < 2:
         return {}
     vecs = rt.unit(np.stack([sd.db[i].mean(axis=0) for i in idx]))
-    return rt.leave_one_out(vecs, np.array([tracks[i][label] for i in idx]))
+    labels = np.array([tracks[i][label] for i in idx])
+    out: dict = rt.leave_one_out(vecs, labels)
+    if by_label:
+        out["by label"] = rt.precision_by_label(vecs, labels)
+    return out
 
 
 def evaluate(data: dict[str, SystemData], tracks: list[dict], n_excerpts: int
@@ -172,7 +180,8 @@ def evaluate(data: dict[str, SystemData], tracks: list[dict], n_excerpts: int
         results[name] = {
             "excerpt": excerpt_metrics(sd, n_excerpts, groups=groups),
             "versions": track_level(sd, tracks, kind="rendition", label="group"),
-            "same_source": track_level(sd, tracks, kind="recording", label="source"),
+            "same_source": track_level(sd, tracks, kind="recording", label="source",
+                                       by_label=True),
         }
     if "model" in data:
         sd = data["model"]
@@ -215,6 +224,17 @@ def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, sec
                   f"{name} {_fmt(r['excerpt']['clean'], 'piece R@1')} / "
                   f"{_fmt(r['excerpt']['degraded'], 'piece R@1')}"
                   for name, r in results.items())]
+    sources = next((r["same_source"] for r in results.values() if r["same_source"]), {})
+    if sources:
+        lines += ["", f"Same-source P@10 per package ({sources['queries']} queries; a perfect "
+                  f"ranking scores {sources['P@10 ceiling']:.3f}, as packages with fewer than "
+                  "11 validation recordings cannot fill a top 10):", "",
+                  "| system | " + " | ".join(sources["by label"]) + " |",
+                  "|---|" + "---:|" * len(sources["by label"])]
+        for name, r in results.items():
+            per = r["same_source"].get("by label", {})
+            lines.append(f"| {name} | " + " | ".join(f"{per.get(s, float('nan')):.2f}"
+                                                     for s in sources["by label"]) + " |")
     if "prf" in results.get("model", {}):
         lines += ["", "PRF table (model, excerpt -> track):", "",
                   "| setting | clean R@1 | clean R@5 | degraded R@1 | degraded R@5 | "
@@ -286,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     fit_baseline(data, raw)
     results = evaluate(data, tracks, args.excerpts)
     seconds = time.perf_counter() - started
-    command = "python -m benchmarks.bench_quality " + " ".join(
+    command = "python -m benchmarks.bench_quality " + shlex.join(
         sys.argv[1:] if argv is None else argv)
     text = report(results, tracks=tracks, n_excerpts=args.excerpts, seconds=seconds,
                   command=command.strip())

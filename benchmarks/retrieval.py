@@ -57,10 +57,26 @@ def average_precision(order: np.ndarray, relevant: np.ndarray) -> float:
 
 def leave_one_out(vectors: np.ndarray, labels: np.ndarray, *, k: int = 10
                   ) -> dict[str, float]:
-    """Each item queries all others: mAP, P@1 and P@k by label."""
+    """Each item queries all others: mAP, P@1 and P@k by label.
+
+    ``P@k ceiling`` is the P@k of a perfect ranking (a query with fewer than ``k``
+    relevant items cannot fill its top ``k``).
+    """
+    return _leave_one_out(vectors, labels, k)[0]
+
+
+def precision_by_label(vectors: np.ndarray, labels: np.ndarray, *, k: int = 10
+                       ) -> dict[str, float]:
+    """Leave-one-out P@k of the queries of each label."""
+    return _leave_one_out(vectors, labels, k)[1]
+
+
+def _leave_one_out(vectors: np.ndarray, labels: np.ndarray, k: int
+                   ) -> tuple[dict[str, float], dict[str, float]]:
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -np.inf)
-    aps, p1, pk = [], [], []
+    aps, p1, pk, ceiling = [], [], [], []
+    by_label: dict[str, list[float]] = {}
     for i in range(len(vectors)):
         order = np.argsort(-sims[i], kind="stable")[:-1]  # self is last
         rel = labels == labels[i]
@@ -70,5 +86,9 @@ def leave_one_out(vectors: np.ndarray, labels: np.ndarray, *, k: int = 10
         aps.append(average_precision(order, rel))
         p1.append(float(rel[order[0]]))
         pk.append(float(rel[order[:k]].mean()))
-    return {"mAP": float(np.mean(aps)), "P@1": float(np.mean(p1)), f"P@{k}": float(np.mean(pk)),
-            "queries": len(aps)}
+        ceiling.append(min(int(rel.sum()), k) / min(k, len(order)))
+        by_label.setdefault(str(labels[i]), []).append(pk[-1])
+    summary = {"mAP": float(np.mean(aps)), "P@1": float(np.mean(p1)),
+               f"P@{k}": float(np.mean(pk)), f"P@{k} ceiling": float(np.mean(ceiling)),
+               "queries": len(aps)}
+    return summary, {label: float(np.mean(v)) for label, v in sorted(by_label.items())}

@@ -110,7 +110,8 @@ def _loaded_layout(loaded: LoadedModel, cfg: TrainConfig) -> Layout:
     from engine.config import FeatureConfig
 
     return layout_for(FeatureConfig.from_dict(loaded.features), stem_freq=loaded.stem[0],
-                      stem_time=loaded.stem[1], max_seconds=cfg.max_seconds)
+                      stem_time=loaded.stem[1], max_seconds=cfg.max_seconds,
+                      variants=cfg.variants)
 
 
 def evaluate(args: argparse.Namespace) -> int:

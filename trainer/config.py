@@ -90,6 +90,10 @@ class TrainConfig:
     song_weight: float = 0.0
     #: share of the loss that pulls songs of one source (package, collection) together
     source_weight: float = 0.0
+    #: batch identities reserved for real recordings drawn a few per source, so the
+    #: source share has positives to pull together
+    source_identities: int = 0
+    songs_per_source: int = 3
     #: chance that a song joins a batch together with another version of its piece
     pair_prob: float = 0.5
     #: chance that a view is cut from a degraded copy of its song (needs ``variants``)

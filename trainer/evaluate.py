@@ -10,6 +10,10 @@ segment is skipped. Relevant songs: the query's own song and its versions (same 
 **Version retrieval** (``version_*``): queries from songs that have versions (group of
 two or more), the query's own song removed from the database; relevant songs are the
 other versions. This is the harder, cross-rendition test (other instrument, tempo, key).
+
+**Same source** (``source_p@10``): songs without versions that carry a source label
+(real recordings: their package) query each other by song vector; precision of the ten
+nearest by source. Sources are a proxy for composer and production style.
 """
 
 from __future__ import annotations
@@ -81,9 +85,27 @@ def _own_vectors(seg: np.ndarray, starts: np.ndarray | None, length: int | None
     return _l2(keep.astype(np.float32) @ seg), counts > 0
 
 
+def source_precision(songs: np.ndarray, gid: np.ndarray, sources: Sequence[str], k: int = 10
+                     ) -> dict[str, float]:
+    """``source_p@k`` among songs without versions that have a source (module docstring)."""
+    src = np.asarray(sources)
+    pick = np.flatnonzero((np.bincount(gid)[gid] == 1) & (src != ""))
+    sims = songs[pick] @ songs[pick].T
+    np.fill_diagonal(sims, -np.inf)
+    same = src[pick][None, :] == src[pick][:, None]
+    np.fill_diagonal(same, False)
+    has = same.any(axis=1)
+    if not has.any():
+        return {}
+    top = np.argsort(-sims, axis=1, kind="stable")[:, : min(k, len(pick) - 1)]
+    hits = np.take_along_axis(same, top, axis=1).mean(axis=1)
+    return {f"source_p@{k}": float(hits[has].mean()), "source_queries": int(has.sum())}
+
+
 def retrieval_metrics(segments: Sequence[np.ndarray], groups: Sequence[str],
                       ks: Sequence[int] = KS, *, starts: Sequence[np.ndarray] | None = None,
-                      length: int | None = None) -> dict[str, float]:
+                      length: int | None = None, sources: Sequence[str] | None = None
+                      ) -> dict[str, float]:
     """Segment-to-song and version metrics (module docstring).
 
     Without ``starts``/``length`` every other segment of the song counts as not
@@ -111,6 +133,8 @@ def retrieval_metrics(segments: Sequence[np.ndarray], groups: Sequence[str],
     vsims[np.arange(len(vq)), vo] = -np.inf
     relevant = (gid[None, :] == gid[vo][:, None]) & (np.arange(len(songs))[None, :] != vo[:, None])
     metrics.update(_summary(*_ranks(vsims, relevant), ks, prefix="version_"))
+    if sources is not None:
+        metrics.update(source_precision(songs, gid, sources))
     return metrics
 
 
@@ -119,7 +143,8 @@ def evaluate_store(store: FeatureStore, entries: Sequence[SongEntry], embed: Emb
     """Embed ``entries`` from ``store`` and score them."""
     segments, starts = embed_songs(store, entries, embed, n_segments=n_segments)
     return retrieval_metrics(segments, [e.group for e in entries], starts=starts,
-                             length=store.layout.segment_length)
+                             length=store.layout.segment_length,
+                             sources=[e.source for e in entries])
 
 
 def format_table(metrics: dict[str, float]) -> str:

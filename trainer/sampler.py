@@ -7,7 +7,10 @@ piece (``pairs_json`` / manifest ``group``) are positives; the sampler puts a
 group-mate into the batch with probability ``pair_prob``. ``song_labels`` tell the
 songs themselves apart (for a loss that ranks a song above its other versions), and
 each view comes from one of the song's degraded copies with probability
-``variant_prob`` (see :mod:`trainer.cache`).
+``variant_prob`` (see :mod:`trainer.cache`). ``source_identities`` of each batch's
+songs are real recordings drawn ``songs_per_source`` at a time from a few sources
+(packages), so a loss over ``source_labels`` sees positives and negatives at all:
+recordings are a few percent of a corpus of rendered pieces.
 """
 
 from __future__ import annotations
@@ -83,12 +86,15 @@ class PKSampler:
     min_gap : smallest distance between two views of a song, in pooled frames
     variants : cache ids of each song's degraded copies
     variant_prob : chance that a view is cut from a degraded copy
+    source_identities : identities reserved for recordings grouped by source
+    songs_per_source : recordings of one source drawn together into those slots
     """
 
     def __init__(self, entries: list[SongEntry], *, identities: int, views: int, length: int,
                  min_gap: int, pair_prob: float = 0.5, seed: int = 0,
                  variants: dict[str, list[str]] | None = None,
-                 variant_prob: float = 0.0) -> None:
+                 variant_prob: float = 0.0, source_identities: int = 0,
+                 songs_per_source: int = 3) -> None:
         self.views, self.length, self.min_gap = views, length, min_gap
         self.variants, self.variant_prob = variants or {}, variant_prob
         self.eligible = [e for e in entries
@@ -107,6 +113,15 @@ class PKSampler:
         self.source_of = {s: i for i, s in enumerate(sorted({self._source(e) for e in
                                                              self.eligible}))}
         self.pair_prob = pair_prob
+        # sources with at least two songs can fill the reserved slots with positives
+        by_source: dict[str, list[int]] = {}
+        for i, e in enumerate(self.eligible):
+            by_source.setdefault(self._source(e), []).append(i)
+        self.source_songs = {s: v for s, v in by_source.items()
+                             if len(v) >= 2 and s and not s.startswith("piece:")}
+        self.source_identities = (min(source_identities, self.identities)
+                                  if self.source_songs else 0)
+        self.songs_per_source = max(2, songs_per_source)
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -115,9 +130,22 @@ class PKSampler:
     def _source(self, entry: SongEntry) -> str:
         return entry.source if len(self.mates[entry.group]) == 1 else f"piece:{entry.group}"
 
-    def _identities(self, order: list[int]) -> list[int]:
+    def _source_slots(self) -> list[int]:
+        """Recordings for the reserved slots, ``songs_per_source`` per random source."""
         chosen: list[int] = []
-        taken: set[int] = set()
+        names = sorted(self.source_songs)
+        for k in self.rng.permutation(len(names)):
+            songs = self.source_songs[names[k]]
+            take = min(len(songs), self.songs_per_source,
+                       self.source_identities - len(chosen))
+            if take < 2:
+                break
+            chosen.extend(int(i) for i in self.rng.choice(songs, size=take, replace=False))
+        return chosen
+
+    def _identities(self, order: list[int]) -> list[int]:
+        chosen = self._source_slots() if self.source_identities else []
+        taken = set(chosen)
         while order and len(chosen) < self.identities:
             i = order.pop()
             if i in taken:

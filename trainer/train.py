@@ -111,7 +111,9 @@ class Trainer:
                                  min_gap=max(1, length // 8), pair_prob=config.pair_prob,
                                  seed=config.seed,
                                  variants=variant_map(store) if config.variant_prob else None,
-                                 variant_prob=config.variant_prob)
+                                 variant_prob=config.variant_prob,
+                                 source_identities=config.source_identities,
+                                 songs_per_source=config.songs_per_source)
         self.steps = config.steps_per_epoch or len(self.sampler)
         self.model = new_model(config).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
@@ -262,8 +264,10 @@ class Trainer:
                 save_checkpoint(self.run_dir / CKPT_FILE, self._payload(epoch, metrics))
             self.elapsed = time.perf_counter() - began
             self.save_last(epoch, metrics)
+            extra = "".join(f" {key}={metrics[key]:.4f}" for key in
+                            ("version_map", "source_p@10") if key != monitor and key in metrics)
             self.log(f"[train] epoch {epoch + 1}/{cfg.epochs} loss={loss:.4f} "
-                     f"{monitor}={value:.4f} best={self.stopper.best:.4f} "
+                     f"{monitor}={value:.4f} best={self.stopper.best:.4f}{extra} "
                      f"({time.perf_counter() - t0:.1f}s){' *' if best else ''}")
             if on_epoch is not None:
                 on_epoch(epoch, metrics)

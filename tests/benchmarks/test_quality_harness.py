@@ -24,6 +24,13 @@ def test_metrics_on_hand_made_rankings():
     vecs = rt.unit(np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32))
     out = rt.leave_one_out(vecs, np.array(["a", "a", "b", "b"]), k=1)
     assert out["mAP"] == 1.0 and out["P@1"] == 1.0
+    # P@2: each query has one relevant item among three, so a perfect ranking scores 1/2
+    labels = np.array(["a", "a", "b", "b"])
+    out = rt.leave_one_out(vecs, labels, k=2)
+    assert out["P@2"] == out["P@2 ceiling"] == 0.5
+    swapped = rt.leave_one_out(vecs, np.array(["a", "b", "a", "b"]), k=1)
+    assert swapped["P@1"] == 0.0 and swapped["P@1 ceiling"] == 1.0
+    assert rt.precision_by_label(vecs, np.array(["a", "a", "b", "c"]), k=1) == {"a": 1.0}
 
 
 def test_training_copies_are_degraded_deterministically():
@@ -64,5 +71,29 @@ def test_benchmark_runs_end_to_end(tmp_path):
     assert clean["R@20"] == 1.0 and 0.0 <= clean["R@1"] <= 1.0
     assert set(results["model"]["prf"]) == {"no PRF", "PRF n=5", "PRF n=5 + MMR d=0.3"}
     assert results["model"]["same_source"]["queries"] == 4
+    assert set(results["model"]["same_source"]["by label"]) == {"pkg0", "pkg1"}
     card = json.loads((model / "card.json").read_text())["metrics"]["bench_quality"]
     assert card["tracks"] == 4 and card["excerpt"]["clean"] == clean
+
+
+def test_same_source_breakdown(tmp_path, capsys):
+    from benchmarks import bench_same_source as bss
+
+    sims = np.array([[1, .9, .1, .2], [.9, 1, .3, .1], [.1, .3, 1, .8], [.2, .1, .8, 1]])
+    overall, per = bss.p_at_10(sims, np.array(["a", "a", "b", "b"]))
+    assert overall == pytest.approx(1 / 3) and per == {"a": 1 / 3, "b": 1 / 3}
+    a = rt.unit(np.array([[1, 0], [0, 1]], np.float32))
+    assert bss.chamfer(a, a[:1]) == pytest.approx(0.5 * (0.5 + 1.0))
+    corpus = tmp_path / "corpus"
+    files = write_music(corpus / "music", 4, seconds=14.0)
+    tracks = [{"path": str(p.relative_to(corpus)), "song": p.stem, "source": f"pkg{i % 2}",
+               "kind": "recording", "group": p.stem, "split": "val", "duration": 14.0}
+              for i, p in enumerate(files)]
+    (corpus / "manifest.json").write_text(json.dumps({"version": 1, "tracks": tracks}))
+    model = build_model(tmp_path / "model")
+    assert bss.main(["--corpus", str(corpus), "--model", str(model), "--no-write"]) == 0
+    out = capsys.readouterr().out
+    assert "P@10 of a perfect ranking: 0.333" in out  # 3 others, 1 of them relevant
+    for row in ("| model, fused |", "| model, fused, segment sets |",
+                "| hand-crafted, mfcc only |"):
+        assert row in out

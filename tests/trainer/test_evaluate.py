@@ -95,3 +95,24 @@ def test_version_retrieval_excludes_the_own_song() -> None:
     # queries from song 0 find song 1 first; song 1's segments: x -> song 0, y -> song 0
     assert m["version_recall@1"] == 1.0
     assert m["version_map"] == 1.0
+
+
+def test_source_precision_counts_same_source_neighbours() -> None:
+    # songs a0, a1 (source A) are close, b0, b1 (source B) are close; the rendition pair
+    # (group "piece", two versions) and a song without a source are left out as queries
+    vecs = {"a0": _unit(1, 0.1, 0), "a1": _unit(1, 0, 0.1), "b0": _unit(0, 1, 0.1),
+            "b1": _unit(0.1, 1, 0), "v0": _unit(0, 0, 1), "v1": _unit(0, 0.1, 1),
+            "x": _unit(1, 1, 1)}
+    names = list(vecs)
+    segments = [np.stack([vecs[n], vecs[n]]) for n in names]
+    groups = ["a0", "a1", "b0", "b1", "piece", "piece", "x"]
+    sources = ["A", "A", "B", "B", "music21", "music21", ""]
+    m = retrieval_metrics(segments, groups, ks=(1,), sources=sources)
+    assert m["source_queries"] == 4
+    # each query's nearest is its mate; among the other three one is relevant
+    from trainer.evaluate import source_precision
+    songs = np.stack([vecs[n] for n in names])
+    gid = np.unique(groups, return_inverse=True)[1]
+    assert source_precision(songs, gid, sources, k=1)["source_p@1"] == 1.0
+    assert m["source_p@10"] == pytest.approx(1 / 3)
+    assert "source_p@10" not in retrieval_metrics(segments, groups, ks=(1,))

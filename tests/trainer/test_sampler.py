@@ -109,3 +109,26 @@ def test_source_labels_follow_the_package_for_songs_without_versions() -> None:
     assert label["s0"] == label["s1"] == label["s2"] != label["s3"] == label["s4"]
     assert label["r0"] == label["r1"] != label["r9"] == label["r8"]
     assert label["r0"] not in (label["s0"], label["s3"])
+
+
+def test_source_slots_bring_recordings_of_one_source_together() -> None:
+    # 40 singleton "renditions" without a source and 8 recordings of two packages: without
+    # reserved slots two recordings of one package rarely meet in a batch of 6
+    entries = _entries(40) + [SongEntry(f"rec{i}", "/x", f"rec{i}", None,
+                                        "pkg-a" if i < 4 else "pkg-b", 10.0, 200)
+                              for i in range(8)]
+    sampler = PKSampler(entries, identities=6, views=2, length=50, min_gap=10, seed=4,
+                        source_identities=4, songs_per_source=2)
+    for batch in sampler.batches(30):
+        songs = batch.songs[::2]
+        assert len(set(songs)) == 6
+        recordings = [s for s in songs if s.startswith("rec")]
+        assert len(recordings) >= 4
+        sources = batch.source_labels[::2][[s.startswith("rec") for s in songs]]
+        # two packages, at least two recordings each (the usual draw may add more)
+        assert (np.unique(sources, return_counts=True)[1] >= 2).sum() == 2
+    # no source has two songs: the slots stay free for the usual draw
+    lone = PKSampler(_entries(10), identities=4, views=2, length=50, min_gap=10,
+                     source_identities=4)
+    assert lone.source_identities == 0
+    assert all(len(set(b.songs[::2])) == 4 for b in lone.batches(5))

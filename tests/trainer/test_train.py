@@ -170,3 +170,16 @@ def test_source_share_of_the_loss_pulls_a_package_together(tiny_config: TrainCon
         trainer._loss((emb,), songs, songs, torch.tensor([0, 1, 0, 1])))
     with pytest.raises(ParameterError, match="song_weight \\+ train.source_weight"):
         tiny_config.with_overrides(song_weight=0.6, source_weight=0.6)
+
+
+def test_evaluate_opens_the_cache_the_run_trained_on(tiny_config: TrainConfig,
+                                                     cache_dir: Path, tmp_path: Path) -> None:
+    from trainer.backend import load_model
+    from trainer.commands import _loaded_layout
+
+    store = open_store(cache_dir, layout_of(tiny_config), preload_ram=True)
+    fit(tiny_config, store, tmp_path, device="cpu", log=lambda _: None)
+    loaded = load_model(tmp_path)
+    # a run trained with degraded copies keeps them in its cache's layout
+    for cfg in (tiny_config, tiny_config.with_overrides(variants=1)):
+        assert _loaded_layout(loaded, cfg) == layout_of(cfg)

@@ -1,0 +1,146 @@
+"""Same-source neighbourhoods in detail: what each representation gets, per package.
+
+Over the real recordings of the validation part (label = Debian package), each
+recording queries the others; P@10 per package and overall, for:
+
+* the model's fused vector and each branch alone (mean of segment vectors);
+* the fused vectors compared segment set to segment set (mean of each segment's best
+  match, both ways) instead of by their means, centred on the recordings' mean, or
+  with the spread of the segment vectors appended;
+* the hand-crafted baseline, and each of its blocks alone (MFCC, chroma, tempo);
+
+plus the P@10 of a perfect ranking (the ceiling) and how many hits the target needs.
+The baseline's standardisation is fitted on these recordings (bench_quality fits it on
+the whole validation part), so its figure here differs slightly.
+
+Run: ``python -m benchmarks.bench_same_source --corpus data/corpus
+[--model DIR] [--system NAME=DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import retrieval as rt
+from benchmarks.baseline import Baseline, segment_statistics
+from benchmarks.results import machine, update_section
+from engine.audio import load_audio
+from engine.features import extract_features, segment_features
+from engine.model import Embedder, default_model_dir
+
+TARGET_GAIN = 0.10  # issue 6: same-source P@10 at least baseline + 0.10
+
+
+def chamfer(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean best-match similarity of two segment sets, averaged over both directions."""
+    sims = a @ b.T
+    return 0.5 * float(sims.max(axis=1).mean() + sims.max(axis=0).mean())
+
+
+def p_at_10(sims: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Leave-one-out P@10 from a similarity matrix: overall and per label."""
+    sims = sims.copy()
+    np.fill_diagonal(sims, -np.inf)
+    per: dict[str, list[float]] = {}
+    k = min(10, len(sims) - 1)
+    for i in range(len(sims)):
+        if (labels == labels[i]).sum() < 2:
+            continue
+        top = np.argsort(-sims[i], kind="stable")[:k]  # self (-inf) is last
+        per.setdefault(str(labels[i]), []).append(float(np.mean(labels[top] == labels[i])))
+    overall = float(np.mean([x for v in per.values() for x in v]))
+    return overall, {k: float(np.mean(v)) for k, v in sorted(per.items())}
+
+
+def _cosine(vectors: list[np.ndarray]) -> np.ndarray:
+    v = rt.unit(np.stack(vectors))
+    return v @ v.T
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score every representation; print and store the table."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    parser.add_argument("--model", type=Path, default=None, help="model folder (default: shipped)")
+    parser.add_argument("--system", action="append", default=[], help="NAME=MODEL_DIR")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--max-segments", type=int, default=16)
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args(argv)
+    command = "python -m benchmarks.bench_same_source " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
+    manifest = json.loads((args.corpus / "manifest.json").read_text(encoding="utf-8"))
+    tracks = [t for t in manifest["tracks"]
+              if t["split"] == args.split and t["kind"] == "recording"]
+    labels = np.array([t["source"] for t in tracks])
+    models = {"model": Embedder(args.model or default_model_dir(), threads=0)}
+    for spec in args.system:
+        name, _, folder = spec.partition("=")
+        models[name] = Embedder(Path(folder), threads=0)
+    config = next(iter(models.values())).config
+    embedded: dict[str, list] = {name: [] for name in models}
+    raw = []
+    for track in tracks:
+        y = load_audio(args.corpus / track["path"], sr=config.sr)
+        segs = segment_features(extract_features(y, config=config), config=config,
+                                max_segments=args.max_segments)
+        for name, emb in models.items():
+            embedded[name].append(emb.embed(segs))
+        raw.append(segment_statistics(segs))
+
+    rows: dict[str, tuple[float, dict[str, float]]] = {}
+    base = Baseline.fit(raw)
+    rows["hand-crafted (MFCC+chroma+tempo)"] = p_at_10(
+        _cosine([base.vectors(r).mean(axis=0) for r in raw]), labels)
+    for block in raw[0]:
+        alone = Baseline.fit([{block: r[block]} for r in raw])
+        rows[f"hand-crafted, {block} only"] = p_at_10(
+            _cosine([alone.vectors({block: r[block]}).mean(axis=0) for r in raw]), labels)
+    for name, embs in embedded.items():
+        rows[f"{name}, fused"] = p_at_10(_cosine([e.fused.mean(axis=0) for e in embs]), labels)
+        for branch in embs[0].branches:
+            rows[f"{name}, {branch} only"] = p_at_10(
+                _cosine([e.branches[branch].mean(axis=0) for e in embs]), labels)
+        means = rt.unit(np.stack([e.fused.mean(axis=0) for e in embs]))
+        rows[f"{name}, fused, centred on these recordings"] = p_at_10(
+            _cosine(list(means - means.mean(axis=0))), labels)
+        rows[f"{name}, fused, mean and spread"] = p_at_10(_cosine(
+            [np.concatenate([e.fused.mean(axis=0), e.fused.std(axis=0)]) for e in embs]), labels)
+        n = len(embs)
+        sets = np.array([[chamfer(embs[i].fused, embs[j].fused) for j in range(n)]
+                         for i in range(n)])
+        rows[f"{name}, fused, segment sets"] = p_at_10(sets, labels)
+
+    counts = {s: int((labels == s).sum()) for s in sorted(set(labels))}
+    k = min(10, len(labels) - 1)
+    ceiling = float(np.mean([min(counts[s] - 1, k) / k for s in labels if counts[s] > 1]))
+    target = rows["hand-crafted (MFCC+chroma+tempo)"][0] + TARGET_GAIN
+    packages = list(counts)
+    sizes = ", ".join(f"{s} {c}" for s, c in counts.items())
+    lines = [
+        "## Same-source neighbourhoods (`python -m benchmarks.bench_same_source`)", "",
+        f"{len(tracks)} recordings of the {args.split} part ({sizes}); P@10 of a perfect "
+        f"ranking: {ceiling:.3f}; the target (this baseline + "
+        f"{TARGET_GAIN:.2f}) is {target:.3f}, {target / ceiling:.0%} of the ceiling. "
+        f"{machine()}.", f"Command: `{command}`", "",
+        "| representation | P@10 | " + " | ".join(packages) + " |",
+        "|---|---:|" + "---:|" * len(packages)]
+    for name, (overall, per) in rows.items():
+        lines.append(f"| {name} | {overall:.3f} | "
+                     + " | ".join(f"{per.get(s, float('nan')):.2f}" for s in packages) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_write:
+        update_section("same-source", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
