@@ -122,6 +122,10 @@ class TrainConfig:
                      "pair_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"train.{name} must lie in [0, 1]")
+        if not 0 <= self.source_identities <= self.batch_identities:
+            raise ParameterError("train.source_identities must lie in [0, batch_identities]")
+        if self.songs_per_source < 2:
+            raise ParameterError("train.songs_per_source must be at least 2")
         if self.song_weight + self.source_weight > 1.0:
             raise ParameterError("train.song_weight + train.source_weight must be <= 1")
 

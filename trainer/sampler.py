@@ -95,6 +95,8 @@ class PKSampler:
                  variants: dict[str, list[str]] | None = None,
                  variant_prob: float = 0.0, source_identities: int = 0,
                  songs_per_source: int = 3) -> None:
+        if songs_per_source < 2:
+            raise TrainerError("songs_per_source must be at least 2 (a source needs positives)")
         self.views, self.length, self.min_gap = views, length, min_gap
         self.variants, self.variant_prob = variants or {}, variant_prob
         self.eligible = [e for e in entries
@@ -121,7 +123,7 @@ class PKSampler:
                              if len(v) >= 2 and s and not s.startswith("piece:")}
         self.source_identities = (min(source_identities, self.identities)
                                   if self.source_songs else 0)
-        self.songs_per_source = max(2, songs_per_source)
+        self.songs_per_source = songs_per_source
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:

@@ -170,6 +170,10 @@ def test_source_share_of_the_loss_pulls_a_package_together(tiny_config: TrainCon
         trainer._loss((emb,), songs, songs, torch.tensor([0, 1, 0, 1])))
     with pytest.raises(ParameterError, match="song_weight \\+ train.source_weight"):
         tiny_config.with_overrides(song_weight=0.6, source_weight=0.6)
+    with pytest.raises(ParameterError, match="source_identities"):
+        tiny_config.with_overrides(source_identities=tiny_config.batch_identities + 1)
+    with pytest.raises(ParameterError, match="songs_per_source"):
+        tiny_config.with_overrides(songs_per_source=1)
 
 
 def test_evaluate_opens_the_cache_the_run_trained_on(tiny_config: TrainConfig,
