@@ -57,27 +57,30 @@ def average_precision(order: np.ndarray, relevant: np.ndarray) -> float:
 
 def leave_one_out(vectors: np.ndarray, labels: np.ndarray, *, k: int = 10
                   ) -> dict[str, float]:
-    """Each item queries all others: mAP, P@1 and P@k by label.
-
-    ``P@k ceiling`` is the P@k of a perfect ranking (a query with fewer than ``k``
-    relevant items cannot fill its top ``k``).
-    """
-    return _leave_one_out(vectors, labels, k)[0]
+    """Each item queries all others by cosine: mAP, P@1 and P@k by label (see
+    :func:`neighbour_metrics`)."""
+    return neighbour_metrics(vectors @ vectors.T, labels, k=k)[0]
 
 
 def precision_by_label(vectors: np.ndarray, labels: np.ndarray, *, k: int = 10
                        ) -> dict[str, float]:
     """Leave-one-out P@k of the queries of each label."""
-    return _leave_one_out(vectors, labels, k)[1]
+    return neighbour_metrics(vectors @ vectors.T, labels, k=k)[1]
 
 
-def _leave_one_out(vectors: np.ndarray, labels: np.ndarray, k: int
-                   ) -> tuple[dict[str, float], dict[str, float]]:
-    sims = vectors @ vectors.T
+def neighbour_metrics(sims: np.ndarray, labels: np.ndarray, *, k: int = 10
+                      ) -> tuple[dict[str, float], dict[str, float]]:
+    """Leave-one-out retrieval from a similarity matrix: summary and P@k per label.
+
+    The summary has mAP, P@1, P@k and ``P@k ceiling``, the P@k of a perfect ranking
+    (a query with fewer than ``k`` relevant items cannot fill its top ``k``).
+    Queries without a relevant item are left out.
+    """
+    sims = np.array(sims, dtype=np.float64)
     np.fill_diagonal(sims, -np.inf)
     aps, p1, pk, ceiling = [], [], [], []
     by_label: dict[str, list[float]] = {}
-    for i in range(len(vectors)):
+    for i in range(len(sims)):
         order = np.argsort(-sims[i], kind="stable")[:-1]  # self is last
         rel = labels == labels[i]
         rel[i] = False

@@ -53,13 +53,19 @@ def test_degradation_band_limits_and_keeps_length():
     assert z.shape == (3 * sr,) and np.isfinite(z).all()
 
 
-def test_benchmark_runs_end_to_end(tmp_path):
+def _recordings_corpus(tmp_path):
+    """Four generated recordings from two packages, all in the validation part."""
     corpus = tmp_path / "corpus"
     files = write_music(corpus / "music", 4, seconds=14.0)
     tracks = [{"path": str(p.relative_to(corpus)), "song": p.stem, "source": f"pkg{i % 2}",
                "kind": "recording", "group": p.stem, "split": "val", "duration": 14.0}
               for i, p in enumerate(files)]
     (corpus / "manifest.json").write_text(json.dumps({"version": 1, "tracks": tracks}))
+    return corpus
+
+
+def test_benchmark_runs_end_to_end(tmp_path):
+    corpus = _recordings_corpus(tmp_path)
     model = build_model(tmp_path / "model")
     out = tmp_path / "q.json"
     assert main(["--corpus", str(corpus), "--model", str(model), "--system",
@@ -84,12 +90,7 @@ def test_same_source_breakdown(tmp_path, capsys):
     assert overall == pytest.approx(1 / 3) and per == {"a": 1 / 3, "b": 1 / 3}
     a = rt.unit(np.array([[1, 0], [0, 1]], np.float32))
     assert bss.chamfer(a, a[:1]) == pytest.approx(0.5 * (0.5 + 1.0))
-    corpus = tmp_path / "corpus"
-    files = write_music(corpus / "music", 4, seconds=14.0)
-    tracks = [{"path": str(p.relative_to(corpus)), "song": p.stem, "source": f"pkg{i % 2}",
-               "kind": "recording", "group": p.stem, "split": "val", "duration": 14.0}
-              for i, p in enumerate(files)]
-    (corpus / "manifest.json").write_text(json.dumps({"version": 1, "tracks": tracks}))
+    corpus = _recordings_corpus(tmp_path)
     model = build_model(tmp_path / "model")
     assert bss.main(["--corpus", str(corpus), "--model", str(model), "--no-write"]) == 0
     out = capsys.readouterr().out
