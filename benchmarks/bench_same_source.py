@@ -8,10 +8,15 @@ recording queries the others; P@10 per package and overall, for:
   match, both ways) instead of by their means, centred on the recordings' mean, or
   with the spread of the segment vectors appended;
 * the hand-crafted baseline, and each of its blocks alone (MFCC, chroma, tempo);
+* the long-term average spectrum (a mastering and production fingerprint), and every
+  representation above concatenated;
+* a linear metric (shrinkage LDA) learned from the *training* recordings' packages and
+  applied to these ones: does knowing other packages help tell new ones apart?
 
 plus the P@10 of a perfect ranking (the ceiling) and how many hits the target needs.
-The baseline's standardisation is fitted on these recordings (bench_quality fits it on
-the whole validation part), so its figure here differs slightly.
+Standardisation is fitted on these recordings (bench_quality fits the baseline's on
+the whole validation part, so its figure here differs slightly); the LDA rows fit
+theirs on the training recordings.
 
 Run: ``python -m benchmarks.bench_same_source --corpus data/corpus
 [--model DIR] [--system NAME=DIR]``
@@ -26,11 +31,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from benchmarks import retrieval as rt
 from benchmarks.baseline import Baseline, segment_statistics
 from benchmarks.results import machine, update_section
 from engine.audio import load_audio
+from engine.config import FeatureConfig
 from engine.features import extract_features, segment_features
 from engine.model import Embedder, default_model_dir
 
@@ -54,6 +61,38 @@ def _cosine(vectors: list[np.ndarray]) -> np.ndarray:
     return v @ v.T
 
 
+def long_term_spectrum(mel: np.ndarray, floor_db: float = 60.0) -> np.ndarray:
+    """Mean log-mel profile (level removed) and per-band spread over the active frames."""
+    active = mel[:, mel.max(axis=0) > mel.max() - floor_db]
+    return np.concatenate([active.mean(axis=1) - active.mean(), active.std(axis=1)])
+
+
+def standardise(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """z-score ``x`` with ``reference``'s statistics, scaled to unit expected norm."""
+    return (x - reference.mean(axis=0)) / (reference.std(axis=0) + 1e-6) / np.sqrt(x.shape[1])
+
+
+def transfer_lda(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray
+                 ) -> np.ndarray:
+    """Project ``test`` with a shrinkage LDA fitted to tell the training labels apart.
+
+    The shrinkage is fixed at one half: there are fewer recordings than dimensions, and
+    the figure hardly moves between 0.3 and 0.95.
+    """
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=0.5)
+    lda.fit(standardise(train, train), train_labels)
+    return lda.transform(standardise(test, train))
+
+
+def describe(path: Path, config: FeatureConfig, embedders: dict[str, Embedder], max_segments: int
+             ) -> tuple[dict, dict, np.ndarray]:
+    """One recording: each model's embeddings, the baseline's statistics, its spectrum."""
+    features = extract_features(load_audio(path, sr=config.sr), config=config)
+    segs = segment_features(features, config=config, max_segments=max_segments)
+    return ({name: emb.embed(segs) for name, emb in embedders.items()},
+            segment_statistics(segs), long_term_spectrum(features.mel))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Score every representation; print and store the table."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -68,23 +107,21 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.bench_same_source " + shlex.join(
         sys.argv[1:] if argv is None else argv)
     manifest = json.loads((args.corpus / "manifest.json").read_text(encoding="utf-8"))
-    tracks = [t for t in manifest["tracks"]
-              if t["split"] == args.split and t["kind"] == "recording"]
+    by_split = {split: [t for t in manifest["tracks"]
+                        if t["split"] == split and t["kind"] == "recording"]
+                for split in {args.split, "train"}}
+    tracks = by_split[args.split]
     labels = np.array([t["source"] for t in tracks])
     models = {"model": Embedder(args.model or default_model_dir(), threads=0)}
     for spec in args.system:
         name, _, folder = spec.partition("=")
         models[name] = Embedder(Path(folder), threads=0)
     config = next(iter(models.values())).config
-    embedded: dict[str, list] = {name: [] for name in models}
-    raw = []
-    for track in tracks:
-        y = load_audio(args.corpus / track["path"], sr=config.sr)
-        segs = segment_features(extract_features(y, config=config), config=config,
-                                max_segments=args.max_segments)
-        for name, emb in models.items():
-            embedded[name].append(emb.embed(segs))
-        raw.append(segment_statistics(segs))
+    described = {split: [describe(args.corpus / t["path"], config, models, args.max_segments)
+                         for t in chosen] for split, chosen in by_split.items()}
+    embedded = {name: [d[0][name] for d in described[args.split]] for name in models}
+    raw = [d[1] for d in described[args.split]]
+    spectra = np.stack([d[2] for d in described[args.split]])
 
     rows: dict[str, tuple[float, dict[str, float]]] = {}
     base = Baseline.fit(raw)
@@ -108,6 +145,32 @@ def main(argv: list[str] | None = None) -> int:
         sets = np.array([[chamfer(embs[i].fused, embs[j].fused) for j in range(n)]
                          for i in range(n)])
         rows[f"{name}, fused, segment sets"] = p_at_10(sets, labels)
+
+    rows["long-term average spectrum"] = p_at_10(_cosine(list(standardise(spectra, spectra))),
+                                                 labels)
+
+    def stacked(split: str) -> np.ndarray:
+        """Every representation of ``split``'s recordings, one standardised block each."""
+        d = described[split]
+        blocks = [np.stack([x[0]["model"].fused.mean(axis=0) for x in d]),
+                  np.stack([x[1]["mfcc"].mean(axis=0) for x in d]),
+                  np.stack([x[1]["chroma"].mean(axis=0) for x in d]),
+                  np.stack([x[1]["tempo"].mean(axis=0) for x in d]),
+                  np.stack([x[2] for x in d])]
+        return np.concatenate([standardise(b, b) for b in blocks], axis=1)
+
+    rows["model fused + baseline blocks + spectrum, concatenated"] = p_at_10(
+        _cosine(list(stacked(args.split))), labels)
+    train_labels = np.array([t["source"] for t in by_split["train"]])
+    if args.split != "train" and len(set(train_labels)) >= 2:
+        mfcc = {split: np.stack([x[1]["mfcc"].mean(axis=0) for x in described[split]])
+                for split in described}
+        rows["LDA of the training packages, on MFCC statistics"] = p_at_10(
+            _cosine(list(transfer_lda(mfcc["train"], train_labels, mfcc[args.split]))),
+            labels)
+        rows["LDA of the training packages, on everything concatenated"] = p_at_10(
+            _cosine(list(transfer_lda(stacked("train"), train_labels, stacked(args.split)))),
+            labels)
 
     counts = {s: int((labels == s).sum()) for s in sorted(set(labels))}
     # the ceiling depends on the labels only: any similarity matrix gives it

@@ -53,12 +53,14 @@ def test_degradation_band_limits_and_keeps_length():
     assert z.shape == (3 * sr,) and np.isfinite(z).all()
 
 
-def _recordings_corpus(tmp_path):
-    """Four generated recordings from two packages, all in the validation part."""
+def _recordings_corpus(tmp_path, *, train: int = 0):
+    """Four generated recordings from two packages in the validation part, and ``train``
+    more from two other packages in the training part."""
     corpus = tmp_path / "corpus"
-    files = write_music(corpus / "music", 4, seconds=14.0)
-    tracks = [{"path": str(p.relative_to(corpus)), "song": p.stem, "source": f"pkg{i % 2}",
-               "kind": "recording", "group": p.stem, "split": "val", "duration": 14.0}
+    files = write_music(corpus / "music", 4 + train, seconds=14.0)
+    tracks = [{"path": str(p.relative_to(corpus)), "song": p.stem,
+               "source": f"pkg{i % 2}" if i < 4 else f"train{i % 2}", "kind": "recording",
+               "group": p.stem, "split": "val" if i < 4 else "train", "duration": 14.0}
               for i, p in enumerate(files)]
     (corpus / "manifest.json").write_text(json.dumps({"version": 1, "tracks": tracks}))
     return corpus
@@ -90,11 +92,23 @@ def test_same_source_breakdown(tmp_path, capsys):
     assert overall == pytest.approx(1 / 3) and per == {"a": 1 / 3, "b": 1 / 3}
     a = rt.unit(np.array([[1, 0], [0, 1]], np.float32))
     assert bss.chamfer(a, a[:1]) == pytest.approx(0.5 * (0.5 + 1.0))
-    corpus = _recordings_corpus(tmp_path)
+    corpus = _recordings_corpus(tmp_path, train=4)
     model = build_model(tmp_path / "model")
     assert bss.main(["--corpus", str(corpus), "--model", str(model), "--no-write"]) == 0
     out = capsys.readouterr().out
     assert "P@10 of a perfect ranking: 0.333" in out  # 3 others, 1 of them relevant
     for row in ("| model, fused |", "| model, fused, segment sets |",
-                "| hand-crafted, mfcc only |"):
+                "| hand-crafted, mfcc only |", "| long-term average spectrum |",
+                "| LDA of the training packages, on everything concatenated |"):
         assert row in out
+
+
+def test_long_term_spectrum_ignores_level_and_silence():
+    from benchmarks.bench_same_source import long_term_spectrum
+
+    rng = np.random.default_rng(0)
+    mel = -40.0 + rng.normal(0.0, 3.0, (8, 50))
+    quiet = np.concatenate([mel, np.full((8, 20), -100.0)], axis=1)  # trailing silence
+    np.testing.assert_allclose(long_term_spectrum(quiet), long_term_spectrum(mel))
+    np.testing.assert_allclose(long_term_spectrum(mel + 12.0), long_term_spectrum(mel))
+    assert not np.allclose(long_term_spectrum(mel[::-1]), long_term_spectrum(mel))
