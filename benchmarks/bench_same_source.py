@@ -67,11 +67,6 @@ def long_term_spectrum(mel: np.ndarray, floor_db: float = 60.0) -> np.ndarray:
     return np.concatenate([active.mean(axis=1) - active.mean(), active.std(axis=1)])
 
 
-def standardise(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """z-score ``x`` with ``reference``'s statistics, scaled to unit expected norm."""
-    return (x - reference.mean(axis=0)) / (reference.std(axis=0) + 1e-6) / np.sqrt(x.shape[1])
-
-
 def transfer_lda(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray
                  ) -> np.ndarray:
     """Project ``test`` with a shrinkage LDA fitted to tell the training labels apart.
@@ -80,8 +75,18 @@ def transfer_lda(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray
     the figure hardly moves between 0.3 and 0.95.
     """
     lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=0.5)
-    lda.fit(standardise(train, train), train_labels)
-    return lda.transform(standardise(test, train))
+    return lda.fit(train, train_labels).transform(test)
+
+
+def track_blocks(described: list[tuple[dict, dict, np.ndarray]], keys: tuple[str, ...]
+                 ) -> list[dict[str, np.ndarray]]:
+    """Per recording, the named track-level blocks ``(1, d)`` in :class:`Baseline` form."""
+    out = []
+    for embeddings, stats, spectrum in described:
+        blocks = {"model": embeddings["model"].fused.mean(axis=0), "spectrum": spectrum,
+                  **{k: v.mean(axis=0) for k, v in stats.items()}}
+        out.append({k: blocks[k][None] for k in keys})
+    return out
 
 
 def describe(path: Path, config: FeatureConfig, embedders: dict[str, Embedder], max_segments: int
@@ -121,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
                          for t in chosen] for split, chosen in by_split.items()}
     embedded = {name: [d[0][name] for d in described[args.split]] for name in models}
     raw = [d[1] for d in described[args.split]]
-    spectra = np.stack([d[2] for d in described[args.split]])
 
     rows: dict[str, tuple[float, dict[str, float]]] = {}
     base = Baseline.fit(raw)
@@ -146,31 +150,23 @@ def main(argv: list[str] | None = None) -> int:
                          for i in range(n)])
         rows[f"{name}, fused, segment sets"] = p_at_10(sets, labels)
 
-    rows["long-term average spectrum"] = p_at_10(_cosine(list(standardise(spectra, spectra))),
-                                                 labels)
+    def standardised(keys: tuple[str, ...], fit_on: str, split: str) -> np.ndarray:
+        """``keys`` blocks of ``split``, standardised on ``fit_on``'s recordings."""
+        base = Baseline.fit(track_blocks(described[fit_on], keys))
+        return np.concatenate([base.vectors(b) for b in track_blocks(described[split], keys)])
 
-    def stacked(split: str) -> np.ndarray:
-        """Every representation of ``split``'s recordings, one standardised block each."""
-        d = described[split]
-        blocks = [np.stack([x[0]["model"].fused.mean(axis=0) for x in d]),
-                  np.stack([x[1]["mfcc"].mean(axis=0) for x in d]),
-                  np.stack([x[1]["chroma"].mean(axis=0) for x in d]),
-                  np.stack([x[1]["tempo"].mean(axis=0) for x in d]),
-                  np.stack([x[2] for x in d])]
-        return np.concatenate([standardise(b, b) for b in blocks], axis=1)
-
-    rows["model fused + baseline blocks + spectrum, concatenated"] = p_at_10(
-        _cosine(list(stacked(args.split))), labels)
+    everything = ("model", "mfcc", "chroma", "tempo", "spectrum")
+    for name, keys in (("long-term average spectrum", ("spectrum",)),
+                       ("model fused + baseline blocks + spectrum, concatenated", everything)):
+        rows[name] = p_at_10(_cosine(list(standardised(keys, args.split, args.split))), labels)
     train_labels = np.array([t["source"] for t in by_split["train"]])
     if args.split != "train" and len(set(train_labels)) >= 2:
-        mfcc = {split: np.stack([x[1]["mfcc"].mean(axis=0) for x in described[split]])
-                for split in described}
-        rows["LDA of the training packages, on MFCC statistics"] = p_at_10(
-            _cosine(list(transfer_lda(mfcc["train"], train_labels, mfcc[args.split]))),
-            labels)
-        rows["LDA of the training packages, on everything concatenated"] = p_at_10(
-            _cosine(list(transfer_lda(stacked("train"), train_labels, stacked(args.split)))),
-            labels)
+        for name, keys in (("MFCC statistics", ("mfcc",)), ("everything concatenated",
+                                                            everything)):
+            projected = transfer_lda(standardised(keys, "train", "train"), train_labels,
+                                     standardised(keys, "train", args.split))
+            rows[f"LDA of the training packages, on {name}"] = p_at_10(
+                _cosine(list(projected)), labels)
 
     counts = {s: int((labels == s).sum()) for s in sorted(set(labels))}
     # the ceiling depends on the labels only: any similarity matrix gives it
