@@ -32,6 +32,10 @@ say "warm start to --version: $(python3 -c "print(round($t1 - $t0, 2))") s"
 "$APP" selftest --keep "$tmp/selftest"
 t0=$(secs); RESONANCE_QUIT_AFTER_MS=1 "$APP"; t1=$(secs)
 say "GUI: started offscreen, window shown and closed cleanly in $(python3 -c "print(round($t1 - $t0, 2))") s"
+if command -v xvfb-run >/dev/null; then
+    QT_QPA_PLATFORM=xcb RESONANCE_QUIT_AFTER_MS=300 xvfb-run -a -s "-screen 0 1280x720x24" "$APP"
+    say "GUI: started on the real xcb platform (Xvfb) and closed cleanly"
+fi
 
 if [ $deb = 1 ]; then
     pkg=$(ls build/dist/resonance_*.deb | head -n1)

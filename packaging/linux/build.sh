@@ -43,7 +43,10 @@ cp resources/resonance.desktop "$deb/usr/share/applications/resonance.desktop"
 cp resources/icons/resonance.svg "$deb/usr/share/icons/hicolor/scalable/apps/resonance.svg"
 cp resources/icons/resonance.png "$deb/usr/share/icons/hicolor/256x256/apps/resonance.png"
 size_kb=$(du -sk "$deb" | cut -f1)
+depends=$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' packaging/linux/app-depends.txt | grep -v '^$' \
+    | paste -sd, | sed 's/,/, /g')
 sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$size_kb/" \
+    -e "s/@DEPENDS@/$depends/" \
     packaging/linux/control.in > "$deb/DEBIAN/control"
 install -m 755 packaging/linux/postinst packaging/linux/postrm "$deb/DEBIAN/"
 dpkg-deb --root-owner-group -Zxz --build "$deb" "$DIST/resonance_${VERSION}_$ARCH.deb" >/dev/null
