@@ -33,13 +33,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from engine.config import FeatureConfig
-from trainer.data import Track
+from trainer.data import Track, discover_tracks
 from trainer.errors import TrainerError
+
+if TYPE_CHECKING:  # the config imports torch; the cache's worker processes need not
+    from trainer.config import TrainConfig
 
 CACHE_FORMAT = 2
 TEMPO_BLOCK = 25
@@ -53,7 +56,7 @@ _RAM_STORES: dict[str, RamCache] = {}
 class Layout:
     """What the cached arrays mean; its fingerprint names the cache file."""
 
-    features: dict[str, Any]
+    features: FeatureConfig
     stem_freq: int
     stem_time: int
     tempo_block: int = TEMPO_BLOCK
@@ -64,18 +67,22 @@ class Layout:
     @property
     def fingerprint(self) -> str:
         """Short hash of the layout."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    @property
-    def feature_config(self) -> FeatureConfig:
-        """The engine feature configuration the cache was computed with."""
-        return FeatureConfig.from_dict(self.features)
 
     @property
     def segment_length(self) -> int:
         """Pooled frames in one model segment."""
-        return self.feature_config.segment_frames // self.stem_time
+        return self.features.segment_frames // self.stem_time
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (JSON-compatible), as stored in the cache file."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Layout:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "features": FeatureConfig.from_dict(data["features"])})
 
 
 @dataclass(frozen=True)
@@ -133,8 +140,15 @@ class FeatureStore(Protocol):
 def layout_for(features: FeatureConfig, *, stem_freq: int, stem_time: int,
                max_seconds: float | None = None, variants: int = 0) -> Layout:
     """The :class:`Layout` of a training configuration."""
-    return Layout(features=features.to_dict(), stem_freq=stem_freq, stem_time=stem_time,
+    return Layout(features=features, stem_freq=stem_freq, stem_time=stem_time,
                   max_seconds=max_seconds, variants=variants)
+
+
+def layout_of(cfg: TrainConfig) -> Layout:
+    """The cache layout a configuration trains on."""
+    return layout_for(cfg.features, stem_freq=cfg.model.stem_freq,
+                      stem_time=cfg.model.stem_time, max_seconds=cfg.max_seconds,
+                      variants=cfg.variants)
 
 
 def variant_id(song: str, index: int) -> str:
@@ -188,7 +202,7 @@ def compute_song(track: Track, layout: Layout) -> list[tuple[SongEntry, SongFeat
     """
     from engine.audio import audio_info, load_audio
 
-    cfg = layout.feature_config
+    cfg = layout.features
     offset, duration = 0.0, None
     if layout.max_seconds:
         total = audio_info(track.path).duration
@@ -210,7 +224,7 @@ def _song_features(track: Track, song: str, y: np.ndarray, layout: Layout
                    ) -> tuple[SongEntry, SongFeatures]:
     from engine.features import extract_features
 
-    feats = extract_features(y, config=layout.feature_config)
+    feats = extract_features(y, config=layout.features)
     mel = pool_numpy(feats.mel, layout.stem_freq, layout.stem_time)
     chroma = pool_numpy(feats.chroma, 1, layout.stem_time)
     tempo = block_means(feats.tempogram, layout.tempo_block * layout.stem_time)
@@ -276,10 +290,10 @@ class SQLiteCache:
                 raise TrainerError(f"{self.path} is not a feature cache; run precompute")
             with self._db:
                 self._db.execute("INSERT INTO meta VALUES ('layout', ?)",
-                                 (json.dumps(asdict(layout)),))
+                                 (json.dumps(layout.to_dict()),))
             self.layout = layout
         else:
-            self.layout = Layout(**json.loads(row[0]))
+            self.layout = Layout.from_dict(json.loads(row[0]))
             if layout is not None and layout != self.layout:
                 raise TrainerError(f"feature cache {self.path} was built with other settings")
 
@@ -399,3 +413,14 @@ def open_store(cache_dir: str | Path, layout: Layout, *, backend: str = "sqlite"
     if reuse and isinstance(store, RamCache):
         _RAM_STORES[key] = store
     return store
+
+
+def store_of(cfg: TrainConfig, cache_dir: Path, layout: Layout | None = None) -> FeatureStore:
+    """Open the feature cache of ``cfg`` (or of ``layout``) as ``cfg.cache_*`` asks."""
+    layout = layout or layout_of(cfg)
+    tracks = None
+    if cfg.cache_backend == "ram" and not cache_path(cache_dir, layout).is_file():
+        tracks = discover_tracks(cfg.root, scan_root=cfg.scan_root, pairs_json=cfg.pairs_json)
+    return open_store(cache_dir, layout, backend=cfg.cache_backend,
+                      preload_ram=cfg.preload_ram, reuse=cfg.reuse_ram_across_trials,
+                      tracks=tracks)

@@ -16,6 +16,7 @@ from tests.trainer.conftest import tiny_base
 from trainer.backend import detect_backend
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.cli import main
+from trainer.song_index import read_song_index
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,9 @@ def test_pipeline(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert onnx_metrics["backend"] == "onnx"
     assert onnx_metrics["mrr"] == pytest.approx(metrics["mrr"], abs=1e-3)
     assert _run(w, "index", "--load", str(w / "export"), "--out_dir", str(w / "catalog")) == 0
-    meta = json.loads((w / "catalog/meta.json").read_text())
-    assert meta["count"] == len(np.load(w / "catalog/embeddings.npy")) == 10
+    catalog = read_song_index(w / "catalog")
+    assert len(catalog.songs) == catalog.tracks.count == 10
+    assert json.loads((w / "catalog/songs.json").read_text())["model_sha256"] == card["sha256"]
     assert "parity: OK" in capsys.readouterr().out
 
 

@@ -11,8 +11,7 @@ import yaml
 
 from engine.config import default_config_dir
 from trainer import hpo
-from trainer.cache import open_store
-from trainer.commands import layout_of
+from trainer.cache import layout_of, open_store
 from trainer.config import TrainConfig
 from trainer.errors import TrainerError
 
