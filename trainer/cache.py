@@ -181,7 +181,8 @@ def pool_numpy(frames: np.ndarray, freq: int, time: int) -> np.ndarray:
     """Average-pool ``(F, T)`` by ``freq`` x ``time`` (as the model's stem, cropping)."""
     f, t = frames.shape[0] // freq, frames.shape[1] // time
     x = frames[: f * freq, : t * time].reshape(f, freq, t, time)
-    return x.mean(axis=(1, 3), dtype=np.float32)
+    pooled: np.ndarray = x.mean(axis=(1, 3), dtype=np.float32)
+    return pooled
 
 
 def block_means(tgram: np.ndarray, block: int) -> np.ndarray:
@@ -192,7 +193,8 @@ def block_means(tgram: np.ndarray, block: int) -> np.ndarray:
     np.cumsum(tgram, axis=1, dtype=np.float64, out=csum[:, 1:])
     starts = np.arange(n_blocks) * block
     ends = np.minimum(starts + block, n)
-    return ((csum[:, ends] - csum[:, starts]) / np.maximum(ends - starts, 1)).astype(np.float32)
+    means: np.ndarray = (csum[:, ends] - csum[:, starts]) / np.maximum(ends - starts, 1)
+    return means.astype(np.float32)
 
 
 def compute_song(track: Track, layout: Layout) -> list[tuple[SongEntry, SongFeatures]]:

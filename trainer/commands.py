@@ -98,8 +98,9 @@ def evaluate(loaded: LoadedModel, cfg: TrainConfig, cache_dir: Path, out: Path, 
 
     store = store_of(cfg, cache_dir, loaded_layout(loaded, cfg))
     songs = original_entries(store) if split == "all" else split_store(store, cfg)[1]
-    metrics = {"backend": loaded.backend, **evaluate_store(store, songs, loaded.embed)}
-    print(format_table({k: v for k, v in metrics.items() if k != "backend"}))
+    scores = evaluate_store(store, songs, loaded.embed)
+    print(format_table(scores))
+    metrics = {"backend": loaded.backend, **scores}
     print(f"[evaluate] wrote {write_metrics(metrics, out)}")
     return 0
 

@@ -135,7 +135,8 @@ class Trainer:
         self.elapsed = 0.0  # training seconds before this process (resume)
 
     # -- one step / epoch ------------------------------------------------------------
-    def _batch(self, songs: list[str], starts: np.ndarray) -> tuple[torch.Tensor, ...]:
+    def _batch(self, songs: list[str], starts: np.ndarray
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Quantised segments gathered on the CPU, decoded on the training device."""
         window = math.ceil(self.store.layout.segment_length * self.config.augment.window_scale)
         arrays = gather_quantized(self.store, songs, starts, window)
