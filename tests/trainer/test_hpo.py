@@ -37,6 +37,7 @@ def test_bad_space_is_refused(tmp_path: Path) -> None:
         hpo.load_space(tmp_path / "s.yaml")
 
 
+@pytest.mark.slow
 def test_search_then_refine_topn(tiny_config: TrainConfig, cache_dir: Path,
                                  tmp_path: Path) -> None:
     space = tmp_path / "space.yaml"

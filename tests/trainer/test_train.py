@@ -45,6 +45,7 @@ def test_early_stopper_min_mode_and_state() -> None:
     assert not EarlyStopper(enabled=False, patience=0).should_stop
 
 
+@pytest.mark.slow
 def test_fit_writes_loadable_checkpoints_and_resumes(tiny_config: TrainConfig,
                                                      cache_dir: Path, tmp_path: Path) -> None:
     store = open_store(cache_dir, layout_of(tiny_config), preload_ram=True)
@@ -64,6 +65,7 @@ def test_fit_writes_loadable_checkpoints_and_resumes(tiny_config: TrainConfig,
     assert [h["epoch"] for h in again.history] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_training(tiny_config: TrainConfig, cache_dir: Path,
                                        tmp_path: Path) -> None:
     cfg = tiny_config.with_overrides(epochs=10, early_stopping=type(
@@ -73,6 +75,7 @@ def test_early_stopping_stops_training(tiny_config: TrainConfig, cache_dir: Path
     assert result.stopped_early and len(result.history) == 2 and result.best_epoch == 0
 
 
+@pytest.mark.slow
 def test_training_with_time_stretch(tiny_config: TrainConfig, cache_dir: Path,
                                     tmp_path: Path) -> None:
     cfg = tiny_config.with_overrides(epochs=1, augment=dataclasses.replace(
@@ -143,6 +146,7 @@ def test_song_level_loss_ranks_a_song_above_its_versions(tiny_config: TrainConfi
         trainer._loss((emb,), one_piece, one_piece))
 
 
+@pytest.mark.slow
 def test_time_budget_stops_training_and_survives_resume(tiny_config: TrainConfig,
                                                         cache_dir: Path,
                                                         tmp_path: Path) -> None:
@@ -155,6 +159,7 @@ def test_time_budget_stops_training_and_survives_resume(tiny_config: TrainConfig
     assert torch.load(tmp_path / "last.pt", weights_only=True)["elapsed"] > 0
 
 
+@pytest.mark.slow
 def test_evaluate_opens_the_cache_the_run_trained_on(tiny_config: TrainConfig,
                                                      cache_dir: Path, tmp_path: Path) -> None:
     from trainer.backend import load_model
