@@ -12,7 +12,8 @@ chroma average-pooled, float16) so that the sampler can cut segments at any offs
   for block-aligned starts, as :func:`engine.features.segment_features` computes it).
 
 :func:`trainer.sampler.cut_segment` decodes only the frames a segment needs. Storing
-4x less than float32 keeps 11 hours of music in about 60 MB.
+a quarter (mel, chroma) or half (tempo) of float32's bytes is what lets a whole corpus
+sit in RAM (``cache.preload_ram``).
 
 With ``variants > 0`` each training track also gets that many degraded copies
 (:func:`trainer.degrade.random_phone_recording` on the audio, then the same
