@@ -64,7 +64,7 @@ def _ranks(sims: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _summary(first: np.ndarray, ap: np.ndarray, ks: Sequence[int], prefix: str = ""
              ) -> dict[str, float]:
-    out: dict[str, float] = {f"{prefix}queries": int(len(first))}
+    out: dict[str, float] = {f"{prefix}queries": len(first)}
     if not len(first):
         return out
     for k in ks:

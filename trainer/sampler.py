@@ -47,8 +47,8 @@ def cut_segment(feats: SongFeatures, start: int, length: int,
         mel = np.pad(mel, ((0, 0), (0, pad)), constant_values=MEL_FLOOR_DB)
         chroma = np.pad(chroma, ((0, 0), (0, pad)))
     n_blocks = feats.tempo.shape[1]
-    first = min(int(round(start / tempo_block)), n_blocks - 1)
-    count = max(1, int(round(length / tempo_block)))
+    first = min(round(start / tempo_block), n_blocks - 1)
+    count = max(1, round(length / tempo_block))
     tempo = feats.tempo[:, first : first + count].astype(np.float32).mean(axis=1)
     return mel, chroma, tempo
 
@@ -166,7 +166,7 @@ def gather_quantized(store: FeatureStore, songs: list[str], starts: np.ndarray,
     chroma = np.zeros((n, first.chroma.shape[0], length), dtype=np.uint8)
     tempo = np.empty((n, first.tempo.shape[0]), dtype=np.float32)
     block = store.layout.tempo_block
-    count = max(1, int(round(length / block)))
+    count = max(1, round(length / block))
     feats = first
     for i, (song, start) in enumerate(zip(songs, starts, strict=True)):
         if i and song != songs[i - 1]:
@@ -174,7 +174,7 @@ def gather_quantized(store: FeatureStore, songs: list[str], starts: np.ndarray,
         part = feats.mel[:, start : start + length]
         mel[i, :, : part.shape[1]] = part
         chroma[i, :, : part.shape[1]] = feats.chroma[:, start : start + length]
-        b0 = min(int(round(start / block)), feats.tempo.shape[1] - 1)
+        b0 = min(round(start / block), feats.tempo.shape[1] - 1)
         tempo[i] = feats.tempo[:, b0 : b0 + count].mean(axis=1, dtype=np.float32)
     return mel, chroma, tempo
 

@@ -54,7 +54,7 @@ def test_epoch_covers_every_song() -> None:
 
 
 def test_short_songs_are_not_identities() -> None:
-    entries = _entries(4) + [SongEntry("short", "/x", "short", None, "", 1.0, 55)]
+    entries = [*_entries(4), SongEntry("short", "/x", "short", None, "", 1.0, 55)]
     sampler = PKSampler(entries, identities=8, views=2, length=50, min_gap=10)
     assert "short" not in {e.song for e in sampler.eligible}
     assert sampler.identities == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import zipfile
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def test_lr_warmup_then_cosine() -> None:
     factors = [lr_factor(s, warmup=10, total=110) for s in range(110)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert factors[10] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
     assert factors[-1] == pytest.approx(0.01, abs=1e-3)
 
 
