@@ -107,7 +107,7 @@ def evaluate(loaded: LoadedModel, cfg: TrainConfig, cache_dir: Path, out: Path, 
 
 def export(load: Path, outdir: Path, cache_dir: Path, *, formats: set[str], name: str,
            root: str | None = None) -> int:
-    """Export a torch checkpoint to ``--outdir`` (model.onnx + card.json).
+    """Export the torch checkpoint ``load`` to ``outdir`` (model.onnx + card.json).
 
     The card records the checkpoint's validation metrics, the ONNX parity report,
     the measured onnxruntime latency (one thread) and, when the feature cache is at
