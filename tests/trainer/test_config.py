@@ -18,6 +18,7 @@ SHIPPED_CARD = ROOT / "resources" / "models" / "default" / "card.json"
 
 def test_the_shipped_recipe_and_the_shipped_models_config_load() -> None:
     recipe = load_config(RECIPE)
+    assert load_config().features.segment.hpss  # the seed's base.yaml, use_unlabeled: true
     assert recipe.song_weight == 0.3 and recipe.variants == 1
     assert not set(RETIRED) & set(recipe.to_dict())
     stored = json.loads(SHIPPED_CARD.read_text(encoding="utf-8"))["training"]["config"]
