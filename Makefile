@@ -1,6 +1,6 @@
-# The seed's pipeline stages as make targets (paths relative to the repo root).
-#   make corpus precompute search_proxy refine evaluate export onnx_eval index
-# Override any variable: make refine CONFIG=my.yaml DEVICE=cuda
+# The seed's pipeline stages and the developer checks as make targets (paths relative
+# to the repo root); `make help` lists them. Override any variable:
+#   make refine CONFIG=my.yaml DEVICE=cuda
 PY      ?= .venv/bin/python
 CONFIG  ?= trainer/configs/default_model.yaml   # the shipped model's recipe (base.yaml: the seed)
 SPACE   ?= resources/config/search_space.yaml
@@ -15,11 +15,12 @@ TOPN    ?= 5
 TRIALS  ?= 20
 TRAIN   = $(PY) -m trainer.cli
 
-.PHONY: help corpus precompute search_proxy refine evaluate export onnx_eval index test bench \
-	screenshots bench-gui
+.PHONY: help corpus precompute search_proxy refine evaluate export onnx_eval index test \
+	test-fast lint typecheck bench screenshots bench-gui
 
-help:
-	@sed -n '1,4p' Makefile
+help:            ## list the targets with what each does
+	@grep -E '^[a-z_-]+: +## ' $(MAKEFILE_LIST) | \
+		sed -E 's/^([a-z_-]+): +## (.*)/  \1|\2/' | awk -F'|' '{printf "%-14s %s\n", $$1, $$2}'
 
 corpus:          ## build the development corpus (DATA.md sources) into $(CORPUS)
 	$(PY) -m trainer.corpus build --out $(CORPUS)
@@ -44,13 +45,23 @@ export:          ## ONNX (opset 17) + model card
 onnx_eval:       ## ONNX-vs-torch parity and timing
 	$(TRAIN) onnx-eval --onnx $(EXPORT)/model.onnx --load $(LOAD) --timeit --runs 50
 
-index:           ## embed the cached library and build the FAISS catalog
+index:           ## embed the cached songs into an engine catalog (FAISS, atomic swap)
 	$(TRAIN) index --load $(EXPORT) --cache_dir $(CACHE) --out_dir $(CATALOG)
 
-test:
+test:            ## install what is missing, then ruff, import contracts and the whole test suite
 	./bootstrap test
 
-bench:
+test-fast:       ## the tests not marked slow (under a minute; what pre-commit runs)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" -q
+
+lint:            ## ruff and the import contracts
+	$(PY) -m ruff check .
+	$(dir $(PY))lint-imports --no-cache
+
+typecheck:       ## mypy as configured in pyproject.toml (strict for the engine)
+	$(PY) -m mypy
+
+bench:           ## feature front-end timings (benchmarks/bench_features.py)
 	$(PY) -m benchmarks.bench_features
 
 screenshots:     ## render the main window states to benchmarks/out/screenshots/*.png (Xvfb)

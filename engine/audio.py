@@ -182,7 +182,7 @@ def _decode_av(path: Path, offset: float, duration: float | None) -> tuple[np.nd
             rate = int(stream.codec_context.sample_rate or stream.rate or 0)
             if rate <= 0:
                 raise DecodeError(path, "audio stream has no sample rate")
-            if offset > 0:
+            if offset > 0 and stream.time_base:  # else frames before offset are dropped
                 container.seek(int(offset / stream.time_base), stream=stream, backward=True)
             chunks, got = _read_av_frames(container, stream, rate, offset, duration)
     except DecodeError:

@@ -131,7 +131,7 @@ def stacked_filters(*, sr: int, n_fft: int, n_mels: int, fmin: float, fmax: floa
 
 def fold_octaves(pitch: np.ndarray, n_chroma: int) -> np.ndarray:
     """Sum a pitch spectrogram over octaves: ``(octaves * n_chroma, t)`` to ``(n_chroma, t)``."""
-    return pitch.reshape(-1, n_chroma, pitch.shape[-1]).sum(axis=0)
+    return np.asarray(pitch.reshape(-1, n_chroma, pitch.shape[-1]).sum(axis=0))
 
 
 def normalize_max(x: np.ndarray) -> np.ndarray:
@@ -180,7 +180,7 @@ def filtered_power_frames(y: np.ndarray, *, n_fft: int, hop_length: int,
 
 def power_to_db(power: np.ndarray) -> np.ndarray:
     """``10 * log10(max(power, 1e-10))`` in float32 (librosa's ``ref=1, top_db=None``)."""
-    return (10.0 * np.log10(np.maximum(power, AMIN))).astype(np.float32)
+    return np.asarray(10.0 * np.log10(np.maximum(power, AMIN)), dtype=np.float32)
 
 
 # -- harmonic / percussive separation ------------------------------------------------

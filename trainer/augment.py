@@ -91,7 +91,7 @@ def codec(mel: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
 
 def _resample_time(x: torch.Tensor, rates: torch.Tensor, length: int) -> torch.Tensor:
     """Frames ``[0, rate * length)`` of ``x`` ``(B, C, T)`` resampled to ``length`` frames."""
-    b, _, t = x.shape
+    t = x.shape[-1]
     pos = torch.arange(length, device=x.device, dtype=x.dtype)[None, :] * rates[:, None]
     grid_x = 2.0 * pos / max(t - 1, 1) - 1.0
     grid = torch.stack([grid_x, torch.zeros_like(grid_x)], dim=-1)[:, None]  # (B, 1, L, 2)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.config import FeatureConfig
 from trainer.errors import TrainerError
 from trainer.evaluate import EmbedFn
 
@@ -55,13 +56,17 @@ def unpool(mel: np.ndarray, chroma: np.ndarray, *, stem_freq: int,
 
 @dataclass
 class LoadedModel:
-    """A model ready to embed pooled segments, with what it was built from."""
+    """A model ready to embed pooled segments, with what it was built from.
+
+    ``sha256`` identifies the weights: that of the ONNX file, or of the checkpoint.
+    """
 
     backend: str
     embed: EmbedFn
-    features: dict[str, Any]
+    features: FeatureConfig
     stem: tuple[int, int]
     info: dict[str, Any]
+    sha256: str
 
 
 def load_model(load: str | Path, *, backend: str = "auto", device: str = "cpu",
@@ -74,16 +79,18 @@ def load_model(load: str | Path, *, backend: str = "auto", device: str = "cpu",
 
 
 def _load_torch(load: str | Path, device: str) -> LoadedModel:
-    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+    from engine.model import file_sha256
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
     from trainer.train import resolve_device, torch_embed_fn
 
     data = load_checkpoint(load)
     model, config = model_from_checkpoint(data)
     dev = resolve_device(device)
-    return LoadedModel("torch", torch_embed_fn(model.to(dev), dev), config.features.to_dict(),
+    return LoadedModel("torch", torch_embed_fn(model.to(dev), dev), config.features,
                        (config.model.stem_freq, config.model.stem_time),
                        {"epoch": data.get("epoch"), "metrics": data.get("metrics", {}),
-                        "config": data["config"], "data": data.get("data", {})})
+                        "config": data["config"], "data": data.get("data", {})},
+                       file_sha256(resolve_checkpoint(load)))
 
 
 def _load_onnx(load: str | Path, threads: int) -> LoadedModel:
@@ -105,5 +112,6 @@ def _load_onnx(load: str | Path, threads: int) -> LoadedModel:
         segs = Segments(full_mel, full_chroma, tempo, np.zeros(len(mel), np.float32))
         return embedder.embed(segs).fused
 
-    return LoadedModel("onnx", embed, embedder.card.features.to_dict(), (stem_freq, stem_time),
-                       {"card": embedder.card.to_dict(), "model_file": str(embedder.model_path)})
+    return LoadedModel("onnx", embed, embedder.card.features, (stem_freq, stem_time),
+                       {"card": embedder.card.to_dict(), "model_file": str(embedder.model_path)},
+                       embedder.card.sha256)

@@ -12,7 +12,8 @@ chroma average-pooled, float16) so that the sampler can cut segments at any offs
   for block-aligned starts, as :func:`engine.features.segment_features` computes it).
 
 :func:`trainer.sampler.cut_segment` decodes only the frames a segment needs. Storing
-4x less than float32 keeps 11 hours of music in about 60 MB.
+a quarter (mel, chroma) or half (tempo) of float32's bytes is what lets a whole corpus
+sit in RAM (``cache.preload_ram``).
 
 With ``variants > 0`` each training track also gets that many degraded copies
 (:func:`trainer.degrade.random_phone_recording` on the audio, then the same
@@ -33,13 +34,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from engine.config import FeatureConfig
-from trainer.data import Track
+from trainer.data import Track, discover_tracks
 from trainer.errors import TrainerError
+
+if TYPE_CHECKING:  # the config imports torch; the cache's worker processes need not
+    from trainer.config import TrainConfig
 
 CACHE_FORMAT = 2
 TEMPO_BLOCK = 25
@@ -53,7 +57,7 @@ _RAM_STORES: dict[str, RamCache] = {}
 class Layout:
     """What the cached arrays mean; its fingerprint names the cache file."""
 
-    features: dict[str, Any]
+    features: FeatureConfig
     stem_freq: int
     stem_time: int
     tempo_block: int = TEMPO_BLOCK
@@ -64,18 +68,22 @@ class Layout:
     @property
     def fingerprint(self) -> str:
         """Short hash of the layout."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    @property
-    def feature_config(self) -> FeatureConfig:
-        """The engine feature configuration the cache was computed with."""
-        return FeatureConfig.from_dict(self.features)
 
     @property
     def segment_length(self) -> int:
         """Pooled frames in one model segment."""
-        return self.feature_config.segment_frames // self.stem_time
+        return self.features.segment_frames // self.stem_time
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (JSON-compatible), as stored in the cache file."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Layout:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "features": FeatureConfig.from_dict(data["features"])})
 
 
 @dataclass(frozen=True)
@@ -133,8 +141,15 @@ class FeatureStore(Protocol):
 def layout_for(features: FeatureConfig, *, stem_freq: int, stem_time: int,
                max_seconds: float | None = None, variants: int = 0) -> Layout:
     """The :class:`Layout` of a training configuration."""
-    return Layout(features=features.to_dict(), stem_freq=stem_freq, stem_time=stem_time,
+    return Layout(features=features, stem_freq=stem_freq, stem_time=stem_time,
                   max_seconds=max_seconds, variants=variants)
+
+
+def layout_of(cfg: TrainConfig) -> Layout:
+    """The cache layout a configuration trains on."""
+    return layout_for(cfg.features, stem_freq=cfg.model.stem_freq,
+                      stem_time=cfg.model.stem_time, max_seconds=cfg.max_seconds,
+                      variants=cfg.variants)
 
 
 def variant_id(song: str, index: int) -> str:
@@ -167,7 +182,8 @@ def pool_numpy(frames: np.ndarray, freq: int, time: int) -> np.ndarray:
     """Average-pool ``(F, T)`` by ``freq`` x ``time`` (as the model's stem, cropping)."""
     f, t = frames.shape[0] // freq, frames.shape[1] // time
     x = frames[: f * freq, : t * time].reshape(f, freq, t, time)
-    return x.mean(axis=(1, 3), dtype=np.float32)
+    pooled: np.ndarray = x.mean(axis=(1, 3), dtype=np.float32)
+    return pooled
 
 
 def block_means(tgram: np.ndarray, block: int) -> np.ndarray:
@@ -178,7 +194,8 @@ def block_means(tgram: np.ndarray, block: int) -> np.ndarray:
     np.cumsum(tgram, axis=1, dtype=np.float64, out=csum[:, 1:])
     starts = np.arange(n_blocks) * block
     ends = np.minimum(starts + block, n)
-    return ((csum[:, ends] - csum[:, starts]) / np.maximum(ends - starts, 1)).astype(np.float32)
+    means: np.ndarray = (csum[:, ends] - csum[:, starts]) / np.maximum(ends - starts, 1)
+    return means.astype(np.float32)
 
 
 def compute_song(track: Track, layout: Layout) -> list[tuple[SongEntry, SongFeatures]]:
@@ -188,7 +205,7 @@ def compute_song(track: Track, layout: Layout) -> list[tuple[SongEntry, SongFeat
     """
     from engine.audio import audio_info, load_audio
 
-    cfg = layout.feature_config
+    cfg = layout.features
     offset, duration = 0.0, None
     if layout.max_seconds:
         total = audio_info(track.path).duration
@@ -210,7 +227,7 @@ def _song_features(track: Track, song: str, y: np.ndarray, layout: Layout
                    ) -> tuple[SongEntry, SongFeatures]:
     from engine.features import extract_features
 
-    feats = extract_features(y, config=layout.feature_config)
+    feats = extract_features(y, config=layout.features)
     mel = pool_numpy(feats.mel, layout.stem_freq, layout.stem_time)
     chroma = pool_numpy(feats.chroma, 1, layout.stem_time)
     tempo = block_means(feats.tempogram, layout.tempo_block * layout.stem_time)
@@ -276,10 +293,10 @@ class SQLiteCache:
                 raise TrainerError(f"{self.path} is not a feature cache; run precompute")
             with self._db:
                 self._db.execute("INSERT INTO meta VALUES ('layout', ?)",
-                                 (json.dumps(asdict(layout)),))
+                                 (json.dumps(layout.to_dict()),))
             self.layout = layout
         else:
-            self.layout = Layout(**json.loads(row[0]))
+            self.layout = Layout.from_dict(json.loads(row[0]))
             if layout is not None and layout != self.layout:
                 raise TrainerError(f"feature cache {self.path} was built with other settings")
 
@@ -399,3 +416,14 @@ def open_store(cache_dir: str | Path, layout: Layout, *, backend: str = "sqlite"
     if reuse and isinstance(store, RamCache):
         _RAM_STORES[key] = store
     return store
+
+
+def store_of(cfg: TrainConfig, cache_dir: Path, layout: Layout | None = None) -> FeatureStore:
+    """Open the feature cache of ``cfg`` (or of ``layout``) as ``cfg.cache_*`` asks."""
+    layout = layout or layout_of(cfg)
+    tracks = None
+    if cfg.cache_backend == "ram" and not cache_path(cache_dir, layout).is_file():
+        tracks = discover_tracks(cfg.root, scan_root=cfg.scan_root, pairs_json=cfg.pairs_json)
+    return open_store(cache_dir, layout, backend=cfg.cache_backend,
+                      preload_ram=cfg.preload_ram, reuse=cfg.reuse_ram_across_trials,
+                      tracks=tracks)

@@ -1,8 +1,11 @@
 """``resonance-train``: the seed's pipeline stages as sub-commands.
 
 precompute -> search -> refine -> evaluate -> export / onnx-eval -> index, plus
-``train --mode search|refine`` (the seed's spelling) and ``corpus`` (the development
-corpus builder). Errors are one line on stderr and exit status 1, never a traceback.
+``train --mode search|refine`` (the seed's spelling), ``library`` (train on a Resonance
+library) and ``corpus`` (the development corpus builder). Each sub-command's parser
+names the function that runs it; that function turns the options into typed values
+for :mod:`trainer.commands` (imported late: it loads PyTorch). Errors are one line on
+stderr and exit status 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,16 +14,110 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.errors import ResonanceError
-from trainer import library_train
+
+if TYPE_CHECKING:
+    from trainer.backend import LoadedModel
+    from trainer.config import TrainConfig
+
+Handler = Callable[[argparse.Namespace], int]
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+#: The seed's spellings of the sub-commands.
+ALIASES = {"precompute": ["features"], "onnx-eval": ["onnx_eval"], "index": ["index_build"]}
 
 
+# -- from options to typed values -------------------------------------------------------
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """``--config`` (default: the shipped ``base.yaml``) with the command line's overrides."""
+    from trainer.config import load_config
+
+    cfg = load_config(args.config)
+    changes: dict[str, object] = {}
+    if getattr(args, "root", None):
+        changes["root"] = str(args.root)
+    for key in ("epochs", "batch_identities", "steps_per_epoch"):
+        if getattr(args, key, None) is not None:
+            changes[key] = getattr(args, key)
+    return cfg.with_overrides(**changes) if changes else cfg
+
+
+def _loaded(args: argparse.Namespace) -> tuple[LoadedModel, TrainConfig]:
+    """``--load`` opened, and the configuration to read the cache with."""
+    from trainer.backend import load_model
+    from trainer.commands import run_config
+
+    loaded = load_model(args.load, backend=args.backend, device=args.device)
+    given = _config(args) if args.config is not None else None
+    return loaded, run_config(loaded, given, str(args.root) if args.root else None)
+
+
+# -- handlers -----------------------------------------------------------------------------
+def _precompute(args: argparse.Namespace) -> int:
+    from trainer.commands import precompute
+
+    return precompute(_config(args), args.cache_dir, workers=args.workers)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainer.commands import refine, search
+
+    cfg = _config(args)
+    if args.mode == "search":
+        return search(cfg, args.cache_dir, args.runs_dir, space=args.space, trials=args.trials,
+                      proxy_epochs=args.proxy_epochs, device=args.device,
+                      timeout_s=args.timeout_s)
+    return refine(cfg, args.cache_dir, args.runs_dir, device=args.device, topn=args.topn,
+                  fresh=args.fresh)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from trainer.commands import evaluate
+
+    loaded, cfg = _loaded(args)
+    folder = args.load if args.load.is_dir() else args.load.parent
+    return evaluate(loaded, cfg, args.cache_dir, args.out or folder / "eval.json",
+                    split=args.split)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from trainer.commands import export
+
+    formats = {f.strip() for f in args.formats.split(",") if f.strip()}
+    return export(args.load, args.outdir, args.cache_dir, formats=formats, name=args.name,
+                  root=str(args.root) if args.root else None)
+
+
+def _onnx_eval(args: argparse.Namespace) -> int:
+    from trainer.commands import onnx_eval
+
+    return onnx_eval(args.onnx, args.load, timeit=args.timeit, runs=args.runs, batch=args.batch)
+
+
+def _index(args: argparse.Namespace) -> int:
+    from trainer.commands import index
+
+    loaded, cfg = _loaded(args)
+    return index(loaded, cfg, args.cache_dir, args.out_dir)
+
+
+def _library(args: argparse.Namespace) -> int:
+    from trainer.library_train import LibraryJob, train_on_library
+
+    return train_on_library(LibraryJob(
+        library=args.library, out=args.out, config=args.config, epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch, batch_identities=args.batch_identities,
+        val_fraction=args.val_fraction, workers=args.workers, device=args.device,
+        progress=args.progress))
+
+
+# -- the parser ---------------------------------------------------------------------------
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None,
                    help="base.yaml (default: the shipped resources/config/base.yaml)")
     p.add_argument("--cache_dir", type=Path, default=Path("cache"), help="feature cache folder")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--root", default=None, help="override data.root (audio folder or corpus)")
 
 
@@ -39,16 +136,29 @@ def _load_opts(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
 
 
-#: The seed's spellings of the sub-commands.
-ALIASES = {"precompute": ["features"], "onnx-eval": ["onnx_eval"], "index": ["index_build"]}
-
-
-def _add(sub: argparse._SubParsersAction, name: str, handler: str, help_text: str
-         ) -> argparse.ArgumentParser:
+def _add(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: Handler,
+         help_text: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_text, description=help_text,
                        aliases=ALIASES.get(name, []))
     p.set_defaults(handler=handler)
     return p
+
+
+def _add_library(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _add(sub, "library", _library,
+             "train a model on a Resonance library and score it against the library's "
+             "current model on held-out tracks (the app's \"Train on my library...\")")
+    p.add_argument("--library", type=Path, required=True, help="library folder (or its .db)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the new model")
+    p.add_argument("--config", type=Path, default=None,
+                   help="training recipe (default: trainer/configs/default_model.yaml)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--steps_per_epoch", type=int, default=25)
+    p.add_argument("--batch_identities", type=int, default=32)
+    p.add_argument("--val_fraction", type=float, default=0.15)
+    p.add_argument("--workers", type=int, default=None, help="feature processes")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--progress", choices=["text", "jsonl"], default="text")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,11 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resonance-train",
                                      description="Train, evaluate and export Resonance models.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = _add(sub, "precompute", "precompute", "decode audio and fill the feature cache")
+    p = _add(sub, "precompute", _precompute, "decode audio and fill the feature cache")
     _common(p)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     for name, mode in (("search", "search"), ("refine", "refine"), ("train", None)):
-        p = _add(sub, name, "train", f"{'train: ' if mode is None else ''}"
+        p = _add(sub, name, _train, f"{'train: ' if mode is None else ''}"
                  f"{'Optuna search' if mode == 'search' else 'full training'}")
         _common(p)
         _training(p)
@@ -72,31 +182,32 @@ def build_parser() -> argparse.ArgumentParser:
                        help="search: stop starting new trials after this many seconds")
         p.add_argument("--topn", type=int, default=0,
                        help="refine: retrain the N best HPO settings and keep the best")
-    p = _add(sub, "evaluate", "evaluate", "Recall@K, MRR and mAP on the validation songs")
+    p = _add(sub, "evaluate", _evaluate, "Recall@K, MRR and mAP on the validation songs")
     _common(p)
     _load_opts(p)
     p.add_argument("--out", type=Path, default=None, help="metrics JSON (default: next to --load)")
     p.add_argument("--split", choices=["val", "all"], default="val")
-    p = _add(sub, "export", "export", "export a checkpoint to ONNX with its model card")
+    p = _add(sub, "export", _export, "export a checkpoint to ONNX with its model card")
     _common(p)
     _load_opts(p)
     p.add_argument("--outdir", type=Path, default=Path("export"))
     p.add_argument("--formats", default="onnx", help="comma list: onnx, int8")
     p.add_argument("--name", default="resonance-default")
-    p = _add(sub, "onnx-eval", "onnx_eval", "check ONNX parity with torch and time both")
+    p = _add(sub, "onnx-eval", _onnx_eval, "check ONNX parity with torch and time both")
     _common(p)
     p.add_argument("--onnx", type=Path, default=Path("export"), help=".onnx file or folder")
     _load_opts(p)
     p.add_argument("--timeit", action="store_true")
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--batch", type=int, default=None, help="time one batch size (default 1, 16)")
-    p = _add(sub, "index", "index", "embed the cached library and build a FAISS index")
+    p = _add(sub, "index", _index,
+             "embed the cached songs into an engine catalog (FAISS indexes, atomic swap)")
     _common(p)
     _load_opts(p)
     p.add_argument("--out_dir", type=Path, default=Path("catalog"))
-    library_train.register(sub)
-    p = _add(sub, "corpus", "corpus", "build the development corpus (see trainer/corpus)")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    _add_library(sub)
+    sub.add_parser("corpus", help="build the development corpus (see trainer/corpus)",
+                   add_help=False)
     return parser
 
 
@@ -109,12 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(corpus_main(raw[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(raw)
-    if getattr(args, "handler", None) is None:
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
         parser.print_help()
         return 2
-    from trainer import commands
-
-    handler: Callable[[argparse.Namespace], int] = getattr(commands, args.handler)
     try:
         return handler(args)
     except ResonanceError as exc:

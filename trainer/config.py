@@ -18,6 +18,30 @@ from engine.config import FeatureConfig, default_config_dir, load_yaml
 from engine.errors import ParameterError
 from trainer.model import FUSION_MODES, ModelConfig
 
+#: Settings older recipes, checkpoints and model cards still carry: the value that
+#: means what the trainer does now (None: any value, the setting was never read), and
+#: why no other value is accepted.
+_SOURCE_SHARE = ("the source share of the loss was measured and rejected "
+                 "(benchmarks/RESULTS.md, \"Reading the quality table\", Tried)")
+RETIRED: dict[str, tuple[object, str]] = {
+    "use_unlabeled": (True, "positives are always other segments of the same song"),
+    "num_workers": (None, ""),
+    "source_weight": (0.0, _SOURCE_SHARE),
+    "source_identities": (0, _SOURCE_SHARE),
+    "songs_per_source": (None, ""),
+}
+
+
+def drop_retired(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` without :data:`RETIRED` keys; one that asks for removed behaviour is refused."""
+    values = dict(data)
+    for key, (neutral, why) in RETIRED.items():
+        value = values.pop(key, neutral)
+        if neutral is not None and value != neutral:
+            raise ParameterError(f"{key}: {value!r} is no longer supported ({why}); "
+                                 f"remove the setting")
+    return values
+
 
 @dataclass(frozen=True)
 class EarlyStopping:
@@ -58,7 +82,6 @@ class TrainConfig:
     root: str = "data/corpus"
     pairs_json: str | None = None
     scan_root: bool = True
-    use_unlabeled: bool = True
     val_fraction: float = 0.15
     seed: int = 0
     max_seconds: float | None = None
@@ -88,12 +111,6 @@ class TrainConfig:
     #: share of the loss that tells songs apart, versions included (the rest pulls a
     #: piece's versions together): ranks a song above its other versions
     song_weight: float = 0.0
-    #: share of the loss that pulls songs of one source (package, collection) together
-    source_weight: float = 0.0
-    #: batch identities reserved for real recordings drawn a few per source, so the
-    #: source share has positives to pull together
-    source_identities: int = 0
-    songs_per_source: int = 3
     #: chance that a song joins a batch together with another version of its piece
     pair_prob: float = 0.5
     #: chance that a view is cut from a degraded copy of its song (needs ``variants``)
@@ -105,7 +122,6 @@ class TrainConfig:
     #: stop after the epoch that passes this wall-clock budget (None: no budget)
     max_minutes: float | None = None
     grad_clip: float = 5.0
-    num_workers: int = 0
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -118,16 +134,9 @@ class TrainConfig:
             raise ParameterError("train.loss must be 'supcon' or 'triplet'")
         if self.batch_identities < 2 or self.views_per_song < 2:
             raise ParameterError("need batch_identities >= 2 and views_per_song >= 2")
-        for name in ("song_weight", "source_weight", "variant_prob", "short_prob",
-                     "pair_prob"):
+        for name in ("song_weight", "variant_prob", "short_prob", "pair_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"train.{name} must lie in [0, 1]")
-        if not 0 <= self.source_identities <= self.batch_identities:
-            raise ParameterError("train.source_identities must lie in [0, batch_identities]")
-        if self.songs_per_source < 2:
-            raise ParameterError("train.songs_per_source must be at least 2")
-        if self.song_weight + self.source_weight > 1.0:
-            raise ParameterError("train.song_weight + train.source_weight must be <= 1")
 
     def with_overrides(self, **changes: Any) -> TrainConfig:
         """A copy with top-level fields replaced; ``fusion_mode`` sets the model's."""
@@ -150,8 +159,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`."""
-        values = dict(data)
+        """Inverse of :meth:`to_dict` (retired settings of older runs: :data:`RETIRED`)."""
+        values = drop_retired(data)
         values["features"] = FeatureConfig.from_dict(values.get("features") or {})
         values["model"] = ModelConfig.from_dict(values.get("model") or {})
         values["early_stopping"] = EarlyStopping(**(values.get("early_stopping") or {}))
@@ -182,11 +191,11 @@ class TrainConfig:
         for key in ("root", "pairs_json", "scan_root", "use_unlabeled", "val_fraction",
                     "seed", "max_seconds", "variants"):
             if key in data:
-                values[key] = data[key]
+                values[key] = data[key]  # use_unlabeled: a seed key, checked by from_dict
         for key in ("preload_ram", "reuse_ram_across_trials"):
             if key in cache:
                 values[key] = cache[key]
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} | set(RETIRED)
         for key, value in train.items():
             if key not in names:
                 raise ParameterError(f"unknown train key {key!r} in config")

@@ -101,9 +101,9 @@ def apply_pairs(tracks: list[Track], root: Path, pairs: Path) -> list[Track]:
             group_of[p] = gid
     out = []
     for path, track in by_path.items():
-        gid = group_of.get(path)
-        out.append(track if gid is None else Track(track.song, track.path, gid,
-                                                   track.split, track.source))
+        merged = group_of.get(path)
+        out.append(track if merged is None else Track(track.song, track.path, merged,
+                                                      track.split, track.source))
     return out
 
 
@@ -118,7 +118,8 @@ def split_songs(tracks: Sequence[T], *, val_fraction: float,
     """
     if tracks and all(t.split in ("train", "val") for t in tracks):
         return ([t for t in tracks if t.split == "train"], [t for t in tracks if t.split == "val"])
-    train, val = [], []
+    train: list[T] = []
+    val: list[T] = []
     for t in tracks:
         digest = hashlib.sha256(f"{seed}:{t.group}".encode()).digest()
         (val if int.from_bytes(digest[:4], "big") / 2**32 < val_fraction else train).append(t)

@@ -23,7 +23,7 @@ def room_reverb(y: np.ndarray, sr: int, *, rt60: float = 0.4, wet: float = 0.35,
     ir = rng.standard_normal(n) * decay
     ir /= np.sqrt(np.sum(ir**2)) + 1e-12
     tail = scipy.signal.fftconvolve(y, ir)[: y.size]
-    return ((1 - wet) * y + wet * tail).astype(np.float32)
+    return np.asarray((1 - wet) * y + wet * tail, dtype=np.float32)
 
 
 def band_limit(y: np.ndarray, sr: int, *, low: float = 150.0, high: float = 5000.0
@@ -31,7 +31,7 @@ def band_limit(y: np.ndarray, sr: int, *, low: float = 150.0, high: float = 5000
     """4th-order Butterworth band-pass, like a phone microphone and speaker."""
     sos = scipy.signal.butter(4, [low, min(high, sr / 2 * 0.95)], btype="bandpass", fs=sr,
                               output="sos")
-    return scipy.signal.sosfilt(sos, y).astype(np.float32)
+    return np.asarray(scipy.signal.sosfilt(sos, y), dtype=np.float32)
 
 
 def add_noise(y: np.ndarray, *, snr_db: float = 15.0, seed: int = 0) -> np.ndarray:
@@ -39,7 +39,8 @@ def add_noise(y: np.ndarray, *, snr_db: float = 15.0, seed: int = 0) -> np.ndarr
     rng = np.random.default_rng(seed)
     power = float(np.mean(y**2)) + 1e-12
     noise = rng.standard_normal(y.size) * np.sqrt(power / 10 ** (snr_db / 10))
-    return (y + noise).astype(np.float32)
+    noisy: np.ndarray = (y + noise).astype(np.float32)
+    return noisy
 
 
 def mp3_round_trip(y: np.ndarray, sr: int, *, bitrate: int = 64_000) -> np.ndarray:

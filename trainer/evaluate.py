@@ -19,7 +19,7 @@ nearest by source. Sources are a proxy for composer and production style.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,8 @@ KS = (1, 5, 10, 20)
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    unit: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return unit
 
 
 def embed_songs(store: FeatureStore, entries: Sequence[SongEntry], embed: EmbedFn, *,
@@ -63,7 +64,7 @@ def _ranks(sims: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _summary(first: np.ndarray, ap: np.ndarray, ks: Sequence[int], prefix: str = ""
              ) -> dict[str, float]:
-    out: dict[str, float] = {f"{prefix}queries": int(len(first))}
+    out: dict[str, float] = {f"{prefix}queries": len(first)}
     if not len(first):
         return out
     for k in ks:
@@ -156,7 +157,7 @@ def format_table(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def write_metrics(metrics: dict[str, float], path: str | Path) -> Path:
+def write_metrics(metrics: Mapping[str, object], path: str | Path) -> Path:
     """Write the metrics as JSON."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -133,7 +133,7 @@ def refine_top(config: TrainConfig, store: FeatureStore, *, runs_dir: str | Path
     runs = Path(runs_dir)
     monitor = config.early_stopping.monitor
     candidates = top_params(runs / "best" / HPO_FILE, topn)
-    results = []
+    results: list[dict[str, Any]] = []
     for rank, params in enumerate(candidates):
         result = fit(config.with_overrides(**params), store, runs / "refine" / f"rank{rank}",
                      device=device, log=log)

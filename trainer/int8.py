@@ -29,7 +29,7 @@ def onnx_embed_fn(path: Path, stem: tuple[int, int], threads: int = 1) -> Any:
     def embed(mel: np.ndarray, chroma: np.ndarray, tempo: np.ndarray) -> np.ndarray:
         full_mel, full_chroma = unpool(mel, chroma, stem_freq=stem[0], stem_time=stem[1])
         feed = {"mel": full_mel, "chroma": full_chroma, "tempo": tempo}
-        return session.run([OUTPUT_NAMES[0]], feed)[0]
+        return np.asarray(session.run([OUTPUT_NAMES[0]], feed)[0])
 
     return embed
 

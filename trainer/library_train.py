@@ -12,39 +12,41 @@ Progress goes to stdout, as plain lines or (``--progress jsonl``) as
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer.config import TrainConfig, load_config
 from trainer.errors import TrainerError
+from trainer.model import EmbeddingNet
 
 MIN_TRACKS = 12
 RECIPE = Path(__file__).with_name("configs") / "default_model.yaml"
+Report = Callable[[float, str], None]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``library`` sub-command."""
-    p = sub.add_parser("library", help="train a model on a Resonance library",
-                       description=__doc__.split("\n\n")[1])
-    p.add_argument("--library", type=Path, required=True, help="library folder (or its .db)")
-    p.add_argument("--out", type=Path, required=True, help="folder for the new model")
-    p.add_argument("--config", type=Path, default=RECIPE, help="training recipe")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--steps_per_epoch", type=int, default=25)
-    p.add_argument("--batch_identities", type=int, default=32)
-    p.add_argument("--val_fraction", type=float, default=0.15)
-    p.add_argument("--workers", type=int, default=None, help="feature processes")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--progress", choices=["text", "jsonl"], default="text")
-    p.set_defaults(handler="library")
+@dataclass(frozen=True)
+class LibraryJob:
+    """What ``resonance-train library`` was asked to do (its command-line options)."""
+
+    library: Path
+    out: Path
+    config: Path | None = None  # the shipped model's recipe
+    epochs: int = 20
+    steps_per_epoch: int = 25
+    batch_identities: int = 32
+    val_fraction: float = 0.15
+    workers: int | None = None
+    device: str = "auto"
+    progress: str = "text"
 
 
-def reporter(mode: str) -> Callable[[float, str], None]:
+def reporter(mode: str) -> Report:
     """A progress printer: JSON lines for the app, plain text for people."""
     def report(fraction: float, message: str) -> None:
         if mode == "jsonl":
@@ -86,43 +88,40 @@ def write_manifest(paths: list[str], folder: Path, val_fraction: float) -> Path:
     return folder
 
 
-def library(args: argparse.Namespace) -> int:
+def train_on_library(job: LibraryJob) -> int:
     """Run the whole library-training job; the exit code."""
-    from trainer.cache import SQLiteCache, cache_path, fill
-    from trainer.commands import layout_of
-    from trainer.config import load_config
+    from trainer.cache import SQLiteCache, cache_path, fill, layout_of
     from trainer.data import discover_tracks
 
-    report = reporter(args.progress)
-    paths, current_model = library_tracks(args.library)
+    report = reporter(job.progress)
+    paths, current_model = library_tracks(job.library)
     if len(paths) < MIN_TRACKS:
         raise TrainerError(f"the library has {len(paths)} analysed tracks; scan at least "
                            f"{MIN_TRACKS} before training")
-    work = args.out.parent / f".{args.out.name}.work"
-    root = write_manifest(paths, work / "corpus", args.val_fraction)
-    cfg = load_config(args.config).with_overrides(
-        root=str(root), epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-        batch_identities=args.batch_identities, cache_backend="sqlite")
+    work = job.out.parent / f".{job.out.name}.work"
+    root = write_manifest(paths, work / "corpus", job.val_fraction)
+    cfg = load_config(job.config or RECIPE).with_overrides(
+        root=str(root), epochs=job.epochs, steps_per_epoch=job.steps_per_epoch,
+        batch_identities=job.batch_identities, cache_backend="sqlite")
     report(0.0, f"{len(paths)} tracks; computing features")
     tracks = discover_tracks(root)
     cache = SQLiteCache(cache_path(work / "cache", layout_of(cfg)), layout_of(cfg))
-    workers = args.workers or os.cpu_count() or 1
+    workers = job.workers or os.cpu_count() or 1
     for start in range(0, len(tracks), 16):
         fill(cache, tracks[start : start + 16], workers=workers, log=lambda _m: None)
         done = min(start + 16, len(tracks))
         report(0.3 * done / len(tracks), f"features {done}/{len(tracks)}")
     cache.close()
-    model = _train(cfg, work, args, report)
-    _export_and_check(model, cfg, work, args, current_model, report)
+    model = _train(cfg, work, job.device, report)
+    _export_and_check(model, cfg, work, job, current_model, report)
     return 0
 
 
-def _train(cfg: Any, work: Path, args: argparse.Namespace,
-           report: Callable[[float, str], None]) -> Any:
-    from trainer.commands import store_of
+def _train(cfg: TrainConfig, work: Path, device: str, report: Report) -> EmbeddingNet:
+    from trainer.cache import store_of
     from trainer.train import Trainer
 
-    trainer = Trainer(cfg, store_of(cfg, work / "cache"), work / "run", device=args.device,
+    trainer = Trainer(cfg, store_of(cfg, work / "cache"), work / "run", device=device,
                       log=lambda _m: None)
     trainer.resume()
 
@@ -135,29 +134,29 @@ def _train(cfg: Any, work: Path, args: argparse.Namespace,
     return trainer.model.cpu().eval()
 
 
-def _export_and_check(model: Any, cfg: Any, work: Path, args: argparse.Namespace,
-                      current_model: Path, report: Callable[[float, str], None]) -> None:
+def _export_and_check(model: EmbeddingNet, cfg: TrainConfig, work: Path, job: LibraryJob,
+                      current_model: Path, report: Report) -> None:
     import dataclasses
 
     from engine.model import load_card, write_card
     from trainer.backend import load_model
-    from trainer.commands import store_of
+    from trainer.cache import store_of
     from trainer.evaluate import evaluate_store
     from trainer.export import export_folder
     from trainer.train import split_store
 
     report(0.92, "exporting the model")
-    export_folder(model, cfg, args.out, name=f"library-{time.strftime('%Y%m%d-%H%M%S')}",
-                  training={"library": str(args.library), "stem": [cfg.model.stem_freq,
+    export_folder(model, cfg, job.out, name=f"library-{time.strftime('%Y%m%d-%H%M%S')}",
+                  training={"library": str(job.library), "stem": [cfg.model.stem_freq,
                                                                    cfg.model.stem_time]})
     report(0.95, "scoring the new and the current model on held-out tracks")
     store = store_of(cfg, work / "cache")
     held_out = split_store(store, cfg)[1]
-    new = evaluate_store(store, held_out, load_model(args.out, backend="onnx").embed)
+    new = evaluate_store(store, held_out, load_model(job.out, backend="onnx").embed)
     heldout: dict[str, Any] = {"songs": len(held_out), **new}
     try:
         old_model = load_model(current_model, backend="onnx")
-        if old_model.features != cfg.features.to_dict() or tuple(old_model.stem) != (
+        if old_model.features != cfg.features or tuple(old_model.stem) != (
                 cfg.model.stem_freq, cfg.model.stem_time):
             raise TrainerError("the current model uses another feature configuration")
         old = evaluate_store(store, held_out, old_model.embed)
@@ -165,9 +164,9 @@ def _export_and_check(model: Any, cfg: Any, work: Path, args: argparse.Namespace
                         "baseline_model": old_model.info["card"]["sha256"]})
     except (TrainerError, KeyError, ValueError) as exc:
         heldout["baseline_error"] = str(exc)
-    card = load_card(args.out)
+    card = load_card(job.out)
     write_card(dataclasses.replace(card, metrics={**card.metrics, "heldout": heldout}),
-               args.out)
+               job.out)
     base = heldout.get("baseline_recall@5")
     report(1.0, f"held-out recall@5: new {new['recall@5']:.3f}"
                 + (f", current {base:.3f}" if base is not None else ""))

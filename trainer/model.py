@@ -143,7 +143,8 @@ class RhythmMLP(nn.Module):
         self.out_dim = hidden
 
     def forward(self, tempo: torch.Tensor) -> torch.Tensor:
-        return self.net(_standardise(tempo, (1,)))
+        out: torch.Tensor = self.net(_standardise(tempo, (1,)))
+        return out
 
 
 class GatedFusion(nn.Module):
@@ -168,7 +169,8 @@ class GatedFusion(nn.Module):
         gated = [w[:, i : i + 1] * f for i, f in enumerate(feats)]
         if self.project is None:
             return torch.stack(gated, dim=0).sum(dim=0)
-        return self.project(torch.cat(gated, dim=1))
+        out: torch.Tensor = self.project(torch.cat(gated, dim=1))
+        return out
 
 
 class EmbeddingNet(nn.Module):

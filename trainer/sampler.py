@@ -7,10 +7,7 @@ piece (``pairs_json`` / manifest ``group``) are positives; the sampler puts a
 group-mate into the batch with probability ``pair_prob``. ``song_labels`` tell the
 songs themselves apart (for a loss that ranks a song above its other versions), and
 each view comes from one of the song's degraded copies with probability
-``variant_prob`` (see :mod:`trainer.cache`). ``source_identities`` of each batch's
-songs are real recordings drawn ``songs_per_source`` at a time from a few sources
-(packages), so a loss over ``source_labels`` sees positives and negatives at all:
-recordings are a few percent of a corpus of rendered pieces.
+``variant_prob`` (see :mod:`trainer.cache`).
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ class Batch:
     starts: np.ndarray
     labels: np.ndarray
     song_labels: np.ndarray
-    source_labels: np.ndarray
 
 
 def cut_segment(feats: SongFeatures, start: int, length: int,
@@ -51,8 +47,8 @@ def cut_segment(feats: SongFeatures, start: int, length: int,
         mel = np.pad(mel, ((0, 0), (0, pad)), constant_values=MEL_FLOOR_DB)
         chroma = np.pad(chroma, ((0, 0), (0, pad)))
     n_blocks = feats.tempo.shape[1]
-    first = min(int(round(start / tempo_block)), n_blocks - 1)
-    count = max(1, int(round(length / tempo_block)))
+    first = min(round(start / tempo_block), n_blocks - 1)
+    count = max(1, round(length / tempo_block))
     tempo = feats.tempo[:, first : first + count].astype(np.float32).mean(axis=1)
     return mel, chroma, tempo
 
@@ -86,17 +82,12 @@ class PKSampler:
     min_gap : smallest distance between two views of a song, in pooled frames
     variants : cache ids of each song's degraded copies
     variant_prob : chance that a view is cut from a degraded copy
-    source_identities : identities reserved for recordings grouped by source
-    songs_per_source : recordings of one source drawn together into those slots
     """
 
     def __init__(self, entries: list[SongEntry], *, identities: int, views: int, length: int,
                  min_gap: int, pair_prob: float = 0.5, seed: int = 0,
                  variants: dict[str, list[str]] | None = None,
-                 variant_prob: float = 0.0, source_identities: int = 0,
-                 songs_per_source: int = 3) -> None:
-        if songs_per_source < 2:
-            raise TrainerError("songs_per_source must be at least 2 (a source needs positives)")
+                 variant_prob: float = 0.0) -> None:
         self.views, self.length, self.min_gap = views, length, min_gap
         self.variants, self.variant_prob = variants or {}, variant_prob
         self.eligible = [e for e in entries
@@ -110,44 +101,15 @@ class PKSampler:
         self.mates: dict[str, list[int]] = {}
         for i, e in enumerate(self.eligible):
             self.mates.setdefault(e.group, []).append(i)
-        # the source term groups real recordings by package; songs with versions (rendered
-        # collections) keep their piece as their "source"
-        self.source_of = {s: i for i, s in enumerate(sorted({self._source(e) for e in
-                                                             self.eligible}))}
         self.pair_prob = pair_prob
-        # sources with at least two songs can fill the reserved slots with positives
-        by_source: dict[str, list[int]] = {}
-        for i, e in enumerate(self.eligible):
-            by_source.setdefault(self._source(e), []).append(i)
-        self.source_songs = {s: v for s, v in by_source.items()
-                             if len(v) >= 2 and s and not s.startswith("piece:")}
-        self.source_identities = (min(source_identities, self.identities)
-                                  if self.source_songs else 0)
-        self.songs_per_source = songs_per_source
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return -(-len(self.eligible) // self.identities)
 
-    def _source(self, entry: SongEntry) -> str:
-        return entry.source if len(self.mates[entry.group]) == 1 else f"piece:{entry.group}"
-
-    def _source_slots(self) -> list[int]:
-        """Recordings for the reserved slots, ``songs_per_source`` per random source."""
-        chosen: list[int] = []
-        names = sorted(self.source_songs)
-        for k in self.rng.permutation(len(names)):
-            songs = self.source_songs[names[k]]
-            take = min(len(songs), self.songs_per_source,
-                       self.source_identities - len(chosen))
-            if take < 2:
-                break
-            chosen.extend(int(i) for i in self.rng.choice(songs, size=take, replace=False))
-        return chosen
-
     def _identities(self, order: list[int]) -> list[int]:
-        chosen = self._source_slots() if self.source_identities else []
-        taken = set(chosen)
+        chosen: list[int] = []
+        taken: set[int] = set()
         while order and len(chosen) < self.identities:
             i = order.pop()
             if i in taken:
@@ -172,7 +134,10 @@ class PKSampler:
             yield self._make(chosen)
 
     def _make(self, chosen: list[int]) -> Batch:
-        songs, starts, labels, song_labels, sources = [], [], [], [], []
+        songs: list[str] = []
+        starts: list[int] = []
+        labels: list[int] = []
+        song_labels: list[int] = []
         for i in chosen:
             entry = self.eligible[i]
             s = view_starts(entry.n_frames, self.length, self.views, self.min_gap, self.rng)
@@ -184,9 +149,8 @@ class PKSampler:
             starts.extend(int(x) for x in s)
             labels.extend([self.label_of[entry.group]] * self.views)
             song_labels.extend([i] * self.views)
-            sources.extend([self.source_of[self._source(entry)]] * self.views)
         return Batch(songs, np.asarray(starts, np.int64), np.asarray(labels, np.int64),
-                     np.asarray(song_labels, np.int64), np.asarray(sources, np.int64))
+                     np.asarray(song_labels, np.int64))
 
 
 def gather_quantized(store: FeatureStore, songs: list[str], starts: np.ndarray,
@@ -202,7 +166,7 @@ def gather_quantized(store: FeatureStore, songs: list[str], starts: np.ndarray,
     chroma = np.zeros((n, first.chroma.shape[0], length), dtype=np.uint8)
     tempo = np.empty((n, first.tempo.shape[0]), dtype=np.float32)
     block = store.layout.tempo_block
-    count = max(1, int(round(length / block)))
+    count = max(1, round(length / block))
     feats = first
     for i, (song, start) in enumerate(zip(songs, starts, strict=True)):
         if i and song != songs[i - 1]:
@@ -210,7 +174,7 @@ def gather_quantized(store: FeatureStore, songs: list[str], starts: np.ndarray,
         part = feats.mel[:, start : start + length]
         mel[i, :, : part.shape[1]] = part
         chroma[i, :, : part.shape[1]] = feats.chroma[:, start : start + length]
-        b0 = min(int(round(start / block)), feats.tempo.shape[1] - 1)
+        b0 = min(round(start / block), feats.tempo.shape[1] - 1)
         tempo[i] = feats.tempo[:, b0 : b0 + count].mean(axis=1, dtype=np.float32)
     return mel, chroma, tempo
 

@@ -111,9 +111,7 @@ class Trainer:
                                  min_gap=max(1, length // 8), pair_prob=config.pair_prob,
                                  seed=config.seed,
                                  variants=variant_map(store) if config.variant_prob else None,
-                                 variant_prob=config.variant_prob,
-                                 source_identities=config.source_identities,
-                                 songs_per_source=config.songs_per_source)
+                                 variant_prob=config.variant_prob)
         self.steps = config.steps_per_epoch or len(self.sampler)
         self.model = new_model(config).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
@@ -137,7 +135,8 @@ class Trainer:
         self.elapsed = 0.0  # training seconds before this process (resume)
 
     # -- one step / epoch ------------------------------------------------------------
-    def _batch(self, songs: list[str], starts: np.ndarray) -> tuple[torch.Tensor, ...]:
+    def _batch(self, songs: list[str], starts: np.ndarray
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Quantised segments gathered on the CPU, decoded on the training device."""
         window = math.ceil(self.store.layout.segment_length * self.config.augment.window_scale)
         arrays = gather_quantized(self.store, songs, starts, window)
@@ -150,12 +149,11 @@ class Trainer:
                 tempo)
 
     def _loss(self, outputs: tuple[torch.Tensor, ...], labels: torch.Tensor,
-              song_labels: torch.Tensor, source_labels: torch.Tensor) -> torch.Tensor:
-        """Weighted sum of the loss over piece, song and source labels, fused + branches."""
-        cfg = self.config
-        shares = [(w, lab) for w, lab in ((1.0 - cfg.song_weight - cfg.source_weight, labels),
-                                          (cfg.song_weight, song_labels),
-                                          (cfg.source_weight, source_labels)) if w > 0]
+              song_labels: torch.Tensor) -> torch.Tensor:
+        """Weighted sum of the loss over piece and song labels, fused + branches."""
+        weight = self.config.song_weight
+        shares = [(w, lab) for w, lab in ((1.0 - weight, labels), (weight, song_labels))
+                  if w > 0]
 
         def criterion(emb: torch.Tensor) -> torch.Tensor:
             return sum((w * self.loss_fn(emb, lab) for w, lab in shares), emb.sum() * 0.0)
@@ -177,11 +175,10 @@ class Trainer:
                                                length=self.store.layout.segment_length)
             labels = torch.from_numpy(batch.labels).to(self.device)
             song_labels = torch.from_numpy(batch.song_labels).to(self.device)
-            sources = torch.from_numpy(batch.source_labels).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                 enabled=self.amp_dtype is not None):
                 loss = self._loss(self.model.forward_pooled(mel, chroma, tempo), labels,
-                                  song_labels, sources)
+                                  song_labels)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)

@@ -66,6 +66,7 @@ def _recordings_corpus(tmp_path, *, train: int = 0):
     return corpus
 
 
+@pytest.mark.slow
 def test_benchmark_runs_end_to_end(tmp_path):
     corpus = _recordings_corpus(tmp_path)
     model = build_model(tmp_path / "model")
@@ -84,6 +85,7 @@ def test_benchmark_runs_end_to_end(tmp_path):
     assert card["tracks"] == 4 and card["excerpt"]["clean"] == clean
 
 
+@pytest.mark.slow
 def test_same_source_breakdown(tmp_path, capsys):
     from benchmarks import bench_same_source as bss
 

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.model_factory import build_model, write_music
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +54,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_engine_works_without_torch_qt_or_librosa(tmp_path):
     model = build_model(tmp_path / "model")  # onnx is needed to build it, not to use it
     write_music(tmp_path / "music", 4, seconds=6)

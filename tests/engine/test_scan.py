@@ -156,6 +156,7 @@ def test_cancelled_scan_keeps_its_work_and_resumes(tmp_path, library):
     assert library.count() == 6
 
 
+@pytest.mark.slow
 def test_parallel_workers_give_the_same_catalog(tmp_path, model_dir, library):
     music = tmp_path / "music"
     write_music(music, 4, seconds=8)

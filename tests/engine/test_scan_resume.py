@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from engine.library import Library
 from tests.model_factory import build_model, write_music
@@ -40,6 +41,7 @@ def snapshot(lib: Library) -> dict[str, tuple]:
                         r["n"]) for r in rows}
 
 
+@pytest.mark.slow
 def test_sigkilled_scan_resumes_to_the_same_catalog(tmp_path):
     model = build_model(tmp_path / "model")
     music = tmp_path / "music"
@@ -93,6 +95,7 @@ CRASHER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_crashing_file_is_recorded_and_the_scan_goes_on(tmp_path):
     model = build_model(tmp_path / "model")
     music = tmp_path / "music"

@@ -154,6 +154,7 @@ def test_prf_reranks_around_the_expanded_query(lib):
     assert {r.track.id for r in expanded[:3]} >= feedback
 
 
+@pytest.mark.slow
 def test_repeated_queries_do_not_grow_memory(lib):
     seed = lib.analyze_seed((song(3, 8, sr=SR), SR))
     track_seed = lib.analyze_seed(lib.tracks()[0].id)

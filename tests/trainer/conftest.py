@@ -9,11 +9,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tests.audio_factory import song, write_audio  # noqa: E402
-from trainer.cache import SQLiteCache, cache_path, fill  # noqa: E402
-from trainer.commands import layout_of  # noqa: E402
-from trainer.config import TrainConfig  # noqa: E402
-from trainer.data import discover_tracks  # noqa: E402
+from tests.audio_factory import song, write_audio
+from trainer.cache import SQLiteCache, cache_path, fill, layout_of
+from trainer.config import TrainConfig
+from trainer.data import discover_tracks
 
 SR = 22050
 N_SONGS = 10

@@ -18,10 +18,10 @@ from trainer.cache import (
     block_means,
     cache_path,
     fill,
+    layout_of,
     open_store,
     pool_numpy,
 )
-from trainer.commands import layout_of
 from trainer.config import TrainConfig
 from trainer.data import Track, discover_tracks
 from trainer.errors import TrainerError

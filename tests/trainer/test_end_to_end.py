@@ -1,4 +1,8 @@
-"""The whole pipeline through the command line, on synthesised audio."""
+"""The whole pipeline through the command line, on synthesised audio.
+
+Each stage's output is a module fixture (``trained``: precompute + refine; ``exported``:
++ export), so every test runs alone or in any order.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from tests.trainer.conftest import tiny_base
 from trainer.backend import detect_backend
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.cli import main
+from trainer.song_index import read_song_index
+
+pytestmark = pytest.mark.slow  # trains and exports a model (about 10 s on 2 cores)
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +36,28 @@ def _run(work: Path, *args: str) -> int:
     return main([*args, "--config", str(work / "base.yaml"), "--cache_dir", str(work / "cache")])
 
 
-def test_pipeline(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    w = workdir
-    assert _run(w, "precompute", "--workers", "1") == 0
-    assert _run(w, "refine", "--device", "cpu", "--runs_dir", str(w / "runs")) == 0
-    assert (w / "runs/best/ckpt.pt").is_file()
+@pytest.fixture(scope="module")
+def trained(workdir: Path) -> Path:
+    """The work folder after ``precompute`` and ``refine`` (``runs/best``)."""
+    assert _run(workdir, "precompute", "--workers", "1") == 0
+    assert _run(workdir, "refine", "--device", "cpu", "--runs_dir", str(workdir / "runs")) == 0
+    assert (workdir / "runs/best/ckpt.pt").is_file()
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def exported(trained: Path) -> Path:
+    """The work folder after ``export`` of ``runs/best`` to ``export/``."""
+    assert _run(trained, "export", "--load", str(trained / "runs/best"), "--outdir",
+                str(trained / "export")) == 0
+    return trained
+
+
+def test_pipeline(exported: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    w = exported
     assert _run(w, "evaluate", "--load", str(w / "runs/best")) == 0
     metrics = json.loads((w / "runs/best/eval.json").read_text())
     assert {"recall@1", "recall@5", "recall@10", "recall@20", "mrr", "map"} <= set(metrics)
-    assert _run(w, "export", "--load", str(w / "runs/best"), "--outdir", str(w / "export")) == 0
     card = json.loads((w / "export/card.json").read_text())
     assert card["metrics"]["onnx_parity"]["ok"]
     assert card["metrics"]["validation_onnx"]["queries"] > 0
@@ -53,16 +73,15 @@ def test_pipeline(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert onnx_metrics["backend"] == "onnx"
     assert onnx_metrics["mrr"] == pytest.approx(metrics["mrr"], abs=1e-3)
     assert _run(w, "index", "--load", str(w / "export"), "--out_dir", str(w / "catalog")) == 0
-    meta = json.loads((w / "catalog/meta.json").read_text())
-    assert meta["count"] == len(np.load(w / "catalog/embeddings.npy")) == 10
+    catalog = read_song_index(w / "catalog")
+    assert len(catalog.songs) == catalog.tracks.count == 10
+    assert json.loads((w / "catalog/songs.json").read_text())["model_sha256"] == card["sha256"]
     assert "parity: OK" in capsys.readouterr().out
 
 
-def test_int8_export(workdir: Path, corpus_dir: Path) -> None:
-    if not (workdir / "runs/best/ckpt.pt").is_file():
-        pytest.skip("needs test_pipeline's checkpoint")
-    out = workdir / "export_int8"
-    assert _run(workdir, "export", "--load", str(workdir / "runs/best"), "--outdir", str(out),
+def test_int8_export(trained: Path, corpus_dir: Path) -> None:
+    out = trained / "export_int8"
+    assert _run(trained, "export", "--load", str(trained / "runs/best"), "--outdir", str(out),
                 "--formats", "onnx,int8") == 0
     card = json.loads((out / "card.json").read_text())
     verdict = card["metrics"]["int8"]
@@ -76,11 +95,9 @@ def test_int8_export(workdir: Path, corpus_dir: Path) -> None:
     np.testing.assert_allclose(np.linalg.norm(emb.fused, axis=1), 1.0, rtol=1e-5)
 
 
-def test_engine_runs_the_exported_model(workdir: Path, corpus_dir: Path) -> None:
-    if not (workdir / "export/card.json").is_file():
-        pytest.skip("needs test_pipeline's export")
-    embedder = Embedder(workdir / "export")
-    model, _ = model_from_checkpoint(load_checkpoint(workdir / "runs/best"))
+def test_engine_runs_the_exported_model(exported: Path, corpus_dir: Path) -> None:
+    embedder = Embedder(exported / "export")
+    model, _ = model_from_checkpoint(load_checkpoint(exported / "runs/best"))
     _, segments = analyze_file(corpus_dir / "song03.wav", config=embedder.config,
                                max_segments=3)
     got = embedder.embed(segments)
@@ -92,23 +109,20 @@ def test_engine_runs_the_exported_model(workdir: Path, corpus_dir: Path) -> None
         np.testing.assert_allclose(got.branches[name], ref[i].numpy(), atol=1e-4)
 
 
-def test_backend_detection(workdir: Path, tmp_path: Path,
+def test_backend_detection(exported: Path, tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
-    if not (workdir / "export/card.json").is_file():
-        pytest.skip("needs test_pipeline's export")
-    assert detect_backend(workdir / "runs/best") == "torch"
-    assert detect_backend(workdir / "runs/best/ckpt.pt") == "torch"
-    assert detect_backend(workdir / "export") == "onnx"
-    assert detect_backend(workdir / "export/model.onnx") == "onnx"
+    assert detect_backend(exported / "runs/best") == "torch"
+    assert detect_backend(exported / "runs/best/ckpt.pt") == "torch"
+    assert detect_backend(exported / "export") == "onnx"
+    assert detect_backend(exported / "export/model.onnx") == "onnx"
     (tmp_path / "weights.bin").write_bytes(b"\x00" * 16)
-    assert _run(workdir, "evaluate", "--load", str(tmp_path / "weights.bin")) == 1
+    assert _run(exported, "evaluate", "--load", str(tmp_path / "weights.bin")) == 1
     assert "Unable to auto-detect backend from --load" in capsys.readouterr().err
 
 
-def test_seed_spellings_and_corpus_delegation(workdir: Path,
+def test_seed_spellings_and_corpus_delegation(trained: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    if not (workdir / "runs/best/ckpt.pt").is_file():
-        pytest.skip("needs test_pipeline's checkpoint")
+    workdir = trained
     assert _run(workdir, "train", "--mode", "refine", "--device", "cpu", "--epochs", "1",
                 "--runs_dir", str(workdir / "runs2")) == 0
     assert (workdir / "runs2/best/ckpt.pt").is_file()

@@ -16,6 +16,7 @@ from trainer.export import example_inputs, export_folder, export_onnx, validate_
 from trainer.quantize import int8_verdict
 
 
+@pytest.mark.slow
 def test_export_folder(tiny_config: TrainConfig, tmp_path: Path) -> None:
     model = new_model(tiny_config).eval()
     path, report = export_folder(model, tiny_config, tmp_path, metrics={"recall@5": 0.5})

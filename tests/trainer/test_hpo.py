@@ -11,8 +11,7 @@ import yaml
 
 from engine.config import default_config_dir
 from trainer import hpo
-from trainer.cache import open_store
-from trainer.commands import layout_of
+from trainer.cache import layout_of, open_store
 from trainer.config import TrainConfig
 from trainer.errors import TrainerError
 
@@ -38,6 +37,7 @@ def test_bad_space_is_refused(tmp_path: Path) -> None:
         hpo.load_space(tmp_path / "s.yaml")
 
 
+@pytest.mark.slow
 def test_search_then_refine_topn(tiny_config: TrainConfig, cache_dir: Path,
                                  tmp_path: Path) -> None:
     space = tmp_path / "space.yaml"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from engine.library import Library
@@ -16,6 +17,7 @@ from trainer.config import TrainConfig
 from trainer.export import export_folder
 
 
+@pytest.mark.slow
 def test_library_training_reports_progress_and_scores_both_models(tmp_path, capsys):
     music = tmp_path / "music"
     music.mkdir()

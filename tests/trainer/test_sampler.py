@@ -54,7 +54,7 @@ def test_epoch_covers_every_song() -> None:
 
 
 def test_short_songs_are_not_identities() -> None:
-    entries = _entries(4) + [SongEntry("short", "/x", "short", None, "", 1.0, 55)]
+    entries = [*_entries(4), SongEntry("short", "/x", "short", None, "", 1.0, 55)]
     sampler = PKSampler(entries, identities=8, views=2, length=50, min_gap=10)
     assert "short" not in {e.song for e in sampler.eligible}
     assert sampler.identities == 4
@@ -92,43 +92,3 @@ def test_song_labels_tell_versions_apart_and_views_use_degraded_copies() -> None
         from_copies += sum("::degraded-" in s for s in batch.songs)
         total += len(batch.songs)
     assert 0.4 < from_copies / total < 0.6
-
-
-def test_source_labels_follow_the_package_for_songs_without_versions() -> None:
-    entries = [SongEntry(f"s{i}", "/x", f"s{i}", None, "pkg-a" if i < 3 else "pkg-b", 10.0, 200)
-               for i in range(6)]
-    # two renditions of one piece from a collection: their piece is their source
-    entries += [SongEntry(f"r{i}", "/x", "piece", None, "collection", 10.0, 200)
-                for i in range(2)]
-    entries += [SongEntry("r9", "/x", "other", None, "collection", 10.0, 200),
-                SongEntry("r8", "/x", "other", None, "collection", 10.0, 200)]
-    sampler = PKSampler(entries, identities=10, views=2, length=50, min_gap=10, seed=0)
-    batch = next(iter(sampler.batches(1)))
-    label = dict(zip(batch.songs, batch.source_labels, strict=True))
-    assert len(label) == 10
-    assert label["s0"] == label["s1"] == label["s2"] != label["s3"] == label["s4"]
-    assert label["r0"] == label["r1"] != label["r9"] == label["r8"]
-    assert label["r0"] not in (label["s0"], label["s3"])
-
-
-def test_source_slots_bring_recordings_of_one_source_together() -> None:
-    # 40 singleton "renditions" without a source and 8 recordings of two packages: without
-    # reserved slots two recordings of one package rarely meet in a batch of 6
-    entries = _entries(40) + [SongEntry(f"rec{i}", "/x", f"rec{i}", None,
-                                        "pkg-a" if i < 4 else "pkg-b", 10.0, 200)
-                              for i in range(8)]
-    sampler = PKSampler(entries, identities=6, views=2, length=50, min_gap=10, seed=4,
-                        source_identities=4, songs_per_source=2)
-    for batch in sampler.batches(30):
-        songs = batch.songs[::2]
-        assert len(set(songs)) == 6
-        recordings = [s for s in songs if s.startswith("rec")]
-        assert len(recordings) >= 4
-        sources = batch.source_labels[::2][[s.startswith("rec") for s in songs]]
-        # two packages, at least two recordings each (the usual draw may add more)
-        assert (np.unique(sources, return_counts=True)[1] >= 2).sum() == 2
-    # no source has two songs: the slots stay free for the usual draw
-    lone = PKSampler(_entries(10), identities=4, views=2, length=50, min_gap=10,
-                     source_identities=4)
-    assert lone.source_identities == 0
-    assert all(len(set(b.songs[::2])) == 4 for b in lone.batches(5))
