@@ -8,6 +8,7 @@ in this process: no subprocess per file. Resampling is done with soxr.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def load_audio(
     if offset < 0 or (duration is not None and duration < 0):
         raise ParameterError("offset and duration must not be negative")
     path = Path(path)
-    _check_readable(path)
+    check_audio_file(path)
     data, native_sr = _decode(path, offset, duration)
     y = to_mono(data)
     y = resample(y, orig_sr=native_sr, target_sr=sr)
@@ -79,7 +80,7 @@ def load_audio(
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     """Duration, rate, channels and codec of ``path`` from its header."""
     path = Path(path)
-    _check_readable(path)
+    check_audio_file(path)
     if path.suffix.lower() in _SNDFILE_EXTENSIONS:
         try:
             info = sf.info(str(path))
@@ -120,22 +121,43 @@ def sanitize(y: np.ndarray) -> np.ndarray:
     return np.clip(y, -1.0, 1.0, out=y)
 
 
-# -- internals -----------------------------------------------------------------------
+_NOT_FILES = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+              (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"))
 
-def _check_readable(path: Path) -> None:
+
+def check_audio_file(path: str | os.PathLike[str]) -> os.stat_result:
+    """Refuse anything but a non-empty, readable regular file, without opening it.
+
+    Runs before any tag reading or decoding, so a FIFO, a device, a socket or a folder
+    fails at once instead of blocking or streaming forever.
+
+    Returns
+    -------
+    st : the file's ``os.stat`` result
+
+    Raises
+    ------
+    DecodeError
+        The path is missing, not a regular file, empty or not readable.
+    """
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         raise DecodeError(path, "file not found") from None
     except OSError as exc:
         raise DecodeError(path, f"cannot access file ({exc.strerror or exc})") from None
-    if not path.is_file():
-        raise DecodeError(path, "not a regular file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _NOT_FILES if test(st.st_mode)), "not a file")
+        raise DecodeError(path, f"not an audio file: {kind}")
     if st.st_size == 0:
         raise DecodeError(path, "file is empty")
     if not os.access(path, os.R_OK):
         raise DecodeError(path, "permission denied")
+    return st
 
+
+# -- internals -----------------------------------------------------------------------
 
 def _decode(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     sndfile_error: str | None = None

@@ -48,6 +48,21 @@ def _shipped_model_dir() -> Path:
         return resources_root() / "models" / "default"
 
 
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(path).resolve()
+
+
+def _music_folder(path: str | os.PathLike) -> Path:
+    """``path`` resolved, refused unless it is an existing folder."""
+    folder = _resolved(path)
+    if not folder.exists():
+        raise ParameterError(f"no such folder: {str(path)!r}")
+    if not folder.is_dir():
+        raise ParameterError(f"{str(path)!r} is not a folder; give the folder that holds "
+                             "your music")
+    return folder
+
+
 class Library:
     """A music library: its tracks, catalog, searches and playlists.
 
@@ -64,10 +79,18 @@ class Library:
         self._catalog_lock = threading.RLock()  # the scan and a query may both refresh it
 
     @classmethod
-    def open(cls, path: Path | None = None, *, model_dir: Path | None = None) -> Library:
-        """Open (or create) the library at ``path`` (a folder, or its ``.db`` file)."""
+    def open(cls, path: Path | None = None, *, model_dir: Path | None = None,
+             create: bool = True) -> Library:
+        """Open the library at ``path`` (a folder, or its ``.db`` file).
+
+        A missing library is created, unless ``create`` is False (query commands: a
+        mistyped path must not silently become a new, empty library).
+        """
         path = Path(path) if path is not None else default_library_dir()
         folder, db = (path.parent, path) if path.suffix == ".db" else (path, path / DB_FILE)
+        if not create and not db.is_file():
+            raise ParameterError(f"no library at {str(folder)!r} (check --library; a new "
+                                 "library is made by scanning a folder into it)")
         store = Store(db)
         chosen = model_dir or store.get_meta("model_dir") or _shipped_model_dir()
         return cls(folder, store, Path(chosen))
@@ -119,7 +142,7 @@ class Library:
 
     def add_root(self, path: Path) -> None:
         """Add a music folder (scanned by the next :meth:`scan`)."""
-        self.store.add_root(Path(path).resolve())
+        self.store.add_root(_music_folder(path))
 
     def remove_root(self, path: Path) -> None:
         """Remove a music folder and forget its tracks."""
@@ -162,7 +185,9 @@ class Library:
         workers : analysis processes (default: all cores; 0 analyses in this process)
         should_stop : polled between files; True ends the scan early, keeping its work
         """
-        folders = [Path(r).resolve() for r in roots] if roots else self.roots()
+        known = set(self.roots())
+        folders = ([p if p in known else _music_folder(p) for p in map(_resolved, roots)]
+                   if roots else self.roots())
         if not folders:
             raise ParameterError("the library has no folders yet: add one to scan")
         options = ScanOptions(model_dir=self._model_dir, fingerprint=self.embedder.fingerprint,

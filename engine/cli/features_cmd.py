@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.config import FeatureConfig
-from engine.errors import ResonanceError
+from engine.errors import ParameterError, ResonanceError
 from engine.features import analyze_file
 
 
@@ -43,11 +43,23 @@ def load_feature_config(path: Path | None, *, no_hpss: bool = False) -> FeatureC
     return cfg
 
 
+def _output_folder(folder: Path) -> None:
+    """Create the ``--out`` folder; an existing file there is refused, never replaced."""
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"--out {str(folder)!r} is a file, not a folder; give a folder "
+                             "for the .npz files")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"--out: cannot create folder {str(folder)!r}: "
+                             f"{exc.strerror or exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Analyse each file; a bad file is reported and the others still processed."""
     cfg = load_feature_config(args.config, no_hpss=args.no_hpss)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
+        _output_folder(args.out)
     failures = 0
     for path in args.files:
         started = time.perf_counter()

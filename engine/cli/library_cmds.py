@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.cli.output import printable
 from engine.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -83,21 +85,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_import)
 
 
-def _open(args: argparse.Namespace) -> Library:
+def _open(args: argparse.Namespace, *, create: bool = False) -> Library:
+    """The library of ``--library``; only ``scan`` creates a missing one."""
     from engine.library import Library
 
-    return Library.open(args.library, model_dir=args.model)
+    return Library.open(args.library, model_dir=args.model, create=create)
+
+
+def _searchable(library: Library) -> Library:
+    if library.count() == 0:
+        raise ParameterError(f"the library {str(library.folder)!r} has no searchable tracks "
+                             "yet; scan a music folder into it first")
+    return library
 
 
 def _params(args: argparse.Namespace) -> SearchParams:
-    from engine.search import SearchParams
+    from engine.search import MAX_WEIGHT, SearchParams
 
+    usage = f"--weights takes three numbers from 0 to {MAX_WEIGHT:g}, e.g. 1,0.5,1"
     try:
         weights = tuple(float(w) for w in args.weights.split(","))
     except ValueError:
-        raise ParameterError("--weights takes three numbers, e.g. 1,0.5,1") from None
-    if len(weights) != 3:
-        raise ParameterError("--weights takes three numbers, e.g. 1,0.5,1")
+        raise ParameterError(usage) from None
+    if len(weights) != 3 or not all(math.isfinite(w) and 0 <= w <= MAX_WEIGHT
+                                    for w in weights):
+        raise ParameterError(usage)
     return SearchParams(k=args.k, prf=args.prf, diversity=args.diversity, weights=weights,
                         exclude_same_album=args.exclude_album,
                         exclude_same_artist=args.exclude_artist)
@@ -105,7 +117,7 @@ def _params(args: argparse.Namespace) -> SearchParams:
 
 def _seed_arg(text: str) -> int | Path:
     path = Path(text)
-    if text.isdigit() and not path.exists():
+    if text.isascii() and text.isdigit() and not path.exists():
         return int(text)
     return path
 
@@ -114,7 +126,7 @@ def run_scan(args: argparse.Namespace) -> int:
     """Scan with a tqdm bar on stderr; prints a one-line summary."""
     from tqdm import tqdm
 
-    with _open(args) as library:
+    with _open(args, create=True) as library:
         bar = None
         last = None
         for progress in library.scan(args.folders or None, workers=args.workers):
@@ -146,11 +158,11 @@ def result_json(result: Any) -> dict[str, Any]:
 
 
 def _print_table(seed_name: str, results: list) -> None:
-    print(f"Similar to {seed_name}:")
+    print(f"Similar to {printable(seed_name)}:")
     for rank, r in enumerate(results, 1):
         t = r.track
-        name = f"{t.artist} - {t.display_title}" if t.artist else t.display_title
-        print(f"{rank:3d}. {r.score:6.3f}  {name}  [{t.path}]  "
+        name = printable(f"{t.artist} - {t.display_title}" if t.artist else t.display_title)
+        print(f"{rank:3d}. {r.score:6.3f}  {name}  [{printable(t.path)}]  "
               f"(seed {r.seed_offset:.0f}s ~ {r.match_offset:.0f}s)")
 
 
@@ -158,15 +170,12 @@ def run_similar(args: argparse.Namespace) -> int:
     """Rank the library for each seed; JSON Lines with ``--json``."""
     seeds = list(args.seeds)
     if args.batch:
-        try:
-            lines = args.batch.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ParameterError(f"cannot read --batch file: {exc.strerror or exc}") from None
-        seeds += [line.strip() for line in lines if line.strip()]
+        seeds += [line.strip() for line in _batch_lines(args.batch) if line.strip()]
     if not seeds:
         raise ParameterError("give at least one seed (a file or track id) or --batch FILE")
     params = _params(args)
     with _open(args) as library:
+        _searchable(library)
         for text in seeds:
             seed = library.analyze_seed(_seed_arg(text))
             results = library.search(seed, params)
@@ -179,9 +188,27 @@ def run_similar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_lines(path: Path) -> list[str]:
+    """Lines of a ``--batch`` file: UTF-8 text, refused when binary or undecodable."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParameterError(f"cannot read --batch file {str(path)!r}: "
+                             f"{exc.strerror or exc}") from None
+    if b"\0" in data:
+        raise ParameterError(f"--batch file {str(path)!r} is binary (holds NUL bytes); "
+                             "give a text file with one seed per line")
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"--batch file {str(path)!r} is not UTF-8 text (byte "
+                             f"{exc.start}); save it as UTF-8") from None
+
+
 def run_playlist(args: argparse.Namespace) -> int:
     """Search from a seed and write the results (seed first when in the library)."""
     with _open(args) as library:
+        _searchable(library)
         seed = library.analyze_seed(_seed_arg(args.seed))
         ids = [r.track.id for r in library.search(seed, _params(args))]
         if seed.track_id is not None:
@@ -204,13 +231,13 @@ def run_status(args: argparse.Namespace) -> int:
             stats["playlists"] = library.playlists()
             print(json.dumps(stats, ensure_ascii=False))
             return 0
-        print(f"library: {library.folder}")
-        print(f"folders: {', '.join(stats['roots']) or '(none)'}")
+        print(f"library: {printable(library.folder)}")
+        print(f"folders: {printable(', '.join(stats['roots'])) or '(none)'}")
         print(f"tracks: {stats['tracks']} ({stats['ok']} searchable, {stats['pending']} "
               f"pending, {stats['error']} failed, {stats['masked']} on missing drives)")
         print(f"model: {stats['model_sha256'] or '(none yet)'}")
         for e in errors[:20]:
-            print(f"  error: {e.path}: {e.reason}")
+            print(f"  error: {printable(e.path)}: {printable(e.reason)}")
         if len(errors) > 20:
             print(f"  ... and {len(errors) - 20} more")
     return 0
