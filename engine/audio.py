@@ -149,7 +149,7 @@ def check_audio_file(path: str | os.PathLike[str]) -> os.stat_result:
         raise DecodeError(path, f"cannot access file ({exc.strerror or exc})") from None
     if not stat.S_ISREG(st.st_mode):
         kind = next((name for test, name in _NOT_FILES if test(st.st_mode)), "not a file")
-        raise DecodeError(path, f"not an audio file: {kind}")
+        raise DecodeError(path, f"not an audio file ({kind}, not a regular file)")
     if st.st_size == 0:
         raise DecodeError(path, "file is empty")
     if not os.access(path, os.R_OK):
