@@ -7,6 +7,7 @@ in this process: no subprocess per file. Resampling is done with soxr.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -144,16 +145,17 @@ def check_audio_file(path: str | os.PathLike[str]) -> os.stat_result:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise DecodeError(path, "file not found") from None
+        raise DecodeError(path, "file not found", transient=True) from None
     except OSError as exc:
-        raise DecodeError(path, f"cannot access file ({exc.strerror or exc})") from None
+        raise DecodeError(path, f"cannot access file ({exc.strerror or exc})",
+                          transient=True) from None
     if not stat.S_ISREG(st.st_mode):
         kind = next((name for test, name in _NOT_FILES if test(st.st_mode)), "not a file")
         raise DecodeError(path, f"not an audio file ({kind}, not a regular file)")
     if st.st_size == 0:
         raise DecodeError(path, "file is empty")
     if not os.access(path, os.R_OK):
-        raise DecodeError(path, "permission denied")
+        raise DecodeError(path, "permission denied", transient=True)
     return st
 
 
@@ -210,7 +212,7 @@ def _decode_av(path: Path, offset: float, duration: float | None) -> tuple[np.nd
     except DecodeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError, IndexError, KeyError) as exc:
-        raise DecodeError(path, _av_reason(exc)) from None
+        raise DecodeError(path, _av_reason(exc), transient=_transient(exc)) from None
     if not chunks:
         if offset > 0:
             return np.zeros((0, 1), np.float32), rate
@@ -279,6 +281,15 @@ def _av_info(path: Path) -> AudioInfo:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise DecodeError(path, _av_reason(exc)) from None
+
+
+#: OS error numbers whose cause can go away without the file changing.
+_TRANSIENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT, errno.ENOMEM,
+                               errno.ESTALE, errno.ENODEV, errno.ENXIO, errno.ETIMEDOUT})
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or getattr(exc, "errno", None) in _TRANSIENT_ERRNOS
 
 
 def _av_reason(exc: Exception) -> str:

@@ -74,7 +74,7 @@ def default_workers() -> int:
 
 def _stored_tracks(store: Store, root_ids: list[int]) -> dict[str, dict]:
     marks = ",".join("?" * len(root_ids))
-    rows = store.query(f"SELECT id, path, size, mtime, content_hash, status FROM tracks "
+    rows = store.query(f"SELECT id, path, size, mtime, content_hash, status, retry FROM tracks "
                        f"WHERE root_id IN ({marks})", root_ids) if root_ids else []
     return {r["path"]: dict(r) for r in rows}
 
@@ -95,6 +95,12 @@ def _apply_changed(conn: sqlite3.Connection, row: dict, found: FoundFile) -> Non
     else:
         conn.execute("UPDATE tracks SET size = ?, mtime = ?, status = 'pending' WHERE id = ?",
                      (found.size, found.mtime, row["id"]))
+
+
+def _failed_file_changed(row: dict, found: FoundFile) -> bool:
+    """A permanently failed file whose bytes changed under the same size and mtime."""
+    return (row["status"] == "error" and not row["retry"] and row["content_hash"] is not None
+            and _safe_hash(found.path) not in (None, row["content_hash"]))
 
 
 def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str, dict],
@@ -137,6 +143,9 @@ def apply_diff(store: Store, found: WalkResult, root_ids: dict[str, int]) -> dic
             elif row["size"] != f.size or row["mtime"] != f.mtime:
                 _apply_changed(conn, row, f)
                 counts["changed"] += 1
+            elif _failed_file_changed(row, f):
+                conn.execute("UPDATE tracks SET status = 'pending' WHERE id = ?", (row["id"],))
+                counts["changed"] += 1
         still_new = _match_moves(conn, new, stored, root_ids)
         counts["moved"] = len(new) - len(still_new)
         conn.executemany("DELETE FROM tracks WHERE id = ?", [(r["id"],) for r in stored.values()])
@@ -160,6 +169,7 @@ def pending_work(store: Store, root_ids: list[int], fingerprint: str) -> list[tu
     rows = store.query(
         "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
         f"WHERE t.root_id IN ({marks}) AND p.state = 'present' AND (t.status = 'pending' "
+        "OR (t.status = 'error' AND t.retry = 1) "
         "OR (t.status = 'ok' AND COALESCE(t.fingerprint, '') != ?)) ORDER BY t.path",
         (*root_ids, fingerprint))
     return [(int(r[0]), str(r[1])) for r in rows]
@@ -318,7 +328,9 @@ def _commit(store: Store, batch: list[Analysis], fingerprint: str) -> None:
             else:
                 records.save_error(conn, result.track_id, reason=result.reason,
                                    size=result.size, mtime=result.mtime,
-                                   fingerprint=fingerprint)
+                                   fingerprint=fingerprint, retry=result.transient,
+                                   content_hash=None if result.transient
+                                   else _safe_hash(result.path))
 
 
 def scan(store: Store, *, roots: list[Path], options: ScanOptions,

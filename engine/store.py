@@ -25,7 +25,7 @@ import numpy as np
 from engine.errors import StoreAccessError
 
 DB_FILE = "library.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATION_1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,10 +87,18 @@ def _migration_2(conn: sqlite3.Connection) -> None:
          for r in rows])
 
 
+#: Failures keep when they were last tried and whether trying again may help; failures
+#: recorded before this step were never retried, so each is tried once more.
+_MIGRATION_3 = """
+ALTER TABLE tracks ADD COLUMN tried REAL;
+ALTER TABLE tracks ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;
+UPDATE tracks SET tried = updated, retry = 1 WHERE status = 'error'
+"""
+
 #: Numbered schema steps; step ``n`` brings the schema from version ``n - 1`` to ``n``:
 #: SQL text, or a function of the connection for steps that transform data.
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
-    1: _MIGRATION_1, 2: _migration_2}
+    1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3}
 
 VECTOR_COLUMNS = ("fused", "timbre", "harmony", "rhythm")
 #: Segment keys in the segment-level index are ``track_id * SEGMENT_STRIDE + seg``.

@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from engine.errors import ParameterError
 
 if TYPE_CHECKING:
     from engine.library import Library
+    from engine.records import ScanError
     from engine.search import SearchParams
 
 
@@ -227,7 +229,8 @@ def run_status(args: argparse.Namespace) -> int:
         stats = library.stats()
         errors = library.errors()
         if args.json:
-            stats["errors"] = [{"path": str(e.path), "reason": e.reason} for e in errors]
+            stats["errors"] = [{"path": str(e.path), "reason": e.reason, "tried": e.tried,
+                                "retry": e.retry} for e in errors]
             stats["playlists"] = library.playlists()
             print(json.dumps(stats, ensure_ascii=False))
             return 0
@@ -237,10 +240,18 @@ def run_status(args: argparse.Namespace) -> int:
               f"pending, {stats['error']} failed, {stats['masked']} on missing drives)")
         print(f"model: {stats['model_sha256'] or '(none yet)'}")
         for e in errors[:20]:
-            print(f"  error: {printable(e.path)}: {printable(e.reason)}")
+            print(f"  error: {printable(e.path)}: {printable(e.reason)}{_tried(e)}")
         if len(errors) > 20:
             print(f"  ... and {len(errors) - 20} more")
     return 0
+
+
+def _tried(error: ScanError) -> str:
+    if error.tried is None:
+        return ""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(error.tried))
+    again = "tried again by the next scan" if error.retry else "tried again when it changes"
+    return f" (last tried {when}; {again})"
 
 
 def run_export(args: argparse.Namespace) -> int:
