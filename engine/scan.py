@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -213,14 +215,35 @@ class _SingleThreadedPool(ProcessPoolExecutor):
                     os.environ[key] = value
 
 
+#: How often a worker checks that the scanning process is still there (seconds).
+PARENT_POLL_SECONDS = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Wait until the scanning process is gone (killed, OOM, logout), then exit at once."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(0)
+
+
+def _init_scan_worker(model_dir: str, parent: int) -> None:
+    """Worker start: follow the parent's fate, leave Ctrl-C to it, then load the model."""
+    from engine.analysis import init_worker
+
+    # Ctrl-C reaches every process of the terminal's group: the scan decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch",
+                     daemon=True).start()
+    init_worker(model_dir)
+
+
 def _new_pool(options: ScanOptions, workers: int) -> ProcessPoolExecutor:
     import multiprocessing
 
-    from engine.analysis import init_worker
-
     context = multiprocessing.get_context("spawn")  # safe from threaded (GUI) parents
     return _SingleThreadedPool(max_workers=workers, mp_context=context,
-                               initializer=init_worker, initargs=(str(options.model_dir),))
+                               initializer=_init_scan_worker,
+                               initargs=(str(options.model_dir), os.getpid()))
 
 
 def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,14 +126,47 @@ def _seed_arg(text: str) -> int | Path:
     return path
 
 
+class _StopSignals:
+    """While active, the first SIGINT or SIGTERM asks the scan to stop (its work is kept);
+    a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._saved[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def requested(self) -> bool:
+        """Whether a stop was asked for."""
+        return self.signum is not None
+
+
 def run_scan(args: argparse.Namespace) -> int:
-    """Scan with a tqdm bar on stderr; prints a one-line summary."""
+    """Scan with a tqdm bar on stderr; prints a one-line summary.
+
+    SIGINT (Ctrl-C) or SIGTERM stops the scan cleanly: the files analysed so far are
+    kept, and the next scan goes on from there.
+    """
     from tqdm import tqdm
 
-    with _open(args, create=True) as library:
+    with _StopSignals() as stop, _open(args, create=True) as library:
         bar = None
         last = None
-        for progress in library.scan(args.folders or None, workers=args.workers):
+        for progress in library.scan(args.folders or None, workers=args.workers,
+                                     should_stop=stop.requested):
             last = progress
             if bar is None and not args.quiet and progress.stage == "analyse":
                 bar = tqdm(total=progress.total, unit="file", file=sys.stderr,
@@ -145,8 +180,13 @@ def run_scan(args: argparse.Namespace) -> int:
                 bar.refresh()
         if bar is not None:
             bar.close()
-        print(f"scanned {last.done if last else 0} files ({last.errors if last else 0} "
-              f"errors); the library holds {library.count()} searchable tracks")
+        done, errors = (last.done, last.errors) if last else (0, 0)
+        if stop.signum is not None:
+            print(f"resonance: scan stopped by {signal.Signals(stop.signum).name}: the {done} "
+                  "files analysed are kept; scan again to finish", file=sys.stderr)
+            return 128 + stop.signum
+        print(f"scanned {done} files ({errors} errors); the library holds {library.count()} "
+              "searchable tracks")
     return 0
 
 
