@@ -42,6 +42,10 @@ POINTER = "current"
 FORMAT = "resonance-catalog"
 FORMAT_VERSION = 1
 INDEX_NAMES = ("tracks", "segments")
+TMP_PREFIX = "catalog.tmp-"
+#: Replaced catalog folders are removed once they are this old (seconds): until then
+#: another process may still be reading the one it found through ``current``.
+STALE_GRACE_SECONDS = 60.0
 #: The segment index serves excerpt queries only (decoding dominates them), so it stays
 #: exact, in float16, up to this many segments (about 37,000 tracks at 8 segments).
 SEGMENT_APPROX_THRESHOLD = 300_000
@@ -99,7 +103,7 @@ def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint:
     """Atomically replace the catalog under ``folder`` with ``indexes``."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"catalog.tmp-{uuid.uuid4().hex}"
+        tmp = folder / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"  # ours alone
         tmp.mkdir()
         entries: dict[str, Any] = {}
         for name, index in indexes.items():
@@ -123,17 +127,39 @@ def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint:
         _fsync_file(pointer_tmp)
         os.replace(pointer_tmp, folder / POINTER)
         _fsync_dir(folder)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # faiss reports write errors as RuntimeError
         raise StoreAccessError(f"cannot write the catalog in {str(folder)!r}: "
-                               f"{exc.strerror or exc}") from None
+                               f"{getattr(exc, 'strerror', None) or exc}") from None
     _remove_stale(folder, keep=final.name)
     return final
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _is_stale(child: Path, keep: str, now: float) -> bool:
+    """Another process's folders are left alone: a temporary folder while its writer
+    lives, a replaced catalog for a grace period (a reader may still be loading it)."""
+    if child.name.startswith(TMP_PREFIX):
+        pid = child.name[len(TMP_PREFIX):].partition("-")[0]
+        return not pid.isdigit() or not _process_alive(int(pid))
+    if child.name.startswith("cat-") and child.name != keep:
+        with contextlib.suppress(OSError):
+            return now - child.stat().st_mtime > STALE_GRACE_SECONDS
+    return False
+
+
 def _remove_stale(folder: Path, *, keep: str) -> None:
+    now = time.time()
     for child in folder.iterdir():
-        stale = child.name != keep and child.name.startswith(("cat-", "catalog.tmp-"))
-        if stale and child.is_dir():
+        if child.is_dir() and _is_stale(child, keep, now):
             shutil.rmtree(child, ignore_errors=True)
 
 

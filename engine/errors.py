@@ -41,6 +41,10 @@ class StoreAccessError(ResonanceError):
     """The library database or catalog on disk cannot be read or written."""
 
 
+class ScanBusyError(ResonanceError):
+    """Another process is scanning the library."""
+
+
 class ModelError(ResonanceError):
     """An embedding model is missing, malformed or does not fit its card."""
 

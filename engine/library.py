@@ -21,7 +21,7 @@ from engine.catalog import Catalog, database_checksums, open_catalog
 from engine.errors import ModelError, ParameterError, ResonanceError
 from engine.model import Embedder, ModelCard, default_model_dir, load_card
 from engine.records import ScanError, TrackInfo
-from engine.scan import ScanOptions, ScanProgress, default_workers
+from engine.scan import ScanOptions, ScanProgress, default_workers, scan_lock
 from engine.scan import scan as run_scan
 from engine.search import Retriever, SearchParams, SearchResult, Seed, search
 from engine.store import DB_FILE, Store
@@ -192,14 +192,15 @@ class Library:
             raise ParameterError("the library has no folders yet: add one to scan")
         options = ScanOptions(model_dir=self._model_dir, fingerprint=self.embedder.fingerprint,
                               workers=default_workers() if workers is None else int(workers))
-        self.store.set_meta("model_dir", str(self._model_dir.resolve()))
-        final = None
-        for progress in run_scan(self.store, roots=folders, options=options,
-                                 should_stop=should_stop):
-            if progress.stage in ("done", "cancelled"):
-                final = progress
-                continue
-            yield progress
+        with scan_lock(self.folder):
+            self.store.set_meta("model_dir", str(self._model_dir.resolve()))
+            final = None
+            for progress in run_scan(self.store, roots=folders, options=options,
+                                     should_stop=should_stop):
+                if progress.stage in ("done", "cancelled"):
+                    final = progress
+                    continue
+                yield progress
         if final is not None:
             yield ScanProgress(final.done, final.total, "", "index", final.errors,
                                final.rate, None)

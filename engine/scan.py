@@ -11,6 +11,7 @@ committed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from typing import Any
 
 from engine import records
 from engine.analysis import SEGMENTS_PER_TRACK, Analysis, analyse_path, content_hash
-from engine.errors import ResonanceError
+from engine.errors import ResonanceError, ScanBusyError, StoreAccessError
 from engine.store import Store
 from engine.walk import FoundFile, WalkResult, walk
 
@@ -67,6 +68,33 @@ class ScanOptions:
     max_segments: int | None = SEGMENTS_PER_TRACK
 
 
+SCAN_LOCK = "scan.lock"
+
+
+@contextlib.contextmanager
+def scan_lock(folder: Path) -> Iterator[None]:
+    """Hold the library's scan lock (one scan at a time, across processes).
+
+    The lock is an OS file lock on ``folder/scan.lock``: a killed scan releases it with
+    its process. Raises :class:`ScanBusyError` at once when another scan holds it.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(Path(folder) / SCAN_LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ScanBusyError(f"another scan is running on the library {str(folder)!r}; wait "
+                            "for it to finish (or stop it) and scan again") from None
+    except OSError as exc:
+        raise StoreAccessError(f"cannot lock the library {str(folder)!r} for a scan: "
+                               f"{exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def default_workers() -> int:
     """All cores."""
     return max(1, os.cpu_count() or 1)
@@ -74,10 +102,10 @@ def default_workers() -> int:
 
 # -- diff ---------------------------------------------------------------------------
 
-def _stored_tracks(store: Store, root_ids: list[int]) -> dict[str, dict]:
+def _stored_tracks(conn: sqlite3.Connection, root_ids: list[int]) -> dict[str, dict]:
     marks = ",".join("?" * len(root_ids))
-    rows = store.query(f"SELECT id, path, size, mtime, content_hash, status, retry FROM tracks "
-                       f"WHERE root_id IN ({marks})", root_ids) if root_ids else []
+    rows = conn.execute(f"SELECT id, path, size, mtime, content_hash, status, retry FROM tracks "
+                        f"WHERE root_id IN ({marks})", root_ids).fetchall() if root_ids else []
     return {r["path"]: dict(r) for r in rows}
 
 
@@ -127,11 +155,15 @@ def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str,
 
 
 def apply_diff(store: Store, found: WalkResult, root_ids: dict[str, int]) -> dict[str, int]:
-    """Bring the store in line with the walk; returns counts per kind of change."""
+    """Bring the store in line with the walk; returns counts per kind of change.
+
+    The stored rows are read and rewritten in one write transaction, so another process
+    writing the library in between cannot make the diff stale.
+    """
     present_ids = [root_ids[r] for r in found.present_roots]
-    stored = _stored_tracks(store, present_ids)
     counts = {"new": 0, "changed": 0, "moved": 0, "deleted": 0, "masked": 0}
     with store.transaction() as conn:
+        stored = _stored_tracks(conn, present_ids)
         for root in found.missing_roots:
             ids = [r[0] for r in conn.execute("SELECT id FROM tracks WHERE root_id = ?",
                                               (root_ids[root],))]
