@@ -8,6 +8,7 @@ a query and :meth:`Library.search` the fast, repeatable part.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -18,8 +19,8 @@ import numpy as np
 from engine import playlists as pl
 from engine import records
 from engine.catalog import Catalog, database_checksums, open_catalog
-from engine.errors import ModelError, ParameterError, ResonanceError
-from engine.model import Embedder, ModelCard, default_model_dir, load_card
+from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
+from engine.model import Embedder, ModelCard, default_model_dir
 from engine.records import ScanError, TrackInfo
 from engine.scan import ScanOptions, ScanProgress, default_workers, scan_lock
 from engine.scan import scan as run_scan
@@ -125,13 +126,30 @@ class Library:
                 raise ModelError(f"no embedding model at {self._model_dir} (pass --model DIR "
                                  "or install the default model)")
             self._embedder = Embedder(self._model_dir, threads=0)
+            self._adopt_fingerprint(self._embedder)
         return self._embedder
 
+    def _adopt_fingerprint(self, embedder: Embedder) -> None:
+        """Libraries from before the fingerprint covered the card name their vectors by
+        the ONNX file's sha256 alone: re-label them rather than re-embed everything."""
+        if self.store.get_meta("model_sha256") != embedder.card.sha256:
+            return
+        with contextlib.suppress(StoreAccessError), self.store.transaction() as conn:
+            conn.execute("UPDATE tracks SET fingerprint = ? WHERE fingerprint = ?",
+                         (embedder.fingerprint, embedder.card.sha256))
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'model_sha256'",
+                         (embedder.fingerprint,))
+
     def set_model(self, model_dir: Path) -> None:
-        """Use another model; tracks are re-embedded by the next scan."""
-        load_card(model_dir)
+        """Use another model; tracks are re-embedded by the next scan.
+
+        The model is loaded and checked against its card first (:meth:`Embedder.check`):
+        a model that does not load or fit is refused and the library keeps its own.
+        """
+        embedder = Embedder(model_dir, threads=0)
+        embedder.check()
         self._model_dir = Path(model_dir)
-        self._embedder = None
+        self._embedder = embedder
         self._catalog = None
         self.store.set_meta("model_dir", str(Path(model_dir).resolve()))
 
@@ -157,10 +175,8 @@ class Library:
         return records.get_track(self.store, track_id)
 
     def count(self) -> int:
-        """Number of searchable tracks."""
-        return int(self.store.query(
-            "SELECT COUNT(*) FROM tracks t JOIN path_state p ON p.track_id = t.id "
-            "WHERE t.status = 'ok' AND p.state = 'present'")[0][0])
+        """Number of searchable tracks (analysed with the library's current model)."""
+        return records.searchable_count(self.store)
 
     def errors(self) -> list[ScanError]:
         """Files that could not be used, and folders that could not be read."""
@@ -190,6 +206,7 @@ class Library:
                    if roots else self.roots())
         if not folders:
             raise ParameterError("the library has no folders yet: add one to scan")
+        self.embedder.check()  # a model that does not load or fit its card writes nothing
         options = ScanOptions(model_dir=self._model_dir, fingerprint=self.embedder.fingerprint,
                               workers=default_workers() if workers is None else int(workers))
         with scan_lock(self.folder):
