@@ -12,6 +12,7 @@ committed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -87,6 +88,10 @@ def scan_lock(folder: Path) -> Iterator[None]:
         raise ScanBusyError(f"another scan is running on the library {str(folder)!r}; wait "
                             "for it to finish (or stop it) and scan again") from None
     except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise StoreAccessError(f"the library {str(folder)!r} is read-only (read-only "
+                                   "media or permissions): it can be searched but not "
+                                   "scanned") from None
         raise StoreAccessError(f"cannot lock the library {str(folder)!r} for a scan: "
                                f"{exc.strerror or exc}") from None
     try:
