@@ -216,6 +216,34 @@ def pending_work(store: Store, root_ids: list[int], fingerprint: str) -> list[tu
 
 # -- analysis -----------------------------------------------------------------------
 
+def _identity(path: str) -> tuple[int, int, int, int, int, float] | None:
+    """What changes when a file is rewritten or replaced: inode, size, mtime, ctime (and
+    the mtime as the walk records it)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mtime
+
+
+def analyse_file(path: str, track_id: int, max_segments: int | None,
+                 embedder: Any = None) -> Analysis:
+    """:func:`~engine.analysis.analyse_path`, stored only if what was decoded is what is on
+    disk: the file is stat-ed and hashed before decoding, and must be unchanged (same
+    inode, size, times and hash) afterwards. A file replaced or rewritten meanwhile is a
+    transient failure, analysed again by the next scan."""
+    before, digest = _identity(path), _safe_hash(path)
+    result = analyse_path(path, track_id, max_segments, embedder)
+    if not result.ok:
+        return result
+    if before is None or digest is None or _identity(path) != before \
+            or result.content_hash != digest:
+        return Analysis(path, track_id, False, result.size, result.mtime, transient=True,
+                        reason="the file changed while it was analysed")
+    result.size, result.mtime = before[2], before[5]
+    return result
+
+
 def _results_inline(work: list[tuple[int, str]], options: ScanOptions,
                     should_stop: Callable[[], bool]) -> Iterator[Analysis]:
     from engine.model import Embedder
@@ -224,7 +252,7 @@ def _results_inline(work: list[tuple[int, str]], options: ScanOptions,
     for track_id, path in work:
         if should_stop():
             return
-        yield analyse_path(path, track_id, options.max_segments, embedder)
+        yield analyse_file(path, track_id, options.max_segments, embedder)
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -294,7 +322,7 @@ def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,
         while queue or running:
             while queue and len(running) < in_flight * workers and not should_stop():
                 track_id, path = queue.pop()
-                future = pool.submit(analyse_path, path, track_id, options.max_segments)
+                future = pool.submit(analyse_file, path, track_id, options.max_segments)
                 running[future] = (track_id, path)
             if should_stop():
                 return []

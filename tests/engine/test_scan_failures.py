@@ -98,3 +98,36 @@ def test_failures_recorded_before_the_upgrade_are_tried_once_more(tmp_path, monk
     (error,) = records.scan_errors(new)
     assert error.retry and error.tried is not None
     new.close()
+
+
+def test_a_file_replaced_during_its_analysis_is_analysed_again(tmp_path, model_dir,
+                                                               monkeypatch):
+    import numpy as np
+
+    from tests.audio_factory import song, write_audio
+
+    music = tmp_path / "music"
+    music.mkdir()
+    target = write_audio(music / "track.wav", song(1, 8, sr=16000), sr=16000)
+    other = write_audio(tmp_path / "other.wav", song(2, 8, sr=16000), sr=16000)
+    assert other.stat().st_size == target.stat().st_size
+    real_load = audio.load_audio
+
+    def load_then_replace(path, **kwargs):  # decoded, then swapped under the scan
+        y = real_load(path, **kwargs)
+        if other.exists():
+            st = os.stat(path)
+            os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size and mtime
+            os.replace(other, path)
+        return y
+
+    monkeypatch.setattr(audio, "load_audio", load_then_replace)
+    with Library.open(tmp_path / "lib", model_dir=model_dir) as lib:
+        list(lib.scan([music], workers=0))
+        assert analysed(list(lib.scan(workers=0))) == 1  # what was decoded is not on disk
+        stored = lib.store.query("SELECT fused FROM track_vectors")[0][0]
+    with Library.open(tmp_path / "clean", model_dir=model_dir) as clean:
+        list(clean.scan([music], workers=0))
+        expected = clean.store.query("SELECT fused FROM track_vectors")[0][0]
+    np.testing.assert_allclose(np.frombuffer(stored, "<f4"), np.frombuffer(expected, "<f4"),
+                               atol=1e-6)
