@@ -127,6 +127,12 @@ _NOT_FILES = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)")
               (stat.S_ISBLK, "a block device"))
 
 
+def not_a_file_reason(mode: int) -> str:
+    """Why a path of this ``st_mode`` (not a regular file) cannot be audio."""
+    kind = next((name for test, name in _NOT_FILES if test(mode)), "a special file")
+    return f"not an audio file ({kind}, not a regular file)"
+
+
 def check_audio_file(path: str | os.PathLike[str]) -> os.stat_result:
     """Refuse anything but a non-empty, readable regular file, without opening it.
 
@@ -150,8 +156,7 @@ def check_audio_file(path: str | os.PathLike[str]) -> os.stat_result:
         raise DecodeError(path, f"cannot access file ({exc.strerror or exc})",
                           transient=True) from None
     if not stat.S_ISREG(st.st_mode):
-        kind = next((name for test, name in _NOT_FILES if test(st.st_mode)), "not a file")
-        raise DecodeError(path, f"not an audio file ({kind}, not a regular file)")
+        raise DecodeError(path, not_a_file_reason(st.st_mode))
     if st.st_size == 0:
         raise DecodeError(path, "file is empty")
     if not os.access(path, os.R_OK):

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine import playlists as pl
 from engine import records
+from engine.audio import check_audio_file
 from engine.catalog import Catalog, database_checksums, open_catalog
 from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
 from engine.model import Embedder, ModelCard, default_model_dir
@@ -258,6 +259,8 @@ class Library:
         if isinstance(seed, tuple):
             samples, rate = seed
             return seed_from_audio(np.asarray(samples), int(rate), self.embedder)
+        if records.track_id_for_path(self.store, seed) is None:
+            check_audio_file(seed)  # a FIFO or device fails before the model even loads
         return seed_from_file(Path(seed), self.embedder, store=self.store)
 
     def search(self, seed: Seed, params: SearchParams | None = None) -> list[SearchResult]:
