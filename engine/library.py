@@ -26,6 +26,7 @@ from engine.records import ScanError, TrackInfo
 from engine.scan import ScanOptions, ScanProgress, default_workers, scan_lock
 from engine.scan import scan as run_scan
 from engine.search import Retriever, SearchParams, SearchResult, Seed, search
+from engine.sessions import Session
 from engine.store import DB_FILE, Store
 
 __all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult", "Seed",
@@ -79,6 +80,7 @@ class Library:
         self._catalog: Catalog | None = None
         self._catalog_revision = -1
         self._catalog_lock = threading.RLock()  # the scan and a query may both refresh it
+        self._session = Session(folder)
 
     @classmethod
     def open(cls, path: Path | None = None, *, model_dir: Path | None = None,
@@ -106,7 +108,13 @@ class Library:
     def close(self) -> None:
         """Release the database connections."""
         self.store.close()
+        self._session.close()
         self._catalog = None
+
+    def others_open(self) -> int:
+        """How many other open libraries (other processes: another app window, a command
+        line scan) have this library open now; the app warns when it is not 0."""
+        return self._session.others()
 
     # -- model ------------------------------------------------------------------------
     @property

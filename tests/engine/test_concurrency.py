@@ -74,3 +74,23 @@ def test_queries_during_a_scan_never_fail(corpus):
         runs, failed = map(int, out_q.splitlines()[0].split())
         assert runs >= 3 and failed == 0, out_q + err_q
         assert "Traceback" not in err_q, err_q
+
+
+def test_the_library_knows_when_another_process_has_it_open(corpus):
+    from engine.library import Library
+
+    root, lib = corpus
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from engine.library "
+                               "import Library; lib = Library.open(sys.argv[1]); print('open', "
+                               "flush=True); time.sleep(60)", str(root / "lib")], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with Library.open(root / "lib") as mine:
+            assert mine.others_open() == 1
+            holder.kill()  # however it ends, its mark goes with it
+            holder.wait()
+            assert mine.others_open() == 0
+    finally:
+        holder.kill()
+    assert list((root / "lib" / "sessions").iterdir()) == []
