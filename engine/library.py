@@ -18,9 +18,9 @@ import numpy as np
 
 from engine import playlists as pl
 from engine import records
-from engine.audio import check_audio_file
 from engine.catalog import Catalog, database_checksums, open_catalog
 from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
+from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
 from engine.records import ScanError, TrackInfo
 from engine.scan import ScanOptions, ScanProgress, default_workers, scan_lock

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.analysis import embed_audio, mean_vector
-from engine.audio import check_audio_file, load_audio, resample, to_mono
+from engine.audio import load_audio, resample, to_mono
 from engine.errors import ParameterError
+from engine.filecheck import check_audio_file
 from engine.model import Embedder
 from engine.records import get_track, track_id_for_path
 from engine.search import Seed

@@ -14,7 +14,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.audio import AUDIO_EXTENSIONS, not_a_file_reason
+from engine.audio import AUDIO_EXTENSIONS
+from engine.filecheck import not_a_file_reason
 from engine.records import ScanError
 
 

@@ -7,12 +7,12 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from engine.config import FeatureConfig
 from engine.errors import ParameterError, ResonanceError
-from engine.features import analyze_file
+
+if TYPE_CHECKING:
+    from engine.config import FeatureConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def load_feature_config(path: Path | None, *, no_hpss: bool = False) -> FeatureC
     """The feature config from ``path`` or the shipped ``base.yaml``."""
     import dataclasses
 
-    from engine.config import default_config_dir
+    from engine.config import FeatureConfig, default_config_dir
 
     cfg = FeatureConfig.from_yaml(path or default_config_dir() / "base.yaml")
     if no_hpss:
@@ -57,6 +57,10 @@ def _output_folder(folder: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse each file; a bad file is reported and the others still processed."""
+    import numpy as np
+
+    from engine.features import analyze_file
+
     cfg = load_feature_config(args.config, no_hpss=args.no_hpss)
     if args.out:
         _output_folder(args.out)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -17,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.cli.output import printable
-from engine.errors import ParameterError
+from engine.errors import DecodeError, ParameterError
+from engine.filecheck import not_a_file_reason
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -120,9 +123,17 @@ def _params(args: argparse.Namespace) -> SearchParams:
 
 
 def _seed_arg(text: str) -> int | Path:
+    """A track id, or a path; a FIFO, device, socket or folder is refused here, before
+    the library and the model load."""
     path = Path(text)
     if text.isascii() and text.isdigit() and not path.exists():
         return int(text)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return path  # missing files are for the library (it may know the path) to judge
+    if not stat.S_ISREG(mode):
+        raise DecodeError(path, not_a_file_reason(mode))
     return path
 
 
@@ -215,11 +226,12 @@ def run_similar(args: argparse.Namespace) -> int:
         seeds += [line.strip() for line in _batch_lines(args.batch) if line.strip()]
     if not seeds:
         raise ParameterError("give at least one seed (a file or track id) or --batch FILE")
+    parsed = [(text, _seed_arg(text)) for text in seeds]
     params = _params(args)
     with _open(args) as library:
         _searchable(library)
-        for text in seeds:
-            seed = library.analyze_seed(_seed_arg(text))
+        for text, source in parsed:
+            seed = library.analyze_seed(source)
             results = library.search(seed, params)
             if args.json:
                 print(json.dumps({"seed": text, "excerpt": seed.excerpt,
@@ -249,9 +261,10 @@ def _batch_lines(path: Path) -> list[str]:
 
 def run_playlist(args: argparse.Namespace) -> int:
     """Search from a seed and write the results (seed first when in the library)."""
+    source = _seed_arg(args.seed)
     with _open(args) as library:
         _searchable(library)
-        seed = library.analyze_seed(_seed_arg(args.seed))
+        seed = library.analyze_seed(source)
         ids = [r.track.id for r in library.search(seed, _params(args))]
         if seed.track_id is not None:
             ids.insert(0, seed.track_id)
