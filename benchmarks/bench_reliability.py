@@ -47,9 +47,12 @@ def hostile(folder: Path) -> dict[str, str]:
             "folder": str(folder / "folder.mp3")}
 
 
-#: The command line, then its own peak RSS (MB) as the last line of stdout.
-MEASURED = ("import resource, sys; from engine.cli import main; code = main(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(code)")
+#: The command line, then its own peak RSS (MB, Linux VmHWM: unlike ru_maxrss it is not
+#: inherited from the parent across exec) as the last line of stdout.
+MEASURED = ("import re, sys; from engine.cli import main; code = main(sys.argv[1:]); "
+            "status = open('/proc/self/status').read(); "
+            "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) / 1024); "
+            "sys.exit(code)")
 
 
 def seed_failures(lib: list[str], seeds: dict[str, str]) -> None:
