@@ -23,8 +23,9 @@ from engine.errors import ModelError, ParameterError, ResonanceError, StoreAcces
 from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
 from engine.records import ScanError, TrackInfo
-from engine.scan import ScanOptions, ScanProgress, default_workers, scan_lock
+from engine.scan import ScanOptions, ScanProgress, default_workers
 from engine.scan import scan as run_scan
+from engine.scanlock import scan_lock
 from engine.search import Retriever, SearchParams, SearchResult, Seed, search
 from engine.sessions import Session
 from engine.store import DB_FILE, Store

@@ -11,13 +11,9 @@ committed.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
-import signal
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -27,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from engine import records
-from engine.analysis import SEGMENTS_PER_TRACK, Analysis, analyse_path, content_hash
-from engine.errors import ResonanceError, ScanBusyError, StoreAccessError
+from engine.analysis import SEGMENTS_PER_TRACK, Analysis
+from engine.errors import ResonanceError
+from engine.scan_worker import analyse_file, hash_or_none, init_scan_worker
 from engine.store import Store
 from engine.walk import FoundFile, WalkResult, walk
 
@@ -69,37 +66,6 @@ class ScanOptions:
     max_segments: int | None = SEGMENTS_PER_TRACK
 
 
-SCAN_LOCK = "scan.lock"
-
-
-@contextlib.contextmanager
-def scan_lock(folder: Path) -> Iterator[None]:
-    """Hold the library's scan lock (one scan at a time, across processes).
-
-    The lock is an OS file lock on ``folder/scan.lock``: a killed scan releases it with
-    its process. Raises :class:`ScanBusyError` at once when another scan holds it.
-    """
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(Path(folder) / SCAN_LOCK)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise ScanBusyError(f"another scan is running on the library {str(folder)!r}; wait "
-                            "for it to finish (or stop it) and scan again") from None
-    except OSError as exc:
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise StoreAccessError(f"the library {str(folder)!r} is read-only (read-only "
-                                   "media or permissions): it can be searched but not "
-                                   "scanned") from None
-        raise StoreAccessError(f"cannot lock the library {str(folder)!r} for a scan: "
-                               f"{exc.strerror or exc}") from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 def default_workers() -> int:
     """All cores."""
     return max(1, os.cpu_count() or 1)
@@ -114,17 +80,10 @@ def _stored_tracks(conn: sqlite3.Connection, root_ids: list[int]) -> dict[str, d
     return {r["path"]: dict(r) for r in rows}
 
 
-def _safe_hash(path: str) -> str | None:
-    try:
-        return content_hash(path)
-    except OSError:
-        return None
-
-
 def _apply_changed(conn: sqlite3.Connection, row: dict, found: FoundFile) -> None:
     """A file whose size or mtime changed: re-analyse unless its bytes are the same."""
     same = (row["status"] == "ok" and row["content_hash"] is not None
-            and row["size"] == found.size and _safe_hash(found.path) == row["content_hash"])
+            and row["size"] == found.size and hash_or_none(found.path) == row["content_hash"])
     if same:
         conn.execute("UPDATE tracks SET mtime = ? WHERE id = ?", (found.mtime, row["id"]))
     else:
@@ -135,7 +94,7 @@ def _apply_changed(conn: sqlite3.Connection, row: dict, found: FoundFile) -> Non
 def _failed_file_changed(row: dict, found: FoundFile) -> bool:
     """A permanently failed file whose bytes changed under the same size and mtime."""
     return (row["status"] == "error" and not row["retry"] and row["content_hash"] is not None
-            and _safe_hash(found.path) not in (None, row["content_hash"]))
+            and hash_or_none(found.path) not in (None, row["content_hash"]))
 
 
 def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str, dict],
@@ -147,7 +106,7 @@ def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str,
     still_new = []
     for found in new:
         candidates = [r for r in by_size.get(found.size, []) if r["content_hash"]]
-        digest = _safe_hash(found.path) if candidates else None
+        digest = hash_or_none(found.path) if candidates else None
         match = next((r for r in candidates if r["content_hash"] == digest), None)
         if match is None:
             still_new.append(found)
@@ -216,34 +175,6 @@ def pending_work(store: Store, root_ids: list[int], fingerprint: str) -> list[tu
 
 # -- analysis -----------------------------------------------------------------------
 
-def _identity(path: str) -> tuple[int, int, int, int, int, float] | None:
-    """What changes when a file is rewritten or replaced: inode, size, mtime, ctime (and
-    the mtime as the walk records it)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mtime
-
-
-def analyse_file(path: str, track_id: int, max_segments: int | None,
-                 embedder: Any = None) -> Analysis:
-    """:func:`~engine.analysis.analyse_path`, stored only if what was decoded is what is on
-    disk: the file is stat-ed and hashed before decoding, and must be unchanged (same
-    inode, size, times and hash) afterwards. A file replaced or rewritten meanwhile is a
-    transient failure, analysed again by the next scan."""
-    before, digest = _identity(path), _safe_hash(path)
-    result = analyse_path(path, track_id, max_segments, embedder)
-    if not result.ok:
-        return result
-    if before is None or digest is None or _identity(path) != before \
-            or result.content_hash != digest:
-        return Analysis(path, track_id, False, result.size, result.mtime, transient=True,
-                        reason="the file changed while it was analysed")
-    result.size, result.mtime = before[2], before[5]
-    return result
-
-
 def _results_inline(work: list[tuple[int, str]], options: ScanOptions,
                     should_stop: Callable[[], bool]) -> Iterator[Analysis]:
     from engine.model import Embedder
@@ -280,34 +211,12 @@ class _SingleThreadedPool(ProcessPoolExecutor):
                     os.environ[key] = value
 
 
-#: How often a worker checks that the scanning process is still there (seconds).
-PARENT_POLL_SECONDS = 0.5
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Wait until the scanning process is gone (killed, OOM, logout), then exit at once."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_SECONDS)
-    os._exit(0)
-
-
-def _init_scan_worker(model_dir: str, parent: int) -> None:
-    """Worker start: follow the parent's fate, leave Ctrl-C to it, then load the model."""
-    from engine.analysis import init_worker
-
-    # Ctrl-C reaches every process of the terminal's group: the scan decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch",
-                     daemon=True).start()
-    init_worker(model_dir)
-
-
 def _new_pool(options: ScanOptions, workers: int) -> ProcessPoolExecutor:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # safe from threaded (GUI) parents
     return _SingleThreadedPool(max_workers=workers, mp_context=context,
-                               initializer=_init_scan_worker,
+                               initializer=init_scan_worker,
                                initargs=(str(options.model_dir), os.getpid()))
 
 
@@ -418,7 +327,7 @@ def _commit(store: Store, batch: list[Analysis], fingerprint: str) -> None:
                                    size=result.size, mtime=result.mtime,
                                    fingerprint=fingerprint, retry=result.transient,
                                    content_hash=None if result.transient
-                                   else _safe_hash(result.path))
+                                   else hash_or_none(result.path))
 
 
 def scan(store: Store, *, roots: list[Path], options: ScanOptions,
