@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.cli.output import printable
 from engine.errors import ParameterError, ResonanceError
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             track, segs = analyze_file(path, config=cfg, max_segments=args.max_segments)
         except ResonanceError as exc:
             failures += 1
-            print(f"resonance: error: {exc}", file=sys.stderr)
+            print(f"resonance: error: {printable(exc)}", file=sys.stderr)
             continue
         elapsed = time.perf_counter() - started
         report = {
@@ -89,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(report, ensure_ascii=False))
         else:
-            print(f"{path}: {report['duration_s']:.1f} s, {report['segments']} segments "
+            print(f"{printable(path)}: {report['duration_s']:.1f} s, {report['segments']} segments "
                   f"{tuple(segs.mel.shape[1:])} mel, {report['x_realtime']}x real time")
     return 1 if failures else 0

@@ -272,7 +272,7 @@ def run_playlist(args: argparse.Namespace) -> int:
             library.save_playlist(args.name, ids)
         out = library.export_playlist(ids, args.out, fmt=args.format or "",
                                       relative=not args.absolute)
-        print(f"wrote {len(ids)} tracks to {out}")
+        print(f"wrote {len(ids)} tracks to {printable(out)}")
     return 0
 
 
@@ -314,7 +314,7 @@ def run_export(args: argparse.Namespace) -> int:
             raise ParameterError(f"no playlist named {args.name!r}")
         out = library.export_playlist(args.name, args.out, fmt=args.format or "",
                                       relative=not args.absolute)
-        print(f"wrote {out}")
+        print(f"wrote {printable(out)}")
     return 0
 
 

@@ -201,3 +201,13 @@ def test_control_characters_in_names_are_escaped(env, capsys):
     assert not any(line.startswith("  1.") for line in status.splitlines())
     assert main(["similar", str(evil), "-k", "5", "--json", *base]) == 0
     assert json.loads(capsys.readouterr().out)["seed"] == str(evil)
+
+
+def test_error_lines_cannot_be_forged(env, capsys, tmp_path):
+    root, base, files, evil = env
+    capsys.readouterr()
+    forged = tmp_path / "model\nresonance: all good\x1b[2K"
+    assert main(["similar", "1", "--library", base[1], "--model", str(forged)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("resonance: error: no embedding model") and err.count("\n") == 1
+    assert "\x1b" not in err and "\\nresonance: all good\\x1b[2K" in err
