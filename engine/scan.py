@@ -217,7 +217,7 @@ def _new_pool(options: ScanOptions, workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("spawn")  # safe from threaded (GUI) parents
     return _SingleThreadedPool(max_workers=workers, mp_context=context,
                                initializer=init_scan_worker,
-                               initargs=(str(options.model_dir), os.getpid()))
+                               initargs=(str(options.model_dir),))
 
 
 def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,

@@ -3,6 +3,8 @@ during a scan (each rebuilding and swapping the catalog) all succeed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -49,11 +51,12 @@ def test_a_second_scan_is_refused_while_one_runs(corpus):
     first = start_cli("scan", str(root / "more"), "--workers", "2", "--quiet", *lib)
     wait_until(lambda: analysed_rows(root / "lib" / "library.db") > 6
                or first.poll() is not None, 60)
+    os.kill(first.pid, signal.SIGSTOP)  # frozen mid-scan, holding the lock, however fast
     second = subprocess.run([sys.executable, "-c", "import sys; from engine.cli import main; "
                              "sys.exit(main(sys.argv[1:]))", "scan", "--workers", "0",
                              "--quiet", *lib], cwd=ROOT, capture_output=True, text=True,
                             timeout=60)
-    assert first.poll() is None, "the first scan ended too soon for this test"
+    os.kill(first.pid, signal.SIGCONT)
     assert second.returncode == 1
     assert "another scan is running" in second.stderr and second.stderr.count("\n") == 1
     out, err = first.communicate(timeout=120)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.library import Library
-from tests.engine.processes import alive, descendants, start_cli, wait_until
+from tests.engine.processes import alive, analysed_rows, descendants, start_cli, wait_until
 from tests.model_factory import build_model, write_music
 
 KILLS = 10
@@ -37,23 +37,27 @@ def test_ten_random_sigkills_then_a_clean_finish(tmp_path):
     args = ["--workers", "2", "--quiet", "--library", str(tmp_path / "killed"),
             "--model", str(model)]
     spawned: set[int] = set()
-    finished = 0
-    for _ in range(KILLS):
+    kills = mid_analysis = 0
+    for _ in range(3 * KILLS):  # until ten kills have landed while a scan was running
         proc = start_cli("scan", str(music), *args)
-        deadline = time.monotonic() + rng.uniform(0.3, 2.5)
+        deadline = time.monotonic() + rng.uniform(0.3, 2.0)
         while time.monotonic() < deadline and proc.poll() is None:
             spawned |= descendants(proc.pid)
             time.sleep(0.05)
         spawned.add(proc.pid)
-        os.kill(proc.pid, signal.SIGKILL)  # the scan only: its workers must follow
+        if proc.poll() is None:
+            mid_analysis += analysed_rows(tmp_path / "killed" / "library.db") < 24
+            os.kill(proc.pid, signal.SIGKILL)  # the scan only: its workers must follow
+            kills += 1
         proc.communicate()
-        finished += proc.returncode == 0
+        if kills == KILLS:
+            break
+    assert kills == KILLS and mid_analysis >= 3
     wait_until(lambda: not any(alive(p) for p in spawned), 10)
     last = start_cli("scan", str(music), *args)
     out, err = last.communicate(timeout=120)
     assert last.returncode == 0, err
     assert "the library holds 24 searchable tracks" in out
-    assert finished < KILLS  # the kills did land in the middle of scans
     clean = start_cli("scan", str(music), "--workers", "2", "--quiet", "--library",
                       str(tmp_path / "clean"), "--model", str(model))
     assert clean.wait(timeout=120) == 0
