@@ -163,9 +163,23 @@ def read_xspf(path: Path) -> tuple[str | None, list[PlaylistEntry]]:
 
 
 def _write_text(path: Path, text: str) -> None:
+    """Write atomically: a full disk never leaves a truncated playlist, old or new."""
+    from engine.space import is_no_space, no_space_error
+
+    path = Path(path)
+    data = text.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if is_no_space(exc):
+            raise no_space_error(path.parent, len(data)) from None
         raise StoreAccessError(f"cannot write playlist {str(path)!r}: "
                                f"{exc.strerror or exc}") from None
 

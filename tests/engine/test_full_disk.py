@@ -123,3 +123,41 @@ def test_a_library_on_read_only_media_can_be_queried(scanned, capsys):
         assert "read-only" in err and err.count("\n") == 1
     with pytest.raises(StoreAccessError), read_only(root / "lib"):
         Store(root / "lib" / "library.db").set_meta("x", "y")
+
+
+def test_a_full_disk_while_exporting_a_playlist_keeps_the_old_file(scanned, monkeypatch,
+                                                                    capsys):
+    import builtins
+
+    root, model, lib = scanned
+    out = root / "mix.m3u8"
+    assert main(["playlist", "1", "--out", str(out), "-k", "2", *lib]) == 0
+    before = out.read_bytes()
+    real_open = builtins.open
+
+    class FullFile:  # every write hits a full disk
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def full_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return FullFile(f) if "w" in mode and "mix.m3u8" in str(file) else f
+
+    monkeypatch.setattr(builtins, "open", full_open)
+    capsys.readouterr()
+    assert main(["playlist", "2", "--out", str(out), "-k", "4", *lib]) == 1
+    monkeypatch.setattr(builtins, "open", real_open)
+    err = capsys.readouterr().err
+    assert "no space left on the disk" in err and err.count("\n") == 1
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in root.iterdir() if "tmp" in p.name) == []
