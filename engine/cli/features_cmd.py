@@ -13,6 +13,8 @@ from engine.cli.output import printable
 from engine.errors import ParameterError, ResonanceError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from engine.config import FeatureConfig
 
 
@@ -56,9 +58,25 @@ def _output_folder(folder: Path) -> None:
                              f"{exc.strerror or exc}") from None
 
 
+def _save(target: Path, **arrays: np.ndarray) -> None:
+    """Write one .npz; a full disk or an unwritable folder stops with one line and leaves
+    no partial file."""
+    import numpy as np
+
+    from engine.space import is_no_space, no_space_error
+
+    try:
+        np.savez_compressed(target, **arrays)
+    except OSError as exc:
+        target.unlink(missing_ok=True)
+        if is_no_space(exc):
+            raise no_space_error(target.parent, sum(a.nbytes for a in arrays.values())) from None
+        raise ParameterError(f"--out: cannot write {str(target)!r}: "
+                             f"{exc.strerror or exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Analyse each file; a bad file is reported and the others still processed."""
-    import numpy as np
 
     from engine.features import analyze_file
 
@@ -84,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
         }
         if args.out:
             target = args.out / f"{path.stem}.npz"
-            np.savez_compressed(target, mel=segs.mel, chroma=segs.chroma, tempo=segs.tempo,
-                                starts=segs.starts)
+            _save(target, mel=segs.mel, chroma=segs.chroma, tempo=segs.tempo,
+                  starts=segs.starts)
             report["out"] = str(target)
         if args.json:
             print(json.dumps(report, ensure_ascii=False))

@@ -161,3 +161,23 @@ def test_a_full_disk_while_exporting_a_playlist_keeps_the_old_file(scanned, monk
     assert "no space left on the disk" in err and err.count("\n") == 1
     assert out.read_bytes() == before
     assert sorted(p.name for p in root.iterdir() if "tmp" in p.name) == []
+
+
+def test_a_full_disk_while_writing_features(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    song = write_music(tmp_path / "music", 1, seconds=6)[0]
+    real_savez = np.savez_compressed
+
+    def savez(target, **arrays):  # half the file, then the disk is full
+        real_savez(target, **arrays)
+        with open(target, "r+b") as f:
+            f.truncate(os.path.getsize(target) // 2)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez_compressed", savez)
+    capsys.readouterr()
+    assert main(["features", str(song), "--no-hpss", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("resonance: error: no space left on the disk") and err.count("\n") == 1
+    assert list((tmp_path / "out").iterdir()) == []
