@@ -42,6 +42,7 @@ class Analysis:
     size: int = 0
     mtime: float = 0.0
     reason: str = ""
+    transient: bool = False
     content_hash: str | None = None
     duration: float = 0.0
     format: str = ""
@@ -112,12 +113,14 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
             starts=starts, segments=segments,
             track={k: mean_vector(v) for k, v in segments.items()})
     except ResonanceError as exc:
-        reason = getattr(exc, "reason", None) or str(exc)
-    except (OSError, MemoryError, ValueError) as exc:
-        reason = f"cannot analyse: {exc}"
+        reason, transient = getattr(exc, "reason", None) or str(exc), exc.transient
+    except (OSError, MemoryError) as exc:  # I/O error, vanished drive, out of memory
+        reason, transient = f"cannot analyse: {exc or type(exc).__name__}", True
+    except ValueError as exc:
+        reason, transient = f"cannot analyse: {exc}", False
     try:
         st = os.stat(path)
         size, mtime = st.st_size, st.st_mtime
     except OSError:
         size, mtime = 0, 0.0
-    return Analysis(path, track_id, False, size, mtime, reason=reason)
+    return Analysis(path, track_id, False, size, mtime, reason=reason, transient=transient)

@@ -7,6 +7,7 @@ in this process: no subprocess per file. Resampling is done with soxr.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import soundfile as sf
 import soxr
 
 from engine.errors import DecodeError, ParameterError
+from engine.filecheck import check_audio_file
 
 #: File extensions Resonance treats as music (lower case, with the dot).
 AUDIO_EXTENSIONS = frozenset(
@@ -69,7 +71,7 @@ def load_audio(
     if offset < 0 or (duration is not None and duration < 0):
         raise ParameterError("offset and duration must not be negative")
     path = Path(path)
-    _check_readable(path)
+    check_audio_file(path)
     data, native_sr = _decode(path, offset, duration)
     y = to_mono(data)
     y = resample(y, orig_sr=native_sr, target_sr=sr)
@@ -79,7 +81,7 @@ def load_audio(
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     """Duration, rate, channels and codec of ``path`` from its header."""
     path = Path(path)
-    _check_readable(path)
+    check_audio_file(path)
     if path.suffix.lower() in _SNDFILE_EXTENSIONS:
         try:
             info = sf.info(str(path))
@@ -121,21 +123,6 @@ def sanitize(y: np.ndarray) -> np.ndarray:
 
 
 # -- internals -----------------------------------------------------------------------
-
-def _check_readable(path: Path) -> None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise DecodeError(path, "file not found") from None
-    except OSError as exc:
-        raise DecodeError(path, f"cannot access file ({exc.strerror or exc})") from None
-    if not path.is_file():
-        raise DecodeError(path, "not a regular file")
-    if st.st_size == 0:
-        raise DecodeError(path, "file is empty")
-    if not os.access(path, os.R_OK):
-        raise DecodeError(path, "permission denied")
-
 
 def _decode(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     sndfile_error: str | None = None
@@ -188,7 +175,7 @@ def _decode_av(path: Path, offset: float, duration: float | None) -> tuple[np.nd
     except DecodeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError, IndexError, KeyError) as exc:
-        raise DecodeError(path, _av_reason(exc)) from None
+        raise DecodeError(path, _av_reason(exc), transient=_transient(exc)) from None
     if not chunks:
         if offset > 0:
             return np.zeros((0, 1), np.float32), rate
@@ -257,6 +244,15 @@ def _av_info(path: Path) -> AudioInfo:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise DecodeError(path, _av_reason(exc)) from None
+
+
+#: OS error numbers whose cause can go away without the file changing.
+_TRANSIENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT, errno.ENOMEM,
+                               errno.ESTALE, errno.ENODEV, errno.ENXIO, errno.ETIMEDOUT})
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or getattr(exc, "errno", None) in _TRANSIENT_ERRNOS
 
 
 def _av_reason(exc: Exception) -> str:

@@ -42,6 +42,10 @@ POINTER = "current"
 FORMAT = "resonance-catalog"
 FORMAT_VERSION = 1
 INDEX_NAMES = ("tracks", "segments")
+TMP_PREFIX = "catalog.tmp-"
+#: Replaced catalog folders are removed once they are this old (seconds): until then
+#: another process may still be reading the one it found through ``current``.
+STALE_GRACE_SECONDS = 60.0
 #: The segment index serves excerpt queries only (decoding dominates them), so it stays
 #: exact, in float16, up to this many segments (about 37,000 tracks at 8 segments).
 SEGMENT_APPROX_THRESHOLD = 300_000
@@ -96,10 +100,15 @@ def _sha256(path: Path) -> str:
 
 def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint: str,
                   checksums: dict[str, str]) -> Path:
-    """Atomically replace the catalog under ``folder`` with ``indexes``."""
+    """Atomically replace the catalog under ``folder`` with ``indexes``.
+
+    On failure (a full disk, read-only media) nothing of the attempt is left behind and
+    :class:`StoreAccessError` says what to do.
+    """
+    tmp = folder / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"  # ours alone
+    pointer_tmp = folder / f"{POINTER}.tmp-{uuid.uuid4().hex}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"catalog.tmp-{uuid.uuid4().hex}"
         tmp.mkdir()
         entries: dict[str, Any] = {}
         for name, index in indexes.items():
@@ -118,22 +127,56 @@ def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint:
         _fsync_dir(tmp)
         final = folder / f"cat-{uuid.uuid4().hex}"
         os.replace(tmp, final)
-        pointer_tmp = folder / f"{POINTER}.tmp-{uuid.uuid4().hex}"
         pointer_tmp.write_text(final.name, encoding="utf-8")
         _fsync_file(pointer_tmp)
         os.replace(pointer_tmp, folder / POINTER)
         _fsync_dir(folder)
-    except OSError as exc:
-        raise StoreAccessError(f"cannot write the catalog in {str(folder)!r}: "
-                               f"{exc.strerror or exc}") from None
+    except (OSError, RuntimeError) as exc:  # faiss reports write errors as RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            pointer_tmp.unlink(missing_ok=True)
+        raise _write_error(folder, indexes, exc) from None
     _remove_stale(folder, keep=final.name)
     return final
 
 
+def _write_error(folder: Path, indexes: dict[str, VectorIndex],
+                 exc: BaseException) -> StoreAccessError:
+    from engine.space import is_no_space, no_space_error
+
+    if is_no_space(exc):  # room for the vectors (float32 at most) and some overhead
+        needed = sum(i.count * i.dim * 4 for i in indexes.values()) + (1 << 20)
+        return no_space_error(folder, needed)
+    return StoreAccessError(f"cannot write the catalog in {str(folder)!r}: "
+                            f"{getattr(exc, 'strerror', None) or exc}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _is_stale(child: Path, keep: str, now: float) -> bool:
+    """Another process's folders are left alone: a temporary folder while its writer
+    lives, a replaced catalog for a grace period (a reader may still be loading it)."""
+    if child.name.startswith(TMP_PREFIX):
+        pid = child.name[len(TMP_PREFIX):].partition("-")[0]
+        return not pid.isdigit() or not _process_alive(int(pid))
+    if child.name.startswith("cat-") and child.name != keep:
+        with contextlib.suppress(OSError):
+            return now - child.stat().st_mtime > STALE_GRACE_SECONDS
+    return False
+
+
 def _remove_stale(folder: Path, *, keep: str) -> None:
+    now = time.time()
     for child in folder.iterdir():
-        stale = child.name != keep and child.name.startswith(("cat-", "catalog.tmp-"))
-        if stale and child.is_dir():
+        if child.is_dir() and _is_stale(child, keep, now):
             shutil.rmtree(child, ignore_errors=True)
 
 
@@ -211,7 +254,11 @@ def open_catalog(store: Store, folder: Path, *, fingerprint: str, dim: int,
         indexes = {"tracks": build_index(track_ids, vectors["fused"], dim=dim),
                    "segments": build_index(seg_ids, seg_vectors, dim=dim, fp16=True,
                                            threshold=SEGMENT_APPROX_THRESHOLD)}
-        write_catalog(folder, indexes, fingerprint=fingerprint, checksums=checksums)
+        try:
+            write_catalog(folder, indexes, fingerprint=fingerprint, checksums=checksums)
+        except StoreAccessError as exc:  # a cache: search from memory, save next time
+            log.warning("The catalog index could not be saved (%s); searching with the "
+                        "index in memory.", exc)
     return Catalog(tracks=indexes["tracks"], segments=indexes["segments"],
                    track_ids=track_ids, track_vectors=vectors, checksums=checksums,
                    fingerprint=fingerprint)

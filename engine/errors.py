@@ -6,7 +6,14 @@ from pathlib import Path
 
 
 class ResonanceError(Exception):
-    """Root of every error the engine raises on purpose."""
+    """Root of every error the engine raises on purpose.
+
+    ``transient`` is True when trying again later may succeed (permission denied, a
+    vanished drive, out of memory, a model that could not be loaded), False when only a
+    change of the input can help.
+    """
+
+    transient = False
 
 
 class ParameterError(ResonanceError):
@@ -20,11 +27,13 @@ class DecodeError(ResonanceError):
     ----------
     path : path of the file that failed
     reason : a short, human-readable reason ("file is empty", "not an audio file")
+    transient : the cause may go away without the file changing (permissions, I/O)
     """
 
-    def __init__(self, path: str | Path, reason: str) -> None:
+    def __init__(self, path: str | Path, reason: str, *, transient: bool = False) -> None:
         self.path = str(path)
         self.reason = reason
+        self.transient = transient
         super().__init__(f"cannot read {self.path!r}: {reason}")
 
 
@@ -32,5 +41,11 @@ class StoreAccessError(ResonanceError):
     """The library database or catalog on disk cannot be read or written."""
 
 
+class ScanBusyError(ResonanceError):
+    """Another process is scanning the library."""
+
+
 class ModelError(ResonanceError):
     """An embedding model is missing, malformed or does not fit its card."""
+
+    transient = True  # a file that failed for the model's sake is tried again

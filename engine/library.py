@@ -8,6 +8,7 @@ a query and :meth:`Library.search` the fast, repeatable part.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -18,12 +19,15 @@ import numpy as np
 from engine import playlists as pl
 from engine import records
 from engine.catalog import Catalog, database_checksums, open_catalog
-from engine.errors import ModelError, ParameterError, ResonanceError
-from engine.model import Embedder, ModelCard, default_model_dir, load_card
+from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
+from engine.filecheck import check_audio_file
+from engine.model import Embedder, ModelCard, default_model_dir
 from engine.records import ScanError, TrackInfo
 from engine.scan import ScanOptions, ScanProgress, default_workers
 from engine.scan import scan as run_scan
+from engine.scanlock import scan_lock
 from engine.search import Retriever, SearchParams, SearchResult, Seed, search
+from engine.sessions import Session
 from engine.store import DB_FILE, Store
 
 __all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult", "Seed",
@@ -48,6 +52,21 @@ def _shipped_model_dir() -> Path:
         return resources_root() / "models" / "default"
 
 
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(path).resolve()
+
+
+def _music_folder(path: str | os.PathLike) -> Path:
+    """``path`` resolved, refused unless it is an existing folder."""
+    folder = _resolved(path)
+    if not folder.exists():
+        raise ParameterError(f"no such folder: {str(path)!r}")
+    if not folder.is_dir():
+        raise ParameterError(f"{str(path)!r} is not a folder; give the folder that holds "
+                             "your music")
+    return folder
+
+
 class Library:
     """A music library: its tracks, catalog, searches and playlists.
 
@@ -62,12 +81,21 @@ class Library:
         self._catalog: Catalog | None = None
         self._catalog_revision = -1
         self._catalog_lock = threading.RLock()  # the scan and a query may both refresh it
+        self._session = Session(folder)
 
     @classmethod
-    def open(cls, path: Path | None = None, *, model_dir: Path | None = None) -> Library:
-        """Open (or create) the library at ``path`` (a folder, or its ``.db`` file)."""
+    def open(cls, path: Path | None = None, *, model_dir: Path | None = None,
+             create: bool = True) -> Library:
+        """Open the library at ``path`` (a folder, or its ``.db`` file).
+
+        A missing library is created, unless ``create`` is False (query commands: a
+        mistyped path must not silently become a new, empty library).
+        """
         path = Path(path) if path is not None else default_library_dir()
         folder, db = (path.parent, path) if path.suffix == ".db" else (path, path / DB_FILE)
+        if not create and not db.is_file():
+            raise ParameterError(f"no library at {str(folder)!r} (check --library; a new "
+                                 "library is made by scanning a folder into it)")
         store = Store(db)
         chosen = model_dir or store.get_meta("model_dir") or _shipped_model_dir()
         return cls(folder, store, Path(chosen))
@@ -81,7 +109,13 @@ class Library:
     def close(self) -> None:
         """Release the database connections."""
         self.store.close()
+        self._session.close()
         self._catalog = None
+
+    def others_open(self) -> int:
+        """How many other open libraries (other processes: another app window, a command
+        line scan) have this library open now; the app warns when it is not 0."""
+        return self._session.others()
 
     # -- model ------------------------------------------------------------------------
     @property
@@ -102,13 +136,30 @@ class Library:
                 raise ModelError(f"no embedding model at {self._model_dir} (pass --model DIR "
                                  "or install the default model)")
             self._embedder = Embedder(self._model_dir, threads=0)
+            self._adopt_fingerprint(self._embedder)
         return self._embedder
 
+    def _adopt_fingerprint(self, embedder: Embedder) -> None:
+        """Libraries from before the fingerprint covered the card name their vectors by
+        the ONNX file's sha256 alone: re-label them rather than re-embed everything."""
+        if self.store.get_meta("model_sha256") != embedder.card.sha256:
+            return
+        with contextlib.suppress(StoreAccessError), self.store.transaction() as conn:
+            conn.execute("UPDATE tracks SET fingerprint = ? WHERE fingerprint = ?",
+                         (embedder.fingerprint, embedder.card.sha256))
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'model_sha256'",
+                         (embedder.fingerprint,))
+
     def set_model(self, model_dir: Path) -> None:
-        """Use another model; tracks are re-embedded by the next scan."""
-        load_card(model_dir)
+        """Use another model; tracks are re-embedded by the next scan.
+
+        The model is loaded and checked against its card first (:meth:`Embedder.check`):
+        a model that does not load or fit is refused and the library keeps its own.
+        """
+        embedder = Embedder(model_dir, threads=0)
+        embedder.check()
         self._model_dir = Path(model_dir)
-        self._embedder = None
+        self._embedder = embedder
         self._catalog = None
         self.store.set_meta("model_dir", str(Path(model_dir).resolve()))
 
@@ -119,7 +170,7 @@ class Library:
 
     def add_root(self, path: Path) -> None:
         """Add a music folder (scanned by the next :meth:`scan`)."""
-        self.store.add_root(Path(path).resolve())
+        self.store.add_root(_music_folder(path))
 
     def remove_root(self, path: Path) -> None:
         """Remove a music folder and forget its tracks."""
@@ -134,10 +185,8 @@ class Library:
         return records.get_track(self.store, track_id)
 
     def count(self) -> int:
-        """Number of searchable tracks."""
-        return int(self.store.query(
-            "SELECT COUNT(*) FROM tracks t JOIN path_state p ON p.track_id = t.id "
-            "WHERE t.status = 'ok' AND p.state = 'present'")[0][0])
+        """Number of searchable tracks (analysed with the library's current model)."""
+        return records.searchable_count(self.store)
 
     def errors(self) -> list[ScanError]:
         """Files that could not be used, and folders that could not be read."""
@@ -162,19 +211,23 @@ class Library:
         workers : analysis processes (default: all cores; 0 analyses in this process)
         should_stop : polled between files; True ends the scan early, keeping its work
         """
-        folders = [Path(r).resolve() for r in roots] if roots else self.roots()
+        known = set(self.roots())
+        folders = ([p if p in known else _music_folder(p) for p in map(_resolved, roots)]
+                   if roots else self.roots())
         if not folders:
             raise ParameterError("the library has no folders yet: add one to scan")
+        self.embedder.check()  # a model that does not load or fit its card writes nothing
         options = ScanOptions(model_dir=self._model_dir, fingerprint=self.embedder.fingerprint,
                               workers=default_workers() if workers is None else int(workers))
-        self.store.set_meta("model_dir", str(self._model_dir.resolve()))
-        final = None
-        for progress in run_scan(self.store, roots=folders, options=options,
-                                 should_stop=should_stop):
-            if progress.stage in ("done", "cancelled"):
-                final = progress
-                continue
-            yield progress
+        with scan_lock(self.folder):
+            self.store.set_meta("model_dir", str(self._model_dir.resolve()))
+            final = None
+            for progress in run_scan(self.store, roots=folders, options=options,
+                                     should_stop=should_stop):
+                if progress.stage in ("done", "cancelled"):
+                    final = progress
+                    continue
+                yield progress
         if final is not None:
             yield ScanProgress(final.done, final.total, "", "index", final.errors,
                                final.rate, None)
@@ -215,6 +268,8 @@ class Library:
         if isinstance(seed, tuple):
             samples, rate = seed
             return seed_from_audio(np.asarray(samples), int(rate), self.embedder)
+        if records.track_id_for_path(self.store, seed) is None:
+            check_audio_file(seed)  # a FIFO or device fails before the model even loads
         return seed_from_file(Path(seed), self.embedder, store=self.store)
 
     def search(self, seed: Seed, params: SearchParams | None = None) -> list[SearchResult]:

@@ -179,8 +179,38 @@ class Embedder:
 
     @property
     def fingerprint(self) -> str:
-        """Identity of the vector space: the model file's sha256."""
-        return self.card.sha256
+        """Identity of the vector space: the ONNX file's sha256 and the card's feature
+        configuration and dimensions (a card edit with the same ONNX file changes what
+        the vectors mean, so it changes the fingerprint too)."""
+        identity = {"sha256": self.card.sha256, "features": self.card.features.to_dict(),
+                    "embed_dim": self.card.embed_dim, "branch_dims": self.card.branch_dims}
+        text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def check(self) -> None:
+        """Load the ONNX graph and check it against the card, before anything is written
+        with it: input names and shapes for the card's feature configuration, output
+        names and dimensions, and one run on a batch of zeros.
+
+        Raises :class:`ModelError` with one line saying what disagrees.
+        """
+        session = self._get_session()
+        declared = {i.name: i.shape for i in session.get_inputs()}
+        for name, shape in self.card.input_shapes.items():
+            if name not in declared:
+                raise ModelError(f"model {self.model_path} has no input {name!r} (its card "
+                                 f"expects {', '.join(INPUT_NAMES)})")
+            _check_dims(f"input {name!r}", declared[name], shape, self.model_path)
+        feed = {name: np.zeros([1, *shape[1:]], np.float32)
+                for name, shape in self.card.input_shapes.items()}
+        try:
+            values = session.run(list(OUTPUT_NAMES), feed)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"model {self.model_path} does not run on the inputs its card "
+                             f"describes: {str(exc).splitlines()[0]}") from None
+        for name, value in zip(OUTPUT_NAMES, values, strict=True):
+            _check_dims(f"output {name!r}", list(np.shape(value)),
+                        self.card.output_shapes[name], self.model_path)
 
     @property
     def config(self) -> FeatureConfig:
@@ -200,7 +230,9 @@ class Embedder:
                     str(self.model_path), sess_options=options,
                     providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own untyped errors
-                raise ModelError(f"onnxruntime cannot load {self.model_path}: {exc}") from exc
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ModelError(f"onnxruntime cannot load {self.model_path}: "
+                                 f"{first_line}") from exc
         return self._session
 
     def embed(self, segments: Segments, *, batch_size: int = 16) -> Embeddings:
@@ -222,6 +254,15 @@ class Embedder:
                    for k, v in outs.items()}
         return Embeddings(fused=stacked["embedding"],
                           branches={b: stacked[b] for b in BRANCH_NAMES})
+
+
+def _check_dims(what: str, actual: list, expected: list[int | None], path: Path) -> None:
+    """Fixed (integer) dimensions after the batch axis must equal the card's."""
+    fixed = [a if isinstance(a, int) else None for a in actual]
+    if len(fixed) != len(expected) or any(
+            a is not None and a != e for a, e in zip(fixed[1:], expected[1:], strict=True)):
+        raise ModelError(f"model {path} does not fit its card: {what} has shape "
+                         f"{list(actual)[1:]}, the card says {expected[1:]}")
 
 
 def _l2(x: np.ndarray) -> np.ndarray:

@@ -8,8 +8,10 @@ Playlist Format 1 with ``file://`` URIs.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
+import stat
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -132,11 +134,18 @@ def write_xspf(path: Path, entries: list[PlaylistEntry], *, title: str | None = 
 
 
 def read_xspf(path: Path) -> tuple[str | None, list[PlaylistEntry]]:
-    """Title and entries of an XSPF playlist."""
+    """Title and entries of an XSPF playlist (parsed with defusedxml: no entities, no
+    external references)."""
+    import defusedxml.ElementTree as SafeET
+    from defusedxml import DefusedXmlException
+
     try:
-        root = ET.fromstring(_read_text(path))
+        root = SafeET.fromstring(_read_text(path))
     except ET.ParseError as exc:
         raise ParameterError(f"{str(path)!r} is not a valid XSPF playlist: {exc}") from None
+    except DefusedXmlException as exc:
+        raise ParameterError(f"{str(path)!r} is refused as an XSPF playlist: it declares "
+                             f"entities or external references ({exc})") from None
     ns = {"x": XSPF_NS}
     entries = []
     for node in root.findall("x:trackList/x:track", ns):
@@ -154,19 +163,74 @@ def read_xspf(path: Path) -> tuple[str | None, list[PlaylistEntry]]:
 
 
 def _write_text(path: Path, text: str) -> None:
+    """Write atomically: a full disk never leaves a truncated playlist, old or new."""
+    from engine.space import is_no_space, no_space_error
+
+    path = Path(path)
+    data = text.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if is_no_space(exc):
+            raise no_space_error(path.parent, len(data)) from None
         raise StoreAccessError(f"cannot write playlist {str(path)!r}: "
                                f"{exc.strerror or exc}") from None
 
 
+#: Byte-order marks and their codecs (UTF-32 before UTF-16: its LE mark starts the same).
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
+         (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``utf-16-le``/``-be`` when the bytes look like mostly-ASCII UTF-16 (a NUL in every
+    other byte), as some Windows tools write it without a byte-order mark."""
+    if len(data) < 4 or len(data) % 2:
+        return None
+    even, odd = data[0::2], data[1::2]
+    if odd.count(0) > 0.4 * len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) > 0.4 * len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
+def decode_playlist(data: bytes, path: Path) -> str:
+    """A playlist file's text: UTF-8 or UTF-16/32 (with or without a byte-order mark).
+
+    Raises :class:`ParameterError` for bytes that decode as none of them, or that hold
+    NUL characters (a binary file, not a playlist).
+    """
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
+    encoding = encoding or _utf16_without_bom(data) or "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        raise ParameterError(f"cannot read playlist {str(path)!r}: it is not UTF-8 or UTF-16 "
+                             "text") from None
+    if "\0" in text:
+        raise ParameterError(f"cannot read playlist {str(path)!r}: it holds NUL characters "
+                             "(a binary file, not a playlist)")
+    return text.lstrip("\ufeff")
+
+
 def _read_text(path: Path) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block
+            raise ParameterError(f"cannot read playlist {str(path)!r}: not a regular file")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ParameterError(f"cannot read playlist {str(path)!r}: "
                              f"{exc.strerror or exc}") from None
+    return decode_playlist(data, path)
 
 
 def fmt_for(path: Path, fmt: str | None = None) -> str:

@@ -46,10 +46,17 @@ class TrackInfo:
 
 @dataclass(frozen=True)
 class ScanError:
-    """A file the scan could not use, and why."""
+    """A file the scan could not use, and why.
+
+    ``tried`` is when it was last tried (seconds since the epoch; None for what the walk
+    found); ``retry`` is True when the next scan tries it again whatever happens to it
+    (the cause may go away by itself), False when only a change of the file will.
+    """
 
     path: Path
     reason: str
+    tried: float | None = None
+    retry: bool = False
 
 
 _TRACK_SQL = ("SELECT t.*, COALESCE(p.state, 'present') AS state FROM tracks t "
@@ -104,8 +111,10 @@ def track_id_for_path(store: Store, path: str | Path) -> int | None:
 
 def scan_errors(store: Store) -> list[ScanError]:
     """Every file recorded as unusable, with its reason."""
-    rows = store.query("SELECT path, error FROM tracks WHERE status = 'error' ORDER BY path")
-    return [ScanError(Path(r["path"]), str(r["error"] or "unknown error")) for r in rows]
+    rows = store.query("SELECT path, error, tried, retry FROM tracks WHERE status = 'error' "
+                       "ORDER BY path")
+    return [ScanError(Path(r["path"]), str(r["error"] or "unknown error"), r["tried"],
+                      bool(r["retry"])) for r in rows]
 
 
 def insert_pending(conn: sqlite3.Connection, *, path: str, root_id: int, size: int,
@@ -152,20 +161,42 @@ def save_analysis(conn: sqlite3.Connection, track_id: int, result: Analysis,
 
 
 def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: int,
-               mtime: float, fingerprint: str) -> None:
-    """Record that a file could not be analysed, and drop any old vectors."""
+               mtime: float, fingerprint: str, retry: bool = False,
+               content_hash: str | None = None) -> None:
+    """Record that a file could not be analysed, and drop any old vectors.
+
+    ``retry``: the next scan tries it again (a transient cause); otherwise only a new
+    size, mtime or ``content_hash`` brings it back.
+    """
+    now = time.time()
     conn.execute("UPDATE tracks SET status = 'error', error = ?, size = ?, mtime = ?, "
-                 "fingerprint = ?, updated = ? WHERE id = ?",
-                 (reason, size, mtime, fingerprint, time.time(), track_id))
+                 "content_hash = ?, fingerprint = ?, updated = ?, tried = ?, retry = ? "
+                 "WHERE id = ?",
+                 (reason, size, mtime, content_hash, fingerprint, now, now, int(retry),
+                  track_id))
     conn.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
     conn.execute("DELETE FROM track_vectors WHERE track_id = ?", (track_id,))
+
+
+#: A track's status as ``status`` counts it: analysed with another model than the
+#: library's current one is waiting to be re-embedded, and search does not see it.
+_STATUS_SQL = ("CASE WHEN t.status = 'ok' AND COALESCE(t.fingerprint, '') != "
+               "COALESCE((SELECT value FROM meta WHERE key = 'model_sha256'), '') "
+               "THEN 'pending' ELSE t.status END")
+
+
+def searchable_count(store: Store) -> int:
+    """Present tracks analysed with the library's current model (what search sees)."""
+    return int(store.query(
+        f"SELECT COUNT(*) FROM tracks t JOIN path_state p ON p.track_id = t.id "
+        f"WHERE {_STATUS_SQL} = 'ok' AND p.state = 'present'")[0][0])
 
 
 def library_stats(store: Store) -> dict[str, Any]:
     """Counts per status and state, for ``resonance status``."""
     stats: dict[str, Any] = {"tracks": 0, "ok": 0, "pending": 0, "error": 0,
                              "masked": 0, "missing": 0}
-    for row in store.query("SELECT t.status AS s, COALESCE(p.state, 'present') AS st, "
+    for row in store.query(f"SELECT {_STATUS_SQL} AS s, COALESCE(p.state, 'present') AS st, "
                            "COUNT(*) AS n FROM tracks t LEFT JOIN path_state p "
                            "ON p.track_id = t.id GROUP BY s, st"):
         stats["tracks"] += row["n"]

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from engine import records
-from engine.analysis import SEGMENTS_PER_TRACK, Analysis, analyse_path, content_hash
+from engine.analysis import SEGMENTS_PER_TRACK, Analysis
 from engine.errors import ResonanceError
+from engine.scan_worker import analyse_file, hash_or_none, init_scan_worker
 from engine.store import Store
 from engine.walk import FoundFile, WalkResult, walk
 
@@ -72,29 +73,28 @@ def default_workers() -> int:
 
 # -- diff ---------------------------------------------------------------------------
 
-def _stored_tracks(store: Store, root_ids: list[int]) -> dict[str, dict]:
+def _stored_tracks(conn: sqlite3.Connection, root_ids: list[int]) -> dict[str, dict]:
     marks = ",".join("?" * len(root_ids))
-    rows = store.query(f"SELECT id, path, size, mtime, content_hash, status FROM tracks "
-                       f"WHERE root_id IN ({marks})", root_ids) if root_ids else []
+    rows = conn.execute(f"SELECT id, path, size, mtime, content_hash, status, retry FROM tracks "
+                        f"WHERE root_id IN ({marks})", root_ids).fetchall() if root_ids else []
     return {r["path"]: dict(r) for r in rows}
-
-
-def _safe_hash(path: str) -> str | None:
-    try:
-        return content_hash(path)
-    except OSError:
-        return None
 
 
 def _apply_changed(conn: sqlite3.Connection, row: dict, found: FoundFile) -> None:
     """A file whose size or mtime changed: re-analyse unless its bytes are the same."""
     same = (row["status"] == "ok" and row["content_hash"] is not None
-            and row["size"] == found.size and _safe_hash(found.path) == row["content_hash"])
+            and row["size"] == found.size and hash_or_none(found.path) == row["content_hash"])
     if same:
         conn.execute("UPDATE tracks SET mtime = ? WHERE id = ?", (found.mtime, row["id"]))
     else:
         conn.execute("UPDATE tracks SET size = ?, mtime = ?, status = 'pending' WHERE id = ?",
                      (found.size, found.mtime, row["id"]))
+
+
+def _failed_file_changed(row: dict, found: FoundFile) -> bool:
+    """A permanently failed file whose bytes changed under the same size and mtime."""
+    return (row["status"] == "error" and not row["retry"] and row["content_hash"] is not None
+            and hash_or_none(found.path) not in (None, row["content_hash"]))
 
 
 def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str, dict],
@@ -106,7 +106,7 @@ def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str,
     still_new = []
     for found in new:
         candidates = [r for r in by_size.get(found.size, []) if r["content_hash"]]
-        digest = _safe_hash(found.path) if candidates else None
+        digest = hash_or_none(found.path) if candidates else None
         match = next((r for r in candidates if r["content_hash"] == digest), None)
         if match is None:
             still_new.append(found)
@@ -119,11 +119,15 @@ def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str,
 
 
 def apply_diff(store: Store, found: WalkResult, root_ids: dict[str, int]) -> dict[str, int]:
-    """Bring the store in line with the walk; returns counts per kind of change."""
+    """Bring the store in line with the walk; returns counts per kind of change.
+
+    The stored rows are read and rewritten in one write transaction, so another process
+    writing the library in between cannot make the diff stale.
+    """
     present_ids = [root_ids[r] for r in found.present_roots]
-    stored = _stored_tracks(store, present_ids)
     counts = {"new": 0, "changed": 0, "moved": 0, "deleted": 0, "masked": 0}
     with store.transaction() as conn:
+        stored = _stored_tracks(conn, present_ids)
         for root in found.missing_roots:
             ids = [r[0] for r in conn.execute("SELECT id FROM tracks WHERE root_id = ?",
                                               (root_ids[root],))]
@@ -136,6 +140,9 @@ def apply_diff(store: Store, found: WalkResult, root_ids: dict[str, int]) -> dic
                 new.append(f)
             elif row["size"] != f.size or row["mtime"] != f.mtime:
                 _apply_changed(conn, row, f)
+                counts["changed"] += 1
+            elif _failed_file_changed(row, f):
+                conn.execute("UPDATE tracks SET status = 'pending' WHERE id = ?", (row["id"],))
                 counts["changed"] += 1
         still_new = _match_moves(conn, new, stored, root_ids)
         counts["moved"] = len(new) - len(still_new)
@@ -160,6 +167,7 @@ def pending_work(store: Store, root_ids: list[int], fingerprint: str) -> list[tu
     rows = store.query(
         "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
         f"WHERE t.root_id IN ({marks}) AND p.state = 'present' AND (t.status = 'pending' "
+        "OR (t.status = 'error' AND t.retry = 1) "
         "OR (t.status = 'ok' AND COALESCE(t.fingerprint, '') != ?)) ORDER BY t.path",
         (*root_ids, fingerprint))
     return [(int(r[0]), str(r[1])) for r in rows]
@@ -175,7 +183,7 @@ def _results_inline(work: list[tuple[int, str]], options: ScanOptions,
     for track_id, path in work:
         if should_stop():
             return
-        yield analyse_path(path, track_id, options.max_segments, embedder)
+        yield analyse_file(path, track_id, options.max_segments, embedder)
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -206,11 +214,10 @@ class _SingleThreadedPool(ProcessPoolExecutor):
 def _new_pool(options: ScanOptions, workers: int) -> ProcessPoolExecutor:
     import multiprocessing
 
-    from engine.analysis import init_worker
-
     context = multiprocessing.get_context("spawn")  # safe from threaded (GUI) parents
     return _SingleThreadedPool(max_workers=workers, mp_context=context,
-                               initializer=init_worker, initargs=(str(options.model_dir),))
+                               initializer=init_scan_worker,
+                               initargs=(str(options.model_dir),))
 
 
 def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,
@@ -224,7 +231,7 @@ def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,
         while queue or running:
             while queue and len(running) < in_flight * workers and not should_stop():
                 track_id, path = queue.pop()
-                future = pool.submit(analyse_path, path, track_id, options.max_segments)
+                future = pool.submit(analyse_file, path, track_id, options.max_segments)
                 running[future] = (track_id, path)
             if should_stop():
                 return []
@@ -318,7 +325,9 @@ def _commit(store: Store, batch: list[Analysis], fingerprint: str) -> None:
             else:
                 records.save_error(conn, result.track_id, reason=result.reason,
                                    size=result.size, mtime=result.mtime,
-                                   fingerprint=fingerprint)
+                                   fingerprint=fingerprint, retry=result.transient,
+                                   content_hash=None if result.transient
+                                   else hash_or_none(result.path))
 
 
 def scan(store: Store, *, roots: list[Path], options: ScanOptions,

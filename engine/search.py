@@ -16,6 +16,7 @@ best-matching offsets (seed and result).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from engine.rerank import MMR, PRF, similarities
 from engine.store import SEGMENT_STRIDE, Store
 
 POOL_MIN = 200
+#: Largest modality weight (weights are relative; larger ones only overflow).
+MAX_WEIGHT = 1000.0
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,10 @@ class SearchParams:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ParameterError("k must be at least 1")
-        if len(self.weights) != 3 or min(self.weights) < 0:
-            raise ParameterError("weights are three non-negative numbers (timbre, harmony, "
-                                 "rhythm)")
+        if len(self.weights) != 3 or not all(
+                math.isfinite(w) and 0 <= w <= MAX_WEIGHT for w in self.weights):
+            raise ParameterError(f"weights are three numbers from 0 to {MAX_WEIGHT:g} "
+                                 "(timbre, harmony, rhythm)")
         PRF(self.prf)
         MMR(self.diversity)
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from engine.analysis import embed_audio, mean_vector
 from engine.audio import load_audio, resample, to_mono
-from engine.errors import DecodeError, ParameterError
+from engine.errors import ParameterError
+from engine.filecheck import check_audio_file
 from engine.model import Embedder
 from engine.records import get_track, track_id_for_path
 from engine.search import Seed
@@ -79,8 +80,7 @@ def seed_from_file(path: str | os.PathLike[str], embedder: Embedder, *,
                 return seed_from_track(store, track_id, fingerprint=embedder.fingerprint)
             except ParameterError:
                 pass  # not analysed (yet): decode it like any file
-    if not path.exists():
-        raise DecodeError(path, "file not found")
+    check_audio_file(path)  # before tags: a FIFO or /dev/zero must not block or stream
     tags = read_tags(path)
     y = load_audio(path, sr=embedder.config.sr)
     return seed_from_audio(y, embedder.config.sr, embedder, path=path, album=tags.album,

@@ -13,6 +13,7 @@ row, so tracks on an unmounted drive are masked, not deleted.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -25,7 +26,7 @@ import numpy as np
 from engine.errors import StoreAccessError
 
 DB_FILE = "library.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATION_1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,10 +88,18 @@ def _migration_2(conn: sqlite3.Connection) -> None:
          for r in rows])
 
 
+#: Failures keep when they were last tried and whether trying again may help; failures
+#: recorded before this step were never retried, so each is tried once more.
+_MIGRATION_3 = """
+ALTER TABLE tracks ADD COLUMN tried REAL;
+ALTER TABLE tracks ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;
+UPDATE tracks SET tried = updated, retry = 1 WHERE status = 'error'
+"""
+
 #: Numbered schema steps; step ``n`` brings the schema from version ``n - 1`` to ``n``:
 #: SQL text, or a function of the connection for steps that transform data.
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
-    1: _MIGRATION_1, 2: _migration_2}
+    1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3}
 
 VECTOR_COLUMNS = ("fused", "timbre", "harmony", "rhythm")
 #: Segment keys in the segment-level index are ``track_id * SEGMENT_STRIDE + seg``.
@@ -113,9 +122,21 @@ def from_blob(blob: bytes, dtype: str = TRACK_DTYPE) -> np.ndarray:
     return np.frombuffer(blob, dtype=dtype)
 
 
+#: Room a write needs on the database's disk: the write-ahead log grows by a commit
+#: batch and SQLite checkpoints it every 1000 pages (4 MB); leave it ample margin.
+DB_HEADROOM = 64 * (1 << 20)
+
+
 def _access_error(action: str, path: Path, exc: BaseException) -> StoreAccessError:
+    from engine.space import is_no_space, no_space_error
+
+    if is_no_space(exc):
+        return no_space_error(path.parent, DB_HEADROOM)
     detail = getattr(exc, "strerror", None) or str(exc)
     hint = ""
+    if "readonly" in detail:
+        return StoreAccessError(f"the library database {str(path)!r} is read-only (read-only "
+                                "media or permissions): it can be searched but not changed")
     if "locked" in detail or "busy" in detail:
         hint = " (another Resonance process is writing; try again when it is done)"
     elif "readonly" in detail or "permission" in detail.lower():
@@ -138,11 +159,18 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        #: opened read-only (read-only media or permissions): queries work, writes fail
+        self.read_only = self.path.is_file() and not (
+            os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _access_error("create", self.path, exc) from None
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections and transactions ------------------------------------------------
     def connection(self) -> sqlite3.Connection:
@@ -150,10 +178,7 @@ class Store:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
-                                       check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
+                conn = self._connect()
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
                 raise _access_error("open", self.path, exc) from None
@@ -163,6 +188,20 @@ class Store:
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+        # Without its -wal and -shm files (closed cleanly) a WAL database on read-only
+        # media opens only as immutable; with them, as an ordinary read-only reader.
+        wal = all(Path(f"{self.path}{s}").exists() for s in ("-wal", "-shm"))
+        uri = f"{self.path.resolve().as_uri()}?{'mode=ro' if wal else 'immutable=1'}"
+        return sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None,
+                               check_same_thread=False)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -215,8 +254,9 @@ class Store:
     def _migrate(self) -> None:
         conn = self.connection()
         try:
-            conn.execute("CREATE TABLE IF NOT EXISTS migrations "
-                         "(version INTEGER PRIMARY KEY, applied REAL NOT NULL)")
+            if not self.read_only:
+                conn.execute("CREATE TABLE IF NOT EXISTS migrations "
+                             "(version INTEGER PRIMARY KEY, applied REAL NOT NULL)")
             row = conn.execute("SELECT MAX(version) FROM migrations").fetchone()
         except sqlite3.Error as exc:
             raise _access_error("open", self.path, exc) from None
@@ -225,6 +265,9 @@ class Store:
             raise StoreAccessError(f"library {str(self.path)!r} was written by a newer "
                                    f"Resonance (schema {current}); please update")
         pending = [v for v in sorted(MIGRATIONS) if v > current]
+        if pending and self.read_only:
+            raise StoreAccessError(f"library {str(self.path)!r} needs an upgrade but is "
+                                   "read-only; open it once where it can be written")
         if pending and current > 0:
             self.backup(self.path.with_suffix(f".v{current}.bak"))
         for version in pending:

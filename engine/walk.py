@@ -1,18 +1,21 @@
 """Find the music files under library folders.
 
 Follows symbolic links once (loops and duplicate links are detected by device and
-inode), skips hidden files and folders, and reports folders it may not enter and
-file names that cannot be stored instead of failing.
+inode), skips hidden files and folders, and reports instead of failing: folders it may
+not enter, file names that cannot be stored, broken links and link loops, paths over
+the OS limits, and FIFOs, sockets or devices named like music.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.audio import AUDIO_EXTENSIONS
+from engine.filecheck import not_a_file_reason
 from engine.records import ScanError
 
 
@@ -36,6 +39,18 @@ class WalkResult:
     missing_roots: list[str] = field(default_factory=list)
 
 
+def _reason(path: str, exc: OSError, what: str = "cannot read") -> str:
+    """Why the walk could not use ``path``."""
+    if exc.errno == errno.ENOENT:
+        return "broken link: its target does not exist"
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop: the link leads back to itself"
+    if exc.errno == errno.ENAMETOOLONG:
+        return (f"path too long for the operating system ({len(path)} characters); "
+                "move or rename it")
+    return f"{what}: {exc.strerror or exc}"
+
+
 def _storable(name: str) -> bool:
     try:
         name.encode("utf-8")
@@ -51,8 +66,8 @@ def _walk_root(root: str, result: WalkResult, seen: _Seen) -> None:
         try:
             entries = list(os.scandir(folder))
         except OSError as exc:
-            result.errors.append(ScanError(Path(folder), "cannot open folder: "
-                                           f"{exc.strerror or exc}"))
+            result.errors.append(ScanError(Path(folder), _reason(folder, exc, "cannot open "
+                                                                 "folder")))
             continue
         for entry in sorted(entries, key=lambda e: e.name, reverse=True):
             if not entry.name.startswith("."):
@@ -72,17 +87,22 @@ def _visit(entry: os.DirEntry, root: str, stack: list[str], result: WalkResult,
            seen: _Seen) -> None:
     try:
         st = entry.stat(follow_symlinks=True)
-    except OSError:
-        return  # dangling link or vanished file: nothing to index
+    except OSError as exc:
+        if exc.errno != errno.ENOENT or entry.is_symlink():  # not merely vanished
+            result.errors.append(ScanError(Path(entry.path), _reason(entry.path, exc)))
+        return
     key = (st.st_dev, st.st_ino)
     if stat.S_ISDIR(st.st_mode):
         if key not in seen.dirs:
             seen.dirs.add(key)
             stack.append(entry.path)
         return
+    music = os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS
     if not stat.S_ISREG(st.st_mode):
+        if music:  # a FIFO, socket or device named like music: say why it is left out
+            result.errors.append(ScanError(Path(entry.path), not_a_file_reason(st.st_mode)))
         return
-    if os.path.splitext(entry.name)[1].lower() not in AUDIO_EXTENSIONS:
+    if not music:
         return
     if not _storable(entry.path):
         result.errors.append(ScanError(Path(entry.path.encode("utf-8", "replace").decode()),

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from engine.cli.output import printable
 from engine.errors import ResonanceError
 
 #: Modules (under ``engine.cli``) that contribute sub-commands, in help order.
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ResonanceError as exc:
-        print(f"resonance: error: {exc}", file=sys.stderr)
+        print(f"resonance: error: {printable(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("resonance: interrupted", file=sys.stderr)

@@ -7,12 +7,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from engine.cli.output import printable
+from engine.errors import ParameterError, ResonanceError
 
-from engine.config import FeatureConfig
-from engine.errors import ResonanceError
-from engine.features import analyze_file
+if TYPE_CHECKING:
+    import numpy as np
+
+    from engine.config import FeatureConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +38,7 @@ def load_feature_config(path: Path | None, *, no_hpss: bool = False) -> FeatureC
     """The feature config from ``path`` or the shipped ``base.yaml``."""
     import dataclasses
 
-    from engine.config import default_config_dir
+    from engine.config import FeatureConfig, default_config_dir
 
     cfg = FeatureConfig.from_yaml(path or default_config_dir() / "base.yaml")
     if no_hpss:
@@ -43,11 +46,43 @@ def load_feature_config(path: Path | None, *, no_hpss: bool = False) -> FeatureC
     return cfg
 
 
+def _output_folder(folder: Path) -> None:
+    """Create the ``--out`` folder; an existing file there is refused, never replaced."""
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"--out {str(folder)!r} is a file, not a folder; give a folder "
+                             "for the .npz files")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"--out: cannot create folder {str(folder)!r}: "
+                             f"{exc.strerror or exc}") from None
+
+
+def _save(target: Path, **arrays: np.ndarray) -> None:
+    """Write one .npz; a full disk or an unwritable folder stops with one line and leaves
+    no partial file."""
+    import numpy as np
+
+    from engine.space import is_no_space, no_space_error
+
+    try:
+        np.savez_compressed(target, **arrays)
+    except OSError as exc:
+        target.unlink(missing_ok=True)
+        if is_no_space(exc):
+            raise no_space_error(target.parent, sum(a.nbytes for a in arrays.values())) from None
+        raise ParameterError(f"--out: cannot write {str(target)!r}: "
+                             f"{exc.strerror or exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Analyse each file; a bad file is reported and the others still processed."""
+
+    from engine.features import analyze_file
+
     cfg = load_feature_config(args.config, no_hpss=args.no_hpss)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
+        _output_folder(args.out)
     failures = 0
     for path in args.files:
         started = time.perf_counter()
@@ -55,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             track, segs = analyze_file(path, config=cfg, max_segments=args.max_segments)
         except ResonanceError as exc:
             failures += 1
-            print(f"resonance: error: {exc}", file=sys.stderr)
+            print(f"resonance: error: {printable(exc)}", file=sys.stderr)
             continue
         elapsed = time.perf_counter() - started
         report = {
@@ -67,12 +102,12 @@ def run(args: argparse.Namespace) -> int:
         }
         if args.out:
             target = args.out / f"{path.stem}.npz"
-            np.savez_compressed(target, mel=segs.mel, chroma=segs.chroma, tempo=segs.tempo,
-                                starts=segs.starts)
+            _save(target, mel=segs.mel, chroma=segs.chroma, tempo=segs.tempo,
+                  starts=segs.starts)
             report["out"] = str(target)
         if args.json:
             print(json.dumps(report, ensure_ascii=False))
         else:
-            print(f"{path}: {report['duration_s']:.1f} s, {report['segments']} segments "
+            print(f"{printable(path)}: {report['duration_s']:.1f} s, {report['segments']} segments "
                   f"{tuple(segs.mel.shape[1:])} mel, {report['x_realtime']}x real time")
     return 1 if failures else 0

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import signal
+import stat
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ParameterError
+from engine.cli.output import printable
+from engine.errors import DecodeError, ParameterError
+from engine.filecheck import not_a_file_reason
 
 if TYPE_CHECKING:
     from engine.library import Library
+    from engine.records import ScanError
     from engine.search import SearchParams
 
 
@@ -83,41 +92,92 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_import)
 
 
-def _open(args: argparse.Namespace) -> Library:
+def _open(args: argparse.Namespace, *, create: bool = False) -> Library:
+    """The library of ``--library``; only ``scan`` creates a missing one."""
     from engine.library import Library
 
-    return Library.open(args.library, model_dir=args.model)
+    return Library.open(args.library, model_dir=args.model, create=create)
+
+
+def _searchable(library: Library) -> Library:
+    if library.count() == 0:
+        raise ParameterError(f"the library {str(library.folder)!r} has no searchable tracks "
+                             "yet; scan a music folder into it first")
+    return library
 
 
 def _params(args: argparse.Namespace) -> SearchParams:
-    from engine.search import SearchParams
+    from engine.search import MAX_WEIGHT, SearchParams
 
+    usage = f"--weights takes three numbers from 0 to {MAX_WEIGHT:g}, e.g. 1,0.5,1"
     try:
         weights = tuple(float(w) for w in args.weights.split(","))
     except ValueError:
-        raise ParameterError("--weights takes three numbers, e.g. 1,0.5,1") from None
-    if len(weights) != 3:
-        raise ParameterError("--weights takes three numbers, e.g. 1,0.5,1")
+        raise ParameterError(usage) from None
+    if len(weights) != 3 or not all(math.isfinite(w) and 0 <= w <= MAX_WEIGHT
+                                    for w in weights):
+        raise ParameterError(usage)
     return SearchParams(k=args.k, prf=args.prf, diversity=args.diversity, weights=weights,
                         exclude_same_album=args.exclude_album,
                         exclude_same_artist=args.exclude_artist)
 
 
 def _seed_arg(text: str) -> int | Path:
+    """A track id, or a path; a FIFO, device, socket or folder is refused here, before
+    the library and the model load."""
     path = Path(text)
-    if text.isdigit() and not path.exists():
+    if text.isascii() and text.isdigit() and not path.exists():
         return int(text)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return path  # missing files are for the library (it may know the path) to judge
+    if not stat.S_ISREG(mode):
+        raise DecodeError(path, not_a_file_reason(mode))
     return path
 
 
+class _StopSignals:
+    """While active, the first SIGINT or SIGTERM asks the scan to stop (its work is kept);
+    a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._saved[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def requested(self) -> bool:
+        """Whether a stop was asked for."""
+        return self.signum is not None
+
+
 def run_scan(args: argparse.Namespace) -> int:
-    """Scan with a tqdm bar on stderr; prints a one-line summary."""
+    """Scan with a tqdm bar on stderr; prints a one-line summary.
+
+    SIGINT (Ctrl-C) or SIGTERM stops the scan cleanly: the files analysed so far are
+    kept, and the next scan goes on from there.
+    """
     from tqdm import tqdm
 
-    with _open(args) as library:
+    with _StopSignals() as stop, _open(args, create=True) as library:
         bar = None
         last = None
-        for progress in library.scan(args.folders or None, workers=args.workers):
+        for progress in library.scan(args.folders or None, workers=args.workers,
+                                     should_stop=stop.requested):
             last = progress
             if bar is None and not args.quiet and progress.stage == "analyse":
                 bar = tqdm(total=progress.total, unit="file", file=sys.stderr,
@@ -131,8 +191,13 @@ def run_scan(args: argparse.Namespace) -> int:
                 bar.refresh()
         if bar is not None:
             bar.close()
-        print(f"scanned {last.done if last else 0} files ({last.errors if last else 0} "
-              f"errors); the library holds {library.count()} searchable tracks")
+        done, errors = (last.done, last.errors) if last else (0, 0)
+        if stop.signum is not None:
+            print(f"resonance: scan stopped by {signal.Signals(stop.signum).name}: the {done} "
+                  "files analysed are kept; scan again to finish", file=sys.stderr)
+            return 128 + stop.signum
+        print(f"scanned {done} files ({errors} errors); the library holds {library.count()} "
+              "searchable tracks")
     return 0
 
 
@@ -146,11 +211,11 @@ def result_json(result: Any) -> dict[str, Any]:
 
 
 def _print_table(seed_name: str, results: list) -> None:
-    print(f"Similar to {seed_name}:")
+    print(f"Similar to {printable(seed_name)}:")
     for rank, r in enumerate(results, 1):
         t = r.track
-        name = f"{t.artist} - {t.display_title}" if t.artist else t.display_title
-        print(f"{rank:3d}. {r.score:6.3f}  {name}  [{t.path}]  "
+        name = printable(f"{t.artist} - {t.display_title}" if t.artist else t.display_title)
+        print(f"{rank:3d}. {r.score:6.3f}  {name}  [{printable(t.path)}]  "
               f"(seed {r.seed_offset:.0f}s ~ {r.match_offset:.0f}s)")
 
 
@@ -158,17 +223,15 @@ def run_similar(args: argparse.Namespace) -> int:
     """Rank the library for each seed; JSON Lines with ``--json``."""
     seeds = list(args.seeds)
     if args.batch:
-        try:
-            lines = args.batch.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ParameterError(f"cannot read --batch file: {exc.strerror or exc}") from None
-        seeds += [line.strip() for line in lines if line.strip()]
+        seeds += [line.strip() for line in _batch_lines(args.batch) if line.strip()]
     if not seeds:
         raise ParameterError("give at least one seed (a file or track id) or --batch FILE")
+    parsed = [(text, _seed_arg(text)) for text in seeds]
     params = _params(args)
     with _open(args) as library:
-        for text in seeds:
-            seed = library.analyze_seed(_seed_arg(text))
+        _searchable(library)
+        for text, source in parsed:
+            seed = library.analyze_seed(source)
             results = library.search(seed, params)
             if args.json:
                 print(json.dumps({"seed": text, "excerpt": seed.excerpt,
@@ -179,10 +242,29 @@ def run_similar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_lines(path: Path) -> list[str]:
+    """Lines of a ``--batch`` file: UTF-8 text, refused when binary or undecodable."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParameterError(f"cannot read --batch file {str(path)!r}: "
+                             f"{exc.strerror or exc}") from None
+    if b"\0" in data:
+        raise ParameterError(f"--batch file {str(path)!r} is binary (holds NUL bytes); "
+                             "give a text file with one seed per line")
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"--batch file {str(path)!r} is not UTF-8 text (byte "
+                             f"{exc.start}); save it as UTF-8") from None
+
+
 def run_playlist(args: argparse.Namespace) -> int:
     """Search from a seed and write the results (seed first when in the library)."""
+    source = _seed_arg(args.seed)
     with _open(args) as library:
-        seed = library.analyze_seed(_seed_arg(args.seed))
+        _searchable(library)
+        seed = library.analyze_seed(source)
         ids = [r.track.id for r in library.search(seed, _params(args))]
         if seed.track_id is not None:
             ids.insert(0, seed.track_id)
@@ -190,7 +272,7 @@ def run_playlist(args: argparse.Namespace) -> int:
             library.save_playlist(args.name, ids)
         out = library.export_playlist(ids, args.out, fmt=args.format or "",
                                       relative=not args.absolute)
-        print(f"wrote {len(ids)} tracks to {out}")
+        print(f"wrote {len(ids)} tracks to {printable(out)}")
     return 0
 
 
@@ -200,20 +282,29 @@ def run_status(args: argparse.Namespace) -> int:
         stats = library.stats()
         errors = library.errors()
         if args.json:
-            stats["errors"] = [{"path": str(e.path), "reason": e.reason} for e in errors]
+            stats["errors"] = [{"path": str(e.path), "reason": e.reason, "tried": e.tried,
+                                "retry": e.retry} for e in errors]
             stats["playlists"] = library.playlists()
             print(json.dumps(stats, ensure_ascii=False))
             return 0
-        print(f"library: {library.folder}")
-        print(f"folders: {', '.join(stats['roots']) or '(none)'}")
+        print(f"library: {printable(library.folder)}")
+        print(f"folders: {printable(', '.join(stats['roots'])) or '(none)'}")
         print(f"tracks: {stats['tracks']} ({stats['ok']} searchable, {stats['pending']} "
               f"pending, {stats['error']} failed, {stats['masked']} on missing drives)")
         print(f"model: {stats['model_sha256'] or '(none yet)'}")
         for e in errors[:20]:
-            print(f"  error: {e.path}: {e.reason}")
+            print(f"  error: {printable(e.path)}: {printable(e.reason)}{_tried(e)}")
         if len(errors) > 20:
             print(f"  ... and {len(errors) - 20} more")
     return 0
+
+
+def _tried(error: ScanError) -> str:
+    if error.tried is None:
+        return ""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(error.tried))
+    again = "tried again by the next scan" if error.retry else "tried again when it changes"
+    return f" (last tried {when}; {again})"
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -223,7 +314,7 @@ def run_export(args: argparse.Namespace) -> int:
             raise ParameterError(f"no playlist named {args.name!r}")
         out = library.export_playlist(args.name, args.out, fmt=args.format or "",
                                       relative=not args.absolute)
-        print(f"wrote {out}")
+        print(f"wrote {printable(out)}")
     return 0
 
 

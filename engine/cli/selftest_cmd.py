@@ -12,8 +12,10 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 N_TRACKS = 6
 SECONDS = 40.0
@@ -31,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def synth_track(seed: int, seconds: float = SECONDS, sr: int = SR) -> np.ndarray:
     """A short piece: a seeded chord progression with partials over a click pattern."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     bpm = float(rng.uniform(75, 150))
     roots = 48 + rng.choice([0, 2, 4, 5, 7, 9], size=4) + int(rng.integers(0, 12))

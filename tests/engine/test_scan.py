@@ -181,7 +181,7 @@ def test_workers_that_cannot_start_give_a_clear_error(tmp_path, model_dir):
     write_music(music, 2, seconds=6)
     moved = sh.copytree(model_dir, tmp_path / "model-copy")
     with Library.open(tmp_path / "lib", model_dir=moved) as lib:
-        assert lib.embedder.fingerprint  # loaded here, then gone before the workers start
+        lib.embedder.check()  # loaded here, then gone before the workers start
         sh.rmtree(moved)
         with pytest.raises(ResonanceError, match="could not start"):
             scan_all(lib, music, workers=2)

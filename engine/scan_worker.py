@@ -1,0 +1,69 @@
+"""What runs inside a scan's worker processes, besides the analysis itself: follow the
+scanning process's fate, and store a file's analysis only if the file did not change
+while it was decoded."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from typing import Any
+
+from engine.analysis import Analysis, analyse_path, content_hash, init_worker
+
+
+def hash_or_none(path: str) -> str | None:
+    """The file's content hash, None when it cannot be read."""
+    try:
+        return content_hash(path)
+    except OSError:
+        return None
+
+
+def _exit_with_parent() -> None:
+    """Block until the scanning process is gone (killed, OOM, logout), then exit at once.
+
+    Waits on multiprocessing's parent sentinel (a pipe the parent alone holds open on
+    POSIX, the parent's process handle on Windows): no polling, no delay.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()
+        os._exit(0)
+
+
+def init_scan_worker(model_dir: str) -> None:
+    """Worker start: follow the parent's fate, leave Ctrl-C to it, then load the model."""
+    # Ctrl-C reaches every process of the terminal's group: the scan decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
+    init_worker(model_dir)
+
+
+def _identity(path: str) -> tuple[int, int, int, int, int, float] | None:
+    """What changes when a file is rewritten or replaced: inode, size, mtime, ctime (and
+    the mtime as the walk records it)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mtime
+
+
+def analyse_file(path: str, track_id: int, max_segments: int | None,
+                 embedder: Any = None) -> Analysis:
+    """:func:`~engine.analysis.analyse_path`, stored only if what was decoded is what is on
+    disk: the file is stat-ed and hashed before decoding, and must be unchanged (same
+    inode, size, times and hash) afterwards. A file replaced or rewritten meanwhile is a
+    transient failure, analysed again by the next scan."""
+    before, digest = _identity(path), hash_or_none(path)
+    result = analyse_path(path, track_id, max_segments, embedder)
+    if not result.ok:
+        return result
+    if before is None or digest is None or _identity(path) != before \
+            or result.content_hash != digest:
+        return Analysis(path, track_id, False, result.size, result.mtime, transient=True,
+                        reason="the file changed while it was analysed")
+    result.size, result.mtime = before[2], before[5]
+    return result
