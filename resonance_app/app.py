@@ -99,12 +99,15 @@ def run_app(argv: Sequence[str] | None = None, *, open_paths: Sequence[Path] = (
     the library and scanned, the first audio file becomes the seed of a search.
     """
     from engine.errors import ResonanceError
+    from resonance_app.crash import ErrorReporter, default_log_file
     from resonance_app.settings import Settings
     from resonance_app.views.main_window import MainWindow
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("resonance_app").setLevel(logging.INFO)
     app = make_application(argv)
+    reporter = ErrorReporter(default_log_file(), parent_widget=QApplication.activeWindow)
+    reporter.install()
     settings = Settings()
     try:
         library = open_library(settings)
@@ -122,3 +125,4 @@ def run_app(argv: Sequence[str] | None = None, *, open_paths: Sequence[Path] = (
         return app.exec()
     finally:
         library.close()
+        reporter.uninstall()

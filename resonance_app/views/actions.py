@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMessageBox, QStyle, QToolBar
+from PySide6.QtWidgets import QStyle, QToolBar
 
 if TYPE_CHECKING:
     from resonance_app.views.main_window import MainWindow
@@ -93,12 +93,20 @@ def open_settings(w: MainWindow) -> None:
 
 
 def _about(w: MainWindow) -> None:
-    from resonance_app import __version__
+    """Show the (non-modal) About box; the model card is read off the GUI thread."""
+    from resonance_app.crash import data_dir, default_log_file
+    from resonance_app.views.about_dialog import AboutDialog
 
-    box = QMessageBox(QMessageBox.Icon.NoIcon, "About Resonance",
-                      f"<h3>Resonance {__version__}</h3><p>Finds the songs in your library "
-                      "that sound alike: timbre, harmony and rhythm, learned from your "
-                      "own music.</p>", QMessageBox.StandardButton.Ok, w)
-    box.setIconPixmap(w.windowIcon().pixmap(64, 64))
-    box.finished.connect(box.deleteLater)
-    box.open()
+    if w.about_dialog is None:
+        lib = w.controller.library
+        paths = [("Data folder", str(data_dir())),
+                 ("Library", str(getattr(lib, "folder", ""))),
+                 ("Models", str(getattr(lib, "model_dir", "") or "")),
+                 ("Settings file", w.settings.file_name),
+                 ("Error log", str(default_log_file()))]
+        dialog = AboutDialog(paths, w)
+        w.about_dialog = dialog
+        w.controller.call(lambda: lib.model_card, dialog.set_card,
+                          lambda exc: dialog.set_card(None, f"cannot be loaded: {exc}"))
+    w.about_dialog.show()
+    w.about_dialog.raise_()

@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.errors_dialog: ErrorsDialog | None = None
         self.record_dialog: Any = None
         self.settings_dialog: Any = None
+        self.about_dialog: Any = None
         self.setWindowTitle("Resonance")
         self.setWindowIcon(_app_icon())
         self.setAcceptDrops(True)
@@ -379,7 +380,8 @@ class MainWindow(QMainWindow):
         s.sync()
         self.controller.cancel_scan()
         self.player.stop()
-        for dialog in (self.record_dialog, self.errors_dialog, self.settings_dialog):
+        for dialog in (self.record_dialog, self.errors_dialog, self.settings_dialog,
+                       self.about_dialog):
             if dialog is not None:
                 dialog.close()
         self.pools.shutdown()

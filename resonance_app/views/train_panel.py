@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QProcess, Signal
+from PySide6.QtCore import QProcess, QTimer, Signal
 from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
@@ -117,16 +117,14 @@ class TrainPanel(QWidget):
             self.info.setText(INSTALL_HINT)
             self.start_button.setEnabled(False)
 
-    def start(self, program: str | None = None, args: list[str] | None = None,
-              out_dir: Path | None = None) -> None:
-        """Run the trainer as a child process; its model lands in ``out_dir``."""
+    def start(self) -> None:
+        """Run the trainer as a child process; its model lands in the library's models/."""
+        if not training_available():
+            self.prompts.info("Training", INSTALL_HINT)
+            return
         folder = Path(getattr(self.controller.library, "folder", Path.cwd()))
-        self.out_dir = out_dir or folder / "models" / time.strftime("trained-%Y%m%d-%H%M%S")
-        if program is None:
-            if not training_available():
-                self.prompts.info("Training", INSTALL_HINT)
-                return
-            program, args = train_command(str(folder), str(self.out_dir))
+        self.out_dir = folder / "models" / time.strftime("trained-%Y%m%d-%H%M%S")
+        program, args = train_command(str(folder), str(self.out_dir))
         proc = QProcess(self)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         proc.readyReadStandardOutput.connect(self._read)
@@ -137,15 +135,27 @@ class TrainPanel(QWidget):
         self.log.clear()
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        proc.start(program, args or [])
+        proc.start(program, args)
+
+    KILL_AFTER_MS = 3000
 
     def cancel(self) -> None:
-        """Stop the trainer (terminate, then kill if it does not exit)."""
-        if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
-            self.process.terminate()
-            if not self.process.waitForFinished(3000):
-                self.process.kill()
-                self.process.waitForFinished(3000)
+        """Ask the trainer to stop; kill it if it has not exited after ``KILL_AFTER_MS``.
+
+        Never waits on the GUI thread: ``finished`` arrives through the process's signal.
+        """
+        proc = self.process
+        if proc is None or proc.state() == QProcess.ProcessState.NotRunning:
+            return
+        self.cancel_button.setEnabled(False)
+        self.log.appendPlainText("Stopping the training…")
+        proc.terminate()
+        QTimer.singleShot(self.KILL_AFTER_MS, proc, lambda: self._kill(proc))
+
+    @staticmethod
+    def _kill(proc: QProcess) -> None:
+        if proc.state() != QProcess.ProcessState.NotRunning:
+            proc.kill()
 
     def _read(self) -> None:
         assert self.process is not None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+
+from PySide6.QtCore import Qt
 
 from engine.model import load_card
 from resonance_app.views import train_panel
@@ -38,33 +41,49 @@ def test_model_card_text(tmp_path: Path) -> None:
     assert card.sha256 in text and "Training data" in text and "Metrics" in text
 
 
-def test_training_runs_in_a_separate_process(qtbot, make_main_window, library) -> None:
+def _open_training(w, monkeypatch, program: str, args: list[str]):
+    """Open Settings ▸ Training with ``resonance-train`` replaced by ``program args``."""
+    monkeypatch.setattr(train_panel, "training_available", lambda: True)
+    monkeypatch.setattr(train_panel, "train_command",
+                        lambda library, out: (program, [*args, out]))
+    w.actions_["settings"].trigger()
+    return w.settings_dialog.train
+
+
+def test_train_button_runs_the_trainer_in_a_separate_process(qtbot, make_main_window, library,
+                                                             monkeypatch) -> None:
     w = make_main_window(library)
-    open_settings(w)
-    panel = w.settings_dialog.train
     script = ("import json, sys\n"
               "for i in range(1, 5):\n"
               "    print(json.dumps({'progress': i / 4, 'message': f'epoch {i}'}), flush=True)\n"
               "print('plain log line', flush=True)\n")
+    panel = _open_training(w, monkeypatch, sys.executable, ["-c", script])
     with qtbot.waitSignal(panel.finished, timeout=20_000) as done:
-        panel.start(sys.executable, ["-c", script], out_dir=Path("/nonexistent/model"))
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        assert not panel.start_button.isEnabled() and panel.cancel_button.isEnabled()
     assert panel.progress.value() == 100
     assert "epoch 4" in panel.log.toPlainText() and "plain log line" in panel.log.toPlainText()
     assert done.args == [False]  # it exited cleanly but wrote no model: nothing to switch to
     assert "failed validation" in panel.log.toPlainText()
+    assert panel.start_button.isEnabled()
 
 
-def test_training_cancel(qtbot, make_main_window, library) -> None:
+def test_training_cancel_never_blocks_the_gui(qtbot, make_main_window, library,
+                                              monkeypatch) -> None:
     w = make_main_window(library)
-    open_settings(w)
-    panel = w.settings_dialog.train
-    panel.start(sys.executable, ["-c", "import time; print('started', flush=True); "
-                                       "time.sleep(60)"])
+    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "print('started', flush=True); time.sleep(60)")
+    panel = _open_training(w, monkeypatch, sys.executable, ["-c", stubborn])
+    panel.KILL_AFTER_MS = 500
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "started" in panel.log.toPlainText(), timeout=20_000)
     with qtbot.waitSignal(panel.finished, timeout=10_000) as done:
-        panel.cancel_button.click()
-    assert done.args == [False]
+        t0 = time.monotonic()
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+        assert time.monotonic() - t0 < 0.3  # terminate is asked for, never waited on
+    assert done.args == [False]  # it ignored SIGTERM and was killed
     assert panel.process.state() == panel.process.ProcessState.NotRunning
+    assert panel.start_button.isEnabled()
 
 
 def test_training_without_torch_says_how_to_install(make_main_window, library, prompts,
@@ -75,8 +94,6 @@ def test_training_without_torch_says_how_to_install(make_main_window, library, p
     panel = w.settings_dialog.train
     assert not panel.start_button.isEnabled()
     assert "pip install 'resonance[train]'" in panel.info.text()
-    panel.start()
-    assert "pip install 'resonance[train]'" in prompts.messages[-1][2]
 
 
 TRAINER = """
@@ -94,38 +111,43 @@ print(json.dumps({{"progress": 1.0, "message": "exported"}}), flush=True)
 """
 
 
-def _train(qtbot, panel, tmp_path: Path, score: float) -> None:
+def _train(qtbot, w, monkeypatch, score: float) -> Path:
+    """Click 'Train on my library…' with a trainer that writes a model scoring ``score``."""
     root = str(Path(__file__).resolve().parents[2])
-    out = tmp_path / "trained"
+    panel = _open_training(w, monkeypatch, sys.executable,
+                           ["-c", TRAINER.format(root=root, score=score)])
     with qtbot.waitSignal(panel.finished, timeout=60_000) as done:
-        panel.start(sys.executable, ["-c", TRAINER.format(root=root, score=score), str(out)],
-                    out_dir=out)
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert done.args == [True]
+    return panel.out_dir
 
 
-def test_better_model_is_switched_to(qtbot, make_main_window, library, tmp_path: Path) -> None:
+def test_better_model_is_switched_to(qtbot, make_main_window, library, tmp_path: Path,
+                                     monkeypatch) -> None:
+    library.folder = tmp_path
     w = make_main_window(library)
-    open_settings(w)
+    switched: list[str] = []
+    w.actions_["settings"].trigger()
+    w.settings_dialog.train.modelSwitched.connect(switched.append)
+    out = _train(qtbot, w, monkeypatch, 0.8)
     panel = w.settings_dialog.train
-    switched = []
-    panel.modelSwitched.connect(switched.append)
-    _train(qtbot, panel, tmp_path, 0.8)
-    assert switched == [str(tmp_path / "trained")]
-    assert ("set_model", tmp_path / "trained") in library.calls
+    assert out.parent == tmp_path / "models" and switched == [str(out)]
+    assert ("set_model", out) in library.calls
     assert library.calls[-1][0] == "scan"  # re-embedding starts in the background
     assert "switching" in panel.log.toPlainText()
     assert "0.8" in w.settings_dialog.card.toPlainText()
 
 
-def test_worse_model_is_kept_out(qtbot, make_main_window, library, tmp_path: Path) -> None:
+def test_worse_model_is_kept_out(qtbot, make_main_window, library, tmp_path: Path,
+                                 monkeypatch) -> None:
+    library.folder = tmp_path
     library.set_model(build_model(tmp_path / "current"))
     current = library.card
     library.card = type(current)(**{**current.__dict__,
                                     "metrics": {"heldout": {"recall@5": 0.9}}})
     w = make_main_window(library)
-    open_settings(w)
+    _train(qtbot, w, monkeypatch, 0.5)
     panel = w.settings_dialog.train
-    _train(qtbot, panel, tmp_path, 0.5)
     assert [c for c in library.calls if c[0] == "set_model"] == [
         ("set_model", tmp_path / "current")]
     assert "keeping the current model" in panel.log.toPlainText()
