@@ -99,10 +99,11 @@ def run_app(argv: Sequence[str] | None = None, *, open_paths: Sequence[Path] = (
     the library and scanned, the first audio file becomes the seed of a search.
     """
     from engine.errors import ResonanceError
-    from resonance_app.crash import ErrorReporter, default_log_file
+    from resonance_app.crash import ErrorReporter, default_log_file, divert_native_stderr
     from resonance_app.settings import Settings
     from resonance_app.views.main_window import MainWindow
 
+    divert_native_stderr(default_log_file().with_name("decoders.log"))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("resonance_app").setLevel(logging.INFO)
     app = make_application(argv)

@@ -217,6 +217,7 @@ class SearchSession(QObject):
 
     def _fail(self, request: SearchRequest, exc: BaseException) -> None:
         if self._latest.is_current(request.generation):
-            if request.seed is not None:
+            if request.seed is not None:  # the old seed is no longer what the user asked
                 self._analysing = False
+                self.seed, self.seed_label, self.results = None, "", []
             self.failed.emit(describe_error(exc))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import threading
 import traceback
@@ -35,6 +36,27 @@ def data_dir() -> Path:
 def default_log_file() -> Path:
     """Where the app writes its log: ``<data folder>/logs/resonance-app.log``."""
     return data_dir() / "logs" / "resonance-app.log"
+
+
+def divert_native_stderr(path: Path) -> bool:
+    """Send what C libraries print on stderr (decoder notes) to ``path``, not the terminal.
+
+    Python's own ``sys.stderr`` keeps writing to the terminal. ``path`` is started afresh
+    at each launch. False when the file cannot be created (nothing changes then).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as exc:
+        log.warning("cannot write %s: %s", path, exc)
+        return False
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    sys.stderr = open(terminal, "w", buffering=1, encoding="utf-8",  # noqa: SIM115
+                      errors="backslashreplace", closefd=True)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return True
 
 
 def open_log_file(path: Path) -> logging.Handler | None:

@@ -322,6 +322,7 @@ class MainWindow(QMainWindow):
         self.seed_area.set_seed(self.session.seed_label, len(results))
 
     def _seed_failed(self, message: str) -> None:
+        self.results.set_results([])  # never leave the last seed's results under the error
         self.seed_area.set_failed(message)
         self.prompts.error("Cannot use this song", message)
 

@@ -94,3 +94,26 @@ def test_exception_in_a_worker_thread_is_reported(qtbot, reporter, real_pools) -
     run_task(fail, pool=real_pools.interactive)  # no error handler: reported, not swallowed
     qtbot.waitUntil(lambda: reporter.count == 1, timeout=5000)
     assert "OSError: disk went away" in reporter.log_file.read_text()
+
+
+def test_decoder_chatter_stays_off_the_terminal(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 20)
+    log = tmp_path / "logs" / "decoders.log"
+    script = ("import sys; from pathlib import Path\n"
+              "from resonance_app.crash import divert_native_stderr\n"
+              "from engine.audio import load_audio\n"
+              f"assert divert_native_stderr(Path({str(log)!r}))\n"
+              f"try: load_audio({str(corrupt)!r}, sr=22050)\n"
+              "except Exception as exc: print('python says:', exc, file=sys.stderr)\n")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=root, env={**__import__("os").environ, "PYTHONPATH": str(root)},
+                         timeout=60, check=True)
+    assert "python says:" in out.stderr  # Python's own messages still reach the terminal
+    assert "corrupt" in out.stderr and "does not exist" not in out.stderr  # the real reason
+    assert "mpeg" not in out.stderr.lower() and "mpeg" in log.read_text().lower()

@@ -110,14 +110,22 @@ def test_bad_and_unsupported_files_give_messages(make_main_window, library, prom
     bad = tmp_path / "bad.mp3"
     bad.write_bytes(b"\x00" * 100)
     w = make_main_window(library)
+    w.library_panel.view.selectRow(0)
+    w.library_panel.find_action.trigger()
+    assert w.results.model.rowCount() > 0
     drag_and_drop(w.seed_area, file_mime(bad))
     assert prompts.errors and "corrupt" in prompts.errors[-1]
     assert "could not be used" in w.seed_area.title.text()
+    assert w.results.model.rowCount() == 0 and w.results.empty.isVisible()
+    w.controls.diversity.setValue(50)  # moving a slider does not bring the old seed back
+    assert w.results.model.rowCount() == 0
+    w.results.from_seed.click()
+    assert prompts.messages[-1][2] == "Pick a seed song first."
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     drag_and_drop(w, file_mime(text))
     assert "not a supported audio file" in prompts.errors[-1]
-    assert library.analyze_count == 1
+    assert library.analyze_count == 2  # the library track, then the bad file; not the text
 
 
 def test_sliders_rerank_without_reanalysing(make_main_window, library) -> None:
