@@ -149,7 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracks", type=int, default=60)
     parser.add_argument("--default-model", action="store_true",
                         help="use resources/models/default instead of the test model")
+    parser.add_argument("--size", default="1600x1000",
+                        help="window size WxH; PNGs go to out/screenshots/WxH/")
     args = parser.parse_args(argv)
+    global OUT
+    OUT = OUT / args.size
+    size = tuple(int(v) for v in args.size.split("x"))
     work = Path(tempfile.mkdtemp(prefix="resonance-shots-"))
     os.environ["RESONANCE_SETTINGS"] = str(work / "settings.ini")
 
@@ -159,12 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     music = build_demo_music(CACHE / "demo_music", args.tracks)
     model = model_dir(args.default_model)
     try:
-        return _shoot(app, work, music, model)
+        return _shoot(app, work, music, model, size)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _shoot(app, work: Path, music: Path, model: Path) -> int:
+def _shoot(app, work: Path, music: Path, model: Path, size: tuple[int, int]) -> int:
     from engine.library import Library
     from resonance_app.audio_io import FakeAudioBackend
     from resonance_app.settings import Settings
@@ -175,7 +180,7 @@ def _shoot(app, work: Path, music: Path, model: Path) -> int:
     audio = FakeAudioBackend()
     library = Library.open(work / "library", model_dir=model)
     window = MainWindow(library, settings=settings, audio=audio)
-    window.resize(1440, 880)
+    window.resize(*size)
     window.show()
     wait(window.isVisible)
     grab(window, "1-welcome")
@@ -220,6 +225,8 @@ def _results(window, library) -> None:
     settle(600)
     window.results.view.selectRow(1)
     grab(window, "3-results")
+    print(f"title column at {window.width()}x{window.height()}: "
+          f"{window.results.title_chars():.1f} average characters")
 
 
 def _playlist(window, audio) -> None:

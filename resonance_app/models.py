@@ -251,9 +251,26 @@ class TrackFilterProxy(QSortFilterProxyModel):
 class ResultsModel(_TrackListModel):
     """Ranked search results; the Match column carries the modality scores for painting."""
 
-    COLUMNS = ("#", "Title", "Artist", "Score", "Match", "Where")
+    COLUMNS = ("#", "Title", "Artist", "Score", "Match", "At")
     MATCH_COLUMN = 4
     MODALITY_ROLE = Qt.ItemDataRole.UserRole + 3
+    HEADER_TIPS = {
+        3: "Score: how alike the best-matching parts of the two songs sound, weighted by the "
+           "Timbre / Harmony / Rhythm sliders (1 = the same sound).\nWith Variety above 0 the "
+           "list is re-ordered to mix styles, so scores need not decrease down the list.",
+        4: "Similarity of timbre (blue), harmony (green) and rhythm (orange)",
+        5: "Where in the track the best match starts (double-click plays from there)",
+    }
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802, D102
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS.get(section)
+        return super().headerData(section, orientation, role)
+
+    def reordered(self) -> bool:
+        """Whether the ranking is not by score (diversity moved lower scores up)."""
+        return any(a.score < b.score for a, b in zip(self._rows, self._rows[1:], strict=False))
 
     def track(self, i: int) -> Any:  # noqa: D102
         return self._rows[i].track
@@ -273,7 +290,7 @@ class ResultsModel(_TrackListModel):
             return "" if not for_sort else row.score
         if for_sort:
             return row.match_offset
-        return f"at {format_duration(row.match_offset)}"
+        return format_duration(row.match_offset)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
         if index.isValid() and index.column() == 0 and role in (Qt.ItemDataRole.DisplayRole,
@@ -284,7 +301,8 @@ class ResultsModel(_TrackListModel):
         if index.isValid() and role == Qt.ItemDataRole.ToolTipRole:
             r = self._rows[index.row()]
             parts = ", ".join(f"{k} {v:.2f}" for k, v in r.modalities.items())
-            return (f"{r.track.path}\nscore {r.score:.3f} ({parts})\n"
+            return (f"{r.track.path}\nscore {r.score:.3f}: how alike the best-matching parts "
+                    f"sound, 1 = the same sound ({parts})\n"
                     f"best match: seed at {format_duration(r.seed_offset)} ↔ "
                     f"track at {format_duration(r.match_offset)}")
         return super().data(index, role)

@@ -103,6 +103,7 @@ class Settings:
     playlist_size = setting("playlist_size", 25)
     volume = setting("volume", 0.8)
     record_seconds = setting("record_seconds", 10)
+    enter_action = setting("enter_action", "play")  # what Enter/double-click does: play|seed
     input_device = setting("input_device", "")
     output_device = setting("output_device", "")
     # window state

@@ -45,23 +45,28 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         "settings": _action(w, "Settings…", lambda: open_settings(w),
                             QKeySequence.StandardKey.Preferences,
                             "Library folders, workers, model", sp.SP_FileDialogDetailedView),
-        "play": _action(w, "Play / pause", w.player.toggle, "Ctrl+Space", "Play or pause"),
+        "play": _action(w, "Play / pause", w.player.toggle, "Space", "Play or pause"),
         "stop": _action(w, "Stop", w.player.stop, "Ctrl+.", "Stop playback"),
-        "filter": _action(w, "Filter library", lambda: _focus_filter(w), "Ctrl+L"),
+        "filter": _action(w, "Filter library", lambda: _focus_filter(w), "Ctrl+F"),
         "quit": _action(w, "Quit", w.close, QKeySequence.StandardKey.Quit),
         "about": _action(w, "About Resonance", lambda: _about(w)),
     }
     a["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
+    a["filter"].setShortcuts([QKeySequence("Ctrl+F"), QKeySequence("Ctrl+L")])
     bar = w.menuBar()
     file_menu = bar.addMenu("&File")
     for key in ("add_folder", "rescan", None, "open", "record", None, "quit"):
         file_menu.addSeparator() if key is None else file_menu.addAction(a[key])
     lib_menu = bar.addMenu("&Library")
+    lib_menu.addAction(w.library_panel.play_action)
     lib_menu.addAction(w.library_panel.find_action)
     lib_menu.addAction(a["filter"])
     lib_menu.addAction(a["errors"])
     lib_menu.addSeparator()
     lib_menu.addAction(a["settings"])
+    results_menu = bar.addMenu("&Results")
+    results_menu.addAction(w.results.play_action)
+    results_menu.addAction(w.results.find_action)
     play_menu = bar.addMenu("&Playback")
     play_menu.addAction(a["play"])
     play_menu.addAction(a["stop"])

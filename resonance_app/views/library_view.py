@@ -30,6 +30,26 @@ def size_columns(view: QTableView, widths: tuple[int, ...], stretch: int) -> Non
     header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
 
 
+ENTER = (QKeySequence("Return"), QKeySequence("Enter"))
+CTRL_ENTER = (QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter"))
+
+
+def view_action(view: QTableView, text: str, slot: Any) -> QAction:
+    """An action on the current row of ``view``, active while the view has focus."""
+    action = QAction(text, view)
+    action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    action.triggered.connect(slot)
+    view.addAction(action)
+    return action
+
+
+def assign_enter(play: QAction, find: QAction, enter_action: str) -> None:
+    """Enter does ``enter_action`` ("play" or "seed"); Ctrl+Enter does the other."""
+    first, second = (find, play) if enter_action == "seed" else (play, find)
+    first.setShortcuts(list(ENTER))
+    second.setShortcuts(list(CTRL_ENTER))
+
+
 def configure_table(view: QTableView) -> None:
     """Settings shared by the app's track tables (fast at 20,000 rows)."""
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -62,7 +82,7 @@ class LibraryPanel(QWidget):
         self.proxy = TrackFilterProxy(self)
         self.proxy.setSourceModel(self.model)
         self.filter = QLineEdit()
-        self.filter.setPlaceholderText("Filter by title, artist, album…  (Ctrl+L)")
+        self.filter.setPlaceholderText("Filter by title, artist, album…  (Ctrl+F)")
         self.filter.setClearButtonEnabled(True)
         self._filter_timer = QTimer(self, singleShot=True, interval=150)
         self._filter_timer.timeout.connect(self._apply_filter)
@@ -77,7 +97,7 @@ class LibraryPanel(QWidget):
         header = self.view.horizontalHeader()
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
-        self.view.doubleClicked.connect(lambda idx: self._emit_for(self.findSimilar, idx.row()))
+        self.view.doubleClicked.connect(lambda _idx: self._enter_action().trigger())
         self.view.customContextMenuRequested.connect(self._menu)
         self.view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._current())
         self.empty = QLabel("No tracks yet. Add a music folder to get started.")
@@ -112,16 +132,19 @@ class LibraryPanel(QWidget):
         layout.addLayout(bottom)
 
     def _add_shortcuts(self) -> None:
-        find = QAction("Find similar", self.view)
-        find.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        find.triggered.connect(lambda: self._emit_for(self.findSimilar, None))
-        play = QAction("Play", self.view)
-        play.setShortcut(QKeySequence("Ctrl+P"))
-        play.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        play.triggered.connect(lambda: self._emit_for(self.playRequested, None))
-        self.view.addActions([find, play])
-        self.find_action, self.play_action = find, play
+        self.find_action = view_action(self.view, "Find similar songs",
+                                       lambda: self._emit_for(self.findSimilar, None))
+        self.play_action = view_action(self.view, "Play",
+                                       lambda: self._emit_for(self.playRequested, None))
+        self.set_enter_action("play")
+
+    def set_enter_action(self, enter_action: str) -> None:
+        """What Enter and double-click do on a track: "play" or "seed" (find similar)."""
+        self.enter_action = enter_action
+        assign_enter(self.play_action, self.find_action, enter_action)
+
+    def _enter_action(self) -> QAction:
+        return self.find_action if self.enter_action == "seed" else self.play_action
 
     # -- data ------------------------------------------------------------------------
     def set_tracks(self, tracks: list[Any]) -> None:
@@ -218,8 +241,8 @@ class LibraryPanel(QWidget):
         if not self.view.indexAt(pos).isValid():
             return
         menu = QMenu(self)
-        menu.addAction(self.find_action)
         menu.addAction(self.play_action)
+        menu.addAction(self.find_action)
         menu.addAction("Add to playlist", lambda: self.addToPlaylist.emit(self.selected_tracks()))
         menu.popup(self.view.viewport().mapToGlobal(pos))
         self._menu_ref = menu

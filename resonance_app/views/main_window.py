@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self.controls = SearchControls(params_type, self.settings)
         self.results = ResultsPanel()
         self.results.seed_count.setValue(int(self.settings.playlist_size))
+        self.set_enter_action(str(self.settings.enter_action))
         self.playlist = PlaylistPanel(self.controller, self.prompts)
         self.scan_bar = ScanBar()
         self.player_bar = PlayerBar(self.player, float(self.settings.volume))
@@ -98,7 +99,8 @@ class MainWindow(QMainWindow):
         self.splitter.setChildrenCollapsible(False)
         for w in (self.library_panel, centre, self.playlist):
             self.splitter.addWidget(w)
-        self.splitter.setSizes([560, 560, 300])
+        self.splitter.setSizes([470, 640, 270])
+        self.splitter.setStretchFactor(1, 1)  # the results take what the window gains
         main = QWidget()
         main_layout = QVBoxLayout(main)
         main_layout.setContentsMargins(6, 6, 6, 0)
@@ -158,6 +160,12 @@ class MainWindow(QMainWindow):
             self.watch_roots()
         self.controller.refresh()
         self.controller.refresh_playlists()
+
+    def set_enter_action(self, enter_action: str) -> None:
+        """Enter/double-click on a track plays it ("play") or finds similar ("seed")."""
+        self.settings.enter_action = enter_action
+        self.library_panel.set_enter_action(enter_action)
+        self.results.set_enter_action(enter_action)
 
     def refresh_model_label(self) -> None:
         """Show the model in use (loading it happens off the GUI thread)."""

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QAction, QColor, QPainter
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -22,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from resonance_app.models import ResultsModel
 from resonance_app.views.controls import MODALITIES, MODALITY_COLORS
-from resonance_app.views.library_view import configure_table, size_columns
+from resonance_app.views.library_view import assign_enter, configure_table, view_action
 
 
 class ModalityDelegate(QStyledItemDelegate):
@@ -73,8 +83,14 @@ class ResultsPanel(QWidget):
         configure_table(self.view)
         self.view.setModel(self.model)
         self.view.setItemDelegateForColumn(ResultsModel.MATCH_COLUMN, ModalityDelegate(self.view))
-        size_columns(self.view, (34, 180, 130, 52, 104, 64), stretch=1)
-        self.view.doubleClicked.connect(self._play_match)
+        self.view.horizontalHeader().setStretchLastSection(False)
+        self.view.viewport().installEventFilter(self)
+        self.play_action = view_action(self.view, "Play the matching part",
+                                       lambda: self._current_do(self._play_match))
+        self.find_action = view_action(self.view, "Find similar to this",
+                                       lambda: self._current_do(self._find_similar))
+        self.set_enter_action("play")
+        self.view.doubleClicked.connect(lambda _idx: self._enter_action().trigger())
         self.view.customContextMenuRequested.connect(self._menu)
         self.empty = QLabel("Drop a song on the window, pick one in the library and press "
                             "Ctrl+Enter, or record one with the microphone.\n"
@@ -82,6 +98,11 @@ class ResultsPanel(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
         self.empty.setEnabled(False)
+        self.note = QLabel("Variety re-ordered this list: some lower-scored songs moved up to "
+                           "mix styles. Set Variety to 0 for a list by score.")
+        self.note.setWordWrap(True)
+        self.note.setEnabled(False)
+        self.note.hide()
         self.add_all = QPushButton("Add all to playlist")
         self.add_all.clicked.connect(lambda: self.addToPlaylist.emit(self.model.rows_tracks()))
         self.add_selected = QPushButton("Add selected")
@@ -103,6 +124,7 @@ class ResultsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.empty, 1)
+        layout.addWidget(self.note)
         layout.addLayout(buttons)
         self.set_results([])
 
@@ -114,29 +136,69 @@ class ResultsPanel(QWidget):
             if r.track.id in selected:
                 self.view.selectRow(row)
         has = bool(results)
+        self.note.setVisible(self.model.reordered())
         self.view.setVisible(has)
         self.empty.setVisible(not has)
         for w in (self.add_all, self.add_selected):
             w.setEnabled(has)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802, D102
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return super().eventFilter(watched, event)
+
+    def fit_columns(self) -> None:
+        """Title and artist share the room; the bars shrink first on a narrow pane."""
+        fm = self.view.fontMetrics()
+        avail = self.view.viewport().width()
+        rank = fm.horizontalAdvance("000") + 12
+        score = fm.horizontalAdvance("0.000") + 14
+        at = fm.horizontalAdvance("00:00") + 14
+        bars = max(44, min(110, int(avail * 0.15)))
+        rest = max(0, avail - rank - score - at - bars)
+        artist = int(rest * 0.36)
+        for col, width in enumerate((rank, rest - artist, artist, score, bars, at)):
+            self.view.setColumnWidth(col, width)
+
+    def title_chars(self) -> float:
+        """How many average characters the Title column shows (readability check)."""
+        return self.view.columnWidth(1) / max(1, self.view.fontMetrics().averageCharWidth())
 
     def selected_tracks(self) -> list[Any]:
         """The selected results' tracks, in rank order."""
         rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
         return [self.model.track(r) for r in rows]
 
+    def set_enter_action(self, enter_action: str) -> None:
+        """What Enter and double-click do on a result: "play" or "seed" (find similar)."""
+        self.enter_action = enter_action
+        assign_enter(self.play_action, self.find_action, enter_action)
+
+    def _enter_action(self) -> QAction:
+        return self.find_action if self.enter_action == "seed" else self.play_action
+
+    def _current_do(self, fn: Any) -> None:
+        index = self.view.currentIndex()
+        if index.isValid():
+            fn(index)
+
     def _play_match(self, index: QModelIndex) -> None:
         r = self.model.row(index.row())
         self.playRequested.emit(r.track, float(r.match_offset))
+
+    def _find_similar(self, index: QModelIndex) -> None:
+        self.findSimilar.emit(self.model.row(index.row()).track)
 
     def _menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
         if not index.isValid():
             return
         r = self.model.row(index.row())
+        self.view.setCurrentIndex(index)
         menu = QMenu(self)
-        menu.addAction("Play the matching part", lambda: self._play_match(index))
+        menu.addAction(self.play_action)
         menu.addAction("Play from the start", lambda: self.playRequested.emit(r.track, 0.0))
-        menu.addAction("Find similar to this", lambda: self.findSimilar.emit(r.track))
+        menu.addAction(self.find_action)
         menu.addSeparator()
         menu.addAction("Add to playlist", lambda: self.addToPlaylist.emit(self.selected_tracks()
                                                                          or [r.track]))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -69,7 +70,15 @@ class SettingsDialog(QDialog):
         self.watch = QCheckBox("Watch the folders and update the library when files change")
         self.watch.setChecked(bool(self.window_.settings.watch_folders))
         self.watch.toggled.connect(self._set_watch)
+        self.enter = QComboBox()
+        self.enter.addItem("Play it", "play")
+        self.enter.addItem("Find similar songs", "seed")
+        self.enter.setCurrentIndex(max(0, self.enter.findData(self.window_.settings.enter_action)))
+        self.enter.setToolTip("Ctrl+Enter does the other one")
+        self.enter.currentIndexChanged.connect(
+            lambda _i: self.window_.set_enter_action(str(self.enter.currentData())))
         form = QFormLayout()
+        form.addRow("Enter or double-click on a song", self.enter)
         form.addRow("Analysis workers", self.workers)
         form.addRow(self.watch)
         layout = QVBoxLayout(page)

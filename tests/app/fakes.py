@@ -156,10 +156,11 @@ class FakeLibrary:
         for t in self._visible:
             mods = {name: ((seed.key * 31 + t.id * (7 + j)) % 97) / 97.0
                     for j, name in enumerate(("timbre", "harmony", "rhythm"))}
-            score = float(np.dot(w, list(mods.values())))
-            score -= params.diversity * ((t.id % 3) / 3.0) + 0.01 * params.prf * (t.id % 2)
-            out.append(SearchResult(t, score, mods, 0.0, float(t.id % 60)))
-        out.sort(key=lambda r: -r.score)
+            score = float(np.dot(w, list(mods.values()))) - 0.01 * params.prf * (t.id % 2)
+            # like MMR: diversity changes the order, the score stays the similarity
+            rank_key = score - params.diversity * ((t.id % 3) / 3.0)
+            out.append((rank_key, SearchResult(t, score, mods, 0.0, float(t.id % 60))))
+        out = [r for _key, r in sorted(out, key=lambda kr: -kr[0])]
         if params.exclude_same_artist:
             seen: set[str | None] = set()
             out = [r for r in out if not (r.track.artist in seen or seen.add(r.track.artist))]

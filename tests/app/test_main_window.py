@@ -91,18 +91,25 @@ def test_drag_library_row_to_seed_area(make_main_window, library) -> None:
     assert track.id not in [] and w.results.model.rowCount() > 0
 
 
-def test_find_similar_double_click_and_shortcut(qtbot, make_main_window, library) -> None:
+def test_double_click_and_enter_follow_the_setting(qtbot, make_main_window, library) -> None:
     w = make_main_window(library)
+    played: list[str] = []
+    w.player.trackChanged.connect(played.append)
     view = w.library_panel.view
     view.setFocus()
     view.selectRow(0)
     first = w.library_panel.current_track()
-    view.doubleClicked.emit(w.library_panel.proxy.index(0, 0))
-    assert library.calls[-2] == ("analyze_seed", first.id)
+    view.doubleClicked.emit(w.library_panel.proxy.index(0, 0))  # default: play
+    assert played and played[0].startswith(first.title) and library.analyze_count == 0
+    w.actions_["settings"].trigger()
+    combo = w.settings_dialog.enter
+    combo.setCurrentIndex(combo.findData("seed"))
+    assert w.settings.enter_action == "seed"
     view.selectRow(5)
-    w.library_panel.find_action.trigger()
+    view.doubleClicked.emit(w.library_panel.proxy.index(5, 0))
     assert library.calls[-2] == ("analyze_seed", w.library_panel.current_track().id)
-    assert w.library_panel.find_action.shortcut().toString() == "Ctrl+Return"
+    assert w.library_panel.find_action.shortcut().toString() == "Return"
+    assert w.library_panel.play_action.shortcut().toString() == "Ctrl+Return"
 
 
 def test_bad_and_unsupported_files_give_messages(make_main_window, library, prompts,
@@ -312,7 +319,7 @@ def test_header_and_context_menus(make_main_window, library) -> None:
     panel.view.selectRow(0)
     panel._menu(panel.view.visualRect(panel.proxy.index(0, 0)).center())
     texts = [a.text() for a in panel._menu_ref.actions()]
-    assert texts[:2] == ["Find similar", "Play"] and "Add to playlist" in texts
+    assert texts[:2] == ["Play", "Find similar songs"] and "Add to playlist" in texts
     panel._menu_ref.close()
     w.seed_from_track(library.track(1))
     w.results._menu(w.results.view.visualRect(w.results.model.index(0, 1)).center())
