@@ -247,14 +247,16 @@ class MainWindow(QMainWindow):
         self.errors_dialog.raise_()
 
     def _load_cover(self, track: Any) -> None:
+        """Show the track's cover: embedded, else its folder's image (read off-thread)."""
         generation = self._covers.next()
-        if track is None or not getattr(track, "has_cover", False):
-            self.library_panel.show_cover(None)
+        self.library_panel.show_cover(None)
+        if track is None:
             return
         path = track.path
         run_task(lambda: read_cover(path),
                  lambda data: self._covers.is_current(generation)
                  and self.library_panel.show_cover(data),
+                 lambda exc: None,  # an unreadable cover is no error worth a dialog
                  pool=self.pools.playback, name="cover")
 
     # -- seeds -------------------------------------------------------------------------
