@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -13,7 +14,9 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -22,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resonance_app.about import model_rows
+from resonance_app.installed_models import InstalledModel, installed_models
 from resonance_app.views.train_panel import TrainPanel
 
 if TYPE_CHECKING:
@@ -90,21 +95,97 @@ class SettingsDialog(QDialog):
 
     def _model_tab(self) -> QWidget:
         page = QWidget()
+        self.model_summary = QFormLayout()
+        self.models = QListWidget()
+        self.models.setToolTip("Models installed for this library; switching re-analyses "
+                               "every track in the background")
+        self.use_model = QPushButton("Use this model")
+        self.use_model.clicked.connect(self._use_selected)
+        self.use_shipped = QPushButton("Back to the shipped model")
+        self.use_shipped.clicked.connect(self._use_shipped_model)
+        self.models.currentRowChanged.connect(self._model_selected)
         self.card = QPlainTextEdit()
         self.card.setReadOnly(True)
         self.card.setPlainText("Loading the model card…")
-        self.reload_card()
+        self.card.setMaximumHeight(120)
+        row = QHBoxLayout()
+        row.addWidget(self.use_model)
+        row.addWidget(self.use_shipped)
+        row.addStretch(1)
         layout = QVBoxLayout(page)
+        layout.addWidget(QLabel("<b>Model in use</b>"))
+        layout.addLayout(self.model_summary)
+        layout.addWidget(QLabel("<b>Installed models</b>"))
+        layout.addWidget(self.models, 1)
+        layout.addLayout(row)
+        layout.addWidget(QLabel("Technical details"))
         layout.addWidget(self.card)
+        self._installed: list[InstalledModel] = []
+        self._current_sha = ""
+        self.reload_card()
         return page
 
     def reload_card(self) -> None:
-        """Show the card of the model in use (read off the GUI thread)."""
+        """Show the model in use and the installed ones (read off the GUI thread)."""
         ctl = self.window_.controller
         lib = ctl.library
-        ctl.call(lambda: describe_card(getattr(lib, "model_card", None)),
-                 self.card.setPlainText,
-                 lambda exc: self.card.setPlainText(f"The model cannot be loaded: {exc}"))
+        folder = getattr(lib, "folder", None)
+
+        def read() -> tuple[Any, list[InstalledModel]]:
+            return getattr(lib, "model_card", None), installed_models(
+                Path(folder) if folder else None)
+
+        def failed(exc: BaseException) -> None:
+            self._show_models(None, installed_models(None))
+            self.card.setPlainText(f"The model cannot be loaded: {exc}")
+
+        ctl.call(read, lambda out: self._show_models(*out), failed)
+
+    def _show_models(self, card: Any, installed: list[InstalledModel]) -> None:
+        while self.model_summary.rowCount():
+            self.model_summary.removeRow(0)
+        for label, value in model_rows(card):
+            text = QLabel(value)
+            text.setWordWrap(True)
+            text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.model_summary.addRow(label, text)
+        self.card.setPlainText(describe_card(card))
+        self._installed = installed
+        self._current_sha = getattr(card, "sha256", "")
+        self.models.clear()
+        for model in installed:
+            item = QListWidgetItem(model.label)
+            item.setToolTip(str(model.folder))
+            if model.card.sha256 == self._current_sha:
+                item.setText(f"{model.label}   ✓ in use")
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+            self.models.addItem(item)
+        shipped = next((m for m in installed if m.shipped), None)
+        self.use_shipped.setEnabled(shipped is not None
+                                    and shipped.card.sha256 != self._current_sha)
+        self._model_selected(self.models.currentRow())
+
+    def _model_selected(self, row: int) -> None:
+        ok = 0 <= row < len(self._installed)
+        self.use_model.setEnabled(ok and self._installed[row].card.sha256 != self._current_sha)
+
+    def _use_selected(self) -> None:
+        row = self.models.currentRow()
+        if 0 <= row < len(self._installed):
+            self.switch_model(self._installed[row].folder)
+
+    def _use_shipped_model(self) -> None:
+        shipped = next((m for m in self._installed if m.shipped), None)
+        if shipped is not None:
+            self.switch_model(shipped.folder)
+
+    def switch_model(self, folder: Path) -> None:
+        """Use the model in ``folder``; the library is re-analysed in the background."""
+        lib = self.window_.controller.library
+        self.window_.controller.call(lambda: lib.set_model(folder),
+                                     lambda _r: self._model_switched(str(folder)))
 
     def _reload_folders(self) -> None:
         self.folders.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shlex
 import shutil
 import sys
 import time
@@ -20,9 +21,40 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-INSTALL_HINT = ("Training needs the optional training tools (PyTorch, Optuna, ONNX). "
-                "Install them with:\n\n    pip install 'resonance[train]'\n\n"
-                "then reopen this dialog.")
+
+def install_command() -> str:
+    """The command that adds the training tools to *this* installation."""
+    if getattr(sys, "frozen", False):  # an installer's bundle: no pip inside
+        return ("python3 -m venv .venv && .venv/bin/pip install -e '.[train]'   "
+                "(in a source checkout of Resonance; then start .venv/bin/resonance)")
+    python = shlex.quote(sys.executable)
+    source = _installed_from()
+    if source is not None:
+        return f"{python} -m pip install -e {shlex.quote(f'{source}[train]')}"
+    return f"{python} -m pip install 'resonance[train]'"
+
+
+def _installed_from() -> str | None:
+    """The local folder Resonance was installed from (pip's direct_url.json), if any."""
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    try:
+        text = metadata.distribution("resonance").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    try:
+        url = json.loads(text or "{}").get("url", "")
+    except ValueError:
+        return None
+    parsed = urlparse(url)
+    return unquote(parsed.path) if parsed.scheme == "file" else None
+
+
+def install_hint() -> str:
+    """What to tell someone whose installation cannot train."""
+    return ("Training needs the optional training tools (PyTorch, Optuna, ONNX). "
+            f"Install them with:\n\n    {install_command()}\n\nthen reopen this dialog.")
 
 
 def training_available() -> bool:
@@ -114,13 +146,13 @@ class TrainPanel(QWidget):
                               "if it beats the current one on a held-out check.")
             self.start_button.setEnabled(True)
         else:
-            self.info.setText(INSTALL_HINT)
+            self.info.setText(install_hint())
             self.start_button.setEnabled(False)
 
     def start(self) -> None:
         """Run the trainer as a child process; its model lands in the library's models/."""
         if not training_available():
-            self.prompts.info("Training", INSTALL_HINT)
+            self.prompts.info("Training", install_hint())
             return
         folder = Path(getattr(self.controller.library, "folder", Path.cwd()))
         self.out_dir = folder / "models" / time.strftime("trained-%Y%m%d-%H%M%S")
@@ -223,7 +255,7 @@ class TrainPanel(QWidget):
 
     def _error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
-            self.log.appendPlainText("The trainer could not be started. " + INSTALL_HINT)
+            self.log.appendPlainText("The trainer could not be started. " + install_hint())
             self.cancel_button.setEnabled(False)
             self._set_idle()
             self.finished.emit(False)

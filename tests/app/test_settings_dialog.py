@@ -93,7 +93,17 @@ def test_training_without_torch_says_how_to_install(make_main_window, library, p
     open_settings(w)
     panel = w.settings_dialog.train
     assert not panel.start_button.isEnabled()
-    assert "pip install 'resonance[train]'" in panel.info.text()
+    assert train_panel.install_command() in panel.info.text()
+
+
+def test_install_hint_names_a_command_for_this_installation(monkeypatch) -> None:
+    command = train_panel.install_command()
+    assert command.startswith(sys.executable) and "[train]" in command
+    root = train_panel._installed_from()
+    if root is not None:  # an editable or local install: PyPI's 'resonance' is not ours
+        assert f"-e '{root}[train]'" in command
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert "source checkout" in train_panel.install_command()
 
 
 TRAINER = """
@@ -166,3 +176,32 @@ def test_paired_heldout_scores_decide_the_switch() -> None:
     worse = SimpleNamespace(metrics={"heldout": {"recall@5": 0.5, "baseline_recall@5": 0.6,
                                                  "baseline_model": "abc"}})
     assert not train_panel.is_better(worse, current)
+
+
+def test_model_tab_lists_models_and_switches_back_to_the_shipped_one(
+        qtbot, make_main_window, library, tmp_path: Path) -> None:
+    from resonance_app.installed_models import shipped_model_dir
+
+    library.folder = tmp_path
+    trained = build_model(tmp_path / "models" / "trained-20261130", name="my-trained-model")
+    library.set_model(trained)
+    w = make_main_window(library)
+    w.actions_["settings"].trigger()
+    d = w.settings_dialog
+    d.tabs.setCurrentIndex(1)
+    labels = [d.models.item(i).text() for i in range(d.models.count())]
+    assert len(labels) == 2 and "shipped with Resonance" in labels[0]
+    assert "my-trained-model" in labels[1] and "in use" in labels[1]
+    summary = {d.model_summary.itemAt(r, d.model_summary.ItemRole.LabelRole).widget().text():
+               d.model_summary.itemAt(r, d.model_summary.ItemRole.FieldRole).widget().text()
+               for r in range(d.model_summary.rowCount())}
+    assert summary["Model"].startswith("my-trained-model") and "Training data" in summary
+    d.models.setCurrentRow(1)
+    assert not d.use_model.isEnabled()  # already in use
+    qtbot.mouseClick(d.use_shipped, Qt.MouseButton.LeftButton)
+    assert ("set_model", shipped_model_dir()) in library.calls
+    assert library.calls[-1][0] == "scan"  # re-analysis with the shipped model
+    assert "in use" in d.models.item(0).text() and not d.use_shipped.isEnabled()
+    d.models.setCurrentRow(1)
+    qtbot.mouseClick(d.use_model, Qt.MouseButton.LeftButton)
+    assert [c for c in library.calls if c[0] == "set_model"][-1] == ("set_model", trained)
