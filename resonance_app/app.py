@@ -13,21 +13,16 @@ from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from resonance_app.icons import icons_folder
 from resonance_app.theme import follow_system_scheme
 from resonance_app.workers import install_poster
 
 log = logging.getLogger(__name__)
-_ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
 
 
 def app_icon() -> QIcon:
     """The Resonance icon (SVG, with a PNG fallback)."""
-    try:
-        from engine.resources import resource_path
-
-        folder = resource_path("icons")
-    except Exception:  # resources not importable (odd install): use the checkout path
-        folder = _ICON_DIR
+    folder = icons_folder()
     icon = QIcon()
     for name in ("resonance.svg", "resonance.png"):
         if (folder / name).is_file():

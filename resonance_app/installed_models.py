@@ -20,7 +20,7 @@ class InstalledModel:
     def label(self) -> str:
         """How the list shows it."""
         when = str(self.card.created or "")[:10] or "date unknown"
-        origin = "shipped with Resonance" if self.shipped else "trained on your library"
+        origin = "shipped with Resonance" if self.shipped else f"in {self.folder.parent}"
         return f"{self.card.name}  ({origin}, {when})"
 
 
@@ -31,8 +31,12 @@ def shipped_model_dir() -> Path:
     return default_model_dir()
 
 
-def installed_models(library_folder: Path | None) -> list[InstalledModel]:
-    """The shipped model, then ``<library>/models/*`` newest first (unreadable ones skipped)."""
+def installed_models(library_folder: Path | None,
+                     current: Path | None = None) -> list[InstalledModel]:
+    """The shipped model, ``<library>/models/*`` newest first, and ``current`` if elsewhere.
+
+    Folders whose card cannot be read are left out.
+    """
     from engine.errors import ResonanceError
     from engine.model import load_card
 
@@ -47,4 +51,8 @@ def installed_models(library_folder: Path | None) -> list[InstalledModel]:
                     found.append(InstalledModel(folder, load_card(folder), False))
                 except (ResonanceError, OSError):
                     continue
+    known = {m.folder.resolve() for m in found}
+    if current is not None and Path(current).resolve() not in known:
+        with contextlib.suppress(ResonanceError, OSError):
+            found.append(InstalledModel(Path(current), load_card(current), False))
     return found

@@ -6,14 +6,16 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QStyle, QToolBar
+from PySide6.QtWidgets import QToolBar
+
+from resonance_app.icons import action_icon
 
 if TYPE_CHECKING:
     from resonance_app.views.main_window import MainWindow
 
 
 def _action(window: MainWindow, text: str, slot: object, shortcut: str | QKeySequence = "",
-            tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
+            tip: str = "", icon: str = "") -> QAction:
     action = QAction(text, window)
     if shortcut:
         action.setShortcut(QKeySequence(shortcut))
@@ -21,8 +23,8 @@ def _action(window: MainWindow, text: str, slot: object, shortcut: str | QKeySeq
         keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         action.setStatusTip(tip)
         action.setToolTip(f"{tip} ({keys})" if keys else tip)
-    if icon is not None:
-        action.setIcon(window.style().standardIcon(icon))
+    if icon:
+        action.setIcon(action_icon(icon))
     action.triggered.connect(slot)
     window.addAction(action)
     return action
@@ -30,21 +32,20 @@ def _action(window: MainWindow, text: str, slot: object, shortcut: str | QKeySeq
 
 def build_actions(w: MainWindow) -> dict[str, QAction]:
     """Create the actions, menus and toolbar; return the actions by name."""
-    sp = QStyle.StandardPixmap
     a = {
         "add_folder": _action(w, "Add music folder…", w.choose_folder, "Ctrl+Shift+O",
-                              "Add a folder of music to the library", sp.SP_DirOpenIcon),
+                              "Add a folder of music to the library", "add_folder"),
         "rescan": _action(w, "Rescan library", w.rescan, "F5",
-                          "Look for new, changed and removed files", sp.SP_BrowserReload),
+                          "Look for new, changed and removed files", "rescan"),
         "open": _action(w, "Open file…", w.open_file, QKeySequence.StandardKey.Open,
-                        "Find songs like an audio file", sp.SP_FileIcon),
+                        "Find songs like an audio file", "open"),
         "record": _action(w, "Record…", w.record, "Ctrl+R",
-                          "Find songs like what the microphone hears", sp.SP_MediaVolume),
+                          "Find songs like what the microphone hears", "record"),
         "errors": _action(w, "Show scan errors", w.show_errors, "",
                           "Files that could not be read"),
         "settings": _action(w, "Settings…", lambda: open_settings(w),
                             QKeySequence.StandardKey.Preferences,
-                            "Library folders, workers, model", sp.SP_FileDialogDetailedView),
+                            "Library folders, workers, model", "settings"),
         "play": _action(w, "Play / pause", w.player.toggle, "Space", "Play or pause"),
         "stop": _action(w, "Stop", w.player.stop, "Ctrl+.", "Stop playback"),
         "filter": _action(w, "Filter library", lambda: _focus_filter(w), "Ctrl+F"),

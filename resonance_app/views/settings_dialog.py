@@ -133,7 +133,7 @@ class SettingsDialog(QDialog):
 
         def read() -> tuple[Any, list[InstalledModel]]:
             return getattr(lib, "model_card", None), installed_models(
-                Path(folder) if folder else None)
+                Path(folder) if folder else None, getattr(lib, "model_dir", None))
 
         def failed(exc: BaseException) -> None:
             self._show_models(None, installed_models(None))
