@@ -8,6 +8,7 @@ apps) plus the track ids (for drops inside Resonance).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,13 @@ class _TrackListModel(QAbstractTableModel):
         if column < 0 or column >= len(self.COLUMNS) or len(self._rows) < 2:
             return
         self.layoutAboutToBeChanged.emit()
-        keys = [_sort_key(self.cell(r, column, True)) for r in self._rows]
-        order_ix = sorted(range(len(self._rows)), key=keys.__getitem__,
+        keys = [self.sort_key(r, column) for r in self._rows]
+        missing = [self.missing(r, column) for r in self._rows]
+        present = [i for i in range(len(self._rows)) if not missing[i]]
+        absent = [i for i in range(len(self._rows)) if missing[i]]
+        order_ix = sorted(present, key=keys.__getitem__,
                           reverse=order == Qt.SortOrder.DescendingOrder)
+        order_ix += sorted(absent, key=keys.__getitem__)  # rows without a value: always last
         new_pos = [0] * len(order_ix)
         for new, old in enumerate(order_ix):
             new_pos[old] = new
@@ -171,6 +176,14 @@ class _TrackListModel(QAbstractTableModel):
         """Display (or sort key) value of ``column`` for ``row``."""
         raise NotImplementedError
 
+    def sort_key(self, row: Any, column: int) -> Any:
+        """What ``sort`` orders ``row`` by in ``column``."""
+        return _sort_key(self.cell(row, column, True))
+
+    def missing(self, row: Any, column: int) -> bool:
+        """Whether ``row`` has no value in ``column`` (such rows sort last either way)."""
+        return False
+
     def numeric(self, column: int) -> bool:
         """Whether ``column`` is right-aligned."""
         return False
@@ -193,20 +206,47 @@ class _TrackListModel(QAbstractTableModel):
 class TrackTableModel(_TrackListModel):
     """Every track of the library."""
 
-    COLUMNS = ("Title", "Artist", "Album", "Time", "Format", "Status")
+    COLUMNS = ("Title", "Artist", "Album", "Time", "Format", "Status", "File name", "Folder",
+               "Year", "Genre", "Track", "Bitrate", "Added")
+    #: Shown on first start; the others are a right-click on the header away.
+    DEFAULT_VISIBLE = ("Title", "Artist", "Album", "Time")
+    NUMERIC = frozenset({3, 8, 10, 11, 12})
 
     def cell(self, row: Any, column: int, for_sort: bool) -> Any:  # noqa: D102
-        if column == 0:
-            return track_title(row)
-        if column == 1:
-            return row.artist or ""
-        if column == 2:
-            return row.album or ""
-        if column == 3:
+        name = self.COLUMNS[column]
+        if name == "Time":
             return (row.duration or 0.0) if for_sort else format_duration(row.duration)
-        if column == 4:
-            return (row.format or Path(row.path).suffix.lstrip(".")).upper()
-        return STATUS_TEXT.get(row.status, row.status or "")
+        if name == "Bitrate":
+            kbps = bitrate_kbps(row)
+            return (kbps or 0) if for_sort else (f"{kbps} kbps" if kbps else "")
+        if name == "Added":
+            added = getattr(row, "added", None)
+            if for_sort:
+                return added or 0.0
+            return time.strftime("%Y-%m-%d %H:%M", time.localtime(added)) if added else ""
+        if name in ("Year", "Track"):
+            value = row.year if name == "Year" else row.track_no
+            return (value or 0) if for_sort else (str(value) if value else "")
+        return {
+            "Title": lambda: track_title(row),
+            "Artist": lambda: row.artist or "",
+            "Album": lambda: row.album or "",
+            "Format": lambda: (row.format or Path(row.path).suffix.lstrip(".")).upper(),
+            "Status": lambda: STATUS_TEXT.get(row.status, row.status or ""),
+            "File name": lambda: Path(row.path).name,
+            "Folder": lambda: str(Path(row.path).parent),
+            "Genre": lambda: row.genre or "",
+        }[name]()
+
+    def sort_key(self, row: Any, column: int) -> Any:
+        """The value (the file name when it is missing), then album, track number and file
+        name as tie-breakers, as players order them."""
+        name = Path(row.path).name.casefold()
+        value = name if self.missing(row, column) else _sort_key(self.cell(row, column, True))
+        return (value, (row.album or "").casefold(), row.track_no or 0, name)
+
+    def missing(self, row: Any, column: int) -> bool:  # noqa: D102
+        return self.cell(row, column, True) in ("", 0, 0.0, None)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
         if index.isValid() and role == Qt.ItemDataRole.ToolTipRole:
@@ -218,7 +258,25 @@ class TrackTableModel(_TrackListModel):
         return super().data(index, role)
 
     def numeric(self, column: int) -> bool:  # noqa: D102
-        return column == 3
+        return column in self.NUMERIC
+
+    def set_rows_keeping_order(self, rows: Sequence[Any]) -> None:
+        """Replace the rows without moving those already shown (new ones go last).
+
+        Used while a scan fills in tags, so the row under the pointer does not jump.
+        """
+        position = {r.id: i for i, r in enumerate(self._rows)}
+        end = len(position)
+        ordered = sorted(rows, key=lambda r: position.get(r.id, end))
+        self.set_rows(ordered)
+
+
+def bitrate_kbps(track: Any) -> int | None:
+    """Average bitrate from file size and duration (what players show for VBR files)."""
+    size, duration = getattr(track, "size", None), track.duration
+    if not size or not duration or duration <= 0:
+        return None
+    return int(round(size * 8 / duration / 1000))
 
 
 class TrackFilterProxy(QSortFilterProxyModel):

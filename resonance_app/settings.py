@@ -110,6 +110,7 @@ class Settings:
     geometry = persist("geometry", QByteArray(), QByteArray)
     window_state = persist("window_state", QByteArray(), QByteArray)
     main_splitter = persist("main_splitter", QByteArray(), QByteArray)
+    library_header = persist("library_header", QByteArray(), QByteArray)
     last_dir = persist("last_dir", "")
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:

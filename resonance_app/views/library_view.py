@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -92,9 +92,13 @@ class LibraryPanel(QWidget):
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
-        size_columns(self.view, (200, 120, 120, 50, 52, 76), stretch=0)
-        self.view.setColumnHidden(4, True)  # Format: available from the header menu
+        size_columns(self.view, (200, 110, 110, 50, 52, 76, 160, 200, 48, 90, 44, 70, 120),
+                     stretch=0)
+        for col, name in enumerate(self.model.COLUMNS):
+            self.view.setColumnHidden(col, name not in self.model.DEFAULT_VISIBLE)
         header = self.view.horizontalHeader()
+        header.setSectionsMovable(True)
+        header.setFirstSectionMovable(False)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
         self.view.doubleClicked.connect(lambda _idx: self._enter_action().trigger())
@@ -147,28 +151,49 @@ class LibraryPanel(QWidget):
         return self.find_action if self.enter_action == "seed" else self.play_action
 
     # -- data ------------------------------------------------------------------------
-    def set_tracks(self, tracks: list[Any]) -> None:
-        """Show ``tracks`` (keeps the selection's track when possible)."""
+    def set_tracks(self, tracks: list[Any], *, keep_order: bool = False) -> None:
+        """Show ``tracks``, keeping the selected track and the scroll position.
+
+        ``keep_order`` (while a scan fills in tags): rows already shown stay where they
+        are and new ones go last; the next full refresh sorts again.
+        """
         current = self.current_track()
+        scroll = self.view.verticalScrollBar().value()
         self.view.setUpdatesEnabled(False)
-        self.model.set_rows(tracks)
-        self.proxy.sort(self.view.horizontalHeader().sortIndicatorSection(),
-                        self.view.horizontalHeader().sortIndicatorOrder())
+        if keep_order and self.model.rowCount():
+            self.model.set_rows_keeping_order(tracks)
+        else:
+            self.model.set_rows(tracks)
+            self.proxy.sort(self.view.horizontalHeader().sortIndicatorSection(),
+                            self.view.horizontalHeader().sortIndicatorOrder())
         self.view.setUpdatesEnabled(True)
         self.view.setVisible(bool(tracks))
         self.empty.setVisible(not tracks)
         self._update_count()
         if current is not None:
-            self.select_track(current.id)
+            self.select_track(current.id, scroll=False)
+        self.view.verticalScrollBar().setValue(scroll)
 
-    def select_track(self, track_id: int) -> bool:
+    def header_state(self) -> QByteArray:
+        """Column order, widths, hidden columns and sort order, for the settings."""
+        return QByteArray(self.view.horizontalHeader().saveState())
+
+    def restore_header(self, state: QByteArray) -> None:
+        """Bring back what :meth:`header_state` saved (ignored when it does not fit)."""
+        header = self.view.horizontalHeader()
+        if not state.isEmpty() and header.restoreState(state):
+            header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+            self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+
+    def select_track(self, track_id: int, *, scroll: bool = True) -> bool:
         """Make the row of ``track_id`` current; False when it is not shown."""
         for row in range(self.model.rowCount()):
             if self.model.track(row).id == track_id:
                 index = self.proxy.mapFromSource(self.model.index(row, 0))
                 if index.isValid():
                     self.view.selectRow(index.row())
-                    self.view.scrollTo(index)
+                    if scroll:
+                        self.view.scrollTo(index)
                     return True
         return False
 

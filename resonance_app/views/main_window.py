@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
         self.prompts.error("Scan failed", f"The scan stopped: {message}")
 
     def _tracks_changed(self, tracks: list[Any]) -> None:
-        self.library_panel.set_tracks(tracks)
+        self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
         counts: dict[str, int] = {}
         for t in tracks:
             counts[t.status] = counts.get(t.status, 0) + 1
@@ -380,12 +380,14 @@ class MainWindow(QMainWindow):
             self.restoreState(s.window_state)
         if not s.main_splitter.isEmpty():
             self.splitter.restoreState(s.main_splitter)
+        self.library_panel.restore_header(s.library_header)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802, D102
         s = self.settings
         s.geometry = QByteArray(self.saveGeometry())
         s.window_state = QByteArray(self.saveState())
         s.main_splitter = QByteArray(self.splitter.saveState())
+        s.library_header = self.library_panel.header_state()
         s.volume = self.player.volume
         s.playlist_size = self.results.seed_count.value()
         s.sync()

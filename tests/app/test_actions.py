@@ -63,7 +63,7 @@ def test_uncaught_exception_is_logged_and_shown_and_the_app_goes_on(
         qtbot, make_main_window, library, reporter) -> None:
     w = make_main_window(library)
 
-    def broken(_tracks: object) -> None:
+    def broken(_tracks: object, **_kw: object) -> None:
         raise RuntimeError("the table fell over")
 
     w.library_panel.set_tracks = broken
