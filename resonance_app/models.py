@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,25 @@ Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
 
 
+@dataclass(frozen=True)
+class MissingEntry:
+    """A saved playlist entry whose file is not in the library (shown greyed, kept)."""
+
+    path: Path
+    reason: str
+    id: None = None
+    title: None = None
+    artist: None = None
+    album: None = None
+    duration: None = None
+    status: str = "missing"
+
+    @property
+    def error(self) -> str:
+        """Why the entry cannot be played (as TrackInfo.error)."""
+        return self.reason
+
+
 def format_duration(seconds: float | None) -> str:
     """``m:ss`` (or ``h:mm:ss``) for a duration in seconds."""
     if seconds is None or seconds != seconds or seconds < 0:
@@ -52,7 +72,7 @@ def tracks_mime(tracks: Sequence[Any]) -> QMimeData:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(t.path)) for t in tracks])
     mime.setText("\n".join(str(t.path) for t in tracks))
-    mime.setData(TRACK_MIME, json.dumps([t.id for t in tracks]).encode())
+    mime.setData(TRACK_MIME, json.dumps([t.id for t in tracks if t.id is not None]).encode())
     return mime
 
 
@@ -383,6 +403,19 @@ class PlaylistModel(_TrackListModel):
 
     def numeric(self, column: int) -> bool:  # noqa: D102
         return column == 2
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
+        if index.isValid():
+            row = self._rows[index.row()]
+            if role == Qt.ItemDataRole.ForegroundRole and row.status != "ok":
+                return QColor(Qt.GlobalColor.gray)
+            if role == Qt.ItemDataRole.ToolTipRole and row.error:
+                return f"{row.path}\n{row.error}"
+        return super().data(index, role)
+
+    def keys(self) -> list[int | str]:
+        """What identifies the rows, in order (track ids; paths of missing entries)."""
+        return [r.id if r.id is not None else str(r.path) for r in self._rows]
 
     def append(self, tracks: Sequence[Any]) -> None:
         """Add ``tracks`` at the end."""

@@ -112,6 +112,8 @@ class Settings:
     main_splitter = persist("main_splitter", QByteArray(), QByteArray)
     library_header = persist("library_header", QByteArray(), QByteArray)
     last_dir = persist("last_dir", "")
+    playlist_dir = persist("playlist_dir", "")
+    playlist_format = persist("playlist_format", "m3u8")
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is None and os.environ.get(_ENV_PATH):

@@ -41,6 +41,10 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
                         "Find songs like an audio file", "open"),
         "record": _action(w, "Record…", w.record, "Ctrl+R",
                           "Find songs like what the microphone hears", "record"),
+        "import_playlist": _action(w, "Import playlist…", w.playlist.choose_import, "Ctrl+I",
+                                   "Import an M3U, M3U8 or XSPF playlist"),
+        "export_playlist": _action(w, "Export playlist…", w.playlist.export, "Ctrl+E",
+                                   "Write the playlist as M3U8 or XSPF"),
         "errors": _action(w, "Show scan errors", w.show_errors, "",
                           "Files that could not be read"),
         "settings": _action(w, "Settings…", lambda: open_settings(w),
@@ -56,7 +60,8 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     a["filter"].setShortcuts([QKeySequence("Ctrl+F"), QKeySequence("Ctrl+L")])
     bar = w.menuBar()
     file_menu = bar.addMenu("&File")
-    for key in ("add_folder", "rescan", None, "open", "record", None, "quit"):
+    for key in ("add_folder", "rescan", None, "open", "record", None, "import_playlist",
+                "export_playlist", None, "quit"):
         file_menu.addSeparator() if key is None else file_menu.addAction(a[key])
     lib_menu = bar.addMenu("&Library")
     lib_menu.addAction(w.library_panel.play_action)

@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         self.results = ResultsPanel()
         self.results.seed_count.setValue(int(self.settings.playlist_size))
         self.set_enter_action(str(self.settings.enter_action))
-        self.playlist = PlaylistPanel(self.controller, self.prompts)
+        self.playlist = PlaylistPanel(self.controller, self.prompts, self.settings)
         self.scan_bar = ScanBar()
         self.player_bar = PlayerBar(self.player, float(self.settings.volume))
         centre = QWidget()
@@ -208,6 +208,7 @@ class MainWindow(QMainWindow):
 
     def _scan_finished(self, cancelled: bool) -> None:
         self.scan_bar.hide()
+        self.playlist.reload_if_saved()
         self.watch_roots()
         self.library_panel.empty.setText("No music found yet. Add a folder that holds "
                                          "audio files (File ▸ Add music folder…).")
@@ -288,6 +289,8 @@ class MainWindow(QMainWindow):
             self.add_folder(intent.path)
         elif intent.kind == "file" and intent.path is not None:
             self.seed_from_file(intent.path)
+        elif intent.kind == "playlist" and intent.path is not None:
+            self.playlist.import_file(intent.path)
         elif intent.kind == "tracks":
             track_id = intent.track_ids[0]
             track = next((t for t in self.controller.tracks if t.id == track_id), None)
@@ -345,9 +348,11 @@ class MainWindow(QMainWindow):
         params = dataclasses.replace(self.controls.params(), k=n)
         lib, seed = self.controller.library, self.session.seed
         label = self.session.seed_label
+        if not self.playlist.may_replace("'Playlist from seed'"):
+            return
         self.controller.call(lambda: lib.search(seed, params),
-                             lambda rs: self.playlist.set_tracks([r.track for r in rs],
-                                                                 f"Like {label}"[:60]))
+                             lambda rs: self.playlist.start_new([r.track for r in rs],
+                                                                f"Like {label}"[:60]))
 
     # -- playback ----------------------------------------------------------------------
     def play(self, track: Any, offset: float = 0.0) -> None:
