@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self.record_dialog: Any = None
         self.settings_dialog: Any = None
         self.about_dialog: Any = None
+        self._playing_id: int | None = None
         self.setWindowTitle("Resonance")
         self.setWindowIcon(_app_icon())
         self.setAcceptDrops(True)
@@ -150,6 +151,10 @@ class MainWindow(QMainWindow):
         self.results.playlistFromSeed.connect(self.playlist_from_seed)
         self.playlist.playRequested.connect(lambda t: self.play(t, 0.0))
         self.player.error.connect(lambda m: self.prompts.error("Playback", m))
+        self.player.positionChanged.connect(
+            lambda seconds, _d: self.results.set_playing(self._playing_id, seconds))
+        self.player.stateChanged.connect(
+            lambda state: state == "stopped" and self.results.set_playing(None, 0.0))
 
     def _start(self) -> None:
         lib = self.controller.library
@@ -170,9 +175,12 @@ class MainWindow(QMainWindow):
     def refresh_model_label(self) -> None:
         """Show the model in use (loading it happens off the GUI thread)."""
         lib = self.controller.library
-        self.controller.call(lambda: getattr(lib, "model_card", None),
-                             lambda card: self.model_label.setText(
-                                 f"Model: {card.name}" if card is not None else ""),
+        def show(card: Any) -> None:
+            self.model_label.setText(f"Model: {card.name}" if card is not None else "")
+            if card is not None:
+                self.results.segment_seconds = float(card.features.segment.seconds)
+
+        self.controller.call(lambda: getattr(lib, "model_card", None), show,
                              lambda exc: self.model_label.setText("No model installed"))
 
     # -- library -----------------------------------------------------------------------
@@ -358,6 +366,8 @@ class MainWindow(QMainWindow):
     def play(self, track: Any, offset: float = 0.0) -> None:
         """Preview ``track`` from ``offset`` seconds."""
         label = track.title or Path(track.path).stem
+        self._playing_id = track.id
+        self.player_bar.set_region(self.results.region_for(track))
         self.player.play(track.path, offset=offset,
                          label=f"{label} — {track.artist}" if track.artist else label)
 

@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resonance_app.models import ResultsModel
+from resonance_app.models import ResultsModel, format_duration
 from resonance_app.views.controls import MODALITIES, MODALITY_COLORS
 from resonance_app.views.library_view import assign_enter, configure_table, view_action
+from resonance_app.views.match_strip import MatchStrip
 
 
 class ModalityDelegate(QStyledItemDelegate):
@@ -98,6 +99,11 @@ class ResultsPanel(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
         self.empty.setEnabled(False)
+        self.segment_seconds = 10.0  # length of the matching part (from the model card)
+        self.strip = MatchStrip()
+        self.strip.playFrom.connect(self._play_from)
+        self.strip_label = QLabel()
+        self.strip_label.setEnabled(False)
         self.note = QLabel("Variety re-ordered this list: some lower-scored songs moved up to "
                            "mix styles. Set Variety to 0 for a list by score.")
         self.note.setWordWrap(True)
@@ -124,8 +130,13 @@ class ResultsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.empty, 1)
+        strip_row = QHBoxLayout()
+        strip_row.addWidget(self.strip_label)
+        strip_row.addWidget(self.strip, 1)
+        layout.addLayout(strip_row)
         layout.addWidget(self.note)
         layout.addLayout(buttons)
+        self.view.selectionModel().currentRowChanged.connect(lambda _c, _p: self._show_match())
         self.set_results([])
 
     def set_results(self, results: list[Any]) -> None:
@@ -141,6 +152,44 @@ class ResultsPanel(QWidget):
         self.empty.setVisible(not has)
         for w in (self.add_all, self.add_selected):
             w.setEnabled(has)
+        self._show_match()
+
+    def current_result(self) -> Any:
+        """The result of the current row, or None."""
+        index = self.view.currentIndex()
+        return self.model.row(index.row()) if index.isValid() else None
+
+    def region_of(self, result: Any) -> tuple[float, float]:
+        """Where ``result`` matches the seed, in seconds of its track."""
+        start = float(result.match_offset)
+        return start, start + self.segment_seconds
+
+    def region_for(self, track: Any) -> tuple[float, float] | None:
+        """The matching region of ``track`` if it is among the results."""
+        result = next((r for r in self.model.rows() if r.track.id == track.id), None)
+        return None if result is None else self.region_of(result)
+
+    def set_playing(self, track_id: int | None, seconds: float) -> None:
+        """Mark the playback position on the strip when its track is the one playing."""
+        result = self.current_result()
+        playing = result is not None and result.track.id == track_id
+        self.strip.set_position(seconds if playing else None)
+
+    def _show_match(self) -> None:
+        result = self.current_result()
+        if result is None:
+            self.strip.set_match(0.0, None)
+            self.strip_label.setText("Where it matches:")
+            return
+        duration = result.track.duration or self.region_of(result)[1]
+        self.strip.set_match(duration, self.region_of(result))
+        a, b = self.strip.region or (0.0, 0.0)
+        self.strip_label.setText(f"Matches at {format_duration(a)}–{format_duration(b)}:")
+
+    def _play_from(self, seconds: float) -> None:
+        result = self.current_result()
+        if result is not None:
+            self.playRequested.emit(result.track, float(seconds))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802, D102
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
