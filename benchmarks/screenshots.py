@@ -4,10 +4,11 @@ Run under Xvfb (no display needed)::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/screenshots.py
 
-States: welcome, scanning, results with sliders, playlist (with the player running),
-the record dialog, the settings dialog's model card, and the results in a dark
-palette. The library is real: a folder of generated, tagged songs scanned by the
-engine with a small real ONNX model
+States: welcome, scanning, results with sliders and the match strip, playlist (with
+the player running and the matching region on the seek bar), an imported playlist
+with a missing entry, the record dialog, the settings dialog's model panel, About,
+the unexpected-error dialog, and the results in a dark palette. The library is real:
+a folder of generated, tagged songs scanned by the engine with a small real ONNX model
 (``tests/model_factory.py``, or the shipped default model with ``--default-model``).
 Audio devices are the in-memory fake, so nothing is played. PNGs go to
 ``benchmarks/out/screenshots/`` (git-ignored).
@@ -199,8 +200,11 @@ def _shoot(app, work: Path, music: Path, model: Path, size: tuple[int, int]) -> 
     wait(lambda: bool(done), 300_000)
     _results(window, library)
     _playlist(window, audio)
+    _imported_playlist(window, work)
     _record(window, audio)
     _settings(window)
+    _about(window)
+    _error_dialog(window, work)
     _dark(app, window)
     window.close()
     library.close()
@@ -234,11 +238,50 @@ def _playlist(window, audio) -> None:
     window.results.from_seed.click()
     wait(lambda: window.playlist.model.rowCount() == 15)
     window.playlist.view.selectRow(2)
-    window.play(window.playlist.model.track(0), 4.0)
+    window.results.view.selectRow(0)
+    window.play(window.results.model.track(0), 4.0)
     wait(lambda: window.player.state == "playing")
     audio.last.pull(int(44100 * 2.5))
     settle(200)
     grab(window, "4-playlist")
+
+
+def _imported_playlist(window, work: Path) -> None:
+    tracks = window.controller.tracks
+    path = work / "Road trip.m3u8"
+    path.write_text("#EXTM3U\n#PLAYLIST:Road trip\n" + "\n".join(
+        [str(tracks[3].path), str(tracks[9].path), str(work / "Lost Song.flac"),
+         str(tracks[14].path)]) + "\n", encoding="utf-8")
+    window.playlist.start_new([], "")
+    window.playlist.import_file(path)
+    wait(lambda: window.playlist.name == "Road trip" and window.playlist.model.rowCount() == 4)
+    grab(window, "4b-playlist-imported-with-missing-entry")
+
+
+def _about(window) -> None:
+    window.actions_["about"].trigger()
+    dialog = window.about_dialog
+    wait(lambda: "loading" not in dialog.text.toPlainText(), 10_000)
+    grab(dialog, "8-about")
+    dialog.close()
+
+
+def _error_dialog(window, work: Path) -> None:
+    from PySide6.QtCore import QTimer
+
+    from resonance_app.crash import ErrorReporter
+
+    reporter = ErrorReporter(work / "logs" / "resonance-app.log", lambda: window)
+    reporter.install()
+
+    def broken() -> None:
+        raise RuntimeError("an example failure inside a slot")
+
+    QTimer.singleShot(0, window, broken)
+    wait(lambda: reporter.dialog is not None, 5000)
+    grab(reporter.dialog, "9-error-dialog")
+    reporter.dialog.close()
+    reporter.uninstall()
 
 
 def _record(window, audio) -> None:

@@ -112,7 +112,7 @@ def _about(w: MainWindow) -> None:
         lib = w.controller.library
         paths = [("Data folder", str(data_dir())),
                  ("Library", str(getattr(lib, "folder", ""))),
-                 ("Models", str(getattr(lib, "model_dir", "") or "")),
+                 ("Model in use", str(getattr(lib, "model_dir", "") or "")),
                  ("Settings file", w.settings.file_name),
                  ("Error log", str(default_log_file()))]
         dialog = AboutDialog(paths, w)

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +34,14 @@ M3U8_FILTER = "M3U8 playlist (*.m3u8)"
 XSPF_FILTER = "XSPF playlist (*.xspf)"
 EXPORT_FILTERS = f"{M3U8_FILTER};;{XSPF_FILTER}"
 IMPORT_FILTERS = "Playlists (*.m3u *.m3u8 *.xspf);;All files (*)"
+
+
+def _button(text: str) -> QToolButton:
+    """A compact text button (the panel stays narrow on small screens)."""
+    button = QToolButton()
+    button.setText(text)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    return button
 
 
 def playlist_files(mime: QMimeData) -> list[Path]:
@@ -122,13 +130,13 @@ class PlaylistPanel(QWidget):
                               "to import one)")
         self.summary = QLabel()
         self.summary.setEnabled(False)
-        self.save_button = QPushButton("Save…")
+        self.save_button = _button("Save…")
         self.save_button.clicked.connect(self.save)
-        self.export_button = QPushButton("Export…")
+        self.export_button = _button("Export…")
         self.export_button.clicked.connect(self.export)
-        self.remove_button = QPushButton("Remove")
+        self.remove_button = _button("Remove")
         self.remove_button.clicked.connect(self.remove_selected)
-        self.clear_button = QPushButton("Clear")
+        self.clear_button = _button("Clear")
         self.clear_button.clicked.connect(lambda: self.set_tracks([]))
         QShortcut(QKeySequence.StandardKey.Delete, self.view, self.remove_selected,
                   context=Qt.ShortcutContext.WidgetShortcut)
@@ -314,12 +322,14 @@ class PlaylistPanel(QWidget):
     def _set_saved(self, names: list[str]) -> None:
         self.saved.clear()
         self.saved.addItems(names)
-        if self.name in names:
-            self.saved.setCurrentText(self.name)
-        else:
-            self.saved.setCurrentIndex(-1)
+        self._show_saved_name()
+
+    def _show_saved_name(self) -> None:
+        """Point the saved-playlists box at the playlist shown, when it is a saved one."""
+        self.saved.setCurrentIndex(self.saved.findText(self.name) if self.name else -1)
 
     def _update(self, *_args: object) -> None:
+        self._show_saved_name()
         rows = self.model.rows()
         name = self.name.replace("&", "&amp;").replace("<", "&lt;")
         self.title.setText(f"<b>Playlist</b> — {name}" if name else "<b>Playlist</b>")

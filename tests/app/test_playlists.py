@@ -157,6 +157,7 @@ def test_import_by_drop_and_over_an_existing_name(make_main_window, library, pro
     assert not prompts.errors  # the window did not take it for an audio file
     assert library._playlists["Trip"] == [1]
     assert w.playlist.name == "Another trip" and ids(w) == [3]
+    assert w.playlist.saved.currentText() == "Another trip"
     names = [w.playlist.saved.itemText(i) for i in range(w.playlist.saved.count())]
     assert names == ["Another trip", "Trip", "trip"]  # case-insensitive order
     prompts.answers.append(True)  # now replace it; dropped anywhere on the window
