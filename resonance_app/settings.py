@@ -22,7 +22,7 @@ from resonance_app.workers import default_worker_count
 T = TypeVar("T")
 
 #: Bump when an option is renamed or its meaning changes, and register an upgrade.
-SETTINGS_VERSION = 2
+SETTINGS_VERSION = 3
 _ENV_PATH = "RESONANCE_SETTINGS"
 
 
@@ -86,12 +86,17 @@ def _rename_folders_key(qs: QSettings) -> None:
         qs.remove("setting/folders")
 
 
+@upgrade(3)
+def _drop_folders_shadow(qs: QSettings) -> None:
+    """The music folders live in the library only; the copy the settings kept is gone."""
+    qs.remove("setting/library_folders")
+
+
 class Settings:
     """The app's options as typed attributes, backed by a QSettings INI file."""
 
     # user choices
     library_path = setting("library_path", "")
-    library_folders = setting("library_folders", [], list)
     worker_count = setting("worker_count", default_worker_count())
     watch_folders = setting("watch_folders", True)
     top_k = setting("top_k", 20)

@@ -194,9 +194,6 @@ class MainWindow(QMainWindow):
     def add_folder(self, path: Path) -> None:
         """Add ``path`` to the library and start a scan."""
         self.settings.last_dir = str(path)
-        folders = [str(p) for p in self.settings.library_folders]
-        if str(path) not in folders:
-            self.settings.library_folders = [*folders, str(path)]
         self.stack.setCurrentWidget(self.main_page)
         self.controller.add_folder(path)
 

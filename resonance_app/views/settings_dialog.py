@@ -202,10 +202,7 @@ class SettingsDialog(QDialog):
         item = self.folders.currentItem()
         if item is None:
             return
-        path = item.text()
-        s = self.window_.settings
-        s.library_folders = [f for f in s.library_folders if f != path]
-        self.window_.controller.remove_folder(Path(path))
+        self.window_.controller.remove_folder(Path(item.text()))
         self._reload_folders()
 
     def _model_switched(self, _folder: str) -> None:

@@ -29,7 +29,6 @@ def test_first_run_shows_welcome_then_scans(make_main_window, prompts) -> None:
     assert w.library_panel.model.rowCount() == 12
     assert "12 tracks" in w.library_label.text()
     assert w.scan_bar.isHidden()
-    assert w.settings.library_folders == ["/music"]
     assert not w.scan_bar.errors_button.isHidden()
     w.show_errors()
     assert w.errors_dialog.table.rowCount() == 1

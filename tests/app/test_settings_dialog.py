@@ -31,7 +31,6 @@ def test_settings_dialog_folders_and_workers(qtbot, make_main_window, library,
     d.folders.setCurrentRow(1)
     d._remove_folder()
     assert Path("/more") not in library.roots()
-    assert "/more" not in w.settings.library_folders
 
 
 def test_model_card_text(tmp_path: Path) -> None:
