@@ -299,9 +299,7 @@ def _record(window, audio) -> None:
 
 
 def _settings(window) -> None:
-    from resonance_app.views.actions import open_settings
-
-    open_settings(window)
+    window.actions_["settings"].trigger()
     dialog = window.settings_dialog
     dialog.tabs.setCurrentIndex(1)  # the model card
     wait(lambda: "SHA-256" in dialog.card.toPlainText(), 10_000)

@@ -10,24 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
-from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from resonance_app.icons import icons_folder
+from resonance_app.icons import app_icon
 from resonance_app.theme import follow_system_scheme
 from resonance_app.workers import install_poster
 
 log = logging.getLogger(__name__)
-
-
-def app_icon() -> QIcon:
-    """The Resonance icon (SVG, with a PNG fallback)."""
-    folder = icons_folder()
-    icon = QIcon()
-    for name in ("resonance.svg", "resonance.png"):
-        if (folder / name).is_file():
-            icon.addFile(str(folder / name))
-    return icon if not icon.isNull() else QIcon.fromTheme("audio-x-generic")
 
 
 def make_application(argv: Sequence[str] | None = None) -> QApplication:

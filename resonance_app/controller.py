@@ -11,11 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from resonance_app.workers import LatestOnly, Pools, SearchRequest, Task, run_generator, run_task
+
+if TYPE_CHECKING:  # the engine loads on first use, off the start-up path
+    from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
+    from resonance_app.library_api import LibraryFacade, SeedSource
 
 
 def describe_error(exc: BaseException) -> str:
@@ -41,7 +45,7 @@ class LibraryController(QObject):
 
     REFRESH_INTERVAL = 1.0  # seconds between table refreshes while scanning
 
-    def __init__(self, library: Any, pools: Pools, *, workers: int | None = None,
+    def __init__(self, library: LibraryFacade, pools: Pools, *, workers: int | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library = library
@@ -52,7 +56,7 @@ class LibraryController(QObject):
         self._last_refresh = 0.0
         self._last_done = 0
         self._last_stage = ""
-        self.tracks: list[Any] = []
+        self.tracks: list[TrackInfo] = []
 
     # -- scanning ----------------------------------------------------------------------
     @property
@@ -90,7 +94,7 @@ class LibraryController(QObject):
         lib = self.library
         self.call(lambda: lib.remove_root(Path(path)), lambda _r: self.refresh())
 
-    def _on_progress(self, progress: Any) -> None:
+    def _on_progress(self, progress: ScanProgress) -> None:
         self.scanProgress.emit(progress)
         now = time.monotonic()
         grew = progress.done - self._last_done >= 100
@@ -103,7 +107,7 @@ class LibraryController(QObject):
 
     def _on_scan_done(self, cancelled: bool) -> None:
         """Reload the tracks, then announce the end (so listeners see the final list)."""
-        def finish(result: tuple[list[Any], list[Any]]) -> None:
+        def finish(result: tuple[list[TrackInfo], list[Any]]) -> None:
             self._apply_refresh(result)
             self.scanFinished.emit(cancelled)
             if self._rescan and not cancelled:
@@ -123,7 +127,7 @@ class LibraryController(QObject):
         lib = self.library
         self.call(lambda: (lib.tracks(), lib.errors()), self._apply_refresh)
 
-    def _apply_refresh(self, result: tuple[list[Any], list[Any]]) -> None:
+    def _apply_refresh(self, result: tuple[list[TrackInfo], list[Any]]) -> None:
         self.tracks, errors = result
         self.tracksChanged.emit(self.tracks)
         self.errorsChanged.emit(errors)
@@ -154,18 +158,19 @@ class SearchSession(QObject):
     resultsReady = Signal(list)  # list[SearchResult]
     failed = Signal(str)
 
-    def __init__(self, library: Any, pools: Pools, parent: QObject | None = None) -> None:
+    def __init__(self, library: LibraryFacade, pools: Pools,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library = library
         self.pools = pools
         self.seed: Any = None
         self.seed_label = ""
-        self.params: Any = None
-        self.results: list[Any] = []
+        self.params: SearchParams | None = None
+        self.results: list[SearchResult] = []
         self._latest = LatestOnly()
         self._analysing = False
 
-    def set_seed(self, seed: Any, label: str, params: Any) -> SearchRequest:
+    def set_seed(self, seed: SeedSource, label: str, params: SearchParams) -> SearchRequest:
         """Analyse ``seed`` (track id, path, or ``(samples, sr)``) and search with ``params``."""
         request = SearchRequest(self._latest.next(), params, seed, label)
         self.params = params
@@ -177,7 +182,7 @@ class SearchSession(QObject):
                  pool=self.pools.interactive, name="analyse-seed")
         return request
 
-    def set_params(self, params: Any) -> SearchRequest | None:
+    def set_params(self, params: SearchParams) -> SearchRequest | None:
         """Re-rank the current seed with ``params`` (the fast path); None without a seed."""
         self.params = params
         if self.seed is None or self._analysing:
@@ -190,18 +195,21 @@ class SearchSession(QObject):
                  pool=self.pools.interactive, name="search")
         return request
 
-    def _analyse_and_search(self, request: SearchRequest) -> tuple[Any, list[Any]] | None:
+    def _analyse_and_search(self, request: SearchRequest
+                            ) -> tuple[Any, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None  # superseded before it started: skip the slow part
         seed = self.library.analyze_seed(request.seed)
         return self._search(request, seed)
 
-    def _search(self, request: SearchRequest, seed: Any) -> tuple[Any, list[Any]] | None:
+    def _search(self, request: SearchRequest, seed: Any
+                ) -> tuple[Any, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None
         return seed, self.library.search(seed, request.params)
 
-    def _apply(self, request: SearchRequest, out: tuple[Any, list[Any]] | None) -> None:
+    def _apply(self, request: SearchRequest,
+               out: tuple[Any, list[SearchResult]] | None) -> None:
         if out is None or not self._latest.is_current(request.generation):
             return
         seed, results = out

@@ -34,3 +34,13 @@ def action_icon(key: str) -> QIcon:
         if QIcon.hasThemeIcon(name):
             return QIcon.fromTheme(name, fallback)
     return fallback
+
+
+def app_icon() -> QIcon:
+    """The Resonance icon (SVG, with a PNG fallback)."""
+    folder = icons_folder()
+    icon = QIcon()
+    for name in ("resonance.svg", "resonance.png"):
+        if (folder / name).is_file():
+            icon.addFile(str(folder / name))
+    return icon if not icon.isNull() else QIcon.fromTheme("audio-x-generic")

@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QToolBar
+from PySide6.QtWidgets import QMenuBar, QToolBar
 
 from resonance_app.icons import action_icon
 
 if TYPE_CHECKING:
-    from resonance_app.views.main_window import MainWindow
+    from resonance_app.playback import Player
+    from resonance_app.views.library_view import LibraryPanel
+    from resonance_app.views.playlist_view import PlaylistPanel
+    from resonance_app.views.results_view import ResultsPanel
 
 
-def _action(window: MainWindow, text: str, slot: object, shortcut: str | QKeySequence = "",
+class ActionHost(Protocol):
+    """What the menus and the toolbar act on (the main window is one)."""
+
+    library_panel: LibraryPanel
+    results: ResultsPanel
+    playlist: PlaylistPanel
+    player: Player
+
+    def choose_folder(self) -> None: ...  # noqa: D102
+    def rescan(self) -> None: ...  # noqa: D102
+    def open_file(self) -> None: ...  # noqa: D102
+    def record(self) -> None: ...  # noqa: D102
+    def show_errors(self) -> None: ...  # noqa: D102
+    def open_settings(self) -> None: ...  # noqa: D102
+    def show_about(self) -> None: ...  # noqa: D102
+    def focus_filter(self) -> None: ...  # noqa: D102
+    def close(self) -> bool: ...  # noqa: D102
+    def menuBar(self) -> QMenuBar: ...  # noqa: D102, N802
+    def addToolBar(self, toolbar: QToolBar) -> None: ...  # noqa: D102, N802
+    def addAction(self, action: QAction) -> None: ...  # noqa: D102, N802
+
+
+def _action(window: ActionHost, text: str, slot: object, shortcut: str | QKeySequence = "",
             tip: str = "", icon: str = "") -> QAction:
-    action = QAction(text, window)
+    action = QAction(text, window)  # type: ignore[call-overload]
     if shortcut:
         action.setShortcut(QKeySequence(shortcut))
     if tip:
@@ -30,7 +55,7 @@ def _action(window: MainWindow, text: str, slot: object, shortcut: str | QKeySeq
     return action
 
 
-def build_actions(w: MainWindow) -> dict[str, QAction]:
+def build_actions(w: ActionHost) -> dict[str, QAction]:
     """Create the actions, menus and toolbar; return the actions by name."""
     a = {
         "add_folder": _action(w, "Add music folder…", w.choose_folder, "Ctrl+Shift+O",
@@ -47,14 +72,14 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
                                    "Write the playlist as M3U8 or XSPF"),
         "errors": _action(w, "Show scan errors", w.show_errors, "",
                           "Files that could not be read"),
-        "settings": _action(w, "Settings…", lambda: open_settings(w),
+        "settings": _action(w, "Settings…", w.open_settings,
                             QKeySequence.StandardKey.Preferences,
                             "Library folders, workers, model", "settings"),
         "play": _action(w, "Play / pause", w.player.toggle, "Space", "Play or pause"),
         "stop": _action(w, "Stop", w.player.stop, "Ctrl+.", "Stop playback"),
-        "filter": _action(w, "Filter library", lambda: _focus_filter(w), "Ctrl+F"),
+        "filter": _action(w, "Filter library", w.focus_filter, "Ctrl+F"),
         "quit": _action(w, "Quit", w.close, QKeySequence.StandardKey.Quit),
-        "about": _action(w, "About Resonance", lambda: _about(w)),
+        "about": _action(w, "About Resonance", w.show_about),
     }
     a["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
     a["filter"].setShortcuts([QKeySequence("Ctrl+F"), QKeySequence("Ctrl+L")])
@@ -86,38 +111,3 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         tools.addAction(a[key])
     w.addToolBar(tools)
     return a
-
-
-def _focus_filter(w: MainWindow) -> None:
-    w.library_panel.filter.setFocus()
-    w.library_panel.filter.selectAll()
-
-
-def open_settings(w: MainWindow) -> None:
-    """Show the (non-modal) settings dialog."""
-    from resonance_app.views.settings_dialog import SettingsDialog
-
-    if w.settings_dialog is None:
-        w.settings_dialog = SettingsDialog(w)
-    w.settings_dialog.show()
-    w.settings_dialog.raise_()
-
-
-def _about(w: MainWindow) -> None:
-    """Show the (non-modal) About box; the model card is read off the GUI thread."""
-    from resonance_app.crash import data_dir, default_log_file
-    from resonance_app.views.about_dialog import AboutDialog
-
-    if w.about_dialog is None:
-        lib = w.controller.library
-        paths = [("Data folder", str(data_dir())),
-                 ("Library", str(getattr(lib, "folder", ""))),
-                 ("Model in use", str(getattr(lib, "model_dir", "") or "")),
-                 ("Settings file", w.settings.file_name),
-                 ("Error log", str(default_log_file()))]
-        dialog = AboutDialog(paths, w)
-        w.about_dialog = dialog
-        w.controller.call(lambda: lib.model_card, dialog.set_card,
-                          lambda exc: dialog.set_card(None, f"cannot be loaded: {exc}"))
-    w.about_dialog.show()
-    w.about_dialog.raise_()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
 from resonance_app.cover import read_cover
+from resonance_app.icons import app_icon
 from resonance_app.playback import Player
 from resonance_app.settings import Settings
 from resonance_app.views.actions import build_actions
@@ -36,17 +37,15 @@ from resonance_app.views.welcome import WelcomePage
 from resonance_app.watcher import FolderWatcher
 from resonance_app.workers import LatestOnly, Pools, run_task
 
-
-def _app_icon() -> QIcon:
-    from resonance_app.app import app_icon
-
-    return app_icon()
+if TYPE_CHECKING:
+    from engine.library import SearchResult, TrackInfo
+    from resonance_app.library_api import LibraryFacade
 
 
 class MainWindow(QMainWindow):
     """Everything the user sees; engine work goes through the controller's pools."""
 
-    def __init__(self, library: Any, *, settings: Settings | None = None,
+    def __init__(self, library: LibraryFacade, *, settings: Settings | None = None,
                  pools: Pools | None = None, audio: AudioBackend | None = None,
                  prompts: Any = None, record_countdown: int = 3) -> None:
         super().__init__()
@@ -70,7 +69,7 @@ class MainWindow(QMainWindow):
         self.about_dialog: Any = None
         self._playing_id: int | None = None
         self.setWindowTitle("Resonance")
-        self.setWindowIcon(_app_icon())
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self._build(SearchParams)
         self.actions_ = build_actions(self)
@@ -80,7 +79,7 @@ class MainWindow(QMainWindow):
 
     # -- construction ------------------------------------------------------------------
     def _build(self, params_type: type) -> None:
-        self.welcome = WelcomePage(_app_icon())
+        self.welcome = WelcomePage(app_icon())
         self.library_panel = LibraryPanel()
         self.seed_area = SeedArea()
         self.controls = SearchControls(params_type, self.settings)
@@ -166,6 +165,49 @@ class MainWindow(QMainWindow):
         self.controller.refresh()
         self.controller.refresh_playlists()
 
+    def open_settings(self) -> None:
+        """Show the (non-modal) settings dialog."""
+        from resonance_app.views.settings_dialog import SettingsDialog
+
+        if self.settings_dialog is None:
+            dialog = SettingsDialog(self.controller, self.settings, self.prompts, self)
+            dialog.addFolder.connect(self.add_folder)
+            dialog.rescanRequested.connect(self.rescan)
+            dialog.modelChanged.connect(self._model_changed)
+            dialog.watchChanged.connect(lambda on: setattr(self.watcher, "enabled", on))
+            dialog.enterActionChanged.connect(self.set_enter_action)
+            self.settings_dialog = dialog
+        self.settings_dialog.show()
+        self.settings_dialog.raise_()
+
+    def show_about(self) -> None:
+        """Show the (non-modal) About box; the model card is read off the GUI thread."""
+        from resonance_app.crash import data_dir, default_log_file
+        from resonance_app.views.about_dialog import AboutDialog
+
+        if self.about_dialog is None:
+            lib = self.controller.library
+            paths = [("Data folder", str(data_dir())),
+                     ("Library", str(getattr(lib, "folder", ""))),
+                     ("Model in use", str(getattr(lib, "model_dir", "") or "")),
+                     ("Settings file", self.settings.file_name),
+                     ("Error log", str(default_log_file()))]
+            dialog = AboutDialog(paths, self)
+            self.about_dialog = dialog
+            self.controller.call(lambda: lib.model_card, dialog.set_card,
+                                 lambda exc: dialog.set_card(None, f"cannot be loaded: {exc}"))
+        self.about_dialog.show()
+        self.about_dialog.raise_()
+
+    def _model_changed(self) -> None:
+        self.refresh_model_label()
+        self.rescan()  # re-embed every track with the new model
+
+    def focus_filter(self) -> None:
+        """Put the cursor in the library filter."""
+        self.library_panel.filter.setFocus()
+        self.library_panel.filter.selectAll()
+
     def set_enter_action(self, enter_action: str) -> None:
         """Enter/double-click on a track plays it ("play") or finds similar ("seed")."""
         self.settings.enter_action = enter_action
@@ -225,7 +267,7 @@ class MainWindow(QMainWindow):
         self.scan_bar.hide()
         self.prompts.error("Scan failed", f"The scan stopped: {message}")
 
-    def _tracks_changed(self, tracks: list[Any]) -> None:
+    def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
         counts: dict[str, int] = {}
         for t in tracks:
@@ -252,7 +294,7 @@ class MainWindow(QMainWindow):
         self.errors_dialog.show()
         self.errors_dialog.raise_()
 
-    def _load_cover(self, track: Any) -> None:
+    def _load_cover(self, track: TrackInfo | None) -> None:
         """Show the track's cover: embedded, else its folder's image (read off-thread)."""
         generation = self._covers.next()
         self.library_panel.show_cover(None)
@@ -266,7 +308,7 @@ class MainWindow(QMainWindow):
                  pool=self.pools.playback, name="cover")
 
     # -- seeds -------------------------------------------------------------------------
-    def seed_from_track(self, track: Any) -> None:
+    def seed_from_track(self, track: TrackInfo) -> None:
         """Find songs like a library track."""
         label = track.title or Path(track.path).stem
         if track.artist:
@@ -335,7 +377,7 @@ class MainWindow(QMainWindow):
             self.record_dialog.deleteLater()
         self.record_dialog = None
 
-    def _results_ready(self, results: list[Any]) -> None:
+    def _results_ready(self, results: list[SearchResult]) -> None:
         self.results.set_results(results)
         self.seed_area.set_seed(self.session.seed_label, len(results))
 
@@ -360,7 +402,7 @@ class MainWindow(QMainWindow):
                                                                 f"Like {label}"[:60]))
 
     # -- playback ----------------------------------------------------------------------
-    def play(self, track: Any, offset: float = 0.0) -> None:
+    def play(self, track: TrackInfo, offset: float = 0.0) -> None:
         """Preview ``track`` from ``offset`` seconds."""
         label = track.title or Path(track.path).stem
         self._playing_id = track.id

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,21 +30,35 @@ from resonance_app.installed_models import InstalledModel, installed_models
 from resonance_app.views.train_panel import TrainPanel
 
 if TYPE_CHECKING:
-    from resonance_app.views.main_window import MainWindow
+    from resonance_app.controller import LibraryController
+    from resonance_app.settings import Settings
 
 
 class SettingsDialog(QDialog):
-    """A non-modal dialog; changes apply at once."""
+    """A non-modal dialog; changes apply at once.
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window_ = window
+    It works on the library controller and the settings; what the rest of the app must
+    do in answer (scan a new folder, follow a new model) goes out as signals.
+    """
+
+    addFolder = Signal(Path)
+    rescanRequested = Signal()
+    modelChanged = Signal()  # the library now uses another model: re-analyse
+    watchChanged = Signal(bool)
+    enterActionChanged = Signal(str)
+
+    def __init__(self, controller: LibraryController, settings: Settings, prompts: Any,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.settings = settings
+        self.prompts = prompts
         self.setWindowTitle("Resonance settings")
         self.resize(640, 460)
         tabs = QTabWidget()
         tabs.addTab(self._library_tab(), "Library")
         tabs.addTab(self._model_tab(), "Model")
-        self.train = TrainPanel(window.controller, window.prompts)
+        self.train = TrainPanel(controller, prompts)
         self.train.modelSwitched.connect(self._model_switched)
         tabs.addTab(self.train, "Training")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -57,15 +71,15 @@ class SettingsDialog(QDialog):
     def _library_tab(self) -> QWidget:
         page = QWidget()
         self.folders = QListWidget()
-        add = QPushButton("Add folder…")
+        add = self.add_button = QPushButton("Add folder…")
         add.clicked.connect(self._add_folder)
-        remove = QPushButton("Remove")
+        remove = self.remove_button = QPushButton("Remove")
         remove.clicked.connect(self._remove_folder)
-        rescan = QPushButton("Rescan now")
-        rescan.clicked.connect(self.window_.rescan)
+        rescan = self.rescan_button = QPushButton("Rescan now")
+        rescan.clicked.connect(self.rescanRequested.emit)
         self.workers = QSpinBox()
         self.workers.setRange(1, 64)
-        self.workers.setValue(int(self.window_.settings.worker_count))
+        self.workers.setValue(int(self.settings.worker_count))
         self.workers.setToolTip("Processes that analyse files during a scan")
         self.workers.valueChanged.connect(self._set_workers)
         row = QHBoxLayout()
@@ -73,15 +87,15 @@ class SettingsDialog(QDialog):
             row.addWidget(b)
         row.addStretch(1)
         self.watch = QCheckBox("Watch the folders and update the library when files change")
-        self.watch.setChecked(bool(self.window_.settings.watch_folders))
+        self.watch.setChecked(bool(self.settings.watch_folders))
         self.watch.toggled.connect(self._set_watch)
         self.enter = QComboBox()
         self.enter.addItem("Play it", "play")
         self.enter.addItem("Find similar songs", "seed")
-        self.enter.setCurrentIndex(max(0, self.enter.findData(self.window_.settings.enter_action)))
+        self.enter.setCurrentIndex(max(0, self.enter.findData(self.settings.enter_action)))
         self.enter.setToolTip("Ctrl+Enter does the other one")
         self.enter.currentIndexChanged.connect(
-            lambda _i: self.window_.set_enter_action(str(self.enter.currentData())))
+            lambda _i: self.enterActionChanged.emit(str(self.enter.currentData())))
         form = QFormLayout()
         form.addRow("Enter or double-click on a song", self.enter)
         form.addRow("Analysis workers", self.workers)
@@ -127,7 +141,7 @@ class SettingsDialog(QDialog):
 
     def reload_card(self) -> None:
         """Show the model in use and the installed ones (read off the GUI thread)."""
-        ctl = self.window_.controller
+        ctl = self.controller
         lib = ctl.library
         folder = getattr(lib, "folder", None)
 
@@ -183,40 +197,39 @@ class SettingsDialog(QDialog):
 
     def switch_model(self, folder: Path) -> None:
         """Use the model in ``folder``; the library is re-analysed in the background."""
-        lib = self.window_.controller.library
-        self.window_.controller.call(lambda: lib.set_model(folder),
-                                     lambda _r: self._model_switched(str(folder)))
+        lib = self.controller.library
+        self.controller.call(lambda: lib.set_model(folder),
+                             lambda _r: self._model_switched(str(folder)))
 
     def _reload_folders(self) -> None:
         self.folders.clear()
-        ctl = self.window_.controller
+        ctl = self.controller
         ctl.call(ctl.library.roots, lambda roots: self.folders.addItems([str(r) for r in roots]))
 
     def _add_folder(self) -> None:
-        path = self.window_.prompts.folder("Add a music folder")
+        path = self.prompts.folder("Add a music folder")
         if path:
-            self.window_.add_folder(Path(path))
+            self.addFolder.emit(Path(path))
             self._reload_folders()
 
     def _remove_folder(self) -> None:
         item = self.folders.currentItem()
         if item is None:
             return
-        self.window_.controller.remove_folder(Path(item.text()))
+        self.controller.remove_folder(Path(item.text()))
         self._reload_folders()
 
     def _model_switched(self, _folder: str) -> None:
         self.reload_card()
-        self.window_.refresh_model_label()
-        self.window_.rescan()  # re-embed every track with the new model
+        self.modelChanged.emit()
 
     def _set_watch(self, on: bool) -> None:
-        self.window_.settings.watch_folders = on
-        self.window_.watcher.enabled = on
+        self.settings.watch_folders = on
+        self.watchChanged.emit(on)
 
     def _set_workers(self, n: int) -> None:
-        self.window_.settings.worker_count = n
-        self.window_.controller.workers = n
+        self.settings.worker_count = n
+        self.controller.workers = n
 
 
 def describe_card(card: Any) -> str:

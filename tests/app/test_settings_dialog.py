@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt
 
 from engine.model import load_card
 from resonance_app.views import train_panel
-from resonance_app.views.actions import open_settings
 from resonance_app.views.settings_dialog import describe_card
 from tests.model_factory import build_model
 
@@ -18,19 +17,24 @@ from tests.model_factory import build_model
 def test_settings_dialog_folders_and_workers(qtbot, make_main_window, library,
                                              prompts) -> None:
     w = make_main_window(library)
-    open_settings(w)
+    w.actions_["settings"].trigger()
     d = w.settings_dialog
     assert d.isVisible()
     assert [d.folders.item(i).text() for i in range(d.folders.count())] == ["/music"]
     d.workers.setValue(3)
     assert w.settings.worker_count == 3 and w.controller.workers == 3
+    d.watch.setChecked(False)
+    assert not w.watcher.enabled and w.settings.watch_folders is False
     prompts.folders.append("/more")
-    d._add_folder()
+    qtbot.mouseClick(d.add_button, Qt.MouseButton.LeftButton)
     assert Path("/more") in library.roots()
     assert ("scan", 3) in library.calls
     d.folders.setCurrentRow(1)
-    d._remove_folder()
+    qtbot.mouseClick(d.remove_button, Qt.MouseButton.LeftButton)
     assert Path("/more") not in library.roots()
+    scans = len([c for c in library.calls if c[0] == "scan"])
+    qtbot.mouseClick(d.rescan_button, Qt.MouseButton.LeftButton)
+    assert len([c for c in library.calls if c[0] == "scan"]) == scans + 1
 
 
 def test_model_card_text(tmp_path: Path) -> None:
@@ -89,7 +93,7 @@ def test_training_without_torch_says_how_to_install(make_main_window, library, p
                                                     monkeypatch) -> None:
     monkeypatch.setattr(train_panel, "training_available", lambda: False)
     w = make_main_window(library)
-    open_settings(w)
+    w.actions_["settings"].trigger()
     panel = w.settings_dialog.train
     assert not panel.start_button.isEnabled()
     assert train_panel.install_command() in panel.info.text()
