@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,15 @@ def describe_error(exc: BaseException) -> str:
     if reason and path:
         return f"{Path(path).name}: {reason}"
     return str(exc) or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The outcome of offering the library a newly trained model."""
+
+    switched: bool
+    new_card: Any
+    current_card: Any
 
 
 class LibraryController(QObject):
@@ -135,6 +145,26 @@ class LibraryController(QObject):
     def refresh_playlists(self) -> None:
         """Reload the saved playlist names."""
         self.call(self.library.playlists, self.playlistsChanged.emit)
+
+    def adopt_model_if_better(self, model_dir: Path,
+                              on_done: Callable[[ModelChoice], None],
+                              on_error: Callable[[BaseException], None]) -> Task:
+        """Switch the library to ``model_dir`` if it beats the current model on the
+        held-out check (``engine.model_choice``); the answer says what happened."""
+        lib = self.library
+
+        def choose() -> ModelChoice:
+            from engine.model import load_card
+            from engine.model_choice import is_better
+
+            new_card = load_card(model_dir)
+            current = lib.model_card
+            better = is_better(new_card, current)
+            if better:
+                lib.set_model(model_dir)
+            return ModelChoice(better, new_card, current)
+
+        return self.call(choose, on_done, on_error)
 
     def call(self, fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
              on_error: Callable[[BaseException], None] | None = None) -> Task:

@@ -21,6 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.model_choice import heldout_score
+from resonance_app.controller import ModelChoice
+
 
 def install_command() -> str:
     """The command that adds the training tools to *this* installation."""
@@ -74,40 +77,6 @@ def train_command(library_path: str, out_dir: str) -> tuple[str, list[str]]:
     if exe:
         return exe, args
     return sys.executable, ["-m", "trainer.cli", *args]
-
-
-def heldout_score(card: Any) -> float | None:
-    """The held-out Recall@5 a model card reports (None when it reports none)."""
-    metrics = getattr(card, "metrics", None) or {}
-    value = (metrics.get("heldout") or {}).get("recall@5", metrics.get("recall@5"))
-    return None if value is None else float(value)
-
-
-def baseline_score(new_card: Any, current_card: Any) -> float | None:
-    """The current model's score on the new model's held-out tracks, when it was measured.
-
-    ``resonance-train library`` scores both models on the same held-out tracks and
-    records the current model's sha256; a score of another model does not count.
-    """
-    heldout = (getattr(new_card, "metrics", None) or {}).get("heldout") or {}
-    current_sha = getattr(current_card, "sha256", None)
-    if "baseline_recall@5" in heldout and heldout.get("baseline_model") == current_sha:
-        return float(heldout["baseline_recall@5"])
-    return None
-
-
-def is_better(new_card: Any, current_card: Any) -> bool:
-    """Switch only when the new model beats the current one on the same held-out tracks.
-
-    Without that paired measurement, fall back to the scores both cards report.
-    """
-    new = heldout_score(new_card)
-    if new is None:
-        return False
-    old = baseline_score(new_card, current_card)
-    if old is None:
-        old = heldout_score(current_card)
-    return old is None or new > old
 
 
 class TrainPanel(QWidget):
@@ -221,23 +190,13 @@ class TrainPanel(QWidget):
             self.finished.emit(False)
 
     def _validate(self) -> None:
-        """Load the new model's card; switch the library only if it is better."""
-        from engine.model import load_card
+        """Let the library adopt the new model only if it is better (off the GUI thread)."""
+        assert self.out_dir is not None
+        out = self.out_dir
 
-        lib, out = self.controller.library, self.out_dir
-
-        def compare() -> tuple[bool, Any, Any]:
-            new_card = load_card(out)
-            current = getattr(lib, "model_card", None)
-            better = is_better(new_card, current)
-            if better:
-                lib.set_model(out)
-            return better, new_card, current
-
-        def done(result: tuple[bool, Any, Any]) -> None:
-            better, new_card, current = result
-            new, old = heldout_score(new_card), heldout_score(current)
-            if better:
+        def done(choice: ModelChoice) -> None:
+            new, old = heldout_score(choice.new_card), heldout_score(choice.current_card)
+            if choice.switched:
                 self.log.appendPlainText(f"The new model is better on the held-out check "
                                          f"({old} → {new}): switching; the library is "
                                          "re-analysed in the background.")
@@ -251,7 +210,7 @@ class TrainPanel(QWidget):
             self.log.appendPlainText(f"The new model failed validation: {exc}")
             self.finished.emit(False)
 
-        self.controller.call(compare, done, failed)
+        self.controller.adopt_model_if_better(out, done, failed)
 
     def _error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:

@@ -166,21 +166,6 @@ def test_worse_model_is_kept_out(qtbot, make_main_window, library, tmp_path: Pat
     assert "keeping the current model" in panel.log.toPlainText()
 
 
-def test_paired_heldout_scores_decide_the_switch() -> None:
-    from types import SimpleNamespace
-
-    current = SimpleNamespace(sha256="abc", metrics={"heldout": {"recall@5": 0.99}})
-    paired = SimpleNamespace(metrics={"heldout": {"recall@5": 0.7, "baseline_recall@5": 0.6,
-                                                  "baseline_model": "abc"}})
-    # the current model's own card figure was measured elsewhere: the paired one counts
-    assert train_panel.is_better(paired, current)
-    other = SimpleNamespace(sha256="zzz", metrics={"heldout": {"recall@5": 0.99}})
-    assert not train_panel.is_better(paired, other)  # baseline of another model: not paired
-    worse = SimpleNamespace(metrics={"heldout": {"recall@5": 0.5, "baseline_recall@5": 0.6,
-                                                 "baseline_model": "abc"}})
-    assert not train_panel.is_better(worse, current)
-
-
 def test_model_tab_lists_models_and_switches_back_to_the_shipped_one(
         qtbot, make_main_window, library, tmp_path: Path) -> None:
     from resonance_app.installed_models import shipped_model_dir
