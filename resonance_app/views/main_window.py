@@ -378,6 +378,9 @@ class MainWindow(QMainWindow):
         self.record_dialog = None
 
     def _results_ready(self, results: list[SearchResult]) -> None:
+        seed = self.session.seed
+        excerpt = bool(getattr(seed, "excerpt", False))
+        self.results.excerpt_seconds = float(getattr(seed, "duration", 0.0)) if excerpt else None
         self.results.set_results(results)
         self.seed_area.set_seed(self.session.seed_label, len(results))
 

@@ -100,6 +100,7 @@ class ResultsPanel(QWidget):
         self.empty.setWordWrap(True)
         self.empty.setEnabled(False)
         self.segment_seconds = 10.0  # length of the matching part (from the model card)
+        self.excerpt_seconds: float | None = None  # an excerpt seed matches its own length
         self.strip = MatchStrip()
         self.strip.playFrom.connect(self._play_from)
         self.strip_label = QLabel()
@@ -162,7 +163,7 @@ class ResultsPanel(QWidget):
     def region_of(self, result: Any) -> tuple[float, float]:
         """Where ``result`` matches the seed, in seconds of its track."""
         start = float(result.match_offset)
-        return start, start + self.segment_seconds
+        return start, start + (self.excerpt_seconds or self.segment_seconds)
 
     def region_for(self, track: Any) -> tuple[float, float] | None:
         """The matching region of ``track`` if it is among the results."""
@@ -184,7 +185,9 @@ class ResultsPanel(QWidget):
         duration = result.track.duration or self.region_of(result)[1]
         self.strip.set_match(duration, self.region_of(result))
         a, b = self.strip.region or (0.0, 0.0)
-        self.strip_label.setText(f"Matches at {format_duration(a)}–{format_duration(b)}:")
+        confidence = float(getattr(result, "match_confidence", 0.0) or 0.0)
+        sure = f" (alignment {100 * confidence:.0f} %)" if confidence > 0 else ""
+        self.strip_label.setText(f"Matches at {format_duration(a)}–{format_duration(b)}{sure}:")
 
     def _play_from(self, seconds: float) -> None:
         result = self.current_result()

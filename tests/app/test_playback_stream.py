@@ -117,3 +117,21 @@ def test_match_strip_and_seek_bar_show_where_it_matches(qtbot, make_main_window,
     assert w.library_panel.select_track(other.id)
     w.library_panel.play_action.trigger()
     assert w.player_bar.region is None
+
+
+def test_an_excerpt_seed_marks_its_own_length(make_main_window, library, tmp_path: Path) -> None:
+    from tests.app.fakes import FakeSeed
+
+    library._all = [dataclasses.replace(t, duration=62.0) for t in library._all]
+    library._visible = list(library._all)
+
+    class ExcerptSeed(FakeSeed):
+        excerpt = True
+        duration = 4.0
+
+    library.analyze_seed = lambda seed: ExcerptSeed(7, "recording")
+    w = make_main_window(library)
+    w.seed_from_recording(np.zeros(4 * 8000, np.float32), 8000)
+    w.results.view.selectRow(0)
+    start = w.results.model.row(0).match_offset
+    assert w.results.strip.region == (start, start + 4.0)
