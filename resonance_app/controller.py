@@ -52,6 +52,8 @@ class LibraryController(QObject):
     errorsChanged = Signal(list)  # list[ScanError]
     playlistsChanged = Signal(list)  # list[str]
     failed = Signal(str)  # a background job failed: user-facing message
+    modelCardChanged = Signal(object)  # the ModelCard in use, None when it cannot load
+    coverReady = Signal(object)  # bytes of the current track's cover, or None
 
     REFRESH_INTERVAL = 1.0  # seconds between table refreshes while scanning
 
@@ -67,6 +69,7 @@ class LibraryController(QObject):
         self._last_done = 0
         self._last_stage = ""
         self.tracks: list[TrackInfo] = []
+        self._covers = LatestOnly()
 
     # -- scanning ----------------------------------------------------------------------
     @property
@@ -145,6 +148,32 @@ class LibraryController(QObject):
     def refresh_playlists(self) -> None:
         """Reload the saved playlist names."""
         self.call(self.library.playlists, self.playlistsChanged.emit)
+
+    def load_model_card(self) -> None:
+        """Read the card of the model in use (off the GUI thread): ``modelCardChanged``."""
+        lib = self.library
+        self.call(lambda: lib.model_card, self.modelCardChanged.emit,
+                  lambda _exc: self.modelCardChanged.emit(None))
+
+    def load_cover(self, track: TrackInfo | None) -> None:
+        """Read ``track``'s cover on the playback pool: ``coverReady`` (newest request only).
+
+        An unreadable picture is no error worth a message: it reads as no cover.
+        """
+        from resonance_app.cover import read_cover
+
+        generation = self._covers.next()
+        if track is None:
+            self.coverReady.emit(None)
+            return
+        path = track.path
+
+        def done(data: bytes | None) -> None:
+            if self._covers.is_current(generation):
+                self.coverReady.emit(data)
+
+        run_task(lambda: read_cover(path), done, lambda _exc: done(None),
+                 pool=self.pools.playback, name="cover")
 
     def adopt_model_if_better(self, model_dir: Path,
                               on_done: Callable[[ModelChoice], None],

@@ -93,6 +93,12 @@ class Player(QObject):
             return self._buffer.base + self._pos / self._sr
 
     @property
+    def decoded_until(self) -> float:
+        """How far into the track the audio is decoded, in seconds."""
+        with self._lock:
+            return self._buffer.base + self._buffer.filled / self._sr
+
+    @property
     def duration(self) -> float:
         """Length of the loaded track in seconds (what is known of it so far)."""
         with self._lock:

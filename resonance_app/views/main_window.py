@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
 
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
-from resonance_app.cover import read_cover
 from resonance_app.icons import app_icon
 from resonance_app.playback import Player
 from resonance_app.settings import Settings
@@ -35,7 +34,7 @@ from resonance_app.views.scan_bar import ErrorsDialog, ScanBar
 from resonance_app.views.seed_view import SeedArea
 from resonance_app.views.welcome import WelcomePage
 from resonance_app.watcher import FolderWatcher
-from resonance_app.workers import LatestOnly, Pools, run_task
+from resonance_app.workers import Pools
 
 if TYPE_CHECKING:
     from engine.library import SearchResult, TrackInfo
@@ -62,7 +61,6 @@ class MainWindow(QMainWindow):
         self.player = Player(self.audio, self.pools, parent=self)
         self.watcher = FolderWatcher(self.pools.playback, parent=self)
         self.watcher.enabled = bool(self.settings.watch_folders)
-        self._covers = LatestOnly()
         self.errors_dialog: ErrorsDialog | None = None
         self.record_dialog: Any = None
         self.settings_dialog: Any = None
@@ -136,7 +134,10 @@ class MainWindow(QMainWindow):
         lib.findSimilar.connect(self.seed_from_track)
         lib.playRequested.connect(lambda t: self.play(t, 0.0))
         lib.addToPlaylist.connect(self.playlist.add_tracks)
-        lib.currentChanged.connect(self._load_cover)
+        lib.currentChanged.connect(lambda track: (self.library_panel.show_cover(None),
+                                                  c.load_cover(track)))
+        c.coverReady.connect(self.library_panel.show_cover)
+        c.modelCardChanged.connect(self._model_card)
         self.seed_area.dropped.connect(self.handle_drop)
         self.seed_area.openFile.connect(self.open_file)
         self.seed_area.record.connect(self.record)
@@ -215,15 +216,14 @@ class MainWindow(QMainWindow):
         self.results.set_enter_action(enter_action)
 
     def refresh_model_label(self) -> None:
-        """Show the model in use (loading it happens off the GUI thread)."""
-        lib = self.controller.library
-        def show(card: Any) -> None:
-            self.model_label.setText(f"Model: {card.name}" if card is not None else "")
-            if card is not None:
-                self.results.segment_seconds = float(card.features.segment.seconds)
+        """Show the model in use (its card is read off the GUI thread)."""
+        self.controller.load_model_card()
 
-        self.controller.call(lambda: getattr(lib, "model_card", None), show,
-                             lambda exc: self.model_label.setText("No model installed"))
+    def _model_card(self, card: Any) -> None:
+        self.model_label.setText(f"Model: {card.name}" if card is not None
+                                 else "No model installed")
+        if card is not None:
+            self.results.segment_seconds = float(card.features.segment.seconds)
 
     # -- library -----------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -293,19 +293,6 @@ class MainWindow(QMainWindow):
         self.errors_dialog.set_errors(getattr(self, "_errors", []))
         self.errors_dialog.show()
         self.errors_dialog.raise_()
-
-    def _load_cover(self, track: TrackInfo | None) -> None:
-        """Show the track's cover: embedded, else its folder's image (read off-thread)."""
-        generation = self._covers.next()
-        self.library_panel.show_cover(None)
-        if track is None:
-            return
-        path = track.path
-        run_task(lambda: read_cover(path),
-                 lambda data: self._covers.is_current(generation)
-                 and self.library_panel.show_cover(data),
-                 lambda exc: None,  # an unreadable cover is no error worth a dialog
-                 pool=self.pools.playback, name="cover")
 
     # -- seeds -------------------------------------------------------------------------
     def seed_from_track(self, track: TrackInfo) -> None:
