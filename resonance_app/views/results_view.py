@@ -90,12 +90,10 @@ class ResultsPanel(QWidget):
                                        lambda: self._current_do(self._play_match))
         self.find_action = view_action(self.view, "Find similar to this",
                                        lambda: self._current_do(self._find_similar))
-        self.set_enter_action("play")
         self.view.doubleClicked.connect(lambda _idx: self._enter_action().trigger())
         self.view.customContextMenuRequested.connect(self._menu)
-        self.empty = QLabel("Drop a song on the window, pick one in the library and press "
-                            "Ctrl+Enter, or record one with the microphone.\n"
-                            "The songs that sound most alike will appear here.")
+        self.empty = QLabel()
+        self.set_enter_action("play")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
         self.empty.setEnabled(False)
@@ -131,10 +129,12 @@ class ResultsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.empty, 1)
-        strip_row = QHBoxLayout()
+        self.strip_row = QWidget()
+        strip_row = QHBoxLayout(self.strip_row)
+        strip_row.setContentsMargins(0, 0, 0, 0)
         strip_row.addWidget(self.strip_label)
         strip_row.addWidget(self.strip, 1)
-        layout.addLayout(strip_row)
+        layout.addWidget(self.strip_row)
         layout.addWidget(self.note)
         layout.addLayout(buttons)
         self.view.selectionModel().currentRowChanged.connect(lambda _c, _p: self._show_match())
@@ -149,6 +149,7 @@ class ResultsPanel(QWidget):
                 self.view.selectRow(row)
         has = bool(results)
         self.note.setVisible(self.model.reordered())
+        self.strip_row.setVisible(has)
         self.view.setVisible(has)
         self.empty.setVisible(not has)
         for w in (self.add_all, self.add_selected):
@@ -225,6 +226,10 @@ class ResultsPanel(QWidget):
         """What Enter and double-click do on a result: "play" or "seed" (find similar)."""
         self.enter_action = enter_action
         assign_enter(self.play_action, self.find_action, enter_action)
+        keys = "Enter" if enter_action == "seed" else "Ctrl+Enter"
+        self.empty.setText(f"Drop a song on the window, pick one in the library and press "
+                           f"{keys}, or record one with the microphone.\n"
+                           "The songs that sound most alike will appear here.")
 
     def _enter_action(self) -> QAction:
         return self.find_action if self.enter_action == "seed" else self.play_action

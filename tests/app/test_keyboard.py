@@ -73,3 +73,10 @@ def test_menus_list_the_shortcuts(make_main_window, library) -> None:
     assert keys["Play the matching part"] == "Return"
     assert keys["Play / pause"] == "Space"
     assert keys["Filter library"] == QKeySequence("Ctrl+F").toString()
+
+
+def test_the_empty_results_name_the_seeding_key(make_main_window, library) -> None:
+    w = make_main_window(library)
+    assert "Ctrl+Enter" in w.results.empty.text() and not w.results.strip_row.isVisible()
+    w.set_enter_action("seed")
+    assert "press Enter" in w.results.empty.text()
