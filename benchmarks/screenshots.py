@@ -205,6 +205,7 @@ def _shoot(app, work: Path, music: Path, model: Path, size: tuple[int, int]) -> 
     _settings(window)
     _about(window)
     _error_dialog(window, work)
+    _library_columns(window)
     _dark(app, window)
     window.close()
     library.close()
@@ -256,6 +257,19 @@ def _imported_playlist(window, work: Path) -> None:
     window.playlist.import_file(path)
     wait(lambda: window.playlist.name == "Road trip" and window.playlist.model.rowCount() == 4)
     grab(window, "4b-playlist-imported-with-missing-entry")
+
+
+def _library_columns(window) -> None:
+    from resonance_app.models import TrackTableModel
+
+    panel = window.library_panel
+    for name in ("File name", "Year", "Genre", "Track", "Bitrate", "Added"):
+        panel.view.setColumnHidden(TrackTableModel.COLUMNS.index(name), False)
+    window.splitter.setSizes([1000, 400, 200])
+    panel.view.sortByColumn(TrackTableModel.COLUMNS.index("Year"),
+                            panel.view.horizontalHeader().sortIndicatorOrder())
+    grab(window, "10-library-more-columns")
+    window.splitter.setSizes([470, 640, 270])
 
 
 def _about(window) -> None:

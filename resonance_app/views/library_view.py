@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -92,12 +92,16 @@ class LibraryPanel(QWidget):
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
-        size_columns(self.view, (200, 110, 110, 50, 52, 76, 160, 200, 48, 90, 44, 70, 120),
-                     stretch=0)
+        for col, width in enumerate((200, 110, 110, 50, 52, 76, 160, 200, 48, 90, 44, 70,
+                                     120)):
+            self.view.setColumnWidth(col, width)
+        self.view.horizontalHeader().setStretchLastSection(False)
+        self.view.viewport().installEventFilter(self)
         for col, name in enumerate(self.model.COLUMNS):
             self.view.setColumnHidden(col, name not in self.model.DEFAULT_VISIBLE)
         header = self.view.horizontalHeader()
         header.setSectionsMovable(True)
+        header.sectionResized.connect(lambda col, _old, _new: col != 0 and self.fit_title())
         header.setFirstSectionMovable(False)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
@@ -174,6 +178,25 @@ class LibraryPanel(QWidget):
             self.select_track(current.id, scroll=False)
         self.view.verticalScrollBar().setValue(scroll)
 
+    TITLE_MIN_WIDTH = 180
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802, D102
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_title()
+        return super().eventFilter(watched, event)
+
+    def fit_title(self) -> None:
+        """The Title column takes the room the other columns leave, but never less than
+        ``TITLE_MIN_WIDTH`` (with many columns shown, the table scrolls sideways)."""
+        others = sum(self.view.columnWidth(c) for c in range(1, self.model.columnCount())
+                     if not self.view.isColumnHidden(c))
+        spare = self.view.viewport().width() - others
+        self.view.setColumnWidth(0, max(self.TITLE_MIN_WIDTH, spare))
+
+    def _show_column(self, column: int, shown: bool) -> None:
+        self.view.setColumnHidden(column, not shown)
+        self.fit_title()
+
     def header_state(self) -> QByteArray:
         """Column order, widths, hidden columns and sort order, for the settings."""
         return QByteArray(self.view.horizontalHeader().saveState())
@@ -182,8 +205,8 @@ class LibraryPanel(QWidget):
         """Bring back what :meth:`header_state` saved (ignored when it does not fit)."""
         header = self.view.horizontalHeader()
         if not state.isEmpty() and header.restoreState(state):
-            header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
             self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+            self.fit_title()
 
     def select_track(self, track_id: int, *, scroll: bool = True) -> bool:
         """Make the row of ``track_id`` current; False when it is not shown."""
@@ -258,7 +281,7 @@ class LibraryPanel(QWidget):
             action.setCheckable(True)
             action.setChecked(not self.view.isColumnHidden(col))
             action.setEnabled(col != 0)
-            action.toggled.connect(lambda on, c=col: self.view.setColumnHidden(c, not on))
+            action.toggled.connect(lambda on, c=col: self._show_column(c, on))
         menu.popup(self.view.horizontalHeader().mapToGlobal(pos))
         self._menu_ref = menu
 

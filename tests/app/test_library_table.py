@@ -42,12 +42,26 @@ def test_more_columns_from_the_header_menu(make_main_window) -> None:
         action.trigger()
         menu.close()
         assert not panel.view.isColumnHidden(_column(name)), name
+    w.resize(1280, 720)
+    QApplication.processEvents()
+    assert panel.view.columnWidth(0) >= panel.TITLE_MIN_WIDTH  # the title never collapses
     panel.view.sortByColumn(_column("Bitrate"), Qt.SortOrder.DescendingOrder)
     assert _shown(panel, "Bitrate")[0] == "320 kbps"  # 4 MB over 100 s
     assert _shown(panel, "File name")[0] == "track00001.flac"
     assert _shown(panel, "Folder")[0] == "/music"
     assert _shown(panel, "Added")[0].startswith("2023-11-1")
     assert set(_shown(panel, "Genre")) == {"Test"}
+
+
+def test_title_takes_the_spare_room(make_main_window) -> None:
+    w = make_main_window(FakeLibrary(3).load_all())
+    panel = w.library_panel
+    w.resize(1600, 1000)
+    QApplication.processEvents()
+    view = panel.view
+    shown = sum(view.columnWidth(c) for c in range(panel.model.columnCount())
+                if not view.isColumnHidden(c))
+    assert shown == view.viewport().width() and view.columnWidth(0) >= panel.TITLE_MIN_WIDTH
 
 
 def test_sort_order_and_column_layout_are_remembered(qtbot, make_main_window) -> None:
