@@ -8,6 +8,7 @@ analysed seed and re-ranks it with new parameters; stale answers are dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -228,6 +229,36 @@ class SearchSession(QObject):
         self.results: list[SearchResult] = []
         self._latest = LatestOnly()
         self._analysing = False
+
+    def seed_track(self, track: TrackInfo, params: SearchParams) -> SearchRequest:
+        """Find songs like a library track."""
+        label = track.title or Path(track.path).stem
+        if track.artist:
+            label = f"{label} — {track.artist}"
+        return self.set_seed(int(track.id), label, params)
+
+    def seed_file(self, path: Path, params: SearchParams) -> SearchRequest:
+        """Find songs like an audio file (inside or outside the library)."""
+        return self.set_seed(Path(path), Path(path).name, params)
+
+    def seed_recording(self, samples: Any, sr: int, params: SearchParams) -> SearchRequest:
+        """Find songs like a microphone recording."""
+        return self.set_seed((samples, int(sr)), "your recording", params)
+
+    def closest_tracks(self, n: int, params: SearchParams,
+                       on_done: Callable[[list[TrackInfo], str], None],
+                       on_error: Callable[[str], None]) -> bool:
+        """The current seed's ``n`` closest tracks and a playlist name for them, to
+        ``on_done`` (a failure's message to ``on_error``); False without a seed."""
+        if self.seed is None:
+            return False
+        seed, label, lib = self.seed, self.seed_label, self.library
+        wanted = dataclasses.replace(params, k=n)
+        run_task(lambda: lib.search(seed, wanted),
+                 lambda rs: on_done([r.track for r in rs], f"Like {label}"[:60]),
+                 lambda exc: on_error(describe_error(exc)),
+                 pool=self.pools.interactive, name="closest")
+        return True
 
     def set_seed(self, seed: SeedSource, label: str, params: SearchParams) -> SearchRequest:
         """Analyse ``seed`` (track id, path, or ``(samples, sr)``) and search with ``params``."""

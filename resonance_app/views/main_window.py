@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -297,18 +296,15 @@ class MainWindow(QMainWindow):
     # -- seeds -------------------------------------------------------------------------
     def seed_from_track(self, track: TrackInfo) -> None:
         """Find songs like a library track."""
-        label = track.title or Path(track.path).stem
-        if track.artist:
-            label = f"{label} — {track.artist}"
-        self.session.set_seed(int(track.id), label, self.controls.params())
+        self.session.seed_track(track, self.controls.params())
 
     def seed_from_file(self, path: Path) -> None:
         """Find songs like an audio file (inside or outside the library)."""
-        self.session.set_seed(Path(path), Path(path).name, self.controls.params())
+        self.session.seed_file(path, self.controls.params())
 
     def seed_from_recording(self, samples: Any, sr: int) -> None:
         """Find songs like a microphone recording."""
-        self.session.set_seed((samples, int(sr)), "your recording", self.controls.params())
+        self.session.seed_recording(samples, sr, self.controls.params())
 
     def open_file(self) -> None:
         """Pick an audio file as the seed."""
@@ -377,19 +373,15 @@ class MainWindow(QMainWindow):
         self.prompts.error("Cannot use this song", message)
 
     def playlist_from_seed(self, n: int) -> None:
-        """Fill the playlist with the seed's ``n`` closest songs."""
+        """Fill the playlist with the seed's ``n`` closest songs (asks about changes)."""
         if self.session.seed is None:
             self.prompts.info("Playlist from seed", "Pick a seed song first.")
             return
         self.settings.playlist_size = n
-        params = dataclasses.replace(self.controls.params(), k=n)
-        lib, seed = self.controller.library, self.session.seed
-        label = self.session.seed_label
-        if not self.playlist.may_replace("'Playlist from seed'"):
-            return
-        self.controller.call(lambda: lib.search(seed, params),
-                             lambda rs: self.playlist.start_new([r.track for r in rs],
-                                                                f"Like {label}"[:60]))
+        if self.playlist.may_replace("'Playlist from seed'"):
+            self.session.closest_tracks(
+                n, self.controls.params(), self.playlist.start_new,
+                lambda message: self.prompts.error("Playlist from seed", message))
 
     # -- playback ----------------------------------------------------------------------
     def play(self, track: TrackInfo, offset: float = 0.0) -> None:
