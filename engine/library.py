@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -224,7 +224,7 @@ class Library:
                       retriever=Retriever(catalog, self.store))
 
     # -- playlists ----------------------------------------------------------------------
-    def save_playlist(self, name: str, track_ids: list[int | Path]) -> None:
+    def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:
         """Create or replace a named playlist of library tracks.
 
         An entry may also be a path (a file that left the library): it is kept, and shows

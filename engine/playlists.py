@@ -12,6 +12,7 @@ import contextlib
 import os
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
@@ -265,7 +266,8 @@ def entries_for(store: Store, track_ids: list[int]) -> list[PlaylistEntry]:
     return [PlaylistEntry.from_track(infos[t]) for t in track_ids]
 
 
-def entries_for_items(store: Store, items: list[int | Path]) -> list[tuple[int | None, Path]]:
+def entries_for_items(store: Store,
+                      items: Sequence[int | Path]) -> list[tuple[int | None, Path]]:
     """``(track id, path)`` for a mix of track ids and paths (paths of files outside the
     library are kept, so the entry survives until the file returns)."""
     ids = [i for i in items if isinstance(i, int)]

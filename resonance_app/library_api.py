@@ -7,7 +7,7 @@ signatures), so a change in the engine's facade shows up as a failing test here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,7 +48,7 @@ class LibraryFacade(Protocol):
 
     def search(self, seed: Any, params: SearchParams) -> list[SearchResult]: ...  # noqa: D102
 
-    def save_playlist(self, name: str, track_ids: list[int | Path]) -> None: ...  # noqa: D102
+    def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None: ...  # noqa: D102
 
     def playlists(self) -> list[str]: ...  # noqa: D102
 

@@ -8,7 +8,7 @@ the app does with the engine's answers without decoding or embedding anything.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,7 @@ class FakeLibrary:
         return out[: params.k]
 
     # -- playlists ------------------------------------------------------------------------
-    def save_playlist(self, name: str, track_ids: list[int | Path]) -> None:  # noqa: D102
+    def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:  # noqa: D102
         self._playlists[name] = list(track_ids)
 
     def playlists(self) -> list[str]:  # noqa: D102
