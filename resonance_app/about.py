@@ -6,7 +6,10 @@ Plain functions over the engine's ``ModelCard`` (no Qt), so the texts are testab
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.model import ModelCard
 
 #: The libraries shipped with the app (the installer bundles them).
 BUNDLED = ("PySide6-Essentials", "numpy", "scipy", "onnxruntime", "faiss-cpu", "soundfile",
@@ -30,14 +33,14 @@ def licences() -> list[tuple[str, str, str]]:
     rows = []
     for name in BUNDLED:
         try:
-            meta = metadata.metadata(name)
+            meta: Any = metadata.metadata(name)  # an email.message.Message
         except metadata.PackageNotFoundError:
             continue
         rows.append((name, meta.get("Version", ""), _licence(meta)))
     return rows
 
 
-def _licence(meta: Any) -> str:
+def _licence(meta: Any) -> str:  # an email.message.Message
     expression = meta.get("License-Expression")
     if expression:
         return str(expression)
@@ -49,7 +52,7 @@ def _licence(meta: Any) -> str:
     return ", ".join(classifiers) or (text.splitlines()[0][:60] if text else "see its files")
 
 
-def quality_figures(card: Any) -> list[tuple[str, str]]:
+def quality_figures(card: ModelCard | None) -> list[tuple[str, str]]:
     """``(label, "95.0 %")`` for the card's held-out figures that exist."""
     metrics = getattr(card, "metrics", None) or {}
     validation = metrics.get("validation") or metrics.get("heldout") or {}
@@ -61,7 +64,7 @@ def quality_figures(card: Any) -> list[tuple[str, str]]:
     return out
 
 
-def training_summary(card: Any) -> str:
+def training_summary(card: ModelCard | None) -> str:
     """One line on the data the model learned from."""
     training = getattr(card, "training", None) or {}
     metrics = getattr(card, "metrics", None) or {}
@@ -77,7 +80,7 @@ def training_summary(card: Any) -> str:
     return ", ".join(parts) or "not recorded in the model card"
 
 
-def model_rows(card: Any, missing: str = "none installed") -> list[tuple[str, str]]:
+def model_rows(card: ModelCard | None, missing: str = "none installed") -> list[tuple[str, str]]:
     """The model card as ``(label, value)`` rows for people (``missing`` without a card)."""
     if card is None:
         return [("Model", missing)]
@@ -87,7 +90,7 @@ def model_rows(card: Any, missing: str = "none installed") -> list[tuple[str, st
     return rows + quality_figures(card)
 
 
-def about_html(version: str, card: Any, paths: list[tuple[str, str]],
+def about_html(version: str, card: ModelCard | None, paths: list[tuple[str, str]],
                missing: str = "none installed") -> str:
     """The About box as HTML: version, model, data folders, bundled libraries."""
     def table(rows: list[tuple[str, str]] | list[tuple[str, str, str]]) -> str:

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
@@ -16,6 +16,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from resonance_app.icons import app_icon
 from resonance_app.theme import follow_system_scheme
 from resonance_app.workers import install_poster
+
+if TYPE_CHECKING:
+    from engine.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
     return app
 
 
-def open_library(settings: object) -> object:
+def open_library(settings: object) -> Library:
     """Open the user's library (its stored path, or the platform default)."""
     from engine.library import Library
 

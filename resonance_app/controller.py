@@ -128,8 +128,11 @@ class LibraryController(QObject):
                 self.scan()
 
         lib = self.library
-        self.call(lambda: (lib.tracks(), lib.errors()), finish,
-                  lambda exc: (self._report(exc), self.scanFinished.emit(cancelled)))
+        def failed(exc: BaseException) -> None:
+            self._report(exc)
+            self.scanFinished.emit(cancelled)
+
+        self.call(lambda: (lib.tracks(), lib.errors()), finish, failed)
 
     def _on_scan_error(self, exc: BaseException) -> None:
         self.scanFailed.emit(describe_error(exc))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.model import ModelCard
 
 
 @dataclass(frozen=True)
@@ -13,7 +16,7 @@ class InstalledModel:
     """A model folder with its card."""
 
     folder: Path
-    card: Any
+    card: ModelCard
     shipped: bool
 
     @property

@@ -151,8 +151,8 @@ class _TrackListModel(QAbstractTableModel):
                           reverse=order == Qt.SortOrder.DescendingOrder)
         order_ix += sorted(absent, key=keys.__getitem__)  # rows without a value: always last
         new_pos = [0] * len(order_ix)
-        for new, old in enumerate(order_ix):
-            new_pos[old] = new
+        for new, was in enumerate(order_ix):
+            new_pos[was] = new
         self._rows = [self._rows[i] for i in order_ix]
         self._haystack = None
         old = self.persistentIndexList()

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ def _whole_file(path: str | Path, sr: int, offset: float) -> PreviewStream:
     return from_array(load_audio(path, sr=sr), sr, offset)
 
 
-def _frames(container, stream, sr: int, offset: float) -> Iterator[np.ndarray]:
+def _frames(container: Any, stream: Any, sr: int, offset: float) -> Iterator[np.ndarray]:
     """Resampled mono chunks from ``offset`` on; the container is closed at the end."""
     import av
 
@@ -97,7 +98,7 @@ def _frames(container, stream, sr: int, offset: float) -> Iterator[np.ndarray]:
         container.close()
 
 
-def _decoded(container, stream) -> Iterator[object]:
+def _decoded(container: Any, stream: Any) -> Iterator[Any]:
     """Decoded frames; a damaged packet is skipped, as players do."""
     import av
 

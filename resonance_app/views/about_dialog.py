@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from resonance_app.about import about_html, app_version
+
+if TYPE_CHECKING:
+    from engine.model import ModelCard
 
 
 class AboutDialog(QDialog):
@@ -26,6 +29,6 @@ class AboutDialog(QDialog):
         layout.addWidget(buttons)
         self.set_card(None, "loading…")
 
-    def set_card(self, card: Any, missing: str = "none installed") -> None:
+    def set_card(self, card: ModelCard | None, missing: str = "none installed") -> None:
         """Show ``card``; ``missing`` says why there is none."""
         self.text.setHtml(about_html(app_version(), card, self.paths, missing))

@@ -39,7 +39,8 @@ class ActionHost(Protocol):
     def addAction(self, action: QAction) -> None: ...  # noqa: D102, N802
 
 
-def _action(window: ActionHost, text: str, slot: object, shortcut: str | QKeySequence = "",
+def _action(window: ActionHost, text: str, slot: object,
+            shortcut: str | QKeySequence | QKeySequence.StandardKey = "",
             tip: str = "", icon: str = "") -> QAction:
     action = QAction(text, window)  # type: ignore[call-overload]
     if shortcut:

@@ -122,7 +122,8 @@ class SearchControls(QWidget):
     def reset_defaults(self) -> None:
         """Every control back to its default (one search, not one per control)."""
         weights = [w * 50 for w in Settings.weights.default]
-        values = [(self.prf, Settings.prf.default),
+        values: list[tuple[QSlider | QSpinBox, float]] = [
+                  (self.prf, Settings.prf.default),
                   (self.diversity, round(Settings.diversity.default * 100)),
                   *((self.weights[m], round(w)) for m, w in zip(MODALITIES, weights,
                                                                   strict=True)),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
@@ -20,6 +21,9 @@ from PySide6.QtWidgets import (
 
 from resonance_app.models import TrackFilterProxy, TrackTableModel, format_duration, track_title
 
+if TYPE_CHECKING:
+    from engine.library import TrackInfo
+
 
 def size_columns(view: QTableView, widths: tuple[int, ...], stretch: int) -> None:
     """Fixed starting widths, with column ``stretch`` taking the spare room."""
@@ -34,7 +38,7 @@ ENTER = (QKeySequence("Return"), QKeySequence("Enter"))
 CTRL_ENTER = (QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter"))
 
 
-def view_action(view: QTableView, text: str, slot: Any) -> QAction:
+def view_action(view: QTableView, text: str, slot: Callable[[], object]) -> QAction:
     """An action on the current row of ``view``, active while the view has focus."""
     action = QAction(text, view)
     action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -101,7 +105,7 @@ class LibraryPanel(QWidget):
             self.view.setColumnHidden(col, name not in self.model.DEFAULT_VISIBLE)
         header = self.view.horizontalHeader()
         header.setSectionsMovable(True)
-        header.sectionResized.connect(lambda col, _old, _new: col != 0 and self.fit_title())
+        header.sectionResized.connect(self._section_resized)
         header.setFirstSectionMovable(False)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
@@ -155,7 +159,7 @@ class LibraryPanel(QWidget):
         return self.find_action if self.enter_action == "seed" else self.play_action
 
     # -- data ------------------------------------------------------------------------
-    def set_tracks(self, tracks: list[Any], *, keep_order: bool = False) -> None:
+    def set_tracks(self, tracks: list[TrackInfo], *, keep_order: bool = False) -> None:
         """Show ``tracks``, keeping the selected track and the scroll position.
 
         ``keep_order`` (while a scan fills in tags): rows already shown stay where they
@@ -193,6 +197,10 @@ class LibraryPanel(QWidget):
         spare = self.view.viewport().width() - others
         self.view.setColumnWidth(0, max(self.TITLE_MIN_WIDTH, spare))
 
+    def _section_resized(self, column: int, _old: int, _new: int) -> None:
+        if column != 0:  # the title follows what the other columns leave
+            self.fit_title()
+
     def _show_column(self, column: int, shown: bool) -> None:
         self.view.setColumnHidden(column, not shown)
         self.fit_title()
@@ -220,14 +228,14 @@ class LibraryPanel(QWidget):
                     return True
         return False
 
-    def current_track(self) -> Any:
+    def current_track(self) -> TrackInfo | None:
         """The TrackInfo of the current row, or None."""
         index = self.view.currentIndex()
         if not index.isValid():
             return None
         return self.model.track(self.proxy.mapToSource(index).row())
 
-    def selected_tracks(self) -> list[Any]:
+    def selected_tracks(self) -> list[TrackInfo]:
         """The selected tracks, in view order."""
         rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
         return [self.model.track(self.proxy.mapToSource(self.proxy.index(r, 0)).row())

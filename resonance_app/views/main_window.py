@@ -133,8 +133,7 @@ class MainWindow(QMainWindow):
         lib.findSimilar.connect(self.seed_from_track)
         lib.playRequested.connect(lambda t: self.play(t, 0.0))
         lib.addToPlaylist.connect(self.playlist.add_tracks)
-        lib.currentChanged.connect(lambda track: (self.library_panel.show_cover(None),
-                                                  c.load_cover(track)))
+        lib.currentChanged.connect(self._current_track_changed)
         c.coverReady.connect(self.library_panel.show_cover)
         c.modelCardChanged.connect(self._model_card)
         self.seed_area.dropped.connect(self.handle_drop)
@@ -152,8 +151,15 @@ class MainWindow(QMainWindow):
         self.player.error.connect(lambda m: self.prompts.error("Playback", m))
         self.player.positionChanged.connect(
             lambda seconds, _d: self.results.set_playing(self._playing_id, seconds))
-        self.player.stateChanged.connect(
-            lambda state: state == "stopped" and self.results.set_playing(None, 0.0))
+        self.player.stateChanged.connect(self._player_state)
+
+    def _current_track_changed(self, track: TrackInfo | None) -> None:
+        self.library_panel.show_cover(None)  # until the new one is read
+        self.controller.load_cover(track)
+
+    def _player_state(self, state: str) -> None:
+        if state == "stopped":
+            self.results.set_playing(None, 0.0)
 
     def _start(self) -> None:
         lib = self.controller.library

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence, QShortcut
@@ -29,6 +30,9 @@ from resonance_app.models import (
 from resonance_app.settings import Settings
 from resonance_app.views.drops import PLAYLIST_SUFFIXES
 from resonance_app.views.library_view import configure_table, size_columns
+
+if TYPE_CHECKING:
+    from engine.library import TrackInfo
 
 M3U8_FILTER = "M3U8 playlist (*.m3u8)"
 XSPF_FILTER = "XSPF playlist (*.xspf)"
@@ -119,7 +123,7 @@ class PlaylistPanel(QWidget):
         self.model = PlaylistModel(self)
         self.view = PlaylistView(self.model)
         self.view.tracksDropped.connect(self._insert_ids)
-        self.view.playlistsDropped.connect(lambda paths: [self.import_file(p) for p in paths])
+        self.view.playlistsDropped.connect(self._import_files)
         self.view.doubleClicked.connect(lambda i: self._play_row(i.row()))
         self._saved_keys: list[int | str] = []
         self.saved = QComboBox()
@@ -162,11 +166,12 @@ class PlaylistPanel(QWidget):
         self._update()
 
     # -- building ----------------------------------------------------------------------
-    def add_tracks(self, tracks: list[Any]) -> None:
+    def add_tracks(self, tracks: list[TrackInfo]) -> None:
         """Append tracks to the playlist."""
         self.model.append(tracks)
 
-    def set_tracks(self, tracks: list[Any], name: str = "", *, saved: bool = False) -> None:
+    def set_tracks(self, tracks: Sequence[TrackInfo | MissingEntry], name: str = "", *,
+                   saved: bool = False) -> None:
         """Replace the playlist (``saved``: it is what the library holds under ``name``)."""
         self.name = name
         self.model.set_rows(tracks)
@@ -186,7 +191,7 @@ class PlaylistPanel(QWidget):
             "Replace the playlist?", f"The playlist has changes that are not saved. {what} "
             "replaces it.", "Replace")
 
-    def start_new(self, tracks: list[Any], name: str) -> None:
+    def start_new(self, tracks: list[TrackInfo], name: str) -> None:
         """Show ``tracks`` as a new, unsaved playlist (ask with ``may_replace`` first)."""
         self._saved_keys = []
         self.set_tracks(tracks, name)
@@ -206,10 +211,10 @@ class PlaylistPanel(QWidget):
         by_id = {t.id: t for t in self.controller.tracks}
         lib = self.controller.library
 
-        def resolve() -> list[Any]:
+        def resolve() -> list[TrackInfo]:
             return [by_id.get(i) or lib.track(i) for i in ids]
 
-        def insert(tracks: list[Any]) -> None:
+        def insert(tracks: list[TrackInfo]) -> None:
             rows = self.model.rows()
             self.model.set_rows(rows[:row] + tracks + rows[row:])
 
@@ -243,7 +248,7 @@ class PlaylistPanel(QWidget):
             return
         lib = self.controller.library
 
-        def rows() -> list[Any]:
+        def rows() -> list[TrackInfo | MissingEntry]:
             return [i.track if i.track is not None else MissingEntry(i.path, i.reason or "")
                     for i in lib.playlist_items(name)]
 
@@ -254,6 +259,10 @@ class PlaylistPanel(QWidget):
         if self.name and self.model.rowCount() and not self.has_unsaved_changes() and any(
                 t.id is None or t.status != "ok" for t in self.model.rows()):
             self.load(self.name, ask=False)
+
+    def _import_files(self, paths: list[Path]) -> None:
+        for path in paths:
+            self.import_file(path)
 
     def choose_import(self) -> None:
         """Ask for a playlist file and import it."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QEvent,
@@ -34,6 +35,9 @@ from resonance_app.models import ResultsModel, format_duration
 from resonance_app.views.controls import MODALITIES, MODALITY_COLORS
 from resonance_app.views.library_view import assign_enter, configure_table, view_action
 from resonance_app.views.match_strip import MatchStrip
+
+if TYPE_CHECKING:
+    from engine.library import SearchResult, TrackInfo
 
 
 class ModalityDelegate(QStyledItemDelegate):
@@ -140,7 +144,7 @@ class ResultsPanel(QWidget):
         self.view.selectionModel().currentRowChanged.connect(lambda _c, _p: self._show_match())
         self.set_results([])
 
-    def set_results(self, results: list[Any]) -> None:
+    def set_results(self, results: list[SearchResult]) -> None:
         """Show ranked SearchResults (keeps the selected track selected)."""
         selected = {t.id for t in self.selected_tracks()}
         self.model.set_rows(results)
@@ -156,17 +160,17 @@ class ResultsPanel(QWidget):
             w.setEnabled(has)
         self._show_match()
 
-    def current_result(self) -> Any:
+    def current_result(self) -> SearchResult | None:
         """The result of the current row, or None."""
         index = self.view.currentIndex()
         return self.model.row(index.row()) if index.isValid() else None
 
-    def region_of(self, result: Any) -> tuple[float, float]:
+    def region_of(self, result: SearchResult) -> tuple[float, float]:
         """Where ``result`` matches the seed, in seconds of its track."""
         start = float(result.match_offset)
         return start, start + (self.excerpt_seconds or self.segment_seconds)
 
-    def region_for(self, track: Any) -> tuple[float, float] | None:
+    def region_for(self, track: TrackInfo) -> tuple[float, float] | None:
         """The matching region of ``track`` if it is among the results."""
         result = next((r for r in self.model.rows() if r.track.id == track.id), None)
         return None if result is None else self.region_of(result)
@@ -217,7 +221,7 @@ class ResultsPanel(QWidget):
         """How many average characters the Title column shows (readability check)."""
         return self.view.columnWidth(1) / max(1, self.view.fontMetrics().averageCharWidth())
 
-    def selected_tracks(self) -> list[Any]:
+    def selected_tracks(self) -> list[TrackInfo]:
         """The selected results' tracks, in rank order."""
         rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
         return [self.model.track(r) for r in rows]
@@ -234,7 +238,7 @@ class ResultsPanel(QWidget):
     def _enter_action(self) -> QAction:
         return self.find_action if self.enter_action == "seed" else self.play_action
 
-    def _current_do(self, fn: Any) -> None:
+    def _current_do(self, fn: Callable[[QModelIndex], None]) -> None:
         index = self.view.currentIndex()
         if index.isValid():
             fn(index)

@@ -30,6 +30,7 @@ from resonance_app.installed_models import InstalledModel, installed_models
 from resonance_app.views.train_panel import TrainPanel
 
 if TYPE_CHECKING:
+    from engine.model import ModelCard
     from resonance_app.controller import LibraryController
     from resonance_app.settings import Settings
 
@@ -145,7 +146,7 @@ class SettingsDialog(QDialog):
         lib = ctl.library
         folder = getattr(lib, "folder", None)
 
-        def read() -> tuple[Any, list[InstalledModel]]:
+        def read() -> tuple[ModelCard | None, list[InstalledModel]]:
             return getattr(lib, "model_card", None), installed_models(
                 Path(folder) if folder else None, getattr(lib, "model_dir", None))
 
@@ -155,7 +156,7 @@ class SettingsDialog(QDialog):
 
         ctl.call(read, lambda out: self._show_models(*out), failed)
 
-    def _show_models(self, card: Any, installed: list[InstalledModel]) -> None:
+    def _show_models(self, card: ModelCard | None, installed: list[InstalledModel]) -> None:
         while self.model_summary.rowCount():
             self.model_summary.removeRow(0)
         for label, value in model_rows(card):
@@ -232,7 +233,7 @@ class SettingsDialog(QDialog):
         self.controller.workers = n
 
 
-def describe_card(card: Any) -> str:
+def describe_card(card: ModelCard | None) -> str:
     """The model card as readable text."""
     if card is None:
         return "No model information is available."
