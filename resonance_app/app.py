@@ -91,7 +91,7 @@ def run_app(argv: Sequence[str] | None = None, *, open_paths: Sequence[Path] = (
     from resonance_app.settings import Settings
     from resonance_app.views.main_window import MainWindow
 
-    divert_native_stderr(default_log_file().with_name("decoders.log"))
+    divert_native_stderr(default_log_file().with_name("native-stderr.log"))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("resonance_app").setLevel(logging.INFO)
     app = make_application(argv)

@@ -103,7 +103,7 @@ def test_decoder_chatter_stays_off_the_terminal(tmp_path) -> None:
 
     corrupt = tmp_path / "corrupt.mp3"
     corrupt.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 20)
-    log = tmp_path / "logs" / "decoders.log"
+    log = tmp_path / "logs" / "native-stderr.log"
     script = ("import sys; from pathlib import Path\n"
               "from resonance_app.crash import divert_native_stderr\n"
               "from engine.audio import load_audio\n"
