@@ -64,8 +64,10 @@ typecheck:       ## mypy as configured in pyproject.toml (strict for the engine)
 bench:           ## feature front-end timings (benchmarks/bench_features.py)
 	$(PY) -m benchmarks.bench_features
 
-screenshots:     ## render the main window states to benchmarks/out/screenshots/*.png (Xvfb)
-	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) benchmarks/screenshots.py
+screenshots:     ## render the main window states to benchmarks/out/screenshots/WxH/*.png (Xvfb)
+	for size in 1600x1000 1280x720; do \
+		xvfb-run -a -s "-screen 0 $${size}x24" $(PY) benchmarks/screenshots.py --size $$size \
+		|| exit 1; done
 
 bench-gui:       ## GUI responsiveness during a scan, start-up with 20,000 tracks (Xvfb)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) benchmarks/bench_gui.py

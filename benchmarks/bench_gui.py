@@ -8,6 +8,9 @@
 2. **Start-up with a 20,000-track library**: a child process opens the library and
    the main window; we time process start to window shown and to the table filled.
 3. **Table operations at 20,000 rows**: sort by artist, filter, select.
+4. **Playback start latency**: time from ``Player.play`` to "playing" (the first audio
+   block handed to the device) for 3-, 10- and 60-minute FLAC and MP3 files, from the
+   start and from the middle, beside the time a whole-file decode would take.
 
 Usage::
 
@@ -216,6 +219,58 @@ def table_ops(count: int) -> dict[str, float]:
             "filtered_rows": shown}
 
 
+def playback_files(folder: Path) -> list[Path]:
+    """3-, 10- and 60-minute songs as FLAC and MP3 (44.1 kHz stereo), cached."""
+    import numpy as np
+    import soundfile as sf
+
+    from tests.audio_factory import song
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for minutes in (3, 10, 60):
+        base = song(minutes, 60.0, sr=44100)
+        for ext in ("flac", "mp3"):
+            path = folder / f"play-{minutes}min.{ext}"
+            if not path.exists():
+                y = np.tile(base, minutes)
+                sf.write(str(path), np.stack([y, y], axis=1), 44100)
+            out.append(path)
+    return out
+
+
+def playback_latency(runs: int = 5) -> dict[str, dict[str, float]]:
+    """Median ms from ``play()`` to playing, at 0 s and mid-track, per file."""
+    from engine.audio import audio_info, load_audio
+    from resonance_app.audio_io import FakeAudioBackend
+    from resonance_app.playback import Player
+    from resonance_app.workers import Pools
+
+    pools = Pools()
+    player = Player(FakeAudioBackend(), pools)
+    results: dict[str, dict[str, float]] = {}
+    for path in playback_files(CACHE / "playback"):
+        length = audio_info(path).duration
+        row: dict[str, float] = {"minutes": round(length / 60, 1)}
+        for where, offset in (("start", 0.0), ("middle", length / 2)):
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                player.play(path, offset=offset)
+                wait(lambda: player.state == "playing", 60_000)
+                times.append((time.perf_counter() - t0) * 1000)
+                player.stop()
+                settle(50)
+            row[f"{where}_ms"] = round(statistics.median(times), 1)
+        t0 = time.perf_counter()
+        load_audio(path, sr=44100)
+        row["whole_file_decode_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        results[path.name] = row
+        print(path.name, row, flush=True)
+    pools.shutdown()
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print/save the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -224,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-child", type=Path)
     parser.add_argument("--skip-scan", action="store_true")
     parser.add_argument("--scan-runs", type=int, default=3)
+    parser.add_argument("--playback-only", action="store_true",
+                        help="only the playback start latency")
     args = parser.parse_args(argv)
     if args.startup_child:
         startup_child(args.startup_child, args.startup_tracks)
@@ -234,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     make_application(["bench"])
     results: dict[str, object] = {"cpu_count": os.cpu_count(),
                                   "platform": os.environ.get("QT_QPA_PLATFORM", "xcb")}
+    results["playback_start"] = playback_latency()
+    if args.playback_only:
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "bench_playback.json").write_text(json.dumps(results, indent=2))
+        return 0
     results["table_20k"] = table_ops(args.startup_tracks)
     print("table:", results["table_20k"], flush=True)
     results["startup"] = startup(args.startup_tracks)

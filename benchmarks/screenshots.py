@@ -4,10 +4,11 @@ Run under Xvfb (no display needed)::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/screenshots.py
 
-States: welcome, scanning, results with sliders, playlist (with the player running),
-the record dialog, the settings dialog's model card, and the results in a dark
-palette. The library is real: a folder of generated, tagged songs scanned by the
-engine with a small real ONNX model
+States: welcome, scanning, results with sliders and the match strip, playlist (with
+the player running and the matching region on the seek bar), an imported playlist
+with a missing entry, the record dialog, the settings dialog's model panel, About,
+the unexpected-error dialog, and the results in a dark palette. The library is real:
+a folder of generated, tagged songs scanned by the engine with a small real ONNX model
 (``tests/model_factory.py``, or the shipped default model with ``--default-model``).
 Audio devices are the in-memory fake, so nothing is played. PNGs go to
 ``benchmarks/out/screenshots/`` (git-ignored).
@@ -149,7 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracks", type=int, default=60)
     parser.add_argument("--default-model", action="store_true",
                         help="use resources/models/default instead of the test model")
+    parser.add_argument("--size", default="1600x1000",
+                        help="window size WxH; PNGs go to out/screenshots/WxH/")
     args = parser.parse_args(argv)
+    global OUT
+    OUT = OUT / args.size
+    size = tuple(int(v) for v in args.size.split("x"))
     work = Path(tempfile.mkdtemp(prefix="resonance-shots-"))
     os.environ["RESONANCE_SETTINGS"] = str(work / "settings.ini")
 
@@ -159,12 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     music = build_demo_music(CACHE / "demo_music", args.tracks)
     model = model_dir(args.default_model)
     try:
-        return _shoot(app, work, music, model)
+        return _shoot(app, work, music, model, size)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _shoot(app, work: Path, music: Path, model: Path) -> int:
+def _shoot(app, work: Path, music: Path, model: Path, size: tuple[int, int]) -> int:
     from engine.library import Library
     from resonance_app.audio_io import FakeAudioBackend
     from resonance_app.settings import Settings
@@ -175,7 +181,7 @@ def _shoot(app, work: Path, music: Path, model: Path) -> int:
     audio = FakeAudioBackend()
     library = Library.open(work / "library", model_dir=model)
     window = MainWindow(library, settings=settings, audio=audio)
-    window.resize(1440, 880)
+    window.resize(*size)
     window.show()
     wait(window.isVisible)
     grab(window, "1-welcome")
@@ -194,8 +200,12 @@ def _shoot(app, work: Path, music: Path, model: Path) -> int:
     wait(lambda: bool(done), 300_000)
     _results(window, library)
     _playlist(window, audio)
+    _imported_playlist(window, work)
     _record(window, audio)
     _settings(window)
+    _about(window)
+    _error_dialog(window, work)
+    _library_columns(window)
     _dark(app, window)
     window.close()
     library.close()
@@ -220,6 +230,8 @@ def _results(window, library) -> None:
     settle(600)
     window.results.view.selectRow(1)
     grab(window, "3-results")
+    print(f"title column at {window.width()}x{window.height()}: "
+          f"{window.results.title_chars():.1f} average characters")
 
 
 def _playlist(window, audio) -> None:
@@ -227,11 +239,63 @@ def _playlist(window, audio) -> None:
     window.results.from_seed.click()
     wait(lambda: window.playlist.model.rowCount() == 15)
     window.playlist.view.selectRow(2)
-    window.play(window.playlist.model.track(0), 4.0)
+    window.results.view.selectRow(0)
+    window.play(window.results.model.track(0), 4.0)
     wait(lambda: window.player.state == "playing")
     audio.last.pull(int(44100 * 2.5))
     settle(200)
     grab(window, "4-playlist")
+
+
+def _imported_playlist(window, work: Path) -> None:
+    tracks = window.controller.tracks
+    path = work / "Road trip.m3u8"
+    path.write_text("#EXTM3U\n#PLAYLIST:Road trip\n" + "\n".join(
+        [str(tracks[3].path), str(tracks[9].path), str(work / "Lost Song.flac"),
+         str(tracks[14].path)]) + "\n", encoding="utf-8")
+    window.playlist.start_new([], "")
+    window.playlist.import_file(path)
+    wait(lambda: window.playlist.name == "Road trip" and window.playlist.model.rowCount() == 4)
+    grab(window, "4b-playlist-imported-with-missing-entry")
+
+
+def _library_columns(window) -> None:
+    from resonance_app.models import TrackTableModel
+
+    panel = window.library_panel
+    for name in ("File name", "Year", "Genre", "Track", "Bitrate", "Added"):
+        panel.view.setColumnHidden(TrackTableModel.COLUMNS.index(name), False)
+    window.splitter.setSizes([1000, 400, 200])
+    panel.view.sortByColumn(TrackTableModel.COLUMNS.index("Year"),
+                            panel.view.horizontalHeader().sortIndicatorOrder())
+    grab(window, "10-library-more-columns")
+    window.splitter.setSizes([470, 640, 270])
+
+
+def _about(window) -> None:
+    window.actions_["about"].trigger()
+    dialog = window.about_dialog
+    wait(lambda: "loading" not in dialog.text.toPlainText(), 10_000)
+    grab(dialog, "8-about")
+    dialog.close()
+
+
+def _error_dialog(window, work: Path) -> None:
+    from PySide6.QtCore import QTimer
+
+    from resonance_app.crash import ErrorReporter
+
+    reporter = ErrorReporter(work / "logs" / "resonance-app.log", lambda: window)
+    reporter.install()
+
+    def broken() -> None:
+        raise RuntimeError("an example failure inside a slot")
+
+    QTimer.singleShot(0, window, broken)
+    wait(lambda: reporter.dialog is not None, 5000)
+    grab(reporter.dialog, "9-error-dialog")
+    reporter.dialog.close()
+    reporter.uninstall()
 
 
 def _record(window, audio) -> None:
@@ -249,9 +313,7 @@ def _record(window, audio) -> None:
 
 
 def _settings(window) -> None:
-    from resonance_app.views.actions import open_settings
-
-    open_settings(window)
+    window.actions_["settings"].trigger()
     dialog = window.settings_dialog
     dialog.tabs.setCurrentIndex(1)  # the model card
     wait(lambda: "SHA-256" in dialog.card.toPlainText(), 10_000)

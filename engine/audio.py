@@ -135,7 +135,9 @@ def _decode(path: Path, offset: float, duration: float | None) -> tuple[np.ndarr
         return _decode_av(path, offset, duration)
     except DecodeError as exc:
         if sndfile_error and "not an audio file" in exc.reason:
-            raise DecodeError(path, f"not a readable audio file ({sndfile_error})") from None
+            # libsndfile's own text says "File does not exist" for a corrupt file: not shown
+            raise DecodeError(path, "not a readable audio file (corrupt, or a format "
+                                    "that cannot be decoded)") from None
         raise
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -279,11 +279,14 @@ class Library:
                       retriever=Retriever(catalog, self.store))
 
     # -- playlists ----------------------------------------------------------------------
-    def save_playlist(self, name: str, track_ids: list[int]) -> None:
-        """Create or replace a named playlist of library tracks."""
-        entries = pl.entries_for(self.store, [int(t) for t in track_ids])
-        pl.save(self.store, name, [(int(t), e.path) for t, e in zip(track_ids, entries,
-                                                                      strict=True)])
+    def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:
+        """Create or replace a named playlist of library tracks.
+
+        An entry may also be a path (a file that left the library): it is kept, and shows
+        up again as a track when the file returns.
+        """
+        items = [Path(t) if isinstance(t, str | os.PathLike) else int(t) for t in track_ids]
+        pl.save(self.store, name, pl.entries_for_items(self.store, items))
 
     def playlists(self) -> list[str]:
         """Names of the saved playlists."""
@@ -291,34 +294,44 @@ class Library:
 
     def playlist(self, name: str) -> list[TrackInfo]:
         """The library tracks of a playlist, in order (entries not in the library skipped)."""
-        ids = [tid for tid, _ in pl.items(self.store, name) if tid is not None]
+        ids = [tid for tid, _ in pl.linked_items(self.store, name) if tid is not None]
         infos = records.tracks_by_id(self.store, ids)
         return [infos[t] for t in ids if t in infos]
+
+    def playlist_items(self, name: str) -> list[pl.PlaylistItem]:
+        """Every entry of a playlist, those whose file is gone included (with the reason)."""
+        return pl.resolved_items(self.store, name)
 
     def delete_playlist(self, name: str) -> None:
         """Remove a saved playlist."""
         pl.delete(self.store, name)
 
     def export_playlist(self, name_or_ids: str | list[int], path: Path, fmt: str = "m3u8", *,
-                        relative: bool = True) -> Path:
-        """Write a saved playlist (by name) or a list of track ids as M3U8 or XSPF."""
+                        relative: bool = True, title: str | None = None) -> Path:
+        """Write a saved playlist (by name) or a list of track ids as M3U8 or XSPF.
+
+        The file carries the playlist's name (``title``, or the saved name).
+        """
         if isinstance(name_or_ids, str):
             entries = [pl.PlaylistEntry.from_track(t) for t in self.playlist(name_or_ids)]
-            title = name_or_ids
+            title = title or name_or_ids
         else:
-            entries, title = pl.entries_for(self.store, list(name_or_ids)), None
+            entries = pl.entries_for(self.store, list(name_or_ids))
         if pl.fmt_for(path, fmt) == "xspf":
             return pl.write_xspf(Path(path), entries, title=title)
-        return pl.write_m3u8(Path(path), entries, relative=relative)
+        return pl.write_m3u8(Path(path), entries, relative=relative, title=title)
+
+    def playlist_file_title(self, path: Path) -> str:
+        """The name importing ``path`` would give: its own title, else the file's stem."""
+        return pl.file_title(Path(path)) or Path(path).stem
 
     def import_playlist(self, path: Path, *, name: str | None = None) -> str:
         """Read an M3U8/XSPF file into a saved playlist; returns its name."""
         path = Path(path)
-        title = None
         if pl.fmt_for(path) == "xspf":
             title, entries = pl.read_xspf(path)
         else:
-            entries = pl.read_m3u8(path)
+            title, entries = pl.file_title(path), pl.read_m3u8(path)
         chosen = name or title or path.stem
         pl.save(self.store, chosen, pl.resolve(self.store, entries))
         return chosen

@@ -14,6 +14,7 @@ import os
 import stat
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
@@ -48,9 +49,12 @@ def _display(entry: PlaylistEntry) -> str:
     return f"{entry.artist} - {title}" if entry.artist else title
 
 
-def write_m3u8(path: Path, entries: list[PlaylistEntry], *, relative: bool = True) -> Path:
-    """Write an extended M3U playlist in UTF-8."""
+def write_m3u8(path: Path, entries: list[PlaylistEntry], *, relative: bool = True,
+               title: str | None = None) -> Path:
+    """Write an extended M3U playlist in UTF-8 (``#PLAYLIST:`` carries ``title``)."""
     lines = ["#EXTM3U"]
+    if title:
+        lines.append(f"#PLAYLIST:{title}".replace("\n", " "))
     for e in entries:
         seconds = -1 if e.duration is None else int(round(e.duration))
         lines.append(f"#EXTINF:{seconds},{_display(e)}".replace("\n", " "))
@@ -83,6 +87,16 @@ def read_m3u8(path: Path) -> list[PlaylistEntry]:
         entries.append(_m3u_entry(line, info, base))
         info = None
     return entries
+
+
+def file_title(path: Path) -> str | None:
+    """The name a playlist file gives itself (XSPF ``<title>``, M3U ``#PLAYLIST:``)."""
+    if fmt_for(path) == "xspf":
+        return read_xspf(path)[0]
+    for raw in _read_text(path).lstrip("\ufeff").splitlines():
+        if raw.startswith("#PLAYLIST:"):
+            return raw[len("#PLAYLIST:"):].strip() or None
+    return None
 
 
 def _m3u_entry(line: str, info: str | None, base: Path) -> PlaylistEntry:
@@ -257,8 +271,40 @@ def save(store: Store, name: str, entries: list[tuple[int | None, Path]]) -> Non
 
 
 def names(store: Store) -> list[str]:
-    """Every playlist name, sorted."""
-    return [r[0] for r in store.query("SELECT name FROM playlists ORDER BY name")]
+    """Every playlist name, sorted without regard to case."""
+    return [r[0] for r in store.query("SELECT name FROM playlists "
+                                      "ORDER BY name COLLATE NOCASE, name")]
+
+
+@dataclass(frozen=True)
+class PlaylistItem:
+    """One saved entry: its library track, or why there is none (the path is kept)."""
+
+    path: Path
+    track: TrackInfo | None
+    reason: str | None = None
+
+
+def linked_items(store: Store, name: str) -> list[tuple[int | None, Path]]:
+    """Like :func:`items`, with entries whose track left the library linked again by path
+    (the file came back and was scanned under a new id)."""
+    return [(tid if tid is not None else track_id_for_path(store, path), path)
+            for tid, path in items(store, name)]
+
+
+def resolved_items(store: Store, name: str) -> list[PlaylistItem]:
+    """Every entry of a playlist, with its track or the reason it has none."""
+    entries = linked_items(store, name)
+    infos = tracks_by_id(store, [t for t, _ in entries if t is not None])
+    out = []
+    for tid, path in entries:
+        track = infos.get(tid) if tid is not None else None
+        reason = None
+        if track is None:
+            reason = ("not in the library (outside the music folders, or not scanned yet)"
+                      if path.exists() else "file not found")
+        out.append(PlaylistItem(path, track, reason))
+    return out
 
 
 def items(store: Store, name: str) -> list[tuple[int | None, Path]]:
@@ -282,6 +328,19 @@ def entries_for(store: Store, track_ids: list[int]) -> list[PlaylistEntry]:
     if missing:
         raise ParameterError(f"no track with id {missing[0]} in this library")
     return [PlaylistEntry.from_track(infos[t]) for t in track_ids]
+
+
+def entries_for_items(store: Store,
+                      items: Sequence[int | Path]) -> list[tuple[int | None, Path]]:
+    """``(track id, path)`` for a mix of track ids and paths (paths of files outside the
+    library are kept, so the entry survives until the file returns)."""
+    ids = [i for i in items if isinstance(i, int)]
+    infos = tracks_by_id(store, ids)
+    missing = [t for t in ids if t not in infos]
+    if missing:
+        raise ParameterError(f"no track with id {missing[0]} in this library")
+    return [(i, infos[i].path) if isinstance(i, int) else (track_id_for_path(store, i), Path(i))
+            for i in items]
 
 
 def resolve(store: Store, entries: list[PlaylistEntry]) -> list[tuple[int | None, Path]]:

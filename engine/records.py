@@ -37,6 +37,8 @@ class TrackInfo:
     has_cover: bool
     status: str
     error: str | None
+    size: int | None = None  # bytes
+    added: float | None = None  # when the library first saw the file (Unix time)
 
     @property
     def display_title(self) -> str:
@@ -72,7 +74,8 @@ def row_to_info(row: sqlite3.Row) -> TrackInfo:
         id=int(row["id"]), path=Path(row["path"]), title=row["title"], artist=row["artist"],
         album=row["album"], album_artist=row["album_artist"], track_no=row["track_no"],
         year=row["year"], genre=row["genre"], duration=row["duration"], format=row["format"],
-        has_cover=bool(row["has_cover"]), status=status, error=row["error"])
+        has_cover=bool(row["has_cover"]), status=status, error=row["error"],
+        size=row["size"], added=row["added"])
 
 
 def list_tracks(store: Store, *, include_hidden: bool = False) -> list[TrackInfo]:

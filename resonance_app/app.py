@@ -7,32 +7,20 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
-from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from resonance_app.icons import app_icon
 from resonance_app.theme import follow_system_scheme
 from resonance_app.workers import install_poster
 
+if TYPE_CHECKING:
+    from engine.library import Library
+
 log = logging.getLogger(__name__)
-_ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
-
-
-def app_icon() -> QIcon:
-    """The Resonance icon (SVG, with a PNG fallback)."""
-    try:
-        from engine.resources import resource_path
-
-        folder = resource_path("icons")
-    except Exception:  # resources not importable (odd install): use the checkout path
-        folder = _ICON_DIR
-    icon = QIcon()
-    for name in ("resonance.svg", "resonance.png"):
-        if (folder / name).is_file():
-            icon.addFile(str(folder / name))
-    return icon if not icon.isNull() else QIcon.fromTheme("audio-x-generic")
 
 
 def make_application(argv: Sequence[str] | None = None) -> QApplication:
@@ -52,7 +40,7 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
     return app
 
 
-def open_library(settings: object) -> object:
+def open_library(settings: object) -> Library:
     """Open the user's library (its stored path, or the platform default)."""
     from engine.library import Library
 
@@ -99,12 +87,16 @@ def run_app(argv: Sequence[str] | None = None, *, open_paths: Sequence[Path] = (
     the library and scanned, the first audio file becomes the seed of a search.
     """
     from engine.errors import ResonanceError
+    from resonance_app.crash import ErrorReporter, default_log_file, divert_native_stderr
     from resonance_app.settings import Settings
     from resonance_app.views.main_window import MainWindow
 
+    divert_native_stderr(default_log_file().with_name("native-stderr.log"))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("resonance_app").setLevel(logging.INFO)
     app = make_application(argv)
+    reporter = ErrorReporter(default_log_file(), parent_widget=QApplication.activeWindow)
+    reporter.install()
     settings = Settings()
     try:
         library = open_library(settings)
@@ -122,3 +114,4 @@ def run_app(argv: Sequence[str] | None = None, *, open_paths: Sequence[Path] = (
         return app.exec()
     finally:
         library.close()
+        reporter.uninstall()

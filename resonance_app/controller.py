@@ -8,14 +8,20 @@ analysed seed and re-ranks it with new parameters; stale answers are dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from resonance_app.workers import LatestOnly, Pools, SearchRequest, Task, run_generator, run_task
+
+if TYPE_CHECKING:  # the engine loads on first use, off the start-up path
+    from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
+    from resonance_app.library_api import LibraryFacade, SeedSource
 
 
 def describe_error(exc: BaseException) -> str:
@@ -25,6 +31,15 @@ def describe_error(exc: BaseException) -> str:
     if reason and path:
         return f"{Path(path).name}: {reason}"
     return str(exc) or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The outcome of offering the library a newly trained model."""
+
+    switched: bool
+    new_card: Any
+    current_card: Any
 
 
 class LibraryController(QObject):
@@ -38,10 +53,12 @@ class LibraryController(QObject):
     errorsChanged = Signal(list)  # list[ScanError]
     playlistsChanged = Signal(list)  # list[str]
     failed = Signal(str)  # a background job failed: user-facing message
+    modelCardChanged = Signal(object)  # the ModelCard in use, None when it cannot load
+    coverReady = Signal(object)  # bytes of the current track's cover, or None
 
     REFRESH_INTERVAL = 1.0  # seconds between table refreshes while scanning
 
-    def __init__(self, library: Any, pools: Pools, *, workers: int | None = None,
+    def __init__(self, library: LibraryFacade, pools: Pools, *, workers: int | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library = library
@@ -52,7 +69,8 @@ class LibraryController(QObject):
         self._last_refresh = 0.0
         self._last_done = 0
         self._last_stage = ""
-        self.tracks: list[Any] = []
+        self.tracks: list[TrackInfo] = []
+        self._covers = LatestOnly()
 
     # -- scanning ----------------------------------------------------------------------
     @property
@@ -90,7 +108,7 @@ class LibraryController(QObject):
         lib = self.library
         self.call(lambda: lib.remove_root(Path(path)), lambda _r: self.refresh())
 
-    def _on_progress(self, progress: Any) -> None:
+    def _on_progress(self, progress: ScanProgress) -> None:
         self.scanProgress.emit(progress)
         now = time.monotonic()
         grew = progress.done - self._last_done >= 100
@@ -103,15 +121,18 @@ class LibraryController(QObject):
 
     def _on_scan_done(self, cancelled: bool) -> None:
         """Reload the tracks, then announce the end (so listeners see the final list)."""
-        def finish(result: tuple[list[Any], list[Any]]) -> None:
+        def finish(result: tuple[list[TrackInfo], list[Any]]) -> None:
             self._apply_refresh(result)
             self.scanFinished.emit(cancelled)
             if self._rescan and not cancelled:
                 self.scan()
 
         lib = self.library
-        self.call(lambda: (lib.tracks(), lib.errors()), finish,
-                  lambda exc: (self._report(exc), self.scanFinished.emit(cancelled)))
+        def failed(exc: BaseException) -> None:
+            self._report(exc)
+            self.scanFinished.emit(cancelled)
+
+        self.call(lambda: (lib.tracks(), lib.errors()), finish, failed)
 
     def _on_scan_error(self, exc: BaseException) -> None:
         self.scanFailed.emit(describe_error(exc))
@@ -123,7 +144,7 @@ class LibraryController(QObject):
         lib = self.library
         self.call(lambda: (lib.tracks(), lib.errors()), self._apply_refresh)
 
-    def _apply_refresh(self, result: tuple[list[Any], list[Any]]) -> None:
+    def _apply_refresh(self, result: tuple[list[TrackInfo], list[Any]]) -> None:
         self.tracks, errors = result
         self.tracksChanged.emit(self.tracks)
         self.errorsChanged.emit(errors)
@@ -131,6 +152,52 @@ class LibraryController(QObject):
     def refresh_playlists(self) -> None:
         """Reload the saved playlist names."""
         self.call(self.library.playlists, self.playlistsChanged.emit)
+
+    def load_model_card(self) -> None:
+        """Read the card of the model in use (off the GUI thread): ``modelCardChanged``."""
+        lib = self.library
+        self.call(lambda: lib.model_card, self.modelCardChanged.emit,
+                  lambda _exc: self.modelCardChanged.emit(None))
+
+    def load_cover(self, track: TrackInfo | None) -> None:
+        """Read ``track``'s cover on the playback pool: ``coverReady`` (newest request only).
+
+        An unreadable picture is no error worth a message: it reads as no cover.
+        """
+        from resonance_app.cover import read_cover
+
+        generation = self._covers.next()
+        if track is None:
+            self.coverReady.emit(None)
+            return
+        path = track.path
+
+        def done(data: bytes | None) -> None:
+            if self._covers.is_current(generation):
+                self.coverReady.emit(data)
+
+        run_task(lambda: read_cover(path), done, lambda _exc: done(None),
+                 pool=self.pools.playback, name="cover")
+
+    def adopt_model_if_better(self, model_dir: Path,
+                              on_done: Callable[[ModelChoice], None],
+                              on_error: Callable[[BaseException], None]) -> Task:
+        """Switch the library to ``model_dir`` if it beats the current model on the
+        held-out check (``engine.model_choice``); the answer says what happened."""
+        lib = self.library
+
+        def choose() -> ModelChoice:
+            from engine.model import load_card
+            from engine.model_choice import is_better
+
+            new_card = load_card(model_dir)
+            current = lib.model_card
+            better = is_better(new_card, current)
+            if better:
+                lib.set_model(model_dir)
+            return ModelChoice(better, new_card, current)
+
+        return self.call(choose, on_done, on_error)
 
     def call(self, fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
              on_error: Callable[[BaseException], None] | None = None) -> Task:
@@ -154,18 +221,49 @@ class SearchSession(QObject):
     resultsReady = Signal(list)  # list[SearchResult]
     failed = Signal(str)
 
-    def __init__(self, library: Any, pools: Pools, parent: QObject | None = None) -> None:
+    def __init__(self, library: LibraryFacade, pools: Pools,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library = library
         self.pools = pools
         self.seed: Any = None
         self.seed_label = ""
-        self.params: Any = None
-        self.results: list[Any] = []
+        self.params: SearchParams | None = None
+        self.results: list[SearchResult] = []
         self._latest = LatestOnly()
         self._analysing = False
 
-    def set_seed(self, seed: Any, label: str, params: Any) -> SearchRequest:
+    def seed_track(self, track: TrackInfo, params: SearchParams) -> SearchRequest:
+        """Find songs like a library track."""
+        label = track.title or Path(track.path).stem
+        if track.artist:
+            label = f"{label} — {track.artist}"
+        return self.set_seed(int(track.id), label, params)
+
+    def seed_file(self, path: Path, params: SearchParams) -> SearchRequest:
+        """Find songs like an audio file (inside or outside the library)."""
+        return self.set_seed(Path(path), Path(path).name, params)
+
+    def seed_recording(self, samples: Any, sr: int, params: SearchParams) -> SearchRequest:
+        """Find songs like a microphone recording."""
+        return self.set_seed((samples, int(sr)), "your recording", params)
+
+    def closest_tracks(self, n: int, params: SearchParams,
+                       on_done: Callable[[list[TrackInfo], str], None],
+                       on_error: Callable[[str], None]) -> bool:
+        """The current seed's ``n`` closest tracks and a playlist name for them, to
+        ``on_done`` (a failure's message to ``on_error``); False without a seed."""
+        if self.seed is None:
+            return False
+        seed, label, lib = self.seed, self.seed_label, self.library
+        wanted = dataclasses.replace(params, k=n)
+        run_task(lambda: lib.search(seed, wanted),
+                 lambda rs: on_done([r.track for r in rs], f"Like {label}"[:60]),
+                 lambda exc: on_error(describe_error(exc)),
+                 pool=self.pools.interactive, name="closest")
+        return True
+
+    def set_seed(self, seed: SeedSource, label: str, params: SearchParams) -> SearchRequest:
         """Analyse ``seed`` (track id, path, or ``(samples, sr)``) and search with ``params``."""
         request = SearchRequest(self._latest.next(), params, seed, label)
         self.params = params
@@ -177,7 +275,7 @@ class SearchSession(QObject):
                  pool=self.pools.interactive, name="analyse-seed")
         return request
 
-    def set_params(self, params: Any) -> SearchRequest | None:
+    def set_params(self, params: SearchParams) -> SearchRequest | None:
         """Re-rank the current seed with ``params`` (the fast path); None without a seed."""
         self.params = params
         if self.seed is None or self._analysing:
@@ -190,18 +288,21 @@ class SearchSession(QObject):
                  pool=self.pools.interactive, name="search")
         return request
 
-    def _analyse_and_search(self, request: SearchRequest) -> tuple[Any, list[Any]] | None:
+    def _analyse_and_search(self, request: SearchRequest
+                            ) -> tuple[Any, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None  # superseded before it started: skip the slow part
         seed = self.library.analyze_seed(request.seed)
         return self._search(request, seed)
 
-    def _search(self, request: SearchRequest, seed: Any) -> tuple[Any, list[Any]] | None:
+    def _search(self, request: SearchRequest, seed: Any
+                ) -> tuple[Any, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None
         return seed, self.library.search(seed, request.params)
 
-    def _apply(self, request: SearchRequest, out: tuple[Any, list[Any]] | None) -> None:
+    def _apply(self, request: SearchRequest,
+               out: tuple[Any, list[SearchResult]] | None) -> None:
         if out is None or not self._latest.is_current(request.generation):
             return
         seed, results = out
@@ -217,6 +318,7 @@ class SearchSession(QObject):
 
     def _fail(self, request: SearchRequest, exc: BaseException) -> None:
         if self._latest.is_current(request.generation):
-            if request.seed is not None:
+            if request.seed is not None:  # the old seed is no longer what the user asked
                 self._analysing = False
+                self.seed, self.seed_label, self.results = None, "", []
             self.failed.emit(describe_error(exc))

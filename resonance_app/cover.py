@@ -1,4 +1,4 @@
-"""Read the embedded cover picture of a music file (for display only)."""
+"""The cover picture of a music file: embedded, else the folder's image (display only)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ def read_cover(path: str | Path) -> bytes | None:
     """The image bytes of the front cover (or first picture), or None.
 
     Handles ID3 (APIC), FLAC/Ogg pictures and MP4 ``covr`` atoms; never raises on bad
-    files. A ``cover.jpg``/``folder.jpg`` next to the file is used as a fallback.
+    files. A folder image (``cover.jpg``, ``folder.png``, ``front.jpg``…, any case) next
+    to the file is used when the file has no picture.
     """
     try:
         data = _embedded(Path(path))
@@ -44,12 +45,29 @@ def _embedded(path: Path) -> bytes | None:
     return None
 
 
-def _folder_image(path: Path) -> bytes | None:
-    for name in ("cover.jpg", "cover.png", "folder.jpg", "front.jpg"):
-        candidate = path.parent / name
-        try:
-            if candidate.is_file():
-                return candidate.read_bytes()
-        except OSError:
-            return None
+#: Folder images players look for, best first (compared case-insensitively).
+FOLDER_IMAGES = ("cover", "folder", "front", "albumart", "album", "albumartsmall", "thumb")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+
+
+def folder_image(folder: Path) -> Path | None:
+    """The folder's cover image file (``cover.jpg``, ``Folder.PNG``, ``front.jpeg``…)."""
+    try:
+        names = {p.name.lower(): p for p in folder.iterdir() if p.suffix.lower()
+                 in IMAGE_SUFFIXES}
+    except OSError:
+        return None
+    for stem in FOLDER_IMAGES:
+        for suffix in IMAGE_SUFFIXES:
+            found = names.get(stem + suffix)
+            if found is not None and found.is_file():
+                return found
     return None
+
+
+def _folder_image(path: Path) -> bytes | None:
+    image = folder_image(path.parent)
+    try:
+        return image.read_bytes() if image is not None else None
+    except OSError:
+        return None

@@ -8,7 +8,9 @@ apps) plus the track ids (for drops inside Resonance).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,25 @@ Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
 
 
+@dataclass(frozen=True)
+class MissingEntry:
+    """A saved playlist entry whose file is not in the library (shown greyed, kept)."""
+
+    path: Path
+    reason: str
+    id: None = None
+    title: None = None
+    artist: None = None
+    album: None = None
+    duration: None = None
+    status: str = "missing"
+
+    @property
+    def error(self) -> str:
+        """Why the entry cannot be played (as TrackInfo.error)."""
+        return self.reason
+
+
 def format_duration(seconds: float | None) -> str:
     """``m:ss`` (or ``h:mm:ss``) for a duration in seconds."""
     if seconds is None or seconds != seconds or seconds < 0:
@@ -51,7 +72,7 @@ def tracks_mime(tracks: Sequence[Any]) -> QMimeData:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(t.path)) for t in tracks])
     mime.setText("\n".join(str(t.path) for t in tracks))
-    mime.setData(TRACK_MIME, json.dumps([t.id for t in tracks]).encode())
+    mime.setData(TRACK_MIME, json.dumps([t.id for t in tracks if t.id is not None]).encode())
     return mime
 
 
@@ -122,12 +143,16 @@ class _TrackListModel(QAbstractTableModel):
         if column < 0 or column >= len(self.COLUMNS) or len(self._rows) < 2:
             return
         self.layoutAboutToBeChanged.emit()
-        keys = [_sort_key(self.cell(r, column, True)) for r in self._rows]
-        order_ix = sorted(range(len(self._rows)), key=keys.__getitem__,
+        keys = [self.sort_key(r, column) for r in self._rows]
+        missing = [self.missing(r, column) for r in self._rows]
+        present = [i for i in range(len(self._rows)) if not missing[i]]
+        absent = [i for i in range(len(self._rows)) if missing[i]]
+        order_ix = sorted(present, key=keys.__getitem__,
                           reverse=order == Qt.SortOrder.DescendingOrder)
+        order_ix += sorted(absent, key=keys.__getitem__)  # rows without a value: always last
         new_pos = [0] * len(order_ix)
-        for new, old in enumerate(order_ix):
-            new_pos[old] = new
+        for new, was in enumerate(order_ix):
+            new_pos[was] = new
         self._rows = [self._rows[i] for i in order_ix]
         self._haystack = None
         old = self.persistentIndexList()
@@ -171,6 +196,14 @@ class _TrackListModel(QAbstractTableModel):
         """Display (or sort key) value of ``column`` for ``row``."""
         raise NotImplementedError
 
+    def sort_key(self, row: Any, column: int) -> Any:
+        """What ``sort`` orders ``row`` by in ``column``."""
+        return _sort_key(self.cell(row, column, True))
+
+    def missing(self, row: Any, column: int) -> bool:
+        """Whether ``row`` has no value in ``column`` (such rows sort last either way)."""
+        return False
+
     def numeric(self, column: int) -> bool:
         """Whether ``column`` is right-aligned."""
         return False
@@ -193,20 +226,47 @@ class _TrackListModel(QAbstractTableModel):
 class TrackTableModel(_TrackListModel):
     """Every track of the library."""
 
-    COLUMNS = ("Title", "Artist", "Album", "Time", "Format", "Status")
+    COLUMNS = ("Title", "Artist", "Album", "Time", "Format", "Status", "File name", "Folder",
+               "Year", "Genre", "Track", "Bitrate", "Added")
+    #: Shown on first start; the others are a right-click on the header away.
+    DEFAULT_VISIBLE = ("Title", "Artist", "Album", "Time")
+    NUMERIC = frozenset({3, 8, 10, 11, 12})
 
     def cell(self, row: Any, column: int, for_sort: bool) -> Any:  # noqa: D102
-        if column == 0:
-            return track_title(row)
-        if column == 1:
-            return row.artist or ""
-        if column == 2:
-            return row.album or ""
-        if column == 3:
+        name = self.COLUMNS[column]
+        if name == "Time":
             return (row.duration or 0.0) if for_sort else format_duration(row.duration)
-        if column == 4:
-            return (row.format or Path(row.path).suffix.lstrip(".")).upper()
-        return STATUS_TEXT.get(row.status, row.status or "")
+        if name == "Bitrate":
+            kbps = bitrate_kbps(row)
+            return (kbps or 0) if for_sort else (f"{kbps} kbps" if kbps else "")
+        if name == "Added":
+            added = getattr(row, "added", None)
+            if for_sort:
+                return added or 0.0
+            return time.strftime("%Y-%m-%d %H:%M", time.localtime(added)) if added else ""
+        if name in ("Year", "Track"):
+            value = row.year if name == "Year" else row.track_no
+            return (value or 0) if for_sort else (str(value) if value else "")
+        return {
+            "Title": lambda: track_title(row),
+            "Artist": lambda: row.artist or "",
+            "Album": lambda: row.album or "",
+            "Format": lambda: (row.format or Path(row.path).suffix.lstrip(".")).upper(),
+            "Status": lambda: STATUS_TEXT.get(row.status, row.status or ""),
+            "File name": lambda: Path(row.path).name,
+            "Folder": lambda: str(Path(row.path).parent),
+            "Genre": lambda: row.genre or "",
+        }[name]()
+
+    def sort_key(self, row: Any, column: int) -> Any:
+        """The value (the file name when it is missing), then album, track number and file
+        name as tie-breakers, as players order them."""
+        name = Path(row.path).name.casefold()
+        value = name if self.missing(row, column) else _sort_key(self.cell(row, column, True))
+        return (value, (row.album or "").casefold(), row.track_no or 0, name)
+
+    def missing(self, row: Any, column: int) -> bool:  # noqa: D102
+        return self.cell(row, column, True) in ("", 0, 0.0, None)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
         if index.isValid() and role == Qt.ItemDataRole.ToolTipRole:
@@ -218,7 +278,25 @@ class TrackTableModel(_TrackListModel):
         return super().data(index, role)
 
     def numeric(self, column: int) -> bool:  # noqa: D102
-        return column == 3
+        return column in self.NUMERIC
+
+    def set_rows_keeping_order(self, rows: Sequence[Any]) -> None:
+        """Replace the rows without moving those already shown (new ones go last).
+
+        Used while a scan fills in tags, so the row under the pointer does not jump.
+        """
+        position = {r.id: i for i, r in enumerate(self._rows)}
+        end = len(position)
+        ordered = sorted(rows, key=lambda r: position.get(r.id, end))
+        self.set_rows(ordered)
+
+
+def bitrate_kbps(track: Any) -> int | None:
+    """Average bitrate from file size and duration (what players show for VBR files)."""
+    size, duration = getattr(track, "size", None), track.duration
+    if not size or not duration or duration <= 0:
+        return None
+    return int(round(size * 8 / duration / 1000))
 
 
 class TrackFilterProxy(QSortFilterProxyModel):
@@ -251,9 +329,26 @@ class TrackFilterProxy(QSortFilterProxyModel):
 class ResultsModel(_TrackListModel):
     """Ranked search results; the Match column carries the modality scores for painting."""
 
-    COLUMNS = ("#", "Title", "Artist", "Score", "Match", "Where")
+    COLUMNS = ("#", "Title", "Artist", "Score", "Match", "At")
     MATCH_COLUMN = 4
     MODALITY_ROLE = Qt.ItemDataRole.UserRole + 3
+    HEADER_TIPS = {
+        3: "Score: how alike the best-matching parts of the two songs sound, weighted by the "
+           "Timbre / Harmony / Rhythm sliders (1 = the same sound).\nWith Variety above 0 the "
+           "list is re-ordered to mix styles, so scores need not decrease down the list.",
+        4: "Similarity of timbre (blue), harmony (green) and rhythm (orange)",
+        5: "Where in the track the best match starts (double-click plays from there)",
+    }
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802, D102
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS.get(section)
+        return super().headerData(section, orientation, role)
+
+    def reordered(self) -> bool:
+        """Whether the ranking is not by score (diversity moved lower scores up)."""
+        return any(a.score < b.score for a, b in zip(self._rows, self._rows[1:], strict=False))
 
     def track(self, i: int) -> Any:  # noqa: D102
         return self._rows[i].track
@@ -273,7 +368,7 @@ class ResultsModel(_TrackListModel):
             return "" if not for_sort else row.score
         if for_sort:
             return row.match_offset
-        return f"at {format_duration(row.match_offset)}"
+        return format_duration(row.match_offset)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
         if index.isValid() and index.column() == 0 and role in (Qt.ItemDataRole.DisplayRole,
@@ -284,7 +379,8 @@ class ResultsModel(_TrackListModel):
         if index.isValid() and role == Qt.ItemDataRole.ToolTipRole:
             r = self._rows[index.row()]
             parts = ", ".join(f"{k} {v:.2f}" for k, v in r.modalities.items())
-            return (f"{r.track.path}\nscore {r.score:.3f} ({parts})\n"
+            return (f"{r.track.path}\nscore {r.score:.3f}: how alike the best-matching parts "
+                    f"sound, 1 = the same sound ({parts})\n"
                     f"best match: seed at {format_duration(r.seed_offset)} ↔ "
                     f"track at {format_duration(r.match_offset)}")
         return super().data(index, role)
@@ -307,6 +403,19 @@ class PlaylistModel(_TrackListModel):
 
     def numeric(self, column: int) -> bool:  # noqa: D102
         return column == 2
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
+        if index.isValid():
+            row = self._rows[index.row()]
+            if role == Qt.ItemDataRole.ForegroundRole and row.status != "ok":
+                return QColor(Qt.GlobalColor.gray)
+            if role == Qt.ItemDataRole.ToolTipRole and row.error:
+                return f"{row.path}\n{row.error}"
+        return super().data(index, role)
+
+    def keys(self) -> list[int | str]:
+        """What identifies the rows, in order (track ids; paths of missing entries)."""
+        return [r.id if r.id is not None else str(r.path) for r in self._rows]
 
     def append(self, tracks: Sequence[Any]) -> None:
         """Add ``tracks`` at the end."""

@@ -22,7 +22,7 @@ from resonance_app.workers import default_worker_count
 T = TypeVar("T")
 
 #: Bump when an option is renamed or its meaning changes, and register an upgrade.
-SETTINGS_VERSION = 2
+SETTINGS_VERSION = 3
 _ENV_PATH = "RESONANCE_SETTINGS"
 
 
@@ -86,12 +86,17 @@ def _rename_folders_key(qs: QSettings) -> None:
         qs.remove("setting/folders")
 
 
+@upgrade(3)
+def _drop_folders_shadow(qs: QSettings) -> None:
+    """The music folders live in the library only; the copy the settings kept is gone."""
+    qs.remove("setting/library_folders")
+
+
 class Settings:
     """The app's options as typed attributes, backed by a QSettings INI file."""
 
     # user choices
     library_path = setting("library_path", "")
-    library_folders = setting("library_folders", [], list)
     worker_count = setting("worker_count", default_worker_count())
     watch_folders = setting("watch_folders", True)
     top_k = setting("top_k", 20)
@@ -103,13 +108,17 @@ class Settings:
     playlist_size = setting("playlist_size", 25)
     volume = setting("volume", 0.8)
     record_seconds = setting("record_seconds", 10)
+    enter_action = setting("enter_action", "play")  # what Enter/double-click does: play|seed
     input_device = setting("input_device", "")
     output_device = setting("output_device", "")
     # window state
     geometry = persist("geometry", QByteArray(), QByteArray)
     window_state = persist("window_state", QByteArray(), QByteArray)
     main_splitter = persist("main_splitter", QByteArray(), QByteArray)
+    library_header = persist("library_header", QByteArray(), QByteArray)
     last_dir = persist("last_dir", "")
+    playlist_dir = persist("playlist_dir", "")
+    playlist_format = persist("playlist_format", "m3u8")
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is None and os.environ.get(_ENV_PATH):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -73,8 +74,8 @@ class _Poster(QObject):
         for fn in batch:
             try:
                 fn()
-            except Exception:  # a failing GUI callback must not kill the event loop
-                log.exception("error in a callback posted to the GUI thread")
+            except Exception as exc:  # a failing GUI callback must not kill the event loop
+                report_uncaught(exc)
 
 
 _poster: _Poster | None = None
@@ -82,6 +83,11 @@ _poster_lock = threading.Lock()
 
 
 _gui_thread = threading.main_thread().ident
+
+
+def report_uncaught(exc: BaseException) -> None:
+    """Hand ``exc`` to ``sys.excepthook`` (the app's error reporter once installed)."""
+    sys.excepthook(type(exc), exc, exc.__traceback__)
 
 
 def install_poster() -> None:
@@ -158,8 +164,7 @@ def run_task(fn: Callable[[], Any], on_done: Done | None = None,
             result = fn()
         except Exception as exc:  # reported to the GUI, never swallowed silently
             log.debug("task %s failed", name, exc_info=True)
-            if on_error is not None:
-                to_main(on_error, exc)
+            to_main(on_error or report_uncaught, exc)
         else:
             if on_done is not None:
                 to_main(on_done, result)
@@ -204,8 +209,7 @@ def run_generator(make: Callable[[Callable[[], bool]], Iterator[Any]], *,
                     break
         except Exception as exc:
             log.debug("generator %s failed", name, exc_info=True)
-            if on_error is not None:
-                to_main(on_error, exc)
+            to_main(on_error or report_uncaught, exc)
         else:
             if on_done is not None:
                 to_main(on_done, task.cancelled)

@@ -2,66 +2,103 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMessageBox, QStyle, QToolBar
+from PySide6.QtWidgets import QMenuBar, QToolBar
+
+from resonance_app.icons import action_icon
 
 if TYPE_CHECKING:
-    from resonance_app.views.main_window import MainWindow
+    from resonance_app.playback import Player
+    from resonance_app.views.library_view import LibraryPanel
+    from resonance_app.views.playlist_view import PlaylistPanel
+    from resonance_app.views.results_view import ResultsPanel
 
 
-def _action(window: MainWindow, text: str, slot: object, shortcut: str | QKeySequence = "",
-            tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
-    action = QAction(text, window)
+class ActionHost(Protocol):
+    """What the menus and the toolbar act on (the main window is one)."""
+
+    library_panel: LibraryPanel
+    results: ResultsPanel
+    playlist: PlaylistPanel
+    player: Player
+
+    def choose_folder(self) -> None: ...  # noqa: D102
+    def rescan(self) -> None: ...  # noqa: D102
+    def open_file(self) -> None: ...  # noqa: D102
+    def record(self) -> None: ...  # noqa: D102
+    def show_errors(self) -> None: ...  # noqa: D102
+    def open_settings(self) -> None: ...  # noqa: D102
+    def show_about(self) -> None: ...  # noqa: D102
+    def focus_filter(self) -> None: ...  # noqa: D102
+    def close(self) -> bool: ...  # noqa: D102
+    def menuBar(self) -> QMenuBar: ...  # noqa: D102, N802
+    def addToolBar(self, toolbar: QToolBar) -> None: ...  # noqa: D102, N802
+    def addAction(self, action: QAction) -> None: ...  # noqa: D102, N802
+
+
+def _action(window: ActionHost, text: str, slot: object,
+            shortcut: str | QKeySequence | QKeySequence.StandardKey = "",
+            tip: str = "", icon: str = "") -> QAction:
+    action = QAction(text, window)  # type: ignore[call-overload]
     if shortcut:
         action.setShortcut(QKeySequence(shortcut))
     if tip:
         keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         action.setStatusTip(tip)
         action.setToolTip(f"{tip} ({keys})" if keys else tip)
-    if icon is not None:
-        action.setIcon(window.style().standardIcon(icon))
+    if icon:
+        action.setIcon(action_icon(icon))
     action.triggered.connect(slot)
     window.addAction(action)
     return action
 
 
-def build_actions(w: MainWindow) -> dict[str, QAction]:
+def build_actions(w: ActionHost) -> dict[str, QAction]:
     """Create the actions, menus and toolbar; return the actions by name."""
-    sp = QStyle.StandardPixmap
     a = {
         "add_folder": _action(w, "Add music folder…", w.choose_folder, "Ctrl+Shift+O",
-                              "Add a folder of music to the library", sp.SP_DirOpenIcon),
+                              "Add a folder of music to the library", "add_folder"),
         "rescan": _action(w, "Rescan library", w.rescan, "F5",
-                          "Look for new, changed and removed files", sp.SP_BrowserReload),
+                          "Look for new, changed and removed files", "rescan"),
         "open": _action(w, "Open file…", w.open_file, QKeySequence.StandardKey.Open,
-                        "Find songs like an audio file", sp.SP_FileIcon),
+                        "Find songs like an audio file", "open"),
         "record": _action(w, "Record…", w.record, "Ctrl+R",
-                          "Find songs like what the microphone hears", sp.SP_MediaVolume),
+                          "Find songs like what the microphone hears", "record"),
+        "import_playlist": _action(w, "Import playlist…", w.playlist.choose_import, "Ctrl+I",
+                                   "Import an M3U, M3U8 or XSPF playlist"),
+        "export_playlist": _action(w, "Export playlist…", w.playlist.export, "Ctrl+E",
+                                   "Write the playlist as M3U8 or XSPF"),
         "errors": _action(w, "Show scan errors", w.show_errors, "",
                           "Files that could not be read"),
-        "settings": _action(w, "Settings…", lambda: open_settings(w),
+        "settings": _action(w, "Settings…", w.open_settings,
                             QKeySequence.StandardKey.Preferences,
-                            "Library folders, workers, model", sp.SP_FileDialogDetailedView),
-        "play": _action(w, "Play / pause", w.player.toggle, "Ctrl+Space", "Play or pause"),
+                            "Library folders, workers, model", "settings"),
+        "play": _action(w, "Play / pause", w.player.toggle, "Space", "Play or pause"),
         "stop": _action(w, "Stop", w.player.stop, "Ctrl+.", "Stop playback"),
-        "filter": _action(w, "Filter library", lambda: _focus_filter(w), "Ctrl+L"),
+        "filter": _action(w, "Filter library", w.focus_filter, "Ctrl+F"),
         "quit": _action(w, "Quit", w.close, QKeySequence.StandardKey.Quit),
-        "about": _action(w, "About Resonance", lambda: _about(w)),
+        "about": _action(w, "About Resonance", w.show_about),
     }
     a["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
+    a["filter"].setShortcuts([QKeySequence("Ctrl+F"), QKeySequence("Ctrl+L")])
     bar = w.menuBar()
     file_menu = bar.addMenu("&File")
-    for key in ("add_folder", "rescan", None, "open", "record", None, "quit"):
+    for key in ("add_folder", "rescan", None, "open", "record", None, "import_playlist",
+                "export_playlist", None, "quit"):
         file_menu.addSeparator() if key is None else file_menu.addAction(a[key])
     lib_menu = bar.addMenu("&Library")
+    lib_menu.addAction(w.library_panel.play_action)
     lib_menu.addAction(w.library_panel.find_action)
     lib_menu.addAction(a["filter"])
     lib_menu.addAction(a["errors"])
     lib_menu.addSeparator()
     lib_menu.addAction(a["settings"])
+    results_menu = bar.addMenu("&Results")
+    results_menu.addAction(w.results.play_action)
+    results_menu.addAction(w.results.find_action)
     play_menu = bar.addMenu("&Playback")
     play_menu.addAction(a["play"])
     play_menu.addAction(a["stop"])
@@ -75,30 +112,3 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         tools.addAction(a[key])
     w.addToolBar(tools)
     return a
-
-
-def _focus_filter(w: MainWindow) -> None:
-    w.library_panel.filter.setFocus()
-    w.library_panel.filter.selectAll()
-
-
-def open_settings(w: MainWindow) -> None:
-    """Show the (non-modal) settings dialog."""
-    from resonance_app.views.settings_dialog import SettingsDialog
-
-    if w.settings_dialog is None:
-        w.settings_dialog = SettingsDialog(w)
-    w.settings_dialog.show()
-    w.settings_dialog.raise_()
-
-
-def _about(w: MainWindow) -> None:
-    from resonance_app import __version__
-
-    box = QMessageBox(QMessageBox.Icon.NoIcon, "About Resonance",
-                      f"<h3>Resonance {__version__}</h3><p>Finds the songs in your library "
-                      "that sound alike: timbre, harmony and rhythm, learned from your "
-                      "own music.</p>", QMessageBox.StandardButton.Ok, w)
-    box.setIconPixmap(w.windowIcon().pixmap(64, 64))
-    box.finished.connect(box.deleteLater)
-    box.open()

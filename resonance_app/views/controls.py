@@ -10,13 +10,22 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSlider,
     QSpinBox,
     QWidget,
 )
 
+from resonance_app.settings import Settings
+
 MODALITIES = ("timbre", "harmony", "rhythm")
 MODALITY_COLORS = {"timbre": "#4c8ee8", "harmony": "#43b77a", "rhythm": "#e8963c"}
+FEEDBACK_TIP = ("Feedback: also look for songs like the best N results, not only like the "
+                "seed (0 = off).\nTechnically: pseudo-relevance feedback (PRF), the top N "
+                "results are blended into the query and the search runs again.")
+VARIETY_TIP = ("Variety: 0 lists the closest songs, higher values mix in songs that differ "
+               "from those already listed.\nTechnically: diversity re-ranking with maximal "
+               "marginal relevance (MMR), the value is its diversity weight (1 - lambda).")
 
 
 def _slider(maximum: int, value: int, tip: str) -> QSlider:
@@ -37,11 +46,8 @@ class SearchControls(QWidget):
         super().__init__(parent)
         self._params_type = params_type
         self._settings = settings
-        self.prf = _slider(10, int(settings.prf),
-                           "Pseudo-relevance feedback: blend the top N results into the query "
-                           "and search again (0 = off)")
-        self.diversity = _slider(100, int(round(float(settings.diversity) * 100)),
-                                 "Diversity (MMR): 0 = closest matches, 1 = most varied list")
+        self.prf = _slider(10, int(settings.prf), FEEDBACK_TIP)
+        self.diversity = _slider(100, int(round(float(settings.diversity) * 100)), VARIETY_TIP)
         weights = list(settings.weights) + [1.0] * 3
         self.weights = {m: _slider(100, int(round(float(w) * 50)),
                                    f"How much {m} counts in the similarity")
@@ -51,10 +57,14 @@ class SearchControls(QWidget):
         self.top_k.setSingleStep(5)
         self.top_k.setValue(int(settings.top_k))
         self.top_k.setToolTip("How many songs to list")
+        self.top_k.setSuffix(" songs")
         self.same_album = QCheckBox("album")
         self.same_album.setChecked(bool(settings.exclude_same_album))
         self.same_artist = QCheckBox("artist")
         self.same_artist.setChecked(bool(settings.exclude_same_artist))
+        self.reset = QPushButton("Reset")
+        self.reset.setToolTip("Put every control back to its default")
+        self.reset.clicked.connect(self.reset_defaults)
         self._labels: dict[str, QLabel] = {}
         self._build()
         for w in (self.prf, self.diversity, *self.weights.values()):
@@ -80,10 +90,14 @@ class SearchControls(QWidget):
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        form.addRow("PRF", self._row("prf", self.prf))
-        form.addRow("Diversity", self._row("diversity", self.diversity))
+        for text, key, tip in (("Feedback", "prf", FEEDBACK_TIP),
+                               ("Variety", "diversity", VARIETY_TIP)):
+            label = QLabel(text)
+            label.setToolTip(tip)
+            form.addRow(label, self._row(key, getattr(self, key)))
         for m in MODALITIES:
             name = QLabel(f"<span style='color:{MODALITY_COLORS[m]}'>■</span> {m.title()}")
+            name.setToolTip(self.weights[m].toolTip())
             form.addRow(name, self._row(m, self.weights[m]))
         bottom = QHBoxLayout()
         bottom.addWidget(self.top_k)
@@ -92,7 +106,8 @@ class SearchControls(QWidget):
         bottom.addWidget(self.same_album)
         bottom.addWidget(self.same_artist)
         bottom.addStretch(1)
-        form.addRow("Top", bottom)
+        bottom.addWidget(self.reset)
+        form.addRow("Show", bottom)
 
     def params(self) -> Any:
         """The engine ``SearchParams`` for the current positions."""
@@ -103,6 +118,26 @@ class SearchControls(QWidget):
             k=self.top_k.value(), prf=self.prf.value(), diversity=self.diversity.value() / 100,
             weights=tuple(w), exclude_same_album=self.same_album.isChecked(),
             exclude_same_artist=self.same_artist.isChecked())
+
+    def reset_defaults(self) -> None:
+        """Every control back to its default (one search, not one per control)."""
+        weights = [w * 50 for w in Settings.weights.default]
+        values: list[tuple[QSlider | QSpinBox, float]] = [
+                  (self.prf, Settings.prf.default),
+                  (self.diversity, round(Settings.diversity.default * 100)),
+                  *((self.weights[m], round(w)) for m, w in zip(MODALITIES, weights,
+                                                                  strict=True)),
+                  (self.top_k, Settings.top_k.default)]
+        for widget, value in values:
+            widget.blockSignals(True)
+            widget.setValue(int(value))
+            widget.blockSignals(False)
+        for box, on in ((self.same_album, Settings.exclude_same_album.default),
+                        (self.same_artist, Settings.exclude_same_artist.default)):
+            box.blockSignals(True)
+            box.setChecked(bool(on))
+            box.blockSignals(False)
+        self._changed()
 
     def _update_labels(self) -> None:
         self._labels["prf"].setText(str(self.prf.value()) if self.prf.value() else "off")

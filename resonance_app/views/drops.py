@@ -15,9 +15,13 @@ except ImportError:  # pragma: no cover - the engine always ships with the app
     AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus"})
 
 
+PLAYLIST_SUFFIXES = (".m3u", ".m3u8", ".xspf")
+
+
 @dataclass(frozen=True)
 class DropIntent:
-    """``kind`` is ``tracks`` (library ids), ``file`` (one path), ``folder``, or ``none``."""
+    """``kind``: ``tracks`` (library ids), ``file`` (audio), ``folder``, ``playlist``
+    (an M3U/M3U8/XSPF file) or ``none``."""
 
     kind: str
     track_ids: tuple[int, ...] = ()
@@ -36,6 +40,8 @@ def read_drop(mime: QMimeData) -> DropIntent:
     path = paths[0]
     if path.is_dir():
         return DropIntent("folder", path=path)
+    if path.suffix.lower() in PLAYLIST_SUFFIXES:
+        return DropIntent("playlist", path=path)
     if path.suffix.lower() not in AUDIO_EXTENSIONS:
         kinds = ", ".join(sorted(e.lstrip(".").upper() for e in AUDIO_EXTENSIONS))
         return DropIntent("none", path=path,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -20,6 +21,9 @@ from PySide6.QtWidgets import (
 
 from resonance_app.models import TrackFilterProxy, TrackTableModel, format_duration, track_title
 
+if TYPE_CHECKING:
+    from engine.library import TrackInfo
+
 
 def size_columns(view: QTableView, widths: tuple[int, ...], stretch: int) -> None:
     """Fixed starting widths, with column ``stretch`` taking the spare room."""
@@ -28,6 +32,26 @@ def size_columns(view: QTableView, widths: tuple[int, ...], stretch: int) -> Non
     for col, width in enumerate(widths):
         view.setColumnWidth(col, width)
     header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+
+
+ENTER = (QKeySequence("Return"), QKeySequence("Enter"))
+CTRL_ENTER = (QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter"))
+
+
+def view_action(view: QTableView, text: str, slot: Callable[[], object]) -> QAction:
+    """An action on the current row of ``view``, active while the view has focus."""
+    action = QAction(text, view)
+    action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    action.triggered.connect(slot)
+    view.addAction(action)
+    return action
+
+
+def assign_enter(play: QAction, find: QAction, enter_action: str) -> None:
+    """Enter does ``enter_action`` ("play" or "seed"); Ctrl+Enter does the other."""
+    first, second = (find, play) if enter_action == "seed" else (play, find)
+    first.setShortcuts(list(ENTER))
+    second.setShortcuts(list(CTRL_ENTER))
 
 
 def configure_table(view: QTableView) -> None:
@@ -62,7 +86,7 @@ class LibraryPanel(QWidget):
         self.proxy = TrackFilterProxy(self)
         self.proxy.setSourceModel(self.model)
         self.filter = QLineEdit()
-        self.filter.setPlaceholderText("Filter by title, artist, album…  (Ctrl+L)")
+        self.filter.setPlaceholderText("Filter by title, artist, album…  (Ctrl+F)")
         self.filter.setClearButtonEnabled(True)
         self._filter_timer = QTimer(self, singleShot=True, interval=150)
         self._filter_timer.timeout.connect(self._apply_filter)
@@ -72,12 +96,20 @@ class LibraryPanel(QWidget):
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
-        size_columns(self.view, (200, 120, 120, 50, 52, 76), stretch=0)
-        self.view.setColumnHidden(4, True)  # Format: available from the header menu
+        for col, width in enumerate((200, 110, 110, 50, 52, 76, 160, 200, 48, 90, 44, 70,
+                                     120)):
+            self.view.setColumnWidth(col, width)
+        self.view.horizontalHeader().setStretchLastSection(False)
+        self.view.viewport().installEventFilter(self)
+        for col, name in enumerate(self.model.COLUMNS):
+            self.view.setColumnHidden(col, name not in self.model.DEFAULT_VISIBLE)
         header = self.view.horizontalHeader()
+        header.setSectionsMovable(True)
+        header.sectionResized.connect(self._section_resized)
+        header.setFirstSectionMovable(False)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
-        self.view.doubleClicked.connect(lambda idx: self._emit_for(self.findSimilar, idx.row()))
+        self.view.doubleClicked.connect(lambda _idx: self._enter_action().trigger())
         self.view.customContextMenuRequested.connect(self._menu)
         self.view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._current())
         self.empty = QLabel("No tracks yet. Add a music folder to get started.")
@@ -112,51 +144,98 @@ class LibraryPanel(QWidget):
         layout.addLayout(bottom)
 
     def _add_shortcuts(self) -> None:
-        find = QAction("Find similar", self.view)
-        find.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        find.triggered.connect(lambda: self._emit_for(self.findSimilar, None))
-        play = QAction("Play", self.view)
-        play.setShortcut(QKeySequence("Ctrl+P"))
-        play.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        play.triggered.connect(lambda: self._emit_for(self.playRequested, None))
-        self.view.addActions([find, play])
-        self.find_action, self.play_action = find, play
+        self.find_action = view_action(self.view, "Find similar songs",
+                                       lambda: self._emit_for(self.findSimilar, None))
+        self.play_action = view_action(self.view, "Play",
+                                       lambda: self._emit_for(self.playRequested, None))
+        self.set_enter_action("play")
+
+    def set_enter_action(self, enter_action: str) -> None:
+        """What Enter and double-click do on a track: "play" or "seed" (find similar)."""
+        self.enter_action = enter_action
+        assign_enter(self.play_action, self.find_action, enter_action)
+
+    def _enter_action(self) -> QAction:
+        return self.find_action if self.enter_action == "seed" else self.play_action
 
     # -- data ------------------------------------------------------------------------
-    def set_tracks(self, tracks: list[Any]) -> None:
-        """Show ``tracks`` (keeps the selection's track when possible)."""
+    def set_tracks(self, tracks: list[TrackInfo], *, keep_order: bool = False) -> None:
+        """Show ``tracks``, keeping the selected track and the scroll position.
+
+        ``keep_order`` (while a scan fills in tags): rows already shown stay where they
+        are and new ones go last; the next full refresh sorts again.
+        """
         current = self.current_track()
+        scroll = self.view.verticalScrollBar().value()
         self.view.setUpdatesEnabled(False)
-        self.model.set_rows(tracks)
-        self.proxy.sort(self.view.horizontalHeader().sortIndicatorSection(),
-                        self.view.horizontalHeader().sortIndicatorOrder())
+        if keep_order and self.model.rowCount():
+            self.model.set_rows_keeping_order(tracks)
+        else:
+            self.model.set_rows(tracks)
+            self.proxy.sort(self.view.horizontalHeader().sortIndicatorSection(),
+                            self.view.horizontalHeader().sortIndicatorOrder())
         self.view.setUpdatesEnabled(True)
         self.view.setVisible(bool(tracks))
         self.empty.setVisible(not tracks)
         self._update_count()
         if current is not None:
-            self.select_track(current.id)
+            self.select_track(current.id, scroll=False)
+        self.view.verticalScrollBar().setValue(scroll)
 
-    def select_track(self, track_id: int) -> bool:
+    TITLE_MIN_WIDTH = 180
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802, D102
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_title()
+        return super().eventFilter(watched, event)
+
+    def fit_title(self) -> None:
+        """The Title column takes the room the other columns leave, but never less than
+        ``TITLE_MIN_WIDTH`` (with many columns shown, the table scrolls sideways)."""
+        others = sum(self.view.columnWidth(c) for c in range(1, self.model.columnCount())
+                     if not self.view.isColumnHidden(c))
+        spare = self.view.viewport().width() - others
+        self.view.setColumnWidth(0, max(self.TITLE_MIN_WIDTH, spare))
+
+    def _section_resized(self, column: int, _old: int, _new: int) -> None:
+        if column != 0:  # the title follows what the other columns leave
+            self.fit_title()
+
+    def _show_column(self, column: int, shown: bool) -> None:
+        self.view.setColumnHidden(column, not shown)
+        self.fit_title()
+
+    def header_state(self) -> QByteArray:
+        """Column order, widths, hidden columns and sort order, for the settings."""
+        return QByteArray(self.view.horizontalHeader().saveState())
+
+    def restore_header(self, state: QByteArray) -> None:
+        """Bring back what :meth:`header_state` saved (ignored when it does not fit)."""
+        header = self.view.horizontalHeader()
+        if not state.isEmpty() and header.restoreState(state):
+            self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+            self.fit_title()
+
+    def select_track(self, track_id: int, *, scroll: bool = True) -> bool:
         """Make the row of ``track_id`` current; False when it is not shown."""
         for row in range(self.model.rowCount()):
             if self.model.track(row).id == track_id:
                 index = self.proxy.mapFromSource(self.model.index(row, 0))
                 if index.isValid():
                     self.view.selectRow(index.row())
-                    self.view.scrollTo(index)
+                    if scroll:
+                        self.view.scrollTo(index)
                     return True
         return False
 
-    def current_track(self) -> Any:
+    def current_track(self) -> TrackInfo | None:
         """The TrackInfo of the current row, or None."""
         index = self.view.currentIndex()
         if not index.isValid():
             return None
         return self.model.track(self.proxy.mapToSource(index).row())
 
-    def selected_tracks(self) -> list[Any]:
+    def selected_tracks(self) -> list[TrackInfo]:
         """The selected tracks, in view order."""
         rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
         return [self.model.track(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
@@ -210,7 +289,7 @@ class LibraryPanel(QWidget):
             action.setCheckable(True)
             action.setChecked(not self.view.isColumnHidden(col))
             action.setEnabled(col != 0)
-            action.toggled.connect(lambda on, c=col: self.view.setColumnHidden(c, not on))
+            action.toggled.connect(lambda on, c=col: self._show_column(c, on))
         menu.popup(self.view.horizontalHeader().mapToGlobal(pos))
         self._menu_ref = menu
 
@@ -218,8 +297,8 @@ class LibraryPanel(QWidget):
         if not self.view.indexAt(pos).isValid():
             return
         menu = QMenu(self)
-        menu.addAction(self.find_action)
         menu.addAction(self.play_action)
+        menu.addAction(self.find_action)
         menu.addAction("Add to playlist", lambda: self.addToPlaylist.emit(self.selected_tracks()))
         menu.popup(self.view.viewport().mapToGlobal(pos))
         self._menu_ref = menu

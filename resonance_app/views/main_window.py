@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
-from resonance_app.cover import read_cover
+from resonance_app.icons import app_icon
 from resonance_app.playback import Player
 from resonance_app.settings import Settings
 from resonance_app.views.actions import build_actions
@@ -34,19 +33,17 @@ from resonance_app.views.scan_bar import ErrorsDialog, ScanBar
 from resonance_app.views.seed_view import SeedArea
 from resonance_app.views.welcome import WelcomePage
 from resonance_app.watcher import FolderWatcher
-from resonance_app.workers import LatestOnly, Pools, run_task
+from resonance_app.workers import Pools
 
-
-def _app_icon() -> QIcon:
-    from resonance_app.app import app_icon
-
-    return app_icon()
+if TYPE_CHECKING:
+    from engine.library import SearchResult, TrackInfo
+    from resonance_app.library_api import LibraryFacade
 
 
 class MainWindow(QMainWindow):
     """Everything the user sees; engine work goes through the controller's pools."""
 
-    def __init__(self, library: Any, *, settings: Settings | None = None,
+    def __init__(self, library: LibraryFacade, *, settings: Settings | None = None,
                  pools: Pools | None = None, audio: AudioBackend | None = None,
                  prompts: Any = None, record_countdown: int = 3) -> None:
         super().__init__()
@@ -63,12 +60,13 @@ class MainWindow(QMainWindow):
         self.player = Player(self.audio, self.pools, parent=self)
         self.watcher = FolderWatcher(self.pools.playback, parent=self)
         self.watcher.enabled = bool(self.settings.watch_folders)
-        self._covers = LatestOnly()
         self.errors_dialog: ErrorsDialog | None = None
         self.record_dialog: Any = None
         self.settings_dialog: Any = None
+        self.about_dialog: Any = None
+        self._playing_id: int | None = None
         self.setWindowTitle("Resonance")
-        self.setWindowIcon(_app_icon())
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self._build(SearchParams)
         self.actions_ = build_actions(self)
@@ -78,13 +76,14 @@ class MainWindow(QMainWindow):
 
     # -- construction ------------------------------------------------------------------
     def _build(self, params_type: type) -> None:
-        self.welcome = WelcomePage(_app_icon())
+        self.welcome = WelcomePage(app_icon())
         self.library_panel = LibraryPanel()
         self.seed_area = SeedArea()
         self.controls = SearchControls(params_type, self.settings)
         self.results = ResultsPanel()
         self.results.seed_count.setValue(int(self.settings.playlist_size))
-        self.playlist = PlaylistPanel(self.controller, self.prompts)
+        self.set_enter_action(str(self.settings.enter_action))
+        self.playlist = PlaylistPanel(self.controller, self.prompts, self.settings)
         self.scan_bar = ScanBar()
         self.player_bar = PlayerBar(self.player, float(self.settings.volume))
         centre = QWidget()
@@ -97,7 +96,8 @@ class MainWindow(QMainWindow):
         self.splitter.setChildrenCollapsible(False)
         for w in (self.library_panel, centre, self.playlist):
             self.splitter.addWidget(w)
-        self.splitter.setSizes([560, 560, 300])
+        self.splitter.setSizes([470, 640, 270])
+        self.splitter.setStretchFactor(1, 1)  # the results take what the window gains
         main = QWidget()
         main_layout = QVBoxLayout(main)
         main_layout.setContentsMargins(6, 6, 6, 0)
@@ -133,7 +133,9 @@ class MainWindow(QMainWindow):
         lib.findSimilar.connect(self.seed_from_track)
         lib.playRequested.connect(lambda t: self.play(t, 0.0))
         lib.addToPlaylist.connect(self.playlist.add_tracks)
-        lib.currentChanged.connect(self._load_cover)
+        lib.currentChanged.connect(self._current_track_changed)
+        c.coverReady.connect(self.library_panel.show_cover)
+        c.modelCardChanged.connect(self._model_card)
         self.seed_area.dropped.connect(self.handle_drop)
         self.seed_area.openFile.connect(self.open_file)
         self.seed_area.record.connect(self.record)
@@ -147,6 +149,17 @@ class MainWindow(QMainWindow):
         self.results.playlistFromSeed.connect(self.playlist_from_seed)
         self.playlist.playRequested.connect(lambda t: self.play(t, 0.0))
         self.player.error.connect(lambda m: self.prompts.error("Playback", m))
+        self.player.positionChanged.connect(
+            lambda seconds, _d: self.results.set_playing(self._playing_id, seconds))
+        self.player.stateChanged.connect(self._player_state)
+
+    def _current_track_changed(self, track: TrackInfo | None) -> None:
+        self.library_panel.show_cover(None)  # until the new one is read
+        self.controller.load_cover(track)
+
+    def _player_state(self, state: str) -> None:
+        if state == "stopped":
+            self.results.set_playing(None, 0.0)
 
     def _start(self) -> None:
         lib = self.controller.library
@@ -158,13 +171,64 @@ class MainWindow(QMainWindow):
         self.controller.refresh()
         self.controller.refresh_playlists()
 
+    def open_settings(self) -> None:
+        """Show the (non-modal) settings dialog."""
+        from resonance_app.views.settings_dialog import SettingsDialog
+
+        if self.settings_dialog is None:
+            dialog = SettingsDialog(self.controller, self.settings, self.prompts, self)
+            dialog.addFolder.connect(self.add_folder)
+            dialog.rescanRequested.connect(self.rescan)
+            dialog.modelChanged.connect(self._model_changed)
+            dialog.watchChanged.connect(lambda on: setattr(self.watcher, "enabled", on))
+            dialog.enterActionChanged.connect(self.set_enter_action)
+            self.settings_dialog = dialog
+        self.settings_dialog.show()
+        self.settings_dialog.raise_()
+
+    def show_about(self) -> None:
+        """Show the (non-modal) About box; the model card is read off the GUI thread."""
+        from resonance_app.crash import data_dir, default_log_file
+        from resonance_app.views.about_dialog import AboutDialog
+
+        if self.about_dialog is None:
+            lib = self.controller.library
+            paths = [("Data folder", str(data_dir())),
+                     ("Library", str(getattr(lib, "folder", ""))),
+                     ("Model in use", str(getattr(lib, "model_dir", "") or "")),
+                     ("Settings file", self.settings.file_name),
+                     ("Error log", str(default_log_file()))]
+            dialog = AboutDialog(paths, self)
+            self.about_dialog = dialog
+            self.controller.call(lambda: lib.model_card, dialog.set_card,
+                                 lambda exc: dialog.set_card(None, f"cannot be loaded: {exc}"))
+        self.about_dialog.show()
+        self.about_dialog.raise_()
+
+    def _model_changed(self) -> None:
+        self.refresh_model_label()
+        self.rescan()  # re-embed every track with the new model
+
+    def focus_filter(self) -> None:
+        """Put the cursor in the library filter."""
+        self.library_panel.filter.setFocus()
+        self.library_panel.filter.selectAll()
+
+    def set_enter_action(self, enter_action: str) -> None:
+        """Enter/double-click on a track plays it ("play") or finds similar ("seed")."""
+        self.settings.enter_action = enter_action
+        self.library_panel.set_enter_action(enter_action)
+        self.results.set_enter_action(enter_action)
+
     def refresh_model_label(self) -> None:
-        """Show the model in use (loading it happens off the GUI thread)."""
-        lib = self.controller.library
-        self.controller.call(lambda: getattr(lib, "model_card", None),
-                             lambda card: self.model_label.setText(
-                                 f"Model: {card.name}" if card is not None else ""),
-                             lambda exc: self.model_label.setText("No model installed"))
+        """Show the model in use (its card is read off the GUI thread)."""
+        self.controller.load_model_card()
+
+    def _model_card(self, card: Any) -> None:
+        self.model_label.setText(f"Model: {card.name}" if card is not None
+                                 else "No model installed")
+        if card is not None:
+            self.results.segment_seconds = float(card.features.segment.seconds)
 
     # -- library -----------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -177,9 +241,6 @@ class MainWindow(QMainWindow):
     def add_folder(self, path: Path) -> None:
         """Add ``path`` to the library and start a scan."""
         self.settings.last_dir = str(path)
-        folders = [str(p) for p in self.settings.library_folders]
-        if str(path) not in folders:
-            self.settings.library_folders = [*folders, str(path)]
         self.stack.setCurrentWidget(self.main_page)
         self.controller.add_folder(path)
 
@@ -199,6 +260,7 @@ class MainWindow(QMainWindow):
 
     def _scan_finished(self, cancelled: bool) -> None:
         self.scan_bar.hide()
+        self.playlist.reload_if_saved()
         self.watch_roots()
         self.library_panel.empty.setText("No music found yet. Add a folder that holds "
                                          "audio files (File ▸ Add music folder…).")
@@ -210,8 +272,8 @@ class MainWindow(QMainWindow):
         self.scan_bar.hide()
         self.prompts.error("Scan failed", f"The scan stopped: {message}")
 
-    def _tracks_changed(self, tracks: list[Any]) -> None:
-        self.library_panel.set_tracks(tracks)
+    def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
+        self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
         counts: dict[str, int] = {}
         for t in tracks:
             counts[t.status] = counts.get(t.status, 0) + 1
@@ -237,32 +299,18 @@ class MainWindow(QMainWindow):
         self.errors_dialog.show()
         self.errors_dialog.raise_()
 
-    def _load_cover(self, track: Any) -> None:
-        generation = self._covers.next()
-        if track is None or not getattr(track, "has_cover", False):
-            self.library_panel.show_cover(None)
-            return
-        path = track.path
-        run_task(lambda: read_cover(path),
-                 lambda data: self._covers.is_current(generation)
-                 and self.library_panel.show_cover(data),
-                 pool=self.pools.playback, name="cover")
-
     # -- seeds -------------------------------------------------------------------------
-    def seed_from_track(self, track: Any) -> None:
+    def seed_from_track(self, track: TrackInfo) -> None:
         """Find songs like a library track."""
-        label = track.title or Path(track.path).stem
-        if track.artist:
-            label = f"{label} — {track.artist}"
-        self.session.set_seed(int(track.id), label, self.controls.params())
+        self.session.seed_track(track, self.controls.params())
 
     def seed_from_file(self, path: Path) -> None:
         """Find songs like an audio file (inside or outside the library)."""
-        self.session.set_seed(Path(path), Path(path).name, self.controls.params())
+        self.session.seed_file(path, self.controls.params())
 
     def seed_from_recording(self, samples: Any, sr: int) -> None:
         """Find songs like a microphone recording."""
-        self.session.set_seed((samples, int(sr)), "your recording", self.controls.params())
+        self.session.seed_recording(samples, sr, self.controls.params())
 
     def open_file(self) -> None:
         """Pick an audio file as the seed."""
@@ -277,6 +325,8 @@ class MainWindow(QMainWindow):
             self.add_folder(intent.path)
         elif intent.kind == "file" and intent.path is not None:
             self.seed_from_file(intent.path)
+        elif intent.kind == "playlist" and intent.path is not None:
+            self.playlist.import_file(intent.path)
         elif intent.kind == "tracks":
             track_id = intent.track_ids[0]
             track = next((t for t in self.controller.tracks if t.id == track_id), None)
@@ -316,31 +366,35 @@ class MainWindow(QMainWindow):
             self.record_dialog.deleteLater()
         self.record_dialog = None
 
-    def _results_ready(self, results: list[Any]) -> None:
+    def _results_ready(self, results: list[SearchResult]) -> None:
+        seed = self.session.seed
+        excerpt = bool(getattr(seed, "excerpt", False))
+        self.results.excerpt_seconds = float(getattr(seed, "duration", 0.0)) if excerpt else None
         self.results.set_results(results)
         self.seed_area.set_seed(self.session.seed_label, len(results))
 
     def _seed_failed(self, message: str) -> None:
+        self.results.set_results([])  # never leave the last seed's results under the error
         self.seed_area.set_failed(message)
         self.prompts.error("Cannot use this song", message)
 
     def playlist_from_seed(self, n: int) -> None:
-        """Fill the playlist with the seed's ``n`` closest songs."""
+        """Fill the playlist with the seed's ``n`` closest songs (asks about changes)."""
         if self.session.seed is None:
             self.prompts.info("Playlist from seed", "Pick a seed song first.")
             return
         self.settings.playlist_size = n
-        params = dataclasses.replace(self.controls.params(), k=n)
-        lib, seed = self.controller.library, self.session.seed
-        label = self.session.seed_label
-        self.controller.call(lambda: lib.search(seed, params),
-                             lambda rs: self.playlist.set_tracks([r.track for r in rs],
-                                                                 f"Like {label}"[:60]))
+        if self.playlist.may_replace("'Playlist from seed'"):
+            self.session.closest_tracks(
+                n, self.controls.params(), self.playlist.start_new,
+                lambda message: self.prompts.error("Playlist from seed", message))
 
     # -- playback ----------------------------------------------------------------------
-    def play(self, track: Any, offset: float = 0.0) -> None:
+    def play(self, track: TrackInfo, offset: float = 0.0) -> None:
         """Preview ``track`` from ``offset`` seconds."""
         label = track.title or Path(track.path).stem
+        self._playing_id = track.id
+        self.player_bar.set_region(self.results.region_for(track))
         self.player.play(track.path, offset=offset,
                          label=f"{label} — {track.artist}" if track.artist else label)
 
@@ -368,18 +422,21 @@ class MainWindow(QMainWindow):
             self.restoreState(s.window_state)
         if not s.main_splitter.isEmpty():
             self.splitter.restoreState(s.main_splitter)
+        self.library_panel.restore_header(s.library_header)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802, D102
         s = self.settings
         s.geometry = QByteArray(self.saveGeometry())
         s.window_state = QByteArray(self.saveState())
         s.main_splitter = QByteArray(self.splitter.saveState())
+        s.library_header = self.library_panel.header_state()
         s.volume = self.player.volume
         s.playlist_size = self.results.seed_count.value()
         s.sync()
         self.controller.cancel_scan()
         self.player.stop()
-        for dialog in (self.record_dialog, self.errors_dialog, self.settings_dialog):
+        for dialog in (self.record_dialog, self.errors_dialog, self.settings_dialog,
+                       self.about_dialog):
             if dialog is not None:
                 dialog.close()
         self.pools.shutdown()

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QToolButton,
 
 from resonance_app.models import format_duration
 from resonance_app.playback import Player
+from resonance_app.views.match_strip import RegionSlider
 
 
 class PlayerBar(QWidget):
@@ -24,9 +25,10 @@ class PlayerBar(QWidget):
         self.stop_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop))
         self.stop_button.setToolTip("Stop")
         self.stop_button.clicked.connect(player.stop)
-        self.position = QSlider(Qt.Orientation.Horizontal)
+        self.position = RegionSlider()
         self.position.setRange(0, 0)
         self.position.setToolTip("Drag to seek")
+        self.region: tuple[float, float] | None = None
         self.position.sliderReleased.connect(self._seek)
         self.time = QLabel("0:00 / 0:00")
         self.title = QLabel("Nothing playing")
@@ -54,6 +56,14 @@ class PlayerBar(QWidget):
         player.trackChanged.connect(self._track)
         self._state(player.state)
 
+    def set_region(self, region: tuple[float, float] | None) -> None:
+        """Show the matching region (seconds) of the track being played, or none."""
+        self.region = region
+        self.position.set_region(None if region is None else
+                                 (region[0] * 10, region[1] * 10))
+        self.position.setToolTip("Drag to seek" if region is None else
+                                 "Drag to seek; the orange band is where it matches the seed")
+
     def _seek(self) -> None:
         self.player.seek(self.position.value() / 10)
 
@@ -71,6 +81,8 @@ class PlayerBar(QWidget):
         self.stop_button.setEnabled(state != "stopped")
         if state == "loading":
             self.time.setText("loading…")
+        else:  # never leave "loading…" behind (after an error, for one)
+            self._position(self.player.position, self.player.duration)
 
     def _track(self, label: str) -> None:
         self.title.setText(label)

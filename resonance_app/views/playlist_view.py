@@ -2,38 +2,63 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from resonance_app.controller import LibraryController
 from resonance_app.models import (
+    MissingEntry,
     PlaylistModel,
     format_duration,
     rows_from_mime,
     track_ids_from_mime,
 )
+from resonance_app.settings import Settings
+from resonance_app.views.drops import PLAYLIST_SUFFIXES
 from resonance_app.views.library_view import configure_table, size_columns
 
-EXPORT_FILTERS = "M3U8 playlist (*.m3u8);;XSPF playlist (*.xspf)"
+if TYPE_CHECKING:
+    from engine.library import TrackInfo
+
+M3U8_FILTER = "M3U8 playlist (*.m3u8)"
+XSPF_FILTER = "XSPF playlist (*.xspf)"
+EXPORT_FILTERS = f"{M3U8_FILTER};;{XSPF_FILTER}"
+IMPORT_FILTERS = "Playlists (*.m3u *.m3u8 *.xspf);;All files (*)"
+
+
+def _button(text: str) -> QToolButton:
+    """A compact text button (the panel stays narrow on small screens)."""
+    button = QToolButton()
+    button.setText(text)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    return button
+
+
+def playlist_files(mime: QMimeData) -> list[Path]:
+    """The playlist files (M3U, M3U8, XSPF) among dropped URLs."""
+    return [Path(u.toLocalFile()) for u in mime.urls()
+            if u.isLocalFile() and Path(u.toLocalFile()).suffix.lower() in PLAYLIST_SUFFIXES]
 
 
 class PlaylistView(QTableView):
     """A track table that reorders its rows by drag and accepts library rows."""
 
     tracksDropped = Signal(list, int)  # track ids, row to insert before
+    playlistsDropped = Signal(list)  # playlist file paths to import
 
     def __init__(self, model: PlaylistModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,19 +74,28 @@ class PlaylistView(QTableView):
         index = self.indexAt(event.position().toPoint())
         return index.row() if index.isValid() else self.model().rowCount()
 
+    @staticmethod
+    def _wanted(mime: QMimeData) -> bool:
+        return bool(track_ids_from_mime(mime) or playlist_files(mime))
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802, D102
-        if track_ids_from_mime(event.mimeData()):
+        if self._wanted(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802, D102
-        if track_ids_from_mime(event.mimeData()):
+        if self._wanted(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802, D102
+        files = playlist_files(event.mimeData())
+        if files and not track_ids_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+            self.playlistsDropped.emit(files)
+            return
         row = self._drop_row(event)
         rows = rows_from_mime(event.mimeData())
         if rows and event.source() in (self, None):  # None: a synthesised (test) drop
@@ -80,29 +114,33 @@ class PlaylistPanel(QWidget):
 
     playRequested = Signal(object)  # TrackInfo
 
-    def __init__(self, controller: LibraryController, prompts: Any,
+    def __init__(self, controller: LibraryController, prompts: Any, settings: Settings,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.prompts = prompts
+        self.settings = settings
         self.model = PlaylistModel(self)
         self.view = PlaylistView(self.model)
         self.view.tracksDropped.connect(self._insert_ids)
-        self.view.doubleClicked.connect(
-            lambda i: self.playRequested.emit(self.model.track(i.row())))
+        self.view.playlistsDropped.connect(self._import_files)
+        self.view.doubleClicked.connect(lambda i: self._play_row(i.row()))
+        self._saved_keys: list[int | str] = []
         self.saved = QComboBox()
         self.saved.setPlaceholderText("Saved playlists")
         self.saved.setMinimumContentsLength(12)
         self.saved.activated.connect(lambda _i: self.load(self.saved.currentText()))
+        self.saved.setToolTip("Saved playlists (drop an M3U, M3U8 or XSPF file on the list "
+                              "to import one)")
         self.summary = QLabel()
         self.summary.setEnabled(False)
-        self.save_button = QPushButton("Save…")
+        self.save_button = _button("Save…")
         self.save_button.clicked.connect(self.save)
-        self.export_button = QPushButton("Export…")
+        self.export_button = _button("Export…")
         self.export_button.clicked.connect(self.export)
-        self.remove_button = QPushButton("Remove")
+        self.remove_button = _button("Remove")
         self.remove_button.clicked.connect(self.remove_selected)
-        self.clear_button = QPushButton("Clear")
+        self.clear_button = _button("Clear")
         self.clear_button.clicked.connect(lambda: self.set_tracks([]))
         QShortcut(QKeySequence.StandardKey.Delete, self.view, self.remove_selected,
                   context=Qt.ShortcutContext.WidgetShortcut)
@@ -128,28 +166,55 @@ class PlaylistPanel(QWidget):
         self._update()
 
     # -- building ----------------------------------------------------------------------
-    def add_tracks(self, tracks: list[Any]) -> None:
+    def add_tracks(self, tracks: list[TrackInfo]) -> None:
         """Append tracks to the playlist."""
         self.model.append(tracks)
 
-    def set_tracks(self, tracks: list[Any], name: str = "") -> None:
-        """Replace the playlist."""
+    def set_tracks(self, tracks: Sequence[TrackInfo | MissingEntry], name: str = "", *,
+                   saved: bool = False) -> None:
+        """Replace the playlist (``saved``: it is what the library holds under ``name``)."""
         self.name = name
         self.model.set_rows(tracks)
+        if saved:
+            self._saved_keys = self.model.keys()
         self._update()
+
+    def has_unsaved_changes(self) -> bool:
+        """Whether replacing the playlist now would lose something."""
+        return bool(self.model.rowCount()) and self.model.keys() != self._saved_keys
+
+    def may_replace(self, what: str) -> bool:
+        """Ask before ``what`` replaces unsaved changes; True when it may go ahead."""
+        if not self.has_unsaved_changes():
+            return True
+        return self.prompts.confirm(
+            "Replace the playlist?", f"The playlist has changes that are not saved. {what} "
+            "replaces it.", "Replace")
+
+    def start_new(self, tracks: list[TrackInfo], name: str) -> None:
+        """Show ``tracks`` as a new, unsaved playlist (ask with ``may_replace`` first)."""
+        self._saved_keys = []
+        self.set_tracks(tracks, name)
 
     def remove_selected(self) -> None:
         """Remove the selected rows."""
         self.model.remove_rows([i.row() for i in self.view.selectionModel().selectedRows()])
 
+    def _play_row(self, row: int) -> None:
+        track = self.model.track(row)
+        if track.id is None:
+            self.prompts.info("Cannot play", f"{track.path.name}: {track.error}")
+        else:
+            self.playRequested.emit(track)
+
     def _insert_ids(self, ids: list[int], row: int) -> None:
         by_id = {t.id: t for t in self.controller.tracks}
         lib = self.controller.library
 
-        def resolve() -> list[Any]:
+        def resolve() -> list[TrackInfo]:
             return [by_id.get(i) or lib.track(i) for i in ids]
 
-        def insert(tracks: list[Any]) -> None:
+        def insert(tracks: list[TrackInfo]) -> None:
             rows = self.model.rows()
             self.model.set_rows(rows[:row] + tracks + rows[row:])
 
@@ -157,53 +222,123 @@ class PlaylistPanel(QWidget):
 
     # -- library -----------------------------------------------------------------------
     def save(self) -> None:
-        """Save under a name asked from the user."""
+        """Save under a name asked from the user (missing entries are kept)."""
         if not self.model.rowCount():
             self.prompts.info("Save playlist", "The playlist is empty: add some songs first.")
             return
         name = self.prompts.text("Save playlist", "Name:", self.name or "My playlist")
         if not name:
             return
-        ids = [t.id for t in self.model.rows()]
+        items = [t.id if t.id is not None else t.path for t in self.model.rows()]
+        keys = self.model.keys()
         lib = self.controller.library
         self.name = name
         self._update()
-        self.controller.call(lambda: lib.save_playlist(name, ids),
-                             lambda _r: self.controller.refresh_playlists())
 
-    def load(self, name: str) -> None:
-        """Replace the playlist with the saved one called ``name``."""
-        if name:
-            lib = self.controller.library
-            self.controller.call(lambda: lib.playlist(name), lambda t: self.set_tracks(t, name))
+        def saved(_r: object) -> None:
+            self._saved_keys = keys
+            self.controller.refresh_playlists()
+
+        self.controller.call(lambda: lib.save_playlist(name, items), saved)
+
+    def load(self, name: str, *, ask: bool = True) -> None:
+        """Replace the playlist with the saved one called ``name`` (asks about changes)."""
+        if not name or ask and not self.may_replace(f"Opening '{name}'"):
+            self._set_saved([self.saved.itemText(i) for i in range(self.saved.count())])
+            return
+        lib = self.controller.library
+
+        def rows() -> list[TrackInfo | MissingEntry]:
+            return [i.track if i.track is not None else MissingEntry(i.path, i.reason or "")
+                    for i in lib.playlist_items(name)]
+
+        self.controller.call(rows, lambda tracks: self.set_tracks(tracks, name, saved=True))
+
+    def reload_if_saved(self) -> None:
+        """Re-read a saved, unchanged playlist (after a scan: files that came back return)."""
+        if self.name and self.model.rowCount() and not self.has_unsaved_changes() and any(
+                t.id is None or t.status != "ok" for t in self.model.rows()):
+            self.load(self.name, ask=False)
+
+    def _import_files(self, paths: list[Path]) -> None:
+        for path in paths:
+            self.import_file(path)
+
+    def choose_import(self) -> None:
+        """Ask for a playlist file and import it."""
+        path = self.prompts.open_file("Import playlist", str(self.settings.playlist_dir),
+                                      IMPORT_FILTERS)
+        if path:
+            self.import_file(Path(path))
+
+    def import_file(self, path: Path) -> None:
+        """Import an M3U/M3U8/XSPF file as a saved playlist and open it.
+
+        Its name is the file's own title (or file name); an existing playlist of that
+        name is replaced only if the user agrees, else another name is asked for.
+        """
+        lib = self.controller.library
+        self.settings.playlist_dir = str(path.parent)
+
+        def ask_name(found: tuple[str, list[str]]) -> None:
+            title, names = found
+            name = title
+            if title in names and not self.prompts.confirm(
+                    "Import playlist", f"A playlist called '{title}' exists already. "
+                    "Replace it with the imported one?", "Replace"):
+                name = self.prompts.text("Import playlist", "Import under another name:",
+                                         f"{title} (imported)")
+                if not name or name in names and not self.prompts.confirm(
+                        "Import playlist", f"Replace the playlist '{name}'?", "Replace"):
+                    return
+            if self.may_replace(f"Importing '{name}'"):
+                self.controller.call(lambda: lib.import_playlist(path, name=name), imported)
+
+        def imported(name: str) -> None:
+            self.controller.refresh_playlists()
+            self.load(name, ask=False)  # already asked
+
+        self.controller.call(lambda: (lib.playlist_file_title(path), lib.playlists()),
+                             ask_name)
 
     def export(self) -> None:
-        """Write the playlist as M3U8 or XSPF (chosen by the file extension)."""
+        """Write the playlist as M3U8 or XSPF: the file's extension, else the chosen type."""
         if not self.model.rowCount():
             self.prompts.info("Export playlist", "The playlist is empty.")
             return
-        path = self.prompts.save_file("Export playlist", f"{self.name or 'playlist'}.m3u8",
-                                      EXPORT_FILTERS)
+        folder = Path(str(self.settings.playlist_dir or Path.home()))
+        last = str(self.settings.playlist_format)
+        start = folder / f"{self.name or 'playlist'}.{last}"
+        path, chosen = self.prompts.save_file_as(
+            "Export playlist", str(start), EXPORT_FILTERS,
+            XSPF_FILTER if last == "xspf" else M3U8_FILTER)
         if not path:
             return
         out = Path(path)
-        fmt = "xspf" if out.suffix.lower() == ".xspf" else "m3u8"
-        if out.suffix.lower() not in (".xspf", ".m3u8", ".m3u"):
-            out = out.with_suffix(".m3u8")
-        ids = [t.id for t in self.model.rows()]
-        lib = self.controller.library
-        self.controller.call(lambda: lib.export_playlist(ids, out, fmt=fmt),
+        suffix = out.suffix.lower()
+        if suffix in (".xspf", ".m3u8", ".m3u"):
+            fmt = "xspf" if suffix == ".xspf" else "m3u8"
+        else:
+            fmt = "xspf" if chosen == XSPF_FILTER else "m3u8"
+            out = out.with_name(f"{out.name}.{fmt}")
+        self.settings.playlist_dir = str(out.parent)
+        self.settings.playlist_format = fmt
+        ids = [t.id for t in self.model.rows() if t.id is not None]
+        lib, title = self.controller.library, self.name or None
+        self.controller.call(lambda: lib.export_playlist(ids, out, fmt=fmt, title=title),
                              lambda _r: self.summary.setText(f"Exported to {out.name}"))
 
     def _set_saved(self, names: list[str]) -> None:
         self.saved.clear()
         self.saved.addItems(names)
-        if self.name in names:
-            self.saved.setCurrentText(self.name)
-        else:
-            self.saved.setCurrentIndex(-1)
+        self._show_saved_name()
+
+    def _show_saved_name(self) -> None:
+        """Point the saved-playlists box at the playlist shown, when it is a saved one."""
+        self.saved.setCurrentIndex(self.saved.findText(self.name) if self.name else -1)
 
     def _update(self, *_args: object) -> None:
+        self._show_saved_name()
         rows = self.model.rows()
         name = self.name.replace("&", "&amp;").replace("<", "&lt;")
         self.title.setText(f"<b>Playlist</b> — {name}" if name else "<b>Playlist</b>")

@@ -1,7 +1,8 @@
 """Message boxes and file dialogs behind one injectable object.
 
 Messages are shown window-modal but opened with ``open()`` (never ``exec()``), so the
-event loop keeps running; tests swap in a scripted double.
+event loop keeps running; only ``confirm`` waits, as its answer decides what happens
+next. Tests swap in a scripted double.
 """
 
 from __future__ import annotations
@@ -44,6 +45,21 @@ class Prompts:
     def save_file(self, title: str, start: str = "", filters: str = "") -> str:
         """Ask where to save; '' when cancelled."""
         return QFileDialog.getSaveFileName(self.parent, title, start, filters)[0]
+
+    def save_file_as(self, title: str, start: str = "", filters: str = "",
+                     selected: str = "") -> tuple[str, str]:
+        """Ask where to save and in which of ``filters``; ``("", "")`` when cancelled."""
+        path, chosen = QFileDialog.getSaveFileName(self.parent, title, start, filters, selected)
+        return path, chosen
+
+    def confirm(self, title: str, text: str, yes: str = "Replace") -> bool:
+        """Ask a yes/no question (modal: the answer decides what happens next)."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                          QMessageBox.StandardButton.NoButton, self.parent)
+        accept = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is accept
 
     def text(self, title: str, label: str, default: str = "") -> str:
         """Ask for a line of text; '' when cancelled."""

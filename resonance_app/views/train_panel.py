@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QProcess, Signal
+from PySide6.QtCore import QProcess, QTimer, Signal
 from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
@@ -20,9 +21,43 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-INSTALL_HINT = ("Training needs the optional training tools (PyTorch, Optuna, ONNX). "
-                "Install them with:\n\n    pip install 'resonance[train]'\n\n"
-                "then reopen this dialog.")
+from engine.model_choice import heldout_score
+from resonance_app.controller import ModelChoice
+
+
+def install_command() -> str:
+    """The command that adds the training tools to *this* installation."""
+    if getattr(sys, "frozen", False):  # an installer's bundle: no pip inside
+        return ("python3 -m venv .venv && .venv/bin/pip install -e '.[train]'   "
+                "(in a source checkout of Resonance; then start .venv/bin/resonance)")
+    python = shlex.quote(sys.executable)
+    source = _installed_from()
+    if source is not None:
+        return f"{python} -m pip install -e {shlex.quote(f'{source}[train]')}"
+    return f"{python} -m pip install 'resonance[train]'"
+
+
+def _installed_from() -> str | None:
+    """The local folder Resonance was installed from (pip's direct_url.json), if any."""
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    try:
+        text = metadata.distribution("resonance").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    try:
+        url = json.loads(text or "{}").get("url", "")
+    except ValueError:
+        return None
+    parsed = urlparse(url)
+    return unquote(parsed.path) if parsed.scheme == "file" else None
+
+
+def install_hint() -> str:
+    """What to tell someone whose installation cannot train."""
+    return ("Training needs the optional training tools (PyTorch, Optuna, ONNX). "
+            f"Install them with:\n\n    {install_command()}\n\nthen reopen this dialog.")
 
 
 def training_available() -> bool:
@@ -42,40 +77,6 @@ def train_command(library_path: str, out_dir: str) -> tuple[str, list[str]]:
     if exe:
         return exe, args
     return sys.executable, ["-m", "trainer.cli", *args]
-
-
-def heldout_score(card: Any) -> float | None:
-    """The held-out Recall@5 a model card reports (None when it reports none)."""
-    metrics = getattr(card, "metrics", None) or {}
-    value = (metrics.get("heldout") or {}).get("recall@5", metrics.get("recall@5"))
-    return None if value is None else float(value)
-
-
-def baseline_score(new_card: Any, current_card: Any) -> float | None:
-    """The current model's score on the new model's held-out tracks, when it was measured.
-
-    ``resonance-train library`` scores both models on the same held-out tracks and
-    records the current model's sha256; a score of another model does not count.
-    """
-    heldout = (getattr(new_card, "metrics", None) or {}).get("heldout") or {}
-    current_sha = getattr(current_card, "sha256", None)
-    if "baseline_recall@5" in heldout and heldout.get("baseline_model") == current_sha:
-        return float(heldout["baseline_recall@5"])
-    return None
-
-
-def is_better(new_card: Any, current_card: Any) -> bool:
-    """Switch only when the new model beats the current one on the same held-out tracks.
-
-    Without that paired measurement, fall back to the scores both cards report.
-    """
-    new = heldout_score(new_card)
-    if new is None:
-        return False
-    old = baseline_score(new_card, current_card)
-    if old is None:
-        old = heldout_score(current_card)
-    return old is None or new > old
 
 
 class TrainPanel(QWidget):
@@ -114,19 +115,17 @@ class TrainPanel(QWidget):
                               "if it beats the current one on a held-out check.")
             self.start_button.setEnabled(True)
         else:
-            self.info.setText(INSTALL_HINT)
+            self.info.setText(install_hint())
             self.start_button.setEnabled(False)
 
-    def start(self, program: str | None = None, args: list[str] | None = None,
-              out_dir: Path | None = None) -> None:
-        """Run the trainer as a child process; its model lands in ``out_dir``."""
+    def start(self) -> None:
+        """Run the trainer as a child process; its model lands in the library's models/."""
+        if not training_available():
+            self.prompts.info("Training", install_hint())
+            return
         folder = Path(getattr(self.controller.library, "folder", Path.cwd()))
-        self.out_dir = out_dir or folder / "models" / time.strftime("trained-%Y%m%d-%H%M%S")
-        if program is None:
-            if not training_available():
-                self.prompts.info("Training", INSTALL_HINT)
-                return
-            program, args = train_command(str(folder), str(self.out_dir))
+        self.out_dir = folder / "models" / time.strftime("trained-%Y%m%d-%H%M%S")
+        program, args = train_command(str(folder), str(self.out_dir))
         proc = QProcess(self)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         proc.readyReadStandardOutput.connect(self._read)
@@ -137,15 +136,27 @@ class TrainPanel(QWidget):
         self.log.clear()
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        proc.start(program, args or [])
+        proc.start(program, args)
+
+    KILL_AFTER_MS = 3000
 
     def cancel(self) -> None:
-        """Stop the trainer (terminate, then kill if it does not exit)."""
-        if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
-            self.process.terminate()
-            if not self.process.waitForFinished(3000):
-                self.process.kill()
-                self.process.waitForFinished(3000)
+        """Ask the trainer to stop; kill it if it has not exited after ``KILL_AFTER_MS``.
+
+        Never waits on the GUI thread: ``finished`` arrives through the process's signal.
+        """
+        proc = self.process
+        if proc is None or proc.state() == QProcess.ProcessState.NotRunning:
+            return
+        self.cancel_button.setEnabled(False)
+        self.log.appendPlainText("Stopping the training…")
+        proc.terminate()
+        QTimer.singleShot(self.KILL_AFTER_MS, proc, lambda: self._kill(proc))
+
+    @staticmethod
+    def _kill(proc: QProcess) -> None:
+        if proc.state() != QProcess.ProcessState.NotRunning:
+            proc.kill()
 
     def _read(self) -> None:
         assert self.process is not None
@@ -179,23 +190,13 @@ class TrainPanel(QWidget):
             self.finished.emit(False)
 
     def _validate(self) -> None:
-        """Load the new model's card; switch the library only if it is better."""
-        from engine.model import load_card
+        """Let the library adopt the new model only if it is better (off the GUI thread)."""
+        assert self.out_dir is not None
+        out = self.out_dir
 
-        lib, out = self.controller.library, self.out_dir
-
-        def compare() -> tuple[bool, Any, Any]:
-            new_card = load_card(out)
-            current = getattr(lib, "model_card", None)
-            better = is_better(new_card, current)
-            if better:
-                lib.set_model(out)
-            return better, new_card, current
-
-        def done(result: tuple[bool, Any, Any]) -> None:
-            better, new_card, current = result
-            new, old = heldout_score(new_card), heldout_score(current)
-            if better:
+        def done(choice: ModelChoice) -> None:
+            new, old = heldout_score(choice.new_card), heldout_score(choice.current_card)
+            if choice.switched:
                 self.log.appendPlainText(f"The new model is better on the held-out check "
                                          f"({old} → {new}): switching; the library is "
                                          "re-analysed in the background.")
@@ -209,11 +210,11 @@ class TrainPanel(QWidget):
             self.log.appendPlainText(f"The new model failed validation: {exc}")
             self.finished.emit(False)
 
-        self.controller.call(compare, done, failed)
+        self.controller.adopt_model_if_better(out, done, failed)
 
     def _error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
-            self.log.appendPlainText("The trainer could not be started. " + INSTALL_HINT)
+            self.log.appendPlainText("The trainer could not be started. " + install_hint())
             self.cancel_button.setEnabled(False)
             self._set_idle()
             self.finished.emit(False)

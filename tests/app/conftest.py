@@ -18,6 +18,7 @@ import pytest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from resonance_app.audio_io import FakeAudioBackend  # noqa: E402
+from resonance_app.crash import ErrorReporter  # noqa: E402
 from resonance_app.settings import Settings  # noqa: E402
 from resonance_app.workers import Pools  # noqa: E402
 from tests.app.fakes import FakeLibrary, FakePool, ScriptedPrompts  # noqa: E402
@@ -25,9 +26,10 @@ from tests.app.fakes import FakeLibrary, FakePool, ScriptedPrompts  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def fresh_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Every test gets its own settings file."""
+    """Every test gets its own settings file and data folder (logs)."""
     path = tmp_path / "settings" / "resonance.ini"
     monkeypatch.setenv("RESONANCE_SETTINGS", str(path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     return Settings(path)
 
 
@@ -55,6 +57,17 @@ def fake_audio() -> FakeAudioBackend:
 def prompts() -> ScriptedPrompts:
     """Scripted message boxes and file dialogs."""
     return ScriptedPrompts()
+
+
+@pytest.fixture
+def reporter(tmp_path: Path) -> Iterator[ErrorReporter]:
+    """The app's error reporter, installed as in ``run_app`` (log under ``tmp_path``)."""
+    rep = ErrorReporter(tmp_path / "logs" / "resonance-app.log")
+    rep.install()
+    yield rep
+    rep.uninstall()
+    if rep.dialog is not None:
+        rep.dialog.close()
 
 
 @pytest.fixture

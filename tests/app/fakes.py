@@ -8,7 +8,7 @@ the app does with the engine's answers without decoding or embedding anything.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from PySide6.QtCore import QRunnable
 
 from engine.errors import DecodeError
 from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
+from engine.playlists import PlaylistItem
 
 
 class FakePool:
@@ -156,40 +157,67 @@ class FakeLibrary:
         for t in self._visible:
             mods = {name: ((seed.key * 31 + t.id * (7 + j)) % 97) / 97.0
                     for j, name in enumerate(("timbre", "harmony", "rhythm"))}
-            score = float(np.dot(w, list(mods.values())))
-            score -= params.diversity * ((t.id % 3) / 3.0) + 0.01 * params.prf * (t.id % 2)
-            out.append(SearchResult(t, score, mods, 0.0, float(t.id % 60)))
-        out.sort(key=lambda r: -r.score)
+            score = float(np.dot(w, list(mods.values()))) - 0.01 * params.prf * (t.id % 2)
+            # like MMR: diversity changes the order, the score stays the similarity
+            rank_key = score - params.diversity * ((t.id % 3) / 3.0)
+            out.append((rank_key, SearchResult(t, score, mods, 0.0, float(t.id % 60))))
+        out = [r for _key, r in sorted(out, key=lambda kr: -kr[0])]
         if params.exclude_same_artist:
             seen: set[str | None] = set()
             out = [r for r in out if not (r.track.artist in seen or seen.add(r.track.artist))]
         return out[: params.k]
 
     # -- playlists ------------------------------------------------------------------------
-    def save_playlist(self, name: str, track_ids: list[int]) -> None:  # noqa: D102
+    def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:  # noqa: D102
         self._playlists[name] = list(track_ids)
 
     def playlists(self) -> list[str]:  # noqa: D102
-        return sorted(self._playlists)
+        return sorted(self._playlists, key=lambda n: (n.casefold(), n))
 
     def playlist(self, name: str) -> list[TrackInfo]:  # noqa: D102
-        return [self.track(i) for i in self._playlists[name]]
+        return [i.track for i in self.playlist_items(name) if i.track is not None]
+
+    def playlist_items(self, name: str) -> list[PlaylistItem]:
+        """Ids resolve to tracks; paths to the track now at that path, if any."""
+        out = []
+        for entry in self._playlists[name]:
+            if isinstance(entry, int):
+                out.append(PlaylistItem(self.track(entry).path, self.track(entry)))
+                continue
+            track = next((t for t in self._visible if t.path == Path(entry)), None)
+            out.append(PlaylistItem(Path(entry), track, None if track else "file not found"))
+        return out
 
     def delete_playlist(self, name: str) -> None:  # noqa: D102
         del self._playlists[name]
 
+    def playlist_file_title(self, path: Path) -> str:  # noqa: D102
+        from engine.playlists import file_title
+
+        return file_title(Path(path)) or Path(path).stem
+
+    def import_playlist(self, path: Path, *, name: str | None = None) -> str:
+        """Entries matched to the fake tracks by path; others kept as paths."""
+        from engine.playlists import fmt_for, read_m3u8, read_xspf
+
+        entries = read_xspf(path)[1] if fmt_for(Path(path)) == "xspf" else read_m3u8(path)
+        by_path = {t.path: t.id for t in self._all}
+        chosen = name or self.playlist_file_title(path)
+        self._playlists[chosen] = [by_path.get(e.path, e.path) for e in entries]
+        self.calls.append(("import_playlist", chosen))
+        return chosen
+
     def export_playlist(self, name_or_ids: str | list[int], path: Path,
-                        fmt: str = "m3u8") -> Path:
-        """Write a minimal M3U8/XSPF so tests can read it back."""
+                        fmt: str = "m3u8", *, title: str | None = None) -> Path:
+        """Write the playlist with the engine's writers (so tests read real files)."""
+        from engine.playlists import PlaylistEntry, write_m3u8, write_xspf
+
         ids = self._playlists[name_or_ids] if isinstance(name_or_ids, str) else name_or_ids
-        paths = [str(self.track(i).path) for i in ids]
+        entries = [PlaylistEntry.from_track(self.track(i)) for i in ids]
+        self.calls.append(("export_playlist", fmt))
         if fmt == "xspf":
-            body = "".join(f"<track><location>file://{p}</location></track>" for p in paths)
-            text = f'<?xml version="1.0"?><playlist><trackList>{body}</trackList></playlist>'
-        else:
-            text = "#EXTM3U\n" + "".join(f"{p}\n" for p in paths)
-        Path(path).write_text(text, encoding="utf-8")
-        return Path(path)
+            return write_xspf(Path(path), entries, title=title)
+        return write_m3u8(Path(path), entries, title=title)
 
     @property
     def model_card(self) -> Any:  # noqa: D102
@@ -213,7 +241,9 @@ class ScriptedPrompts:
         self.folders: list[str] = []
         self.open_files: list[str] = []
         self.save_files: list[str] = []
+        self.save_filters: list[str] = []  # the file type chosen in the save dialog
         self.texts: list[str] = []
+        self.answers: list[bool] = []  # replies to confirm(); no reply = cancel
 
     def error(self, title: str, text: str, details: str = "") -> None:  # noqa: D102
         self.messages.append(("error", title, text))
@@ -230,8 +260,20 @@ class ScriptedPrompts:
     def save_file(self, title: str, start: str = "", filters: str = "") -> str:  # noqa: D102
         return self.save_files.pop(0) if self.save_files else ""
 
+    def save_file_as(self, title: str, start: str = "", filters: str = "",  # noqa: D102
+                     selected: str = "") -> tuple[str, str]:
+        self.messages.append(("save", title, start))
+        if not self.save_files:
+            return "", ""
+        return self.save_files.pop(0), (self.save_filters.pop(0) if self.save_filters
+                                        else selected)
+
     def text(self, title: str, label: str, default: str = "") -> str:  # noqa: D102
         return self.texts.pop(0) if self.texts else ""
+
+    def confirm(self, title: str, text: str, yes: str = "Replace") -> bool:  # noqa: D102
+        self.messages.append(("confirm", title, text))
+        return self.answers.pop(0) if self.answers else False
 
     @property
     def errors(self) -> list[str]:

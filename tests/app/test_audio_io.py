@@ -16,6 +16,7 @@ from resonance_app.audio_io import (
     SoundDeviceBackend,
 )
 from resonance_app.playback import Player, Recorder
+from resonance_app.preview_decode import from_array
 from resonance_app.workers import Pools
 
 SR = 44100
@@ -28,7 +29,7 @@ def ramp(seconds: float) -> np.ndarray:
 
 
 def make_player(backend, pools: Pools, y: np.ndarray) -> Player:
-    return Player(backend, pools, decoder=lambda path, *, sr: y)
+    return Player(backend, pools, decoder=lambda path, sr, offset: from_array(y, sr, offset))
 
 
 def test_fake_playback_position_seek_volume(qtbot, fake_pools: Pools) -> None:

@@ -58,3 +58,23 @@ def test_selected_track_shows_cover(qtbot, make_main_window, tmp_path: Path) -> 
     panel.view.selectRow(other)
     assert panel.cover.pixmap().isNull() and panel.cover.text() == "♪"
     assert "Song" in panel.info.text()
+
+
+def test_folder_image_when_the_file_has_none(qtbot, make_main_window, tmp_path: Path) -> None:
+    lib = FakeLibrary(3).load_all()
+    album = tmp_path / "Album"
+    album.mkdir()
+    plain = write_audio(album / "01.wav", song(2, 1.0, sr=16000), sr=16000)
+    (album / "notes.txt").write_text("not an image")
+    (album / "Folder.PNG").write_bytes(_png_bytes())
+    lib._visible[0] = replace(lib._visible[0], path=plain, has_cover=False)
+    w = make_main_window(lib)
+    panel = w.library_panel
+    row = next(r for r in range(panel.proxy.rowCount())
+               if panel.model.track(panel.proxy.mapToSource(panel.proxy.index(r, 0)).row())
+               .path == plain)
+    panel.view.selectRow(row)
+    qtbot.waitUntil(lambda: not panel.cover.pixmap().isNull(), timeout=3000)
+    (album / "front.jpeg").write_bytes(b"front")
+    (album / "cover.jpg").write_bytes(b"cover")
+    assert read_cover(plain) == b"cover"  # cover before folder before front

@@ -93,6 +93,7 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
 
     w.play([t for t in w.controller.tracks if t.status == "ok"][1], 2.0)
     qtbot.waitUntil(lambda: w.player.state == "playing", timeout=10_000)
+    qtbot.waitUntil(lambda: w.player.decoded_until >= 3.0, timeout=10_000)  # streamed
     fake_audio.last.pull(44100)
     assert w.player.position == pytest.approx(3.0)
     assert np.abs(np.concatenate(fake_audio.last.played)).max() > 0.01

@@ -29,7 +29,6 @@ def test_first_run_shows_welcome_then_scans(make_main_window, prompts) -> None:
     assert w.library_panel.model.rowCount() == 12
     assert "12 tracks" in w.library_label.text()
     assert w.scan_bar.isHidden()
-    assert w.settings.library_folders == ["/music"]
     assert not w.scan_bar.errors_button.isHidden()
     w.show_errors()
     assert w.errors_dialog.table.rowCount() == 1
@@ -91,18 +90,25 @@ def test_drag_library_row_to_seed_area(make_main_window, library) -> None:
     assert track.id not in [] and w.results.model.rowCount() > 0
 
 
-def test_find_similar_double_click_and_shortcut(qtbot, make_main_window, library) -> None:
+def test_double_click_and_enter_follow_the_setting(qtbot, make_main_window, library) -> None:
     w = make_main_window(library)
+    played: list[str] = []
+    w.player.trackChanged.connect(played.append)
     view = w.library_panel.view
     view.setFocus()
     view.selectRow(0)
     first = w.library_panel.current_track()
-    view.doubleClicked.emit(w.library_panel.proxy.index(0, 0))
-    assert library.calls[-2] == ("analyze_seed", first.id)
+    view.doubleClicked.emit(w.library_panel.proxy.index(0, 0))  # default: play
+    assert played and played[0].startswith(first.title) and library.analyze_count == 0
+    w.actions_["settings"].trigger()
+    combo = w.settings_dialog.enter
+    combo.setCurrentIndex(combo.findData("seed"))
+    assert w.settings.enter_action == "seed"
     view.selectRow(5)
-    w.library_panel.find_action.trigger()
+    view.doubleClicked.emit(w.library_panel.proxy.index(5, 0))
     assert library.calls[-2] == ("analyze_seed", w.library_panel.current_track().id)
-    assert w.library_panel.find_action.shortcut().toString() == "Ctrl+Return"
+    assert w.library_panel.find_action.shortcut().toString() == "Return"
+    assert w.library_panel.play_action.shortcut().toString() == "Ctrl+Return"
 
 
 def test_bad_and_unsupported_files_give_messages(make_main_window, library, prompts,
@@ -110,14 +116,22 @@ def test_bad_and_unsupported_files_give_messages(make_main_window, library, prom
     bad = tmp_path / "bad.mp3"
     bad.write_bytes(b"\x00" * 100)
     w = make_main_window(library)
+    w.library_panel.view.selectRow(0)
+    w.library_panel.find_action.trigger()
+    assert w.results.model.rowCount() > 0
     drag_and_drop(w.seed_area, file_mime(bad))
     assert prompts.errors and "corrupt" in prompts.errors[-1]
     assert "could not be used" in w.seed_area.title.text()
+    assert w.results.model.rowCount() == 0 and w.results.empty.isVisible()
+    w.controls.diversity.setValue(50)  # moving a slider does not bring the old seed back
+    assert w.results.model.rowCount() == 0
+    w.results.from_seed.click()
+    assert prompts.messages[-1][2] == "Pick a seed song first."
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     drag_and_drop(w, file_mime(text))
     assert "not a supported audio file" in prompts.errors[-1]
-    assert library.analyze_count == 1
+    assert library.analyze_count == 2  # the library track, then the bad file; not the text
 
 
 def test_sliders_rerank_without_reanalysing(make_main_window, library) -> None:
@@ -304,7 +318,7 @@ def test_header_and_context_menus(make_main_window, library) -> None:
     panel.view.selectRow(0)
     panel._menu(panel.view.visualRect(panel.proxy.index(0, 0)).center())
     texts = [a.text() for a in panel._menu_ref.actions()]
-    assert texts[:2] == ["Find similar", "Play"] and "Add to playlist" in texts
+    assert texts[:2] == ["Play", "Find similar songs"] and "Add to playlist" in texts
     panel._menu_ref.close()
     w.seed_from_track(library.track(1))
     w.results._menu(w.results.view.visualRect(w.results.model.index(0, 1)).center())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, Qt
 
+from engine.playlists import file_title, read_m3u8, read_xspf
 from resonance_app.models import ROWS_MIME, TRACK_MIME, track_ids_from_mime
-from tests.app.helpers import drag_and_drop
+from resonance_app.views.playlist_view import XSPF_FILTER
+from tests.app.helpers import drag_and_drop, file_mime
 
 
 def _window_with_results(make_main_window, library):
@@ -85,14 +88,101 @@ def test_save_load_and_export(make_main_window, library, prompts, tmp_path: Path
     w.playlist.clear_button.click()
     w.playlist.load("Evening")
     assert ids(w) == [5, 6, 7]
-    out = tmp_path / "evening.m3u8"
+    out = tmp_path / "lists" / "evening.m3u8"
+    out.parent.mkdir()
     prompts.save_files.append(str(out))
     w.playlist.export_button.click()
-    assert out.read_text().splitlines()[1:] == [str(library.track(i).path) for i in (5, 6, 7)]
-    xspf = tmp_path / "evening.xspf"
-    prompts.save_files.append(str(xspf))
-    w.playlist.export()
+    assert file_title(out) == "Evening"  # #PLAYLIST: carries the name
+    assert [e.path for e in read_m3u8(out)] == [library.track(i).path for i in (5, 6, 7)]
+    # the chosen file type counts when the name has no extension; the folder is remembered
+    prompts.save_files.append(str(tmp_path / "lists" / "evening"))
+    prompts.save_filters.append(XSPF_FILTER)
+    w.actions_["export_playlist"].trigger()
+    assert prompts.messages[-1] == ("save", "Export playlist",
+                                    str(tmp_path / "lists" / "Evening.m3u8"))
+    xspf = tmp_path / "lists" / "evening.xspf"
     assert "<location>file:///music/track00005.flac" in xspf.read_text()
+    assert read_xspf(xspf)[0] == "Evening"
+    assert w.settings.playlist_format == "xspf"
+
+
+def _playlist_file(tmp_path: Path, library, name: str = "trip.m3u8") -> Path:
+    path = tmp_path / name
+    lines = ["#EXTM3U", "#PLAYLIST:Trip", str(library.track(2).path),
+             str(tmp_path / "gone.flac"), str(library.track(4).path)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_from_the_menu_keeps_missing_entries_greyed(make_main_window, library, prompts,
+                                                          tmp_path: Path) -> None:
+    w = make_main_window(library)
+    prompts.open_files.append(str(_playlist_file(tmp_path, library)))
+    w.actions_["import_playlist"].trigger()
+    assert w.playlist.name == "Trip" and library.playlists() == ["Trip"]
+    model = w.playlist.model
+    assert model.rowCount() == 3 and ids(w) == [2, None, 4]
+    grey = model.index(1, 0).data(Qt.ItemDataRole.ForegroundRole)
+    assert grey is not None and model.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is None
+    assert "file not found" in model.index(1, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert not w.playlist.has_unsaved_changes()
+    # saving again keeps the missing entry (by its path)
+    prompts.texts.append("Trip")
+    w.playlist.save_button.click()
+    assert library._playlists["Trip"] == [2, tmp_path / "gone.flac", 4]
+    # double-clicking the missing entry explains instead of playing
+    w.playlist._play_row(1)
+    assert "file not found" in prompts.messages[-1][2]
+    # the file comes back: the next scan restores the entry in the open playlist
+    back = dataclasses.replace(library.track(30), id=31, path=tmp_path / "gone.flac")
+    library._all.append(back)
+    w.actions_["rescan"].trigger()
+    assert ids(w) == [2, 31, 4]
+    assert model.index(1, 0).data(Qt.ItemDataRole.ForegroundRole) is None
+
+
+def test_import_by_drop_and_over_an_existing_name(make_main_window, library, prompts,
+                                                 tmp_path: Path) -> None:
+    w = make_main_window(library)
+    library.save_playlist("trip", [1])
+    library.save_playlist("Trip", [1])
+    path = _playlist_file(tmp_path, library, "trip.xspf")
+    path.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+<playlist version="1" xmlns="http://xspf.org/ns/0/"><title>Trip</title><trackList>
+<track><location>file://{library.track(3).path}</location></track></trackList></playlist>""")
+    prompts.answers.append(False)  # do not replace "Trip"…
+    prompts.texts.append("Another trip")  # …import it under another name
+    assert drag_and_drop(w.playlist.view.viewport(), file_mime(path))
+    assert prompts.messages[0][0] == "confirm" and "exists already" in prompts.messages[0][2]
+    assert not prompts.errors  # the window did not take it for an audio file
+    assert library._playlists["Trip"] == [1]
+    assert w.playlist.name == "Another trip" and ids(w) == [3]
+    assert w.playlist.saved.currentText() == "Another trip"
+    names = [w.playlist.saved.itemText(i) for i in range(w.playlist.saved.count())]
+    assert names == ["Another trip", "Trip", "trip"]  # case-insensitive order
+    prompts.answers.append(True)  # now replace it; dropped anywhere on the window
+    assert drag_and_drop(w, file_mime(path))
+    assert library._playlists["Trip"] == [3] and w.playlist.name == "Trip"
+
+
+def test_playlist_from_seed_asks_before_replacing_unsaved_changes(make_main_window, library,
+                                                                  prompts) -> None:
+    w = _window_with_results(make_main_window, library)
+    w.playlist.add_tracks([library.track(9)])
+    w.results.seed_count.setValue(5)
+    prompts.answers.append(False)
+    w.results.from_seed.click()
+    assert prompts.messages[-1][0] == "confirm" and ids(w) == [9]
+    prompts.answers.append(True)
+    w.results.from_seed.click()
+    assert w.playlist.model.rowCount() == 5
+    prompts.texts.append("Liked")
+    w.playlist.save_button.click()
+    asked = len([m for m in prompts.messages if m[0] == "confirm"])
+    w.results.seed_count.setValue(6)
+    w.results.from_seed.click()  # saved: nothing to lose, no question
+    assert w.playlist.model.rowCount() == 6
+    assert len([m for m in prompts.messages if m[0] == "confirm"]) == asked
 
 
 def test_drag_out_mime_data_has_file_urls(make_main_window, library) -> None:

@@ -1,0 +1,68 @@
+"""The part of the engine's ``Library`` the app uses, as a ``typing.Protocol``.
+
+The app is typed against this facade; ``engine.library.Library`` and the GUI tests'
+``FakeLibrary`` both satisfy it (``tests/app/test_library_api.py`` checks the
+signatures), so a change in the engine's facade shows up as a failing test here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
+from engine.model import ModelCard
+from engine.playlists import PlaylistItem
+
+SeedSource = Any  # a track id, an audio file path, or (samples, sample rate)
+
+
+@runtime_checkable
+class LibraryFacade(Protocol):
+    """What the desktop app asks of a music library."""
+
+    folder: Path
+
+    @property
+    def model_card(self) -> ModelCard | None: ...  # noqa: D102
+
+    def set_model(self, model_dir: Path) -> None: ...  # noqa: D102
+
+    def roots(self) -> list[Path]: ...  # noqa: D102
+
+    def add_root(self, path: Path) -> None: ...  # noqa: D102
+
+    def remove_root(self, path: Path) -> None: ...  # noqa: D102
+
+    def scan(self, roots: list[Path] | None = None, *, workers: int | None = None,  # noqa: D102
+             should_stop: Callable[[], bool] | None = None) -> Iterator[ScanProgress]: ...
+
+    def tracks(self) -> list[TrackInfo]: ...  # noqa: D102
+
+    def track(self, track_id: int) -> TrackInfo: ...  # noqa: D102
+
+    def errors(self) -> list[Any]: ...  # noqa: D102
+
+    def analyze_seed(self, seed: SeedSource) -> Any: ...  # noqa: D102
+
+    def search(self, seed: Any, params: SearchParams) -> list[SearchResult]: ...  # noqa: D102
+
+    def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None: ...  # noqa: D102
+
+    def playlists(self) -> list[str]: ...  # noqa: D102
+
+    def playlist(self, name: str) -> list[TrackInfo]: ...  # noqa: D102
+
+    def playlist_items(self, name: str) -> list[PlaylistItem]: ...  # noqa: D102
+
+    def delete_playlist(self, name: str) -> None: ...  # noqa: D102
+
+    def export_playlist(self, name_or_ids: str | list[int], path: Path,  # noqa: D102
+                        fmt: str = "m3u8", *, title: str | None = None) -> Path: ...
+
+    def import_playlist(self, path: Path, *, name: str | None = None) -> str: ...  # noqa: D102
+
+    def playlist_file_title(self, path: Path) -> str: ...  # noqa: D102
+
+    def close(self) -> None: ...  # noqa: D102
