@@ -1,6 +1,6 @@
 """Test doubles for the GUI: a synchronous pool, a scripted Library, scripted prompts.
 
-``FakeLibrary`` follows the Library facade contract (notes/CONTRACTS.md) with canned
+``FakeLibrary`` follows the Library facade contract (docs/architecture.md) with canned
 tracks and a deterministic, parameter-sensitive ranking, so GUI tests can check what
 the app does with the engine's answers without decoding or embedding anything.
 """
