@@ -70,3 +70,22 @@ def test_import_linter_contracts_hold():
     result = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: The engine modules the desktop app may import (its import-linter contract forbids the rest).
+APP_FACING = {"library", "errors", "model", "model_choice", "audio", "playlists", "resources",
+              "cli"}
+
+
+def test_the_app_contract_forbids_every_other_engine_module():
+    """A new engine module is private to the app unless it is added to APP_FACING."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"]
+                   if c["name"].startswith("The app uses only the engine's public modules")]
+    forbidden = {m.removeprefix("engine.") for m in contract["forbidden_modules"]}
+    modules = {p.stem for p in (ROOT / "engine").glob("*.py") if p.stem != "__init__"}
+    modules |= {p.name for p in (ROOT / "engine").iterdir()
+                if (p / "__init__.py").is_file() and p.name != "__pycache__"}
+    assert modules - APP_FACING == forbidden
