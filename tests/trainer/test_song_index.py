@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.catalog import POINTER
 from engine.index import normalise
 from trainer.cache import SongEntry
 from trainer.errors import TrainerError
@@ -46,7 +47,9 @@ def test_a_rebuild_replaces_the_catalog_and_a_stale_song_list_is_refused(
     entries, segments = _songs(5)
     first = write_song_index(folder, entries, segments, fingerprint="abc")
     second = write_song_index(folder, entries[:4], segments[:4], fingerprint="abc")
-    assert not first.exists() and second.is_dir()
+    # the new folder is live; the replaced one is left for readers still on it
+    assert second != first and second.is_dir()
+    assert (folder / POINTER).read_text(encoding="utf-8").strip() == second.name
     assert len(read_song_index(folder).songs) == 4
     doc = json.loads((folder / SONGS_FILE).read_text(encoding="utf-8"))
     doc["songs"] = doc["songs"][:3]
