@@ -65,4 +65,6 @@ class LibraryFacade(Protocol):
 
     def playlist_file_title(self, path: Path) -> str: ...  # noqa: D102
 
+    def others_open(self) -> int: ...  # noqa: D102
+
     def close(self) -> None: ...  # noqa: D102

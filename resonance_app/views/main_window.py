@@ -111,6 +111,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
         self.library_label = QLabel()
         self.model_label = QLabel()
+        self.shared_label = QLabel()  # shown when another process has the library open
+        self.shared_label.setObjectName("sharedLibraryWarning")
+        self.shared_label.hide()
+        self.statusBar().addPermanentWidget(self.shared_label)
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.library_label)
 
@@ -170,6 +174,19 @@ class MainWindow(QMainWindow):
             self.watch_roots()
         self.controller.refresh()
         self.controller.refresh_playlists()
+        self.controller.call(lib.others_open, self._show_shared)
+
+    def _show_shared(self, others: int) -> None:
+        """Warn that another Resonance (or a command-line scan) has this library open."""
+        if others <= 0:
+            self.shared_label.hide()
+            return
+        self.shared_label.setText("\u26a0 Library also open elsewhere")
+        self.shared_label.setToolTip(
+            f"{others} other Resonance process{'es' if others > 1 else ''} (the app or the "
+            "command line) has this library open. Scans run one at a time; what the other "
+            "one adds appears here after its scan.")
+        self.shared_label.show()
 
     def open_settings(self) -> None:
         """Show the (non-modal) settings dialog."""

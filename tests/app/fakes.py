@@ -69,6 +69,7 @@ class FakeLibrary:
 
     def __init__(self, n: int = 30, *, scan_gate: threading.Semaphore | None = None,
                  bad_files: tuple[str, ...] = ()) -> None:
+        self.others = 0  # other processes with this library open
         self._all = [make_track(i) for i in range(1, n + 1)]
         self._visible: list[TrackInfo] = []
         self._roots: list[Path] = []
@@ -228,6 +229,9 @@ class FakeLibrary:
 
         self.card = load_card(model_dir)
         self.calls.append(("set_model", Path(model_dir)))
+
+    def others_open(self) -> int:  # noqa: D102
+        return self.others
 
     def close(self) -> None:  # noqa: D102
         self.closed = True

@@ -325,3 +325,34 @@ def test_header_and_context_menus(make_main_window, library) -> None:
     texts = [a.text() for a in w.results._menu_ref.actions()]
     assert texts[0] == "Play the matching part" and "Find similar to this" in texts
     w.results._menu_ref.close()
+
+
+def test_another_process_with_the_library_open_is_shown(make_main_window, tmp_path: Path,
+                                                         qtbot) -> None:
+    """A second process (the CLI, another app) on the same library: a warning in the status bar."""
+    import subprocess
+    import sys
+
+    from engine.library import Library
+
+    folder = tmp_path / "lib"
+    lib = Library.open(folder)
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom engine.library import Library\n"
+         "lib = Library.open(sys.argv[1]); print('open', flush=True); time.sleep(60)",
+         str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "open"
+        window = make_main_window(lib)
+        qtbot.waitUntil(lambda: not window.shared_label.isHidden(), timeout=5000)
+        assert "open elsewhere" in window.shared_label.text()
+        assert "1 other" in window.shared_label.toolTip()
+    finally:
+        other.kill()
+        other.wait()
+        lib.close()
+
+
+def test_no_warning_when_the_library_is_not_shared(make_main_window, library) -> None:
+    window = make_main_window(library)
+    assert library.others == 0 and window.shared_label.isHidden()
