@@ -15,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from engine.errors import ResonanceError
 
 #: Modules (under ``engine.cli``) that contribute sub-commands, in help order.
-COMMAND_MODULES = ("features_cmd", "library_cmds", "selftest_cmd")
+COMMAND_MODULES = ("features_cmd", "library_cmds", "discovery_cmds", "selftest_cmd")
 
 
 def package_version() -> str:
