@@ -287,3 +287,17 @@ def test_one_seed_together_is_the_plain_search(env):
     plain = [r.track.id for r in library.search(seed, SearchParams(k=5))]
     together = [r.track.id for r in search_together(library, [seed], SearchParams(k=5))]
     assert together == plain
+
+
+def test_big_libraries_place_the_tracks_beyond_the_anchors():
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((3, 16))
+    labels = np.repeat(np.arange(3), 30)
+    vectors = (centres[labels] + 0.3 * rng.standard_normal((90, 16))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    layout = build_layout(np.arange(90), vectors, max_anchors=30)
+    assert len(layout.anchor_xy) == 30 and layout.xy.shape == (90, 2)
+    assert np.abs(layout.xy).max() <= 1.0 + 1e-6
+    nearest = np.linalg.norm(layout.xy[:, None] - layout.xy[None], axis=2)
+    np.fill_diagonal(nearest, np.inf)
+    assert np.mean(labels[nearest.argmin(axis=1)] == labels) > 0.9  # groups stay together
