@@ -7,8 +7,8 @@ distance-weighted mean of its :data:`PLACE_NEIGHBOURS` nearest anchors in PCA sp
 Tracks added later are placed the same way, so an update costs a nearest-neighbour
 search, never a new t-SNE. Measured in benchmarks/bench_discovery.py on 20,000
 tracks (share of a track's 10 nearest map neighbours by the same artist): t-SNE of
-every track 0.95 for 22 s of CPU; of 10,000 anchors 0.76 for 17 s; of 5,000 anchors
-0.58 for 12 s; a 2-D PCA 0.03. Hence anchors only above 20,000 tracks.
+every track 0.93 for 13 s of CPU; of 5,000 anchors 0.58 for 8 s; a 2-D PCA 0.03.
+Hence anchors only above 20,000 tracks.
 
 Coordinates are scaled into ``[-1, 1]``; a placed track, a convex mix of anchors,
 stays inside too.
@@ -29,6 +29,9 @@ PLACE_NEIGHBOURS = 10
 #: Fewer tracks than this are laid out by PCA alone (t-SNE needs a neighbourhood).
 MIN_TSNE = 8
 PERPLEXITY = 30.0
+#: Grid intervals per unit of the FFT gradient's interpolation (openTSNE's default 1):
+#: 2 halves the grid, and the time after early exaggeration, for the same neighbourhoods.
+INTS_IN_INTERVAL = 2.0
 EARLY_ITERATIONS = 250
 ITERATIONS = 250
 
@@ -123,11 +126,18 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
 
 
 def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centre ``(dim,)`` and the leading principal axes ``(dim, p)`` of ``x``."""
+    """Centre ``(dim,)`` and the leading principal axes ``(dim, p)`` of ``x``.
+
+    From the eigenvectors of the ``(dim, dim)`` covariance: a fraction of the cost of
+    an SVD of ``x`` when there are many more rows than dimensions.
+    """
+    x = np.asarray(x, np.float64)
     mean = x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    p = min(PCA_DIMS, vt.shape[0])
-    return mean.astype(np.float32), np.ascontiguousarray(vt[:p].T, dtype=np.float32)
+    centred = x - mean
+    values, vectors = np.linalg.eigh(centred.T @ centred)
+    p = min(PCA_DIMS, len(x), x.shape[1])
+    top = np.argsort(values)[::-1][:p]
+    return mean.astype(np.float32), np.ascontiguousarray(vectors[:, top], dtype=np.float32)
 
 
 def _pad2(z: np.ndarray) -> np.ndarray:
@@ -170,9 +180,9 @@ def _tsne(z: np.ndarray, *, seed: int) -> np.ndarray:
     aff = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(nn, dist),
                                      perplexity=perplexity, n_jobs=1)
     init = initialization.pca(z, random_state=seed)
-    method = "fft" if m > 2000 else "bh"
-    embedding = TSNEEmbedding(init, aff, negative_gradient_method=method, n_jobs=1,
-                              random_state=seed)
+    gradient = ({"negative_gradient_method": "fft", "ints_in_interval": INTS_IN_INTERVAL}
+                if m > 2000 else {"negative_gradient_method": "bh"})
+    embedding = TSNEEmbedding(init, aff, n_jobs=1, random_state=seed, **gradient)
     embedding = embedding.optimize(n_iter=EARLY_ITERATIONS, exaggeration=12)
     embedding = embedding.optimize(n_iter=ITERATIONS)
     return np.asarray(embedding, dtype=np.float64)

@@ -8,6 +8,10 @@ strictly more similar to B than the step before (A's own similarity to B first).
 That rule also makes repeats impossible. Small libraries are searched exhaustively
 (every eligible track is a candidate at every step); in larger ones, when the near
 candidates allow no such path, each way-point proposes :data:`WIDER` tracks instead.
+
+The products are small, so BLAS runs on one thread: a pool of them only waits on a
+busy machine (a 10-song path in 12,000 tracks: 8 ms against 30-400 ms with two BLAS
+threads on two busy cores, benchmarks/bench_discovery.py).
 """
 
 from __future__ import annotations
@@ -53,6 +57,13 @@ def song_path(vectors: np.ndarray, start: int, end: int, length: int) -> list[in
     -------
     list of ``length`` distinct rows, ``start`` first and ``end`` last
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _path(vectors, start, end, length)
+
+
+def _path(vectors: np.ndarray, start: int, end: int, length: int) -> list[int]:
     n = len(vectors)
     if start == end:
         raise ParameterError("a path needs two different tracks")
@@ -71,17 +82,25 @@ def song_path(vectors: np.ndarray, start: int, end: int, length: int) -> list[in
     if available < steps:
         raise ParameterError(f"only {available} tracks are closer to the second song than "
                              f"the first one is; ask for at most {available + 2} tracks")
-    points = waypoints(vectors[start], vectors[end], steps)
-    candidates = _candidates(vectors, points, eligible,
-                             CANDIDATES if n > EXHAUSTIVE_BELOW else n)
-    best = _viterbi(vectors, points, candidates, start, end, to_b)
-    if best is None and n > EXHAUSTIVE_BELOW:
-        wider = _candidates(vectors, points, eligible, WIDER)
-        best = _viterbi(vectors, points, wider, start, end, to_b)
+    best = _search(vectors, start, end, steps, eligible, to_b)
     if best is None:
         raise ParameterError(f"no {length}-track path leads steadily closer to the second "
                              "song; ask for fewer tracks")
     return [start, *best, end]
+
+
+def _search(vectors: np.ndarray, start: int, end: int, steps: int, eligible: np.ndarray,
+            to_b: np.ndarray) -> list[int] | None:
+    """The middle of the best path (near candidates first, then wider), or None."""
+    points = waypoints(vectors[start], vectors[end], steps)
+    n = len(vectors)
+    candidates = _candidates(vectors, points, eligible,
+                             CANDIDATES if n > EXHAUSTIVE_BELOW else n)
+    best = _viterbi(vectors, points, candidates, start, end, to_b)
+    if best is None and n > EXHAUSTIVE_BELOW:
+        best = _viterbi(vectors, points, _candidates(vectors, points, eligible, WIDER),
+                        start, end, to_b)
+    return best
 
 
 def _candidates(vectors: np.ndarray, points: np.ndarray, eligible: np.ndarray,

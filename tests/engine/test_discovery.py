@@ -100,6 +100,18 @@ def test_path_on_synthetic_clusters_walks_through_the_middle(rng):
     assert rows == list(range(12))
 
 
+def test_path_widens_its_candidates_when_the_nearest_allow_no_path(monkeypatch):
+    from engine.discovery import path
+
+    monkeypatch.setattr(path, "EXHAUSTIVE_BELOW", 0)
+    monkeypatch.setattr(path, "CANDIDATES", 1)
+    # the hub on the arc's middle is the nearest track to every way-point
+    angles = np.radians([0, 22.5, 45, 67.5, 90])
+    points = np.stack([np.cos(angles), np.sin(angles), [0, 0.5, 0, 0.5, 0]], axis=1)
+    vectors = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    assert song_path(vectors, 0, 4, 5) == [0, 1, 2, 3, 4]
+
+
 @pytest.mark.parametrize("length, message", [(1, "at least 2"), (99, "at most")])
 def test_path_refuses_impossible_requests(env, length, message):
     _, library = env
