@@ -21,6 +21,7 @@ Run: ``python -m benchmarks.bench_discovery [--write] [--anchors]``
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -177,9 +178,12 @@ def main() -> None:
     for rows, found in (part() for part in parts):
         timings += rows
         notes += found
+    load = os.getloadavg()[0]
     body = "\n".join([
         "## Discovery: map, song path, mixes (`python -m benchmarks.bench_discovery`)", "",
-        f"Synthetic 512-d library (genres > artists > songs); {machine()}.", "",
+        f"Synthetic 512-d library (genres > artists > songs); {machine()}; load average "
+        f"{load:.1f} when the run ended (above the core count, wall time exceeds CPU time "
+        "by the time spent waiting for a core).", "",
         *timings, "", *(f"- {n}" for n in notes)])
     print(body)
     if args.write:

@@ -94,6 +94,8 @@ def run_map(args: argparse.Namespace) -> int:
 
     from engine.discovery import library_map, library_mixes
 
+    if args.out is not None and args.out.suffix.lower() != ".png":
+        raise ParameterError("the map picture is written as PNG: give a .png file")
     with _open(args) as library:
         update = library_map(library, rebuild=args.rebuild)
         layout = update.layout
