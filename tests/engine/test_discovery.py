@@ -313,3 +313,19 @@ def test_big_libraries_place_the_tracks_beyond_the_anchors():
     nearest = np.linalg.norm(layout.xy[:, None] - layout.xy[None], axis=2)
     np.fill_diagonal(nearest, np.inf)
     assert np.mean(labels[nearest.argmin(axis=1)] == labels) > 0.9  # groups stay together
+
+
+def test_the_map_needs_no_jit_qt_or_torch():
+    from tests.engine.test_boundaries import run_blocked
+
+    result = run_blocked("""
+        import sys
+        import numpy as np
+        from engine.discovery import build_layout
+        v = np.random.default_rng(0).standard_normal((300, 16)).astype(np.float32)
+        assert build_layout(np.arange(300), v).xy.shape == (300, 2)
+        assert "numba" not in sys.modules and "llvmlite" not in sys.modules
+        print("ok")
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")
