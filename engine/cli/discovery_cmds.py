@@ -52,8 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mixes", parents=[common], help="the library in groups that sound alike",
                        description="Cluster the library into mixes, each named from its "
                        "tags or its most central track.")
-    p.add_argument("-n", "--count", type=int, default=None,
-                   help="number of mixes (default: about one per 30 tracks, at most 50)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("-n", "--count", type=int, default=None,
+                      help="number of mixes (default: about one per 30 tracks, at most 50)")
+    size.add_argument("--size", type=int, default=None, metavar="TRACKS",
+                      help="about this many tracks per mix instead")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_mixes)
 
@@ -155,7 +158,7 @@ def run_mixes(args: argparse.Namespace) -> int:
     from engine.discovery import library_mixes
 
     with _open(args) as library:
-        mixes = library_mixes(library, args.count)
+        mixes = library_mixes(library, args.count, size=args.size)
         infos = {t.id: t for t in library.tracks()}
         if args.json:
             print(json.dumps({"mixes": [

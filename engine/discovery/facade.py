@@ -38,9 +38,10 @@ def library_path(library: Library, start: int, end: int, length: int) -> list[Tr
     return [library.track(t) for t in ids]
 
 
-def library_mixes(library: Library, count: int | None = None, *, seed: int = 0) -> list[Mix]:
-    """The library's searchable tracks in named mixes (``count`` of them, or a default)."""
+def library_mixes(library: Library, count: int | None = None, *, size: int | None = None,
+                  seed: int = 0) -> list[Mix]:
+    """The library's searchable tracks in named mixes (``count`` or of ``size`` tracks)."""
     catalog = library.catalog()
     infos = {t.id: t for t in library.tracks()}
     return make_mixes(catalog.track_ids, catalog.track_vectors["fused"], infos, count=count,
-                      seed=seed)
+                      size=size, seed=seed)

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,7 +92,7 @@ def load_layout(path: Path, *, fingerprint: str, dim: int) -> Layout | None:
             arrays = {name: np.array(data[name]) for name in _ARRAYS}
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("The library map cannot be read (%s): laying it out again.", exc)
         return None
     if (header.get("format"), header.get("version")) != (FORMAT, FORMAT_VERSION) \

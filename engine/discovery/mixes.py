@@ -47,8 +47,16 @@ class Mix:
         return self.track_ids[0]
 
 
-def default_count(n: int) -> int:
-    """Mixes for a library of ``n`` tracks when the user does not say."""
+def mix_count(n: int, *, count: int | None = None, size: int | None = None) -> int:
+    """Mixes for ``n`` tracks: ``count``, else about ``n / size``, else a default."""
+    if count is not None and size is not None:
+        raise ParameterError("give the number of mixes or their size, not both")
+    if count is not None:
+        return int(count)
+    if size is not None:
+        if size < 1:
+            raise ParameterError("a mix holds at least 1 track")
+        return max(1, min(n, round(n / size)))
     return max(1, min(MAX_DEFAULT_COUNT, round(n / DEFAULT_SIZE)))
 
 
@@ -117,15 +125,19 @@ def name_mix(track_ids: list[int], infos: dict[int, TrackInfo]) -> str:
 
 
 def make_mixes(ids: np.ndarray, vectors: np.ndarray, infos: dict[int, TrackInfo], *,
-               count: int | None = None, seed: int = 0) -> list[Mix]:
+               count: int | None = None, size: int | None = None,
+               seed: int = 0) -> list[Mix]:
     """Cluster tracks ``ids`` (rows of ``vectors``) into named mixes.
+
+    ``count`` mixes, or mixes of about ``size`` tracks, or one per
+    :data:`DEFAULT_SIZE` tracks (at most :data:`MAX_DEFAULT_COUNT`).
 
     A tag name shared by several mixes gets each one's central track added.
     """
     if not len(ids):
         return []
-    count = default_count(len(ids)) if count is None else int(count)
-    labels, similarity = cluster(vectors, count, seed=seed)
+    labels, similarity = cluster(vectors, mix_count(len(ids), count=count, size=size),
+                                 seed=seed)
     groups = group(np.asarray(ids, np.int64), labels, similarity)
     names = [name_mix(g, infos) for g in groups]
     seen = Counter(names)

@@ -244,11 +244,15 @@ def test_map_is_cached_and_placed_incrementally(env, tmp_path):
     np.testing.assert_array_equal(shrunk.layout.xy, first.layout.xy)
 
 
-def test_damaged_map_cache_is_laid_out_again(env):
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_map_cache_is_laid_out_again(env, damage):
     _, library = env
     library_map(library)
-    map_path(library.folder).write_bytes(b"not a map")
+    path = map_path(library.folder)
+    data = path.read_bytes()
+    path.write_bytes(b"not a map" if damage == "garbage" else data[: len(data) // 2])
     assert library_map(library).rebuilt
+    assert not library_map(library).rebuilt  # and cached again
 
 
 def test_layout_grows_by_placement_and_rebuilds_past_double():

@@ -84,6 +84,12 @@ def test_mixes_json_covers_the_library_once(env, capsys):
         assert m["name"] and m["central"] == m["tracks"][0] and m["size"] == len(m["tracks"])
 
 
+def test_mixes_of_a_given_size(env, capsys):
+    root, base, files = env
+    out = run_json(capsys, ["mixes", "--json", "--size", "4", *base])
+    assert len(out["mixes"]) <= 2 and sum(m["size"] for m in out["mixes"]) == N_SONGS
+
+
 def test_mixes_as_text(env, capsys):
     root, base, files = env
     capsys.readouterr()
@@ -114,6 +120,7 @@ def test_similar_together_gives_one_ranking_without_the_seeds(env, capsys):
     (["path", "1", "2", "-n", "50"], "at most 8"),
     (["mixes", "-n", "0"], "between 1 and 8"),
     (["mixes", "-n", "9"], "between 1 and 8"),
+    (["mixes", "--size", "0"], "at least 1 track"),
     (["map", "--out", "map.jpg"], "PNG"),
     (["similar", "--together"], "at least one seed"),
 ])
