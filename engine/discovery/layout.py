@@ -16,7 +16,7 @@ stays inside too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,11 +59,6 @@ class Layout:
     anchor_xy: np.ndarray
     built_count: int
 
-    @property
-    def dim(self) -> int:
-        """Dimension of the vectors this layout was built from."""
-        return int(self.mean.shape[0])
-
     def project(self, vectors: np.ndarray) -> np.ndarray:
         """Vectors ``(n, dim)`` in the layout's PCA space ``(n, p)``."""
         z = (np.asarray(vectors, np.float32) - self.mean) @ self.components
@@ -81,18 +76,12 @@ class Layout:
         all_ids = np.concatenate([self.ids, ids])
         xy = np.concatenate([self.xy, self.place(vectors)])
         order = np.argsort(all_ids, kind="stable")
-        return _replace(self, ids=all_ids[order], xy=xy[order])
+        return replace(self, ids=all_ids[order], xy=xy[order])
 
     def keep(self, ids: np.ndarray) -> Layout:
         """This layout restricted to the tracks in ``ids`` (removed tracks dropped)."""
         mask = np.isin(self.ids, ids)
-        return _replace(self, ids=self.ids[mask], xy=self.xy[mask])
-
-
-def _replace(layout: Layout, **changes: np.ndarray) -> Layout:
-    from dataclasses import replace
-
-    return replace(layout, **changes)
+        return replace(self, ids=self.ids[mask], xy=self.xy[mask])
 
 
 def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
@@ -116,13 +105,12 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
     anchor_xy = _scaled(_tsne(anchor_z, seed=seed) if len(anchors) >= MIN_TSNE
                         else _pad2(anchor_z))
     xy = np.zeros((n, 2), np.float32)
+    layout = Layout(ids=ids, xy=xy, mean=mean, components=components, anchor_z=anchor_z,
+                    anchor_xy=anchor_xy, built_count=n)
     xy[anchors] = anchor_xy
     rest = np.setdiff1d(np.arange(n), anchors)
-    if len(rest):
-        z = np.ascontiguousarray((vectors[rest] - mean) @ components, dtype=np.float32)
-        xy[rest] = _place(z, anchor_z, anchor_xy)
-    return Layout(ids=ids, xy=xy, mean=mean, components=components, anchor_z=anchor_z,
-                  anchor_xy=anchor_xy, built_count=n)
+    xy[rest] = layout.place(vectors[rest])
+    return layout
 
 
 def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

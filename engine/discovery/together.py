@@ -1,9 +1,11 @@
 """More like these: several seeds, one combined ranking.
 
-The seeds are merged into one track-level seed whose vectors are the re-normalised
-mean of theirs, so a track's score is (up to a constant) its mean similarity to the
-seeds: tracks close to all of them rank first. The search itself is the ordinary
-one (PRF, MMR, weights, exclusions); the seeds themselves are never results.
+The seeds are merged into one track-level seed whose vectors (fused and per branch)
+are the re-normalised means of theirs, so in each of them a track's similarity is its
+mean similarity to the seeds times a constant: tracks close to all of them rank
+first. The search itself is the ordinary one (PRF, MMR, weights, exclusions); the
+seeds themselves are never results, and a result's seed offset counts along the
+seeds' segments one after another.
 """
 
 from __future__ import annotations
