@@ -121,7 +121,8 @@ def run_map(args: argparse.Namespace) -> int:
         else:
             how = ("laid out" if update.rebuilt else
                    f"updated ({update.added} placed, {update.removed} removed)")
-            print(f"map of {len(layout.ids)} tracks in {len(mixes)} mixes {how}"
+            mix_word = "mix" if len(mixes) == 1 else "mixes"
+            print(f"map of {len(layout.ids)} tracks in {len(mixes)} {mix_word} {how}"
                   + (f"; drawn to {args.out}" if args.out else ""))
     return 0
 
