@@ -16,7 +16,7 @@ from engine.cli.output import printable
 from engine.errors import ResonanceError
 
 #: Modules (under ``engine.cli``) that contribute sub-commands, in help order.
-COMMAND_MODULES = ("features_cmd", "library_cmds", "selftest_cmd")
+COMMAND_MODULES = ("features_cmd", "library_cmds", "discovery_cmds", "selftest_cmd")
 
 
 def package_version() -> str:

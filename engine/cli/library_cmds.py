@@ -63,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("seeds", nargs="*", help="audio files or library track ids")
     p.add_argument("--batch", type=Path, default=None, help="file with one seed per line")
     p.add_argument("--json", action="store_true", help="one JSON object per seed (JSON Lines)")
+    p.add_argument("--together", action="store_true",
+                   help="one combined ranking for all the seeds (more like these)")
     _search_options(p)
     p.set_defaults(handler=run_similar)
 
@@ -230,6 +232,10 @@ def run_similar(args: argparse.Namespace) -> int:
     params = _params(args)
     with _open(args) as library:
         _searchable(library)
+        if args.together:
+            from engine.cli.discovery_cmds import similar_together
+
+            return similar_together(library, seeds, params, as_json=args.json)
         for text, source in parsed:
             seed = library.analyze_seed(source)
             results = library.search(seed, params)

@@ -1,0 +1,194 @@
+"""Discovery speed and quality on a synthetic vector library (issue 18 budgets).
+
+Tracks are 512-d unit vectors in two levels, like a real collection: genres, artists
+within a genre, songs around their artist. Measured:
+
+* map: first build of 20,000 tracks, then 500 more placed incrementally (cache read
+  and written atomically included); neighbourhood purity (share of each track's 10
+  nearest map neighbours from the same genre / artist) against a 2-D PCA and, with
+  ``--anchors``, against a t-SNE of 5,000 anchors with the other tracks placed;
+* path: 10-song paths between random pairs of a 12,000-track library; mean step
+  similarity against random orderings;
+* mixes: a 12,000-track library clustered with the default count, named from tags;
+  genre purity of the mixes.
+
+Wall-clock and CPU seconds are both given: CPU time is what the work costs, wall time
+what a user waits on this (possibly shared) machine.
+
+Run: ``python -m benchmarks.bench_discovery [--write] [--anchors]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.discovery.layout import build_layout
+from engine.discovery.mapcache import load_layout, save_layout, update_layout
+from engine.discovery.mixes import make_mixes
+from engine.discovery.path import song_path
+from engine.records import TrackInfo
+
+DIM = 512
+GENRES, ARTISTS = 40, 12
+
+
+def library(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` unit vectors ``(n, DIM)`` with their genre and artist labels."""
+    rng = np.random.default_rng(seed)
+    genre_c = rng.standard_normal((GENRES, DIM))
+    artist_c = rng.standard_normal((GENRES, ARTISTS, DIM))
+    genre = rng.integers(0, GENRES, n)
+    artist = rng.integers(0, ARTISTS, n)
+    x = genre_c[genre] + 0.7 * artist_c[genre, artist] + 1.4 * rng.standard_normal((n, DIM))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), genre, genre * ARTISTS + artist
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``fn()``, its wall-clock and its CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def purity(xy: np.ndarray, labels: np.ndarray, *, k: int = 10, sample: int = 3000) -> float:
+    """Share of each sampled point's ``k`` nearest 2-D neighbours with its label."""
+    import faiss
+
+    xy = np.ascontiguousarray(xy, dtype=np.float32)
+    rows = np.random.default_rng(1).choice(len(xy), min(sample, len(xy)), replace=False)
+    _, nn = faiss.knn(xy[rows], xy, k + 1)
+    return float(np.mean(labels[nn[:, 1:]] == labels[rows][:, None]))
+
+
+Rows = tuple[list[str], list[str]]  # table rows, notes
+
+
+def bench_map(n: int = 20_000, added: int = 500) -> Rows:
+    """First build, incremental update and neighbourhood purity of the map."""
+    x, genre, artist = library(n + added)
+    ids = np.arange(n + added, dtype=np.int64)
+    layout, wall, cpu = timed(lambda: build_layout(ids[:n], x[:n]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "layout.npz"
+        save_layout(path, layout, fingerprint="bench")
+
+        def add() -> Any:
+            cached = load_layout(path, fingerprint="bench", dim=DIM)
+            update = update_layout(cached, ids, x)
+            save_layout(path, update.layout, fingerprint="bench")
+            return update
+
+        update, add_wall, add_cpu = timed(add)
+    assert not update.rebuilt and update.added == added
+    pca = x[:n] - x[:n].mean(axis=0)
+    pca2 = pca @ np.linalg.svd(pca[:5000], full_matrices=False)[2][:2].T
+    return [
+        f"| map of {n:,} tracks, first build | {wall:.1f} s | {cpu:.1f} s | < 30 s |",
+        f"| map after adding {added} tracks (cache read, placed, written) | {add_wall:.2f} s "
+        f"| {add_cpu:.2f} s | < 3 s |",
+    ], [
+        f"Map neighbourhoods ({n:,} tracks, 10 nearest on the map): same genre "
+        f"{purity(update.layout.xy, genre):.2f}, same artist "
+        f"{purity(update.layout.xy, artist):.2f}; a 2-D PCA gives "
+        f"{purity(pca2, genre[:n]):.2f} / {purity(pca2, artist[:n]):.2f}.",
+    ]
+
+
+def bench_anchored(n: int = 20_000, anchors: int = 5000) -> Rows:
+    """The cheaper alternative: t-SNE of ``anchors`` tracks, the others placed among them."""
+    x, genre, artist = library(n)
+    layout, wall, cpu = timed(lambda: build_layout(np.arange(n), x, max_anchors=anchors))
+    return [f"| (alternative) map of {n:,} tracks, t-SNE of {anchors:,} anchors | "
+            f"{wall:.1f} s | {cpu:.1f} s | |"], [
+        f"With t-SNE of {anchors:,} anchors only: same genre {purity(layout.xy, genre):.2f}, "
+        f"same artist {purity(layout.xy, artist):.2f}."]
+
+
+def bench_path(n: int = 12_000, length: int = 10, pairs: int = 30) -> Rows:
+    """Latency and step similarity of song paths."""
+    x, _, _ = library(n, seed=1)
+    rng = np.random.default_rng(2)
+    song_path(x, 0, 1, length)  # warm-up: the first call starts BLAS threads
+    walls, cpus, steps, randoms = [], [], [], []
+    for _ in range(pairs):
+        a, b = (int(v) for v in rng.choice(n, 2, replace=False))
+        rows, wall, cpu = timed(lambda a=a, b=b: song_path(x, a, b, length))
+        walls.append(wall)
+        cpus.append(cpu)
+        v = x[rows]
+        steps.append(float(np.mean(np.sum(v[:-1] * v[1:], axis=1))))
+        shuffled = x[[a, *rng.choice(n, length - 2, replace=False), b]]
+        randoms.append(float(np.mean(np.sum(shuffled[:-1] * shuffled[1:], axis=1))))
+    return [
+        f"| path of {length} songs in a {n:,}-track library (median / max of {pairs}) | "
+        f"{1000 * np.median(walls):.0f} / {1000 * max(walls):.0f} ms | "
+        f"{1000 * np.median(cpus):.0f} / {1000 * max(cpus):.0f} ms | < 200 ms |",
+    ], [
+        f"Path steps: mean similarity of consecutive songs {np.mean(steps):.3f}, "
+        f"random songs between the same ends {np.mean(randoms):.3f}.",
+    ]
+
+
+def _tagged(genre: np.ndarray) -> dict[int, TrackInfo]:
+    return {i: TrackInfo(id=i, path=Path(f"/music/{i}.flac"), title=f"Song {i}",
+                         artist=None, album=None, album_artist=None, track_no=None,
+                         year=None, genre=f"Genre {g}", duration=None, format="flac",
+                         has_cover=False, status="ok", error=None)
+            for i, g in enumerate(genre)}
+
+
+def bench_mixes(n: int = 12_000) -> Rows:
+    """Time and genre purity of the default mixes."""
+    x, genre, _ = library(n, seed=3)
+    infos = _tagged(genre)
+    mixes, wall, cpu = timed(lambda: make_mixes(np.arange(n), x, infos))
+    assert sorted(t for m in mixes for t in m.track_ids) == list(range(n))
+    share = np.mean([np.bincount(genre[m.track_ids]).max() / len(m.track_ids)
+                     for m in mixes])
+    named = np.mean([not m.name.startswith("Like ") for m in mixes])
+    return [
+        f"| mixes of a {n:,}-track library ({len(mixes)} mixes) | {wall:.2f} s | {cpu:.2f} s "
+        "| < 5 s |",
+    ], [
+        f"Mixes: on average {share:.0%} of a mix's tracks share its main genre; "
+        f"{named:.0%} of the mixes are named from tags.",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--anchors", action="store_true",
+                        help="also time the map laid out from 5,000 anchors")
+    args = parser.parse_args()
+    from benchmarks.results import machine, update_section
+
+    timings = ["| measure | wall | CPU | target |", "|---|---|---|---|"]
+    notes: list[str] = []
+    parts = [bench_map, *([bench_anchored] if args.anchors else []), bench_path, bench_mixes]
+    for rows, found in (part() for part in parts):
+        timings += rows
+        notes += found
+    load = os.getloadavg()[0]
+    body = "\n".join([
+        "## Discovery: map, song path, mixes (`python -m benchmarks.bench_discovery`)", "",
+        f"Synthetic 512-d library (genres > artists > songs); {machine()}; load average "
+        f"{load:.1f} when the run ended (above the core count, wall time exceeds CPU time "
+        "by the time spent waiting for a core).", "",
+        *timings, "", *(f"- {n}" for n in notes)])
+    print(body)
+    if args.write:
+        update_section("discovery", body)
+
+
+if __name__ == "__main__":
+    main()

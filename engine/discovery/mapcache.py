@@ -1,0 +1,156 @@
+"""The library map, cached in the library folder and kept up to date incrementally.
+
+``<library>/map/layout.npz`` holds a :class:`~engine.discovery.layout.Layout` and a
+JSON header (format, model fingerprint); it is written atomically (temporary file,
+fsync, ``os.replace``) and read without pickle. Like the FAISS catalog it is derived
+data: a damaged or out-of-date file is rebuilt from the track vectors.
+
+On each request the cache is brought in line with the catalog: removed tracks are
+dropped, added ones placed among the anchors (fast), and the map is laid out again
+only when the model changed or the library has grown past :data:`REBUILD_GROWTH`
+times the size it had at the last full build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.discovery.layout import Layout, build_layout
+from engine.errors import StoreAccessError
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+log = logging.getLogger(__name__)
+
+MAP_FOLDER = "map"
+MAP_FILE = "layout.npz"
+FORMAT = "resonance-map"
+FORMAT_VERSION = 1
+#: A full layout is redone once the library holds this many times the tracks it had then.
+REBUILD_GROWTH = 2.0
+_ARRAYS = ("ids", "xy", "mean", "components", "anchor_z", "anchor_xy")
+
+
+@dataclass(frozen=True)
+class MapUpdate:
+    """A map brought up to date, and what it took.
+
+    Attributes
+    ----------
+    layout : the current layout (every searchable track)
+    rebuilt : a full layout was computed
+    added, removed : tracks placed into / dropped from the cached map
+    """
+
+    layout: Layout
+    rebuilt: bool
+    added: int
+    removed: int
+
+
+def map_path(folder: Path) -> Path:
+    """Where a library folder keeps its map."""
+    return Path(folder) / MAP_FOLDER / MAP_FILE
+
+
+def save_layout(path: Path, layout: Layout, *, fingerprint: str) -> None:
+    """Write ``layout`` to ``path`` atomically."""
+    header = {"format": FORMAT, "version": FORMAT_VERSION, "fingerprint": fingerprint,
+              "built_count": layout.built_count}
+    tmp = path.with_name(f"{path.stem}.tmp-{uuid.uuid4().hex}.npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, header=np.array(json.dumps(header)),
+                     **{name: getattr(layout, name) for name in _ARRAYS})
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StoreAccessError(f"cannot write the library map {str(path)!r}: "
+                               f"{exc.strerror or exc}") from None
+
+
+def load_layout(path: Path, *, fingerprint: str, dim: int) -> Layout | None:
+    """The cached layout at ``path``, or None when missing, damaged or out of date."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            arrays = {name: np.array(data[name]) for name in _ARRAYS}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        log.warning("The library map cannot be read (%s): laying it out again.", exc)
+        return None
+    if (header.get("format"), header.get("version")) != (FORMAT, FORMAT_VERSION) \
+            or header.get("fingerprint") != fingerprint:
+        return None
+    layout = Layout(**arrays, built_count=int(header.get("built_count", 0)))
+    if not _consistent(layout, dim):
+        log.warning("The library map %s is inconsistent: laying it out again.", path)
+        return None
+    return layout
+
+
+def _consistent(layout: Layout, dim: int) -> bool:
+    p = layout.components.shape[1] if layout.components.ndim == 2 else -1
+    return (layout.ids.ndim == 1 and layout.xy.shape == (len(layout.ids), 2)
+            and layout.mean.shape == (dim,) and layout.components.shape == (dim, p)
+            and layout.anchor_z.shape[1:] == (p,)
+            and layout.anchor_xy.shape == (len(layout.anchor_z), 2)
+            and len(layout.anchor_z) > 0)
+
+
+def update_layout(cached: Layout | None, ids: np.ndarray, vectors: np.ndarray) -> MapUpdate:
+    """``cached`` brought in line with the tracks ``ids`` and their ``vectors``.
+
+    Parameters
+    ----------
+    cached : the last layout, or None
+    ids : np.ndarray [shape=(n,), dtype=int64], every searchable track, sorted
+    vectors : np.ndarray [shape=(n, dim)], their embeddings
+    """
+    if cached is None or len(ids) > REBUILD_GROWTH * max(1, cached.built_count):
+        return MapUpdate(build_layout(ids, vectors), rebuilt=True, added=len(ids), removed=0)
+    kept = cached.keep(ids)
+    new = ~np.isin(ids, kept.ids)
+    layout = kept.extend(ids[new], vectors[new]) if new.any() else kept
+    return MapUpdate(layout, rebuilt=False, added=int(new.sum()),
+                     removed=len(cached.ids) - len(kept.ids))
+
+
+def library_map(library: Library, *, rebuild: bool = False) -> MapUpdate:
+    """The library's map, updated (and its cache rewritten) when the library changed.
+
+    A full layout of 20,000 tracks takes a few seconds and placing a few hundred new
+    tracks well under one, so call it from a background thread in a GUI.
+    """
+    catalog = library.catalog()
+    ids, vectors = catalog.track_ids, catalog.track_vectors["fused"]
+    path = map_path(library.folder)
+    fingerprint = catalog.fingerprint
+    cached = None if rebuild else load_layout(path, fingerprint=fingerprint,
+                                              dim=vectors.shape[1])
+    if not len(ids):
+        empty = np.zeros((0, 2), np.float32)
+        return MapUpdate(Layout(ids=ids, xy=empty, mean=np.zeros(0, np.float32),
+                                components=np.zeros((0, 0), np.float32), anchor_z=empty,
+                                anchor_xy=empty, built_count=0),
+                         rebuilt=False, added=0, removed=0)
+    update = update_layout(cached, ids, vectors)
+    if update.rebuilt or update.added or update.removed:
+        save_layout(path, update.layout, fingerprint=fingerprint)
+    return update
