@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.errors import ResonanceError
+from engine.features import select_starts
 from engine.tags import Tags, read_tags
 
 if TYPE_CHECKING:
@@ -49,6 +50,9 @@ class Analysis:
     starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     segments: dict[str, np.ndarray] = field(default_factory=dict)
     track: dict[str, np.ndarray] = field(default_factory=dict)
+    #: every segment (one per segment hop): starts in seconds, fused vectors in float16
+    dense_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    dense: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float16))
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
@@ -92,25 +96,34 @@ def embed_audio(y: np.ndarray, embedder: Embedder, *,
 
 def analyse_path(path: str, track_id: int, max_segments: int | None,
                  embedder: Embedder | None = None) -> Analysis:
-    """Decode, analyse and embed ``path``; never raises for a bad file."""
-    from engine.audio import load_audio
+    """Decode, analyse and embed ``path`` (streamed, every segment); never raises for a bad file.
+
+    All segments are embedded (the dense vectors, for excerpt search); ``max_segments``
+    of them, evenly spread, are kept in full (with branch vectors) and their mean is the
+    track vector.
+    """
+    from engine.audio import stream_audio
+    from engine.stream import embed_stream
 
     embedder = embedder or _EMBEDDER
     if embedder is None:
         raise RuntimeError("analyse_path needs an embedder (call init_worker first)")
     try:
         st = os.stat(path)
-        y = load_audio(path, sr=embedder.config.sr)
-        if y.size < embedder.config.hop_length * 4:
+        config = embedder.config
+        dense = embed_stream(stream_audio(path, sr=config.sr), embedder)
+        if dense.n_samples < config.hop_length * 4 or not len(dense.starts):
             return Analysis(path, track_id, False, st.st_size, st.st_mtime,
                             reason="audio too short to analyse")
-        starts, segments = embed_audio(y, embedder, max_segments=max_segments)
+        keep = select_starts(np.arange(len(dense.starts)), max_segments)
+        segments = {k: v[keep] for k, v in dense.vectors.items()}
         return Analysis(
             path=path, track_id=track_id, ok=True, size=st.st_size, mtime=st.st_mtime,
-            content_hash=content_hash(path), duration=y.size / float(embedder.config.sr),
+            content_hash=content_hash(path), duration=dense.n_samples / float(config.sr),
             format=Path(path).suffix.lower().lstrip("."), tags=read_tags(path),
-            starts=starts, segments=segments,
-            track={k: mean_vector(v) for k, v in segments.items()})
+            starts=dense.starts[keep], segments=segments,
+            track={k: mean_vector(v) for k, v in segments.items()},
+            dense_starts=dense.starts, dense=dense.vectors["fused"].astype(np.float16))
     except ResonanceError as exc:
         reason = getattr(exc, "reason", None) or str(exc)
     except (OSError, MemoryError, ValueError) as exc:

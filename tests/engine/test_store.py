@@ -99,7 +99,7 @@ def test_migration_2_halves_segment_vectors_keeping_their_values(tmp_path, monke
                               for i in range(3)])
         old.close()
     new = Store(path)
-    assert new.schema_version == 2
+    assert new.schema_version == store_mod.SCHEMA_VERSION
     assert path.with_suffix(".v1.bak").is_file()
     got = new.segment_vectors([tid])[tid]
     np.testing.assert_allclose(got["timbre"], vectors[:, 1], rtol=1e-3, atol=1e-3)

@@ -1,0 +1,88 @@
+"""Excerpt search: which tracks contain a short recording, and where.
+
+An excerpt seed's segment vectors are searched in the segment index, which holds
+every segment of every track (:mod:`engine.segment_index`). The candidate tracks'
+dense vectors are then scored exactly against every seed segment (best pair), which
+also places the excerpt in the track to within a model segment; :mod:`engine.locate`
+refines that place for the best results by aligning frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import dense, segment_index
+from engine.catalog import Catalog
+from engine.config import FeatureConfig
+from engine.rerank import similarities
+from engine.store import Store
+
+#: Results whose offset is refined by frame alignment (each decodes ~30 s of its file).
+REFINE_TOP = 3
+#: Segment hits kept per seed segment from the index, at least.
+HITS_MIN = 64
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a seed's best segment pair puts it in one track.
+
+    Attributes
+    ----------
+    score : best fused similarity between a seed segment and a track segment
+    offset : estimated start of the seed in the track, seconds
+    lo, hi : range the true start lies in (one segment hop of slack on each side)
+    """
+
+    score: float
+    offset: float
+    lo: float
+    hi: float
+
+
+def candidate_tracks(seed_vectors: np.ndarray, catalog: Catalog, *, pool: int) -> np.ndarray:
+    """Track ids whose segments are nearest to any seed segment ``(n, d)``, best first."""
+    k = max(HITS_MIN, 4 * pool)
+    scores, keys = segment_index.search(catalog.segments, catalog.segment_codec,
+                                        seed_vectors, k)
+    valid = keys >= 0
+    tracks, best = keys[valid] // segment_index.DENSE_STRIDE, scores[valid]
+    order = np.lexsort((-best, tracks))  # by track, best score first
+    tracks, best = tracks[order], best[order]
+    first = np.r_[True, tracks[1:] != tracks[:-1]] if len(tracks) else np.zeros(0, bool)
+    ranked = np.argsort(-best[first], kind="stable")
+    return tracks[first][ranked][:pool]
+
+
+def track_segments(store: Store, ids: list[int], *, fingerprint: str,
+                   dim: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per track ``(starts, fused vectors)``: dense ones, else the stored few."""
+    out = dense.load(store, ids, fingerprint=fingerprint, dim=dim)
+    missing = [i for i in ids if i not in out]
+    if missing:
+        for tid, segs in store.segment_vectors(missing, columns=("fused",)).items():
+            out[tid] = (segs["starts"], segs["fused"])
+    return out
+
+
+def place(seed_vectors: np.ndarray, seed_starts: np.ndarray, seed_seconds: float,
+          starts: np.ndarray, vectors: np.ndarray, *, config: FeatureConfig) -> Placement:
+    """Best (track segment, seed segment) pair and the seed's start it implies."""
+    sims = similarities(vectors, seed_vectors)  # (track segments, seed segments)
+    r, s = np.unravel_index(int(np.argmax(sims)), sims.shape)
+    seg = config.segment.seconds
+    covered = min(seg, max(seed_seconds - float(seed_starts[s]), 0.0))
+    base = float(starts[r]) - float(seed_starts[s])
+    slack = config.segment.hop_seconds
+    return Placement(score=float(sims[r, s]), offset=max(0.0, base + (seg - covered) / 2),
+                     lo=base - slack, hi=base + (seg - covered) + slack)
+
+
+def place_all(seed_vectors: np.ndarray, seed_starts: np.ndarray, seed_seconds: float,
+              segments: dict[int, tuple[np.ndarray, np.ndarray]], ids: np.ndarray, *,
+              config: FeatureConfig) -> list[Placement | None]:
+    """:func:`place` for each of ``ids`` (None where a track has no segments)."""
+    return [place(seed_vectors, seed_starts, seed_seconds, *segments[int(i)], config=config)
+            if int(i) in segments else None for i in ids]
