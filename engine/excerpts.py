@@ -23,6 +23,12 @@ from engine.store import Store
 REFINE_TOP = 3
 #: Segment hits kept per seed segment from the index, at least.
 HITS_MIN = 64
+#: Below this alignment confidence a refined result is aligned over its whole length
+#: (when it is at most :data:`WHOLE_TRACK_SECONDS` long).
+LOW_CONFIDENCE = 0.35
+WHOLE_TRACK_SECONDS = 900.0
+#: Places per track tried by the alignment (the best segment pairs, apart from each other).
+PLACES = 3
 
 
 @dataclass(frozen=True)
@@ -33,13 +39,13 @@ class Placement:
     ----------
     score : best fused similarity between a seed segment and a track segment
     offset : estimated start of the seed in the track, seconds
-    lo, hi : range the true start lies in (one segment hop of slack on each side)
+    ranges : ``(lo, hi)`` ranges the true start may lie in, best pair first (one segment
+        hop of slack on each side), for up to :data:`PLACES` segment pairs
     """
 
     score: float
     offset: float
-    lo: float
-    hi: float
+    ranges: tuple[tuple[float, float], ...]
 
 
 def candidate_tracks(seed_vectors: np.ndarray, catalog: Catalog, *, pool: int) -> np.ndarray:
@@ -69,15 +75,25 @@ def track_segments(store: Store, ids: list[int], *, fingerprint: str,
 
 def place(seed_vectors: np.ndarray, seed_starts: np.ndarray, seed_seconds: float,
           starts: np.ndarray, vectors: np.ndarray, *, config: FeatureConfig) -> Placement:
-    """Best (track segment, seed segment) pair and the seed's start it implies."""
+    """Best (track segment, seed segment) pairs and the seed starts they imply."""
     sims = similarities(vectors, seed_vectors)  # (track segments, seed segments)
-    r, s = np.unravel_index(int(np.argmax(sims)), sims.shape)
-    seg = config.segment.seconds
-    covered = min(seg, max(seed_seconds - float(seed_starts[s]), 0.0))
-    base = float(starts[r]) - float(seed_starts[s])
-    slack = config.segment.hop_seconds
-    return Placement(score=float(sims[r, s]), offset=max(0.0, base + (seg - covered) / 2),
-                     lo=base - slack, hi=base + (seg - covered) + slack)
+    seg, slack = config.segment.seconds, config.segment.hop_seconds
+    order = np.argsort(-sims, axis=None, kind="stable")
+    ranges: list[tuple[float, float]] = []
+    first = None
+    for flat in order:
+        r, s = np.unravel_index(int(flat), sims.shape)
+        covered = min(seg, max(seed_seconds - float(seed_starts[s]), 0.0))
+        base = float(starts[r]) - float(seed_starts[s])
+        lo, hi = base - slack, base + (seg - covered) + slack
+        if first is None:
+            first = (float(sims[r, s]), max(0.0, base + (seg - covered) / 2))
+        if all(hi < a or lo > b for a, b in ranges):
+            ranges.append((lo, hi))
+        if len(ranges) == PLACES:
+            break
+    assert first is not None
+    return Placement(score=first[0], offset=first[1], ranges=tuple(ranges))
 
 
 def place_all(seed_vectors: np.ndarray, seed_starts: np.ndarray, seed_seconds: float,

@@ -231,8 +231,12 @@ def search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
 
 def locate_excerpt(seed: Seed, results: list[SearchResult],
                    retriever: Retriever) -> list[SearchResult]:
-    """Excerpt results with where the excerpt starts in each track; the best
-    :data:`excerpts.REFINE_TOP` refined by frame alignment."""
+    """Excerpt results with where the excerpt starts in each track.
+
+    The best :data:`excerpts.REFINE_TOP` are refined by frame alignment at each of their
+    likely places, and put in order of alignment confidence (the excerpt's frames
+    matching a track's frames is stronger evidence than similar embeddings).
+    """
     if not results or seed.config is None:
         return results
     placed = retriever.placements(seed, np.array([r.track.id for r in results], np.int64))
@@ -243,13 +247,21 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
             continue
         offset, confidence = where.offset, 0.0
         if rank < excerpts.REFINE_TOP and seed.frames is not None:
-            found = refine_offset(result.track.path, seed.frames, config=seed.config,
-                                  lo=where.lo, hi=where.hi)
-            if found is not None:
-                offset, confidence = found.offset, found.confidence
+            found = [refine_offset(result.track.path, seed.frames, config=seed.config,
+                                   lo=lo, hi=hi) for lo, hi in where.ranges]
+            duration = float(result.track.duration or 0.0)
+            if (max((f.confidence for f in found if f), default=0.0)
+                    < excerpts.LOW_CONFIDENCE and duration <= excerpts.WHOLE_TRACK_SECONDS):
+                found.append(refine_offset(result.track.path, seed.frames, config=seed.config,
+                                           lo=0.0, hi=duration))
+            best = max((f for f in found if f is not None), key=lambda f: f.confidence,
+                       default=None)
+            if best is not None:
+                offset, confidence = best.offset, best.confidence
         out.append(dataclasses.replace(result, seed_offset=0.0, match_offset=offset,
                                        match_confidence=confidence))
-    return out
+    top = sorted(out[: excerpts.REFINE_TOP], key=lambda r: -r.match_confidence)
+    return top + out[excerpts.REFINE_TOP:]
 
 
 def describe(seed: Seed, cands: Candidates, *, catalog: Catalog,
@@ -276,4 +288,3 @@ def describe(seed: Seed, cands: Candidates, *, catalog: Catalog,
                                     seed_offset=float(seed.starts[s]),
                                     match_offset=float(segs["starts"][r])))
     return results
-
