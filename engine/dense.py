@@ -61,9 +61,10 @@ class Codec:
         return int(self.components.shape[0])
 
     @classmethod
-    def fit(cls, vectors: np.ndarray, *, dim: int = CODEC_DIM) -> Codec:
-        """Fit on ``vectors`` ``(n, d)``: top-``dim`` principal axes, step from the 99.99th
-        percentile of each axis."""
+    def fit(cls, vectors: np.ndarray, *, dim: int | None = None) -> Codec:
+        """Fit on ``vectors`` ``(n, d)``: top-``dim`` (default :data:`CODEC_DIM`) principal
+        axes, int8 step from the 99.99th percentile of each axis."""
+        dim = CODEC_DIM if dim is None else dim
         x = np.asarray(vectors, dtype=np.float64)
         mean = x.mean(axis=0)
         centred = x - mean
@@ -213,11 +214,11 @@ def iter_rows(store: Store, *, fingerprint: str, dim: int,
 
 
 def compress_if_large(store: Store, *, fingerprint: str, dim: int,
-                      min_vectors: int = FIT_MIN) -> Codec | None:
-    """Fit the codec of ``fingerprint`` once enough float16 vectors exist, and code them.
-
-    Returns the codec in use (None while the library is small).
-    """
+                      min_vectors: int | None = None) -> Codec | None:
+    """Fit the codec of ``fingerprint`` once ``min_vectors`` (default :data:`FIT_MIN`)
+    float16 vectors exist, and code them. Returns the codec in use (None while the
+    library is small)."""
+    min_vectors = FIT_MIN if min_vectors is None else min_vectors
     codec = codec_for(store, fingerprint)
     raw = int(store.query(searchable_sql("COALESCE(SUM(d.n), 0)") + " AND d.codec = 0",
                           (fingerprint,))[0][0])
