@@ -22,7 +22,9 @@ from engine.tags import Tags, read_tags
 if TYPE_CHECKING:
     from engine.model import Embedder
 
-#: Segments embedded per library track, spread evenly over it. Measured with the shipped
+#: Segments per library track kept in full (fused and branch vectors: track seeds, result
+#: modalities; their mean is the track vector), spread evenly over it; every segment's
+#: fused vector is stored as well (dense, :mod:`engine.dense`). Measured with the shipped
 #: model on the 539 validation tracks (benchmarks/bench_catalog_quality.py), degraded
 #: 10 s excerpt -> track Recall@1: 0.64 / 0.74 / 0.77 / 0.80 / 0.81 / 0.81 for 1 / 2 /
 #: 4 / 8 / 16 / all segments; version search is flat (R@1 0.68-0.70). Embedding 8

@@ -150,20 +150,22 @@ class Retriever:
     def score_segments(self, seed: Seed, ids: np.ndarray, params: SearchParams) -> Candidates:
         """Per track, the best fused similarity over (seed segment, track segment), every
         segment of the track compared."""
-        placed = self.placements(seed, ids)
-        scores = np.array([p.score if p is not None else -1.0 for p in placed], np.float32)
+        segs = self._segments(seed, ids)
+        scores = np.array([float(similarities(segs[int(i)][1], seed.segments["fused"]).max())
+                           if int(i) in segs else -1.0 for i in ids], np.float32)
         return Candidates(ids=ids, scores=scores, vectors=self.track_space(ids, params))
 
     def placements(self, seed: Seed, ids: np.ndarray) -> list[excerpts.Placement | None]:
         """Where an excerpt seed lies in each of ``ids`` (see :func:`excerpts.place`)."""
-        config = seed.config
-        dim = int(seed.segments["fused"].shape[1])
-        segs = excerpts.track_segments(self.store, [int(i) for i in ids],
-                                       fingerprint=seed.fingerprint, dim=dim)
-        if config is None:
-            raise ParameterError("an excerpt seed needs its feature configuration")
-        return excerpts.place_all(seed.segments["fused"], seed.starts, seed.duration, segs,
-                                  ids, config=config)
+        if seed.config is None:
+            raise ParameterError("placing an excerpt needs its feature configuration")
+        return excerpts.place_all(seed.segments["fused"], seed.starts, seed.duration,
+                                  self._segments(seed, ids), ids, config=seed.config)
+
+    def _segments(self, seed: Seed, ids: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        return excerpts.track_segments(self.store, [int(i) for i in ids],
+                                       fingerprint=seed.fingerprint,
+                                       dim=int(seed.segments["fused"].shape[1]))
 
     def track_space(self, ids: np.ndarray, params: SearchParams) -> np.ndarray:
         """Weighted track-level vectors of ``ids`` ``(m, D)``."""
