@@ -83,11 +83,12 @@ def make_queries(lib, val: list[Path], per_track: int, sr: int) -> list[Query]:
     queries = []
     for path in val:
         y = load_audio(path, sr=sr)
-        tid = track_id_for_path(lib.store, path.resolve())
+        tid = track_id_for_path(lib.store, path)
         for _ in range(per_track):
             for seconds in LENGTHS:
                 start = float(rng.uniform(0, y.size / sr - seconds))
                 clip = y[int(start * sr): int((start + seconds) * sr)]
+                assert tid is not None, path
                 queries.append(Query(tid, start, seconds, False, clip))
                 queries.append(Query(tid, start, seconds, True,
                                      phone_recording(clip, sr, seed=len(queries))))
@@ -165,11 +166,14 @@ def bench_quality(args: argparse.Namespace) -> None:
     val, distractors = music_files(args.val), music_files(args.distractors)
     print(f"library: {len(val)} validation recordings + {len(distractors)} distractors; "
           f"{args.excerpts} excerpt(s) per track and length, clean and phone-degraded")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.workdir or Path(scratch)
         music = Path(tmp) / "music"
-        music.mkdir()
+        music.mkdir(parents=True, exist_ok=True)
         for i, f in enumerate(val + distractors):
-            (music / f"{i:03d}{f.suffix}").symlink_to(f.resolve())
+            link = music / f"{i:03d}{f.suffix}"
+            if not link.is_symlink():
+                link.symlink_to(f.resolve())
         lib = Library.open(Path(tmp) / "lib", model_dir=args.model)
         start = time.perf_counter()
         list(lib.scan([music], workers=args.workers))
@@ -178,10 +182,12 @@ def bench_quality(args: argparse.Namespace) -> None:
         embedder, sr = lib.embedder, lib.embedder.config.sr
         val_links = [music / f"{i:03d}{f.suffix}" for i, f in enumerate(val)]
         queries = make_queries(lib, val_links, args.excerpts, sr)
+        if args.lengths:
+            queries = [q for q in queries if q.seconds in args.lengths]
         print("| density | query | excerpt | condition | R@1 | placed within 4 s | "
               "median error | n |\n|---|---|---|---|---|---|---|---|")
         libraries = densities(lib, embedder.fingerprint, embedder.card.embed_dim)
-        for strategy, shifts in SHIFTS.items():
+        for strategy, shifts in SHIFTS.items() if not args.product_only else ():
             embedded = [excerpt_segments(q.y, embedder, shifts=shifts) for q in queries]
             embedded = [(s, v["fused"]) for s, v in embedded]
             for label, library in libraries.items():
@@ -287,6 +293,10 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--tracks", type=int, default=12_000)
     parser.add_argument("--library", type=Path)
+    parser.add_argument("--workdir", type=Path, help="keep the scanned library here")
+    parser.add_argument("--lengths", type=float, nargs="+", help="only these excerpt lengths")
+    parser.add_argument("--product-only", action="store_true",
+                        help="only the end-to-end rows")
     args = parser.parse_args()
     if args.what == "query":
         bench_query(args.library)

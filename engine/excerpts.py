@@ -9,6 +9,7 @@ refines that place for the best results by aligning frames.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from engine import dense, segment_index
 from engine.catalog import Catalog
 from engine.config import FeatureConfig
+from engine.locate import Located, refine_offset
 from engine.rerank import similarities
 from engine.store import Store
 
@@ -23,9 +25,9 @@ from engine.store import Store
 REFINE_TOP = 3
 #: Segment hits kept per seed segment from the index, at least.
 HITS_MIN = 64
-#: Below this alignment confidence a refined result is aligned over its whole length
-#: (when it is at most :data:`WHOLE_TRACK_SECONDS` long).
+#: Alignment confidence that ends the refinement (see :func:`refine_top`).
 LOW_CONFIDENCE = 0.35
+#: Tracks at most this long may be aligned over their whole length, as a last resort.
 WHOLE_TRACK_SECONDS = 900.0
 #: Places per track tried by the alignment (the best segment pairs, apart from each other).
 PLACES = 3
@@ -102,3 +104,37 @@ def place_all(seed_vectors: np.ndarray, seed_starts: np.ndarray, seed_seconds: f
     """:func:`place` for each of ``ids`` (None where a track has no segments)."""
     return [place(seed_vectors, seed_starts, seed_seconds, *segments[int(i)], config=config)
             if int(i) in segments else None for i in ids]
+
+
+def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
+               placed: list[Placement | None], frames: np.ndarray, *,
+               config: FeatureConfig) -> list[Located | None]:
+    """Frame-aligned places of an excerpt in the first :data:`REFINE_TOP` results.
+
+    Stages, each only while no result reaches :data:`LOW_CONFIDENCE` (each decodes
+    about 30 s of a file, the whole track for the last): every result's best place;
+    the other places of the first two; the first two's whole length.
+    """
+    n = min(REFINE_TOP, len(paths))
+    best: list[Located | None] = [None] * n
+
+    def attempt(i: int, lo: float, hi: float) -> None:
+        found = refine_offset(paths[i], frames, config=config, lo=lo, hi=hi)
+        current = best[i]
+        if found is not None and (current is None or found.confidence > current.confidence):
+            best[i] = found
+
+    def confident() -> bool:
+        return max((b.confidence for b in best if b is not None), default=0.0) >= LOW_CONFIDENCE
+
+    for i in range(n):
+        if placed[i] is not None:
+            attempt(i, *placed[i].ranges[0])
+    for i in range(min(2, n)):
+        for lo, hi in (placed[i].ranges[1:] if placed[i] is not None else ()):
+            if not confident():
+                attempt(i, lo, hi)
+    for i in range(min(2, n)):
+        if not confident() and 0.0 < durations[i] <= WHOLE_TRACK_SECONDS:
+            attempt(i, 0.0, durations[i])
+    return best

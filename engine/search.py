@@ -27,7 +27,6 @@ from engine import excerpts
 from engine.catalog import Catalog
 from engine.config import FeatureConfig
 from engine.errors import ParameterError
-from engine.locate import refine_offset
 from engine.model import BRANCH_NAMES
 from engine.records import TrackInfo, tracks_by_id
 from engine.rerank import MMR, PRF, similarities
@@ -235,31 +234,26 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
                    retriever: Retriever) -> list[SearchResult]:
     """Excerpt results with where the excerpt starts in each track.
 
-    The best :data:`excerpts.REFINE_TOP` are refined by frame alignment at each of their
-    likely places, and put in order of alignment confidence (the excerpt's frames
-    matching a track's frames is stronger evidence than similar embeddings).
+    The best :data:`excerpts.REFINE_TOP` are refined by frame alignment
+    (:func:`excerpts.refine_top`) and put in order of alignment confidence (the
+    excerpt's frames matching a track's frames is stronger evidence than similar
+    embeddings).
     """
     if not results or seed.config is None:
         return results
     placed = retriever.placements(seed, np.array([r.track.id for r in results], np.int64))
+    refined = (excerpts.refine_top([r.track.path for r in results],
+                                   [float(r.track.duration or 0.0) for r in results],
+                                   placed, seed.frames, config=seed.config)
+               if seed.frames is not None else [])
     out = []
     for rank, (result, where) in enumerate(zip(results, placed, strict=True)):
         if where is None:
             out.append(result)
             continue
-        offset, confidence = where.offset, 0.0
-        if rank < excerpts.REFINE_TOP and seed.frames is not None:
-            found = [refine_offset(result.track.path, seed.frames, config=seed.config,
-                                   lo=lo, hi=hi) for lo, hi in where.ranges]
-            duration = float(result.track.duration or 0.0)
-            if (max((f.confidence for f in found if f), default=0.0)
-                    < excerpts.LOW_CONFIDENCE and duration <= excerpts.WHOLE_TRACK_SECONDS):
-                found.append(refine_offset(result.track.path, seed.frames, config=seed.config,
-                                           lo=0.0, hi=duration))
-            best = max((f for f in found if f is not None), key=lambda f: f.confidence,
-                       default=None)
-            if best is not None:
-                offset, confidence = best.offset, best.confidence
+        found = refined[rank] if rank < len(refined) else None
+        offset, confidence = ((found.offset, found.confidence) if found is not None
+                              else (where.offset, 0.0))
         out.append(dataclasses.replace(result, seed_offset=0.0, match_offset=offset,
                                        match_confidence=confidence))
     top = sorted(out[: excerpts.REFINE_TOP], key=lambda r: -r.match_confidence)
