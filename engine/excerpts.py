@@ -111,9 +111,10 @@ def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
                config: FeatureConfig) -> list[Located | None]:
     """Frame-aligned places of an excerpt in the first :data:`REFINE_TOP` results.
 
-    Stages, each only while no result reaches :data:`LOW_CONFIDENCE` (each decodes
-    about 30 s of a file, the whole track for the last): every result's best place;
-    the other places of the first two; the first two's whole length.
+    Each decodes about 30 s of a file: every result's best place; then every other
+    place of the most confident result (a looping track holds the passage more than
+    once; the true place aligns best), or of the first two while none reaches
+    :data:`LOW_CONFIDENCE`; last, while still unsure, the first two's whole length.
     """
     n = min(REFINE_TOP, len(paths))
     best: list[Located | None] = [None] * n
@@ -124,17 +125,19 @@ def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
         if found is not None and (current is None or found.confidence > current.confidence):
             best[i] = found
 
-    def confident() -> bool:
-        return max((b.confidence for b in best if b is not None), default=0.0) >= LOW_CONFIDENCE
+    def confidence(i: int) -> float:
+        return best[i].confidence if best[i] is not None else 0.0  # type: ignore[union-attr]
 
     for i in range(n):
         if placed[i] is not None:
             attempt(i, *placed[i].ranges[0])
-    for i in range(min(2, n)):
+    leader = max(range(n), key=confidence, default=0)
+    sure = n > 0 and confidence(leader) >= LOW_CONFIDENCE
+    for i in ([leader] if sure else range(min(2, n))):
         for lo, hi in (placed[i].ranges[1:] if placed[i] is not None else ()):
-            if not confident():
-                attempt(i, lo, hi)
+            attempt(i, lo, hi)
     for i in range(min(2, n)):
-        if not confident() and 0.0 < durations[i] <= WHOLE_TRACK_SECONDS:
+        if max(map(confidence, range(n))) < LOW_CONFIDENCE and (
+                0.0 < durations[i] <= WHOLE_TRACK_SECONDS):
             attempt(i, 0.0, durations[i])
     return best
