@@ -25,7 +25,9 @@ from engine.store import Store
 REFINE_TOP = 3
 #: Segment hits kept per seed segment from the index, at least.
 HITS_MIN = 64
-#: Alignment confidence that ends the refinement (see :func:`refine_top`).
+#: Alignment confidences steering the refinement (see :func:`refine_top`): a true match
+#: of a real recording typically aligns at 0.55-0.9, another track below 0.3.
+SURE_CONFIDENCE = 0.5
 LOW_CONFIDENCE = 0.35
 #: Tracks at most this long may be aligned over their whole length, as a last resort.
 WHOLE_TRACK_SECONDS = 900.0
@@ -112,9 +114,10 @@ def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
     """Frame-aligned places of an excerpt in the first :data:`REFINE_TOP` results.
 
     Each decodes about 30 s of a file: every result's best place; then every other
-    place of the most confident result (a looping track holds the passage more than
-    once; the true place aligns best), or of the first two while none reaches
-    :data:`LOW_CONFIDENCE`; last, while still unsure, the first two's whole length.
+    place of the most confident result when it reaches :data:`SURE_CONFIDENCE` (a
+    looping track holds the passage more than once; the true place aligns best), else
+    of the first two; last, while none reaches :data:`LOW_CONFIDENCE`, the first two's
+    whole length.
     """
     n = min(REFINE_TOP, len(paths))
     best: list[Located | None] = [None] * n
@@ -132,7 +135,7 @@ def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
         if placed[i] is not None:
             attempt(i, *placed[i].ranges[0])
     leader = max(range(n), key=confidence, default=0)
-    sure = n > 0 and confidence(leader) >= LOW_CONFIDENCE
+    sure = n > 0 and confidence(leader) >= SURE_CONFIDENCE
     for i in ([leader] if sure else range(min(2, n))):
         for lo, hi in (placed[i].ranges[1:] if placed[i] is not None else ()):
             attempt(i, lo, hi)
