@@ -12,7 +12,7 @@ take ``720,000 x (CODEC_DIM + 4)`` bytes. Inner products are computed in the cod
 space without decoding: a query ``q`` becomes ``(P q) * scale`` and scores
 ``q . (mean + P^T (scale * code)) - q . mean`` (:meth:`Codec.query`).
 
-``meta['dense_format']`` records :data:`DENSE_FORMAT`; the tables are created by the
+``meta["dense_format"]`` records the row format (1); the tables are created by the
 store's schema migration 3 (:data:`engine.store.MIGRATIONS`).
 """
 
@@ -27,7 +27,6 @@ import numpy as np
 
 from engine.store import Store
 
-DENSE_FORMAT = 1
 #: Float16 vectors of one model from which a codec is fitted and everything coded.
 FIT_MIN = 20_000
 #: At most this many vectors (sampled) fit the codec.

@@ -129,15 +129,17 @@ def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
             best[i] = found
 
     def confidence(i: int) -> float:
-        return best[i].confidence if best[i] is not None else 0.0  # type: ignore[union-attr]
+        found = best[i]
+        return found.confidence if found is not None else 0.0
 
+    ranges = [p.ranges if p is not None else () for p in placed[:n]]
     for i in range(n):
-        if placed[i] is not None:
-            attempt(i, *placed[i].ranges[0])
+        for lo, hi in ranges[i][:1]:
+            attempt(i, lo, hi)
     leader = max(range(n), key=confidence, default=0)
     sure = n > 0 and confidence(leader) >= SURE_CONFIDENCE
     for i in ([leader] if sure else range(min(2, n))):
-        for lo, hi in (placed[i].ranges[1:] if placed[i] is not None else ()):
+        for lo, hi in ranges[i][1:]:
             attempt(i, lo, hi)
     for i in range(min(2, n)):
         if max(map(confidence, range(n))) < LOW_CONFIDENCE and (

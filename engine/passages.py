@@ -75,8 +75,8 @@ def tracks_containing(store: Store, catalog: Catalog, *, track_id: int, start: f
     if not inside.any():  # passage shorter than a segment hop: the nearest segment
         inside = np.abs(starts - start) == np.abs(starts - start).min()
     q_starts, q_vectors = starts[inside], vectors[inside]
-    ids = excerpts.candidate_tracks(q_vectors, catalog, pool=max(4 * k, 50))
-    ids = [int(i) for i in ids if int(i) != track_id]
+    hits = excerpts.candidate_tracks(q_vectors, catalog, pool=max(4 * k, 50))
+    ids = [int(i) for i in hits if int(i) != track_id]
     found = excerpts.track_segments(store, ids, fingerprint=catalog.fingerprint, dim=dim)
     scored = []
     for tid in ids:
