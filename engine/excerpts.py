@@ -22,7 +22,7 @@ from engine.rerank import similarities
 from engine.store import Store
 
 #: Results whose offset is refined by frame alignment (each decodes ~30 s of its file).
-REFINE_TOP = 3
+REFINE_TOP = 2
 #: Segment hits kept per seed segment from the index, at least.
 HITS_MIN = 64
 #: Alignment confidences steering the refinement (see :func:`refine_top`): a true match
