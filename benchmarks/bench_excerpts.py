@@ -18,7 +18,7 @@ search, alignment refinement and re-ordering of the best results) and time it.
 size, catalog load, excerpt and in-library query latency, and RSS.
 
 Run: ``python -m benchmarks.bench_excerpts [quality|latency|all] [--val DIR ...]
-[--distractors DIR ...] [--excerpts 2]``
+[--corpus data/corpus --per-package 4] [--distractors DIR ...] [--excerpts 2]``
 """
 
 from __future__ import annotations
@@ -62,16 +62,25 @@ class Query:
     y: np.ndarray
 
 
-def music_files(folders: list[Path], min_seconds: float = 30.0) -> list[Path]:
-    """Audio files of at least ``min_seconds`` under ``folders``."""
+def music_files(folders: list[Path], min_seconds: float = 30.0,
+                per_folder: int | None = None) -> list[Path]:
+    """Audio files of at least ``min_seconds`` under ``folders`` (the first ``per_folder``
+    of each, by name)."""
     from engine.audio import AUDIO_EXTENSIONS
 
     out = []
     for folder in folders:
-        for p in sorted(folder.rglob("*")):
-            if p.suffix.lower() in AUDIO_EXTENSIONS and audio_info(p).duration >= min_seconds:
-                out.append(p)
+        found = [p for p in sorted(folder.rglob("*")) if p.suffix.lower() in AUDIO_EXTENSIONS
+                 and audio_info(p).duration >= min_seconds]
+        out += found[:per_folder]
     return out
+
+
+def corpus_validation(corpus: Path) -> list[Path]:
+    """The recordings folders of the corpus's held-out packages (VALIDATION_PACKAGES.txt)."""
+    listed = (corpus / "VALIDATION_PACKAGES.txt").read_text(encoding="utf-8").split()
+    return [corpus / "recordings" / name for name in listed
+            if (corpus / "recordings" / name).is_dir()]
 
 
 def make_queries(lib, val: list[Path], per_track: int, sr: int) -> list[Query]:
@@ -166,7 +175,10 @@ def bench_quality(args: argparse.Namespace) -> None:
     from engine.library import Library
     from engine.seed import excerpt_segments
 
-    val, distractors = music_files(args.val), music_files(args.distractors)
+    val = music_files(args.val, per_folder=args.per_package)
+    if args.corpus is not None:
+        val += music_files(corpus_validation(args.corpus), per_folder=args.per_package)
+    distractors = music_files(args.distractors)
     print(f"library: {len(val)} validation recordings + {len(distractors)} distractors; "
           f"{args.excerpts} excerpt(s) per track and length, clean and phone-degraded")
     with tempfile.TemporaryDirectory() as scratch:
@@ -295,6 +307,10 @@ def main() -> None:
     parser.add_argument("--val", type=Path, nargs="+", default=VAL)
     parser.add_argument("--distractors", type=Path, nargs="+", default=DISTRACTORS)
     parser.add_argument("--excerpts", type=int, default=2)
+    parser.add_argument("--corpus", type=Path, help="also the recordings of this corpus's "
+                        "VALIDATION_PACKAGES.txt")
+    parser.add_argument("--per-package", type=int, help="at most this many recordings of "
+                        "each folder")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--tracks", type=int, default=12_000)
