@@ -319,16 +319,19 @@ def main() -> None:
     parser.add_argument("--lengths", type=float, nargs="+", help="only these excerpt lengths")
     parser.add_argument("--product-only", action="store_true",
                         help="only the end-to-end rows")
+    parser.add_argument("--slack-hops", type=float, help="engine.excerpts.SLACK_HOPS")
     parser.add_argument("--refine-top", type=int, help="results refined by alignment "
                         "(default engine.excerpts.REFINE_TOP)")
     args = parser.parse_args()
     if args.what == "query":
         bench_query(args.library)
         return
-    if args.refine_top is not None:
-        from engine import excerpts
+    from engine import excerpts
 
+    if args.refine_top is not None:
         excerpts.REFINE_TOP = args.refine_top
+    if args.slack_hops is not None:
+        excerpts.SLACK_HOPS = args.slack_hops
     if args.what in ("quality", "all"):
         bench_quality(args)
     if args.what in ("latency", "all"):

@@ -31,6 +31,8 @@ SURE_CONFIDENCE = 0.5
 LOW_CONFIDENCE = 0.35
 #: Tracks at most this long may be aligned over their whole length, as a last resort.
 WHOLE_TRACK_SECONDS = 900.0
+#: Slack around a place, in segment hops, on each side.
+SLACK_HOPS = 1.0
 #: Places per track tried by the alignment (the best segment pairs, apart from each other).
 PLACES = 3
 
@@ -44,7 +46,7 @@ class Placement:
     score : best fused similarity between a seed segment and a track segment
     offset : estimated start of the seed in the track, seconds
     ranges : ``(lo, hi)`` ranges the true start may lie in, best pair first (one segment
-        hop of slack on each side), for up to :data:`PLACES` segment pairs
+        hop (:data:`SLACK_HOPS`) of slack on each side), for up to :data:`PLACES` segment pairs
     """
 
     score: float
@@ -81,7 +83,7 @@ def place(seed_vectors: np.ndarray, seed_starts: np.ndarray, seed_seconds: float
           starts: np.ndarray, vectors: np.ndarray, *, config: FeatureConfig) -> Placement:
     """Best (track segment, seed segment) pairs and the seed starts they imply."""
     sims = similarities(vectors, seed_vectors)  # (track segments, seed segments)
-    seg, slack = config.segment.seconds, config.segment.hop_seconds
+    seg, slack = config.segment.seconds, SLACK_HOPS * config.segment.hop_seconds
     order = np.argsort(-sims, axis=None, kind="stable")
     ranges: list[tuple[float, float]] = []
     first = None
