@@ -5,7 +5,7 @@
 * scan: ``Library.scan`` into a fresh library (walk, diff, decode, features, embed,
   tags, hash, batched commits, catalog build), in tracks per minute and x real time,
   and its ratio to the decode floor;
-* profile: one core, per file: decode, features, embedding of the selected segments,
+* profile: one core, per file: decode, features, embedding of every segment (dense),
   tags and content hash;
 * external query: a generated 4-minute MP3 outside the library -> ranked results
   (``analyze_seed`` + ``search``), median of repeated runs.
@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from engine.analysis import SEGMENTS_PER_TRACK, content_hash
+from engine.analysis import content_hash
 from engine.audio import AUDIO_EXTENSIONS, load_audio
 from engine.model import Embedder, default_model_dir
 
@@ -66,8 +66,8 @@ def scan_time(files: list[Path], model: Path, workers: int, tmp: Path) -> tuple[
 
 def profile(files: list[Path], model: Path) -> dict[str, float]:
     """Median per-file seconds of each stage on one core."""
+    from engine.stream import stream_segments
     from engine.tags import read_tags
-    from engine.windowed import selected_segments
 
     embedder = Embedder(model, threads=1)
     cfg = embedder.config
@@ -77,16 +77,18 @@ def profile(files: list[Path], model: Path) -> dict[str, float]:
         t0 = time.perf_counter()
         y = load_audio(f, sr=cfg.sr)
         t1 = time.perf_counter()
-        segs = selected_segments(y, config=cfg, max_segments=SEGMENTS_PER_TRACK)
+        chunks = list(stream_segments([y], config=cfg))  # every segment, as scans embed
         t2 = time.perf_counter()
-        embedder.embed(segs)
+        for segs in chunks:
+            embedder.embed(segs)
         t3 = time.perf_counter()
         read_tags(f)
         t4 = time.perf_counter()
         content_hash(f)
         t5 = time.perf_counter()
         for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4,
-                                       y.size / cfg.sr, len(segs)), strict=False):
+                                       y.size / cfg.sr, sum(map(len, chunks))),
+                              strict=False):
             stages[key].append(value)
     return {k: statistics.median(v) for k, v in stages.items()}
 

@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.errors import ResonanceError
+from engine.features import select_starts
 from engine.tags import Tags, read_tags
 
 if TYPE_CHECKING:
     from engine.model import Embedder
 
-#: Segments embedded per library track, spread evenly over it. Measured with the shipped
+#: Segments per library track kept in full (fused and branch vectors: track seeds, result
+#: modalities; their mean is the track vector), spread evenly over it; every segment's
+#: fused vector is stored as well (dense, :mod:`engine.dense`). Measured with the shipped
 #: model on the 539 validation tracks (benchmarks/bench_catalog_quality.py), degraded
 #: 10 s excerpt -> track Recall@1: 0.64 / 0.74 / 0.77 / 0.80 / 0.81 / 0.81 for 1 / 2 /
 #: 4 / 8 / 16 / all segments; version search is flat (R@1 0.68-0.70). Embedding 8
@@ -50,6 +53,9 @@ class Analysis:
     starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     segments: dict[str, np.ndarray] = field(default_factory=dict)
     track: dict[str, np.ndarray] = field(default_factory=dict)
+    #: every segment (one per segment hop): starts in seconds, fused vectors in float16
+    dense_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    dense: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float16))
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
@@ -93,25 +99,34 @@ def embed_audio(y: np.ndarray, embedder: Embedder, *,
 
 def analyse_path(path: str, track_id: int, max_segments: int | None,
                  embedder: Embedder | None = None) -> Analysis:
-    """Decode, analyse and embed ``path``; never raises for a bad file."""
-    from engine.audio import load_audio
+    """Decode, analyse and embed ``path`` (streamed, every segment); never raises for a bad file.
+
+    All segments are embedded (the dense vectors, for excerpt search); ``max_segments``
+    of them, evenly spread, are kept in full (with branch vectors) and their mean is the
+    track vector.
+    """
+    from engine.audio import stream_audio
+    from engine.stream import embed_stream
 
     embedder = embedder or _EMBEDDER
     if embedder is None:
         raise RuntimeError("analyse_path needs an embedder (call init_worker first)")
     try:
         st = os.stat(path)
-        y = load_audio(path, sr=embedder.config.sr)
-        if y.size < embedder.config.hop_length * 4:
+        config = embedder.config
+        dense = embed_stream(stream_audio(path, sr=config.sr), embedder)
+        if dense.n_samples < config.hop_length * 4 or not len(dense.starts):
             return Analysis(path, track_id, False, st.st_size, st.st_mtime,
                             reason="audio too short to analyse")
-        starts, segments = embed_audio(y, embedder, max_segments=max_segments)
+        keep = select_starts(np.arange(len(dense.starts)), max_segments)
+        segments = {k: v[keep] for k, v in dense.vectors.items()}
         return Analysis(
             path=path, track_id=track_id, ok=True, size=st.st_size, mtime=st.st_mtime,
-            content_hash=content_hash(path), duration=y.size / float(embedder.config.sr),
+            content_hash=content_hash(path), duration=dense.n_samples / float(config.sr),
             format=Path(path).suffix.lower().lstrip("."), tags=read_tags(path),
-            starts=starts, segments=segments,
-            track={k: mean_vector(v) for k, v in segments.items()})
+            starts=dense.starts[keep], segments=segments,
+            track={k: mean_vector(v) for k, v in segments.items()},
+            dense_starts=dense.starts, dense=dense.vectors["fused"].astype(np.float16))
     except ResonanceError as exc:
         reason, transient = getattr(exc, "reason", None) or str(exc), exc.transient
     except (OSError, MemoryError) as exc:  # I/O error, vanished drive, out of memory

@@ -30,9 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from engine import dense
 from engine.config import FEATURE_VERSION
 from engine.errors import StoreAccessError
 from engine.index import VectorIndex, build_index, id_checksum
+from engine.segment_index import build_segment_index, segment_keys
 from engine.store import VECTOR_COLUMNS, Store
 
 log = logging.getLogger(__name__)
@@ -40,15 +42,12 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 POINTER = "current"
 FORMAT = "resonance-catalog"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the segment index holds every (dense) segment
 INDEX_NAMES = ("tracks", "segments")
 TMP_PREFIX = "catalog.tmp-"
 #: Replaced catalog folders are removed once they are this old (seconds): until then
 #: another process may still be reading the one it found through ``current``.
 STALE_GRACE_SECONDS = 60.0
-#: The segment index serves excerpt queries only (decoding dominates them), so it stays
-#: exact, in float16, up to this many segments (about 37,000 tracks at 8 segments).
-SEGMENT_APPROX_THRESHOLD = 300_000
 
 
 class CatalogInvalid(Exception):
@@ -73,6 +72,8 @@ class Catalog:
     track_vectors: dict[str, np.ndarray]
     checksums: dict[str, str] = field(default_factory=dict)
     fingerprint: str = ""
+    #: codec of the segment index (None: float16 vectors in the model's space)
+    segment_codec: dense.Codec | None = None
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Row positions of track ``ids`` in :attr:`track_vectors`."""
@@ -116,6 +117,7 @@ def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint:
             index.write(target)
             _fsync_file(target)
             entries[name] = {"file": target.name, "kind": index.kind, "count": index.count,
+                             "dim": index.dim,
                              "id_checksum": checksums[name], "recall_at_20": index.recall,
                              "nprobe": index.nprobe, "sha256": _sha256(target)}
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
@@ -203,7 +205,7 @@ def read_catalog(folder: Path, *, fingerprint: str, dim: int,
         try:
             if _sha256(path) != entry["sha256"]:
                 raise CatalogInvalid(f"{name} index file is corrupt (checksum mismatch)")
-            index = VectorIndex.read(path, kind=entry["kind"], dim=dim,
+            index = VectorIndex.read(path, kind=entry["kind"], dim=int(entry.get("dim", dim)),
                                      recall=float(entry["recall_at_20"]),
                                      nprobe=int(entry["nprobe"]))
         except CatalogInvalid:
@@ -218,18 +220,17 @@ def read_catalog(folder: Path, *, fingerprint: str, dim: int,
 
 
 def database_checksums(store: Store, fingerprint: str) -> dict[str, str]:
-    """Id checksums of what the database says the indexes must hold."""
-    return {name: id_checksum(_searchable_ids(store, fingerprint, segments=name == "segments"))
-            for name in INDEX_NAMES}
+    """Id checksums of what the database says the indexes must hold (and the segment
+    codec: coding a library's dense vectors changes the segment index)."""
+    codec = dense.codec_for(store, fingerprint)
+    return {"tracks": id_checksum(_track_ids(store, fingerprint)),
+            "segments": f"{id_checksum(segment_keys(store, fingerprint))}"
+                        f":{codec.id if codec else 0}"}
 
 
-def _searchable_ids(store: Store, fingerprint: str, *, segments: bool) -> np.ndarray:
-    from engine.store import SEGMENT_STRIDE
-
-    key = f"v.track_id * {SEGMENT_STRIDE} + v.seg" if segments else "v.track_id"
-    table = "segments" if segments else "track_vectors"
+def _track_ids(store: Store, fingerprint: str) -> np.ndarray:
     rows = store.query(
-        f"SELECT {key} FROM {table} v JOIN tracks t ON t.id = v.track_id "
+        "SELECT v.track_id FROM track_vectors v JOIN tracks t ON t.id = v.track_id "
         "JOIN path_state p ON p.track_id = t.id WHERE t.status = 'ok' "
         "AND p.state = 'present' AND t.fingerprint = ?", (fingerprint,))
     return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
@@ -250,10 +251,10 @@ def open_catalog(store: Store, folder: Path, *, fingerprint: str, dim: int,
                     "from the library database.", exc)
     track_ids, vectors = _track_vectors(store, fingerprint, dim)
     if indexes is None:
-        seg_ids, seg_vectors = store.vector_matrix(segments=True, fingerprint=fingerprint)
+        dense.compress_if_large(store, fingerprint=fingerprint, dim=dim)
+        checksums = database_checksums(store, fingerprint)
         indexes = {"tracks": build_index(track_ids, vectors["fused"], dim=dim),
-                   "segments": build_index(seg_ids, seg_vectors, dim=dim, fp16=True,
-                                           threshold=SEGMENT_APPROX_THRESHOLD)}
+                   "segments": build_segment_index(store, fingerprint=fingerprint, dim=dim)}
         try:
             write_catalog(folder, indexes, fingerprint=fingerprint, checksums=checksums)
         except StoreAccessError as exc:  # a cache: search from memory, save next time
@@ -261,7 +262,7 @@ def open_catalog(store: Store, folder: Path, *, fingerprint: str, dim: int,
                         "index in memory.", exc)
     return Catalog(tracks=indexes["tracks"], segments=indexes["segments"],
                    track_ids=track_ids, track_vectors=vectors, checksums=checksums,
-                   fingerprint=fingerprint)
+                   fingerprint=fingerprint, segment_codec=dense.codec_for(store, fingerprint))
 
 
 def _track_vectors(store: Store, fingerprint: str,

@@ -52,7 +52,8 @@ class VectorIndex:
     Attributes
     ----------
     index : the ``faiss.IndexIDMap`` (or IVF index carrying its own ids)
-    kind : ``flat`` (float32), ``flat16`` (float16 storage, exact scan) or ``ivf``
+    kind : ``flat`` (float32), ``flat16`` (float16 storage, exact scan), ``int8`` (coded
+        dense segments, exact scan, see :mod:`engine.segment_index`) or ``ivf``
     dim : vector dimension
     recall : measured recall@20 against exact search (1.0 for flat)
     nprobe : IVF lists probed per query (0 for flat)
@@ -73,7 +74,7 @@ class VectorIndex:
         """The ids stored in the index ``(count,)`` int64."""
         import faiss
 
-        if self.kind in ("flat", "flat16"):
+        if self.kind in ("flat", "flat16", "int8"):
             return faiss.vector_to_array(self.index.id_map).astype(np.int64)
         ivf = faiss.extract_index_ivf(self.index)
         invlists = ivf.invlists

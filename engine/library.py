@@ -22,6 +22,7 @@ from engine.catalog import Catalog, database_checksums, open_catalog
 from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
 from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
+from engine.passages import PassageMatch
 from engine.records import ScanError, TrackInfo
 from engine.scan import ScanOptions, ScanProgress, default_workers
 from engine.scan import scan as run_scan
@@ -277,6 +278,16 @@ class Library:
         catalog = self.catalog()
         return search(seed, params or SearchParams(), catalog=catalog, store=self.store,
                       retriever=Retriever(catalog, self.store))
+
+    def tracks_containing(self, track_id: int, *, start: float = 0.0, end: float | None = None,
+                          min_score: float | None = None, k: int = 50) -> list[PassageMatch]:
+        """Other tracks containing ``[start, end)`` seconds of a library track (near-duplicate
+        passages), best first; see :func:`engine.passages.tracks_containing`."""
+        from engine.passages import MIN_SCORE, tracks_containing
+
+        return tracks_containing(self.store, self.catalog(), track_id=int(track_id),
+                                 start=start, end=end, k=k,
+                                 min_score=MIN_SCORE if min_score is None else min_score)
 
     # -- playlists ----------------------------------------------------------------------
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:

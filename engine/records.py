@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine import dense
 from engine.errors import ParameterError
 from engine.store import SEGMENT_DTYPE, VECTOR_COLUMNS, Store, to_blob
 
@@ -161,6 +162,11 @@ def save_analysis(conn: sqlite3.Connection, track_id: int, result: Analysis,
          for i in range(len(result.starts))])
     conn.execute("INSERT OR REPLACE INTO track_vectors VALUES (?, ?, ?, ?, ?)",
                  (track_id, *(to_blob(result.track[c]) for c in VECTOR_COLUMNS)))
+    if len(result.dense_starts):
+        dense.save(conn, track_id, result.dense_starts, result.dense,
+                   dense.codec_for(conn, fingerprint))
+    else:
+        conn.execute("DELETE FROM dense_segments WHERE track_id = ?", (track_id,))
 
 
 def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: int,
@@ -179,6 +185,7 @@ def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: in
                   track_id))
     conn.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
     conn.execute("DELETE FROM track_vectors WHERE track_id = ?", (track_id,))
+    conn.execute("DELETE FROM dense_segments WHERE track_id = ?", (track_id,))
 
 
 #: A track's status as ``status`` counts it: analysed with another model than the
@@ -206,6 +213,8 @@ def library_stats(store: Store) -> dict[str, Any]:
         key = row["s"] if row["st"] == "present" else row["st"]
         stats[key] += row["n"]
     stats["segments"] = int(store.query("SELECT COUNT(*) FROM segments")[0][0])
+    stats["dense_segments"] = int(store.query(
+        "SELECT COALESCE(SUM(n), 0) FROM dense_segments")[0][0])
     stats["roots"] = [str(p) for _, p in store.roots()]
     stats["model_sha256"] = store.get_meta("model_sha256")
     stats["revision"] = store.revision

@@ -168,7 +168,10 @@ def pending_work(store: Store, root_ids: list[int], fingerprint: str) -> list[tu
         "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
         f"WHERE t.root_id IN ({marks}) AND p.state = 'present' AND (t.status = 'pending' "
         "OR (t.status = 'error' AND t.retry = 1) "
-        "OR (t.status = 'ok' AND COALESCE(t.fingerprint, '') != ?)) ORDER BY t.path",
+        "OR (t.status = 'ok' AND COALESCE(t.fingerprint, '') != ?) "
+        # analysed before dense segments existed (schema 4): add them
+        "OR (t.status = 'ok' AND NOT EXISTS (SELECT 1 FROM dense_segments d "
+        "WHERE d.track_id = t.id))) ORDER BY t.path",
         (*root_ids, fingerprint))
     return [(int(r[0]), str(r[1])) for r in rows]
 

@@ -9,25 +9,29 @@ same space.
 
 A *track* seed (a library track or a whole file) is matched track-to-track through the
 track-level index. An *excerpt* seed (a short file or a recording) is matched
-segment-to-segment through the segment-level index and scored per track by its best
-segment pair. Either way each result reports per-modality similarity and the
-best-matching offsets (seed and result).
+segment-to-segment against every segment of every track (:mod:`engine.excerpts`) and
+scored per track by its best segment pair; its results report where in the track the
+excerpt starts (``match_offset``), refined by frame alignment for the best ones, with
+a confidence. Either way each result reports per-modality similarity.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from engine import excerpts
 from engine.catalog import Catalog
+from engine.config import FeatureConfig
 from engine.errors import ParameterError
 from engine.model import BRANCH_NAMES
 from engine.records import TrackInfo, tracks_by_id
 from engine.rerank import MMR, PRF, similarities
-from engine.store import SEGMENT_STRIDE, Store
+from engine.store import Store
 
 POOL_MIN = 200
 #: Largest modality weight (weights are relative; larger ones only overflow).
@@ -78,17 +82,28 @@ class Seed:
     album: str | None = None
     artist: str | None = None
     track: dict[str, np.ndarray] = field(default_factory=dict)
+    #: excerpts: alignment frames (:func:`engine.locate.align_frames`) and the model's
+    #: feature configuration, to refine where each result matches
+    frames: np.ndarray | None = None
+    config: FeatureConfig | None = None
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One ranked track."""
+    """One ranked track.
+
+    ``match_offset`` is where the best-matching part of the track starts, in seconds
+    (for an excerpt seed: where the excerpt starts in the track, ``seed_offset`` 0);
+    ``match_confidence`` in [0, 1] is the frame-alignment score when the offset was
+    refined (the best :data:`engine.excerpts.REFINE_TOP` excerpt results), else 0.
+    """
 
     track: TrackInfo
     score: float
     modalities: dict[str, float]
     seed_offset: float
     match_offset: float
+    match_confidence: float = 0.0
 
 
 def weighted(vectors: dict[str, np.ndarray], weights: tuple[float, float, float]) -> np.ndarray:
@@ -125,20 +140,10 @@ class Retriever:
         return ids[0][ids[0] >= 0]
 
     def by_segments(self, seed: Seed, params: SearchParams) -> np.ndarray:
-        """Candidate ids whose segments are nearest to any seed segment, best first.
-
-        Tracks are ranked by their best fused segment similarity (from the index) and
-        the best ``max(3 k, 50)`` kept for exact weighted scoring.
-        """
-        per = max(50, self.pool_size(params) // max(1, len(seed.starts)))
-        scores, keys = self.catalog.segments.search(seed.segments["fused"], per)
-        valid = keys >= 0
-        tracks, best = keys[valid] // SEGMENT_STRIDE, scores[valid]
-        order = np.lexsort((-best, tracks))  # by track, best score first
-        tracks, best = tracks[order], best[order]
-        first = np.r_[True, tracks[1:] != tracks[:-1]]
-        ranked = np.argsort(-best[first], kind="stable")
-        return tracks[first][ranked][: max(3 * params.k, 50)]
+        """Candidate ids whose segments are nearest to any seed segment, best first
+        (the best ``max(3 k, 50)`` tracks, for exact scoring)."""
+        return excerpts.candidate_tracks(seed.segments["fused"], self.catalog,
+                                         pool=max(3 * params.k, 50))
 
     def score(self, query: np.ndarray, ids: np.ndarray, params: SearchParams) -> Candidates:
         """Exact weighted scores of ``ids`` against a weighted ``query``."""
@@ -146,13 +151,24 @@ class Retriever:
         return Candidates(ids=ids, scores=similarities(vectors, query), vectors=vectors)
 
     def score_segments(self, seed: Seed, ids: np.ndarray, params: SearchParams) -> Candidates:
-        """Per track, the best weighted similarity over (seed segment, track segment)."""
-        seed_w = weighted(seed.segments, params.weights)
-        stored = self.store.segment_vectors([int(i) for i in ids])
-        scores = np.array([
-            float(similarities(weighted(stored[int(i)], params.weights), seed_w).max())
-            if int(i) in stored else -1.0 for i in ids], dtype=np.float32)
+        """Per track, the best fused similarity over (seed segment, track segment), every
+        segment of the track compared."""
+        segs = self._segments(seed, ids)
+        scores = np.array([float(similarities(segs[int(i)][1], seed.segments["fused"]).max())
+                           if int(i) in segs else -1.0 for i in ids], np.float32)
         return Candidates(ids=ids, scores=scores, vectors=self.track_space(ids, params))
+
+    def placements(self, seed: Seed, ids: np.ndarray) -> list[excerpts.Placement | None]:
+        """Where an excerpt seed lies in each of ``ids`` (see :func:`excerpts.place`)."""
+        if seed.config is None:
+            raise ParameterError("placing an excerpt needs its feature configuration")
+        return excerpts.place_all(seed.segments["fused"], seed.starts, seed.duration,
+                                  self._segments(seed, ids), ids, config=seed.config)
+
+    def _segments(self, seed: Seed, ids: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        return excerpts.track_segments(self.store, [int(i) for i in ids],
+                                       fingerprint=seed.fingerprint,
+                                       dim=int(seed.segments["fused"].shape[1]))
 
     def track_space(self, ids: np.ndarray, params: SearchParams) -> np.ndarray:
         """Weighted track-level vectors of ``ids`` ``(m, D)``."""
@@ -214,7 +230,38 @@ def search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
     keep = np.argsort(-cands.scores, kind="stable")[: max(3 * params.k, 50)]
     cands = _subset(cands, keep)
     picks = MMR(params.diversity).rerank(cands.scores, cands.vectors, params.k)
-    return describe(seed, _subset(cands, picks), catalog=catalog, store=store)
+    results = describe(seed, _subset(cands, picks), catalog=catalog, store=store)
+    return locate_excerpt(seed, results, retriever) if seed.excerpt else results
+
+
+def locate_excerpt(seed: Seed, results: list[SearchResult],
+                   retriever: Retriever) -> list[SearchResult]:
+    """Excerpt results with where the excerpt starts in each track.
+
+    The best :data:`excerpts.REFINE_TOP` are refined by frame alignment
+    (:func:`excerpts.refine_top`) and put in order of alignment confidence (the
+    excerpt's frames matching a track's frames is stronger evidence than similar
+    embeddings).
+    """
+    if not results or seed.config is None:
+        return results
+    placed = retriever.placements(seed, np.array([r.track.id for r in results], np.int64))
+    refined = (excerpts.refine_top([r.track.path for r in results],
+                                   [float(r.track.duration or 0.0) for r in results],
+                                   placed, seed.frames, config=seed.config)
+               if seed.frames is not None else [])
+    out = []
+    for rank, (result, where) in enumerate(zip(results, placed, strict=True)):
+        if where is None:
+            out.append(result)
+            continue
+        found = refined[rank] if rank < len(refined) else None
+        offset, confidence = ((found.offset, found.confidence) if found is not None
+                              else (where.offset, 0.0))
+        out.append(dataclasses.replace(result, seed_offset=0.0, match_offset=offset,
+                                       match_confidence=confidence))
+    top = sorted(out[: excerpts.REFINE_TOP], key=lambda r: -r.match_confidence)
+    return top + out[excerpts.REFINE_TOP:]
 
 
 def describe(seed: Seed, cands: Candidates, *, catalog: Catalog,
@@ -241,4 +288,3 @@ def describe(seed: Seed, cands: Candidates, *, catalog: Catalog,
                                     seed_offset=float(seed.starts[s]),
                                     match_offset=float(segs["starts"][r])))
     return results
-

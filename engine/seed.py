@@ -15,6 +15,7 @@ from engine.analysis import embed_audio, mean_vector
 from engine.audio import load_audio, resample, to_mono
 from engine.errors import ParameterError
 from engine.filecheck import check_audio_file
+from engine.locate import align_frames
 from engine.model import Embedder
 from engine.records import get_track, track_id_for_path
 from engine.search import Seed
@@ -28,6 +29,10 @@ EXCERPT_SEGMENTS = 3.0
 #: 512 version queries against an 8-segment catalog): R@1 0.955 / 0.959 / 0.957 and
 #: mAP 0.899 / 0.908 / 0.910 for 2 / 4 / 8 seed segments.
 SEED_SEGMENTS = 4
+#: An excerpt shorter than one segment is repeated to fill it; it is embedded once per
+#: shift here (a fraction of its length it is rotated by first) and matched by its best
+#: variant. Measured (benchmarks/bench_excerpts.py): see the choice in RESULTS.md.
+QUERY_SHIFTS: tuple[float, ...] = (0.0,)
 
 
 def seed_from_track(store: Store, track_id: int, *, fingerprint: str) -> Seed:
@@ -59,12 +64,32 @@ def seed_from_audio(y: np.ndarray, sr: int, embedder: Embedder, *,
         raise ParameterError("the recording is too short to analyse (under a second)")
     duration = y.size / float(config.sr)
     excerpt = duration < EXCERPT_SEGMENTS * config.segment.seconds
-    starts, segments = embed_audio(y, embedder,
-                                   max_segments=None if excerpt else SEED_SEGMENTS)
-    return Seed(segments=segments, starts=np.asarray(starts, np.float32),
-                fingerprint=embedder.fingerprint, excerpt=excerpt, path=path,
-                duration=duration, album=album, artist=artist,
-                track={k: mean_vector(v) for k, v in segments.items()})
+    if not excerpt:
+        starts, segments = embed_audio(y, embedder, max_segments=SEED_SEGMENTS)
+        return Seed(segments=segments, starts=np.asarray(starts, np.float32),
+                    fingerprint=embedder.fingerprint, path=path, duration=duration,
+                    album=album, artist=artist,
+                    track={k: mean_vector(v) for k, v in segments.items()})
+    starts, segments = excerpt_segments(y, embedder)
+    return Seed(segments=segments, starts=starts, fingerprint=embedder.fingerprint,
+                excerpt=True, path=path, duration=duration, album=album, artist=artist,
+                track={k: mean_vector(v) for k, v in segments.items()},
+                frames=align_frames(y, config=config), config=config)
+
+
+def excerpt_segments(y: np.ndarray, embedder: Embedder, *,
+                     shifts: tuple[float, ...] | None = None
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Every segment of an excerpt; one rotated variant per shift when it is shorter
+    than a segment (see :data:`QUERY_SHIFTS`)."""
+    shifts = QUERY_SHIFTS if shifts is None else shifts
+    if y.size >= embedder.config.segment.seconds * embedder.config.sr or len(shifts) < 2:
+        starts, segments = embed_audio(y, embedder, max_segments=None)
+        return np.asarray(starts, np.float32), segments
+    parts = [embed_audio(np.roll(y, -int(f * y.size)), embedder, max_segments=None)[1]
+             for f in shifts]
+    segments = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return np.zeros(len(shifts), np.float32), segments
 
 
 def seed_from_file(path: str | os.PathLike[str], embedder: Embedder, *,

@@ -26,7 +26,7 @@ import numpy as np
 from engine.errors import StoreAccessError
 
 DB_FILE = "library.db"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATION_1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -96,10 +96,32 @@ ALTER TABLE tracks ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;
 UPDATE tracks SET tried = updated, retry = 1 WHERE status = 'error'
 """
 
+_MIGRATION_4 = """
+-- dense segment vectors (engine/dense.py)
+
+CREATE TABLE IF NOT EXISTS dense_codecs (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    params BLOB NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dense_segments (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    codec INTEGER NOT NULL DEFAULT 0,
+    n INTEGER NOT NULL,
+    starts BLOB NOT NULL,
+    vectors BLOB NOT NULL
+);
+INSERT OR IGNORE INTO meta VALUES ('dense_format', '1')
+"""
+
+
 #: Numbered schema steps; step ``n`` brings the schema from version ``n - 1`` to ``n``:
 #: SQL text, or a function of the connection for steps that transform data.
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
-    1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3}
+    1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3, 4: _MIGRATION_4}
 
 VECTOR_COLUMNS = ("fused", "timbre", "harmony", "rhythm")
 #: Segment keys in the segment-level index are ``track_id * SEGMENT_STRIDE + seg``.

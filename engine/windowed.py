@@ -1,7 +1,8 @@
 """Features for only the segments that will be embedded.
 
-A scan embeds a few evenly spread segments per track, yet computing the features of
-the whole track costs several times the decoding. Every feature stage is local in
+A whole-file seed outside the library embeds a few evenly spread segments, yet
+computing the features of the whole track costs several times the decoding (scans
+embed every segment and use :mod:`engine.stream`). Every feature stage is local in
 time (STFT frames, HPSS medians, onset flux, the centred tempogram window), so the
 features of a segment only depend on the audio within a fixed context around it.
 :func:`selected_segments` computes features on those windows alone (merged when they

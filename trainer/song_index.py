@@ -19,15 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.catalog import (
-    SEGMENT_APPROX_THRESHOLD,
-    CatalogInvalid,
-    read_catalog,
-    write_catalog,
-)
+from engine.catalog import CatalogInvalid, read_catalog, write_catalog
 from engine.index import VectorIndex, build_index, id_checksum, normalise
 from trainer.cache import SongEntry
 from trainer.errors import TrainerError
+
+#: The song index's segment index stays exact, in float16, up to this many segments.
+SEGMENT_APPROX_THRESHOLD = 300_000
 
 SONGS_FILE = "songs.json"
 

@@ -209,7 +209,16 @@ def result_json(result: Any) -> dict[str, Any]:
     return {"path": str(t.path), "score": round(result.score, 6), "title": t.title,
             "artist": t.artist, "album": t.album, "track_id": t.id,
             "modalities": {k: round(v, 6) for k, v in result.modalities.items()},
-            "match": {"seed_offset": result.seed_offset, "offset": result.match_offset}}
+            "match": {"seed_offset": result.seed_offset, "offset": result.match_offset,
+                      "confidence": round(result.match_confidence, 4)}}
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` of a time in seconds (``h:mm:ss`` from an hour on)."""
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _print_table(seed_name: str, results: list) -> None:
@@ -218,7 +227,7 @@ def _print_table(seed_name: str, results: list) -> None:
         t = r.track
         name = printable(f"{t.artist} - {t.display_title}" if t.artist else t.display_title)
         print(f"{rank:3d}. {r.score:6.3f}  {name}  [{printable(t.path)}]  "
-              f"(seed {r.seed_offset:.0f}s ~ {r.match_offset:.0f}s)")
+              f"(seed {clock(r.seed_offset)} ~ track {clock(r.match_offset)})")
 
 
 def run_similar(args: argparse.Namespace) -> int:

@@ -69,3 +69,14 @@ def analysed_rows(db: Path) -> int:
                                 ).fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def lock_held(path: Path) -> bool:
+    """Whether some process holds an OS lock on ``path`` (Linux: ``/proc/locks``)."""
+    try:
+        inode = os.stat(path).st_ino
+    except OSError:
+        return False
+    text = Path("/proc/locks").read_text()
+    return any(line.split()[5].endswith(f":{inode}") for line in text.splitlines()
+               if len(line.split()) > 5)

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from engine.cli import main
-from tests.engine.processes import ROOT, analysed_rows, start_cli, wait_until
+from tests.engine.processes import ROOT, lock_held, start_cli, wait_until
 from tests.model_factory import build_model, write_music
 
 QUERIES = textwrap.dedent("""
@@ -49,9 +49,9 @@ def corpus(tmp_path):
 def test_a_second_scan_is_refused_while_one_runs(corpus):
     root, lib = corpus
     first = start_cli("scan", str(root / "more"), "--workers", "2", "--quiet", *lib)
-    wait_until(lambda: analysed_rows(root / "lib" / "library.db") > 6
-               or first.poll() is not None, 60)
+    wait_until(lambda: lock_held(root / "lib" / "scan.lock") or first.poll() is not None, 60)
     os.kill(first.pid, signal.SIGSTOP)  # frozen mid-scan, holding the lock, however fast
+    assert first.poll() is None, "the first scan ended before it could be frozen"
     second = subprocess.run([sys.executable, "-c", "import sys; from engine.cli import main; "
                              "sys.exit(main(sys.argv[1:]))", "scan", "--workers", "0",
                              "--quiet", *lib], cwd=ROOT, capture_output=True, text=True,

@@ -107,3 +107,17 @@ def test_missing_model_in_a_real_process(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("resonance: error: no embedding model")
     assert "Traceback" not in proc.stderr
+
+
+def test_excerpt_results_say_where_as_m_ss_and_with_a_confidence(env, capsys, tmp_path):
+    root, base, files = env  # files[4] is song(4, 10 s); the clip is its 3-9 s
+    clip = write_audio(tmp_path / "clip.flac", song(4, 10, sr=16000)[3 * 16000:9 * 16000],
+                       sr=16000)
+    (obj,) = run_json_lines(capsys, ["similar", str(clip), "--json", "-k", "2", *base])
+    top = obj["results"][0]
+    assert obj["excerpt"] is True and top["path"] == str(files[4])
+    assert abs(top["match"]["offset"] - 3.0) <= 0.1 and top["match"]["seed_offset"] == 0.0
+    assert 0.5 < top["match"]["confidence"] <= 1.0
+    capsys.readouterr()
+    assert main(["similar", str(clip), "-k", "1", *base]) == 0
+    assert "(seed 0:00 ~ track 0:03)" in capsys.readouterr().out

@@ -111,17 +111,16 @@ def test_a_file_replaced_during_its_analysis_is_analysed_again(tmp_path, model_d
     target = write_audio(music / "track.wav", song(1, 8, sr=16000), sr=16000)
     other = write_audio(tmp_path / "other.wav", song(2, 8, sr=16000), sr=16000)
     assert other.stat().st_size == target.stat().st_size
-    real_load = audio.load_audio
+    real_stream = audio.stream_audio
 
-    def load_then_replace(path, **kwargs):  # decoded, then swapped under the scan
-        y = real_load(path, **kwargs)
+    def stream_then_replace(path, **kwargs):  # decoded, then swapped under the scan
+        yield from real_stream(path, **kwargs)
         if other.exists():
             st = os.stat(path)
             os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size and mtime
             os.replace(other, path)
-        return y
 
-    monkeypatch.setattr(audio, "load_audio", load_then_replace)
+    monkeypatch.setattr(audio, "stream_audio", stream_then_replace)
     with Library.open(tmp_path / "lib", model_dir=model_dir) as lib:
         list(lib.scan([music], workers=0))
         assert analysed(list(lib.scan(workers=0))) == 1  # what was decoded is not on disk

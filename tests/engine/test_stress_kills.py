@@ -5,16 +5,31 @@ from __future__ import annotations
 
 import os
 import signal
+import textwrap
 import time
 
 import numpy as np
 import pytest
 
 from engine.library import Library
-from tests.engine.processes import alive, analysed_rows, descendants, start_cli, wait_until
+from tests.engine.processes import ROOT, alive, analysed_rows, descendants, start_cli, wait_until
 from tests.model_factory import build_model, write_music
 
 KILLS = 10
+FILES = 24
+#: Loaded in the killed scans and their workers: each file takes at least 0.5 s, so a scan
+#: lasts several seconds on any machine and ten kills land in the middle of it.
+SLOW_ANALYSIS = textwrap.dedent("""
+    import time
+    import engine.analysis as analysis
+    _real = analysis.analyse_path
+
+    def analyse_path(*args, **kwargs):
+        time.sleep(0.5)
+        return _real(*args, **kwargs)
+
+    analysis.analyse_path = analyse_path
+""")
 
 
 def table(folder, model) -> dict[str, tuple]:
@@ -33,20 +48,24 @@ def test_ten_random_sigkills_then_a_clean_finish(tmp_path):
     rng = np.random.default_rng(15)
     model = build_model(tmp_path / "model")
     music = tmp_path / "music"
-    write_music(music, 24, seconds=6)
+    write_music(music, FILES, seconds=6)
     args = ["--workers", "2", "--quiet", "--library", str(tmp_path / "killed"),
             "--model", str(model)]
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_ANALYSIS, encoding="utf-8")
+    slow = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
     spawned: set[int] = set()
     kills = mid_analysis = 0
     for _ in range(3 * KILLS):  # until ten kills have landed while a scan was running
-        proc = start_cli("scan", str(music), *args)
-        deadline = time.monotonic() + rng.uniform(0.3, 2.0)
+        proc = start_cli("scan", str(music), *args, env=slow)
+        deadline = time.monotonic() + rng.uniform(0.2, 1.5)
         while time.monotonic() < deadline and proc.poll() is None:
             spawned |= descendants(proc.pid)
             time.sleep(0.05)
         spawned.add(proc.pid)
         if proc.poll() is None:
-            mid_analysis += analysed_rows(tmp_path / "killed" / "library.db") < 24
+            mid_analysis += analysed_rows(tmp_path / "killed" / "library.db") < FILES
             os.kill(proc.pid, signal.SIGKILL)  # the scan only: its workers must follow
             kills += 1
         proc.communicate()
@@ -57,12 +76,12 @@ def test_ten_random_sigkills_then_a_clean_finish(tmp_path):
     last = start_cli("scan", str(music), *args)
     out, err = last.communicate(timeout=120)
     assert last.returncode == 0, err
-    assert "the library holds 24 searchable tracks" in out
+    assert f"the library holds {FILES} searchable tracks" in out
     clean = start_cli("scan", str(music), "--workers", "2", "--quiet", "--library",
                       str(tmp_path / "clean"), "--model", str(model))
     assert clean.wait(timeout=120) == 0
     killed, expected = table(tmp_path / "killed", model), table(tmp_path / "clean", model)
-    assert killed.keys() == expected.keys() and len(killed) == 24
+    assert killed.keys() == expected.keys() and len(killed) == FILES
     for path, row in expected.items():
         assert killed[path][:6] == row[:6], path  # status, size, mtime, hash, duration, model
         for got, want in zip(killed[path][6:8], row[6:8], strict=True):

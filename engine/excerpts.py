@@ -1,0 +1,150 @@
+"""Excerpt search: which tracks contain a short recording, and where.
+
+An excerpt seed's segment vectors are searched in the segment index, which holds
+every segment of every track (:mod:`engine.segment_index`). The candidate tracks'
+dense vectors are then scored exactly against every seed segment (best pair), which
+also places the excerpt in the track to within a model segment; :mod:`engine.locate`
+refines that place for the best results by aligning frames.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import dense, segment_index
+from engine.catalog import Catalog
+from engine.config import FeatureConfig
+from engine.locate import Located, refine_offset
+from engine.rerank import similarities
+from engine.store import Store
+
+#: Results whose offset is refined by frame alignment (each decodes ~30 s of its file).
+REFINE_TOP = 2
+#: Segment hits kept per seed segment from the index, at least.
+HITS_MIN = 64
+#: Alignment confidences steering the refinement (see :func:`refine_top`): a true match
+#: of a real recording typically aligns at 0.55-0.9, another track below 0.3.
+SURE_CONFIDENCE = 0.5
+LOW_CONFIDENCE = 0.35
+#: Tracks at most this long may be aligned over their whole length, as a last resort.
+WHOLE_TRACK_SECONDS = 900.0
+#: Slack around a place, in segment hops, on each side.
+SLACK_HOPS = 1.0
+#: Places per track tried by the alignment (the best segment pairs, apart from each other).
+PLACES = 3
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a seed's best segment pair puts it in one track.
+
+    Attributes
+    ----------
+    score : best fused similarity between a seed segment and a track segment
+    offset : estimated start of the seed in the track, seconds
+    ranges : ``(lo, hi)`` ranges the true start may lie in, best pair first (one segment
+        hop (:data:`SLACK_HOPS`) of slack on each side), for up to :data:`PLACES` segment pairs
+    """
+
+    score: float
+    offset: float
+    ranges: tuple[tuple[float, float], ...]
+
+
+def candidate_tracks(seed_vectors: np.ndarray, catalog: Catalog, *, pool: int) -> np.ndarray:
+    """Track ids whose segments are nearest to any seed segment ``(n, d)``, best first."""
+    k = max(HITS_MIN, 4 * pool)
+    scores, keys = segment_index.search(catalog.segments, catalog.segment_codec,
+                                        seed_vectors, k)
+    valid = keys >= 0
+    tracks, best = keys[valid] // segment_index.DENSE_STRIDE, scores[valid]
+    order = np.lexsort((-best, tracks))  # by track, best score first
+    tracks, best = tracks[order], best[order]
+    first = np.r_[True, tracks[1:] != tracks[:-1]] if len(tracks) else np.zeros(0, bool)
+    ranked = np.argsort(-best[first], kind="stable")
+    return tracks[first][ranked][:pool]
+
+
+def track_segments(store: Store, ids: list[int], *, fingerprint: str,
+                   dim: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per track ``(starts, fused vectors)``: dense ones, else the stored few."""
+    out = dense.load(store, ids, fingerprint=fingerprint, dim=dim)
+    missing = [i for i in ids if i not in out]
+    if missing:
+        for tid, segs in store.segment_vectors(missing, columns=("fused",)).items():
+            out[tid] = (segs["starts"], segs["fused"])
+    return out
+
+
+def place(seed_vectors: np.ndarray, seed_starts: np.ndarray, seed_seconds: float,
+          starts: np.ndarray, vectors: np.ndarray, *, config: FeatureConfig) -> Placement:
+    """Best (track segment, seed segment) pairs and the seed starts they imply."""
+    sims = similarities(vectors, seed_vectors)  # (track segments, seed segments)
+    seg, slack = config.segment.seconds, SLACK_HOPS * config.segment.hop_seconds
+    order = np.argsort(-sims, axis=None, kind="stable")
+    ranges: list[tuple[float, float]] = []
+    first = None
+    for flat in order:
+        r, s = np.unravel_index(int(flat), sims.shape)
+        covered = min(seg, max(seed_seconds - float(seed_starts[s]), 0.0))
+        base = float(starts[r]) - float(seed_starts[s])
+        lo, hi = base - slack, base + (seg - covered) + slack
+        if first is None:
+            first = (float(sims[r, s]), max(0.0, base + (seg - covered) / 2))
+        if all(hi < a or lo > b for a, b in ranges):
+            ranges.append((lo, hi))
+        if len(ranges) == PLACES:
+            break
+    assert first is not None
+    return Placement(score=first[0], offset=first[1], ranges=tuple(ranges))
+
+
+def place_all(seed_vectors: np.ndarray, seed_starts: np.ndarray, seed_seconds: float,
+              segments: dict[int, tuple[np.ndarray, np.ndarray]], ids: np.ndarray, *,
+              config: FeatureConfig) -> list[Placement | None]:
+    """:func:`place` for each of ``ids`` (None where a track has no segments)."""
+    return [place(seed_vectors, seed_starts, seed_seconds, *segments[int(i)], config=config)
+            if int(i) in segments else None for i in ids]
+
+
+def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
+               placed: list[Placement | None], frames: np.ndarray, *,
+               config: FeatureConfig) -> list[Located | None]:
+    """Frame-aligned places of an excerpt in the first :data:`REFINE_TOP` results.
+
+    Each decodes about 30 s of a file: every result's best place; then every other
+    place of the most confident result when it reaches :data:`SURE_CONFIDENCE` (a
+    looping track holds the passage more than once; the true place aligns best), else
+    of the first two; last, while none reaches :data:`LOW_CONFIDENCE`, the first two's
+    whole length.
+    """
+    n = min(REFINE_TOP, len(paths))
+    best: list[Located | None] = [None] * n
+
+    def attempt(i: int, lo: float, hi: float) -> None:
+        found = refine_offset(paths[i], frames, config=config, lo=lo, hi=hi)
+        current = best[i]
+        if found is not None and (current is None or found.confidence > current.confidence):
+            best[i] = found
+
+    def confidence(i: int) -> float:
+        found = best[i]
+        return found.confidence if found is not None else 0.0
+
+    ranges = [p.ranges if p is not None else () for p in placed[:n]]
+    for i in range(n):
+        for lo, hi in ranges[i][:1]:
+            attempt(i, lo, hi)
+    leader = max(range(n), key=confidence, default=0)
+    sure = n > 0 and confidence(leader) >= SURE_CONFIDENCE
+    for i in ([leader] if sure else range(min(2, n))):
+        for lo, hi in ranges[i][1:]:
+            attempt(i, lo, hi)
+    for i in range(min(2, n)):
+        if max(map(confidence, range(n))) < LOW_CONFIDENCE and (
+                0.0 < durations[i] <= WHOLE_TRACK_SECONDS):
+            attempt(i, 0.0, durations[i])
+    return best

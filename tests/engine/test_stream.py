@@ -1,0 +1,57 @@
+"""Dense segments computed piece by piece from streamed audio equal whole-track segments."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from engine.audio import load_audio, stream_audio
+from engine.features import extract_features, segment_features
+from engine.stream import stream_segments
+from tests.audio_factory import song, write_audio
+from tests.model_factory import small_feature_config
+
+SR = 16000
+
+
+def _blocks(y: np.ndarray, size: int):
+    return (y[i:i + size] for i in range(0, y.size, size))
+
+
+@pytest.mark.parametrize("hpss, stride", [(False, 1), (True, 1), (False, 4)])
+@pytest.mark.parametrize("seconds, block, chunk", [(61.37, 0.7, 3), (45.0, 7.0, 5),
+                                                   (3.0, 1.0, 4), (4.5, 10.0, 2),
+                                                   (30.0, 30.0, 100)])
+def test_streamed_segments_equal_whole_track_segments(hpss, stride, seconds, block, chunk):
+    config = small_feature_config(hpss=hpss)
+    config = dataclasses.replace(config, tempo=dataclasses.replace(config.tempo, stride=stride))
+    y = song(11, seconds, sr=SR)
+    want = segment_features(extract_features(y, config=config), config=config)
+    parts = list(stream_segments(_blocks(y, int(block * SR)), config=config,
+                                 chunk_segments=chunk))
+    assert all(len(p) == chunk for p in parts[:-1])
+    np.testing.assert_array_equal(np.concatenate([p.starts for p in parts]), want.starts)
+    for name in ("mel", "chroma", "tempo"):
+        got = np.concatenate([getattr(p, name) for p in parts])
+        np.testing.assert_allclose(got, getattr(want, name), atol=1e-4)
+
+
+@pytest.mark.parametrize("suffix, rate", [(".flac", SR), (".ogg", 22050), (".m4a", SR)])
+def test_streamed_decoding_equals_whole_file_decoding(tmp_path, suffix, rate):
+    path = write_audio(tmp_path / f"a{suffix}", song(3, 20.0, sr=rate), sr=rate)
+    whole = load_audio(path, sr=SR)
+    streamed = np.concatenate(list(stream_audio(path, sr=SR, block_seconds=3.0)))
+    assert abs(streamed.size - whole.size) <= SR // 100
+    n = min(streamed.size, whole.size)
+    assert np.max(np.abs(streamed[:n] - whole[:n])) < 2e-3
+
+
+def test_streaming_a_bad_file_is_a_decode_error(tmp_path):
+    from engine.errors import DecodeError
+
+    path = tmp_path / "bad.ogg"
+    path.write_bytes(b"not audio at all" * 100)
+    with pytest.raises(DecodeError):
+        list(stream_audio(path, sr=SR))
