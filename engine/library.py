@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from engine.store import DB_FILE, Store
 
 __all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult", "Seed",
            "TrackInfo", "default_library_dir"]
+
+if TYPE_CHECKING:
+    from engine.discovery import MapUpdate, Mix
 
 SeedSource = int | str | os.PathLike | tuple[np.ndarray, int]
 
@@ -277,6 +281,32 @@ class Library:
         catalog = self.catalog()
         return search(seed, params or SearchParams(), catalog=catalog, store=self.store,
                       retriever=Retriever(catalog, self.store))
+
+    # -- discovery ----------------------------------------------------------------------
+    def library_map(self, *, rebuild: bool = False) -> MapUpdate:
+        """The 2-D map of every searchable track, cached and updated (seconds: background)."""
+        from engine.discovery import library_map
+
+        return library_map(self, rebuild=rebuild)
+
+    def mixes(self, count: int | None = None) -> list[Mix]:
+        """The searchable tracks in ``count`` (default: about 30 tracks each) named mixes."""
+        from engine.discovery import library_mixes
+
+        return library_mixes(self, count)
+
+    def song_path(self, start: int, end: int, length: int) -> list[TrackInfo]:
+        """``length`` tracks leading from track ``start`` to track ``end``."""
+        from engine.discovery import library_path
+
+        return library_path(self, start, end, length)
+
+    def search_together(self, seeds: Sequence[Seed],
+                        params: SearchParams | None = None) -> list[SearchResult]:
+        """One ranking for several analysed seeds at once (the seeds left out)."""
+        from engine.discovery import search_together
+
+        return search_together(self, seeds, params)
 
     # -- playlists ----------------------------------------------------------------------
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:

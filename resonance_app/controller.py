@@ -34,6 +34,13 @@ def describe_error(exc: BaseException) -> str:
 
 
 @dataclass(frozen=True)
+class Together:
+    """Several library tracks as one seed ("more like these")."""
+
+    track_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ModelChoice:
     """The outcome of offering the library a newly trained model."""
 
@@ -226,8 +233,9 @@ class SearchSession(QObject):
         super().__init__(parent)
         self.library = library
         self.pools = pools
-        self.seed: Any = None
+        self.seed: Any = None  # an analysed seed, or a list of them (several at once)
         self.seed_label = ""
+        self.seed_track_id: int | None = None  # the seed, when it is one library track
         self.params: SearchParams | None = None
         self.results: list[SearchResult] = []
         self._latest = LatestOnly()
@@ -239,6 +247,13 @@ class SearchSession(QObject):
         if track.artist:
             label = f"{label} — {track.artist}"
         return self.set_seed(int(track.id), label, params)
+
+    def seed_tracks(self, tracks: list[TrackInfo], params: SearchParams) -> SearchRequest:
+        """Find songs like several library tracks at once (one combined ranking)."""
+        if len(tracks) == 1:
+            return self.seed_track(tracks[0], params)
+        ids = tuple(dict.fromkeys(int(t.id) for t in tracks))
+        return self.set_seed(Together(ids), f"{len(ids)} songs together", params)
 
     def seed_file(self, path: Path, params: SearchParams) -> SearchRequest:
         """Find songs like an audio file (inside or outside the library)."""
@@ -257,7 +272,7 @@ class SearchSession(QObject):
             return False
         seed, label, lib = self.seed, self.seed_label, self.library
         wanted = dataclasses.replace(params, k=n)
-        run_task(lambda: lib.search(seed, wanted),
+        run_task(lambda: _rank(lib, seed, wanted),
                  lambda rs: on_done([r.track for r in rs], f"Like {label}"[:60]),
                  lambda exc: on_error(describe_error(exc)),
                  pool=self.pools.interactive, name="closest")
@@ -292,14 +307,18 @@ class SearchSession(QObject):
                             ) -> tuple[Any, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None  # superseded before it started: skip the slow part
-        seed = self.library.analyze_seed(request.seed)
+        lib = self.library
+        if isinstance(request.seed, Together):
+            seed: Any = [lib.analyze_seed(t) for t in request.seed.track_ids]
+        else:
+            seed = lib.analyze_seed(request.seed)
         return self._search(request, seed)
 
     def _search(self, request: SearchRequest, seed: Any
                 ) -> tuple[Any, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None
-        return seed, self.library.search(seed, request.params)
+        return seed, _rank(self.library, seed, request.params)
 
     def _apply(self, request: SearchRequest,
                out: tuple[Any, list[SearchResult]] | None) -> None:
@@ -309,6 +328,7 @@ class SearchSession(QObject):
         if request.seed is not None:
             self._analysing = False
             self.seed, self.seed_label = seed, request.label
+            self.seed_track_id = request.seed if isinstance(request.seed, int) else None
             self.seedReady.emit(request.label)
             if self.params is not request.params:
                 self.set_params(self.params)  # sliders moved during the analysis
@@ -321,4 +341,12 @@ class SearchSession(QObject):
             if request.seed is not None:  # the old seed is no longer what the user asked
                 self._analysing = False
                 self.seed, self.seed_label, self.results = None, "", []
+                self.seed_track_id = None
             self.failed.emit(describe_error(exc))
+
+
+def _rank(library: LibraryFacade, seed: Any, params: SearchParams) -> list[SearchResult]:
+    """Search for one analysed seed, or for a list of them together."""
+    if isinstance(seed, list):
+        return library.search_together(seed, params)
+    return library.search(seed, params)

@@ -48,6 +48,15 @@ class LibraryFacade(Protocol):
 
     def search(self, seed: Any, params: SearchParams) -> list[SearchResult]: ...  # noqa: D102
 
+    def search_together(self, seeds: Sequence[Any],  # noqa: D102
+                        params: SearchParams | None = None) -> list[SearchResult]: ...
+
+    def library_map(self, *, rebuild: bool = False) -> Any: ...  # noqa: D102
+
+    def mixes(self, count: int | None = None) -> list[Any]: ...  # noqa: D102
+
+    def song_path(self, start: int, end: int, length: int) -> list[TrackInfo]: ...  # noqa: D102
+
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None: ...  # noqa: D102
 
     def playlists(self) -> list[str]: ...  # noqa: D102

@@ -12,12 +12,14 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
+from resonance_app.discovery import Discovery, MapData
 from resonance_app.icons import app_icon
 from resonance_app.playback import Player
 from resonance_app.settings import Settings
@@ -25,6 +27,8 @@ from resonance_app.views.actions import build_actions
 from resonance_app.views.controls import SearchControls
 from resonance_app.views.drops import DropIntent, audio_file_filter, read_drop
 from resonance_app.views.library_view import LibraryPanel
+from resonance_app.views.map_view import MapPanel
+from resonance_app.views.mixes_view import MixesPanel
 from resonance_app.views.player_bar import PlayerBar
 from resonance_app.views.playlist_view import PlaylistPanel
 from resonance_app.views.prompts import Prompts
@@ -57,6 +61,8 @@ class MainWindow(QMainWindow):
         self.controller = LibraryController(library, self.pools,
                                             workers=int(self.settings.worker_count), parent=self)
         self.session = SearchSession(library, self.pools, parent=self)
+        self.discovery = Discovery(library, self.pools, parent=self)
+        self._map_stale = True  # the library changed since the map was laid out
         self.player = Player(self.audio, self.pools, parent=self)
         self.watcher = FolderWatcher(self.pools.playback, parent=self)
         self.watcher.enabled = bool(self.settings.watch_folders)
@@ -78,6 +84,8 @@ class MainWindow(QMainWindow):
     def _build(self, params_type: type) -> None:
         self.welcome = WelcomePage(app_icon())
         self.library_panel = LibraryPanel()
+        self.mixes_panel = MixesPanel()
+        self.map_panel = MapPanel()
         self.seed_area = SeedArea()
         self.controls = SearchControls(params_type, self.settings)
         self.results = ResultsPanel()
@@ -91,10 +99,18 @@ class MainWindow(QMainWindow):
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.addWidget(self.seed_area)
         centre_layout.addWidget(self.controls)
-        centre_layout.addWidget(self.results, 1)
+        self.centre_tabs = QTabWidget()
+        self.centre_tabs.setDocumentMode(True)
+        self.centre_tabs.addTab(self.results, "Results")
+        self.centre_tabs.addTab(self.map_panel, "Map")
+        centre_layout.addWidget(self.centre_tabs, 1)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.setDocumentMode(True)
+        self.left_tabs.addTab(self.library_panel, "Library")
+        self.left_tabs.addTab(self.mixes_panel, "Mixes")
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
-        for w in (self.library_panel, centre, self.playlist):
+        for w in (self.left_tabs, centre, self.playlist):
             self.splitter.addWidget(w)
         self.splitter.setSizes([470, 640, 270])
         self.splitter.setStretchFactor(1, 1)  # the results take what the window gains
@@ -152,10 +168,26 @@ class MainWindow(QMainWindow):
         self.results.addToPlaylist.connect(self.playlist.add_tracks)
         self.results.playlistFromSeed.connect(self.playlist_from_seed)
         self.playlist.playRequested.connect(lambda t: self.play(t, 0.0))
+        self._connect_discovery()
         self.player.error.connect(lambda m: self.prompts.error("Playback", m))
         self.player.positionChanged.connect(
             lambda seconds, _d: self.results.set_playing(self._playing_id, seconds))
         self.player.stateChanged.connect(self._player_state)
+
+    def _connect_discovery(self) -> None:
+        d = self.discovery
+        self.library_panel.moreLikeThese.connect(self.seed_from_tracks)
+        self.playlist.moreLikeThese.connect(self.seed_from_tracks)
+        self.library_panel.pathTo.connect(self.path_to)
+        self.results.pathTo.connect(self.path_to)
+        self.map_panel.seedRequested.connect(self._seed_from_id)
+        self.map_panel.playlistRequested.connect(self.open_as_playlist)
+        self.map_panel.shown.connect(self._map_shown)
+        self.mixes_panel.mixesRequested.connect(d.load_mixes)
+        self.mixes_panel.playlistRequested.connect(self.open_as_playlist)
+        d.mixesReady.connect(self.mixes_panel.set_mixes)
+        d.mapReady.connect(self._map_ready)
+        d.failed.connect(self._discovery_failed)
 
     def _current_track_changed(self, track: TrackInfo | None) -> None:
         self.library_panel.show_cover(None)  # until the new one is read
@@ -277,6 +309,9 @@ class MainWindow(QMainWindow):
 
     def _scan_finished(self, cancelled: bool) -> None:
         self.scan_bar.hide()
+        self._map_stale = True
+        if self.map_panel.isVisible():
+            self._map_shown()
         self.playlist.reload_if_saved()
         self.watch_roots()
         self.library_panel.empty.setText("No music found yet. Add a folder that holds "
@@ -291,6 +326,7 @@ class MainWindow(QMainWindow):
 
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
+        self.map_panel.set_tracks(self._tracks_by_id())
         counts: dict[str, int] = {}
         for t in tracks:
             counts[t.status] = counts.get(t.status, 0) + 1
@@ -320,6 +356,16 @@ class MainWindow(QMainWindow):
     def seed_from_track(self, track: TrackInfo) -> None:
         """Find songs like a library track."""
         self.session.seed_track(track, self.controls.params())
+
+    def seed_from_tracks(self, tracks: list[TrackInfo]) -> None:
+        """Find songs like several library tracks at once (one combined ranking)."""
+        if tracks:
+            self.session.seed_tracks(tracks, self.controls.params())
+
+    def _seed_from_id(self, track_id: int) -> None:
+        track = self._tracks_by_id().get(track_id)
+        if track is not None:
+            self.seed_from_track(track)
 
     def seed_from_file(self, path: Path) -> None:
         """Find songs like an audio file (inside or outside the library)."""
@@ -389,6 +435,7 @@ class MainWindow(QMainWindow):
         self.results.excerpt_seconds = float(getattr(seed, "duration", 0.0)) if excerpt else None
         self.results.set_results(results)
         self.seed_area.set_seed(self.session.seed_label, len(results))
+        self.map_panel.highlight(self.session.seed_track_id, [r.track.id for r in results])
 
     def _seed_failed(self, message: str) -> None:
         self.results.set_results([])  # never leave the last seed's results under the error
@@ -405,6 +452,66 @@ class MainWindow(QMainWindow):
             self.session.closest_tracks(
                 n, self.controls.params(), self.playlist.start_new,
                 lambda message: self.prompts.error("Playlist from seed", message))
+
+    # -- discovery ---------------------------------------------------------------------
+    def show_map(self) -> None:
+        """Bring the library map to the front (laid out in the background if needed)."""
+        self.stack.setCurrentWidget(self.main_page)
+        self.centre_tabs.setCurrentWidget(self.map_panel)
+
+    def show_mixes(self) -> None:
+        """Bring the mixes to the front, making them at the chosen count if none are shown."""
+        self.stack.setCurrentWidget(self.main_page)
+        self.left_tabs.setCurrentWidget(self.mixes_panel)
+        if not self.mixes_panel.mixes and self.mixes_panel.make.isEnabled():
+            self.mixes_panel.request()
+
+    def _map_shown(self) -> None:
+        if self._map_stale and not self.discovery.map_busy:
+            self._map_stale = False
+            self.map_panel.set_busy("Laying out the map of the library…")
+            self.discovery.load_map()
+
+    def _map_ready(self, data: MapData) -> None:
+        self.map_panel.set_map(data, self._tracks_by_id())
+        self.map_panel.highlight(self.session.seed_track_id,
+                                 [r.track.id for r in self.session.results])
+
+    def _discovery_failed(self, message: str) -> None:
+        self.mixes_panel.failed(message)
+        self.map_panel.set_busy(message)
+        self.statusBar().showMessage(message, 8000)
+
+    def _tracks_by_id(self) -> dict[int, TrackInfo]:
+        return {t.id: t for t in self.controller.tracks}
+
+    def path_to(self, track: TrackInfo) -> None:
+        """A playlist leading from the current seed song to ``track``."""
+        start = self.session.seed_track_id
+        if start is None:
+            self.prompts.info("Path to…", "Find songs like a library song first: the path "
+                              "leads from that song to the one you pick.")
+            return
+        if start == track.id:
+            self.prompts.info("Path to…", "Pick a song other than the seed.")
+            return
+        length = max(3, self.results.seed_count.value())
+        start_title = self.session.seed_label
+        name = f"Path: {start_title} → {track.title or Path(track.path).stem}"[:80]
+
+        def show(tracks: list[TrackInfo]) -> None:
+            if self.playlist.may_replace("The song path"):
+                self.playlist.start_new(tracks, name)
+
+        self.discovery.song_path(start, track.id, length, show,
+                                 lambda message: self.prompts.info("Path to…", message))
+
+    def open_as_playlist(self, track_ids: list[int], name: str) -> None:
+        """Show library tracks (a mix, a map selection) as a new playlist."""
+        by_id = self._tracks_by_id()
+        tracks = [by_id[t] for t in track_ids if t in by_id]
+        if tracks and self.playlist.may_replace(f"'{name}'"):
+            self.playlist.start_new(tracks, name)
 
     # -- playback ----------------------------------------------------------------------
     def play(self, track: TrackInfo, offset: float = 0.0) -> None:
