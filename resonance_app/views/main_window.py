@@ -183,7 +183,8 @@ class MainWindow(QMainWindow):
         self.map_panel.seedRequested.connect(self._seed_from_id)
         self.map_panel.playlistRequested.connect(self.open_as_playlist)
         self.map_panel.shown.connect(self._map_shown)
-        self.mixes_panel.mixesRequested.connect(d.load_mixes)
+        self.mixes_panel.count.setValue(int(self.settings.mix_count))
+        self.mixes_panel.mixesRequested.connect(self._make_mixes)
         self.mixes_panel.playlistRequested.connect(self.open_as_playlist)
         d.mixesReady.connect(self.mixes_panel.set_mixes)
         d.mapReady.connect(self._map_ready)
@@ -466,6 +467,10 @@ class MainWindow(QMainWindow):
         if not self.mixes_panel.mixes and self.mixes_panel.make.isEnabled():
             self.mixes_panel.request()
 
+    def _make_mixes(self, count: int | None) -> None:
+        self.settings.mix_count = count or 0
+        self.discovery.load_mixes(count)
+
     def _map_shown(self) -> None:
         if self._map_stale and not self.discovery.map_busy:
             self._map_stale = False
@@ -495,7 +500,13 @@ class MainWindow(QMainWindow):
         if start == track.id:
             self.prompts.info("Path to…", "Pick a song other than the seed.")
             return
-        length = max(3, self.results.seed_count.value())
+        total = len(self.controller.tracks)
+        length = self.prompts.number("Path to…", "Songs in the path (both ends included):",
+                                     min(int(self.settings.path_length), total), 2,
+                                     max(2, total))
+        if length is None:
+            return
+        self.settings.path_length = length
         start_title = self.session.seed_label
         name = f"Path: {start_title} → {track.title or Path(track.path).stem}"[:80]
 

@@ -313,6 +313,7 @@ class ScriptedPrompts:
         self.save_filters: list[str] = []  # the file type chosen in the save dialog
         self.texts: list[str] = []
         self.answers: list[bool] = []  # replies to confirm(); no reply = cancel
+        self.numbers: list[int] = []  # replies to number(); none = cancel
 
     def error(self, title: str, text: str, details: str = "") -> None:  # noqa: D102
         self.messages.append(("error", title, text))
@@ -339,6 +340,13 @@ class ScriptedPrompts:
 
     def text(self, title: str, label: str, default: str = "") -> str:  # noqa: D102
         return self.texts.pop(0) if self.texts else ""
+
+    def number(self, title: str, label: str, value: int, low: int,  # noqa: D102
+               high: int) -> int | None:
+        self.messages.append(("number", title, label))
+        if not self.numbers:
+            return None
+        return min(high, max(low, self.numbers.pop(0)))
 
     def confirm(self, title: str, text: str, yes: str = "Replace") -> bool:  # noqa: D102
         self.messages.append(("confirm", title, text))

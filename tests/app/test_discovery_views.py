@@ -160,7 +160,8 @@ def test_map_is_laid_out_off_the_gui_thread(qtbot, make_main_window, real_pools)
     assert threads and threads[0] is not threading.main_thread()
 
 
-def test_mixes_panel_makes_mixes_and_opens_one_as_playlist(qtbot, make_main_window, library):
+def test_mixes_panel_makes_mixes_and_opens_one_as_playlist(qtbot, make_main_window, library,
+                                                           fresh_settings):
     w = make_main_window(library)
     w.actions_["mixes"].trigger()
     panel = w.mixes_panel
@@ -169,6 +170,7 @@ def test_mixes_panel_makes_mixes_and_opens_one_as_playlist(qtbot, make_main_wind
     panel.count.setValue(4)
     qtbot.mouseClick(panel.make, Qt.MouseButton.LeftButton)
     assert panel.list.count() == 4
+    assert fresh_settings.mix_count == 4  # remembered
     assert ("mixes", 4) in library.calls
     sizes = [len(m.track_ids) for m in panel.mixes]
     assert sum(sizes) == 30 and sizes == sorted(sizes, reverse=True)
@@ -204,8 +206,11 @@ def test_path_to_a_second_track_becomes_a_playlist(qtbot, make_main_window, libr
     assert prompts.messages and prompts.messages[-1][1] == "Path to…"  # no seed yet
     w.library_panel.find_action.trigger()
     assert w.session.seed_track_id == 3
-    w.results.seed_count.setValue(6)
     _select_rows(w, [20])
+    w.library_panel.path_action.trigger()  # asks how long: cancelled
+    assert prompts.messages[-1][:2] == ("number", "Path to…")
+    assert w.playlist.model.rowCount() == 0
+    prompts.numbers.append(6)
     w.library_panel.path_action.trigger()
     ids = [t.id for t in w.playlist.model.rows()]
     assert len(ids) == 6 and ids[0] == 3 and ids[-1] == 20 and len(set(ids)) == 6
@@ -216,12 +221,13 @@ def test_path_to_a_second_track_becomes_a_playlist(qtbot, make_main_window, libr
     w.results.view.setCurrentIndex(w.results.model.index(row, 0))
     target = w.results.model.row(row).track.id
     prompts.answers.append(True)  # replace the unsaved path
+    prompts.numbers.append(4)
     w.results.path_action.trigger()
     assert prompts.messages[-1][0] == "confirm"
     ids = [t.id for t in w.playlist.model.rows()]
-    assert ids[0] == 3 and ids[-1] == target
+    assert len(ids) == 4 and ids[0] == 3 and ids[-1] == target
     # a path the library cannot give is refused with the engine's reason
-    w.results.seed_count.setValue(30)
+    prompts.numbers.append(30)
     prompts.answers.append(True)
     w.results.path_action.trigger()
     assert prompts.messages[-1][:2] == ("info", "Path to…")
