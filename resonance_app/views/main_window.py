@@ -27,7 +27,6 @@ from resonance_app.views.actions import build_actions
 from resonance_app.views.controls import SearchControls
 from resonance_app.views.drops import DropIntent, audio_file_filter, read_drop
 from resonance_app.views.library_view import LibraryPanel
-from resonance_app.views.map_view import MapPanel
 from resonance_app.views.mixes_view import MixesPanel
 from resonance_app.views.player_bar import PlayerBar
 from resonance_app.views.playlist_view import PlaylistPanel
@@ -42,6 +41,7 @@ from resonance_app.workers import Pools
 if TYPE_CHECKING:
     from engine.library import SearchResult, TrackInfo
     from resonance_app.library_api import LibraryFacade
+    from resonance_app.views.map_view import MapPanel
 
 
 class MainWindow(QMainWindow):
@@ -85,7 +85,9 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePage(app_icon())
         self.library_panel = LibraryPanel()
         self.mixes_panel = MixesPanel()
-        self.map_panel = MapPanel()
+        self.map_panel: MapPanel | None = None  # made at first show (pyqtgraph loads then)
+        self.map_page = QWidget()
+        QVBoxLayout(self.map_page).setContentsMargins(0, 0, 0, 0)
         self.seed_area = SeedArea()
         self.controls = SearchControls(params_type, self.settings)
         self.results = ResultsPanel()
@@ -102,7 +104,7 @@ class MainWindow(QMainWindow):
         self.centre_tabs = QTabWidget()
         self.centre_tabs.setDocumentMode(True)
         self.centre_tabs.addTab(self.results, "Results")
-        self.centre_tabs.addTab(self.map_panel, "Map")
+        self.centre_tabs.addTab(self.map_page, "Map")
         centre_layout.addWidget(self.centre_tabs, 1)
         self.left_tabs = QTabWidget()
         self.left_tabs.setDocumentMode(True)
@@ -180,9 +182,8 @@ class MainWindow(QMainWindow):
         self.playlist.moreLikeThese.connect(self.seed_from_tracks)
         self.library_panel.pathTo.connect(self.path_to)
         self.results.pathTo.connect(self.path_to)
-        self.map_panel.seedRequested.connect(self._seed_from_id)
-        self.map_panel.playlistRequested.connect(self.open_as_playlist)
-        self.map_panel.shown.connect(self._map_shown)
+        self.centre_tabs.currentChanged.connect(
+            lambda _i: self.centre_tabs.currentWidget() is self.map_page and self._map_shown())
         self.mixes_panel.count.setValue(int(self.settings.mix_count))
         self.mixes_panel.mixesRequested.connect(self._make_mixes)
         self.mixes_panel.playlistRequested.connect(self.open_as_playlist)
@@ -311,7 +312,7 @@ class MainWindow(QMainWindow):
     def _scan_finished(self, cancelled: bool) -> None:
         self.scan_bar.hide()
         self._map_stale = True
-        if self.map_panel.isVisible():
+        if self.map_page.isVisible():
             self._map_shown()
         self.playlist.reload_if_saved()
         self.watch_roots()
@@ -327,7 +328,8 @@ class MainWindow(QMainWindow):
 
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
-        self.map_panel.set_tracks(self._tracks_by_id())
+        if self.map_panel is not None:
+            self.map_panel.set_tracks(self._tracks_by_id())
         counts: dict[str, int] = {}
         for t in tracks:
             counts[t.status] = counts.get(t.status, 0) + 1
@@ -436,7 +438,8 @@ class MainWindow(QMainWindow):
         self.results.excerpt_seconds = float(getattr(seed, "duration", 0.0)) if excerpt else None
         self.results.set_results(results)
         self.seed_area.set_seed(self.session.seed_label, len(results))
-        self.map_panel.highlight(self.session.seed_track_id, [r.track.id for r in results])
+        if self.map_panel is not None:
+            self.map_panel.highlight(self.session.seed_track_id, [r.track.id for r in results])
 
     def _seed_failed(self, message: str) -> None:
         self.results.set_results([])  # never leave the last seed's results under the error
@@ -458,7 +461,7 @@ class MainWindow(QMainWindow):
     def show_map(self) -> None:
         """Bring the library map to the front (laid out in the background if needed)."""
         self.stack.setCurrentWidget(self.main_page)
-        self.centre_tabs.setCurrentWidget(self.map_panel)
+        self.centre_tabs.setCurrentWidget(self.map_page)
 
     def show_mixes(self) -> None:
         """Bring the mixes to the front, making them at the chosen count if none are shown."""
@@ -472,19 +475,36 @@ class MainWindow(QMainWindow):
         self.discovery.load_mixes(count)
 
     def _map_shown(self) -> None:
+        panel = self._ensure_map_panel()
         if self._map_stale and not self.discovery.map_busy:
             self._map_stale = False
-            self.map_panel.set_busy("Laying out the map of the library…")
+            panel.set_busy("Laying out the map of the library…")
             self.discovery.load_map()
 
+    def _ensure_map_panel(self) -> MapPanel:
+        """The map panel, made on first use so pyqtgraph does not slow the start-up."""
+        if self.map_panel is None:
+            from resonance_app.views.map_view import MapPanel
+
+            panel = MapPanel()
+            panel.seedRequested.connect(self._seed_from_id)
+            panel.playlistRequested.connect(self.open_as_playlist)
+            layout = self.map_page.layout()
+            assert layout is not None
+            layout.addWidget(panel)
+            self.map_panel = panel
+        return self.map_panel
+
     def _map_ready(self, data: MapData) -> None:
-        self.map_panel.set_map(data, self._tracks_by_id())
-        self.map_panel.highlight(self.session.seed_track_id,
+        panel = self._ensure_map_panel()
+        panel.set_map(data, self._tracks_by_id())
+        panel.highlight(self.session.seed_track_id,
                                  [r.track.id for r in self.session.results])
 
     def _discovery_failed(self, message: str) -> None:
         self.mixes_panel.failed(message)
-        self.map_panel.set_busy(message)
+        if self.map_panel is not None:
+            self.map_panel.set_busy(message)
         self.statusBar().showMessage(message, 8000)
 
     def _tracks_by_id(self) -> dict[int, TrackInfo]:

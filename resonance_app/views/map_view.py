@@ -49,14 +49,23 @@ def palette(count: int) -> list[QColor]:
 
 
 def inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Which ``points`` ``(n, 2)`` lie inside ``polygon`` ``(m, 2)`` (even-odd rule)."""
-    x, y = points[:, 0:1], points[:, 1:2]
-    x0, y0 = polygon[:, 0], polygon[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    crosses = (y0 > y) != (y1 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-    return np.count_nonzero(crosses & (x < at), axis=1) % 2 == 1
+    """Which ``points`` ``(n, 2)`` lie inside ``polygon`` ``(m, 2)`` (even-odd rule).
+
+    Only points in the polygon's bounding box are tested, one edge at a time, so a
+    long lasso over 50,000 points takes milliseconds and no ``(n, m)`` array.
+    """
+    low, high = polygon.min(axis=0), polygon.max(axis=0)
+    boxed = np.flatnonzero(np.all((points >= low) & (points <= high), axis=1))
+    x, y = points[boxed, 0], points[boxed, 1]
+    odd = np.zeros(len(boxed), bool)
+    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        if y0 == y1:
+            continue  # a horizontal edge is never crossed by a horizontal ray
+        crosses = (y0 > y) != (y1 > y)
+        odd ^= crosses & (x < x0 + (y - y0) * (x1 - x0) / (y1 - y0))
+    out = np.zeros(len(points), bool)
+    out[boxed[odd]] = True
+    return out
 
 
 class MapViewBox(pg.ViewBox):
@@ -103,7 +112,6 @@ class MapPanel(QWidget):
 
     seedRequested = Signal(int)  # track id
     playlistRequested = Signal(list, str)  # track ids, playlist name
-    shown = Signal()  # the panel became visible (time to lay the map out)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -170,6 +178,7 @@ class MapPanel(QWidget):
         self.data, self.tracks = data, tracks
         self._row = {int(t): r for r, t in enumerate(data.ids)}
         self.scatter.setData(pos=data.xy, data=data.ids)
+        self.scatter.points()  # pyqtgraph's per-dot items: made now, not at the first hover
         self._colour()
         self.box.autoRange(padding=0.02)
         self.selected = np.zeros(0, np.int64)
@@ -259,10 +268,6 @@ class MapPanel(QWidget):
         if len(self.selected):
             self.playlistRequested.emit([int(t) for t in self.selected],
                                         f"Map selection ({len(self.selected)} tracks)")
-
-    def showEvent(self, event: Any) -> None:  # noqa: N802, D102
-        super().showEvent(event)
-        self.shown.emit()
 
 
 def _esc(text: str) -> str:

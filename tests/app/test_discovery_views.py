@@ -48,15 +48,19 @@ def _open_map(w, qtbot):
 def test_map_action_lays_the_map_out_once_and_shows_every_track(qtbot, make_main_window,
                                                                  library):
     w = make_main_window(library)
+    assert w.map_panel is None  # made (and pyqtgraph used) only when first shown
     _open_map(w, qtbot)
-    assert w.centre_tabs.currentWidget() is w.map_panel
+    assert w.centre_tabs.currentWidget() is w.map_page
     assert len(w.map_panel.scatter.data) == 30
     assert [c[0] for c in library.calls].count("library_map") == 1
     assert "30 tracks" in w.map_panel.status.text()
     assert "(" in w.map_panel.legend.text()  # mixes with their sizes
     w.centre_tabs.setCurrentWidget(w.results)
-    w.centre_tabs.setCurrentWidget(w.map_panel)
+    w.centre_tabs.setCurrentWidget(w.map_page)
     assert [c[0] for c in library.calls].count("library_map") == 1  # nothing changed
+    w.rescan()  # a finished scan lays the shown map out again (the engine updates it)
+    qtbot.waitUntil(lambda: [c[0] for c in library.calls].count("library_map") == 2,
+                    timeout=5000)
 
 
 def test_colour_by_a_tag_lists_its_values(qtbot, make_main_window, library):
@@ -266,3 +270,12 @@ def test_tiny_libraries_get_a_map_without_error(qtbot, make_main_window, prompts
     qtbot.waitUntil(lambda: w.map_panel.data is not None, timeout=5000)
     assert len(w.map_panel.scatter.data) == n
     assert not prompts.errors
+
+
+def test_lasso_hit_test_follows_a_concave_loop():
+    from resonance_app.views.map_view import inside
+
+    # a U shape: the notch between its arms is outside
+    u = np.array([[0, 0], [3, 0], [3, 3], [2, 3], [2, 1], [1, 1], [1, 3], [0, 3]], float)
+    pts = np.array([[0.5, 2.5], [2.5, 2.5], [1.5, 2.0], [1.5, 0.5], [4.0, 1.0], [-1, 1]])
+    assert inside(pts, u).tolist() == [True, True, False, True, False, False]
