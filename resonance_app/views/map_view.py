@@ -48,6 +48,11 @@ def palette(count: int) -> list[QColor]:
     return out
 
 
+def dot_size(count: int) -> int:
+    """Dot diameter in pixels: large for a few tracks, small for tens of thousands."""
+    return 6 if count > 5000 else 8 if count > 500 else 10
+
+
 def inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Which ``points`` ``(n, 2)`` lie inside ``polygon`` ``(m, 2)`` (even-odd rule).
 
@@ -129,8 +134,7 @@ class MapPanel(QWidget):
         self.scatter = pg.ScatterPlotItem(size=6, pen=None, hoverable=True,
                                           hoverSize=10, tip=self._tip)
         self.scatter.sigClicked.connect(self._clicked)
-        self.chosen = pg.ScatterPlotItem(size=9, brush=None,
-                                         pen=pg.mkPen(40, 120, 220, width=2))
+        self.chosen = pg.ScatterPlotItem(size=9, brush=None, pen=pg.mkPen(70, 70, 70, width=2))
         self.hits = pg.ScatterPlotItem(size=11, brush=None, pen=pg.mkPen(255, 140, 0, width=2))
         self.seed_dot = pg.ScatterPlotItem(size=18, symbol="star",
                                            brush=pg.mkBrush(255, 200, 0),
@@ -177,7 +181,10 @@ class MapPanel(QWidget):
         """Show ``data``; ``tracks`` gives titles and tags by id."""
         self.data, self.tracks = data, tracks
         self._row = {int(t): r for r, t in enumerate(data.ids)}
-        self.scatter.setData(pos=data.xy, data=data.ids)
+        size = dot_size(len(data.ids))
+        self.scatter.setData(pos=data.xy, data=data.ids, size=size)
+        self.chosen.setSize(size + 4)
+        self.hits.setSize(size + 6)
         self.scatter.points()  # pyqtgraph's per-dot items: made now, not at the first hover
         self._colour()
         self.box.autoRange(padding=0.02)
