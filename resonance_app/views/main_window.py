@@ -184,6 +184,8 @@ class MainWindow(QMainWindow):
         self.results.pathTo.connect(self.path_to)
         self.centre_tabs.currentChanged.connect(
             lambda _i: self.centre_tabs.currentWidget() is self.map_page and self._map_shown())
+        self.left_tabs.currentChanged.connect(
+            lambda _i: self.left_tabs.currentWidget() is self.mixes_panel and self._mixes_shown())
         self.mixes_panel.count.setValue(int(self.settings.mix_count))
         self.mixes_panel.mixesRequested.connect(self._make_mixes)
         self.mixes_panel.playlistRequested.connect(self.open_as_playlist)
@@ -467,6 +469,9 @@ class MainWindow(QMainWindow):
         """Bring the mixes to the front, making them at the chosen count if none are shown."""
         self.stack.setCurrentWidget(self.main_page)
         self.left_tabs.setCurrentWidget(self.mixes_panel)
+        self._mixes_shown()
+
+    def _mixes_shown(self) -> None:
         if not self.mixes_panel.mixes and self.mixes_panel.make.isEnabled():
             self.mixes_panel.request()
 
@@ -578,6 +583,8 @@ class MainWindow(QMainWindow):
         if not s.main_splitter.isEmpty():
             self.splitter.restoreState(s.main_splitter)
         self.library_panel.restore_header(s.library_header)
+        self.left_tabs.setCurrentIndex(int(s.left_tab))
+        self.centre_tabs.setCurrentIndex(int(s.centre_tab))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802, D102
         s = self.settings
@@ -587,6 +594,8 @@ class MainWindow(QMainWindow):
         s.library_header = self.library_panel.header_state()
         s.volume = self.player.volume
         s.playlist_size = self.results.seed_count.value()
+        s.left_tab = self.left_tabs.currentIndex()
+        s.centre_tab = self.centre_tabs.currentIndex()
         s.sync()
         self.controller.cancel_scan()
         self.player.stop()

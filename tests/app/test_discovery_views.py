@@ -279,3 +279,18 @@ def test_lasso_hit_test_follows_a_concave_loop():
     u = np.array([[0, 0], [3, 0], [3, 3], [2, 3], [2, 1], [1, 1], [1, 3], [0, 3]], float)
     pts = np.array([[0.5, 2.5], [2.5, 2.5], [1.5, 2.0], [1.5, 0.5], [4.0, 1.0], [-1, 1]])
     assert inside(pts, u).tolist() == [True, True, False, True, False, False]
+
+
+def test_the_tabs_in_front_come_back_at_the_next_start(qtbot, make_main_window, library,
+                                                       fresh_settings):
+    w = make_main_window(library)
+    w.actions_["map"].trigger()
+    w.actions_["mixes"].trigger()
+    w.close()
+    assert (fresh_settings.centre_tab, fresh_settings.left_tab) == (1, 1)
+    again = make_main_window(FakeLibrary(30).load_all())
+    assert again.centre_tabs.currentWidget() is again.map_page
+    assert again.left_tabs.currentWidget() is again.mixes_panel
+    assert again.mixes_panel.list.count() > 0  # made at the remembered count
+    qtbot.waitUntil(lambda: again.map_panel is not None and again.map_panel.data is not None,
+                    timeout=5000)
