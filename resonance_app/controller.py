@@ -235,11 +235,16 @@ class SearchSession(QObject):
         self.pools = pools
         self.seed: Any = None  # an analysed seed, or a list of them (several at once)
         self.seed_label = ""
-        self.seed_track_id: int | None = None  # the seed, when it is one library track
+        self.seed_track_ids: list[int] = []  # the library tracks the seed is made of
         self.params: SearchParams | None = None
         self.results: list[SearchResult] = []
         self._latest = LatestOnly()
         self._analysing = False
+
+    @property
+    def seed_track_id(self) -> int | None:
+        """The seed's library track, when the seed is exactly one."""
+        return self.seed_track_ids[0] if len(self.seed_track_ids) == 1 else None
 
     def seed_track(self, track: TrackInfo, params: SearchParams) -> SearchRequest:
         """Find songs like a library track."""
@@ -328,7 +333,7 @@ class SearchSession(QObject):
         if request.seed is not None:
             self._analysing = False
             self.seed, self.seed_label = seed, request.label
-            self.seed_track_id = request.seed if isinstance(request.seed, int) else None
+            self.seed_track_ids = _seed_ids(request.seed)
             self.seedReady.emit(request.label)
             if self.params is not request.params:
                 self.set_params(self.params)  # sliders moved during the analysis
@@ -341,7 +346,7 @@ class SearchSession(QObject):
             if request.seed is not None:  # the old seed is no longer what the user asked
                 self._analysing = False
                 self.seed, self.seed_label, self.results = None, "", []
-                self.seed_track_id = None
+                self.seed_track_ids = []
             self.failed.emit(describe_error(exc))
 
 
@@ -350,3 +355,10 @@ def _rank(library: LibraryFacade, seed: Any, params: SearchParams) -> list[Searc
     if isinstance(seed, list):
         return library.search_together(seed, params)
     return library.search(seed, params)
+
+
+def _seed_ids(seed: Any) -> list[int]:
+    """The library tracks a seed source names (none for a file or a recording)."""
+    if isinstance(seed, Together):
+        return list(seed.track_ids)
+    return [int(seed)] if isinstance(seed, int) and not isinstance(seed, bool) else []

@@ -441,7 +441,8 @@ class MainWindow(QMainWindow):
         self.results.set_results(results)
         self.seed_area.set_seed(self.session.seed_label, len(results))
         if self.map_panel is not None:
-            self.map_panel.highlight(self.session.seed_track_id, [r.track.id for r in results])
+            self.map_panel.highlight(self.session.seed_track_ids,
+                                     [r.track.id for r in results])
 
     def _seed_failed(self, message: str) -> None:
         self.results.set_results([])  # never leave the last seed's results under the error
@@ -503,7 +504,7 @@ class MainWindow(QMainWindow):
     def _map_ready(self, data: MapData) -> None:
         panel = self._ensure_map_panel()
         panel.set_map(data, self._tracks_by_id())
-        panel.highlight(self.session.seed_track_id,
+        panel.highlight(self.session.seed_track_ids,
                                  [r.track.id for r in self.session.results])
 
     def _discovery_failed(self, message: str) -> None:

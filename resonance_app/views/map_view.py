@@ -200,9 +200,9 @@ class MapPanel(QWidget):
         if self.data is not None:
             self._colour()
 
-    def highlight(self, seed_id: int | None, result_ids: list[int]) -> None:
-        """Mark the seed and ring its results."""
-        self.seed_dot.setData(pos=self._positions([seed_id] if seed_id is not None else []))
+    def highlight(self, seed_ids: list[int], result_ids: list[int]) -> None:
+        """Star the seed's tracks and ring its results."""
+        self.seed_dot.setData(pos=self._positions(seed_ids))
         self.hits.setData(pos=self._positions(result_ids))
 
     def points_of(self, track_ids: list[int]) -> np.ndarray:

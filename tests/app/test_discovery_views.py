@@ -248,7 +248,7 @@ def test_more_like_these_ranks_for_several_rows_at_once(qtbot, make_main_window,
     shown = [r.track.id for r in w.results.model.rows()]
     assert shown and not {2, 5, 9} & set(shown)
     assert "3 songs together" in w.seed_area.title.text()
-    assert w.session.seed_track_id is None
+    assert w.session.seed_track_id is None and sorted(w.session.seed_track_ids) == [2, 5, 9]
     calls = len(library.calls)
     w.controls.top_k.setValue(7)  # re-ranking keeps the combined seed
     assert "search_together" in [c[0] for c in library.calls[calls:]]
@@ -257,9 +257,11 @@ def test_more_like_these_ranks_for_several_rows_at_once(qtbot, make_main_window,
 
 def test_more_like_this_playlist(qtbot, make_main_window, library):
     w = make_main_window(library)
+    _open_map(w, qtbot)
     w.playlist.start_new([library.track(i) for i in (4, 8)], "two")
     qtbot.mouseClick(w.playlist.like_button, Qt.MouseButton.LeftButton)
     assert ("search_together", [4, 8]) in library.calls
+    assert len(w.map_panel.seed_dot.data) == 2  # both seeds starred on the map
 
 
 @pytest.mark.parametrize("n", [0, 1])
