@@ -341,7 +341,7 @@ def _error_dialog(window, work: Path) -> None:
 
 
 def _record(window, audio) -> None:
-    window.record_countdown = 0
+    window.recorder.countdown = 0
     window.record()
     dialog = window.record_dialog
     dialog.length.setValue(10)

@@ -31,6 +31,7 @@ from resonance_app.views.mixes_view import MixesPanel
 from resonance_app.views.player_bar import PlayerBar
 from resonance_app.views.playlist_view import PlaylistPanel
 from resonance_app.views.prompts import Prompts
+from resonance_app.views.record_dialog import RecordDialog, RecordFlow
 from resonance_app.views.results_view import ResultsPanel
 from resonance_app.views.scan_bar import ErrorsDialog, ScanBar
 from resonance_app.views.seed_view import SeedArea
@@ -57,7 +58,6 @@ class MainWindow(QMainWindow):
         self.pools = pools or Pools()
         self.audio = audio or SoundDeviceBackend()
         self.prompts = prompts or Prompts(self)
-        self.record_countdown = record_countdown
         self.controller = LibraryController(library, self.pools,
                                             workers=int(self.settings.worker_count), parent=self)
         self.session = SearchSession(library, self.pools, parent=self)
@@ -66,8 +66,8 @@ class MainWindow(QMainWindow):
         self.player = Player(self.audio, self.pools, parent=self)
         self.watcher = FolderWatcher(self.pools.playback, parent=self)
         self.watcher.enabled = bool(self.settings.watch_folders)
-        self.errors_dialog: ErrorsDialog | None = None
-        self.record_dialog: Any = None
+        self.recorder = RecordFlow(self.audio, self.settings, countdown=record_countdown,
+                                   parent=self)
         self.settings_dialog: Any = None
         self.about_dialog: Any = None
         self._playing_id: int | None = None
@@ -146,11 +146,11 @@ class MainWindow(QMainWindow):
         c.scanFinished.connect(self._scan_finished)
         c.scanFailed.connect(self._scan_failed)
         c.tracksChanged.connect(self._tracks_changed)
-        c.errorsChanged.connect(self._errors_changed)
+        c.errorsChanged.connect(
+            lambda errors: self.scan_bar.set_errors(errors, scanning=c.scanning))
         c.failed.connect(lambda m: self.prompts.error("Resonance", m))
         self.scan_bar.cancelRequested.connect(c.cancel_scan)
         self.watcher.changed.connect(self._folders_changed)
-        self.scan_bar.showErrors.connect(self.show_errors)
         lib = self.library_panel
         lib.findSimilar.connect(self.seed_from_track)
         lib.playRequested.connect(lambda t: self.play(t, 0.0))
@@ -161,6 +161,8 @@ class MainWindow(QMainWindow):
         self.seed_area.dropped.connect(self.handle_drop)
         self.seed_area.openFile.connect(self.open_file)
         self.seed_area.record.connect(self.record)
+        self.recorder.recorded.connect(self.seed_from_recording)
+        self.recorder.failed.connect(lambda m: self.prompts.error("Recording", m))
         self.controls.paramsChanged.connect(s.set_params)
         s.analysing.connect(self.seed_area.set_analysing)
         s.resultsReady.connect(self._results_ready)
@@ -342,20 +344,14 @@ class MainWindow(QMainWindow):
             text += f" · {n:,} {names.get(status, status)}"
         self.library_label.setText(text)
 
-    def _errors_changed(self, errors: list[Any]) -> None:
-        self._errors = errors
-        if not self.controller.scanning:
-            self.scan_bar.set_error_count(len(errors))
-        if self.errors_dialog is not None:
-            self.errors_dialog.set_errors(errors)
-
     def show_errors(self) -> None:
         """Open the (non-modal) list of files that could not be read."""
-        if self.errors_dialog is None:
-            self.errors_dialog = ErrorsDialog(self)
-        self.errors_dialog.set_errors(getattr(self, "_errors", []))
-        self.errors_dialog.show()
-        self.errors_dialog.raise_()
+        self.scan_bar.show_errors()
+
+    @property
+    def errors_dialog(self) -> ErrorsDialog | None:
+        """The list of unreadable files, once opened."""
+        return self.scan_bar.errors_dialog
 
     # -- seeds -------------------------------------------------------------------------
     def seed_from_track(self, track: TrackInfo) -> None:
@@ -407,32 +403,12 @@ class MainWindow(QMainWindow):
 
     def record(self) -> None:
         """Open the recording dialog (non-modal)."""
-        from resonance_app.views.record_dialog import RecordDialog
+        self.recorder.open()
 
-        if self.record_dialog is not None:
-            self.record_dialog.raise_()
-            return
-        dialog = RecordDialog(self.audio, seconds=int(self.settings.record_seconds),
-                              device_name=str(self.settings.input_device),
-                              countdown=self.record_countdown, parent=self)
-        dialog.recorded.connect(self._recorded)
-        dialog.failed.connect(lambda m: self.prompts.error("Recording", m))
-        dialog.finished.connect(self._record_closed)
-        self.record_dialog = dialog
-        dialog.show()
-
-    def _recorded(self, samples: Any, sr: int) -> None:
-        dialog = self.record_dialog
-        if dialog is not None:
-            self.settings.record_seconds = dialog.length.value()
-            if dialog.device is not None:
-                self.settings.input_device = dialog.device.name
-        self.seed_from_recording(samples, sr)
-
-    def _record_closed(self, _result: int) -> None:
-        if self.record_dialog is not None:
-            self.record_dialog.deleteLater()
-        self.record_dialog = None
+    @property
+    def record_dialog(self) -> RecordDialog | None:
+        """The recording dialog while it is open."""
+        return self.recorder.dialog
 
     def _results_ready(self, results: list[SearchResult]) -> None:
         seed = self.session.seed
@@ -600,8 +576,9 @@ class MainWindow(QMainWindow):
         s.sync()
         self.controller.cancel_scan()
         self.player.stop()
-        for dialog in (self.record_dialog, self.errors_dialog, self.settings_dialog,
-                       self.about_dialog):
+        self.scan_bar.close_errors()
+        self.recorder.close()
+        for dialog in (self.settings_dialog, self.about_dialog):
             if dialog is not None:
                 dialog.close()
         self.pools.shutdown()
