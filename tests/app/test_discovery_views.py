@@ -215,7 +215,7 @@ def test_path_to_a_second_track_becomes_a_playlist(qtbot, make_main_window, libr
     assert prompts.messages[-1][:2] == ("number", "Path to…")
     assert w.playlist.model.rowCount() == 0
     prompts.numbers.append(6)
-    w.library_panel.path_action.trigger()
+    _context_action(w, "Path to here from the seed").trigger()
     ids = [t.id for t in w.playlist.model.rows()]
     assert len(ids) == 6 and ids[0] == 3 and ids[-1] == 20 and len(set(ids)) == 6
     assert w.playlist.name.startswith("Path: ")
@@ -239,10 +239,25 @@ def test_path_to_a_second_track_becomes_a_playlist(qtbot, make_main_window, libr
     assert [t.id for t in w.playlist.model.rows()] == ids  # the playlist is kept
 
 
+def _context_action(w, text: str):
+    """The action called ``text`` in the library table's context menu at the current row."""
+    view = w.library_panel.view
+    rect = view.visualRect(view.currentIndex())
+    view.customContextMenuRequested.emit(rect.center())
+    menu = w.library_panel._menu_ref
+    (action,) = [a for a in menu.actions() if a.text().startswith(text)]
+    menu.close()
+    return action
+
+
 def test_more_like_these_ranks_for_several_rows_at_once(qtbot, make_main_window, library):
     w = make_main_window(library)
+    _select_rows(w, [2])
+    assert not w.library_panel.together_action.isEnabled()  # one song: plain "find similar"
     _select_rows(w, [2, 5, 9])
-    w.library_panel.together_action.trigger()
+    action = _context_action(w, "More like these 3 together")
+    assert action.isEnabled()
+    action.trigger()
     (seeds,) = [c[1] for c in library.calls if c[0] == "search_together"]
     assert sorted(seeds) == [2, 5, 9]
     shown = [r.track.id for r in w.results.model.rows()]
