@@ -333,7 +333,7 @@ class MainWindow(QMainWindow):
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
         if self.map_panel is not None:
-            self.map_panel.set_tracks(self._tracks_by_id())
+            self.map_panel.set_tracks({t.id: t for t in tracks})
         counts: dict[str, int] = {}
         for t in tracks:
             counts[t.status] = counts.get(t.status, 0) + 1

@@ -124,6 +124,7 @@ class MapPanel(QWidget):
         self.tracks: dict[int, TrackInfo] = {}
         self.selected = np.zeros(0, np.int64)
         self._row: dict[int, int] = {}
+        self._stale_colours = False
         self.box = MapViewBox(self._lassoed)
         self.box.setAspectLocked(True)
         self.box.setMenuEnabled(False)
@@ -195,9 +196,18 @@ class MapPanel(QWidget):
                             "click a dot to find similar songs")
 
     def set_tracks(self, tracks: dict[int, TrackInfo]) -> None:
-        """New tags (after a refresh): recolour."""
+        """New titles and tags (refreshes come every second while a scan runs): the
+        dots are recoloured only when coloured by a tag, and once the map is shown."""
         self.tracks = tracks
-        if self.data is not None:
+        if self.data is not None and self.colour_by.currentText() != "Mix":
+            if self.isVisible():
+                self._colour()
+            else:
+                self._stale_colours = True
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802, D102
+        super().showEvent(event)
+        if self._stale_colours:
             self._colour()
 
     def highlight(self, seed_ids: list[int], result_ids: list[int]) -> None:
@@ -234,6 +244,7 @@ class MapPanel(QWidget):
                 [f"{v} ({counts[v]})" for v in names])
 
     def _colour(self) -> None:
+        self._stale_colours = False
         if self.data is None:
             return
         groups, names = self._groups()

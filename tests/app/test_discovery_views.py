@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -70,6 +71,14 @@ def test_colour_by_a_tag_lists_its_values(qtbot, make_main_window, library):
     assert "Artist 0" in w.map_panel.legend.text()
     brushes = {b.color().name() for b in w.map_panel.scatter.data["brush"]}
     assert len(brushes) == 7  # one colour per artist
+    # new tags (a refresh after a scan) recolour the tag view, once the map is shown again
+    changed = [dataclasses.replace(t, artist="Solo") for t in library.tracks()]
+    w.centre_tabs.setCurrentWidget(w.results)
+    w.controller.tracksChanged.emit(changed)
+    assert len({b.color().name() for b in w.map_panel.scatter.data["brush"]}) == 7
+    w.centre_tabs.setCurrentWidget(w.map_page)
+    assert len({b.color().name() for b in w.map_panel.scatter.data["brush"]}) == 1
+    assert "Solo (30)" in w.map_panel.legend.text()
 
 
 def test_clicking_a_dot_finds_similar_songs_and_rings_them(qtbot, make_main_window, library):
