@@ -188,6 +188,12 @@ class Library:
         """One track by id."""
         return records.get_track(self.store, track_id)
 
+    def cover(self, track_id: int) -> bytes | None:
+        """The track's cover picture (embedded, else the folder's image), or None."""
+        from engine.tags import read_cover
+
+        return read_cover(self.track(track_id).path)
+
     def count(self) -> int:
         """Number of searchable tracks (analysed with the library's current model)."""
         return records.searchable_count(self.store)

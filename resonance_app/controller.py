@@ -171,19 +171,17 @@ class LibraryController(QObject):
 
         An unreadable picture is no error worth a message: it reads as no cover.
         """
-        from resonance_app.cover import read_cover
-
         generation = self._covers.next()
         if track is None:
             self.coverReady.emit(None)
             return
-        path = track.path
+        lib, track_id = self.library, int(track.id)
 
         def done(data: bytes | None) -> None:
             if self._covers.is_current(generation):
                 self.coverReady.emit(data)
 
-        run_task(lambda: read_cover(path), done, lambda _exc: done(None),
+        run_task(lambda: lib.cover(track_id), done, lambda _exc: done(None),
                  pool=self.pools.playback, name="cover")
 
     def adopt_model_if_better(self, model_dir: Path,

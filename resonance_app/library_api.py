@@ -44,6 +44,8 @@ class LibraryFacade(Protocol):
 
     def errors(self) -> list[Any]: ...  # noqa: D102
 
+    def cover(self, track_id: int) -> bytes | None: ...  # noqa: D102
+
     def analyze_seed(self, seed: SeedSource) -> Any: ...  # noqa: D102
 
     def search(self, seed: Any, params: SearchParams) -> list[SearchResult]: ...  # noqa: D102

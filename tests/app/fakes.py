@@ -141,6 +141,12 @@ class FakeLibrary:
     def track(self, track_id: int) -> TrackInfo:  # noqa: D102
         return next(t for t in self._all if t.id == track_id)
 
+    def cover(self, track_id: int) -> bytes | None:
+        """The engine's cover reading on the track's path (None for the canned paths)."""
+        from engine.tags import read_cover
+
+        return read_cover(self.track(track_id).path)
+
     def count(self) -> int:  # noqa: D102
         return len(self._visible)
 
