@@ -334,6 +334,7 @@ class MainWindow(QMainWindow):
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
         if self.map_panel is not None:
             self.map_panel.set_tracks({t.id: t for t in tracks})
+            self._map_follow(tracks)
         counts: dict[str, int] = {}
         for t in tracks:
             counts[t.status] = counts.get(t.status, 0) + 1
@@ -451,6 +452,17 @@ class MainWindow(QMainWindow):
     def _mixes_shown(self) -> None:
         if not self.mixes_panel.mixes and self.mixes_panel.make.isEnabled():
             self.mixes_panel.request()
+
+    def _map_follow(self, tracks: list[TrackInfo]) -> None:
+        """Lay the map out again when tracks came or went outside a scan (a folder
+        removed); a scan's end does it too, once."""
+        data = self.map_panel.data if self.map_panel is not None else None
+        if data is None or self.controller.scanning:
+            return
+        if {t.id for t in tracks if t.status == "ok"} != set(data.ids.tolist()):
+            self._map_stale = True
+            if self.map_page.isVisible():
+                self._map_shown()
 
     def _make_mixes(self, count: int | None) -> None:
         self.settings.mix_count = count or 0

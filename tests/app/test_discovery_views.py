@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,6 +63,9 @@ def test_map_action_lays_the_map_out_once_and_shows_every_track(qtbot, make_main
     w.rescan()  # a finished scan lays the shown map out again (the engine updates it)
     qtbot.waitUntil(lambda: [c[0] for c in library.calls].count("library_map") == 2,
                     timeout=5000)
+    w.controller.remove_folder(Path("/music"))  # tracks leave outside a scan: again
+    qtbot.waitUntil(lambda: len(w.map_panel.data.ids) == 0, timeout=5000)
+    assert [c[0] for c in library.calls].count("library_map") == 3
 
 
 def test_colour_by_a_tag_lists_its_values(qtbot, make_main_window, library):
