@@ -52,14 +52,19 @@ def _mix_infos(mixes: list[Any]) -> list[MixInfo]:
     return [MixInfo(str(m.name), [int(t) for t in m.track_ids]) for m in mixes]
 
 
-def build_map_data(library: LibraryFacade) -> MapData:
-    """The library's map (cached and updated by the engine) with its default mixes."""
-    layout = library.library_map().layout
-    ids = np.asarray(layout.ids, np.int64)
-    mixes = _mix_infos(library.mixes()) if len(ids) else []
+def with_mixes(ids: np.ndarray, xy: np.ndarray, mixes: list[MixInfo]) -> MapData:
+    """Map data for tracks ``ids`` at ``xy``, coloured by ``mixes``."""
     label = {t: i for i, m in enumerate(mixes) for t in m.track_ids}
     mix = np.array([label.get(int(t), -1) for t in ids], np.int64)
-    return MapData(ids, np.asarray(layout.xy, np.float64), mix, mixes)
+    return MapData(ids, xy, mix, mixes)
+
+
+def build_map_data(library: LibraryFacade, mix_count: int | None = None) -> MapData:
+    """The library's map (cached and updated by the engine) with ``mix_count`` mixes."""
+    layout = library.library_map().layout
+    ids = np.asarray(layout.ids, np.int64)
+    mixes = _mix_infos(library.mixes(mix_count)) if len(ids) else []
+    return with_mixes(ids, np.asarray(layout.xy, np.float64), mixes)
 
 
 class Discovery(QObject):
@@ -78,8 +83,9 @@ class Discovery(QObject):
         self._mixes = LatestOnly()
         self.map_busy = False
 
-    def load_map(self) -> None:
-        """Lay out (or update) the map in the background: ``mapReady``."""
+    def load_map(self, mix_count: int | None = None) -> None:
+        """Lay out (or update) the map, coloured by ``mix_count`` mixes (None: about 30
+        songs each), in the background: ``mapReady``."""
         generation = self._maps.next()
         lib = self.library
         self.map_busy = True
@@ -94,7 +100,7 @@ class Discovery(QObject):
                 self.map_busy = False
                 self.failed.emit(f"The library map cannot be made: {describe_error(exc)}")
 
-        run_task(lambda: build_map_data(lib), done, fail, pool=self.pools.discovery,
+        run_task(lambda: build_map_data(lib, mix_count), done, fail, pool=self.pools.discovery,
                  name="map")
 
     def load_mixes(self, count: int | None = None) -> None:

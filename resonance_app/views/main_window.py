@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
-from resonance_app.discovery import Discovery, MapData
+from resonance_app.discovery import Discovery, MapData, MixInfo
 from resonance_app.icons import app_icon
 from resonance_app.playback import Player
 from resonance_app.settings import Settings
@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
         self.mixes_panel.count.setValue(int(self.settings.mix_count))
         self.mixes_panel.mixesRequested.connect(self._make_mixes)
         self.mixes_panel.playlistRequested.connect(self.open_as_playlist)
-        d.mixesReady.connect(self.mixes_panel.set_mixes)
+        d.mixesReady.connect(self._mixes_ready)
         d.mapReady.connect(self._map_ready)
         d.failed.connect(self._discovery_failed)
 
@@ -464,6 +464,11 @@ class MainWindow(QMainWindow):
             if self.map_page.isVisible():
                 self._map_shown()
 
+    def _mixes_ready(self, mixes: list[MixInfo]) -> None:
+        self.mixes_panel.set_mixes(mixes)
+        if self.map_panel is not None:
+            self.map_panel.set_mixes(mixes)  # the map's colours are the panel's mixes
+
     def _make_mixes(self, count: int | None) -> None:
         self.settings.mix_count = count or 0
         self.discovery.load_mixes(count)
@@ -473,7 +478,7 @@ class MainWindow(QMainWindow):
         if self._map_stale and not self.discovery.map_busy:
             self._map_stale = False
             panel.set_busy("Laying out the map of the library…")
-            self.discovery.load_map()
+            self.discovery.load_map(int(self.settings.mix_count) or None)
 
     def _ensure_map_panel(self) -> MapPanel:
         """The map panel, made on first use so pyqtgraph does not slow the start-up."""

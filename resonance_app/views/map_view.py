@@ -30,7 +30,7 @@ from resonance_app.models import track_title
 
 if TYPE_CHECKING:
     from engine.library import TrackInfo
-    from resonance_app.discovery import MapData
+    from resonance_app.discovery import MapData, MixInfo
 
 #: Colours shown in the legend; further groups share a neutral grey.
 COLOURS = 16
@@ -194,6 +194,14 @@ class MapPanel(QWidget):
         n = len(data.ids)
         self.status.setText(f"{n:,} track{'s' if n != 1 else ''} · wheel zooms, drag pans, "
                             "click a dot to find similar songs")
+
+    def set_mixes(self, mixes: list[MixInfo]) -> None:
+        """Colour the dots by new mixes (made at another count in the mixes panel)."""
+        if self.data is not None:
+            from resonance_app.discovery import with_mixes
+
+            self.data = with_mixes(self.data.ids, self.data.xy, mixes)
+            self._colour()
 
     def set_tracks(self, tracks: dict[int, TrackInfo]) -> None:
         """New titles and tags (refreshes come every second while a scan runs): the

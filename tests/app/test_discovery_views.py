@@ -192,6 +192,12 @@ def test_mixes_panel_makes_mixes_and_opens_one_as_playlist(qtbot, make_main_wind
     sizes = [len(m.track_ids) for m in panel.mixes]
     assert sum(sizes) == 30 and sizes == sorted(sizes, reverse=True)
     assert f"{sizes[0]} songs" in panel.list.item(0).text()
+    _open_map(w, qtbot)
+    assert [c for c in library.calls if c[0] == "mixes"][-1] == ("mixes", 4)  # map's colours
+    assert len(w.map_panel.data.mixes) == 4 and "(" in w.map_panel.legend.text()
+    panel.count.setValue(3)
+    qtbot.mouseClick(panel.make, Qt.MouseButton.LeftButton)
+    assert set(w.map_panel.data.mix.tolist()) == {0, 1, 2}  # the map follows the panel
     panel.list.setCurrentRow(1)
     qtbot.mouseClick(panel.open, Qt.MouseButton.LeftButton)
     assert [t.id for t in w.playlist.model.rows()] == panel.mixes[1].track_ids
