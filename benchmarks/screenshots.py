@@ -7,7 +7,9 @@ Run under Xvfb (no display needed)::
 States: welcome, scanning, results with sliders and the match strip, playlist (with
 the player running and the matching region on the seek bar), an imported playlist
 with a missing entry, the record dialog, the settings dialog's model panel, About,
-the unexpected-error dialog, and the results in a dark palette. The library is real:
+the unexpected-error dialog, the library map (by mix, with a lasso selection; by
+artist), the mixes panel with a mix opened as a playlist, and the results in a dark
+palette. The library is real:
 a folder of generated, tagged songs scanned by the engine with a small real ONNX model
 (``tests/model_factory.py``, or the shipped default model with ``--default-model``).
 Audio devices are the in-memory fake, so nothing is played. PNGs go to
@@ -206,6 +208,8 @@ def _shoot(app, work: Path, music: Path, model: Path, size: tuple[int, int]) -> 
     _about(window)
     _error_dialog(window, work)
     _library_columns(window)
+    _map(window)
+    _mixes(window)
     _dark(app, window)
     window.close()
     library.close()
@@ -232,6 +236,44 @@ def _results(window, library) -> None:
     grab(window, "3-results")
     print(f"title column at {window.width()}x{window.height()}: "
           f"{window.results.title_chars():.1f} average characters")
+
+
+def _map(window) -> None:
+    """The library map coloured by mix, the seed starred, its results ringed, and a
+    lasso selection around the largest mix."""
+    window.show_map()
+    wait(lambda: window.map_panel is not None and window.map_panel.data is not None, 120_000)
+    panel = window.map_panel
+    data = panel.data
+    members = data.xy[data.mix == 0]
+    centre = members.mean(axis=0)
+    radius = float(np.max(np.linalg.norm(members - centre, axis=1))) * 0.8
+    angles = np.linspace(0, 2 * np.pi, 40)
+    panel.lasso.setChecked(True)
+    panel._lassoed(centre + radius * np.c_[np.cos(angles), np.sin(angles)])
+    settle(300)
+    grab(window, "11-map-by-mix")
+    panel.colour_by.setCurrentText("Artist")
+    settle(300)
+    grab(panel, "11b-map-by-artist")
+    panel.lasso.setChecked(False)
+
+
+def _mixes(window) -> None:
+    """Six mixes; the first opened as a playlist."""
+    window.show_mixes()
+    panel = window.mixes_panel
+    wait(lambda: panel.make.isEnabled(), 60_000)
+    panel.count.setValue(6)
+    panel.make.click()
+    wait(lambda: len(panel.mixes) == 6, 60_000)
+    panel.list.setCurrentRow(0)
+    window.playlist._saved_keys = window.playlist.model.keys()  # no "replace?" question
+    panel.open.click()
+    settle(300)
+    grab(window, "12-mixes")
+    window.left_tabs.setCurrentWidget(window.library_panel)
+    window.centre_tabs.setCurrentWidget(window.results)
 
 
 def _playlist(window, audio) -> None:
@@ -299,7 +341,7 @@ def _error_dialog(window, work: Path) -> None:
 
 
 def _record(window, audio) -> None:
-    window.record_countdown = 0
+    window.recorder.countdown = 0
     window.record()
     dialog = window.record_dialog
     dialog.length.setValue(10)

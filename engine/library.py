@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from engine.store import DB_FILE, Store
 
 __all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult", "Seed",
            "TrackInfo", "default_library_dir"]
+
+if TYPE_CHECKING:
+    from engine.discovery import MapUpdate, Mix
 
 SeedSource = int | str | os.PathLike | tuple[np.ndarray, int]
 
@@ -185,6 +189,12 @@ class Library:
         """One track by id."""
         return records.get_track(self.store, track_id)
 
+    def cover(self, track_id: int) -> bytes | None:
+        """The track's cover picture (embedded, else the folder's image), or None."""
+        from engine.tags import read_cover
+
+        return read_cover(self.track(track_id).path)
+
     def count(self) -> int:
         """Number of searchable tracks (analysed with the library's current model)."""
         return records.searchable_count(self.store)
@@ -288,6 +298,32 @@ class Library:
         return tracks_containing(self.store, self.catalog(), track_id=int(track_id),
                                  start=start, end=end, k=k,
                                  min_score=MIN_SCORE if min_score is None else min_score)
+
+    # -- discovery ----------------------------------------------------------------------
+    def library_map(self, *, rebuild: bool = False) -> MapUpdate:
+        """The 2-D map of every searchable track, cached and updated (seconds: background)."""
+        from engine.discovery import library_map
+
+        return library_map(self, rebuild=rebuild)
+
+    def mixes(self, count: int | None = None) -> list[Mix]:
+        """The searchable tracks in ``count`` (default: about 30 tracks each) named mixes."""
+        from engine.discovery import library_mixes
+
+        return library_mixes(self, count)
+
+    def song_path(self, start: int, end: int, length: int) -> list[TrackInfo]:
+        """``length`` tracks leading from track ``start`` to track ``end``."""
+        from engine.discovery import library_path
+
+        return library_path(self, start, end, length)
+
+    def search_together(self, seeds: Sequence[Seed],
+                        params: SearchParams | None = None) -> list[SearchResult]:
+        """One ranking for several analysed seeds at once (the seeds left out)."""
+        from engine.discovery import search_together
+
+        return search_together(self, seeds, params)
 
     # -- playlists ----------------------------------------------------------------------
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:

@@ -34,6 +34,13 @@ def describe_error(exc: BaseException) -> str:
 
 
 @dataclass(frozen=True)
+class Together:
+    """Several library tracks as one seed ("more like these")."""
+
+    track_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ModelChoice:
     """The outcome of offering the library a newly trained model."""
 
@@ -164,19 +171,17 @@ class LibraryController(QObject):
 
         An unreadable picture is no error worth a message: it reads as no cover.
         """
-        from resonance_app.cover import read_cover
-
         generation = self._covers.next()
         if track is None:
             self.coverReady.emit(None)
             return
-        path = track.path
+        lib, track_id = self.library, int(track.id)
 
         def done(data: bytes | None) -> None:
             if self._covers.is_current(generation):
                 self.coverReady.emit(data)
 
-        run_task(lambda: read_cover(path), done, lambda _exc: done(None),
+        run_task(lambda: lib.cover(track_id), done, lambda _exc: done(None),
                  pool=self.pools.playback, name="cover")
 
     def adopt_model_if_better(self, model_dir: Path,
@@ -226,12 +231,18 @@ class SearchSession(QObject):
         super().__init__(parent)
         self.library = library
         self.pools = pools
-        self.seed: Any = None
+        self.seed: Any = None  # an analysed seed, or a list of them (several at once)
         self.seed_label = ""
+        self.seed_track_ids: list[int] = []  # the library tracks the seed is made of
         self.params: SearchParams | None = None
         self.results: list[SearchResult] = []
         self._latest = LatestOnly()
         self._analysing = False
+
+    @property
+    def seed_track_id(self) -> int | None:
+        """The seed's library track, when the seed is exactly one."""
+        return self.seed_track_ids[0] if len(self.seed_track_ids) == 1 else None
 
     def seed_track(self, track: TrackInfo, params: SearchParams) -> SearchRequest:
         """Find songs like a library track."""
@@ -239,6 +250,13 @@ class SearchSession(QObject):
         if track.artist:
             label = f"{label} — {track.artist}"
         return self.set_seed(int(track.id), label, params)
+
+    def seed_tracks(self, tracks: list[TrackInfo], params: SearchParams) -> SearchRequest:
+        """Find songs like several library tracks at once (one combined ranking)."""
+        if len(tracks) == 1:
+            return self.seed_track(tracks[0], params)
+        ids = tuple(dict.fromkeys(int(t.id) for t in tracks))
+        return self.set_seed(Together(ids), f"{len(ids)} songs together", params)
 
     def seed_file(self, path: Path, params: SearchParams) -> SearchRequest:
         """Find songs like an audio file (inside or outside the library)."""
@@ -257,7 +275,7 @@ class SearchSession(QObject):
             return False
         seed, label, lib = self.seed, self.seed_label, self.library
         wanted = dataclasses.replace(params, k=n)
-        run_task(lambda: lib.search(seed, wanted),
+        run_task(lambda: _rank(lib, seed, wanted),
                  lambda rs: on_done([r.track for r in rs], f"Like {label}"[:60]),
                  lambda exc: on_error(describe_error(exc)),
                  pool=self.pools.interactive, name="closest")
@@ -292,14 +310,18 @@ class SearchSession(QObject):
                             ) -> tuple[Any, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None  # superseded before it started: skip the slow part
-        seed = self.library.analyze_seed(request.seed)
+        lib = self.library
+        if isinstance(request.seed, Together):
+            seed: Any = [lib.analyze_seed(t) for t in request.seed.track_ids]
+        else:
+            seed = lib.analyze_seed(request.seed)
         return self._search(request, seed)
 
     def _search(self, request: SearchRequest, seed: Any
                 ) -> tuple[Any, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None
-        return seed, self.library.search(seed, request.params)
+        return seed, _rank(self.library, seed, request.params)
 
     def _apply(self, request: SearchRequest,
                out: tuple[Any, list[SearchResult]] | None) -> None:
@@ -309,6 +331,7 @@ class SearchSession(QObject):
         if request.seed is not None:
             self._analysing = False
             self.seed, self.seed_label = seed, request.label
+            self.seed_track_ids = _seed_ids(request.seed)
             self.seedReady.emit(request.label)
             if self.params is not request.params:
                 self.set_params(self.params)  # sliders moved during the analysis
@@ -321,4 +344,19 @@ class SearchSession(QObject):
             if request.seed is not None:  # the old seed is no longer what the user asked
                 self._analysing = False
                 self.seed, self.seed_label, self.results = None, "", []
+                self.seed_track_ids = []
             self.failed.emit(describe_error(exc))
+
+
+def _rank(library: LibraryFacade, seed: Any, params: SearchParams) -> list[SearchResult]:
+    """Search for one analysed seed, or for a list of them together."""
+    if isinstance(seed, list):
+        return library.search_together(seed, params)
+    return library.search(seed, params)
+
+
+def _seed_ids(seed: Any) -> list[int]:
+    """The library tracks a seed source names (none for a file or a recording)."""
+    if isinstance(seed, Together):
+        return list(seed.track_ids)
+    return [int(seed)] if isinstance(seed, int) and not isinstance(seed, bool) else []

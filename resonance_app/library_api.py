@@ -44,9 +44,20 @@ class LibraryFacade(Protocol):
 
     def errors(self) -> list[Any]: ...  # noqa: D102
 
+    def cover(self, track_id: int) -> bytes | None: ...  # noqa: D102
+
     def analyze_seed(self, seed: SeedSource) -> Any: ...  # noqa: D102
 
     def search(self, seed: Any, params: SearchParams) -> list[SearchResult]: ...  # noqa: D102
+
+    def search_together(self, seeds: Sequence[Any],  # noqa: D102
+                        params: SearchParams | None = None) -> list[SearchResult]: ...
+
+    def library_map(self, *, rebuild: bool = False) -> Any: ...  # noqa: D102
+
+    def mixes(self, count: int | None = None) -> list[Any]: ...  # noqa: D102
+
+    def song_path(self, start: int, end: int, length: int) -> list[TrackInfo]: ...  # noqa: D102
 
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None: ...  # noqa: D102
 

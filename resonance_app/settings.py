@@ -106,6 +106,10 @@ class Settings:
     exclude_same_album = setting("exclude_same_album", False)
     exclude_same_artist = setting("exclude_same_artist", False)
     playlist_size = setting("playlist_size", 25)
+    path_length = setting("path_length", 10)  # songs in a "Path to…" playlist
+    mix_count = setting("mix_count", 0)  # mixes to make; 0: about 30 songs each
+    centre_tab = setting("centre_tab", 0)  # 0: results, 1: map
+    left_tab = setting("left_tab", 0)  # 0: library, 1: mixes
     volume = setting("volume", 0.8)
     record_seconds = setting("record_seconds", 10)
     enter_action = setting("enter_action", "play")  # what Enter/double-click does: play|seed

@@ -225,18 +225,20 @@ class Pools:
 
     ``scan``: one long job at a time (the library runs its own feature workers);
     ``interactive``: one thread for seed analysis and queries, never behind a scan;
-    ``playback``: one thread decoding previews and cover art.
+    ``playback``: one thread decoding previews and cover art;
+    ``discovery``: one thread for the seconds-long map and mixes, never behind a query.
     """
 
     def __init__(self, *, scan: PoolLike | None = None, interactive: PoolLike | None = None,
-                 playback: PoolLike | None = None) -> None:
+                 playback: PoolLike | None = None, discovery: PoolLike | None = None) -> None:
         self.scan = scan or _make_pool("scan", 1)
         self.interactive = interactive or _make_pool("interactive", 1)
         self.playback = playback or _make_pool("playback", 1)
+        self.discovery = discovery or _make_pool("discovery", 1)
 
     def all(self) -> tuple[PoolLike, ...]:
         """Every pool, in shutdown order."""
-        return (self.scan, self.interactive, self.playback)
+        return (self.scan, self.discovery, self.interactive, self.playback)
 
     def shutdown(self, msecs: int = 10_000) -> bool:
         """Drop queued jobs and wait for running ones; True when all finished."""

@@ -33,6 +33,8 @@ class ActionHost(Protocol):
     def open_settings(self) -> None: ...  # noqa: D102
     def show_about(self) -> None: ...  # noqa: D102
     def focus_filter(self) -> None: ...  # noqa: D102
+    def show_map(self) -> None: ...  # noqa: D102
+    def show_mixes(self) -> None: ...  # noqa: D102
     def close(self) -> bool: ...  # noqa: D102
     def menuBar(self) -> QMenuBar: ...  # noqa: D102, N802
     def addToolBar(self, toolbar: QToolBar) -> None: ...  # noqa: D102, N802
@@ -81,6 +83,10 @@ def build_actions(w: ActionHost) -> dict[str, QAction]:
         "filter": _action(w, "Filter library", w.focus_filter, "Ctrl+F"),
         "quit": _action(w, "Quit", w.close, QKeySequence.StandardKey.Quit),
         "about": _action(w, "About Resonance", w.show_about),
+        "map": _action(w, "Library map", w.show_map, "Ctrl+M",
+                       "All songs on a map, neighbours sounding alike"),
+        "mixes": _action(w, "Mixes", w.show_mixes, "Ctrl+Shift+M",
+                         "The library in groups of songs that sound alike"),
     }
     a["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
     a["filter"].setShortcuts([QKeySequence("Ctrl+F"), QKeySequence("Ctrl+L")])
@@ -93,6 +99,12 @@ def build_actions(w: ActionHost) -> dict[str, QAction]:
     lib_menu.addAction(w.library_panel.play_action)
     lib_menu.addAction(w.library_panel.find_action)
     lib_menu.addAction(a["filter"])
+    lib_menu.addAction(w.library_panel.together_action)
+    lib_menu.addAction(w.library_panel.path_action)
+    lib_menu.addSeparator()
+    lib_menu.addAction(a["map"])
+    lib_menu.addAction(a["mixes"])
+    lib_menu.addSeparator()
     lib_menu.addAction(a["errors"])
     lib_menu.addSeparator()
     lib_menu.addAction(a["settings"])

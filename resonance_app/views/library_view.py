@@ -79,6 +79,8 @@ class LibraryPanel(QWidget):
     playRequested = Signal(object)  # TrackInfo
     addToPlaylist = Signal(list)  # list[TrackInfo]
     currentChanged = Signal(object)  # TrackInfo | None
+    moreLikeThese = Signal(list)  # list[TrackInfo]: several seeds at once
+    pathTo = Signal(object)  # TrackInfo: a song path from the seed to it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -148,6 +150,13 @@ class LibraryPanel(QWidget):
                                        lambda: self._emit_for(self.findSimilar, None))
         self.play_action = view_action(self.view, "Play",
                                        lambda: self._emit_for(self.playRequested, None))
+        self.together_action = view_action(
+            self.view, "More like these together",
+            lambda: self.moreLikeThese.emit(self.selected_tracks()))
+        self.path_action = view_action(self.view, "Path to here from the seed",
+                                       lambda: self._emit_for(self.pathTo, None))
+        self.view.selectionModel().selectionChanged.connect(lambda *_a: self._selection())
+        self._selection()
         self.set_enter_action("play")
 
     def set_enter_action(self, enter_action: str) -> None:
@@ -282,6 +291,12 @@ class LibraryPanel(QWidget):
         if track is not None:
             signal.emit(track)
 
+    def _selection(self) -> None:
+        n = len(self.view.selectionModel().selectedRows())
+        self.together_action.setText(f"More like these {n} together" if n > 1
+                                     else "More like these together")
+        self.together_action.setEnabled(n > 1)
+
     def _header_menu(self, pos: QPoint) -> None:
         menu = QMenu(self)
         for col, name in enumerate(self.model.COLUMNS):
@@ -300,6 +315,9 @@ class LibraryPanel(QWidget):
         menu.addAction(self.play_action)
         menu.addAction(self.find_action)
         menu.addAction("Add to playlist", lambda: self.addToPlaylist.emit(self.selected_tracks()))
+        menu.addSeparator()
+        menu.addAction(self.together_action)
+        menu.addAction(self.path_action)
         menu.popup(self.view.viewport().mapToGlobal(pos))
         self._menu_ref = menu
 

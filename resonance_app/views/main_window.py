@@ -12,12 +12,14 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
+from resonance_app.discovery import Discovery, MapData, MixInfo
 from resonance_app.icons import app_icon
 from resonance_app.playback import Player
 from resonance_app.settings import Settings
@@ -25,9 +27,11 @@ from resonance_app.views.actions import build_actions
 from resonance_app.views.controls import SearchControls
 from resonance_app.views.drops import DropIntent, audio_file_filter, read_drop
 from resonance_app.views.library_view import LibraryPanel
+from resonance_app.views.mixes_view import MixesPanel
 from resonance_app.views.player_bar import PlayerBar
 from resonance_app.views.playlist_view import PlaylistPanel
 from resonance_app.views.prompts import Prompts
+from resonance_app.views.record_dialog import RecordDialog, RecordFlow
 from resonance_app.views.results_view import ResultsPanel
 from resonance_app.views.scan_bar import ErrorsDialog, ScanBar
 from resonance_app.views.seed_view import SeedArea
@@ -38,6 +42,7 @@ from resonance_app.workers import Pools
 if TYPE_CHECKING:
     from engine.library import SearchResult, TrackInfo
     from resonance_app.library_api import LibraryFacade
+    from resonance_app.views.map_view import MapPanel
 
 
 class MainWindow(QMainWindow):
@@ -53,15 +58,16 @@ class MainWindow(QMainWindow):
         self.pools = pools or Pools()
         self.audio = audio or SoundDeviceBackend()
         self.prompts = prompts or Prompts(self)
-        self.record_countdown = record_countdown
         self.controller = LibraryController(library, self.pools,
                                             workers=int(self.settings.worker_count), parent=self)
         self.session = SearchSession(library, self.pools, parent=self)
+        self.discovery = Discovery(library, self.pools, parent=self)
+        self._map_stale = True  # the library changed since the map was laid out
         self.player = Player(self.audio, self.pools, parent=self)
         self.watcher = FolderWatcher(self.pools.playback, parent=self)
         self.watcher.enabled = bool(self.settings.watch_folders)
-        self.errors_dialog: ErrorsDialog | None = None
-        self.record_dialog: Any = None
+        self.recorder = RecordFlow(self.audio, self.settings, countdown=record_countdown,
+                                   parent=self)
         self.settings_dialog: Any = None
         self.about_dialog: Any = None
         self._playing_id: int | None = None
@@ -78,6 +84,10 @@ class MainWindow(QMainWindow):
     def _build(self, params_type: type) -> None:
         self.welcome = WelcomePage(app_icon())
         self.library_panel = LibraryPanel()
+        self.mixes_panel = MixesPanel()
+        self.map_panel: MapPanel | None = None  # made at first show (pyqtgraph loads then)
+        self.map_page = QWidget()
+        QVBoxLayout(self.map_page).setContentsMargins(0, 0, 0, 0)
         self.seed_area = SeedArea()
         self.controls = SearchControls(params_type, self.settings)
         self.results = ResultsPanel()
@@ -91,10 +101,18 @@ class MainWindow(QMainWindow):
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.addWidget(self.seed_area)
         centre_layout.addWidget(self.controls)
-        centre_layout.addWidget(self.results, 1)
+        self.centre_tabs = QTabWidget()
+        self.centre_tabs.setDocumentMode(True)
+        self.centre_tabs.addTab(self.results, "Results")
+        self.centre_tabs.addTab(self.map_page, "Map")
+        centre_layout.addWidget(self.centre_tabs, 1)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.setDocumentMode(True)
+        self.left_tabs.addTab(self.library_panel, "Library")
+        self.left_tabs.addTab(self.mixes_panel, "Mixes")
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
-        for w in (self.library_panel, centre, self.playlist):
+        for w in (self.left_tabs, centre, self.playlist):
             self.splitter.addWidget(w)
         self.splitter.setSizes([470, 640, 270])
         self.splitter.setStretchFactor(1, 1)  # the results take what the window gains
@@ -128,11 +146,11 @@ class MainWindow(QMainWindow):
         c.scanFinished.connect(self._scan_finished)
         c.scanFailed.connect(self._scan_failed)
         c.tracksChanged.connect(self._tracks_changed)
-        c.errorsChanged.connect(self._errors_changed)
+        c.errorsChanged.connect(
+            lambda errors: self.scan_bar.set_errors(errors, scanning=c.scanning))
         c.failed.connect(lambda m: self.prompts.error("Resonance", m))
         self.scan_bar.cancelRequested.connect(c.cancel_scan)
         self.watcher.changed.connect(self._folders_changed)
-        self.scan_bar.showErrors.connect(self.show_errors)
         lib = self.library_panel
         lib.findSimilar.connect(self.seed_from_track)
         lib.playRequested.connect(lambda t: self.play(t, 0.0))
@@ -143,6 +161,8 @@ class MainWindow(QMainWindow):
         self.seed_area.dropped.connect(self.handle_drop)
         self.seed_area.openFile.connect(self.open_file)
         self.seed_area.record.connect(self.record)
+        self.recorder.recorded.connect(self.seed_from_recording)
+        self.recorder.failed.connect(lambda m: self.prompts.error("Recording", m))
         self.controls.paramsChanged.connect(s.set_params)
         s.analysing.connect(self.seed_area.set_analysing)
         s.resultsReady.connect(self._results_ready)
@@ -152,10 +172,28 @@ class MainWindow(QMainWindow):
         self.results.addToPlaylist.connect(self.playlist.add_tracks)
         self.results.playlistFromSeed.connect(self.playlist_from_seed)
         self.playlist.playRequested.connect(lambda t: self.play(t, 0.0))
+        self._connect_discovery()
         self.player.error.connect(lambda m: self.prompts.error("Playback", m))
         self.player.positionChanged.connect(
             lambda seconds, _d: self.results.set_playing(self._playing_id, seconds))
         self.player.stateChanged.connect(self._player_state)
+
+    def _connect_discovery(self) -> None:
+        d = self.discovery
+        self.library_panel.moreLikeThese.connect(self.seed_from_tracks)
+        self.playlist.moreLikeThese.connect(self.seed_from_tracks)
+        self.library_panel.pathTo.connect(self.path_to)
+        self.results.pathTo.connect(self.path_to)
+        self.centre_tabs.currentChanged.connect(
+            lambda _i: self.centre_tabs.currentWidget() is self.map_page and self._map_shown())
+        self.left_tabs.currentChanged.connect(
+            lambda _i: self.left_tabs.currentWidget() is self.mixes_panel and self._mixes_shown())
+        self.mixes_panel.count.setValue(int(self.settings.mix_count))
+        self.mixes_panel.mixesRequested.connect(self._make_mixes)
+        self.mixes_panel.playlistRequested.connect(self.open_as_playlist)
+        d.mixesReady.connect(self._mixes_ready)
+        d.mapReady.connect(self._map_ready)
+        d.failed.connect(self._discovery_failed)
 
     def _current_track_changed(self, track: TrackInfo | None) -> None:
         self.library_panel.show_cover(None)  # until the new one is read
@@ -277,6 +315,9 @@ class MainWindow(QMainWindow):
 
     def _scan_finished(self, cancelled: bool) -> None:
         self.scan_bar.hide()
+        self._map_stale = True
+        if self.map_page.isVisible():
+            self._map_shown()
         self.playlist.reload_if_saved()
         self.watch_roots()
         self.library_panel.empty.setText("No music found yet. Add a folder that holds "
@@ -291,6 +332,9 @@ class MainWindow(QMainWindow):
 
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
+        if self.map_panel is not None:
+            self.map_panel.set_tracks({t.id: t for t in tracks})
+            self._map_follow(tracks)
         counts: dict[str, int] = {}
         for t in tracks:
             counts[t.status] = counts.get(t.status, 0) + 1
@@ -301,25 +345,29 @@ class MainWindow(QMainWindow):
             text += f" · {n:,} {names.get(status, status)}"
         self.library_label.setText(text)
 
-    def _errors_changed(self, errors: list[Any]) -> None:
-        self._errors = errors
-        if not self.controller.scanning:
-            self.scan_bar.set_error_count(len(errors))
-        if self.errors_dialog is not None:
-            self.errors_dialog.set_errors(errors)
-
     def show_errors(self) -> None:
         """Open the (non-modal) list of files that could not be read."""
-        if self.errors_dialog is None:
-            self.errors_dialog = ErrorsDialog(self)
-        self.errors_dialog.set_errors(getattr(self, "_errors", []))
-        self.errors_dialog.show()
-        self.errors_dialog.raise_()
+        self.scan_bar.show_errors()
+
+    @property
+    def errors_dialog(self) -> ErrorsDialog | None:
+        """The list of unreadable files, once opened."""
+        return self.scan_bar.errors_dialog
 
     # -- seeds -------------------------------------------------------------------------
     def seed_from_track(self, track: TrackInfo) -> None:
         """Find songs like a library track."""
         self.session.seed_track(track, self.controls.params())
+
+    def seed_from_tracks(self, tracks: list[TrackInfo]) -> None:
+        """Find songs like several library tracks at once (one combined ranking)."""
+        if tracks:
+            self.session.seed_tracks(tracks, self.controls.params())
+
+    def _seed_from_id(self, track_id: int) -> None:
+        track = self._tracks_by_id().get(track_id)
+        if track is not None:
+            self.seed_from_track(track)
 
     def seed_from_file(self, path: Path) -> None:
         """Find songs like an audio file (inside or outside the library)."""
@@ -356,32 +404,12 @@ class MainWindow(QMainWindow):
 
     def record(self) -> None:
         """Open the recording dialog (non-modal)."""
-        from resonance_app.views.record_dialog import RecordDialog
+        self.recorder.open()
 
-        if self.record_dialog is not None:
-            self.record_dialog.raise_()
-            return
-        dialog = RecordDialog(self.audio, seconds=int(self.settings.record_seconds),
-                              device_name=str(self.settings.input_device),
-                              countdown=self.record_countdown, parent=self)
-        dialog.recorded.connect(self._recorded)
-        dialog.failed.connect(lambda m: self.prompts.error("Recording", m))
-        dialog.finished.connect(self._record_closed)
-        self.record_dialog = dialog
-        dialog.show()
-
-    def _recorded(self, samples: Any, sr: int) -> None:
-        dialog = self.record_dialog
-        if dialog is not None:
-            self.settings.record_seconds = dialog.length.value()
-            if dialog.device is not None:
-                self.settings.input_device = dialog.device.name
-        self.seed_from_recording(samples, sr)
-
-    def _record_closed(self, _result: int) -> None:
-        if self.record_dialog is not None:
-            self.record_dialog.deleteLater()
-        self.record_dialog = None
+    @property
+    def record_dialog(self) -> RecordDialog | None:
+        """The recording dialog while it is open."""
+        return self.recorder.dialog
 
     def _results_ready(self, results: list[SearchResult]) -> None:
         seed = self.session.seed
@@ -389,6 +417,9 @@ class MainWindow(QMainWindow):
         self.results.excerpt_seconds = float(getattr(seed, "duration", 0.0)) if excerpt else None
         self.results.set_results(results)
         self.seed_area.set_seed(self.session.seed_label, len(results))
+        if self.map_panel is not None:
+            self.map_panel.highlight(self.session.seed_track_ids,
+                                     [r.track.id for r in results])
 
     def _seed_failed(self, message: str) -> None:
         self.results.set_results([])  # never leave the last seed's results under the error
@@ -405,6 +436,112 @@ class MainWindow(QMainWindow):
             self.session.closest_tracks(
                 n, self.controls.params(), self.playlist.start_new,
                 lambda message: self.prompts.error("Playlist from seed", message))
+
+    # -- discovery ---------------------------------------------------------------------
+    def show_map(self) -> None:
+        """Bring the library map to the front (laid out in the background if needed)."""
+        self.stack.setCurrentWidget(self.main_page)
+        self.centre_tabs.setCurrentWidget(self.map_page)
+
+    def show_mixes(self) -> None:
+        """Bring the mixes to the front, making them at the chosen count if none are shown."""
+        self.stack.setCurrentWidget(self.main_page)
+        self.left_tabs.setCurrentWidget(self.mixes_panel)
+        self._mixes_shown()
+
+    def _mixes_shown(self) -> None:
+        if not self.mixes_panel.mixes and self.mixes_panel.make.isEnabled():
+            self.mixes_panel.request()
+
+    def _map_follow(self, tracks: list[TrackInfo]) -> None:
+        """Lay the map out again when tracks came or went outside a scan (a folder
+        removed); a scan's end does it too, once."""
+        data = self.map_panel.data if self.map_panel is not None else None
+        if data is None or self.controller.scanning:
+            return
+        if {t.id for t in tracks if t.status == "ok"} != set(data.ids.tolist()):
+            self._map_stale = True
+            if self.map_page.isVisible():
+                self._map_shown()
+
+    def _mixes_ready(self, mixes: list[MixInfo]) -> None:
+        self.mixes_panel.set_mixes(mixes)
+        if self.map_panel is not None:
+            self.map_panel.set_mixes(mixes)  # the map's colours are the panel's mixes
+
+    def _make_mixes(self, count: int | None) -> None:
+        self.settings.mix_count = count or 0
+        self.discovery.load_mixes(count)
+
+    def _map_shown(self) -> None:
+        panel = self._ensure_map_panel()
+        if self._map_stale and not self.discovery.map_busy:
+            self._map_stale = False
+            panel.set_busy("Laying out the map of the library…")
+            self.discovery.load_map(int(self.settings.mix_count) or None)
+
+    def _ensure_map_panel(self) -> MapPanel:
+        """The map panel, made on first use so pyqtgraph does not slow the start-up."""
+        if self.map_panel is None:
+            from resonance_app.views.map_view import MapPanel
+
+            panel = MapPanel()
+            panel.seedRequested.connect(self._seed_from_id)
+            panel.playlistRequested.connect(self.open_as_playlist)
+            layout = self.map_page.layout()
+            assert layout is not None
+            layout.addWidget(panel)
+            self.map_panel = panel
+        return self.map_panel
+
+    def _map_ready(self, data: MapData) -> None:
+        panel = self._ensure_map_panel()
+        panel.set_map(data, self._tracks_by_id())
+        panel.highlight(self.session.seed_track_ids,
+                                 [r.track.id for r in self.session.results])
+
+    def _discovery_failed(self, message: str) -> None:
+        self.mixes_panel.failed(message)
+        if self.map_panel is not None:
+            self.map_panel.set_busy(message)
+        self.statusBar().showMessage(message, 8000)
+
+    def _tracks_by_id(self) -> dict[int, TrackInfo]:
+        return {t.id: t for t in self.controller.tracks}
+
+    def path_to(self, track: TrackInfo) -> None:
+        """A playlist leading from the current seed song to ``track``."""
+        start = self.session.seed_track_id
+        if start is None:
+            self.prompts.info("Path to…", "Find songs like a library song first: the path "
+                              "leads from that song to the one you pick.")
+            return
+        if start == track.id:
+            self.prompts.info("Path to…", "Pick a song other than the seed.")
+            return
+        total = len(self.controller.tracks)
+        length = self.prompts.number("Path to…", "Songs in the path (both ends included):",
+                                     min(int(self.settings.path_length), total), 2,
+                                     max(2, total))
+        if length is None:
+            return
+        self.settings.path_length = length
+        start_title = self.session.seed_label
+        name = f"Path: {start_title} → {track.title or Path(track.path).stem}"[:80]
+
+        def show(tracks: list[TrackInfo]) -> None:
+            if self.playlist.may_replace("The song path"):
+                self.playlist.start_new(tracks, name)
+
+        self.discovery.song_path(start, track.id, length, show,
+                                 lambda message: self.prompts.info("Path to…", message))
+
+    def open_as_playlist(self, track_ids: list[int], name: str) -> None:
+        """Show library tracks (a mix, a map selection) as a new playlist."""
+        by_id = self._tracks_by_id()
+        tracks = [by_id[t] for t in track_ids if t in by_id]
+        if tracks and self.playlist.may_replace(f"'{name}'"):
+            self.playlist.start_new(tracks, name)
 
     # -- playback ----------------------------------------------------------------------
     def play(self, track: TrackInfo, offset: float = 0.0) -> None:
@@ -440,6 +577,8 @@ class MainWindow(QMainWindow):
         if not s.main_splitter.isEmpty():
             self.splitter.restoreState(s.main_splitter)
         self.library_panel.restore_header(s.library_header)
+        self.left_tabs.setCurrentIndex(int(s.left_tab))
+        self.centre_tabs.setCurrentIndex(int(s.centre_tab))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802, D102
         s = self.settings
@@ -449,11 +588,14 @@ class MainWindow(QMainWindow):
         s.library_header = self.library_panel.header_state()
         s.volume = self.player.volume
         s.playlist_size = self.results.seed_count.value()
+        s.left_tab = self.left_tabs.currentIndex()
+        s.centre_tab = self.centre_tabs.currentIndex()
         s.sync()
         self.controller.cancel_scan()
         self.player.stop()
-        for dialog in (self.record_dialog, self.errors_dialog, self.settings_dialog,
-                       self.about_dialog):
+        self.scan_bar.close_errors()
+        self.recorder.close()
+        for dialog in (self.settings_dialog, self.about_dialog):
             if dialog is not None:
                 dialog.close()
         self.pools.shutdown()

@@ -113,6 +113,7 @@ class PlaylistPanel(QWidget):
     """Build, save, load, export playlists through the library."""
 
     playRequested = Signal(object)  # TrackInfo
+    moreLikeThese = Signal(list)  # list[TrackInfo]: the playlist (or its selection) as seeds
 
     def __init__(self, controller: LibraryController, prompts: Any, settings: Settings,
                  parent: QWidget | None = None) -> None:
@@ -142,6 +143,10 @@ class PlaylistPanel(QWidget):
         self.remove_button.clicked.connect(self.remove_selected)
         self.clear_button = _button("Clear")
         self.clear_button.clicked.connect(lambda: self.set_tracks([]))
+        self.like_button = _button("More like these")
+        self.like_button.setToolTip("Find songs like the whole playlist (or the selected "
+                                    "songs) at once")
+        self.like_button.clicked.connect(self._more_like_these)
         QShortcut(QKeySequence.StandardKey.Delete, self.view, self.remove_selected,
                   context=Qt.ShortcutContext.WidgetShortcut)
         self.name = ""
@@ -159,6 +164,7 @@ class PlaylistPanel(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.summary)
         layout.addLayout(buttons)
+        layout.addWidget(self.like_button)
         for sig in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
             sig.connect(self._update)
         controller.playlistsChanged.connect(self._set_saved)
@@ -349,7 +355,16 @@ class PlaylistPanel(QWidget):
                              "Add results here, or drag songs in from the library.")
         for b in (self.save_button, self.export_button, self.clear_button):
             b.setEnabled(bool(rows))
+        self.like_button.setEnabled(any(getattr(t, "id", None) is not None for t in rows))
         self._selection()
+
+    def _more_like_these(self) -> None:
+        """The selected songs (or the whole playlist) found in the library, as seeds."""
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        tracks = [self.model.track(r) for r in rows] or self.model.rows()
+        found = [t for t in tracks if getattr(t, "id", None) is not None]
+        if found:
+            self.moreLikeThese.emit(found)
 
     def _selection(self, *_args: object) -> None:
         self.remove_button.setEnabled(self.view.selectionModel().hasSelection())

@@ -65,3 +65,8 @@ class Prompts:
         """Ask for a line of text; '' when cancelled."""
         value, ok = QInputDialog.getText(self.parent, title, label, text=default)
         return value.strip() if ok else ""
+
+    def number(self, title: str, label: str, value: int, low: int, high: int) -> int | None:
+        """Ask for a whole number in ``[low, high]``; None when cancelled."""
+        chosen, ok = QInputDialog.getInt(self.parent, title, label, value, low, high)
+        return int(chosen) if ok else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from resonance_app.audio_io import AudioBackend, AudioDevice, AudioDeviceError
 from resonance_app.playback import Recorder
+from resonance_app.settings import Settings
 
 
 class RecordDialog(QDialog):
@@ -165,3 +166,52 @@ class RecordDialog(QDialog):
             self._record_or_stop()
             return
         super().keyPressEvent(event)
+
+
+class RecordFlow(QObject):
+    """Opens one non-modal :class:`RecordDialog` at a time and remembers its length and
+    microphone in the settings when a recording is taken."""
+
+    recorded = Signal(object, int)  # samples, sample rate
+    failed = Signal(str)
+
+    def __init__(self, backend: AudioBackend, settings: Settings, *, countdown: int = 3,
+                 parent: QWidget) -> None:
+        super().__init__(parent)
+        self.backend = backend
+        self.settings = settings
+        self.countdown = countdown
+        self.dialog: RecordDialog | None = None
+        self._window = parent
+
+    def open(self) -> None:
+        """Show the dialog (raise it when it is already open)."""
+        if self.dialog is not None:
+            self.dialog.raise_()
+            return
+        dialog = RecordDialog(self.backend, seconds=int(self.settings.record_seconds),
+                              device_name=str(self.settings.input_device),
+                              countdown=self.countdown, parent=self._window)
+        dialog.recorded.connect(self._recorded)
+        dialog.failed.connect(self.failed)
+        dialog.finished.connect(self._closed)
+        self.dialog = dialog
+        dialog.show()
+
+    def close(self) -> None:
+        """Close the dialog if it is open."""
+        if self.dialog is not None:
+            self.dialog.close()
+
+    def _recorded(self, samples: Any, sr: int) -> None:
+        dialog = self.dialog
+        if dialog is not None:
+            self.settings.record_seconds = dialog.length.value()
+            if dialog.device is not None:
+                self.settings.input_device = dialog.device.name
+        self.recorded.emit(samples, sr)
+
+    def _closed(self, _result: int) -> None:
+        if self.dialog is not None:
+            self.dialog.deleteLater()
+        self.dialog = None

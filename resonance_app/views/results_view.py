@@ -80,6 +80,7 @@ class ResultsPanel(QWidget):
     findSimilar = Signal(object)  # TrackInfo
     addToPlaylist = Signal(list)  # list[TrackInfo]
     playlistFromSeed = Signal(int)  # N tracks
+    pathTo = Signal(object)  # TrackInfo: a song path from the seed to it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,6 +95,9 @@ class ResultsPanel(QWidget):
                                        lambda: self._current_do(self._play_match))
         self.find_action = view_action(self.view, "Find similar to this",
                                        lambda: self._current_do(self._find_similar))
+        self.path_action = view_action(
+            self.view, "Path to here from the seed",
+            lambda: self._current_do(lambda i: self.pathTo.emit(self.model.row(i.row()).track)))
         self.view.doubleClicked.connect(lambda _idx: self._enter_action().trigger())
         self.view.customContextMenuRequested.connect(self._menu)
         self.empty = QLabel()
@@ -263,5 +267,6 @@ class ResultsPanel(QWidget):
         menu.addSeparator()
         menu.addAction("Add to playlist", lambda: self.addToPlaylist.emit(self.selected_tracks()
                                                                          or [r.track]))
+        menu.addAction(self.path_action)
         menu.popup(self.view.viewport().mapToGlobal(pos))
         self._menu_ref = menu

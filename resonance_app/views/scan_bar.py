@@ -28,13 +28,15 @@ _STAGES = {"walk": "Looking for music files…", "diff": "Comparing with the lib
 
 
 class ScanBar(QWidget):
-    """A slim bar shown while the library is being scanned."""
+    """A slim bar shown while the library is being scanned; it keeps the list of files
+    that could not be read and opens it in an :class:`ErrorsDialog`."""
 
     cancelRequested = Signal()
-    showErrors = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.errors: list[Any] = []
+        self.errors_dialog: ErrorsDialog | None = None
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setMinimumWidth(260)
@@ -45,7 +47,7 @@ class ScanBar(QWidget):
         self.rate = QLabel()
         self.errors_button = QPushButton()
         self.errors_button.setFlat(True)
-        self.errors_button.clicked.connect(self.showErrors)
+        self.errors_button.clicked.connect(self.show_errors)
         self.errors_button.hide()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the scan (what is done is kept)")
@@ -92,6 +94,27 @@ class ScanBar(QWidget):
         """Show the 'n errors' link when files failed."""
         self.errors_button.setVisible(n > 0)
         self.errors_button.setText(f"⚠ {n} file{'s' if n != 1 else ''} could not be read")
+
+    def set_errors(self, errors: list[Any], *, scanning: bool) -> None:
+        """The library's scan errors now (the count shows once no scan is counting)."""
+        self.errors = errors
+        if not scanning:
+            self.set_error_count(len(errors))
+        if self.errors_dialog is not None:
+            self.errors_dialog.set_errors(errors)
+
+    def show_errors(self) -> None:
+        """Open the (non-modal) list of files that could not be read."""
+        if self.errors_dialog is None:
+            self.errors_dialog = ErrorsDialog(self.window())
+        self.errors_dialog.set_errors(self.errors)
+        self.errors_dialog.show()
+        self.errors_dialog.raise_()
+
+    def close_errors(self) -> None:
+        """Close the errors list if it is open."""
+        if self.errors_dialog is not None:
+            self.errors_dialog.close()
 
     def cancelling(self) -> None:
         """Tell the user the cancel was heard."""

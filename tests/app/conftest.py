@@ -36,7 +36,8 @@ def fresh_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 @pytest.fixture
 def fake_pools() -> Pools:
     """Synchronous pools: jobs run at once on the GUI thread."""
-    return Pools(scan=FakePool(), interactive=FakePool(), playback=FakePool())
+    return Pools(scan=FakePool(), interactive=FakePool(), playback=FakePool(),
+                 discovery=FakePool())
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ the app does with the engine's answers without decoding or embedding anything.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QRunnable
 
+from engine.discovery.mixes import Mix
 from engine.errors import DecodeError
 from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
 from engine.playlists import PlaylistItem
@@ -44,6 +46,22 @@ class FakeSeed:
 
     key: int
     label: str
+
+
+@dataclass(frozen=True)
+class FakeLayout:
+    """The part of the engine's map Layout the app reads."""
+
+    ids: np.ndarray
+    xy: np.ndarray
+
+
+@dataclass(frozen=True)
+class FakeMapUpdate:
+    """The part of the engine's MapUpdate the app reads."""
+
+    layout: FakeLayout
+    rebuilt: bool
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,7 @@ class FakeLibrary:
         self._playlists: dict[str, list[int]] = {}
         self._errors: list[FakeScanError] = []
         self.scan_gate = scan_gate  # when given, each scan step takes one permit
+        self.map_gate: threading.Semaphore | None = None  # when given, the map waits for it
         self.bad_files = bad_files
         self.calls: list[tuple[str, Any]] = []
         self.analyze_count = 0
@@ -122,6 +141,12 @@ class FakeLibrary:
     def track(self, track_id: int) -> TrackInfo:  # noqa: D102
         return next(t for t in self._all if t.id == track_id)
 
+    def cover(self, track_id: int) -> bytes | None:
+        """The engine's cover reading on the track's path (None for the canned paths)."""
+        from engine.tags import read_cover
+
+        return read_cover(self.track(track_id).path)
+
     def count(self) -> int:  # noqa: D102
         return len(self._visible)
 
@@ -167,6 +192,52 @@ class FakeLibrary:
             seen: set[str | None] = set()
             out = [r for r in out if not (r.track.artist in seen or seen.add(r.track.artist))]
         return out[: params.k]
+
+    def search_together(self, seeds: Sequence[FakeSeed],
+                        params: SearchParams | None = None) -> list[SearchResult]:
+        """One ranking for several seeds (their keys summed), the seed tracks left out."""
+        params = params or SearchParams()
+        self.calls.append(("search_together", [s.key for s in seeds]))
+        combined = FakeSeed(sum(s.key for s in seeds), "together")
+        wider = dataclasses.replace(params, k=params.k + len(seeds))
+        own = {s.key for s in seeds}
+        return [r for r in self.search(combined, wider) if r.track.id not in own][: params.k]
+
+    # -- discovery ------------------------------------------------------------------------
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and unit vectors of the visible tracks: one direction per artist, plus noise
+        (so tracks of an artist sound alike)."""
+        ids = np.array([t.id for t in self._visible], np.int64)
+        rng = np.random.default_rng(0)
+        centres = rng.normal(size=(7, 8))
+        x = np.array([centres[i % 7] + 0.3 * np.random.default_rng(i).normal(size=8)
+                      for i in ids]).reshape(-1, 8)
+        return ids, (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    def library_map(self, *, rebuild: bool = False) -> FakeMapUpdate:
+        """The visible tracks at the first two coordinates of their vectors."""
+        self.calls.append(("library_map", rebuild))
+        if self.map_gate is not None:
+            self.map_gate.acquire(timeout=5)
+        ids, x = self.vectors()
+        return FakeMapUpdate(FakeLayout(ids, np.ascontiguousarray(x[:, :2])), rebuilt=True)
+
+    def mixes(self, count: int | None = None) -> list[Mix]:
+        """The engine's k-means mixes of the fake vectors."""
+        from engine.discovery.mixes import make_mixes
+
+        self.calls.append(("mixes", count))
+        ids, x = self.vectors()
+        return make_mixes(ids, x, {t.id: t for t in self._visible}, count=count)
+
+    def song_path(self, start: int, end: int, length: int) -> list[TrackInfo]:
+        """The engine's song path over the fake vectors."""
+        from engine.discovery.path import song_path
+
+        self.calls.append(("song_path", (start, end, length)))
+        ids, x = self.vectors()
+        row = {int(t): r for r, t in enumerate(ids)}
+        return [self.track(int(ids[r])) for r in song_path(x, row[start], row[end], length)]
 
     # -- playlists ------------------------------------------------------------------------
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:  # noqa: D102
@@ -248,6 +319,7 @@ class ScriptedPrompts:
         self.save_filters: list[str] = []  # the file type chosen in the save dialog
         self.texts: list[str] = []
         self.answers: list[bool] = []  # replies to confirm(); no reply = cancel
+        self.numbers: list[int] = []  # replies to number(); none = cancel
 
     def error(self, title: str, text: str, details: str = "") -> None:  # noqa: D102
         self.messages.append(("error", title, text))
@@ -274,6 +346,13 @@ class ScriptedPrompts:
 
     def text(self, title: str, label: str, default: str = "") -> str:  # noqa: D102
         return self.texts.pop(0) if self.texts else ""
+
+    def number(self, title: str, label: str, value: int, low: int,  # noqa: D102
+               high: int) -> int | None:
+        self.messages.append(("number", title, label))
+        if not self.numbers:
+            return None
+        return min(high, max(low, self.numbers.pop(0)))
 
     def confirm(self, title: str, text: str, yes: str = "Replace") -> bool:  # noqa: D102
         self.messages.append(("confirm", title, text))

@@ -9,7 +9,7 @@ from mutagen.flac import FLAC, Picture
 from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QColor, QImage
 
-from resonance_app.cover import read_cover
+from engine.tags import read_cover
 from tests.app.fakes import FakeLibrary
 from tests.audio_factory import song, write_audio
 
@@ -46,7 +46,7 @@ def test_read_cover(tmp_path: Path) -> None:
 def test_selected_track_shows_cover(qtbot, make_main_window, tmp_path: Path) -> None:
     lib = FakeLibrary(3).load_all()
     path = _flac_with_cover(tmp_path / "c.flac")
-    lib._visible[0] = replace(lib._visible[0], path=path, has_cover=True)
+    lib._all[0] = lib._visible[0] = replace(lib._visible[0], path=path, has_cover=True)
     w = make_main_window(lib)
     panel = w.library_panel
     row = next(r for r in range(panel.proxy.rowCount())
@@ -67,7 +67,7 @@ def test_folder_image_when_the_file_has_none(qtbot, make_main_window, tmp_path: 
     plain = write_audio(album / "01.wav", song(2, 1.0, sr=16000), sr=16000)
     (album / "notes.txt").write_text("not an image")
     (album / "Folder.PNG").write_bytes(_png_bytes())
-    lib._visible[0] = replace(lib._visible[0], path=plain, has_cover=False)
+    lib._all[0] = lib._visible[0] = replace(lib._visible[0], path=plain, has_cover=False)
     w = make_main_window(lib)
     panel = w.library_panel
     row = next(r for r in range(panel.proxy.rowCount())

@@ -109,3 +109,45 @@ def test_corrupt_seed_file_message(qtbot, make_main_window, real_library, music,
     with qtbot.waitSignal(w.session.failed, timeout=30_000):
         drag_and_drop(w.seed_area, file_mime(bad))
     assert prompts.errors and bad.name in prompts.errors[-1]
+
+
+def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_window,
+                                                          real_library, music, real_pools,
+                                                          prompts, fresh_settings) -> None:
+    fresh_settings.worker_count = 0
+    real_library.add_root(music)
+    for _ in real_library.scan(workers=0):
+        pass
+    w = make_main_window(real_library, pools=real_pools)
+    qtbot.waitUntil(lambda: len(w.controller.tracks) == 13, timeout=10_000)
+    ok = sorted(t.id for t in w.controller.tracks if t.status == "ok")
+    assert len(ok) == 8
+
+    w.actions_["map"].trigger()
+    qtbot.waitUntil(lambda: w.map_panel.data is not None, timeout=60_000)
+    assert sorted(w.map_panel.data.ids.tolist()) == ok  # every analysed track, once
+    assert (real_library.folder / "map" / "layout.npz").is_file()  # cached by the engine
+    assert len(w.map_panel.scatter.data) == 8
+
+    w.actions_["mixes"].trigger()
+    qtbot.waitUntil(lambda: w.mixes_panel.list.count() > 0, timeout=30_000)
+    w.mixes_panel.count.setValue(3)
+    w.mixes_panel.make.click()
+    qtbot.waitUntil(lambda: len(w.mixes_panel.mixes) == 3, timeout=30_000)
+    assert sorted(t for m in w.mixes_panel.mixes for t in m.track_ids) == ok
+
+    tracks = {t.id: t for t in w.controller.tracks}
+    with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
+        w.seed_from_track(tracks[ok[0]])
+    prompts.numbers.append(3)
+    w.library_panel.select_track(ok[-1])
+    w.library_panel.path_action.trigger()
+    qtbot.waitUntil(lambda: w.playlist.model.rowCount() > 0, timeout=10_000)
+    ids = [t.id for t in w.playlist.model.rows()]
+    assert ids[0] == ok[0] and ids[-1] == ok[-1] and len(set(ids)) == 3
+
+    with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
+        w.seed_from_tracks([tracks[i] for i in ok[:3]])
+    shown = [r.track.id for r in w.results.model.rows()]
+    assert shown and not set(ok[:3]) & set(shown)
+    assert not prompts.errors, prompts.errors

@@ -1,0 +1,130 @@
+"""Discovery off the GUI thread: the library map, mixes and song paths.
+
+The map (a t-SNE layout, seconds for a large library) and the mixes (k-means) run
+on the ``discovery`` pool, so neither a query nor a scan waits behind them; a path is
+a short query on the interactive pool. Answers to superseded requests are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from resonance_app.controller import describe_error
+from resonance_app.workers import LatestOnly, Pools, run_task
+
+if TYPE_CHECKING:
+    from engine.library import TrackInfo
+    from resonance_app.library_api import LibraryFacade
+
+
+@dataclass(frozen=True)
+class MixInfo:
+    """One mix as the app shows it."""
+
+    name: str
+    track_ids: list[int]
+
+
+@dataclass(frozen=True)
+class MapData:
+    """Where each track sits on the map and which mix it belongs to.
+
+    Attributes
+    ----------
+    ids : np.ndarray [shape=(n,), dtype=int64], the tracks
+    xy : np.ndarray [shape=(n, 2)], their positions
+    mix : np.ndarray [shape=(n,), dtype=int64], index into ``mixes`` of each track
+    mixes : the mixes, largest first
+    """
+
+    ids: np.ndarray
+    xy: np.ndarray
+    mix: np.ndarray
+    mixes: list[MixInfo]
+
+
+def _mix_infos(mixes: list[Any]) -> list[MixInfo]:
+    return [MixInfo(str(m.name), [int(t) for t in m.track_ids]) for m in mixes]
+
+
+def with_mixes(ids: np.ndarray, xy: np.ndarray, mixes: list[MixInfo]) -> MapData:
+    """Map data for tracks ``ids`` at ``xy``, coloured by ``mixes``."""
+    label = {t: i for i, m in enumerate(mixes) for t in m.track_ids}
+    mix = np.array([label.get(int(t), -1) for t in ids], np.int64)
+    return MapData(ids, xy, mix, mixes)
+
+
+def build_map_data(library: LibraryFacade, mix_count: int | None = None) -> MapData:
+    """The library's map (cached and updated by the engine) with ``mix_count`` mixes."""
+    layout = library.library_map().layout
+    ids = np.asarray(layout.ids, np.int64)
+    mixes = _mix_infos(library.mixes(mix_count)) if len(ids) else []
+    return with_mixes(ids, np.asarray(layout.xy, np.float64), mixes)
+
+
+class Discovery(QObject):
+    """Runs the discovery jobs and announces their answers."""
+
+    mapReady = Signal(object)  # MapData
+    mixesReady = Signal(list)  # list[MixInfo]
+    failed = Signal(str)  # user-facing message
+
+    def __init__(self, library: LibraryFacade, pools: Pools,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.pools = pools
+        self._maps = LatestOnly()
+        self._mixes = LatestOnly()
+        self.map_busy = False
+
+    def load_map(self, mix_count: int | None = None) -> None:
+        """Lay out (or update) the map, coloured by ``mix_count`` mixes (None: about 30
+        songs each), in the background: ``mapReady``."""
+        generation = self._maps.next()
+        lib = self.library
+        self.map_busy = True
+
+        def done(data: MapData) -> None:
+            if self._maps.is_current(generation):
+                self.map_busy = False
+                self.mapReady.emit(data)
+
+        def fail(exc: BaseException) -> None:
+            if self._maps.is_current(generation):
+                self.map_busy = False
+                self.failed.emit(f"The library map cannot be made: {describe_error(exc)}")
+
+        run_task(lambda: build_map_data(lib, mix_count), done, fail, pool=self.pools.discovery,
+                 name="map")
+
+    def load_mixes(self, count: int | None = None) -> None:
+        """Cut the library into ``count`` mixes (None: about 30 tracks each): ``mixesReady``."""
+        generation = self._mixes.next()
+        lib = self.library
+
+        def done(mixes: list[MixInfo]) -> None:
+            if self._mixes.is_current(generation):
+                self.mixesReady.emit(mixes)
+
+        def fail(exc: BaseException) -> None:
+            if self._mixes.is_current(generation):
+                self.failed.emit(f"The mixes cannot be made: {describe_error(exc)}")
+
+        run_task(lambda: _mix_infos(lib.mixes(count)), done, fail,
+                 pool=self.pools.discovery, name="mixes")
+
+    def song_path(self, start: int, end: int, length: int,
+                  on_done: Callable[[list[TrackInfo]], None],
+                  on_error: Callable[[str], None]) -> None:
+        """``length`` tracks from ``start`` to ``end``, to ``on_done`` (a refusal's or
+        failure's message to ``on_error``)."""
+        lib = self.library
+        run_task(lambda: lib.song_path(start, end, length), on_done,
+                 lambda exc: on_error(describe_error(exc)),
+                 pool=self.pools.interactive, name="song-path")
