@@ -190,19 +190,11 @@ def _decode_av(path: Path, offset: float, duration: float | None) -> tuple[np.nd
 def _read_av_frames(container, stream, rate: int, offset: float,
                     duration: float | None) -> tuple[list[np.ndarray], int | None]:
     """Decode frames to ``(n, channels)`` float32 chunks from ``offset`` on."""
-    import av
 
     want = None if duration is None else int(round(duration * rate))
     chunks: list[np.ndarray] = []
     have = 0
-    frames = container.decode(stream)
-    while True:
-        try:
-            frame = next(frames)
-        except StopIteration:
-            break
-        except av.error.InvalidDataError:
-            continue  # a damaged packet: skip it, as players do
+    for frame in _intact_frames(container, stream):
         arr = _frame_to_array(frame)
         if offset > 0 and frame.pts is not None and frame.time_base is not None:
             skip = int(round((offset - float(frame.pts * frame.time_base)) * rate))
@@ -215,6 +207,20 @@ def _read_av_frames(container, stream, rate: int, offset: float,
         if want is not None and have >= want:
             break
     return chunks, want
+
+
+def _intact_frames(container, stream) -> Iterator:
+    """Decoded frames of ``stream``, skipping damaged packets as players do."""
+    import av
+
+    frames = container.decode(stream)
+    while True:
+        try:
+            yield next(frames)
+        except StopIteration:
+            return
+        except av.error.InvalidDataError:
+            continue
 
 
 def _frame_to_array(frame) -> np.ndarray:
@@ -363,20 +369,14 @@ def _av_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, i
         size = max(1, int(block_seconds * rate))
         pending: list[np.ndarray] = []
         have = 0
-        frames = container.decode(stream)
-        while True:
-            try:
-                frame = next(frames)
-            except StopIteration:
-                break
-            except av.error.InvalidDataError:
-                continue  # a damaged packet: skip it, as players do
-            except (av.error.FFmpegError, OSError, ValueError) as exc:
-                raise DecodeError(path, _av_reason(exc)) from None
-            pending.append(_frame_to_array(frame))
-            have += pending[-1].shape[0]
-            if have >= size:
-                yield np.concatenate(pending), rate
-                pending, have = [], 0
+        try:
+            for frame in _intact_frames(container, stream):
+                pending.append(_frame_to_array(frame))
+                have += pending[-1].shape[0]
+                if have >= size:
+                    yield np.concatenate(pending), rate
+                    pending, have = [], 0
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise DecodeError(path, _av_reason(exc)) from None
         if pending:
             yield np.concatenate(pending), rate

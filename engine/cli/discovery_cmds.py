@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.cli.library_cmds import common_options
 from engine.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -17,18 +18,9 @@ if TYPE_CHECKING:
     from engine.records import TrackInfo
 
 
-def _common() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--library", type=Path, default=None, metavar="PATH",
-                        help="library folder (default: the platform's data folder)")
-    parent.add_argument("--model", type=Path, default=None, metavar="DIR",
-                        help="embedding model folder (default: the library's)")
-    return parent
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the discovery sub-commands."""
-    common = _common()
+    common = common_options()
     p = sub.add_parser("map", parents=[common], help="a 2-D map of the library",
                        description="Lay the library out in 2-D so that neighbours sound "
                        "alike (cached in the library; new tracks are placed incrementally).")

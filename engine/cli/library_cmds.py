@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from engine.search import SearchParams
 
 
-def _common() -> argparse.ArgumentParser:
+def common_options() -> argparse.ArgumentParser:
+    """The ``--library``/``--model`` options every library command takes (a parent parser)."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--library", type=Path, default=None, metavar="PATH",
                         help="library folder (default: the platform's data folder)")
@@ -50,7 +51,7 @@ def _search_options(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the library sub-commands."""
-    common = _common()
+    common = common_options()
     p = sub.add_parser("scan", parents=[common], help="scan music folders into the library")
     p.add_argument("folders", nargs="*", type=Path, help="folders (default: the library's)")
     p.add_argument("--workers", type=int, default=None, help="analysis processes (all cores)")
