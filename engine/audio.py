@@ -161,17 +161,23 @@ def _decode_sndfile(path: Path, offset: float, duration: float | None) -> tuple[
     return data, rate
 
 
+def _audio_stream(container, path: Path) -> tuple:
+    """The first audio stream of an open container and its sample rate."""
+    if not container.streams.audio:
+        raise DecodeError(path, "not an audio file (no audio stream)")
+    stream = container.streams.audio[0]
+    rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+    if rate <= 0:
+        raise DecodeError(path, "audio stream has no sample rate")
+    return stream, rate
+
+
 def _decode_av(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     import av  # lazy: PyAV loads FFmpeg's shared libraries
 
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.audio:
-                raise DecodeError(path, "not an audio file (no audio stream)")
-            stream = container.streams.audio[0]
-            rate = int(stream.codec_context.sample_rate or stream.rate or 0)
-            if rate <= 0:
-                raise DecodeError(path, "audio stream has no sample rate")
+            stream, rate = _audio_stream(container, path)
             if offset > 0 and stream.time_base:  # else frames before offset are dropped
                 container.seek(int(offset / stream.time_base), stream=stream, backward=True)
             chunks, got = _read_av_frames(container, stream, rate, offset, duration)
@@ -194,7 +200,7 @@ def _read_av_frames(container, stream, rate: int, offset: float,
     want = None if duration is None else int(round(duration * rate))
     chunks: list[np.ndarray] = []
     have = 0
-    for frame in _intact_frames(container, stream):
+    for frame in intact_frames(container, stream):
         arr = _frame_to_array(frame)
         if offset > 0 and frame.pts is not None and frame.time_base is not None:
             skip = int(round((offset - float(frame.pts * frame.time_base)) * rate))
@@ -209,7 +215,7 @@ def _read_av_frames(container, stream, rate: int, offset: float,
     return chunks, want
 
 
-def _intact_frames(container, stream) -> Iterator:
+def intact_frames(container, stream) -> Iterator:
     """Decoded frames of ``stream``, skipping damaged packets as players do."""
     import av
 
@@ -360,17 +366,12 @@ def _av_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, i
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise DecodeError(path, _av_reason(exc)) from None
     with container:
-        if not container.streams.audio:
-            raise DecodeError(path, "not an audio file (no audio stream)")
-        stream = container.streams.audio[0]
-        rate = int(stream.codec_context.sample_rate or stream.rate or 0)
-        if rate <= 0:
-            raise DecodeError(path, "audio stream has no sample rate")
+        stream, rate = _audio_stream(container, path)
         size = max(1, int(block_seconds * rate))
         pending: list[np.ndarray] = []
         have = 0
         try:
-            for frame in _intact_frames(container, stream):
+            for frame in intact_frames(container, stream):
                 pending.append(_frame_to_array(frame))
                 have += pending[-1].shape[0]
                 if have >= size:

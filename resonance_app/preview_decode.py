@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.audio import intact_frames
+
 CHUNK_SECONDS = 0.25
 
 
@@ -75,7 +77,7 @@ def _frames(container: Any, stream: Any, sr: int, offset: float) -> Iterator[np.
         pending: list[np.ndarray] = []
         have = 0
         step = int(CHUNK_SECONDS * sr)
-        for frame in _decoded(container, stream):
+        for frame in intact_frames(container, stream):
             if skip is None:  # samples between the seek point and the offset
                 start = float(frame.pts * frame.time_base) if frame.pts is not None else offset
                 skip = max(0, int(round((offset - start) * sr)))
@@ -96,17 +98,3 @@ def _frames(container: Any, stream: Any, sr: int, offset: float) -> Iterator[np.
             yield np.concatenate(pending)
     finally:
         container.close()
-
-
-def _decoded(container: Any, stream: Any) -> Iterator[Any]:
-    """Decoded frames; a damaged packet is skipped, as players do."""
-    import av
-
-    frames = container.decode(stream)
-    while True:
-        try:
-            yield next(frames)
-        except StopIteration:
-            return
-        except av.error.InvalidDataError:
-            continue
