@@ -67,8 +67,9 @@ def test_candidates_mix_stems_and_respect_the_package_lists(tmp_path: Path) -> N
         (root / folder).mkdir(parents=True)
         write_audio(root / folder / "song.ogg", tone(220, 1, sr=SR), sr=SR)
         write_audio(root / folder / "guitar.ogg", tone(330, 1, sr=SR), sr=SR)
-    (root / "sounds").mkdir()
-    write_audio(root / "sounds" / "boom.ogg", tone(110, 1, sr=SR), sr=SR)
+    for folder in ("sounds", "voices"):
+        (root / folder).mkdir()
+    write_audio(root / "voices" / "hello.ogg", tone(110, 1, sr=SR), sr=SR)
     write_audio(root / "sounds" / "music-1.ogg", tone(110, 1, sr=SR), sr=SR)
     (root / "data").mkdir()
     write_audio(root / "data" / "rain_loop.ogg", tone(110, 1, sr=SR), sr=SR)

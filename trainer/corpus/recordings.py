@@ -4,8 +4,8 @@ Each package is fetched and unpacked into the cache (:mod:`trainer.corpus.debs`)
 possible music files become candidates: audio files (kind ``recording``, for the recorded
 music packages) and tracker modules (kind ``module``, for the module packages, rendered to
 FLAC with the system ``ffmpeg``, whose libopenmpt decodes them). Stems of one song (Frets on
-Fire's ``song.ogg`` + ``guitar.ogg`` ...) are mixed into one track. Files under 30 s, sound
-effects, voices and ambience loops are dropped, and a track already taken from an earlier
+Fire's ``song.ogg`` + ``guitar.ogg`` ...) are mixed into one track. Files under 30 s (which
+drops the sound effects), voices and ambience loops are dropped, and a track already taken from an earlier
 package (same bytes, or same audio by fingerprint) is taken once. The package is the source
 label.
 """
@@ -27,8 +27,10 @@ from engine.errors import ResonanceError
 from trainer.corpus import debs, dedup, sources
 
 #: Folder names and name fragments that mark non-music audio (unless "music" is in the path).
-NON_MUSIC_DIRS = frozenset({"sound", "sounds", "soundfx", "sfx", "voices", "voice", "speech",
-                            "video", "videos", "ambient"})
+#: Sound-effect folders are not among them: many games keep their music there, and the
+#: 30 s minimum already drops the effects.
+NON_MUSIC_DIRS = frozenset({"voices", "voice", "speech", "video", "videos", "ambient",
+                            "ambience"})
 NON_MUSIC_WORDS = ("ambient", "ambience", "wind_loop", "rain")
 #: Stem file names of multi-track songs (Frets on Fire); mixed into one track per folder.
 STEM_NAMES = frozenset({"song", "guitar", "rhythm", "drums", "vocals", "bass", "keys"})
