@@ -5,9 +5,9 @@ possible music files become candidates: audio files (kind ``recording``, for the
 music packages) and tracker modules (kind ``module``, for the module packages, rendered to
 FLAC with the system ``ffmpeg``, whose libopenmpt decodes them). Stems of one song (Frets on
 Fire's ``song.ogg`` + ``guitar.ogg`` ...) are mixed into one track. Files under 30 s (which
-drops the sound effects), voices and ambience loops are dropped, and a track already taken from an earlier
-package (same bytes, or same audio by fingerprint) is taken once. The package is the source
-label.
+drops the sound effects), voices and ambience loops are dropped, and a track already taken
+from an earlier package (same bytes, or same audio by fingerprint) is taken once. The
+package is the source label.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ trained on them), never from a pair of packages that share tracks, and each has 
 ``min_per_package`` recordings. They are taken in a seeded order, round-robin over the
 DATA.md styles (:data:`trainer.corpus.sources.STYLES`), at most ``max_share`` of a style's
 eligible packages, until there are ``min_packages`` packages and ``min_recordings``
-recordings: the choice depends only on the seed and on how many recordings each package
-has.
+recordings. When the shares run out first, the remaining packages follow in the seeded
+order, never the last one of a named style (training keeps every style). The choice depends
+only on the seed and on how many recordings each package has.
 """
 
 from __future__ import annotations
@@ -59,4 +60,13 @@ def choose_validation_packages(counts: Mapping[str, int], *, seed: int = 0,
                 chosen.append(by_style[style][taken[style]])
                 taken[style] += 1
                 progress = True
+    rest = sorted((p for pkgs in by_style.values() for p in pkgs if p not in chosen),
+                  key=lambda p: unit_hash("validation", seed, p))
+    for pkg in rest:
+        if done():
+            break
+        style = sources.style(pkg)
+        if style == "other" or taken[style] < len(by_style[style]) - 1:
+            chosen.append(pkg)
+            taken[style] += 1
     return sorted(chosen)
