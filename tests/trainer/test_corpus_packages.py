@@ -6,6 +6,7 @@ system ``ffmpeg`` (with its chromaprint muxer) and skip without it.
 
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.audio_factory import song, tone, write_audio
-from trainer.corpus import debs, dedup, lmms, recordings, scores, sources, split
+from trainer.corpus import debs, dedup, lmms, manifest, recordings, scores, sources, split
 
 SR = 22050
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg")
@@ -171,3 +172,31 @@ def test_lmms_authors_come_from_the_file_or_folder(tmp_path: Path) -> None:
     found = [(p.author, p.name) for p in lmms.find_projects(tmp_path)]
     assert found == [("CapDan", "capdan_reggaetry"), ("Oglsdl", "oglsdl_pptrip"),
                      ("Skiessi", "onion"), ("DirtyLove", "dirtylove")]
+
+
+@needs_ffmpeg
+def test_build_holds_out_whole_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainer.corpus import pipeline
+
+    trees = {}
+    for n, pkg in enumerate(("naev-data", "zaz-data")):
+        folder = tmp_path / "pkgs" / pkg / "music"
+        folder.mkdir(parents=True)
+        for i in range(3):
+            write_audio(folder / f"t{i}.ogg", song(10 * n + i, 31, sr=8000), sr=8000)
+        trees[pkg] = folder.parent
+    monkeypatch.setattr(debs, "fetch_package", lambda pkg, cache, log: trees.get(pkg))
+    out = tmp_path / "corpus"
+    opts = pipeline.BuildOptions(out=out, cache=tmp_path / "cache", max_pieces=0,
+                                 packages=("naev-data", "zaz-data"), val_packages=("zaz-data",),
+                                 with_lmms=False, log=lambda _: None)
+    summary = pipeline.build(opts)
+    rows = json.loads((out / "manifest.json").read_text())["tracks"]
+    assert {(r["source"], r["split"]) for r in rows} == {("naev-data", "train"),
+                                                          ("zaz-data", "val")}
+    assert all(r["kind"] == "recording" and r["duration"] > 30 for r in rows)
+    assert (out / "VALIDATION_PACKAGES.txt").read_text() == "zaz-data\n"
+    assert summary["splits"]["val"]["kinds"]["recording"] == {"tracks": 3, "sources": 1,
+                                                              "hours": 0.03}
+    assert manifest.validate_manifest(json.loads((out / "manifest.json").read_text()),
+                                      out) == []
