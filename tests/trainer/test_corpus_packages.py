@@ -200,3 +200,19 @@ def test_build_holds_out_whole_packages(tmp_path: Path, monkeypatch: pytest.Monk
                                                               "hours": 0.03}
     assert manifest.validate_manifest(json.loads((out / "manifest.json").read_text()),
                                       out) == []
+
+
+def test_the_early_manifest_keeps_the_previous_renditions(tmp_path: Path) -> None:
+    from trainer.corpus import pipeline
+    from trainer.corpus.manifest import Track
+
+    (tmp_path / "renditions").mkdir()
+    (tmp_path / "renditions" / "r0.ogg").write_bytes(b"x")
+    rows = [Track("renditions/r0.ogg", "music21:p#r0", "music21:c", "rendition",
+                  "music21:p", "val", 40.0),
+            Track("renditions/gone.ogg", "music21:q#r0", "music21:c", "rendition",
+                  "music21:q", "val", 40.0),
+            Track("recordings/a/b.ogg", "a/b", "a", "recording", "a/b", "train", 40.0)]
+    manifest.write_json(tmp_path / "manifest.json", manifest.manifest_dict(rows))
+    assert pipeline.previous_tracks(tmp_path, ("lmms", "rendition")) == rows[:1]
+    assert pipeline.previous_tracks(tmp_path / "none", ("rendition",)) == []

@@ -12,6 +12,7 @@ hash of their spec in the file name, so a rerun only does what is missing.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -238,6 +239,16 @@ def write_outputs(tracks: list[Track], opts: BuildOptions) -> dict:
     return manifest
 
 
+def previous_tracks(out: Path, kinds: tuple[str, ...]) -> list[Track]:
+    """Rows of ``kinds`` in the manifest already in ``out`` whose files still exist."""
+    path = out / "manifest.json"
+    if not path.is_file():
+        return []
+    rows = json.loads(path.read_text(encoding="utf-8")).get("tracks", [])
+    return [Track(**row) for row in rows
+            if row.get("kind") in kinds and (out / row["path"]).is_file()]
+
+
 def build(opts: BuildOptions) -> dict:
     """Build (or update) the corpus in ``opts.out``; returns the summary statistics."""
     start = time.monotonic()
@@ -248,7 +259,8 @@ def build(opts: BuildOptions) -> dict:
     if opts.with_recordings:
         rec_tracks, held_out = recording_tracks(opts)
         (opts.out / VALIDATION_LIST).write_text("".join(f"{p}\n" for p in held_out))
-        write_outputs(rec_tracks, opts)  # a first usable corpus while the rest renders
+        # usable at once: the new package tracks with the previous build's other tracks
+        write_outputs(rec_tracks + previous_tracks(opts.out, ("lmms", "rendition")), opts)
     if opts.with_lmms:
         rec_tracks += lmms_tracks(opts)
     ren_tracks: list[Track] = []
