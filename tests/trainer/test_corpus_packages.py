@@ -216,3 +216,17 @@ def test_the_early_manifest_keeps_the_previous_renditions(tmp_path: Path) -> Non
     manifest.write_json(tmp_path / "manifest.json", manifest.manifest_dict(rows))
     assert pipeline.previous_tracks(tmp_path, ("lmms", "rendition")) == rows[:1]
     assert pipeline.previous_tracks(tmp_path / "none", ("rendition",)) == []
+
+
+def test_a_package_never_spans_both_splits() -> None:
+    from trainer.corpus.pipeline import package_split
+
+    both = [p for p in sources.MODULE_PACKAGES if p in sources.RECORDING_PACKAGES]
+    assert "tuxmath-data" in both
+    for pkg in both:
+        assert package_split(pkg, [], val_fraction=0.99, seed=0) == "train"
+        assert package_split(pkg, [pkg], val_fraction=0.0, seed=0) == "val"
+    only = [p for p in sources.MODULE_PACKAGES if p not in sources.RECORDING_PACKAGES]
+    splits = [package_split(p, [], val_fraction=0.2, seed=0) for p in only]
+    assert "val" in splits and "train" in splits
+    assert splits == [package_split(p, [], val_fraction=0.2, seed=0) for p in only]

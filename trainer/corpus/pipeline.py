@@ -188,6 +188,16 @@ def validation_packages(recs: list[recordings.Recording], opts: BuildOptions) ->
     return choose_validation_packages(counts, seed=opts.seed)
 
 
+def package_split(package: str, held_out: list[str], *, val_fraction: float, seed: int
+                  ) -> str:
+    """The split of every track of a package: a recording package is held out only when
+    chosen; a module-only package is held out for a seeded ``val_fraction``."""
+    if package in sources.RECORDING_PACKAGES:
+        return "val" if package in held_out else "train"
+    return assign_split(package, package, val_sources=(), val_fraction=val_fraction,
+                        seed=seed)
+
+
 def recording_tracks(opts: BuildOptions) -> tuple[list[Track], list[str]]:
     """Copy the package tracks into the corpus; their rows and the validation packages."""
     recs = recordings.collect(opts.out, opts.cache, opts.packages, opts.log)
@@ -195,11 +205,8 @@ def recording_tracks(opts: BuildOptions) -> tuple[list[Track], list[str]]:
     tracks = []
     for rec in recs:
         song = f"{rec.package}/{Path(rec.rel_path).stem}"
-        if rec.kind == "recording":
-            split = "val" if rec.package in held_out else "train"
-        else:
-            split = assign_split(rec.package, rec.package, val_sources=held_out,
-                                 val_fraction=opts.val_fraction, seed=opts.seed)
+        split = package_split(rec.package, held_out, val_fraction=opts.val_fraction,
+                              seed=opts.seed)
         tracks.append(Track(rec.rel_path, song, rec.package, rec.kind, song, split,
                             rec.duration))
     opts.log(f"package tracks: {len(tracks)} from {len({r.package for r in recs})} packages; "
