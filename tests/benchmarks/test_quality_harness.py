@@ -66,23 +66,53 @@ def _recordings_corpus(tmp_path, *, train: int = 0):
     return corpus
 
 
+def _with_renditions(corpus):
+    """Add two pieces with two validation renditions each (and one training piece)."""
+    files = write_music(corpus / "renditions", 5, seconds=12.0)
+    data = json.loads((corpus / "manifest.json").read_text())
+    for i, p in enumerate(files):
+        group = f"music21:p{i // 2}"
+        data["tracks"].append({"path": str(p.relative_to(corpus)), "song": f"{group}#r{i}",
+                               "source": "music21:c", "kind": "rendition", "group": group,
+                               "split": "val" if i < 4 else "train", "duration": 12.0})
+    (corpus / "manifest.json").write_text(json.dumps(data))
+    return corpus
+
+
 @pytest.mark.slow
 def test_benchmark_runs_end_to_end(tmp_path):
-    corpus = _recordings_corpus(tmp_path)
+    corpus = _with_renditions(_recordings_corpus(tmp_path))
     model = build_model(tmp_path / "model")
     out = tmp_path / "q.json"
     assert main(["--corpus", str(corpus), "--model", str(model), "--system",
                  f"other={build_model(tmp_path / 'other', seed=5)}", "--excerpts", "1",
                  "--json", str(out), "--no-write", "--record-card"]) == 0
     results = json.loads(out.read_text())
-    assert set(results) == {"model", "other", "hand-crafted (MFCC+chroma+tempo)"}
+    assert set(results) == {"model", "other", "MFCC statistics",
+                            "hand-crafted (MFCC+chroma+tempo)"}
+    for name, r in results.items():
+        clean = r["excerpt"]["clean"]
+        assert clean["R@20"] == 1.0 and 0.0 <= clean["R@1"] <= 1.0, name
+        assert r["same_source"]["queries"] == 4
+        assert r["same_source"]["P@10 ceiling"] == pytest.approx(1 / 3)
+        assert set(r["same_source"]["by label"]) == {"pkg0", "pkg1"}
+        assert r["versions"]["queries"] == 4 and 0.0 < r["versions"]["mAP"] <= 1.0
     clean = results["model"]["excerpt"]["clean"]
-    assert clean["R@20"] == 1.0 and 0.0 <= clean["R@1"] <= 1.0
-    assert set(results["model"]["prf"]) == {"no PRF", "PRF n=5", "PRF n=5 + MMR d=0.3"}
-    assert results["model"]["same_source"]["queries"] == 4
-    assert set(results["model"]["same_source"]["by label"]) == {"pkg0", "pkg1"}
     card = json.loads((model / "card.json").read_text())["metrics"]["bench_quality"]
-    assert card["tracks"] == 4 and card["excerpt"]["clean"] == clean
+    assert card["tracks"] == 8 and card["excerpt"]["clean"] == clean
+
+
+def test_the_benchmark_samples_recordings_and_whole_pieces():
+    from benchmarks.bench_quality import select_tracks
+
+    rows = [{"split": "val", "kind": "recording", "group": f"r{i}"} for i in range(10)]
+    rows += [{"split": "val", "kind": "rendition", "group": f"p{i // 3}"} for i in range(30)]
+    rows += [{"split": "train", "kind": "recording", "group": "t"}]
+    picked = select_tracks({"tracks": rows}, "val", max_tracks=4, max_pieces=2)
+    assert sum(t["kind"] == "recording" for t in picked) == 4
+    pieces = [t["group"] for t in picked if t["kind"] == "rendition"]
+    assert len(pieces) == 6 and len(set(pieces)) == 2
+    assert picked == select_tracks({"tracks": rows}, "val", max_tracks=4, max_pieces=2)
 
 
 @pytest.mark.slow

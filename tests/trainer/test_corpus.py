@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.audio_factory import tone, write_audio
-from trainer.corpus import cli, manifest, recordings, render, scores
+from trainer.corpus import cli, manifest, render, scores
 from trainer.corpus.manifest import Track
 
 
@@ -94,7 +93,9 @@ def test_summary_counts_sources_and_splits() -> None:
     summary = manifest.summarize(manifest.manifest_dict(_tracks()))
     assert summary["tracks"] == 9
     assert summary["version_groups"] == 1
-    assert summary["splits"]["val"]["renditions"] == 3
+    assert summary["splits"]["val"]["kinds"]["rendition"] == {"tracks": 3, "sources": 1,
+                                                              "hours": 0.03}
+    assert summary["splits"]["train"]["kinds"]["recording"]["sources"] == 2
     assert summary["sources"]["pkg0"]["tracks"] == 3
     assert "total: 9 tracks" in manifest.format_summary(summary)
 
@@ -113,11 +114,24 @@ def test_specs_are_deterministic_and_varied() -> None:
     specs = render.make_specs(piece, 4, seed=0)
     assert specs == render.make_specs(piece, 4, seed=0)
     assert specs != render.make_specs(piece, 4, seed=1)
-    assert {s.soundfont for s in specs} == set(render.SOUNDFONTS)
+    assert {s.soundfont for s in specs} == {"fluidr3"}
     assert len({s.programs[0] for s in specs}) == 4
     assert len({s.transpose for s in specs}) == 4
     assert all(-4 <= s.transpose <= 4 and 0.85 <= s.tempo <= 1.15 for s in specs)
     assert len({s.key() for s in specs}) == 4
+
+
+def test_validation_renditions_never_use_training_sounds() -> None:
+    piece = _piece(parts=3)
+    train = render.make_specs(piece, 8, seed=0, split="train")
+    val = render.make_specs(piece, 8, seed=0, split="val")
+    assert {s.soundfont for s in val} == {"musescore"}
+    train_programs = {p for s in train for p in (*s.programs, s.double_program)} - {None}
+    val_programs = {p for s in val for p in (*s.programs, s.double_program)} - {None}
+    assert val_programs and train_programs and not val_programs & train_programs
+    assert not set(render.TRAIN_PROGRAMS + render.TRAIN_LOW_PROGRAMS) & set(
+        render.VAL_PROGRAMS + render.VAL_LOW_PROGRAMS)
+    assert len({s.transpose for s in val}) == 8 and len({s.tempo for s in val}) == 8
 
 
 def test_events_follow_tempo_transposition_and_repeats() -> None:
@@ -169,53 +183,6 @@ def test_piece_from_a_music21_stream() -> None:
     assert piece.nominal_seconds >= scores.MIN_NOMINAL_SECONDS  # looped to length
 
 
-# -- recordings ----------------------------------------------------------------------------
-
-def test_find_recordings_filters_and_dedups(tmp_path: Path) -> None:
-    sr = 8000
-    music = tmp_path / "music"
-    music.mkdir()
-    (tmp_path / "sounds").mkdir()
-    long_a = write_audio(music / "Theme A.ogg", tone(220, 31, sr=sr), sr=sr)
-    write_audio(music / "theme_b.ogg", tone(330, 32, sr=sr), sr=sr)
-    dup = tmp_path / "other" / "copy.ogg"
-    dup.parent.mkdir()
-    dup.write_bytes(long_a.read_bytes())
-    short = write_audio(music / "jingle.ogg", tone(440, 5, sr=sr), sr=sr)
-    sfx = write_audio(tmp_path / "sounds" / "boom.ogg", tone(110, 31, sr=sr), sr=sr)
-    files = [long_a, music / "theme_b.ogg", dup, short, sfx, tmp_path / "readme.txt"]
-    found = recordings.find_recordings(["pkg"], lister=lambda _: files)
-    assert [r.rel_path for r in found] == ["recordings/pkg/theme_a.ogg",
-                                           "recordings/pkg/theme_b.ogg"]
-    assert found[0].duration == pytest.approx(31, abs=0.1)
-    out = tmp_path / "corpus"
-    dest = recordings.materialize(found[0], out)
-    assert dest.read_bytes() == long_a.read_bytes()
-    assert recordings.materialize(found[0], out) == dest  # second call: skipped
-
-
-def test_files_the_engine_cannot_list_are_transcoded(tmp_path: Path) -> None:
-    """A module-like file PyAV decodes becomes an OGG in the corpus; an undecodable one is
-    skipped (like the pingus .it modules)."""
-    sr = 8000
-    wav = write_audio(tmp_path / "tune.wav", tone(220, 31, sr=sr), sr=sr)
-    module = tmp_path / "tune.xm"
-    module.write_bytes(wav.read_bytes())  # PyAV probes the content, not the name
-    broken = tmp_path / "broken.it"
-    broken.write_bytes(b"IMPM" + bytes(2000))
-    found = recordings.find_recordings(["pkg"], lister=lambda _: [module, broken])
-    assert [r.rel_path for r in found] == ["recordings/pkg/tune.ogg"]
-    dest = recordings.materialize(found[0], tmp_path / "corpus")
-    assert dest.suffix == ".ogg" and dest.stat().st_size > 0
-
-
-def test_only_the_allowed_packages_and_collections() -> None:
-    assert len(recordings.PACKAGES) == 11 and "pingus-data" in recordings.PACKAGES
-    assert set(scores.COLLECTIONS) == {
-        "essenFolksong", "nottingham-dataset", "corelli", "airdsAirs", "schoenberg",
-        "weber", "webern", "chopin", "schubert", "beach", "miscFolk"}
-
-
 # -- rendering with FluidSynth ----------------------------------------------------------
 
 @pytest.mark.skipif(not render.soundfonts_present(), reason="soundfonts not installed")
@@ -254,7 +221,8 @@ def test_cli_stats_and_argument_errors(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_cli_build_without_sources_writes_an_empty_corpus(tmp_path: Path) -> None:
     out = tmp_path / "corpus"
-    assert cli.main(["build", "--out", str(out), "--no-recordings", "--max-pieces", "0"]) == 0
+    assert cli.main(["build", "--out", str(out), "--no-recordings", "--no-lmms",
+                     "--max-pieces", "0"]) == 0
     data = json.loads((out / "manifest.json").read_text())
     assert data == {"version": 1, "tracks": []}
     assert json.loads((out / "pairs.json").read_text()) == {"groups": []}

@@ -1,6 +1,8 @@
-"""The development corpus: real game-package recordings and rendered music21 pieces.
+"""The development corpus: real game-package recordings, tracker modules, LMMS demo
+projects and rendered music21 pieces.
 
 Built by ``python -m trainer.corpus build --out data/corpus`` from exactly the sources in
-``shared/DATA.md``; the output format is in ``notes/CONTRACTS.md`` (``manifest.json`` with
-train/val splits by song and by source, ``pairs.json`` with the version groups).
+``shared/DATA.md`` (:mod:`trainer.corpus.sources`); the output format is in
+``docs/architecture.md`` (``manifest.json`` with train/val splits by whole package and by
+piece, ``pairs.json`` with the version groups, ``VALIDATION_PACKAGES.txt``).
 """

@@ -1,8 +1,10 @@
 """``python -m trainer.corpus build|stats``: the development-corpus command line.
 
-``build --out data/corpus`` installs the allowed Debian game packages when missing (apt-get),
-copies their music, renders music21 pieces several ways and writes ``manifest.json``,
-``pairs.json`` and ``build.json``. Reruns reuse everything already on disk.
+``build --out data/corpus`` fetches the Debian packages DATA.md allows (``apt-get download``
+into the cache, never installed), takes their music (recordings, rendered tracker modules),
+renders the LMMS demo projects and music21 pieces, and writes ``manifest.json``,
+``pairs.json``, ``build.json`` and ``VALIDATION_PACKAGES.txt``. Reruns reuse everything
+already on disk; ``--max-pieces 0 --no-lmms`` builds the package tracks only.
 """
 
 from __future__ import annotations
@@ -35,16 +37,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="worker processes (default: all cores)")
     b.add_argument("--seed", type=int, default=0, help="corpus seed (default: 0)")
     b.add_argument("--val-sources", default=",".join(DEFAULT_VAL_SOURCES),
-                   help="comma-separated sources held out whole for validation")
+                   help="comma-separated music21 collections held out whole for validation")
+    b.add_argument("--val-packages", default=None,
+                   help="comma-separated packages held out (default: chosen by the builder)")
     b.add_argument("--val-fraction", type=float, default=0.2,
-                   help="fraction of the other songs/pieces held out (default: 0.2)")
-    b.add_argument("--no-install", action="store_true",
-                   help="do not apt-get install missing game packages")
+                   help="fraction of the other pieces, module packages and LMMS authors "
+                        "held out (default: 0.2)")
     b.add_argument("--no-recordings", action="store_true",
-                   help="skip the game-package recordings")
+                   help="skip the Debian package tracks")
+    b.add_argument("--no-lmms", action="store_true", help="skip the LMMS demo projects")
     s = sub.add_parser("stats", help="print statistics of a built corpus")
     s.add_argument("--out", type=Path, default=Path("data/corpus"))
     return parser
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,9 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = BuildOptions(
         out=args.out, cache=args.cache or args.out / ".cache", max_pieces=args.max_pieces,
         renditions=args.renditions, jobs=max(args.jobs, 1), seed=args.seed,
-        val_sources=tuple(s.strip() for s in args.val_sources.split(",") if s.strip()),
-        val_fraction=args.val_fraction, install=not args.no_install,
-        with_recordings=not args.no_recordings)
+        val_sources=_names(args.val_sources),
+        val_packages=None if args.val_packages is None else _names(args.val_packages),
+        val_fraction=args.val_fraction, with_recordings=not args.no_recordings,
+        with_lmms=not args.no_lmms)
     summary = build(opts)
     print(format_summary(summary))
     print(f"built in {summary['build_seconds']} s -> {args.out / 'manifest.json'}")

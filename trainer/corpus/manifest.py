@@ -1,4 +1,4 @@
-"""Splits, ``manifest.json``, ``pairs.json`` and corpus statistics (notes/CONTRACTS.md).
+"""Splits, ``manifest.json``, ``pairs.json`` and corpus statistics (docs/architecture.md).
 
 The split of a track depends only on its source, its version group and the seed, never on
 which other tracks exist, so growing the corpus never moves a track between splits and
@@ -15,14 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.corpus.sources import KINDS
+
 MANIFEST_VERSION = 1
-KINDS = ("recording", "rendition")
 SPLITS = ("train", "val")
 
 
 @dataclass(frozen=True)
 class Track:
-    """One manifest row (see notes/CONTRACTS.md)."""
+    """One manifest row (see docs/architecture.md)."""
 
     path: str          # relative to the corpus folder, forward slashes
     song: str
@@ -91,8 +92,8 @@ def validate_manifest(data: dict, root: Path | None = None) -> list[str]:
             continue
         if row["kind"] not in KINDS or row["split"] not in SPLITS:
             problems.append(f"bad kind/split in {row['path']}")
-        if row["kind"] == "recording" and row["group"] != row["song"]:
-            problems.append(f"recording group != song: {row['path']}")
+        if row["kind"] != "rendition" and row["group"] != row["song"]:
+            problems.append(f"{row['kind']} group != song: {row['path']}")
         if row["song"] in songs:
             problems.append(f"duplicate song id {row['song']}")
         songs.add(row["song"])
@@ -127,8 +128,11 @@ def summarize(data: dict) -> dict:
         splits[split] = {
             "tracks": len(sel), "hours": round(sum(r["duration"] for r in sel) / 3600, 2),
             "groups": len({r["group"] for r in sel}),
-            "recordings": sum(r["kind"] == "recording" for r in sel),
-            "renditions": sum(r["kind"] == "rendition" for r in sel)}
+            "kinds": {kind: {"tracks": sum(r["kind"] == kind for r in sel),
+                             "sources": len({r["source"] for r in sel if r["kind"] == kind}),
+                             "hours": round(sum(r["duration"] for r in sel
+                                                if r["kind"] == kind) / 3600, 2)}
+                      for kind in KINDS}}
     return {"tracks": len(rows), "hours": round(sum(r["duration"] for r in rows) / 3600, 2),
             "groups": len({r["group"] for r in rows}),
             "version_groups": len({r["group"] for r in rows if r["kind"] == "rendition"}),
@@ -145,6 +149,8 @@ def format_summary(summary: dict) -> str:
     lines.append(f"total: {summary['tracks']} tracks, {summary['hours']} h, "
                  f"{summary['groups']} groups ({summary['version_groups']} version groups)")
     for split, s in summary["splits"].items():
-        lines.append(f"{split}: {s['tracks']} tracks ({s['recordings']} recordings, "
-                     f"{s['renditions']} renditions), {s['groups']} groups, {s['hours']} h")
+        kinds = ", ".join(f"{k}: {v['tracks']} tracks / {v['sources']} sources / {v['hours']} h"
+                          for k, v in s["kinds"].items())
+        lines.append(f"{split}: {s['tracks']} tracks, {s['groups']} groups, {s['hours']} h "
+                     f"({kinds})")
     return "\n".join(lines)

@@ -1,13 +1,18 @@
-"""Build the corpus: choose pieces, render them in worker processes, write the manifest.
+"""Build the corpus: package tracks, LMMS renders and music21 renditions, then the manifest.
 
-Choosing is deterministic: every collection's pieces are shuffled with a seed and taken in
-that order (failed parses and duplicate melodies are skipped) until the collection's quota
-is met. Parsed pieces are cached as JSON under the cache folder and renditions are cached by
-the hash of their spec in the file name, so a rerun only does what is missing.
+Real recordings come first (and a first manifest is written at once, so they are usable
+while pieces render). Validation holds out whole packages (:mod:`trainer.corpus.split`),
+whole module packages and LMMS authors (a seeded ``val_fraction`` of them), the ``miscFolk``
+collection and a seeded ``val_fraction`` of the other pieces. Choosing pieces is
+deterministic: every collection's pieces are shuffled with a seed and taken in that order
+(failed parses and duplicate melodies are skipped) until the collection's quota is met.
+Parsed pieces are cached as JSON under the cache folder and renditions are cached by the
+hash of their spec in the file name, so a rerun only does what is missing.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from trainer.corpus import recordings, render, scores
+from trainer.corpus import lmms, recordings, render, scores, sources
 from trainer.corpus.manifest import (
     Track,
     assign_split,
@@ -27,13 +32,15 @@ from trainer.corpus.manifest import (
     summarize,
     write_json,
 )
+from trainer.corpus.split import choose_validation_packages
 
 #: Collections with a handful of pieces: all of them are used.
 WHOLE_COLLECTIONS = ("corelli", "schoenberg", "weber", "webern", "chopin", "schubert",
                      "beach", "nottingham-dataset")
 #: Share of the remaining budget per folk collection (shortfalls go to essenFolksong).
 FOLK_WEIGHTS = (("miscFolk", 0.15), ("airdsAirs", 0.30), ("essenFolksong", 0.55))
-DEFAULT_VAL_SOURCES = ("openclonk-data", "xmoto-data", "music21:miscFolk")
+DEFAULT_VAL_SOURCES = ("music21:miscFolk",)
+VALIDATION_LIST = "VALIDATION_PACKAGES.txt"
 
 
 @dataclass
@@ -47,10 +54,12 @@ class BuildOptions:
     jobs: int = 2
     seed: int = 0
     val_sources: tuple[str, ...] = DEFAULT_VAL_SOURCES
+    val_packages: tuple[str, ...] | None = None   # None: chosen by split.py
     val_fraction: float = 0.2
-    packages: tuple[str, ...] = recordings.PACKAGES
-    install: bool = True
+    packages: tuple[str, ...] = tuple(p for p in sources.ALL_PACKAGES
+                                      if p != sources.LMMS_PACKAGE)
     with_recordings: bool = True
+    with_lmms: bool = True
     log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr, flush=True))
 
 
@@ -113,15 +122,15 @@ def rendition_path(spec: render.RenditionSpec) -> str:
     return f"renditions/{spec.piece_id}/r{spec.index}-{spec.key()}.ogg"
 
 
-def _render_task(args: tuple[dict, int, int, str]) -> list[tuple[str, float]]:
+def _render_task(args: tuple[dict, int, int, str, str]) -> list[tuple[str, float]]:
     """Render (or find) every rendition of one piece; [(relative path, seconds)].
 
     When any rendition is missing all of them are rendered again, in order, on fresh
     synths, so the audio never depends on what a worker rendered before.
     """
-    piece_json, count, seed, out = args
+    piece_json, count, seed, out, split = args
     piece = scores.Piece.from_json(piece_json)
-    specs = render.make_specs(piece, count, seed)
+    specs = render.make_specs(piece, count, seed, split)
     paths = [Path(out) / rendition_path(spec) for spec in specs]
     _remove_stale(paths)
     if not all(p.is_file() for p in paths):
@@ -148,16 +157,18 @@ def _remove_stale(paths: list[Path]) -> None:
 
 def render_pieces(pieces: list[scores.Piece], opts: BuildOptions, pool: Executor
                   ) -> list[Track]:
-    """Render all renditions of ``pieces`` in the pool; their manifest rows."""
-    args = [(p.to_json(), opts.renditions, opts.seed, str(opts.out)) for p in pieces]
+    """Render all renditions of ``pieces`` in the pool (sounds by split); their rows."""
+    splits = [assign_split(f"music21:{p.piece_id}", f"music21:{p.collection}",
+                           val_sources=opts.val_sources, val_fraction=opts.val_fraction,
+                           seed=opts.seed) for p in pieces]
+    args = [(p.to_json(), opts.renditions, opts.seed, str(opts.out), split)
+            for p, split in zip(pieces, splits, strict=True)]
     tracks: list[Track] = []
     start = time.monotonic()
-    for n, (piece, results) in enumerate(zip(pieces, pool.map(_render_task, args),
-                                             strict=True), 1):
+    for n, (piece, split, results) in enumerate(zip(pieces, splits, pool.map(_render_task, args),
+                                                    strict=True), 1):
         source = f"music21:{piece.collection}"
         group = f"music21:{piece.piece_id}"
-        split = assign_split(group, source, val_sources=opts.val_sources,
-                             val_fraction=opts.val_fraction, seed=opts.seed)
         for i, (rel, seconds) in enumerate(results):
             tracks.append(Track(rel, f"{group}#r{i}", source, "rendition", group, split,
                                 seconds))
@@ -166,17 +177,64 @@ def render_pieces(pieces: list[scores.Piece], opts: BuildOptions, pool: Executor
     return tracks
 
 
-def recording_tracks(opts: BuildOptions) -> list[Track]:
-    """Copy the package recordings into the corpus; their manifest rows."""
-    recs = recordings.collect(opts.out, opts.packages, install=opts.install, log=opts.log)
+def validation_packages(recs: list[recordings.Recording], opts: BuildOptions) -> list[str]:
+    """The held-out packages: ``opts.val_packages``, or chosen from the recording counts."""
+    if opts.val_packages is not None:
+        return sorted(opts.val_packages)
+    counts: dict[str, int] = {}
+    for rec in recs:
+        if rec.kind == "recording":
+            counts[rec.package] = counts.get(rec.package, 0) + 1
+    return choose_validation_packages(counts, seed=opts.seed)
+
+
+def package_split(package: str, held_out: list[str], *, val_fraction: float, seed: int
+                  ) -> str:
+    """The split of every track of a package: a recording package is held out only when
+    chosen; a module-only package is held out for a seeded ``val_fraction``."""
+    if package in sources.RECORDING_PACKAGES:
+        return "val" if package in held_out else "train"
+    return assign_split(package, package, val_sources=(), val_fraction=val_fraction,
+                        seed=seed)
+
+
+def recording_tracks(opts: BuildOptions) -> tuple[list[Track], list[str]]:
+    """Copy the package tracks into the corpus; their rows and the validation packages."""
+    recs = recordings.collect(opts.out, opts.cache, opts.packages, opts.log)
+    held_out = validation_packages(recs, opts)
     tracks = []
     for rec in recs:
         song = f"{rec.package}/{Path(rec.rel_path).stem}"
-        split = assign_split(song, rec.package, val_sources=opts.val_sources,
-                             val_fraction=opts.val_fraction, seed=opts.seed)
-        tracks.append(Track(rec.rel_path, song, rec.package, "recording", song, split,
+        split = package_split(rec.package, held_out, val_fraction=opts.val_fraction,
+                              seed=opts.seed)
+        tracks.append(Track(rec.rel_path, song, rec.package, rec.kind, song, split,
                             rec.duration))
-    opts.log(f"recordings: {len(tracks)} files from {len({r.package for r in recs})} packages")
+    opts.log(f"package tracks: {len(tracks)} from {len({r.package for r in recs})} packages; "
+             f"validation packages: {' '.join(held_out)}")
+    return tracks, held_out
+
+
+def lmms_tracks(opts: BuildOptions) -> list[Track]:
+    """Render the LMMS demo projects into the corpus; their rows (none without LMMS)."""
+    if lmms.lmms_command() is None:
+        opts.log("warning: lmms is not installed (apt-get install lmms): no lmms tracks")
+        return []
+    tracks = []
+    for project in lmms.find_projects():
+        audio = lmms.render_project(project, opts.cache / "lmms" / f"{project.name}.ogg",
+                                    opts.log)
+        duration = recordings.duration_of(audio) if audio is not None else None
+        if audio is None or duration is None or duration < recordings.MIN_SECONDS:
+            continue
+        source = f"lmms:{project.author}"
+        rec = recordings.Recording(source, "lmms", audio, f"lmms/{project.name}.ogg",
+                                   duration)
+        recordings.materialize(rec, opts.out)
+        song = f"lmms/{project.name}"
+        split = assign_split(source, source, val_sources=(), val_fraction=opts.val_fraction,
+                             seed=opts.seed)
+        tracks.append(Track(rec.rel_path, song, source, "lmms", song, split, duration))
+    opts.log(f"lmms: {len(tracks)} projects rendered")
     return tracks
 
 
@@ -188,14 +246,30 @@ def write_outputs(tracks: list[Track], opts: BuildOptions) -> dict:
     return manifest
 
 
+def previous_tracks(out: Path, kinds: tuple[str, ...]) -> list[Track]:
+    """Rows of ``kinds`` in the manifest already in ``out`` whose files still exist."""
+    path = out / "manifest.json"
+    if not path.is_file():
+        return []
+    rows = json.loads(path.read_text(encoding="utf-8")).get("tracks", [])
+    return [Track(**row) for row in rows
+            if row.get("kind") in kinds and (out / row["path"]).is_file()]
+
+
 def build(opts: BuildOptions) -> dict:
     """Build (or update) the corpus in ``opts.out``; returns the summary statistics."""
     start = time.monotonic()
     opts.out.mkdir(parents=True, exist_ok=True)
     opts.cache.mkdir(parents=True, exist_ok=True)
-    rec_tracks = recording_tracks(opts) if opts.with_recordings else []
-    if rec_tracks and not (opts.out / "manifest.json").is_file():
-        write_outputs(rec_tracks, opts)  # a first usable corpus while rendering runs
+    rec_tracks: list[Track] = []
+    held_out: list[str] = []
+    if opts.with_recordings:
+        rec_tracks, held_out = recording_tracks(opts)
+        (opts.out / VALIDATION_LIST).write_text("".join(f"{p}\n" for p in held_out))
+        # usable at once: the new package tracks with the previous build's other tracks
+        write_outputs(rec_tracks + previous_tracks(opts.out, ("lmms", "rendition")), opts)
+    if opts.with_lmms:
+        rec_tracks += lmms_tracks(opts)
     ren_tracks: list[Track] = []
     if opts.max_pieces > 0:
         if not render.soundfonts_present():
@@ -210,6 +284,7 @@ def build(opts: BuildOptions) -> dict:
     summary["build_seconds"] = round(time.monotonic() - start, 1)
     summary["options"] = {"max_pieces": opts.max_pieces, "renditions": opts.renditions,
                           "seed": opts.seed, "val_sources": list(opts.val_sources),
-                          "val_fraction": opts.val_fraction, "jobs": opts.jobs}
+                          "val_packages": held_out, "val_fraction": opts.val_fraction,
+                          "jobs": opts.jobs}
     write_json(opts.out / "build.json", summary)
     return summary

@@ -1,94 +1,63 @@
-"""Real recorded music from the Debian game packages DATA.md allows.
+"""Real recorded music and tracker modules from the Debian packages DATA.md allows.
 
-The packages are installed with apt-get when missing, their files listed with ``dpkg -L``,
-and every decodable file of at least 30 s that is not a sound effect, voice, video or
-ambience loop is copied into ``recordings/<package>/`` of the corpus (files the engine
-cannot read directly, such as tracker modules PyAV decodes, are transcoded to OGG). The
-package name is the source label. Identical files (same bytes) are kept once.
+Each package is fetched and unpacked into the cache (:mod:`trainer.corpus.debs`). Its
+possible music files become candidates: audio files (kind ``recording``, for the recorded
+music packages) and tracker modules (kind ``module``, for the module packages, rendered to
+FLAC with the system ``ffmpeg``, whose libopenmpt decodes them). Stems of one song (Frets on
+Fire's ``song.ogg`` + ``guitar.ogg`` ...) are mixed into one track. Files under 30 s (which
+drops the sound effects), voices and ambience loops are dropped, and a track already taken
+from an earlier package (same bytes, or same audio by fingerprint) is taken once. The
+package is the source label.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from engine.audio import AUDIO_EXTENSIONS, audio_info, load_audio
 from engine.errors import ResonanceError
+from trainer.corpus import debs, dedup, sources
 
-#: The Debian packages DATA.md allows (others are reserved for independent evaluation).
-PACKAGES = (
-    "hedgewars-data", "neverball-data", "lincity-ng-data", "flare-game", "openclonk-data",
-    "freecol", "endless-sky-data", "starfighter-data", "ri-li-data", "xmoto-data",
-    "pingus-data",
-)
-TRACKER_EXTENSIONS = frozenset({".mod", ".xm", ".it", ".s3m", ".mtm", ".669", ".med"})
-#: Folder names and name fragments that mark non-music audio.
-NON_MUSIC_DIRS = frozenset({"sound", "sounds", "soundfx", "sfx", "voices", "video", "ambient"})
+#: Folder names and name fragments that mark non-music audio (unless "music" is in the path).
+#: Sound-effect folders are not among them: many games keep their music there, and the
+#: 30 s minimum already drops the effects.
+NON_MUSIC_DIRS = frozenset({"voices", "voice", "speech", "video", "videos", "ambient",
+                            "ambience"})
 NON_MUSIC_WORDS = ("ambient", "ambience", "wind_loop", "rain")
+#: Stem file names of multi-track songs (Frets on Fire); mixed into one track per folder.
+STEM_NAMES = frozenset({"song", "guitar", "rhythm", "drums", "vocals", "bass", "keys"})
 MIN_SECONDS = 30.0
+SAMPLE_RATE = 44100
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A possible track of a package before it is decoded."""
+
+    package: str
+    kind: str                  # "recording" or "module"
+    files: tuple[Path, ...]    # one file, or the stems of one song
+    name: str                  # file-system friendly, unique within the package
+    ext: str                   # the (sniffed) extension of the first file
 
 
 @dataclass(frozen=True)
 class Recording:
-    """A music file found in a package, and where it goes in the corpus."""
+    """A track taken into the corpus."""
 
     package: str
-    source_path: Path
-    rel_path: str      # relative to the corpus folder
+    kind: str
+    audio: Path                # the playable file (source, mix or rendering)
+    rel_path: str              # where it goes, relative to the corpus folder
     duration: float
-
-
-def missing_packages(packages: Iterable[str]) -> list[str]:
-    """The packages dpkg does not report as installed."""
-    missing = []
-    for pkg in packages:
-        res = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg],
-                             capture_output=True, text=True, check=False)
-        if "install ok installed" not in res.stdout:
-            missing.append(pkg)
-    return missing
-
-
-def install_packages(packages: list[str], log: Callable[[str], None]) -> None:
-    """apt-get install ``packages`` (root, or passwordless sudo); warn when that fails."""
-    if not packages:
-        return
-    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", *packages]
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        cmd = ["sudo", "-n", *cmd]
-    log(f"installing {' '.join(packages)}")
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        log(f"warning: apt-get failed ({res.returncode}); continuing with what is installed:"
-            f" {res.stderr.strip()[-300:]}")
-
-
-def package_files(package: str) -> list[Path]:
-    """Regular files of an installed package (``dpkg -L``), sorted."""
-    res = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        return []
-    paths = [Path(line) for line in res.stdout.splitlines() if line.startswith("/")]
-    return sorted(p for p in paths if p.is_file() and not p.is_symlink())
-
-
-def is_music_candidate(path: Path) -> bool:
-    """An audio or tracker file outside sound-effect, voice and video folders."""
-    ext = path.suffix.lower()
-    if ext not in AUDIO_EXTENSIONS and ext not in TRACKER_EXTENSIONS:
-        return False
-    dirs = {part.lower() for part in path.parts[:-1]}
-    if dirs & NON_MUSIC_DIRS:
-        return False
-    stem = path.stem.lower()
-    return not any(word in stem for word in NON_MUSIC_WORDS)
 
 
 def safe_name(text: str) -> str:
@@ -97,83 +66,182 @@ def safe_name(text: str) -> str:
     return name or "track"
 
 
-def find_recordings(packages: Iterable[str],
-                    lister: Callable[[str], list[Path]] = package_files) -> list[Recording]:
-    """Music files of at least :data:`MIN_SECONDS` in ``packages`` (deduplicated by content)."""
-    found: list[Recording] = []
-    seen_hashes: set[str] = set()
-    for pkg in packages:
-        used: set[str] = set()
-        for path in lister(pkg):
-            if not is_music_candidate(path):
-                continue
-            duration = _duration(path)
-            if duration is None or duration < MIN_SECONDS:
-                continue
-            digest = _sha1(path)
-            if digest in seen_hashes:
-                continue
-            seen_hashes.add(digest)
-            ext = path.suffix.lower() if path.suffix.lower() in AUDIO_EXTENSIONS else ".ogg"
-            stem = safe_name(path.stem)
-            if stem in used:
-                stem = f"{safe_name(path.parent.name)}_{stem}"
-            used.add(stem)
-            found.append(Recording(pkg, path, f"recordings/{pkg}/{stem}{ext}", duration))
-    return found
+def is_music_path(rel: Path) -> bool:
+    """False for files in sound-effect, voice and video folders and for ambience loops."""
+    lower = rel.as_posix().lower()
+    if "music" in lower:
+        return True
+    if {part.lower() for part in rel.parts[:-1]} & NON_MUSIC_DIRS:
+        return False
+    return not any(word in rel.stem.lower() for word in NON_MUSIC_WORDS)
 
 
-def _duration(path: Path) -> float | None:
-    """Duration in seconds, or None when neither libsndfile nor PyAV can read the file."""
-    try:
-        if path.suffix.lower() in AUDIO_EXTENSIONS:
-            return float(audio_info(path).duration)
-        return len(load_audio(path, sr=8000)) / 8000.0  # tracker modules: decode to know
-    except ResonanceError:
-        return None
+def find_candidates(package: str, root: Path) -> list[Candidate]:
+    """The candidates among the files under ``root`` (a package's kept files), sorted."""
+    as_recording = package in sources.RECORDING_PACKAGES
+    as_module = package in sources.MODULE_PACKAGES
+    singles: list[tuple[Path, str, str]] = []
+    stems: dict[Path, list[Path]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".done"):
+        rel = path.relative_to(root)
+        ext = debs.audio_kind(path)
+        if ext is None or not is_music_path(rel):
+            continue
+        kind = "module" if ext in debs.TRACKER_EXTENSIONS else "recording"
+        if (kind == "module" and not as_module) or (kind == "recording" and not as_recording):
+            continue
+        if kind == "recording" and path.stem.lower() in STEM_NAMES:
+            stems.setdefault(path.parent, []).append(path)
+            continue
+        singles.append((path, kind, ext))
+    out: list[Candidate] = []
+    used: set[str] = set()
+
+    def unique(base: str, parent: str) -> str:
+        name = base if base not in used else f"{safe_name(parent)}_{base}"
+        while name in used:
+            name += "_"
+        used.add(name)
+        return name
+
+    for folder, files in sorted(stems.items()):
+        if len(files) == 1:
+            singles.append((files[0], "recording", debs.audio_kind(files[0]) or ".ogg"))
+            continue
+        name = unique(safe_name(folder.name), folder.parent.name)
+        out.append(Candidate(package, "recording", tuple(sorted(files)), name, ".ogg"))
+    for path, kind, ext in sorted(singles):
+        name = unique(safe_name(path.stem if path.suffix else path.name), path.parent.name)
+        out.append(Candidate(package, kind, (path,), name, ext))
+    return sorted(out, key=lambda c: (c.kind, c.name))
 
 
-def _sha1(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def prepare(cand: Candidate, cache: Path) -> Path | None:
+    """A playable file for a candidate: the source, a stem mix or a module rendering."""
+    if cand.kind == "module":
+        return render_module(cand.files[0], cache / "modules" / cand.package / f"{cand.name}.flac")
+    if len(cand.files) > 1:
+        return mix_stems(cand.files, cache / "mixes" / cand.package / f"{cand.name}.ogg")
+    return cand.files[0]
 
 
-def materialize(rec: Recording, out: Path) -> Path:
-    """Copy (or transcode to OGG) one recording into the corpus; skipped when present."""
-    dest = out / rec.rel_path
-    if dest.is_file() and dest.stat().st_size > 0:
-        if dest.suffix != rec.source_path.suffix.lower():
-            return dest  # transcoded earlier
-        if dest.stat().st_size == rec.source_path.stat().st_size:
-            return dest
+def render_module(src: Path, dest: Path) -> Path | None:
+    """Render a tracker module to 44.1 kHz stereo FLAC with the system ffmpeg (cached)."""
+    if dest.is_file():
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    if dest.suffix == rec.source_path.suffix.lower():
-        shutil.copyfile(rec.source_path, tmp)
-    else:
-        from trainer.corpus.render import write_ogg
-
-        y = load_audio(rec.source_path, sr=44100)
-        write_ogg(tmp, y, 44100)
+    tmp = dest.with_name(dest.name + ".part.flac")
+    res = subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-ar",
+                          str(SAMPLE_RATE), "-ac", "2", "-c:a", "flac", str(tmp)],
+                         capture_output=True, check=False)
+    if res.returncode != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        return None
     tmp.replace(dest)
     return dest
 
 
-def collect(out: Path, packages: tuple[str, ...], *, install: bool,
-            log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
-            ) -> list[Recording]:
-    """Install (optionally), find and copy the recordings of ``packages`` into ``out``."""
-    missing = missing_packages(packages)
-    if missing and install:
-        install_packages(missing, log)
-        missing = missing_packages(packages)
-    if missing:
-        log(f"warning: packages not installed, skipped: {' '.join(missing)}")
-    present = tuple(p for p in packages if p not in missing)
-    recs = find_recordings(present)
+def mix_stems(files: Iterable[Path], dest: Path) -> Path | None:
+    """Sum the stems of one song into a mono OGG peaking at -1 dBFS (cached)."""
+    if dest.is_file():
+        return dest
+    from trainer.corpus.render import write_ogg
+
+    try:
+        parts = [load_audio(f, sr=SAMPLE_RATE) for f in files]
+    except ResonanceError:
+        return None
+    y = np.zeros(max(len(p) for p in parts), dtype=np.float32)
+    for p in parts:
+        y[: len(p)] += p
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 0:
+        y *= 10 ** (-1 / 20) / peak
+    write_ogg(dest, y, SAMPLE_RATE)
+    return dest
+
+
+def duration_of(path: Path) -> float | None:
+    """Duration in seconds, or None when the file cannot be read."""
+    try:
+        return float(audio_info(path).duration)
+    except ResonanceError:
+        return None
+
+
+class Deduplicator:
+    """Remembers taken tracks; :meth:`seen` says whether a new one repeats one of them."""
+
+    def __init__(self, fp_cache: Path | None) -> None:
+        self._hashes: set[str] = set()
+        self._prints: list[tuple[float, np.ndarray]] = []
+        self._fp_cache = fp_cache
+
+    def seen(self, files: tuple[Path, ...], audio: Path, duration: float) -> bool:
+        """True when the track was taken before; otherwise remember it and return False."""
+        digest = "+".join(dedup.sha1_file(f) for f in files)
+        if digest in self._hashes:
+            return True
+        fp = dedup.fingerprint(audio, self._fp_cache)
+        for other_duration, other in self._prints:
+            if abs(other_duration - duration) <= max(2.0, 0.03 * duration) and \
+                    len(fp) and dedup.same_audio(fp, other):
+                return True
+        self._hashes.add(digest)
+        self._prints.append((duration, fp))
+        return False
+
+
+def take_recordings(packages: Iterable[str], cache: Path,
+                    fetch: Callable[[str], Path | None],
+                    log: Callable[[str], None]) -> list[Recording]:
+    """Every track of at least :data:`MIN_SECONDS` of ``packages``, duplicates dropped."""
+    taken: list[Recording] = []
+    seen = Deduplicator(cache / "fingerprints")
+    for pkg in packages:
+        root = fetch(pkg)
+        if root is None:
+            continue
+        count, dups = 0, 0
+        for cand in find_candidates(pkg, root):
+            audio = prepare(cand, cache)
+            duration = duration_of(audio) if audio is not None else None
+            if audio is None or duration is None or duration < MIN_SECONDS:
+                continue
+            if seen.seen(cand.files, audio, duration):
+                dups += 1
+                continue
+            folder = "modules" if cand.kind == "module" else "recordings"
+            ext = ".flac" if cand.kind == "module" else cand.ext
+            if ext not in AUDIO_EXTENSIONS:
+                continue
+            taken.append(Recording(pkg, cand.kind, audio, f"{folder}/{pkg}/{cand.name}{ext}",
+                                   duration))
+            count += 1
+        log(f"{pkg}: {count} tracks" + (f" ({dups} duplicates dropped)" if dups else ""))
+    return taken
+
+
+def materialize(rec: Recording, out: Path) -> Path:
+    """Hard-link (or copy) one track into the corpus; skipped when already there."""
+    dest = out / rec.rel_path
+    if dest.is_file() and dest.stat().st_size == rec.audio.stat().st_size:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(rec.audio, tmp)
+    except OSError:
+        shutil.copyfile(rec.audio, tmp)
+    tmp.replace(dest)
+    return dest
+
+
+def collect(out: Path, cache: Path, packages: tuple[str, ...],
+            log: Callable[[str], None]) -> list[Recording]:
+    """Fetch, find, deduplicate and copy the tracks of ``packages`` into ``out``."""
+    recs = take_recordings(packages, cache, lambda p: debs.fetch_package(p, cache, log), log)
     for rec in recs:
         materialize(rec, out)
     return recs

@@ -1,8 +1,10 @@
 """Render a :class:`~trainer.corpus.scores.Piece` to audio with FluidSynth, several ways.
 
 Each rendition is fixed by a :class:`RenditionSpec` drawn deterministically from the corpus
-seed and the piece id: soundfont (the two allowed ones alternate), General-MIDI program per
-part, transposition (a few semitones), tempo (+-15 %), an optional lower doubling and a
+seed and the piece id. Training and validation pieces never share a soundfont or a
+General-MIDI instrument (:data:`SPLIT_SOUNDS`: training renders with FluidR3 and one half of
+the programs, validation with MuseScore General and the other half). The spec holds the
+program per part, transposition (a few semitones), tempo (+-15 %), an optional lower doubling and a
 simple drum pattern for one-voice tunes, small timing/velocity jitter, a synthetic room
 (exponentially decaying noise, applied with numpy) and a level. FluidSynth's own reverb and
 chorus are off and samples are read as float, so output does not depend on what the same
@@ -23,20 +25,22 @@ from scipy.signal import oaconvolve
 
 from trainer.corpus.scores import Piece
 
-RENDER_VERSION = 3
+RENDER_VERSION = 4
 SAMPLE_RATE = 44100
 #: The two soundfonts DATA.md allows (Debian fluid-soundfont-gm, musescore-general-soundfont-small).
 SOUNDFONTS = {
     "fluidr3": Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
     "musescore": Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),
 }
-#: Melodic General-MIDI programs (0-based) used for lead parts.
-LEAD_PROGRAMS = (
-    0, 1, 4, 6, 8, 11, 12, 19, 21, 22, 24, 25, 26, 40, 41, 42, 48, 52, 56, 57, 60, 61, 65,
-    66, 68, 70, 71, 73, 74, 75, 79, 80, 81, 104, 105, 108, 109, 110,
-)
-#: Low programs for the doubling an octave below.
-LOW_PROGRAMS = (0, 32, 33, 42, 43, 58, 70, 19)
+#: Melodic General-MIDI programs (0-based) for lead parts, and for the doubling an octave
+#: below, per split (disjoint: validation instruments are never heard in training).
+TRAIN_PROGRAMS = (0, 4, 8, 12, 21, 24, 26, 41, 48, 56, 60, 65, 68, 71, 74, 79, 81, 105, 109)
+VAL_PROGRAMS = (1, 6, 11, 19, 22, 25, 40, 42, 52, 57, 61, 66, 70, 73, 75, 80, 104, 108, 110)
+TRAIN_LOW_PROGRAMS = (0, 32, 43, 58)
+VAL_LOW_PROGRAMS = (33, 42, 70, 19)
+#: split -> (soundfont, lead programs, low programs)
+SPLIT_SOUNDS = {"train": ("fluidr3", TRAIN_PROGRAMS, TRAIN_LOW_PROGRAMS),
+                "val": ("musescore", VAL_PROGRAMS, VAL_LOW_PROGRAMS)}
 DRUM_CHANNEL = 9
 DOUBLE_CHANNEL = 15
 TAIL_SECONDS = 1.5
@@ -72,21 +76,21 @@ def stable_int(*parts: object) -> int:
     return int.from_bytes(hashlib.sha1(repr(parts).encode()).digest()[:8], "big") >> 1
 
 
-def make_specs(piece: Piece, count: int, seed: int) -> list[RenditionSpec]:
-    """``count`` different renditions of ``piece``, deterministic from ``seed``."""
+def make_specs(piece: Piece, count: int, seed: int, split: str = "train"
+               ) -> list[RenditionSpec]:
+    """``count`` different renditions of ``piece`` with the sounds of ``split``."""
     rng = np.random.default_rng(stable_int(seed, piece.piece_id))
-    names = sorted(SOUNDFONTS)
-    first_sf = int(rng.integers(len(names)))
-    leads = rng.permutation(LEAD_PROGRAMS)
+    soundfont, lead_programs, low_programs = SPLIT_SOUNDS[split]
+    leads = rng.permutation(lead_programs)
     shifts = rng.permutation(np.arange(-4, 5))
     specs = []
     for i in range(count):
         programs = [int(leads[i % len(leads)])]
-        programs += [int(rng.choice(LEAD_PROGRAMS)) for _ in range(piece.parts - 1)]
+        programs += [int(rng.choice(lead_programs)) for _ in range(piece.parts - 1)]
         one_voice = piece.parts == 1
-        double = int(rng.choice(LOW_PROGRAMS)) if one_voice and rng.random() < 0.4 else None
+        double = int(rng.choice(low_programs)) if one_voice and rng.random() < 0.4 else None
         specs.append(RenditionSpec(
-            piece_id=piece.piece_id, index=i, soundfont=names[(first_sf + i) % len(names)],
+            piece_id=piece.piece_id, index=i, soundfont=soundfont,
             programs=tuple(programs), transpose=int(shifts[i % len(shifts)]),
             tempo=round(float(rng.uniform(0.85, 1.15)), 4), double_program=double,
             drums=bool(one_voice and rng.random() < 0.35),
