@@ -20,6 +20,8 @@ from PySide6.QtCore import QObject, Signal
 from resonance_app.workers import LatestOnly, Pools, SearchRequest, Task, run_generator, run_task
 
 if TYPE_CHECKING:  # the engine loads on first use, off the start-up path
+    import numpy as np
+
     from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
     from resonance_app.library_api import LibraryFacade, SeedSource
 
@@ -224,6 +226,7 @@ class SearchSession(QObject):
     analysing = Signal(str)  # label of the seed being analysed
     seedReady = Signal(str)  # label of the analysed seed
     resultsReady = Signal(list)  # list[SearchResult]
+    profileReady = Signal(int, object, object)  # track id, segment starts, similarities
     failed = Signal(str)
 
     def __init__(self, library: LibraryFacade, pools: Pools,
@@ -279,6 +282,23 @@ class SearchSession(QObject):
                  lambda rs: on_done([r.track for r in rs], f"Like {label}"[:60]),
                  lambda exc: on_error(describe_error(exc)),
                  pool=self.pools.interactive, name="closest")
+        return True
+
+    def load_profile(self, track_id: int | None) -> bool:
+        """The seed's similarity to each stored segment of ``track_id``, to ``profileReady``
+        (nothing for several seeds at once, nor when the engine has no segments for it)."""
+        seed = self.seed
+        if track_id is None or seed is None or isinstance(seed, list):
+            return False
+        lib, tid = self.library, int(track_id)
+
+        def done(out: tuple[np.ndarray, np.ndarray]) -> None:
+            if self.seed is seed:  # not a profile of the previous seed
+                self.profileReady.emit(tid, out[0], out[1])
+
+        run_task(lambda: lib.similarity_along(seed, tid), done,
+                 lambda _exc: None,  # the strip keeps the plain region
+                 pool=self.pools.interactive, name="similarity-along")
         return True
 
     def set_seed(self, seed: SeedSource, label: str, params: SearchParams) -> SearchRequest:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
 from engine.model import ModelCard
 from engine.playlists import PlaylistItem
@@ -49,6 +51,9 @@ class LibraryFacade(Protocol):
     def analyze_seed(self, seed: SeedSource) -> Any: ...  # noqa: D102
 
     def search(self, seed: Any, params: SearchParams) -> list[SearchResult]: ...  # noqa: D102
+
+    def similarity_along(self, seed: Any,  # noqa: D102
+                         track_id: int) -> tuple[np.ndarray, np.ndarray]: ...
 
     def search_together(self, seeds: Sequence[Any],  # noqa: D102
                         params: SearchParams | None = None) -> list[SearchResult]: ...

@@ -171,6 +171,8 @@ class MainWindow(QMainWindow):
         self.results.findSimilar.connect(self.seed_from_track)
         self.results.addToPlaylist.connect(self.playlist.add_tracks)
         self.results.playlistFromSeed.connect(self.playlist_from_seed)
+        self.results.matchShown.connect(s.load_profile)
+        s.profileReady.connect(self.results.show_profile)
         self.playlist.playRequested.connect(lambda t: self.play(t, 0.0))
         self._connect_discovery()
         self.player.error.connect(lambda m: self.prompts.error("Playback", m))
