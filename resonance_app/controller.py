@@ -35,6 +35,17 @@ def describe_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def scan_failure(exc: BaseException, *, started: bool) -> tuple[str, str]:
+    """The title and the one message for a scan that failed: one that never began (another
+    scan holds the library, read-only media) says so, one that stopped says what is kept."""
+    from engine.errors import ScanBusyError
+
+    text = describe_error(exc)
+    if isinstance(exc, ScanBusyError) or not started:
+        return "Scan not started", text[:1].upper() + text[1:].rstrip(".") + "."
+    return "Scan stopped", f"The scan stopped: {text.rstrip('.')}. What was analysed is kept."
+
+
 @dataclass(frozen=True)
 class Together:
     """Several library tracks as one seed ("more like these")."""
@@ -57,7 +68,7 @@ class LibraryController(QObject):
     scanStarted = Signal()
     scanProgress = Signal(object)  # ScanProgress
     scanFinished = Signal(bool)  # cancelled
-    scanFailed = Signal(str)
+    scanFailed = Signal(str, str)  # dialog title, one-line message
     tracksChanged = Signal(list)  # list[TrackInfo]
     errorsChanged = Signal(list)  # list[ScanError]
     playlistsChanged = Signal(list)  # list[str]
@@ -144,7 +155,7 @@ class LibraryController(QObject):
         self.call(lambda: (lib.tracks(), lib.errors()), finish, failed)
 
     def _on_scan_error(self, exc: BaseException) -> None:
-        self.scanFailed.emit(describe_error(exc))
+        self.scanFailed.emit(*scan_failure(exc, started=bool(self._last_stage)))
         self.refresh()
 
     # -- library contents ------------------------------------------------------------------

@@ -328,9 +328,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Scan cancelled; what was analysed is kept." if cancelled
                                      else f"Scan finished: {n:,} tracks.", 8000)
 
-    def _scan_failed(self, message: str) -> None:
+    def _scan_failed(self, title: str, message: str) -> None:
         self.scan_bar.hide()
-        self.prompts.error("Scan failed", f"The scan stopped: {message}")
+        self.prompts.error(title, message)
 
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)

@@ -154,3 +154,64 @@ def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_windo
     shown = [r.track.id for r in w.results.model.rows()]
     assert shown and not set(ok[:3]) & set(shown)
     assert not prompts.errors, prompts.errors
+
+
+def test_a_busy_library_and_a_full_disk_each_give_one_clear_message(
+        qtbot, make_main_window, real_library, music, real_pools, prompts, fresh_settings,
+        monkeypatch) -> None:
+    import errno
+    import os
+
+    import filelock
+
+    from engine.scanlock import scan_lock
+    from engine.store import Store
+
+    fresh_settings.worker_count = 0
+    w = make_main_window(real_library, pools=real_pools)
+    prompts.folders.append(str(music))
+    # another process's scan, as far as the lock goes
+    with scan_lock(real_library.folder), qtbot.waitSignal(w.controller.scanFailed,
+                                                          timeout=30_000):
+        w.welcome.button.click()
+    assert prompts.messages == [(
+        "error", "Scan not started",
+        f"Another scan is running on the library {str(real_library.folder)!r}; wait for it "
+        "to finish (or stop it) and scan again.")]
+    assert w.scan_bar.isHidden()
+    qtbot.waitUntil(lambda: not w.controller.scanning, timeout=2000)
+    with qtbot.waitSignal(w.controller.scanFinished, timeout=60_000):
+        w.actions_["rescan"].trigger()  # the other scan is over: this one runs
+    assert len(prompts.messages) == 1
+
+    real_connection = Store.connection
+
+    def connection(self: Store):  # the database may not grow any more: SQLITE_FULL
+        conn = real_connection(self)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+        return conn
+
+    write_music(music / "more", 12, seconds=8, sr=SR, first_seed=60)
+    monkeypatch.setattr(Store, "connection", connection)
+    with qtbot.waitSignal(w.controller.scanFailed, timeout=60_000):
+        w.actions_["rescan"].trigger()
+    qtbot.wait(200)  # nothing else follows the one message
+    assert len(prompts.messages) == 2, prompts.messages
+    kind, title, text = prompts.messages[1]
+    assert kind == "error" and title == "Scan stopped"
+    assert "no space left on the disk" in text and "MB and run again" in text
+    assert text.count("no space") == 1 and "\n" not in text
+    monkeypatch.setattr(Store, "connection", real_connection)
+
+    def read_only(self, *args, **kwargs):  # the library folder is on read-only media
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
+    qtbot.waitUntil(lambda: not w.controller.scanning, timeout=2000)
+    with qtbot.waitSignal(w.controller.scanFailed, timeout=30_000):
+        w.actions_["rescan"].trigger()
+    assert prompts.messages[2:] == [(
+        "error", "Scan not started",
+        f"The library {str(real_library.folder)!r} is read-only (read-only media or "
+        "permissions): it can be searched but not scanned.")]
