@@ -20,12 +20,13 @@ from PySide6.QtWidgets import (
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
 from resonance_app.discovery import Discovery, MapData, MixInfo
+from resonance_app.drops import read_drop
 from resonance_app.icons import app_icon
 from resonance_app.playback import Player
+from resonance_app.seeding import SeedFlow
 from resonance_app.settings import Settings
-from resonance_app.views.actions import build_actions
+from resonance_app.views.actions import ActionTargets, build_actions
 from resonance_app.views.controls import SearchControls
-from resonance_app.views.drops import DropIntent, audio_file_filter, read_drop
 from resonance_app.views.library_view import LibraryPanel
 from resonance_app.views.mixes_view import MixesPanel
 from resonance_app.views.player_bar import PlayerBar
@@ -75,7 +76,11 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self._build(SearchParams)
-        self.actions_ = build_actions(self)
+        self.seeds = SeedFlow(self.session, self.controller, self.controls.params, self.prompts,
+                              self.settings, parent=self)
+        self.actions_ = build_actions(self, ActionTargets(
+            self.controller, self.seeds, self.recorder, self.player, self.playlist,
+            self.library_panel, self.results, self.scan_bar))
         self._connect()
         self._restore_state()
         self._start()
@@ -152,23 +157,26 @@ class MainWindow(QMainWindow):
         self.scan_bar.cancelRequested.connect(c.cancel_scan)
         self.watcher.changed.connect(self._folders_changed)
         lib = self.library_panel
-        lib.findSimilar.connect(self.seed_from_track)
+        seeds = self.seeds
+        seeds.folderDropped.connect(self.add_folder)
+        seeds.playlistDropped.connect(self.playlist.import_file)
+        lib.findSimilar.connect(seeds.from_track)
         lib.playRequested.connect(lambda t: self.play(t, 0.0))
         lib.addToPlaylist.connect(self.playlist.add_tracks)
         lib.currentChanged.connect(self._current_track_changed)
         c.coverReady.connect(self.library_panel.show_cover)
         c.modelCardChanged.connect(self._model_card)
-        self.seed_area.dropped.connect(self.handle_drop)
-        self.seed_area.openFile.connect(self.open_file)
-        self.seed_area.record.connect(self.record)
-        self.recorder.recorded.connect(self.seed_from_recording)
+        self.seed_area.dropped.connect(seeds.drop)
+        self.seed_area.openFile.connect(seeds.open_file)
+        self.seed_area.record.connect(self.recorder.open)
+        self.recorder.recorded.connect(seeds.from_recording)
         self.recorder.failed.connect(lambda m: self.prompts.error("Recording", m))
         self.controls.paramsChanged.connect(s.set_params)
         s.analysing.connect(self.seed_area.set_analysing)
         s.resultsReady.connect(self._results_ready)
         s.failed.connect(self._seed_failed)
         self.results.playRequested.connect(self.play)
-        self.results.findSimilar.connect(self.seed_from_track)
+        self.results.findSimilar.connect(seeds.from_track)
         self.results.addToPlaylist.connect(self.playlist.add_tracks)
         self.results.playlistFromSeed.connect(self.playlist_from_seed)
         self.results.matchShown.connect(s.load_profile)
@@ -182,8 +190,8 @@ class MainWindow(QMainWindow):
 
     def _connect_discovery(self) -> None:
         d = self.discovery
-        self.library_panel.moreLikeThese.connect(self.seed_from_tracks)
-        self.playlist.moreLikeThese.connect(self.seed_from_tracks)
+        self.library_panel.moreLikeThese.connect(self.seeds.from_tracks)
+        self.playlist.moreLikeThese.connect(self.seeds.from_tracks)
         self.library_panel.pathTo.connect(self.path_to)
         self.results.pathTo.connect(self.path_to)
         self.centre_tabs.currentChanged.connect(
@@ -235,7 +243,7 @@ class MainWindow(QMainWindow):
         if self.settings_dialog is None:
             dialog = SettingsDialog(self.controller, self.settings, self.prompts, self)
             dialog.addFolder.connect(self.add_folder)
-            dialog.rescanRequested.connect(self.rescan)
+            dialog.rescanRequested.connect(self.controller.scan)
             dialog.modelChanged.connect(self._model_changed)
             dialog.watchChanged.connect(lambda on: setattr(self.watcher, "enabled", on))
             dialog.enterActionChanged.connect(self.set_enter_action)
@@ -264,12 +272,13 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         self.refresh_model_label()
-        self.rescan()  # re-embed every track with the new model
+        self.controller.scan()  # re-embed every track with the new model
 
     def focus_filter(self) -> None:
-        """Put the cursor in the library filter."""
-        self.library_panel.filter.setFocus()
-        self.library_panel.filter.selectAll()
+        """Bring the library to the front with the cursor in its filter."""
+        self.stack.setCurrentWidget(self.main_page)
+        self.left_tabs.setCurrentWidget(self.library_panel)
+        self.library_panel.focus_filter()
 
     def set_enter_action(self, enter_action: str) -> None:
         """Enter/double-click on a track plays it ("play") or finds similar ("seed")."""
@@ -300,10 +309,6 @@ class MainWindow(QMainWindow):
         self.settings.last_dir = str(path)
         self.stack.setCurrentWidget(self.main_page)
         self.controller.add_folder(path)
-
-    def rescan(self) -> None:
-        """Scan every library folder again (incremental)."""
-        self.controller.scan()
 
     def _folders_changed(self) -> None:
         if self.watcher.enabled and not self.controller.scanning:
@@ -347,67 +352,12 @@ class MainWindow(QMainWindow):
             text += f" · {n:,} {names.get(status, status)}"
         self.library_label.setText(text)
 
-    def show_errors(self) -> None:
-        """Open the (non-modal) list of files that could not be read."""
-        self.scan_bar.show_errors()
-
     @property
     def errors_dialog(self) -> ErrorsDialog | None:
         """The list of unreadable files, once opened."""
         return self.scan_bar.errors_dialog
 
     # -- seeds -------------------------------------------------------------------------
-    def seed_from_track(self, track: TrackInfo) -> None:
-        """Find songs like a library track."""
-        self.session.seed_track(track, self.controls.params())
-
-    def seed_from_tracks(self, tracks: list[TrackInfo]) -> None:
-        """Find songs like several library tracks at once (one combined ranking)."""
-        if tracks:
-            self.session.seed_tracks(tracks, self.controls.params())
-
-    def _seed_from_id(self, track_id: int) -> None:
-        track = self._tracks_by_id().get(track_id)
-        if track is not None:
-            self.seed_from_track(track)
-
-    def seed_from_file(self, path: Path) -> None:
-        """Find songs like an audio file (inside or outside the library)."""
-        self.session.seed_file(path, self.controls.params())
-
-    def seed_from_recording(self, samples: Any, sr: int) -> None:
-        """Find songs like a microphone recording."""
-        self.session.seed_recording(samples, sr, self.controls.params())
-
-    def open_file(self) -> None:
-        """Pick an audio file as the seed."""
-        path = self.prompts.open_file("Find songs like…", str(self.settings.last_dir or ""),
-                                      audio_file_filter())
-        if path:
-            self.handle_drop(read_drop_path(Path(path)))
-
-    def handle_drop(self, intent: DropIntent) -> None:
-        """Act on dropped data: a folder joins the library, a file or track becomes the seed."""
-        if intent.kind == "folder" and intent.path is not None:
-            self.add_folder(intent.path)
-        elif intent.kind == "file" and intent.path is not None:
-            self.seed_from_file(intent.path)
-        elif intent.kind == "playlist" and intent.path is not None:
-            self.playlist.import_file(intent.path)
-        elif intent.kind == "tracks":
-            track_id = intent.track_ids[0]
-            track = next((t for t in self.controller.tracks if t.id == track_id), None)
-            if track is not None:
-                self.seed_from_track(track)
-            else:
-                self.session.set_seed(track_id, f"track {track_id}", self.controls.params())
-        elif intent.reason:
-            self.prompts.error("Unsupported file", intent.reason)
-
-    def record(self) -> None:
-        """Open the recording dialog (non-modal)."""
-        self.recorder.open()
-
     @property
     def record_dialog(self) -> RecordDialog | None:
         """The recording dialog while it is open."""
@@ -488,7 +438,7 @@ class MainWindow(QMainWindow):
             from resonance_app.views.map_view import MapPanel
 
             panel = MapPanel()
-            panel.seedRequested.connect(self._seed_from_id)
+            panel.seedRequested.connect(self.seeds.from_track_id)
             panel.playlistRequested.connect(self.open_as_playlist)
             layout = self.map_page.layout()
             assert layout is not None
@@ -566,7 +516,7 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802, D102
         event.acceptProposedAction()
-        self.handle_drop(read_drop(event.mimeData()))
+        self.seeds.drop(read_drop(event.mimeData()))
 
     def _restore_state(self) -> None:
         s = self.settings
@@ -603,11 +553,3 @@ class MainWindow(QMainWindow):
         self.pools.shutdown()
         super().closeEvent(event)
 
-
-def read_drop_path(path: Path) -> DropIntent:
-    """The intent of opening ``path`` (as if it had been dropped)."""
-    from PySide6.QtCore import QMimeData, QUrl
-
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    return read_drop(mime)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from resonance_app.controller import LibraryController
+from resonance_app.drops import PLAYLIST_SUFFIXES
 from resonance_app.models import (
     MissingEntry,
     PlaylistModel,
@@ -28,7 +29,6 @@ from resonance_app.models import (
     track_ids_from_mime,
 )
 from resonance_app.settings import Settings
-from resonance_app.views.drops import PLAYLIST_SUFFIXES
 from resonance_app.views.library_view import configure_table, size_columns
 
 if TYPE_CHECKING:

@@ -60,7 +60,7 @@ def test_map_action_lays_the_map_out_once_and_shows_every_track(qtbot, make_main
     w.centre_tabs.setCurrentWidget(w.results)
     w.centre_tabs.setCurrentWidget(w.map_page)
     assert [c[0] for c in library.calls].count("library_map") == 1  # nothing changed
-    w.rescan()  # a finished scan lays the shown map out again (the engine updates it)
+    w.actions_["rescan"].trigger()  # a finished scan lays the shown map out again
     qtbot.waitUntil(lambda: [c[0] for c in library.calls].count("library_map") == 2,
                     timeout=5000)
     w.controller.remove_folder(Path("/music"))  # tracks leave outside a scan: again

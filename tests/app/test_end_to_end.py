@@ -52,12 +52,12 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
     assert statuses.count("ok") == 8 and statuses.count("error") == 5
     assert w.library_label.text() == "8 tracks · 5 unreadable"
     qtbot.waitUntil(lambda: not w.scan_bar.errors_button.isHidden(), timeout=5000)
-    w.show_errors()
+    w.actions_["errors"].trigger()
     assert w.errors_dialog.table.rowCount() >= 3
 
     track = next(t for t in w.controller.tracks if t.status == "ok")
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
-        w.seed_from_track(track)
+        w.seeds.from_track(track)
     first = [r.track.id for r in w.results.model.rows()]
     assert first and track.id not in first
     assert all(-1.0 - 1e-6 <= v <= 1.0 + 1e-6 for r in w.results.model.rows()
@@ -76,7 +76,7 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
         assert drag_and_drop(w.seed_area, file_mime(outside))
     assert w.results.model.rowCount() == 5
 
-    w.record()
+    w.actions_["record"].trigger()
     w.record_dialog.length.setValue(5)
     w.record_dialog.record_button.click()
     y = song(5, 6, sr=44100)
@@ -141,7 +141,7 @@ def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_windo
 
     tracks = {t.id: t for t in w.controller.tracks}
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
-        w.seed_from_track(tracks[ok[0]])
+        w.seeds.from_track(tracks[ok[0]])
     prompts.numbers.append(3)
     w.library_panel.select_track(ok[-1])
     w.library_panel.path_action.trigger()
@@ -150,7 +150,7 @@ def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_windo
     assert ids[0] == ok[0] and ids[-1] == ok[-1] and len(set(ids)) == 3
 
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
-        w.seed_from_tracks([tracks[i] for i in ok[:3]])
+        w.seeds.from_tracks([tracks[i] for i in ok[:3]])
     shown = [r.track.id for r in w.results.model.rows()]
     assert shown and not set(ok[:3]) & set(shown)
     assert not prompts.errors, prompts.errors

@@ -131,7 +131,7 @@ def test_an_excerpt_seed_marks_its_own_length(make_main_window, library, tmp_pat
 
     library.analyze_seed = lambda seed: ExcerptSeed(7, "recording")
     w = make_main_window(library)
-    w.seed_from_recording(np.zeros(4 * 8000, np.float32), 8000)
+    w.seeds.from_recording(np.zeros(4 * 8000, np.float32), 8000)
     w.results.view.selectRow(0)
     start = w.results.model.row(0).match_offset
     assert w.results.strip.region == (start, start + 4.0)
