@@ -22,8 +22,18 @@ from resonance_app.workers import LatestOnly, Pools, SearchRequest, Task, run_ge
 if TYPE_CHECKING:  # the engine loads on first use, off the start-up path
     import numpy as np
 
-    from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
+    from engine.library import (
+        ScanError,
+        ScanProgress,
+        SearchParams,
+        SearchResult,
+        Seed,
+        TrackInfo,
+    )
+    from engine.model import ModelCard
     from resonance_app.library_api import LibraryFacade, SeedSource
+
+    AnySeed = Seed | list[Seed]  # one analysed seed, or several searched together
 
 
 def describe_error(exc: BaseException) -> str:
@@ -58,8 +68,8 @@ class ModelChoice:
     """The outcome of offering the library a newly trained model."""
 
     switched: bool
-    new_card: Any
-    current_card: Any
+    new_card: ModelCard
+    current_card: ModelCard | None
 
 
 class LibraryController(QObject):
@@ -141,7 +151,7 @@ class LibraryController(QObject):
 
     def _on_scan_done(self, cancelled: bool) -> None:
         """Reload the tracks, then announce the end (so listeners see the final list)."""
-        def finish(result: tuple[list[TrackInfo], list[Any]]) -> None:
+        def finish(result: tuple[list[TrackInfo], list[ScanError]]) -> None:
             self._apply_refresh(result)
             self.scanFinished.emit(cancelled)
             if self._rescan and not cancelled:
@@ -164,7 +174,7 @@ class LibraryController(QObject):
         lib = self.library
         self.call(lambda: (lib.tracks(), lib.errors()), self._apply_refresh)
 
-    def _apply_refresh(self, result: tuple[list[TrackInfo], list[Any]]) -> None:
+    def _apply_refresh(self, result: tuple[list[TrackInfo], list[ScanError]]) -> None:
         self.tracks, errors = result
         self.tracksChanged.emit(self.tracks)
         self.errorsChanged.emit(errors)
@@ -245,7 +255,7 @@ class SearchSession(QObject):
         super().__init__(parent)
         self.library = library
         self.pools = pools
-        self.seed: Any = None  # an analysed seed, or a list of them (several at once)
+        self.seed: AnySeed | None = None  # an analysed seed, or several at once
         self.seed_label = ""
         self.seed_track_ids: list[int] = []  # the library tracks the seed is made of
         self.params: SearchParams | None = None
@@ -276,7 +286,7 @@ class SearchSession(QObject):
         """Find songs like an audio file (inside or outside the library)."""
         return self.set_seed(Path(path), Path(path).name, params)
 
-    def seed_recording(self, samples: Any, sr: int, params: SearchParams) -> SearchRequest:
+    def seed_recording(self, samples: np.ndarray, sr: int, params: SearchParams) -> SearchRequest:
         """Find songs like a microphone recording."""
         return self.set_seed((samples, int(sr)), "your recording", params)
 
@@ -338,24 +348,24 @@ class SearchSession(QObject):
         return request
 
     def _analyse_and_search(self, request: SearchRequest
-                            ) -> tuple[Any, list[SearchResult]] | None:
+                            ) -> tuple[AnySeed, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None  # superseded before it started: skip the slow part
         lib = self.library
         if isinstance(request.seed, Together):
-            seed: Any = [lib.analyze_seed(t) for t in request.seed.track_ids]
+            seed: AnySeed = [lib.analyze_seed(t) for t in request.seed.track_ids]
         else:
             seed = lib.analyze_seed(request.seed)
         return self._search(request, seed)
 
-    def _search(self, request: SearchRequest, seed: Any
-                ) -> tuple[Any, list[SearchResult]] | None:
+    def _search(self, request: SearchRequest, seed: AnySeed
+                ) -> tuple[AnySeed, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None
         return seed, _rank(self.library, seed, request.params)
 
     def _apply(self, request: SearchRequest,
-               out: tuple[Any, list[SearchResult]] | None) -> None:
+               out: tuple[AnySeed, list[SearchResult]] | None) -> None:
         if out is None or not self._latest.is_current(request.generation):
             return
         seed, results = out
@@ -379,14 +389,14 @@ class SearchSession(QObject):
             self.failed.emit(describe_error(exc))
 
 
-def _rank(library: LibraryFacade, seed: Any, params: SearchParams) -> list[SearchResult]:
+def _rank(library: LibraryFacade, seed: AnySeed, params: SearchParams) -> list[SearchResult]:
     """Search for one analysed seed, or for a list of them together."""
     if isinstance(seed, list):
         return library.search_together(seed, params)
     return library.search(seed, params)
 
 
-def _seed_ids(seed: Any) -> list[int]:
+def _seed_ids(seed: SeedSource | Together) -> list[int]:
     """The library tracks a seed source names (none for a file or a recording)."""
     if isinstance(seed, Together):
         return list(seed.track_ids)

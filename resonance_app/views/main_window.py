@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
@@ -42,8 +42,11 @@ from resonance_app.workers import Pools
 
 if TYPE_CHECKING:
     from engine.library import SearchResult, TrackInfo
+    from engine.model import ModelCard
     from resonance_app.library_api import LibraryFacade
+    from resonance_app.views.about_dialog import AboutDialog
     from resonance_app.views.map_view import MapPanel
+    from resonance_app.views.settings_dialog import SettingsDialog
 
 
 class MainWindow(QMainWindow):
@@ -51,7 +54,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, library: LibraryFacade, *, settings: Settings | None = None,
                  pools: Pools | None = None, audio: AudioBackend | None = None,
-                 prompts: Any = None, record_countdown: int = 3) -> None:
+                 prompts: Prompts | None = None, record_countdown: int = 3) -> None:
         super().__init__()
         from engine.library import SearchParams
 
@@ -69,8 +72,8 @@ class MainWindow(QMainWindow):
         self.watcher.enabled = bool(self.settings.watch_folders)
         self.recorder = RecordFlow(self.audio, self.settings, countdown=record_countdown,
                                    parent=self)
-        self.settings_dialog: Any = None
-        self.about_dialog: Any = None
+        self.settings_dialog: SettingsDialog | None = None
+        self.about_dialog: AboutDialog | None = None
         self._playing_id: int | None = None
         self.setWindowTitle("Resonance")
         self.setWindowIcon(app_icon())
@@ -290,7 +293,7 @@ class MainWindow(QMainWindow):
         """Show the model in use (its card is read off the GUI thread)."""
         self.controller.load_model_card()
 
-    def _model_card(self, card: Any) -> None:
+    def _model_card(self, card: ModelCard | None) -> None:
         self.model_label.setText(f"Model: {card.name}" if card is not None
                                  else "No model installed")
         if card is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence, QShortcut
@@ -33,6 +33,7 @@ from resonance_app.views.library_view import configure_table, size_columns
 
 if TYPE_CHECKING:
     from engine.library import TrackInfo
+    from resonance_app.views.prompts import Prompts
 
 M3U8_FILTER = "M3U8 playlist (*.m3u8)"
 XSPF_FILTER = "XSPF playlist (*.xspf)"
@@ -115,7 +116,7 @@ class PlaylistPanel(QWidget):
     playRequested = Signal(object)  # TrackInfo
     moreLikeThese = Signal(list)  # list[TrackInfo]: the playlist (or its selection) as seeds
 
-    def __init__(self, controller: LibraryController, prompts: Any, settings: Settings,
+    def __init__(self, controller: LibraryController, prompts: Prompts, settings: Settings,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
