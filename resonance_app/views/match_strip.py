@@ -24,8 +24,8 @@ class MatchStrip(QWidget):
         self.duration = 0.0
         self.region: tuple[float, float] | None = None
         self.position: float | None = None  # playback position when this track plays
-        #: similarity to the seed along the track: (segment centre seconds, score) pairs
-        self.profile: list[tuple[float, float]] = []
+        #: similarity to the seed along the track: (from, to seconds, score) per segment
+        self.profile: list[tuple[float, float, float]] = []
         self.setMinimumHeight(34)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -51,8 +51,10 @@ class MatchStrip(QWidget):
                     segment_seconds: float) -> None:
         """Draw the seed's similarity to each segment (``starts`` seconds, ``scores``) of
         ``segment_seconds``, relative to the track's own lowest and highest."""
-        self.profile = [(float(a) + segment_seconds / 2, float(s))
-                        for a, s in zip(starts, scores, strict=True)]
+        starts = [float(a) for a in starts]
+        ends = [*starts[1:], (starts[-1] + segment_seconds) if starts else 0.0]
+        self.profile = [(a, min(b, self.duration) if self.duration else b, float(s))
+                        for a, b, s in zip(starts, ends, scores, strict=True)]
         self._tooltip()
         self.update()
 
@@ -63,8 +65,8 @@ class MatchStrip(QWidget):
             lines.append(f"The best match: {format_duration(a)}–{format_duration(b)} of "
                          f"{format_duration(self.duration)}.")
         if self.profile:
-            at, peak = max(self.profile, key=lambda p: p[1])
-            low = min(s for _, s in self.profile)
+            at, _end, peak = max(self.profile, key=lambda p: p[2])
+            low = min(s for _, _, s in self.profile)
             lines.append(f"The curve: similarity to the seed along the track, from {low:.2f} "
                          f"to {peak:.2f} (at {format_duration(at)}).")
         if lines:
@@ -90,17 +92,17 @@ class MatchStrip(QWidget):
         return QRectF(self.rect()).adjusted(2, 6, -2, -6)
 
     def _profile_path(self, bar: QRectF) -> QPainterPath:
-        """The similarity curve as an area over the groove's floor (full height: the
-        track's most similar segment; the floor: its least)."""
-        scores = [s for _, s in self.profile]
-        low, high = min(scores), max(scores)
-        span = max(high - low, 0.05)  # a flat profile stays low rather than noisy
-        path = QPainterPath(QPointF(self.x_of(self.profile[0][0]), bar.bottom()))
-        for at, score in self.profile:
-            path.lineTo(self.x_of(min(at, self.duration)),
-                        bar.bottom() - bar.height() * (score - low) / span)
-        path.lineTo(self.x_of(min(self.profile[-1][0], self.duration)), bar.bottom())
-        path.closeSubpath()
+        """One column per segment over the groove's floor: full height for the track's
+        most similar segment, a sliver for its least."""
+        scores = [s for _, _, s in self.profile]
+        low = min(scores)
+        span = max(max(scores) - low, 0.05)  # a flat profile stays low rather than noisy
+        path = QPainterPath()
+        for a, b, score in self.profile:
+            height = bar.height() * (0.12 + 0.88 * (score - low) / span)
+            x = self.x_of(a)
+            path.addRect(QRectF(x, bar.bottom() - height, max(1.0, self.x_of(b) - x - 1),
+                                height))
         return path
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802, D102
@@ -119,7 +121,7 @@ class MatchStrip(QWidget):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(groove)
         painter.drawRoundedRect(bar, 3, 3)
-        if len(self.profile) > 1:
+        if self.profile:
             painter.setBrush(PROFILE_COLOR)
             painter.drawPath(self._profile_path(bar))
         if self.region is not None:

@@ -69,7 +69,7 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
     assert w.results.model.rowCount() == 5 and w.session.seed is seed_before
     w.results.view.selectRow(1)  # the strip draws the seed's similarity along this result
     qtbot.waitUntil(lambda: len(w.results.strip.profile) > 1, timeout=10_000)
-    assert all(-1.0 - 1e-6 <= s <= 1.0 + 1e-6 for _, s in w.results.strip.profile)
+    assert all(-1.0 - 1e-6 <= s <= 1.0 + 1e-6 for _, _, s in w.results.strip.profile)
 
     outside = write_audio(tmp_path / "outside.flac", song(3, 9, sr=SR), sr=SR)
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):

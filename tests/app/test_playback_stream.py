@@ -153,9 +153,10 @@ def test_match_strip_draws_the_similarity_along_the_selected_result(
         qtbot.waitUntil(lambda r=result: ("similarity_along", r.track.id) in library.calls
                         and bool(strip.profile), timeout=3000)
         starts, scores = library.similarity_along(None, result.track.id)
-        centre, _ = max(strip.profile, key=lambda p: p[1])
-        assert len(strip.profile) == len(starts)
-        assert centre - results.segment_seconds / 2 == starts[int(np.argmax(scores))]
+        best, _end, _score = max(strip.profile, key=lambda p: p[2])
+        assert [a for a, _, _ in strip.profile] == list(starts)
+        assert best == starts[int(np.argmax(scores))]
+        assert all(b == a + 4.0 for a, b, _ in strip.profile[:-1])  # each to the next
         assert "similarity to the seed along the track" in strip.toolTip()
     # several seeds at once: one ranking, no single seed to compare segments with
     results.view.selectRow(0)
