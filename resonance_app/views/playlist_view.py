@@ -113,6 +113,8 @@ class PlaylistView(QTableView):
 class PlaylistPanel(QWidget):
     """Build, save, load, export playlists through the library."""
 
+    NAME_WIDTH = 170  # pixels of the playlist's name beside the panel's title
+
     playRequested = Signal(object)  # TrackInfo
     moreLikeThese = Signal(list)  # list[TrackInfo]: the playlist (or its selection) as seeds
 
@@ -347,7 +349,10 @@ class PlaylistPanel(QWidget):
     def _update(self, *_args: object) -> None:
         self._show_saved_name()
         rows = self.model.rows()
-        name = self.name.replace("&", "&amp;").replace("<", "&lt;")
+        # elided: a long name (a song path, a mix) must not widen the panel
+        shown = self.title.fontMetrics().elidedText(self.name, Qt.TextElideMode.ElideRight,
+                                                    self.NAME_WIDTH)
+        name = shown.replace("&", "&amp;").replace("<", "&lt;")
         self.title.setText(f"<b>Playlist</b> — {name}" if name else "<b>Playlist</b>")
         self.title.setToolTip(self.name)
         total = sum(t.duration or 0 for t in rows)

@@ -238,6 +238,8 @@ def test_path_to_a_second_track_becomes_a_playlist(qtbot, make_main_window, libr
     ids = [t.id for t in w.playlist.model.rows()]
     assert len(ids) == 6 and ids[0] == 3 and ids[-1] == 20 and len(set(ids)) == 6
     assert w.playlist.name.startswith("Path: ")
+    assert w.playlist.title.sizeHint().width() < w.playlist.NAME_WIDTH + 120  # elided
+    assert "…" in w.playlist.title.text() and w.playlist.title.toolTip() == w.playlist.name
     # from the results too, to a song far from the seed (another artist's direction)
     row = next(r for r in range(w.results.model.rowCount())
                if w.results.model.row(r).track.id % 7 not in (3, 20 % 7))
