@@ -30,6 +30,7 @@ from resonance_app.views.controls import SearchControls
 from resonance_app.views.library_view import LibraryPanel
 from resonance_app.views.mixes_view import MixesPanel
 from resonance_app.views.player_bar import PlayerBar
+from resonance_app.views.playlist_flow import PlaylistFlow
 from resonance_app.views.playlist_view import PlaylistPanel
 from resonance_app.views.prompts import Prompts
 from resonance_app.views.record_dialog import RecordDialog, RecordFlow
@@ -81,6 +82,9 @@ class MainWindow(QMainWindow):
         self._build(SearchParams)
         self.seeds = SeedFlow(self.session, self.controller, self.controls.params, self.prompts,
                               self.settings, parent=self)
+        self.playlists = PlaylistFlow(self.playlist, self.session, self.discovery,
+                                      self.controller, self.controls.params, self.prompts,
+                                      self.settings, parent=self)
         self.actions_ = build_actions(self, ActionTargets(
             self.controller, self.seeds, self.recorder, self.player, self.playlist,
             self.library_panel, self.results, self.scan_bar))
@@ -181,7 +185,7 @@ class MainWindow(QMainWindow):
         self.results.playRequested.connect(self.play)
         self.results.findSimilar.connect(seeds.from_track)
         self.results.addToPlaylist.connect(self.playlist.add_tracks)
-        self.results.playlistFromSeed.connect(self.playlist_from_seed)
+        self.results.playlistFromSeed.connect(self.playlists.from_seed)
         self.results.matchShown.connect(s.load_profile)
         s.profileReady.connect(self.results.show_profile)
         self.playlist.playRequested.connect(lambda t: self.play(t, 0.0))
@@ -195,15 +199,15 @@ class MainWindow(QMainWindow):
         d = self.discovery
         self.library_panel.moreLikeThese.connect(self.seeds.from_tracks)
         self.playlist.moreLikeThese.connect(self.seeds.from_tracks)
-        self.library_panel.pathTo.connect(self.path_to)
-        self.results.pathTo.connect(self.path_to)
+        self.library_panel.pathTo.connect(self.playlists.path_to)
+        self.results.pathTo.connect(self.playlists.path_to)
         self.centre_tabs.currentChanged.connect(
             lambda _i: self.centre_tabs.currentWidget() is self.map_page and self._map_shown())
         self.left_tabs.currentChanged.connect(
             lambda _i: self.left_tabs.currentWidget() is self.mixes_panel and self._mixes_shown())
         self.mixes_panel.count.setValue(int(self.settings.mix_count))
         self.mixes_panel.mixesRequested.connect(self._make_mixes)
-        self.mixes_panel.playlistRequested.connect(self.open_as_playlist)
+        self.mixes_panel.playlistRequested.connect(self.playlists.open_tracks)
         d.mixesReady.connect(self._mixes_ready)
         d.mapReady.connect(self._map_ready)
         d.failed.connect(self._discovery_failed)
@@ -381,17 +385,6 @@ class MainWindow(QMainWindow):
         self.seed_area.set_failed(message)
         self.prompts.error("Cannot use this song", message)
 
-    def playlist_from_seed(self, n: int) -> None:
-        """Fill the playlist with the seed's ``n`` closest songs (asks about changes)."""
-        if self.session.seed is None:
-            self.prompts.info("Playlist from seed", "Pick a seed song first.")
-            return
-        self.settings.playlist_size = n
-        if self.playlist.may_replace("'Playlist from seed'"):
-            self.session.closest_tracks(
-                n, self.controls.params(), self.playlist.start_new,
-                lambda message: self.prompts.error("Playlist from seed", message))
-
     # -- discovery ---------------------------------------------------------------------
     def show_map(self) -> None:
         """Bring the library map to the front (laid out in the background if needed)."""
@@ -442,7 +435,7 @@ class MainWindow(QMainWindow):
 
             panel = MapPanel()
             panel.seedRequested.connect(self.seeds.from_track_id)
-            panel.playlistRequested.connect(self.open_as_playlist)
+            panel.playlistRequested.connect(self.playlists.open_tracks)
             layout = self.map_page.layout()
             assert layout is not None
             layout.addWidget(panel)
@@ -463,40 +456,6 @@ class MainWindow(QMainWindow):
 
     def _tracks_by_id(self) -> dict[int, TrackInfo]:
         return {t.id: t for t in self.controller.tracks}
-
-    def path_to(self, track: TrackInfo) -> None:
-        """A playlist leading from the current seed song to ``track``."""
-        start = self.session.seed_track_id
-        if start is None:
-            self.prompts.info("Path to…", "Find songs like a library song first: the path "
-                              "leads from that song to the one you pick.")
-            return
-        if start == track.id:
-            self.prompts.info("Path to…", "Pick a song other than the seed.")
-            return
-        total = len(self.controller.tracks)
-        length = self.prompts.number("Path to…", "Songs in the path (both ends included):",
-                                     min(int(self.settings.path_length), total), 2,
-                                     max(2, total))
-        if length is None:
-            return
-        self.settings.path_length = length
-        start_title = self.session.seed_label
-        name = f"Path: {start_title} → {track.title or Path(track.path).stem}"[:80]
-
-        def show(tracks: list[TrackInfo]) -> None:
-            if self.playlist.may_replace("The song path"):
-                self.playlist.start_new(tracks, name)
-
-        self.discovery.song_path(start, track.id, length, show,
-                                 lambda message: self.prompts.info("Path to…", message))
-
-    def open_as_playlist(self, track_ids: list[int], name: str) -> None:
-        """Show library tracks (a mix, a map selection) as a new playlist."""
-        by_id = self._tracks_by_id()
-        tracks = [by_id[t] for t in track_ids if t in by_id]
-        if tracks and self.playlist.may_replace(f"'{name}'"):
-            self.playlist.start_new(tracks, name)
 
     # -- playback ----------------------------------------------------------------------
     def play(self, track: TrackInfo, offset: float = 0.0) -> None:
