@@ -52,7 +52,7 @@ class MatchStrip(QWidget):
         """Draw the seed's similarity to each segment (``starts`` seconds, ``scores``) of
         ``segment_seconds``, relative to the track's own lowest and highest."""
         starts = [float(a) for a in starts]
-        ends = [*starts[1:], (starts[-1] + segment_seconds) if starts else 0.0]
+        ends = [*starts[1:], starts[-1] + segment_seconds] if starts else []
         self.profile = [(a, min(b, self.duration) if self.duration else b, float(s))
                         for a, b, s in zip(starts, ends, scores, strict=True)]
         self._tooltip()
