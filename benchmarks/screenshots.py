@@ -224,7 +224,7 @@ def _results(window, library) -> None:
                    .has_cover)
     panel.view.selectRow(covered)
     wait(lambda: not panel.cover.pixmap().isNull(), 5000)
-    window.seed_from_track(panel.current_track())
+    window.seeds.from_track(panel.current_track())
     wait(lambda: window.results.model.rowCount() > 0)
     c = window.controls
     c.prf.setValue(3)
@@ -233,6 +233,8 @@ def _results(window, library) -> None:
     c.top_k.setValue(25)
     settle(600)
     window.results.view.selectRow(1)
+    wait(lambda: bool(window.results.strip.profile), 10_000)  # similarity along the track
+    settle(100)
     grab(window, "3-results")
     print(f"title column at {window.width()}x{window.height()}: "
           f"{window.results.title_chars():.1f} average characters")
@@ -342,7 +344,7 @@ def _error_dialog(window, work: Path) -> None:
 
 def _record(window, audio) -> None:
     window.recorder.countdown = 0
-    window.record()
+    window.actions_["record"].trigger()
     dialog = window.record_dialog
     dialog.length.setValue(10)
     dialog.record_button.click()

@@ -299,6 +299,16 @@ class Library:
                                  start=start, end=end, k=k,
                                  min_score=MIN_SCORE if min_score is None else min_score)
 
+    def similarity_along(self, seed: Seed, track_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per stored segment of track ``track_id``: its start (s) and its best similarity
+        with the seed's segments; see :func:`engine.passages.similarity_along`."""
+        from engine.passages import similarity_along
+
+        if seed.fingerprint != self.catalog().fingerprint:
+            raise ParameterError("the seed was analysed with another model; analyse it again")
+        return similarity_along(self.store, seed_vectors=seed.segments["fused"],
+                                fingerprint=seed.fingerprint, track_id=int(track_id))
+
     # -- discovery ----------------------------------------------------------------------
     def library_map(self, *, rebuild: bool = False) -> MapUpdate:
         """The 2-D map of every searchable track, cached and updated (seconds: background)."""

@@ -91,3 +91,27 @@ def tracks_containing(store: Store, catalog: Catalog, *, track_id: int, start: f
     scored.sort(reverse=True)
     infos = tracks_by_id(store, [t for _, t, _ in scored[:k]])
     return [PassageMatch(infos[t], off, s) for s, t, off in scored[:k] if t in infos]
+
+
+def similarity_along(store: Store, *, seed_vectors: np.ndarray, fingerprint: str,
+                     track_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """How closely each stored segment of track ``track_id`` resembles the seed.
+
+    Parameters
+    ----------
+    seed_vectors : np.ndarray [shape=(n, dim)], the seed's fused segment vectors
+    fingerprint : the model the seed was analysed with
+
+    Returns
+    -------
+    (starts, scores) : np.ndarray [shape=(m,)] each; the track's segment starts in
+    seconds and, per segment, its best similarity with any seed segment
+    """
+    seeds = np.asarray(seed_vectors, dtype=np.float32)
+    found = excerpts.track_segments(store, [int(track_id)], fingerprint=fingerprint,
+                                    dim=int(seeds.shape[1]))
+    if int(track_id) not in found:
+        raise ParameterError(f"track {track_id} has no analysed segments with this model")
+    starts, vectors = found[int(track_id)]
+    scores = similarities(vectors, seeds).max(axis=1)
+    return np.asarray(starts, dtype=np.float32), scores.astype(np.float32)

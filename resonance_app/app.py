@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
@@ -19,6 +19,7 @@ from resonance_app.workers import install_poster
 
 if TYPE_CHECKING:
     from engine.library import Library
+    from resonance_app.views.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,13 @@ def warm_up(pools: object) -> None:
     run_task(load, pool=pools.interactive, name="warm-up")  # type: ignore[attr-defined]
 
 
-def open_in_window(window: Any, paths: Sequence[Path]) -> None:
+def open_in_window(window: MainWindow, paths: Sequence[Path]) -> None:
     """Add folders to the library; search with the first file as the seed."""
     files = [p for p in paths if p.is_file()]
     for folder in (p for p in paths if p.is_dir()):
         window.add_folder(folder)
     if files:
-        window.seed_from_file(files[0])
+        window.seeds.from_file(files[0])
 
 
 def run_app(argv: Sequence[str] | None = None, *, open_paths: Sequence[Path] = ()) -> int:

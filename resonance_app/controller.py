@@ -20,8 +20,20 @@ from PySide6.QtCore import QObject, Signal
 from resonance_app.workers import LatestOnly, Pools, SearchRequest, Task, run_generator, run_task
 
 if TYPE_CHECKING:  # the engine loads on first use, off the start-up path
-    from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
+    import numpy as np
+
+    from engine.library import (
+        ScanError,
+        ScanProgress,
+        SearchParams,
+        SearchResult,
+        Seed,
+        TrackInfo,
+    )
+    from engine.model import ModelCard
     from resonance_app.library_api import LibraryFacade, SeedSource
+
+    AnySeed = Seed | list[Seed]  # one analysed seed, or several searched together
 
 
 def describe_error(exc: BaseException) -> str:
@@ -31,6 +43,17 @@ def describe_error(exc: BaseException) -> str:
     if reason and path:
         return f"{Path(path).name}: {reason}"
     return str(exc) or type(exc).__name__
+
+
+def scan_failure(exc: BaseException, *, started: bool) -> tuple[str, str]:
+    """The title and the one message for a scan that failed: one that never began (another
+    scan holds the library, read-only media) says so, one that stopped says what is kept."""
+    from engine.errors import ScanBusyError
+
+    text = describe_error(exc)
+    if isinstance(exc, ScanBusyError) or not started:
+        return "Scan not started", text[:1].upper() + text[1:].rstrip(".") + "."
+    return "Scan stopped", f"The scan stopped: {text.rstrip('.')}. What was analysed is kept."
 
 
 @dataclass(frozen=True)
@@ -45,8 +68,8 @@ class ModelChoice:
     """The outcome of offering the library a newly trained model."""
 
     switched: bool
-    new_card: Any
-    current_card: Any
+    new_card: ModelCard
+    current_card: ModelCard | None
 
 
 class LibraryController(QObject):
@@ -55,7 +78,7 @@ class LibraryController(QObject):
     scanStarted = Signal()
     scanProgress = Signal(object)  # ScanProgress
     scanFinished = Signal(bool)  # cancelled
-    scanFailed = Signal(str)
+    scanFailed = Signal(str, str)  # dialog title, one-line message
     tracksChanged = Signal(list)  # list[TrackInfo]
     errorsChanged = Signal(list)  # list[ScanError]
     playlistsChanged = Signal(list)  # list[str]
@@ -128,7 +151,7 @@ class LibraryController(QObject):
 
     def _on_scan_done(self, cancelled: bool) -> None:
         """Reload the tracks, then announce the end (so listeners see the final list)."""
-        def finish(result: tuple[list[TrackInfo], list[Any]]) -> None:
+        def finish(result: tuple[list[TrackInfo], list[ScanError]]) -> None:
             self._apply_refresh(result)
             self.scanFinished.emit(cancelled)
             if self._rescan and not cancelled:
@@ -142,7 +165,7 @@ class LibraryController(QObject):
         self.call(lambda: (lib.tracks(), lib.errors()), finish, failed)
 
     def _on_scan_error(self, exc: BaseException) -> None:
-        self.scanFailed.emit(describe_error(exc))
+        self.scanFailed.emit(*scan_failure(exc, started=bool(self._last_stage)))
         self.refresh()
 
     # -- library contents ------------------------------------------------------------------
@@ -151,7 +174,7 @@ class LibraryController(QObject):
         lib = self.library
         self.call(lambda: (lib.tracks(), lib.errors()), self._apply_refresh)
 
-    def _apply_refresh(self, result: tuple[list[TrackInfo], list[Any]]) -> None:
+    def _apply_refresh(self, result: tuple[list[TrackInfo], list[ScanError]]) -> None:
         self.tracks, errors = result
         self.tracksChanged.emit(self.tracks)
         self.errorsChanged.emit(errors)
@@ -224,6 +247,7 @@ class SearchSession(QObject):
     analysing = Signal(str)  # label of the seed being analysed
     seedReady = Signal(str)  # label of the analysed seed
     resultsReady = Signal(list)  # list[SearchResult]
+    profileReady = Signal(int, object, object)  # track id, segment starts, similarities
     failed = Signal(str)
 
     def __init__(self, library: LibraryFacade, pools: Pools,
@@ -231,7 +255,7 @@ class SearchSession(QObject):
         super().__init__(parent)
         self.library = library
         self.pools = pools
-        self.seed: Any = None  # an analysed seed, or a list of them (several at once)
+        self.seed: AnySeed | None = None  # an analysed seed, or several at once
         self.seed_label = ""
         self.seed_track_ids: list[int] = []  # the library tracks the seed is made of
         self.params: SearchParams | None = None
@@ -262,7 +286,7 @@ class SearchSession(QObject):
         """Find songs like an audio file (inside or outside the library)."""
         return self.set_seed(Path(path), Path(path).name, params)
 
-    def seed_recording(self, samples: Any, sr: int, params: SearchParams) -> SearchRequest:
+    def seed_recording(self, samples: np.ndarray, sr: int, params: SearchParams) -> SearchRequest:
         """Find songs like a microphone recording."""
         return self.set_seed((samples, int(sr)), "your recording", params)
 
@@ -279,6 +303,23 @@ class SearchSession(QObject):
                  lambda rs: on_done([r.track for r in rs], f"Like {label}"[:60]),
                  lambda exc: on_error(describe_error(exc)),
                  pool=self.pools.interactive, name="closest")
+        return True
+
+    def load_profile(self, track_id: int | None) -> bool:
+        """The seed's similarity to each stored segment of ``track_id``, to ``profileReady``
+        (nothing for several seeds at once, nor when the engine has no segments for it)."""
+        seed = self.seed
+        if track_id is None or seed is None or isinstance(seed, list):
+            return False
+        lib, tid = self.library, int(track_id)
+
+        def done(out: tuple[np.ndarray, np.ndarray]) -> None:
+            if self.seed is seed:  # not a profile of the previous seed
+                self.profileReady.emit(tid, out[0], out[1])
+
+        run_task(lambda: lib.similarity_along(seed, tid), done,
+                 lambda _exc: None,  # the strip keeps the plain region
+                 pool=self.pools.interactive, name="similarity-along")
         return True
 
     def set_seed(self, seed: SeedSource, label: str, params: SearchParams) -> SearchRequest:
@@ -307,24 +348,24 @@ class SearchSession(QObject):
         return request
 
     def _analyse_and_search(self, request: SearchRequest
-                            ) -> tuple[Any, list[SearchResult]] | None:
+                            ) -> tuple[AnySeed, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None  # superseded before it started: skip the slow part
         lib = self.library
         if isinstance(request.seed, Together):
-            seed: Any = [lib.analyze_seed(t) for t in request.seed.track_ids]
+            seed: AnySeed = [lib.analyze_seed(t) for t in request.seed.track_ids]
         else:
             seed = lib.analyze_seed(request.seed)
         return self._search(request, seed)
 
-    def _search(self, request: SearchRequest, seed: Any
-                ) -> tuple[Any, list[SearchResult]] | None:
+    def _search(self, request: SearchRequest, seed: AnySeed
+                ) -> tuple[AnySeed, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None
         return seed, _rank(self.library, seed, request.params)
 
     def _apply(self, request: SearchRequest,
-               out: tuple[Any, list[SearchResult]] | None) -> None:
+               out: tuple[AnySeed, list[SearchResult]] | None) -> None:
         if out is None or not self._latest.is_current(request.generation):
             return
         seed, results = out
@@ -348,14 +389,14 @@ class SearchSession(QObject):
             self.failed.emit(describe_error(exc))
 
 
-def _rank(library: LibraryFacade, seed: Any, params: SearchParams) -> list[SearchResult]:
+def _rank(library: LibraryFacade, seed: AnySeed, params: SearchParams) -> list[SearchResult]:
     """Search for one analysed seed, or for a list of them together."""
     if isinstance(seed, list):
         return library.search_together(seed, params)
     return library.search(seed, params)
 
 
-def _seed_ids(seed: Any) -> list[int]:
+def _seed_ids(seed: SeedSource | Together) -> list[int]:
     """The library tracks a seed source names (none for a file or a recording)."""
     if isinstance(seed, Together):
         return list(seed.track_ids)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -19,7 +19,7 @@ from resonance_app.workers import LatestOnly, Pools, run_task
 
 if TYPE_CHECKING:
     from engine.library import TrackInfo
-    from resonance_app.library_api import LibraryFacade
+    from resonance_app.library_api import LibraryFacade, Mix
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class MapData:
     mixes: list[MixInfo]
 
 
-def _mix_infos(mixes: list[Any]) -> list[MixInfo]:
+def _mix_infos(mixes: list[Mix]) -> list[MixInfo]:
     return [MixInfo(str(m.name), [int(t) for t in m.track_ids]) for m in mixes]
 
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
+import numpy as np
+
+from engine.library import ScanError, ScanProgress, SearchParams, SearchResult, Seed, TrackInfo
 from engine.model import ModelCard
 from engine.playlists import PlaylistItem
 
-SeedSource = Any  # a track id, an audio file path, or (samples, sample rate)
+if TYPE_CHECKING:  # engine.discovery is no public module of the engine: named via the facade
+    from engine.library import MapUpdate, Mix
+
+#: a track id, an audio file path, or (samples, sample rate)
+SeedSource = int | Path | tuple[np.ndarray, int]
 
 
 @runtime_checkable
@@ -42,20 +48,23 @@ class LibraryFacade(Protocol):
 
     def track(self, track_id: int) -> TrackInfo: ...  # noqa: D102
 
-    def errors(self) -> list[Any]: ...  # noqa: D102
+    def errors(self) -> list[ScanError]: ...  # noqa: D102
 
     def cover(self, track_id: int) -> bytes | None: ...  # noqa: D102
 
-    def analyze_seed(self, seed: SeedSource) -> Any: ...  # noqa: D102
+    def analyze_seed(self, seed: SeedSource) -> Seed: ...  # noqa: D102
 
-    def search(self, seed: Any, params: SearchParams) -> list[SearchResult]: ...  # noqa: D102
+    def search(self, seed: Seed, params: SearchParams) -> list[SearchResult]: ...  # noqa: D102
 
-    def search_together(self, seeds: Sequence[Any],  # noqa: D102
+    def similarity_along(self, seed: Seed,  # noqa: D102
+                         track_id: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def search_together(self, seeds: Sequence[Seed],  # noqa: D102
                         params: SearchParams | None = None) -> list[SearchResult]: ...
 
-    def library_map(self, *, rebuild: bool = False) -> Any: ...  # noqa: D102
+    def library_map(self, *, rebuild: bool = False) -> MapUpdate: ...  # noqa: D102
 
-    def mixes(self, count: int | None = None) -> list[Any]: ...  # noqa: D102
+    def mixes(self, count: int | None = None) -> list[Mix]: ...  # noqa: D102
 
     def song_path(self, start: int, end: int, length: int) -> list[TrackInfo]: ...  # noqa: D102
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -24,6 +24,9 @@ from PySide6.QtCore import (
     QUrl,
 )
 from PySide6.QtGui import QColor
+
+if TYPE_CHECKING:
+    from engine.library import TrackInfo
 
 TRACK_MIME = "application/x-resonance-track-ids"
 STATUS_TEXT = {"ok": "Ready", "pending": "Waiting", "error": "Unreadable",
@@ -62,12 +65,12 @@ def format_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def track_title(track: Any) -> str:
+def track_title(track: TrackInfo) -> str:
     """The title, or the file name when the file has no title tag."""
     return track.title or Path(track.path).stem
 
 
-def tracks_mime(tracks: Sequence[Any]) -> QMimeData:
+def tracks_mime(tracks: Sequence[TrackInfo]) -> QMimeData:
     """Mime data for dragging ``tracks``: file URLs, plain text paths, and track ids."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(t.path)) for t in tracks])
@@ -102,7 +105,7 @@ def _sort_key(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
 
-def _search_text(t: Any) -> str:
+def _search_text(t: TrackInfo) -> str:
     return " ".join(str(v) for v in (t.title, t.artist, t.album, t.album_artist, t.genre,
                                      Path(t.path).name) if v).lower()
 
@@ -174,7 +177,7 @@ class _TrackListModel(QAbstractTableModel):
         """The row object at ``i``."""
         return self._rows[i]
 
-    def track(self, i: int) -> Any:
+    def track(self, i: int) -> TrackInfo:
         """The TrackInfo of row ``i``."""
         return self._rows[i]
 
@@ -291,7 +294,7 @@ class TrackTableModel(_TrackListModel):
         self.set_rows(ordered)
 
 
-def bitrate_kbps(track: Any) -> int | None:
+def bitrate_kbps(track: TrackInfo) -> int | None:
     """Average bitrate from file size and duration (what players show for VBR files)."""
     size, duration = getattr(track, "size", None), track.duration
     if not size or not duration or duration <= 0:
@@ -350,10 +353,10 @@ class ResultsModel(_TrackListModel):
         """Whether the ranking is not by score (diversity moved lower scores up)."""
         return any(a.score < b.score for a, b in zip(self._rows, self._rows[1:], strict=False))
 
-    def track(self, i: int) -> Any:  # noqa: D102
+    def track(self, i: int) -> TrackInfo:  # noqa: D102
         return self._rows[i].track
 
-    def rows_tracks(self) -> list[Any]:
+    def rows_tracks(self) -> list[TrackInfo]:
         """The tracks of every result, in rank order."""
         return [r.track for r in self._rows]
 

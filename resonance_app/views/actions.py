@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSize, Qt
@@ -11,37 +12,46 @@ from PySide6.QtWidgets import QMenuBar, QToolBar
 from resonance_app.icons import action_icon
 
 if TYPE_CHECKING:
+    from resonance_app.controller import LibraryController
     from resonance_app.playback import Player
+    from resonance_app.seeding import SeedFlow
     from resonance_app.views.library_view import LibraryPanel
     from resonance_app.views.playlist_view import PlaylistPanel
+    from resonance_app.views.record_dialog import RecordFlow
     from resonance_app.views.results_view import ResultsPanel
+    from resonance_app.views.scan_bar import ScanBar
 
 
-class ActionHost(Protocol):
-    """What the menus and the toolbar act on (the main window is one)."""
+@dataclass(frozen=True)
+class ActionTargets:
+    """The controllers and panels the menus and the toolbar act on."""
 
-    library_panel: LibraryPanel
-    results: ResultsPanel
-    playlist: PlaylistPanel
-    player: Player
+    library: LibraryController  # rescan
+    seeds: SeedFlow  # open a file as the seed
+    recorder: RecordFlow  # record a seed
+    player: Player  # play/pause, stop
+    playlist: PlaylistPanel  # import, export
+    library_panel: LibraryPanel  # its own actions, the filter
+    results: ResultsPanel  # its own actions
+    scan_bar: ScanBar  # the list of scan errors
+
+
+class WindowCommands(Protocol):
+    """What only the window does: its pages and dialogs, its menus and toolbar."""
 
     def choose_folder(self) -> None: ...  # noqa: D102
-    def rescan(self) -> None: ...  # noqa: D102
-    def open_file(self) -> None: ...  # noqa: D102
-    def record(self) -> None: ...  # noqa: D102
-    def show_errors(self) -> None: ...  # noqa: D102
     def open_settings(self) -> None: ...  # noqa: D102
     def show_about(self) -> None: ...  # noqa: D102
-    def focus_filter(self) -> None: ...  # noqa: D102
     def show_map(self) -> None: ...  # noqa: D102
     def show_mixes(self) -> None: ...  # noqa: D102
+    def focus_filter(self) -> None: ...  # noqa: D102
     def close(self) -> bool: ...  # noqa: D102
     def menuBar(self) -> QMenuBar: ...  # noqa: D102, N802
     def addToolBar(self, toolbar: QToolBar) -> None: ...  # noqa: D102, N802
     def addAction(self, action: QAction) -> None: ...  # noqa: D102, N802
 
 
-def _action(window: ActionHost, text: str, slot: object,
+def _action(window: WindowCommands, text: str, slot: object,
             shortcut: str | QKeySequence | QKeySequence.StandardKey = "",
             tip: str = "", icon: str = "") -> QAction:
     action = QAction(text, window)  # type: ignore[call-overload]
@@ -58,28 +68,29 @@ def _action(window: ActionHost, text: str, slot: object,
     return action
 
 
-def build_actions(w: ActionHost) -> dict[str, QAction]:
-    """Create the actions, menus and toolbar; return the actions by name."""
+def build_actions(w: WindowCommands, t: ActionTargets) -> dict[str, QAction]:
+    """Create the actions, menus and toolbar of window ``w``, acting on ``t``; return the
+    actions by name."""
     a = {
         "add_folder": _action(w, "Add music folder…", w.choose_folder, "Ctrl+Shift+O",
                               "Add a folder of music to the library", "add_folder"),
-        "rescan": _action(w, "Rescan library", w.rescan, "F5",
+        "rescan": _action(w, "Rescan library", t.library.scan, "F5",
                           "Look for new, changed and removed files", "rescan"),
-        "open": _action(w, "Open file…", w.open_file, QKeySequence.StandardKey.Open,
+        "open": _action(w, "Open file…", t.seeds.open_file, QKeySequence.StandardKey.Open,
                         "Find songs like an audio file", "open"),
-        "record": _action(w, "Record…", w.record, "Ctrl+R",
+        "record": _action(w, "Record…", t.recorder.open, "Ctrl+R",
                           "Find songs like what the microphone hears", "record"),
-        "import_playlist": _action(w, "Import playlist…", w.playlist.choose_import, "Ctrl+I",
+        "import_playlist": _action(w, "Import playlist…", t.playlist.choose_import, "Ctrl+I",
                                    "Import an M3U, M3U8 or XSPF playlist"),
-        "export_playlist": _action(w, "Export playlist…", w.playlist.export, "Ctrl+E",
+        "export_playlist": _action(w, "Export playlist…", t.playlist.export, "Ctrl+E",
                                    "Write the playlist as M3U8 or XSPF"),
-        "errors": _action(w, "Show scan errors", w.show_errors, "",
+        "errors": _action(w, "Show scan errors", t.scan_bar.show_errors, "",
                           "Files that could not be read"),
         "settings": _action(w, "Settings…", w.open_settings,
                             QKeySequence.StandardKey.Preferences,
                             "Library folders, workers, model", "settings"),
-        "play": _action(w, "Play / pause", w.player.toggle, "Space", "Play or pause"),
-        "stop": _action(w, "Stop", w.player.stop, "Ctrl+.", "Stop playback"),
+        "play": _action(w, "Play / pause", t.player.toggle, "Space", "Play or pause"),
+        "stop": _action(w, "Stop", t.player.stop, "Ctrl+.", "Stop playback"),
         "filter": _action(w, "Filter library", w.focus_filter, "Ctrl+F"),
         "quit": _action(w, "Quit", w.close, QKeySequence.StandardKey.Quit),
         "about": _action(w, "About Resonance", w.show_about),
@@ -96,11 +107,11 @@ def build_actions(w: ActionHost) -> dict[str, QAction]:
                 "export_playlist", None, "quit"):
         file_menu.addSeparator() if key is None else file_menu.addAction(a[key])
     lib_menu = bar.addMenu("&Library")
-    lib_menu.addAction(w.library_panel.play_action)
-    lib_menu.addAction(w.library_panel.find_action)
+    lib_menu.addAction(t.library_panel.play_action)
+    lib_menu.addAction(t.library_panel.find_action)
     lib_menu.addAction(a["filter"])
-    lib_menu.addAction(w.library_panel.together_action)
-    lib_menu.addAction(w.library_panel.path_action)
+    lib_menu.addAction(t.library_panel.together_action)
+    lib_menu.addAction(t.library_panel.path_action)
     lib_menu.addSeparator()
     lib_menu.addAction(a["map"])
     lib_menu.addAction(a["mixes"])
@@ -109,8 +120,8 @@ def build_actions(w: ActionHost) -> dict[str, QAction]:
     lib_menu.addSeparator()
     lib_menu.addAction(a["settings"])
     results_menu = bar.addMenu("&Results")
-    results_menu.addAction(w.results.play_action)
-    results_menu.addAction(w.results.find_action)
+    results_menu.addAction(t.results.play_action)
+    results_menu.addAction(t.results.find_action)
     play_menu = bar.addMenu("&Playback")
     play_menu.addAction(a["play"])
     play_menu.addAction(a["stop"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -17,6 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from resonance_app.settings import Settings
+
+if TYPE_CHECKING:
+    from engine.library import SearchParams
 
 MODALITIES = ("timbre", "harmony", "rhythm")
 MODALITY_COLORS = {"timbre": "#4c8ee8", "harmony": "#43b77a", "rhythm": "#e8963c"}
@@ -42,7 +45,8 @@ class SearchControls(QWidget):
 
     paramsChanged = Signal(object)
 
-    def __init__(self, params_type: type, settings: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, params_type: type, settings: Settings,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._params_type = params_type
         self._settings = settings
@@ -109,7 +113,7 @@ class SearchControls(QWidget):
         bottom.addWidget(self.reset)
         form.addRow("Show", bottom)
 
-    def params(self) -> Any:
+    def params(self) -> SearchParams:
         """The engine ``SearchParams`` for the current positions."""
         w = [self.weights[m].value() / 50.0 for m in MODALITIES]
         if sum(w) == 0:

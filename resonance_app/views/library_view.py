@@ -159,6 +159,11 @@ class LibraryPanel(QWidget):
         self._selection()
         self.set_enter_action("play")
 
+    def focus_filter(self) -> None:
+        """Put the cursor in the filter, its text selected."""
+        self.filter.setFocus()
+        self.filter.selectAll()
+
     def set_enter_action(self, enter_action: str) -> None:
         """What Enter and double-click do on a track: "play" or "seed" (find similar)."""
         self.enter_action = enter_action

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
@@ -20,15 +20,17 @@ from PySide6.QtWidgets import (
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
 from resonance_app.discovery import Discovery, MapData, MixInfo
+from resonance_app.drops import read_drop
 from resonance_app.icons import app_icon
 from resonance_app.playback import Player
+from resonance_app.seeding import SeedFlow
 from resonance_app.settings import Settings
-from resonance_app.views.actions import build_actions
+from resonance_app.views.actions import ActionTargets, build_actions
 from resonance_app.views.controls import SearchControls
-from resonance_app.views.drops import DropIntent, audio_file_filter, read_drop
 from resonance_app.views.library_view import LibraryPanel
 from resonance_app.views.mixes_view import MixesPanel
 from resonance_app.views.player_bar import PlayerBar
+from resonance_app.views.playlist_flow import PlaylistFlow
 from resonance_app.views.playlist_view import PlaylistPanel
 from resonance_app.views.prompts import Prompts
 from resonance_app.views.record_dialog import RecordDialog, RecordFlow
@@ -41,8 +43,11 @@ from resonance_app.workers import Pools
 
 if TYPE_CHECKING:
     from engine.library import SearchResult, TrackInfo
+    from engine.model import ModelCard
     from resonance_app.library_api import LibraryFacade
+    from resonance_app.views.about_dialog import AboutDialog
     from resonance_app.views.map_view import MapPanel
+    from resonance_app.views.settings_dialog import SettingsDialog
 
 
 class MainWindow(QMainWindow):
@@ -50,7 +55,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, library: LibraryFacade, *, settings: Settings | None = None,
                  pools: Pools | None = None, audio: AudioBackend | None = None,
-                 prompts: Any = None, record_countdown: int = 3) -> None:
+                 prompts: Prompts | None = None, record_countdown: int = 3) -> None:
         super().__init__()
         from engine.library import SearchParams
 
@@ -68,14 +73,21 @@ class MainWindow(QMainWindow):
         self.watcher.enabled = bool(self.settings.watch_folders)
         self.recorder = RecordFlow(self.audio, self.settings, countdown=record_countdown,
                                    parent=self)
-        self.settings_dialog: Any = None
-        self.about_dialog: Any = None
+        self.settings_dialog: SettingsDialog | None = None
+        self.about_dialog: AboutDialog | None = None
         self._playing_id: int | None = None
         self.setWindowTitle("Resonance")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self._build(SearchParams)
-        self.actions_ = build_actions(self)
+        self.seeds = SeedFlow(self.session, self.controller, self.controls.params, self.prompts,
+                              self.settings, parent=self)
+        self.playlists = PlaylistFlow(self.playlist, self.session, self.discovery,
+                                      self.controller, self.controls.params, self.prompts,
+                                      self.settings, parent=self)
+        self.actions_ = build_actions(self, ActionTargets(
+            self.controller, self.seeds, self.recorder, self.player, self.playlist,
+            self.library_panel, self.results, self.scan_bar))
         self._connect()
         self._restore_state()
         self._start()
@@ -152,25 +164,30 @@ class MainWindow(QMainWindow):
         self.scan_bar.cancelRequested.connect(c.cancel_scan)
         self.watcher.changed.connect(self._folders_changed)
         lib = self.library_panel
-        lib.findSimilar.connect(self.seed_from_track)
+        seeds = self.seeds
+        seeds.folderDropped.connect(self.add_folder)
+        seeds.playlistDropped.connect(self.playlist.import_file)
+        lib.findSimilar.connect(seeds.from_track)
         lib.playRequested.connect(lambda t: self.play(t, 0.0))
         lib.addToPlaylist.connect(self.playlist.add_tracks)
         lib.currentChanged.connect(self._current_track_changed)
         c.coverReady.connect(self.library_panel.show_cover)
         c.modelCardChanged.connect(self._model_card)
-        self.seed_area.dropped.connect(self.handle_drop)
-        self.seed_area.openFile.connect(self.open_file)
-        self.seed_area.record.connect(self.record)
-        self.recorder.recorded.connect(self.seed_from_recording)
+        self.seed_area.dropped.connect(seeds.drop)
+        self.seed_area.openFile.connect(seeds.open_file)
+        self.seed_area.record.connect(self.recorder.open)
+        self.recorder.recorded.connect(seeds.from_recording)
         self.recorder.failed.connect(lambda m: self.prompts.error("Recording", m))
         self.controls.paramsChanged.connect(s.set_params)
         s.analysing.connect(self.seed_area.set_analysing)
         s.resultsReady.connect(self._results_ready)
         s.failed.connect(self._seed_failed)
         self.results.playRequested.connect(self.play)
-        self.results.findSimilar.connect(self.seed_from_track)
+        self.results.findSimilar.connect(seeds.from_track)
         self.results.addToPlaylist.connect(self.playlist.add_tracks)
-        self.results.playlistFromSeed.connect(self.playlist_from_seed)
+        self.results.playlistFromSeed.connect(self.playlists.from_seed)
+        self.results.matchShown.connect(s.load_profile)
+        s.profileReady.connect(self.results.show_profile)
         self.playlist.playRequested.connect(lambda t: self.play(t, 0.0))
         self._connect_discovery()
         self.player.error.connect(lambda m: self.prompts.error("Playback", m))
@@ -180,17 +197,17 @@ class MainWindow(QMainWindow):
 
     def _connect_discovery(self) -> None:
         d = self.discovery
-        self.library_panel.moreLikeThese.connect(self.seed_from_tracks)
-        self.playlist.moreLikeThese.connect(self.seed_from_tracks)
-        self.library_panel.pathTo.connect(self.path_to)
-        self.results.pathTo.connect(self.path_to)
+        self.library_panel.moreLikeThese.connect(self.seeds.from_tracks)
+        self.playlist.moreLikeThese.connect(self.seeds.from_tracks)
+        self.library_panel.pathTo.connect(self.playlists.path_to)
+        self.results.pathTo.connect(self.playlists.path_to)
         self.centre_tabs.currentChanged.connect(
             lambda _i: self.centre_tabs.currentWidget() is self.map_page and self._map_shown())
         self.left_tabs.currentChanged.connect(
             lambda _i: self.left_tabs.currentWidget() is self.mixes_panel and self._mixes_shown())
         self.mixes_panel.count.setValue(int(self.settings.mix_count))
         self.mixes_panel.mixesRequested.connect(self._make_mixes)
-        self.mixes_panel.playlistRequested.connect(self.open_as_playlist)
+        self.mixes_panel.playlistRequested.connect(self.playlists.open_tracks)
         d.mixesReady.connect(self._mixes_ready)
         d.mapReady.connect(self._map_ready)
         d.failed.connect(self._discovery_failed)
@@ -233,7 +250,7 @@ class MainWindow(QMainWindow):
         if self.settings_dialog is None:
             dialog = SettingsDialog(self.controller, self.settings, self.prompts, self)
             dialog.addFolder.connect(self.add_folder)
-            dialog.rescanRequested.connect(self.rescan)
+            dialog.rescanRequested.connect(self.controller.scan)
             dialog.modelChanged.connect(self._model_changed)
             dialog.watchChanged.connect(lambda on: setattr(self.watcher, "enabled", on))
             dialog.enterActionChanged.connect(self.set_enter_action)
@@ -262,12 +279,13 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         self.refresh_model_label()
-        self.rescan()  # re-embed every track with the new model
+        self.controller.scan()  # re-embed every track with the new model
 
     def focus_filter(self) -> None:
-        """Put the cursor in the library filter."""
-        self.library_panel.filter.setFocus()
-        self.library_panel.filter.selectAll()
+        """Bring the library to the front with the cursor in its filter."""
+        self.stack.setCurrentWidget(self.main_page)
+        self.left_tabs.setCurrentWidget(self.library_panel)
+        self.library_panel.focus_filter()
 
     def set_enter_action(self, enter_action: str) -> None:
         """Enter/double-click on a track plays it ("play") or finds similar ("seed")."""
@@ -279,7 +297,7 @@ class MainWindow(QMainWindow):
         """Show the model in use (its card is read off the GUI thread)."""
         self.controller.load_model_card()
 
-    def _model_card(self, card: Any) -> None:
+    def _model_card(self, card: ModelCard | None) -> None:
         self.model_label.setText(f"Model: {card.name}" if card is not None
                                  else "No model installed")
         if card is not None:
@@ -298,10 +316,6 @@ class MainWindow(QMainWindow):
         self.settings.last_dir = str(path)
         self.stack.setCurrentWidget(self.main_page)
         self.controller.add_folder(path)
-
-    def rescan(self) -> None:
-        """Scan every library folder again (incremental)."""
-        self.controller.scan()
 
     def _folders_changed(self) -> None:
         if self.watcher.enabled and not self.controller.scanning:
@@ -326,9 +340,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Scan cancelled; what was analysed is kept." if cancelled
                                      else f"Scan finished: {n:,} tracks.", 8000)
 
-    def _scan_failed(self, message: str) -> None:
+    def _scan_failed(self, title: str, message: str) -> None:
         self.scan_bar.hide()
-        self.prompts.error("Scan failed", f"The scan stopped: {message}")
+        self.prompts.error(title, message)
 
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
@@ -345,67 +359,12 @@ class MainWindow(QMainWindow):
             text += f" · {n:,} {names.get(status, status)}"
         self.library_label.setText(text)
 
-    def show_errors(self) -> None:
-        """Open the (non-modal) list of files that could not be read."""
-        self.scan_bar.show_errors()
-
     @property
     def errors_dialog(self) -> ErrorsDialog | None:
         """The list of unreadable files, once opened."""
         return self.scan_bar.errors_dialog
 
     # -- seeds -------------------------------------------------------------------------
-    def seed_from_track(self, track: TrackInfo) -> None:
-        """Find songs like a library track."""
-        self.session.seed_track(track, self.controls.params())
-
-    def seed_from_tracks(self, tracks: list[TrackInfo]) -> None:
-        """Find songs like several library tracks at once (one combined ranking)."""
-        if tracks:
-            self.session.seed_tracks(tracks, self.controls.params())
-
-    def _seed_from_id(self, track_id: int) -> None:
-        track = self._tracks_by_id().get(track_id)
-        if track is not None:
-            self.seed_from_track(track)
-
-    def seed_from_file(self, path: Path) -> None:
-        """Find songs like an audio file (inside or outside the library)."""
-        self.session.seed_file(path, self.controls.params())
-
-    def seed_from_recording(self, samples: Any, sr: int) -> None:
-        """Find songs like a microphone recording."""
-        self.session.seed_recording(samples, sr, self.controls.params())
-
-    def open_file(self) -> None:
-        """Pick an audio file as the seed."""
-        path = self.prompts.open_file("Find songs like…", str(self.settings.last_dir or ""),
-                                      audio_file_filter())
-        if path:
-            self.handle_drop(read_drop_path(Path(path)))
-
-    def handle_drop(self, intent: DropIntent) -> None:
-        """Act on dropped data: a folder joins the library, a file or track becomes the seed."""
-        if intent.kind == "folder" and intent.path is not None:
-            self.add_folder(intent.path)
-        elif intent.kind == "file" and intent.path is not None:
-            self.seed_from_file(intent.path)
-        elif intent.kind == "playlist" and intent.path is not None:
-            self.playlist.import_file(intent.path)
-        elif intent.kind == "tracks":
-            track_id = intent.track_ids[0]
-            track = next((t for t in self.controller.tracks if t.id == track_id), None)
-            if track is not None:
-                self.seed_from_track(track)
-            else:
-                self.session.set_seed(track_id, f"track {track_id}", self.controls.params())
-        elif intent.reason:
-            self.prompts.error("Unsupported file", intent.reason)
-
-    def record(self) -> None:
-        """Open the recording dialog (non-modal)."""
-        self.recorder.open()
-
     @property
     def record_dialog(self) -> RecordDialog | None:
         """The recording dialog while it is open."""
@@ -425,17 +384,6 @@ class MainWindow(QMainWindow):
         self.results.set_results([])  # never leave the last seed's results under the error
         self.seed_area.set_failed(message)
         self.prompts.error("Cannot use this song", message)
-
-    def playlist_from_seed(self, n: int) -> None:
-        """Fill the playlist with the seed's ``n`` closest songs (asks about changes)."""
-        if self.session.seed is None:
-            self.prompts.info("Playlist from seed", "Pick a seed song first.")
-            return
-        self.settings.playlist_size = n
-        if self.playlist.may_replace("'Playlist from seed'"):
-            self.session.closest_tracks(
-                n, self.controls.params(), self.playlist.start_new,
-                lambda message: self.prompts.error("Playlist from seed", message))
 
     # -- discovery ---------------------------------------------------------------------
     def show_map(self) -> None:
@@ -486,8 +434,8 @@ class MainWindow(QMainWindow):
             from resonance_app.views.map_view import MapPanel
 
             panel = MapPanel()
-            panel.seedRequested.connect(self._seed_from_id)
-            panel.playlistRequested.connect(self.open_as_playlist)
+            panel.seedRequested.connect(self.seeds.from_track_id)
+            panel.playlistRequested.connect(self.playlists.open_tracks)
             layout = self.map_page.layout()
             assert layout is not None
             layout.addWidget(panel)
@@ -508,40 +456,6 @@ class MainWindow(QMainWindow):
 
     def _tracks_by_id(self) -> dict[int, TrackInfo]:
         return {t.id: t for t in self.controller.tracks}
-
-    def path_to(self, track: TrackInfo) -> None:
-        """A playlist leading from the current seed song to ``track``."""
-        start = self.session.seed_track_id
-        if start is None:
-            self.prompts.info("Path to…", "Find songs like a library song first: the path "
-                              "leads from that song to the one you pick.")
-            return
-        if start == track.id:
-            self.prompts.info("Path to…", "Pick a song other than the seed.")
-            return
-        total = len(self.controller.tracks)
-        length = self.prompts.number("Path to…", "Songs in the path (both ends included):",
-                                     min(int(self.settings.path_length), total), 2,
-                                     max(2, total))
-        if length is None:
-            return
-        self.settings.path_length = length
-        start_title = self.session.seed_label
-        name = f"Path: {start_title} → {track.title or Path(track.path).stem}"[:80]
-
-        def show(tracks: list[TrackInfo]) -> None:
-            if self.playlist.may_replace("The song path"):
-                self.playlist.start_new(tracks, name)
-
-        self.discovery.song_path(start, track.id, length, show,
-                                 lambda message: self.prompts.info("Path to…", message))
-
-    def open_as_playlist(self, track_ids: list[int], name: str) -> None:
-        """Show library tracks (a mix, a map selection) as a new playlist."""
-        by_id = self._tracks_by_id()
-        tracks = [by_id[t] for t in track_ids if t in by_id]
-        if tracks and self.playlist.may_replace(f"'{name}'"):
-            self.playlist.start_new(tracks, name)
 
     # -- playback ----------------------------------------------------------------------
     def play(self, track: TrackInfo, offset: float = 0.0) -> None:
@@ -564,7 +478,7 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802, D102
         event.acceptProposedAction()
-        self.handle_drop(read_drop(event.mimeData()))
+        self.seeds.drop(read_drop(event.mimeData()))
 
     def _restore_state(self) -> None:
         s = self.settings
@@ -601,11 +515,3 @@ class MainWindow(QMainWindow):
         self.pools.shutdown()
         super().closeEvent(event)
 
-
-def read_drop_path(path: Path) -> DropIntent:
-    """The intent of opening ``path`` (as if it had been dropped)."""
-    from PySide6.QtCore import QMimeData, QUrl
-
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    return read_drop(mime)

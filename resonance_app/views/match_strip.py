@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPainterPath, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QSlider, QStyle, QStyleOptionSlider, QWidget
 
 from resonance_app.models import format_duration
 
 REGION_COLOR = QColor(232, 150, 60, 150)  # the orange of the match, half transparent
+PROFILE_COLOR = QColor(70, 130, 180, 170)  # the similarity along the track
 
 
 class MatchStrip(QWidget):
@@ -21,13 +24,15 @@ class MatchStrip(QWidget):
         self.duration = 0.0
         self.region: tuple[float, float] | None = None
         self.position: float | None = None  # playback position when this track plays
-        self.setMinimumHeight(26)
+        #: similarity to the seed along the track: (from, to seconds, score) per segment
+        self.profile: list[tuple[float, float, float]] = []
+        self.setMinimumHeight(34)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.set_match(0.0, None)
 
     def sizeHint(self) -> QSize:  # noqa: N802, D102
-        return QSize(300, 26)
+        return QSize(300, 34)
 
     def set_match(self, duration: float, region: tuple[float, float] | None) -> None:
         """Show a track of ``duration`` seconds with ``region`` (start, end) marked."""
@@ -37,15 +42,36 @@ class MatchStrip(QWidget):
             start = min(max(0.0, region[0]), self.duration)
             self.region = (start, min(max(start, region[1]), self.duration))
         self.position = None
-        if self.region is not None:
-            a, b = self.region
-            self.setToolTip(f"The best match: {format_duration(a)}–{format_duration(b)} of "
-                            f"{format_duration(self.duration)}. Click anywhere to play from "
-                            "there.")
-        else:
-            self.setToolTip("Select a result to see where it matches")
+        self.profile = []
+        self._tooltip()
         self.setEnabled(self.duration > 0)
         self.update()
+
+    def set_profile(self, starts: Sequence[float], scores: Sequence[float],
+                    segment_seconds: float) -> None:
+        """Draw the seed's similarity to each segment (``starts`` seconds, ``scores``) of
+        ``segment_seconds``, relative to the track's own lowest and highest."""
+        starts = [float(a) for a in starts]
+        ends = [*starts[1:], starts[-1] + segment_seconds] if starts else []
+        self.profile = [(a, min(b, self.duration) if self.duration else b, float(s))
+                        for a, b, s in zip(starts, ends, scores, strict=True)]
+        self._tooltip()
+        self.update()
+
+    def _tooltip(self) -> None:
+        lines = []
+        if self.region is not None:
+            a, b = self.region
+            lines.append(f"The best match: {format_duration(a)}–{format_duration(b)} of "
+                         f"{format_duration(self.duration)}.")
+        if self.profile:
+            at, _end, peak = max(self.profile, key=lambda p: p[2])
+            low = min(s for _, _, s in self.profile)
+            lines.append(f"The curve: similarity to the seed along the track, from {low:.2f} "
+                         f"to {peak:.2f} (at {format_duration(at)}).")
+        if lines:
+            lines.append("Click anywhere to play from there.")
+        self.setToolTip("\n".join(lines) or "Select a result to see where it matches")
 
     def set_position(self, seconds: float | None) -> None:
         """Mark the playback position (None: this track is not playing)."""
@@ -63,7 +89,21 @@ class MatchStrip(QWidget):
         return bar.left() + bar.width() * (seconds / self.duration if self.duration else 0.0)
 
     def _bar(self) -> QRectF:
-        return QRectF(self.rect()).adjusted(2, 7, -2, -7)
+        return QRectF(self.rect()).adjusted(2, 6, -2, -6)
+
+    def _profile_path(self, bar: QRectF) -> QPainterPath:
+        """One column per segment over the groove's floor: full height for the track's
+        most similar segment, a sliver for its least."""
+        scores = [s for _, _, s in self.profile]
+        low = min(scores)
+        span = max(max(scores) - low, 0.05)  # a flat profile stays low rather than noisy
+        path = QPainterPath()
+        for a, b, score in self.profile:
+            height = bar.height() * (0.12 + 0.88 * (score - low) / span)
+            x = self.x_of(a)
+            path.addRect(QRectF(x, bar.bottom() - height, max(1.0, self.x_of(b) - x - 1),
+                                height))
+        return path
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802, D102
         if event.button() == Qt.MouseButton.LeftButton and self.duration > 0:
@@ -81,6 +121,9 @@ class MatchStrip(QWidget):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(groove)
         painter.drawRoundedRect(bar, 3, 3)
+        if self.profile:
+            painter.setBrush(PROFILE_COLOR)
+            painter.drawPath(self._profile_path(bar))
         if self.region is not None:
             a, b = self.x_of(self.region[0]), self.x_of(self.region[1])
             painter.setBrush(REGION_COLOR.darker(110))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence, QShortcut
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from resonance_app.controller import LibraryController
+from resonance_app.drops import PLAYLIST_SUFFIXES
 from resonance_app.models import (
     MissingEntry,
     PlaylistModel,
@@ -28,11 +29,11 @@ from resonance_app.models import (
     track_ids_from_mime,
 )
 from resonance_app.settings import Settings
-from resonance_app.views.drops import PLAYLIST_SUFFIXES
 from resonance_app.views.library_view import configure_table, size_columns
 
 if TYPE_CHECKING:
     from engine.library import TrackInfo
+    from resonance_app.views.prompts import Prompts
 
 M3U8_FILTER = "M3U8 playlist (*.m3u8)"
 XSPF_FILTER = "XSPF playlist (*.xspf)"
@@ -112,10 +113,12 @@ class PlaylistView(QTableView):
 class PlaylistPanel(QWidget):
     """Build, save, load, export playlists through the library."""
 
+    NAME_WIDTH = 170  # pixels of the playlist's name beside the panel's title
+
     playRequested = Signal(object)  # TrackInfo
     moreLikeThese = Signal(list)  # list[TrackInfo]: the playlist (or its selection) as seeds
 
-    def __init__(self, controller: LibraryController, prompts: Any, settings: Settings,
+    def __init__(self, controller: LibraryController, prompts: Prompts, settings: Settings,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
@@ -346,7 +349,10 @@ class PlaylistPanel(QWidget):
     def _update(self, *_args: object) -> None:
         self._show_saved_name()
         rows = self.model.rows()
-        name = self.name.replace("&", "&amp;").replace("<", "&lt;")
+        # elided: a long name (a song path, a mix) must not widen the panel
+        shown = self.title.fontMetrics().elidedText(self.name, Qt.TextElideMode.ElideRight,
+                                                    self.NAME_WIDTH)
+        name = shown.replace("&", "&amp;").replace("<", "&lt;")
         self.title.setText(f"<b>Playlist</b> — {name}" if name else "<b>Playlist</b>")
         self.title.setToolTip(self.name)
         total = sum(t.duration or 0 for t in rows)

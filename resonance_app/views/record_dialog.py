@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -21,6 +22,9 @@ from PySide6.QtWidgets import (
 from resonance_app.audio_io import AudioBackend, AudioDevice, AudioDeviceError
 from resonance_app.playback import Recorder
 from resonance_app.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class RecordDialog(QDialog):
@@ -140,7 +144,7 @@ class RecordDialog(QDialog):
         if self.recorder.recording:
             self.status.setText(f"Recording… {max(0.0, target - seconds):.0f} s left.")
 
-    def _finished(self, samples: Any, sr: int) -> None:
+    def _finished(self, samples: np.ndarray, sr: int) -> None:
         self.status.setText("Done.")
         self.recorded.emit(samples, sr)
         self.accept()
@@ -161,7 +165,7 @@ class RecordDialog(QDialog):
         self.recorder.cancel()
         super().done(result)
 
-    def keyPressEvent(self, event: Any) -> None:  # noqa: N802, D102
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802, D102
         if event.key() == Qt.Key.Key_Space and self.record_button.isEnabled():
             self._record_or_stop()
             return
@@ -203,7 +207,7 @@ class RecordFlow(QObject):
         if self.dialog is not None:
             self.dialog.close()
 
-    def _recorded(self, samples: Any, sr: int) -> None:
+    def _recorded(self, samples: np.ndarray, sr: int) -> None:
         dialog = self.dialog
         if dialog is not None:
             self.settings.record_seconds = dialog.length.value()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
@@ -81,6 +81,7 @@ class ResultsPanel(QWidget):
     addToPlaylist = Signal(list)  # list[TrackInfo]
     playlistFromSeed = Signal(int)  # N tracks
     pathTo = Signal(object)  # TrackInfo: a song path from the seed to it
+    matchShown = Signal(object)  # track id (int) of the result on the strip, or None
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -190,6 +191,7 @@ class ResultsPanel(QWidget):
         if result is None:
             self.strip.set_match(0.0, None)
             self.strip_label.setText("Where it matches:")
+            self.matchShown.emit(None)
             return
         duration = result.track.duration or self.region_of(result)[1]
         self.strip.set_match(duration, self.region_of(result))
@@ -197,6 +199,14 @@ class ResultsPanel(QWidget):
         confidence = float(getattr(result, "match_confidence", 0.0) or 0.0)
         sure = f" (alignment {100 * confidence:.0f} %)" if confidence > 0 else ""
         self.strip_label.setText(f"Matches at {format_duration(a)}–{format_duration(b)}{sure}:")
+        self.matchShown.emit(result.track.id)
+
+    def show_profile(self, track_id: int, starts: Sequence[float],
+                     scores: Sequence[float]) -> None:
+        """Draw the seed's similarity along ``track_id`` if it is still the one shown."""
+        result = self.current_result()
+        if result is not None and result.track.id == track_id:
+            self.strip.set_profile(starts, scores, self.segment_seconds)
 
     def _play_from(self, seconds: float) -> None:
         result = self.current_result()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -23,6 +23,9 @@ from PySide6.QtWidgets import (
 
 from resonance_app.models import format_duration
 
+if TYPE_CHECKING:
+    from engine.library import ScanError, ScanProgress
+
 _STAGES = {"walk": "Looking for music files…", "diff": "Comparing with the library…",
            "index": "Updating the search index…", "done": "Done", "cancelled": "Cancelled"}
 
@@ -35,7 +38,7 @@ class ScanBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.errors: list[Any] = []
+        self.errors: list[ScanError] = []
         self.errors_dialog: ErrorsDialog | None = None
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -71,7 +74,7 @@ class ScanBar(QWidget):
         self.cancel_button.setText("Cancel")
         self.show()
 
-    def update_progress(self, p: Any) -> None:
+    def update_progress(self, p: ScanProgress) -> None:
         """Show one ScanProgress."""
         if p.total > 0:
             self.progress.setRange(0, p.total)
@@ -95,7 +98,7 @@ class ScanBar(QWidget):
         self.errors_button.setVisible(n > 0)
         self.errors_button.setText(f"⚠ {n} file{'s' if n != 1 else ''} could not be read")
 
-    def set_errors(self, errors: list[Any], *, scanning: bool) -> None:
+    def set_errors(self, errors: list[ScanError], *, scanning: bool) -> None:
         """The library's scan errors now (the count shows once no scan is counting)."""
         self.errors = errors
         if not scanning:
@@ -147,7 +150,7 @@ class ErrorsDialog(QDialog):
         layout.addWidget(self.table)
         layout.addWidget(buttons)
 
-    def set_errors(self, errors: Sequence[Any]) -> None:
+    def set_errors(self, errors: Sequence[ScanError]) -> None:
         """Fill the table with ScanError rows (path, reason)."""
         self.table.setRowCount(len(errors))
         for row, err in enumerate(errors):

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from resonance_app.views.drops import DropIntent, read_drop
+from resonance_app.drops import DropIntent, read_drop
 
 
 class SeedArea(QFrame):

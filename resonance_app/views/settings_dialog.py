@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from engine.model import ModelCard
     from resonance_app.controller import LibraryController
     from resonance_app.settings import Settings
+    from resonance_app.views.prompts import Prompts
 
 
 class SettingsDialog(QDialog):
@@ -48,7 +49,7 @@ class SettingsDialog(QDialog):
     watchChanged = Signal(bool)
     enterActionChanged = Signal(str)
 
-    def __init__(self, controller: LibraryController, settings: Settings, prompts: Any,
+    def __init__(self, controller: LibraryController, settings: Settings, prompts: Prompts,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller

@@ -9,7 +9,6 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QProcess, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -22,7 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.model_choice import heldout_score
-from resonance_app.controller import ModelChoice
+from resonance_app.controller import LibraryController, ModelChoice
+from resonance_app.views.prompts import Prompts
 
 
 def install_command() -> str:
@@ -85,7 +85,8 @@ class TrainPanel(QWidget):
     finished = Signal(bool)  # success
     modelSwitched = Signal(str)  # the new model's folder
 
-    def __init__(self, controller: Any, prompts: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: LibraryController, prompts: Prompts,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.prompts = prompts

@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtCore import QRunnable
 
 from engine.discovery.mixes import Mix
-from engine.errors import DecodeError
+from engine.errors import DecodeError, ParameterError
 from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
 from engine.playlists import PlaylistItem
 
@@ -192,6 +192,16 @@ class FakeLibrary:
             seen: set[str | None] = set()
             out = [r for r in out if not (r.track.artist in seen or seen.add(r.track.artist))]
         return out[: params.k]
+
+    def similarity_along(self, seed: FakeSeed, track_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """Segments every 4 s; the similarity peaks (1.0) at the track's match offset."""
+        self.calls.append(("similarity_along", track_id))
+        track = next((t for t in self._visible if t.id == track_id), None)
+        if track is None:
+            raise ParameterError(f"track {track_id} has no analysed segments with this model")
+        starts = np.arange(0.0, float(track.duration or 0.0) - 4.0, 4.0, dtype=np.float32)
+        peak = float(track_id % 60)
+        return starts, (1.0 - np.minimum(np.abs(starts - peak) / 60.0, 0.5)).astype(np.float32)
 
     def search_together(self, seeds: Sequence[FakeSeed],
                         params: SearchParams | None = None) -> list[SearchResult]:

@@ -60,7 +60,7 @@ def test_map_action_lays_the_map_out_once_and_shows_every_track(qtbot, make_main
     w.centre_tabs.setCurrentWidget(w.results)
     w.centre_tabs.setCurrentWidget(w.map_page)
     assert [c[0] for c in library.calls].count("library_map") == 1  # nothing changed
-    w.rescan()  # a finished scan lays the shown map out again (the engine updates it)
+    w.actions_["rescan"].trigger()  # a finished scan lays the shown map out again
     qtbot.waitUntil(lambda: [c[0] for c in library.calls].count("library_map") == 2,
                     timeout=5000)
     w.controller.remove_folder(Path("/music"))  # tracks leave outside a scan: again
@@ -238,6 +238,8 @@ def test_path_to_a_second_track_becomes_a_playlist(qtbot, make_main_window, libr
     ids = [t.id for t in w.playlist.model.rows()]
     assert len(ids) == 6 and ids[0] == 3 and ids[-1] == 20 and len(set(ids)) == 6
     assert w.playlist.name.startswith("Path: ")
+    assert w.playlist.title.sizeHint().width() < w.playlist.NAME_WIDTH + 120  # elided
+    assert "…" in w.playlist.title.text() and w.playlist.title.toolTip() == w.playlist.name
     # from the results too, to a song far from the seed (another artist's direction)
     row = next(r for r in range(w.results.model.rowCount())
                if w.results.model.row(r).track.id % 7 not in (3, 20 % 7))

@@ -52,12 +52,12 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
     assert statuses.count("ok") == 8 and statuses.count("error") == 5
     assert w.library_label.text() == "8 tracks · 5 unreadable"
     qtbot.waitUntil(lambda: not w.scan_bar.errors_button.isHidden(), timeout=5000)
-    w.show_errors()
+    w.actions_["errors"].trigger()
     assert w.errors_dialog.table.rowCount() >= 3
 
     track = next(t for t in w.controller.tracks if t.status == "ok")
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
-        w.seed_from_track(track)
+        w.seeds.from_track(track)
     first = [r.track.id for r in w.results.model.rows()]
     assert first and track.id not in first
     assert all(-1.0 - 1e-6 <= v <= 1.0 + 1e-6 for r in w.results.model.rows()
@@ -67,13 +67,16 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
     with qtbot.waitSignal(w.session.resultsReady, timeout=10_000):
         w.controls.top_k.setValue(5)
     assert w.results.model.rowCount() == 5 and w.session.seed is seed_before
+    w.results.view.selectRow(1)  # the strip draws the seed's similarity along this result
+    qtbot.waitUntil(lambda: len(w.results.strip.profile) > 1, timeout=10_000)
+    assert all(-1.0 - 1e-6 <= s <= 1.0 + 1e-6 for _, _, s in w.results.strip.profile)
 
     outside = write_audio(tmp_path / "outside.flac", song(3, 9, sr=SR), sr=SR)
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
         assert drag_and_drop(w.seed_area, file_mime(outside))
     assert w.results.model.rowCount() == 5
 
-    w.record()
+    w.actions_["record"].trigger()
     w.record_dialog.length.setValue(5)
     w.record_dialog.record_button.click()
     y = song(5, 6, sr=44100)
@@ -138,7 +141,7 @@ def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_windo
 
     tracks = {t.id: t for t in w.controller.tracks}
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
-        w.seed_from_track(tracks[ok[0]])
+        w.seeds.from_track(tracks[ok[0]])
     prompts.numbers.append(3)
     w.library_panel.select_track(ok[-1])
     w.library_panel.path_action.trigger()
@@ -147,7 +150,68 @@ def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_windo
     assert ids[0] == ok[0] and ids[-1] == ok[-1] and len(set(ids)) == 3
 
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
-        w.seed_from_tracks([tracks[i] for i in ok[:3]])
+        w.seeds.from_tracks([tracks[i] for i in ok[:3]])
     shown = [r.track.id for r in w.results.model.rows()]
     assert shown and not set(ok[:3]) & set(shown)
     assert not prompts.errors, prompts.errors
+
+
+def test_a_busy_library_and_a_full_disk_each_give_one_clear_message(
+        qtbot, make_main_window, real_library, music, real_pools, prompts, fresh_settings,
+        monkeypatch) -> None:
+    import errno
+    import os
+
+    import filelock
+
+    from engine.scanlock import scan_lock
+    from engine.store import Store
+
+    fresh_settings.worker_count = 0
+    w = make_main_window(real_library, pools=real_pools)
+    prompts.folders.append(str(music))
+    # another process's scan, as far as the lock goes
+    with scan_lock(real_library.folder), qtbot.waitSignal(w.controller.scanFailed,
+                                                          timeout=30_000):
+        w.welcome.button.click()
+    assert prompts.messages == [(
+        "error", "Scan not started",
+        f"Another scan is running on the library {str(real_library.folder)!r}; wait for it "
+        "to finish (or stop it) and scan again.")]
+    assert w.scan_bar.isHidden()
+    qtbot.waitUntil(lambda: not w.controller.scanning, timeout=2000)
+    with qtbot.waitSignal(w.controller.scanFinished, timeout=60_000):
+        w.actions_["rescan"].trigger()  # the other scan is over: this one runs
+    assert len(prompts.messages) == 1
+
+    real_connection = Store.connection
+
+    def connection(self: Store):  # the database may not grow any more: SQLITE_FULL
+        conn = real_connection(self)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+        return conn
+
+    write_music(music / "more", 12, seconds=8, sr=SR, first_seed=60)
+    monkeypatch.setattr(Store, "connection", connection)
+    with qtbot.waitSignal(w.controller.scanFailed, timeout=60_000):
+        w.actions_["rescan"].trigger()
+    qtbot.wait(200)  # nothing else follows the one message
+    assert len(prompts.messages) == 2, prompts.messages
+    kind, title, text = prompts.messages[1]
+    assert kind == "error" and title == "Scan stopped"
+    assert "no space left on the disk" in text and "MB and run again" in text
+    assert text.count("no space") == 1 and "\n" not in text
+    monkeypatch.setattr(Store, "connection", real_connection)
+
+    def read_only(self, *args, **kwargs):  # the library folder is on read-only media
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
+    qtbot.waitUntil(lambda: not w.controller.scanning, timeout=2000)
+    with qtbot.waitSignal(w.controller.scanFailed, timeout=30_000):
+        w.actions_["rescan"].trigger()
+    assert prompts.messages[2:] == [(
+        "error", "Scan not started",
+        f"The library {str(real_library.folder)!r} is read-only (read-only media or "
+        "permissions): it can be searched but not scanned.")]

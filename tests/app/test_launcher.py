@@ -28,19 +28,15 @@ def test_existing_paths_open_the_app(monkeypatch, tmp_path):
     assert called == [{"open_paths": [tmp_path, Path(song)]}]
 
 
-def test_open_in_window_adds_folders_and_seeds_the_first_file(tmp_path):
+def test_open_in_window_adds_folders_and_seeds_the_first_file(qtbot, make_main_window,
+                                                              library, tmp_path):
     from resonance_app.app import open_in_window
 
     song = tmp_path / "a.mp3"
     song.write_bytes(b"x")
-    calls = []
-
-    class Window:
-        def add_folder(self, p):
-            calls.append(("folder", p))
-
-        def seed_from_file(self, p):
-            calls.append(("seed", p))
-
-    open_in_window(Window(), [tmp_path, song, tmp_path / "missing.wav"])
-    assert calls == [("folder", tmp_path), ("seed", song)]
+    w = make_main_window(library)
+    with qtbot.waitSignal(w.session.resultsReady, timeout=3000):
+        open_in_window(w, [tmp_path, song, tmp_path / "missing.wav"])
+    qtbot.waitUntil(lambda: tmp_path in library.roots(), timeout=3000)
+    assert [c for c in library.calls if c[0] == "analyze_seed"] == [("analyze_seed", song)]
+    assert w.session.seed_label == "a.mp3"

@@ -30,7 +30,7 @@ def test_first_run_shows_welcome_then_scans(make_main_window, prompts) -> None:
     assert "12 tracks" in w.library_label.text()
     assert w.scan_bar.isHidden()
     assert not w.scan_bar.errors_button.isHidden()
-    w.show_errors()
+    w.actions_["errors"].trigger()
     assert w.errors_dialog.table.rowCount() == 1
     assert w.errors_dialog.table.item(0, 1).text() == "file is empty"
 
@@ -136,7 +136,7 @@ def test_bad_and_unsupported_files_give_messages(make_main_window, library, prom
 
 def test_sliders_rerank_without_reanalysing(make_main_window, library) -> None:
     w = make_main_window(library)
-    w.seed_from_track(library.track(1))
+    w.seeds.from_track(library.track(1))
     before = [r.track.id for r in w.results.model.rows()]
     searches = library.search_count
     w.controls.diversity.setValue(90)
@@ -158,7 +158,7 @@ def test_sliders_rerank_without_reanalysing(make_main_window, library) -> None:
 
 def test_stale_search_results_are_dropped(make_main_window, library) -> None:
     w = make_main_window(library)
-    w.seed_from_track(library.track(2))
+    w.seeds.from_track(library.track(2))
     session = w.session
     seen = []
     session.resultsReady.connect(seen.append)
@@ -172,7 +172,7 @@ def test_slider_storm_applies_only_the_latest(qtbot, make_main_window, library,
                                               real_pools) -> None:
     w = make_main_window(library, pools=real_pools)
     with qtbot.waitSignal(w.session.resultsReady, timeout=5000):
-        w.seed_from_track(library.track(4))
+        w.seeds.from_track(library.track(4))
     shown = []
     w.session.resultsReady.connect(lambda rs: shown.append(w.session.params.diversity))
     for v in range(0, 101, 5):
@@ -185,7 +185,7 @@ def test_slider_storm_applies_only_the_latest(qtbot, make_main_window, library,
 
 def test_record_through_fake_microphone(qtbot, make_main_window, library, fake_audio) -> None:
     w = make_main_window(library, record_countdown=0)
-    w.record()
+    w.actions_["record"].trigger()
     dialog = w.record_dialog
     assert dialog.isVisible() and dialog.devices.currentText() == "Fake microphone"
     dialog.length.setValue(5)
@@ -204,7 +204,7 @@ def test_record_through_fake_microphone(qtbot, make_main_window, library, fake_a
 
 def test_record_without_microphone(make_main_window, library) -> None:
     w = make_main_window(library, audio=FakeAudioBackend(inputs=[]))
-    w.record()
+    w.actions_["record"].trigger()
     dialog = w.record_dialog
     assert not dialog.record_button.isEnabled()
     assert "No microphone" in dialog.status.text()
@@ -320,7 +320,7 @@ def test_header_and_context_menus(make_main_window, library) -> None:
     texts = [a.text() for a in panel._menu_ref.actions()]
     assert texts[:2] == ["Play", "Find similar songs"] and "Add to playlist" in texts
     panel._menu_ref.close()
-    w.seed_from_track(library.track(1))
+    w.seeds.from_track(library.track(1))
     w.results._menu(w.results.view.visualRect(w.results.model.index(0, 1)).center())
     texts = [a.text() for a in w.results._menu_ref.actions()]
     assert texts[0] == "Play the matching part" and "Find similar to this" in texts

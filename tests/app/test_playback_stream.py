@@ -131,7 +131,41 @@ def test_an_excerpt_seed_marks_its_own_length(make_main_window, library, tmp_pat
 
     library.analyze_seed = lambda seed: ExcerptSeed(7, "recording")
     w = make_main_window(library)
-    w.seed_from_recording(np.zeros(4 * 8000, np.float32), 8000)
+    w.seeds.from_recording(np.zeros(4 * 8000, np.float32), 8000)
     w.results.view.selectRow(0)
     start = w.results.model.row(0).match_offset
     assert w.results.strip.region == (start, start + 4.0)
+
+
+def test_match_strip_draws_the_similarity_along_the_selected_result(
+        qtbot, make_main_window, library) -> None:
+    library._all = [dataclasses.replace(t, duration=62.0) for t in library._all]
+    library._visible = list(library._all)
+    w = make_main_window(library)
+    w.library_panel.view.selectRow(0)
+    w.library_panel.find_action.trigger()
+    results, strip = w.results, w.results.strip
+    qtbot.waitUntil(lambda: results.model.rowCount() > 3, timeout=3000)
+    for row in (1, 3):
+        qtbot.mouseClick(results.view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=results.view.visualRect(results.model.index(row, 0)).center())
+        result = results.model.row(row)
+        qtbot.waitUntil(lambda r=result: ("similarity_along", r.track.id) in library.calls
+                        and bool(strip.profile), timeout=3000)
+        starts, scores = library.similarity_along(None, result.track.id)
+        best, _end, _score = max(strip.profile, key=lambda p: p[2])
+        assert [a for a, _, _ in strip.profile] == list(starts)
+        assert best == starts[int(np.argmax(scores))]
+        assert all(b == a + 4.0 for a, b, _ in strip.profile[:-1])  # each to the next
+        assert "similarity to the seed along the track" in strip.toolTip()
+    # several seeds at once: one ranking, no single seed to compare segments with
+    results.view.selectRow(0)
+    w.library_panel.view.selectRow(0)
+    w.library_panel.view.selectionModel().select(
+        w.library_panel.view.model().index(1, 0),
+        w.library_panel.view.selectionModel().SelectionFlag.Select
+        | w.library_panel.view.selectionModel().SelectionFlag.Rows)
+    w.library_panel.together_action.trigger()
+    qtbot.waitUntil(lambda: w.session.seed_label.startswith("2 songs"), timeout=3000)
+    results.view.selectRow(2)
+    assert results.current_result() is not None and strip.profile == []

@@ -15,7 +15,7 @@ from tests.app.helpers import drag_and_drop, file_mime
 
 def _window_with_results(make_main_window, library):
     w = make_main_window(library)
-    w.seed_from_track(library.track(1))
+    w.seeds.from_track(library.track(1))
     assert w.results.model.rowCount() == 20
     return w
 

@@ -10,6 +10,7 @@ import pytest
 
 from engine import dense
 from engine import store as store_mod
+from engine.errors import ParameterError
 from engine.library import Library, SearchParams
 from tests.audio_factory import song, write_audio
 from tests.model_factory import build_model, write_music
@@ -136,3 +137,17 @@ def test_tracks_containing_a_passage(scanned):
     assert [m.track.path.name for m in back] == ["a.flac"]
     assert abs(back[0].offset - 12.0) <= 2.0
     assert lib.tracks_containing(ids["a.flac"], start=30.0, end=40.0, min_score=0.97) == []
+
+
+def test_similarity_along_a_track_peaks_where_the_seed_is(scanned):
+    lib, _ = scanned
+    ids = by_name(lib)
+    seed = lib.analyze_seed((medley([2, 3]), SR))  # a's and b's 10-30 s
+    starts, scores = lib.similarity_along(seed, ids["b.flac"])
+    assert len(starts) == len(scores) > 4 and np.all(np.diff(starts) > 0)
+    inside = (starts >= 10.0) & (starts <= 26.0)
+    outside = (starts >= 32.0) | (starts <= 4.0)
+    assert scores[inside].min() > scores[outside].max()
+    assert scores[inside].max() >= 0.99  # a segment in step with the seed: the same audio
+    with pytest.raises(ParameterError):
+        lib.similarity_along(seed, 10_000)

@@ -54,3 +54,12 @@ def audio_file_filter() -> str:
     """A file-dialog filter listing the readable audio formats."""
     patterns = " ".join(f"*{e}" for e in sorted(AUDIO_EXTENSIONS))
     return f"Audio files ({patterns});;All files (*)"
+
+
+def read_path(path: Path) -> DropIntent:
+    """The intent of opening ``path`` (as if it had been dropped)."""
+    from PySide6.QtCore import QUrl
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    return read_drop(mime)
