@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from engine.index import normalise  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "out"
 
 
@@ -146,7 +148,7 @@ class SyntheticLibrary:
         centres = rng.normal(size=(60, 512))
         x = centres[rng.integers(0, 60, n)] + 0.5 * rng.normal(size=(n, 512))
         self.ids = np.arange(1, n + 1, dtype=np.int64)
-        self.vectors = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+        self.vectors = normalise(x)
 
     def library_map(self, *, rebuild: bool = False):  # noqa: D102
         from engine.discovery import MapUpdate, build_layout

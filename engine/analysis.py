@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.errors import ResonanceError
 from engine.features import select_starts
+from engine.index import unit
 from engine.tags import Tags, read_tags
 
 if TYPE_CHECKING:
@@ -77,8 +78,7 @@ def init_worker(model_dir: str) -> None:
 
 def mean_vector(vectors: np.ndarray) -> np.ndarray:
     """Mean of L2-normalised rows, re-normalised ``(n, d) -> (d,)``."""
-    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    return unit(np.asarray(vectors, dtype=np.float32).mean(axis=0))
 
 
 def embed_audio(y: np.ndarray, embedder: Embedder, *,

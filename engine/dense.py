@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -76,12 +77,15 @@ class Codec:
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         """Codes ``(n, dim)`` int8 of vectors ``(n, d)``."""
-        z = (np.asarray(vectors, np.float32) - self.mean) @ self.components.T
-        return np.clip(np.rint(z / self.scale), -127, 127).astype(np.int8)
+        z: np.ndarray = (np.asarray(vectors, np.float32) - self.mean) @ self.components.T
+        codes: np.ndarray = np.clip(np.rint(z / self.scale), -127, 127).astype(np.int8)
+        return codes
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Approximate vectors ``(n, d)`` float32 of codes ``(n, dim)``."""
-        return self.mean + (codes.astype(np.float32) * self.scale) @ self.components
+        projected: np.ndarray = (codes.astype(np.float32) * self.scale) @ self.components
+        vectors: np.ndarray = self.mean + projected
+        return vectors
 
     def query(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Queries in the coded space ``(n, dim)`` and the offsets ``q . mean`` ``(n,)``:
@@ -139,7 +143,7 @@ def codec_for(store: Store | sqlite3.Connection, fingerprint: str) -> Codec | No
     return Codec.from_blob(int(rows[0][0]), rows[0][2], dim=int(rows[0][1]))
 
 
-def _conn_query(conn: sqlite3.Connection):
+def _conn_query(conn: sqlite3.Connection) -> Callable[[str, tuple[object, ...]], list[Any]]:
     return lambda sql, params: conn.execute(sql, params).fetchall()
 
 

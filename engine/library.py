@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,7 +38,7 @@ __all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult
 if TYPE_CHECKING:
     from engine.discovery import MapUpdate, Mix
 
-SeedSource = int | str | os.PathLike | tuple[np.ndarray, int]
+SeedSource = int | str | os.PathLike[str] | tuple[np.ndarray, int]
 
 
 def default_library_dir() -> Path:
@@ -57,11 +57,11 @@ def _shipped_model_dir() -> Path:
         return resources_root() / "models" / "default"
 
 
-def _resolved(path: str | os.PathLike) -> Path:
+def _resolved(path: str | os.PathLike[str]) -> Path:
     return Path(path).resolve()
 
 
-def _music_folder(path: str | os.PathLike) -> Path:
+def _music_folder(path: str | os.PathLike[str]) -> Path:
     """``path`` resolved, refused unless it is an existing folder."""
     folder = _resolved(path)
     if not folder.exists():
@@ -207,7 +207,7 @@ class Library:
                 for p, r in json.loads(self.store.get_meta("walk_errors", "[]") or "[]")]
         return records.scan_errors(self.store) + walk
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Counts for ``resonance status``."""
         return records.library_stats(self.store)
 
@@ -332,7 +332,7 @@ class Library:
         An entry may also be a path (a file that left the library): it is kept, and shows
         up again as a track when the file returns.
         """
-        items = [Path(t) if isinstance(t, str | os.PathLike) else int(t) for t in track_ids]
+        items = [Path(t) if isinstance(t, str | os.PathLike[str]) else int(t) for t in track_ids]
         pl.save(self.store, name, pl.entries_for_items(self.store, items))
 
     def playlists(self) -> list[str]:

@@ -6,6 +6,7 @@ are what the scan's single writer commits.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ def tracks_by_id(store: Store, ids: list[int]) -> dict[int, TrackInfo]:
     return out
 
 
-def track_id_for_path(store: Store, path: str | Path) -> int | None:
+def track_id_for_path(store: Store, path: str | os.PathLike[str]) -> int | None:
     """The id of the track stored at ``path`` (resolved), if any."""
     for candidate in {str(path), str(Path(path).resolve())}:
         rows = store.query("SELECT id FROM tracks WHERE path = ?", (candidate,))

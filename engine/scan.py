@@ -73,14 +73,17 @@ def default_workers() -> int:
 
 # -- diff ---------------------------------------------------------------------------
 
-def _stored_tracks(conn: sqlite3.Connection, root_ids: list[int]) -> dict[str, dict]:
+#: A ``tracks`` row as a plain dict (column name -> value).
+_Row = dict[str, Any]
+
+def _stored_tracks(conn: sqlite3.Connection, root_ids: list[int]) -> dict[str, _Row]:
     marks = ",".join("?" * len(root_ids))
     rows = conn.execute(f"SELECT id, path, size, mtime, content_hash, status, retry FROM tracks "
                         f"WHERE root_id IN ({marks})", root_ids).fetchall() if root_ids else []
     return {r["path"]: dict(r) for r in rows}
 
 
-def _apply_changed(conn: sqlite3.Connection, row: dict, found: FoundFile) -> None:
+def _apply_changed(conn: sqlite3.Connection, row: _Row, found: FoundFile) -> None:
     """A file whose size or mtime changed: re-analyse unless its bytes are the same."""
     same = (row["status"] == "ok" and row["content_hash"] is not None
             and row["size"] == found.size and hash_or_none(found.path) == row["content_hash"])
@@ -91,16 +94,16 @@ def _apply_changed(conn: sqlite3.Connection, row: dict, found: FoundFile) -> Non
                      (found.size, found.mtime, row["id"]))
 
 
-def _failed_file_changed(row: dict, found: FoundFile) -> bool:
+def _failed_file_changed(row: _Row, found: FoundFile) -> bool:
     """A permanently failed file whose bytes changed under the same size and mtime."""
     return (row["status"] == "error" and not row["retry"] and row["content_hash"] is not None
             and hash_or_none(found.path) not in (None, row["content_hash"]))
 
 
-def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str, dict],
+def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str, _Row],
                  root_ids: dict[str, int]) -> list[FoundFile]:
     """Re-point moved files (same size and content) to their new path; return the rest."""
-    by_size: dict[int, list[dict]] = {}
+    by_size: dict[int, list[_Row]] = {}
     for row in gone.values():
         by_size.setdefault(int(row["size"]), []).append(row)
     still_new = []
@@ -200,7 +203,7 @@ class _SingleThreadedPool(ProcessPoolExecutor):
     N x BLAS threads fighting), and restored for the rest of this process.
     """
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Submit, starting any new worker with one-thread BLAS/OpenMP."""
         saved = {k: os.environ.get(k) for k in _THREAD_VARS}
         os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))
@@ -225,10 +228,10 @@ def _new_pool(options: ScanOptions, workers: int) -> ProcessPoolExecutor:
 
 def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,
               should_stop: Callable[[], bool], *,
-              in_flight: int = 2) -> Generator[Analysis, None, list]:
+              in_flight: int = 2) -> Generator[Analysis, None, list[tuple[int, str]]]:
     """Analyse ``queue`` (popped from the end); returns the in-flight items if a worker died."""
     pool = _new_pool(options, workers)
-    running: dict[Future, tuple[int, str]] = {}
+    running: dict[Future[Analysis], tuple[int, str]] = {}
     try:
         _check_workers_start(pool)
         while queue or running:

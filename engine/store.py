@@ -333,7 +333,7 @@ class Store:
     @property
     def revision(self) -> int:
         """Counter bumped by every committed write transaction."""
-        return int(self.get_meta("revision", "0"))
+        return int(self.get_meta("revision") or 0)
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         """A value from the ``meta`` table."""

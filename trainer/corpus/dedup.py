@@ -33,7 +33,8 @@ def fingerprint(path: Path, cache: Path | None = None) -> np.ndarray:
     """Raw chromaprint sub-fingerprints (uint32) of ``path``; empty when FFmpeg fails."""
     cached = cache / f"{sha1_file(path)}.npy" if cache is not None else None
     if cached is not None and cached.is_file():
-        return np.load(cached)
+        prints: np.ndarray = np.load(cached)
+        return prints
     res = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-t",
                           str(FINGERPRINT_SECONDS), "-ac", "1", "-f", "chromaprint",
                           "-fp_format", "raw", "-"], capture_output=True, check=False)
