@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -205,7 +206,7 @@ def _extract_notes(score: Stream) -> list[tuple[float, float, int, int, int]]:
 def melody_signature(piece: Piece) -> str:
     """Hash of the first part's pitch-interval and rhythm sequence (finds duplicate tunes)."""
     first = [(p, d) for _, d, p, _, part in piece.notes if part == 0]
-    seq = [(b[0] - a[0], round(a[1], 3)) for a, b in zip(first, first[1:], strict=False)]
+    seq = [(b[0] - a[0], round(a[1], 3)) for a, b in itertools.pairwise(first)]
     return hashlib.sha1(json.dumps(seq).encode()).hexdigest()
 
 
