@@ -36,9 +36,9 @@ Failed = Callable[[BaseException], None]
 class PoolLike(Protocol):
     """The part of ``QThreadPool`` the app uses (tests inject a synchronous pool)."""
 
-    def start(self, runnable: QRunnable) -> None: ...  # noqa: D102
-    def waitForDone(self, msecs: int = -1) -> bool: ...  # noqa: D102, N802
-    def clear(self) -> None: ...  # noqa: D102
+    def start(self, runnable: QRunnable) -> None: ...
+    def waitForDone(self, msecs: int = -1) -> bool: ...
+    def clear(self) -> None: ...
 
 
 class _Poster(QObject):
@@ -127,7 +127,7 @@ class _Runnable(QRunnable):
         self._body = body
         self.setAutoDelete(True)
 
-    def run(self) -> None:  # noqa: D102
+    def run(self) -> None:
         self._body()
 
 

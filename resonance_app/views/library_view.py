@@ -193,7 +193,7 @@ class LibraryPanel(QWidget):
 
     TITLE_MIN_WIDTH = 180
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802, D102
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
             self.fit_title()
         return super().eventFilter(watched, event)

@@ -553,16 +553,16 @@ class MainWindow(QMainWindow):
                          label=f"{label} — {track.artist}" if track.artist else label)
 
     # -- window ------------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802, D102
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() or read_drop(event.mimeData()).kind == "tracks":
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802, D102
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802, D102
+    def dropEvent(self, event: QDropEvent) -> None:
         event.acceptProposedAction()
         self.handle_drop(read_drop(event.mimeData()))
 
@@ -580,7 +580,7 @@ class MainWindow(QMainWindow):
         self.left_tabs.setCurrentIndex(int(s.left_tab))
         self.centre_tabs.setCurrentIndex(int(s.centre_tab))
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802, D102
+    def closeEvent(self, event: QCloseEvent) -> None:
         s = self.settings
         s.geometry = QByteArray(self.saveGeometry())
         s.window_state = QByteArray(self.saveState())

@@ -90,7 +90,7 @@ class MapViewBox(pg.ViewBox):
         self.band.hide()
         self.addItem(self.band, ignoreBounds=True)
 
-    def mouseDragEvent(self, ev: Any, axis: int | None = None) -> None:  # noqa: N802, D102
+    def mouseDragEvent(self, ev: Any, axis: int | None = None) -> None:
         if not self.lasso or ev.button() != Qt.MouseButton.LeftButton:
             super().mouseDragEvent(ev, axis)
             return
@@ -213,7 +213,7 @@ class MapPanel(QWidget):
             else:
                 self._stale_colours = True
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802, D102
+    def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if self._stale_colours:
             self._colour()

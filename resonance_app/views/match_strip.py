@@ -26,7 +26,7 @@ class MatchStrip(QWidget):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.set_match(0.0, None)
 
-    def sizeHint(self) -> QSize:  # noqa: N802, D102
+    def sizeHint(self) -> QSize:
         return QSize(300, 26)
 
     def set_match(self, duration: float, region: tuple[float, float] | None) -> None:
@@ -65,14 +65,14 @@ class MatchStrip(QWidget):
     def _bar(self) -> QRectF:
         return QRectF(self.rect()).adjusted(2, 7, -2, -7)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802, D102
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.duration > 0:
             self.playFrom.emit(self.seconds_at(event.position().x()))
             event.accept()
         else:
             super().mousePressEvent(event)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802, D102
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         bar = self._bar()
@@ -105,7 +105,7 @@ class RegionSlider(QSlider):
         self.region = region
         self.update()
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802, D102
+    def paintEvent(self, event: QPaintEvent) -> None:
         if self.region is not None and self.maximum() > self.minimum():
             opt = QStyleOptionSlider()
             self.initStyleOption(opt)
