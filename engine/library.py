@@ -25,7 +25,7 @@ from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
 from engine.passages import PassageMatch
 from engine.records import ScanError, TrackInfo
-from engine.scan import ScanOptions, ScanProgress, default_workers
+from engine.scan import ScanOptions, ScanProgress
 from engine.scan import scan as run_scan
 from engine.scanlock import scan_lock
 from engine.search import Retriever, SearchParams, SearchResult, Seed, search
@@ -33,12 +33,22 @@ from engine.sessions import Session
 from engine.store import DB_FILE, Store
 
 __all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult", "Seed",
-           "TrackInfo", "default_library_dir"]
+           "TrackInfo", "default_library_dir", "default_workers"]
 
 if TYPE_CHECKING:
     from engine.discovery import MapUpdate, Mix
 
 SeedSource = int | str | os.PathLike[str] | tuple[np.ndarray, int]
+
+
+def default_workers(*, spare: int = 0) -> int:
+    """Analysis processes for a scan: the cores this process may run on, less ``spare``
+    (kept free for a GUI), at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, cores - spare)
 
 
 def default_library_dir() -> Path:
@@ -332,7 +342,7 @@ class Library:
         An entry may also be a path (a file that left the library): it is kept, and shows
         up again as a track when the file returns.
         """
-        items = [Path(t) if isinstance(t, str | os.PathLike[str]) else int(t) for t in track_ids]
+        items = [Path(t) if isinstance(t, str | os.PathLike) else int(t) for t in track_ids]
         pl.save(self.store, name, pl.entries_for_items(self.store, items))
 
     def playlists(self) -> list[str]:

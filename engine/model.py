@@ -24,6 +24,7 @@ import numpy as np
 from engine.config import FeatureConfig
 from engine.errors import ModelError
 from engine.features import Segments
+from engine.filecheck import file_digest
 from engine.index import normalise
 
 CARD_FILE = "card.json"
@@ -101,15 +102,6 @@ class ModelCard:
             raise ModelError(f"model card is incomplete: {exc}") from exc
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_card(model_dir: str | os.PathLike[str]) -> ModelCard:
     """Read ``card.json`` from a model folder (or the card file itself)."""
     path = Path(model_dir)
@@ -172,7 +164,7 @@ class Embedder:
         self.model_path = self.model_dir / self.card.model_file
         if not self.model_path.is_file():
             raise ModelError(f"model file missing: {self.model_path}")
-        if verify and file_sha256(self.model_path) != self.card.sha256:
+        if verify and file_digest(self.model_path) != self.card.sha256:
             raise ModelError(f"model file {self.model_path} does not match its card's sha256 "
                              "(corrupt or replaced); reinstall or re-export the model")
         self._threads = threads

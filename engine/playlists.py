@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 from engine.errors import ParameterError, StoreAccessError
-from engine.records import TrackInfo, track_id_for_path, tracks_by_id
+from engine.records import TrackInfo, display_name, track_id_for_path, tracks_by_id
 from engine.store import Store
 
 XSPF_NS = "http://xspf.org/ns/0/"
@@ -45,8 +45,7 @@ class PlaylistEntry:
 # -- files --------------------------------------------------------------------------
 
 def _display(entry: PlaylistEntry) -> str:
-    title = entry.title or entry.path.stem
-    return f"{entry.artist} - {title}" if entry.artist else title
+    return display_name(entry.title or entry.path.stem, entry.artist)
 
 
 def write_m3u8(path: Path, entries: list[PlaylistEntry], *, relative: bool = True,

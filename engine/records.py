@@ -47,6 +47,16 @@ class TrackInfo:
         """The title tag, or the file name without extension."""
         return self.title or self.path.stem
 
+    @property
+    def display_name(self) -> str:
+        """``Artist - Title`` (see :func:`display_name`)."""
+        return display_name(self.display_title, self.artist)
+
+
+def display_name(title: str, artist: str | None) -> str:
+    """``Artist - Title``, or the title alone when the artist is unknown."""
+    return f"{artist} - {title}" if artist else title
+
 
 @dataclass(frozen=True)
 class ScanError:

@@ -66,11 +66,6 @@ class ScanOptions:
     max_segments: int | None = SEGMENTS_PER_TRACK
 
 
-def default_workers() -> int:
-    """All cores."""
-    return max(1, os.cpu_count() or 1)
-
-
 # -- diff ---------------------------------------------------------------------------
 
 #: A ``tracks`` row as a plain dict (column name -> value).

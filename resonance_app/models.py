@@ -62,11 +62,6 @@ def format_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def track_title(track: Any) -> str:
-    """The title, or the file name when the file has no title tag."""
-    return track.title or Path(track.path).stem
-
-
 def tracks_mime(tracks: Sequence[Any]) -> QMimeData:
     """Mime data for dragging ``tracks``: file URLs, plain text paths, and track ids."""
     mime = QMimeData()
@@ -248,7 +243,7 @@ class TrackTableModel(_TrackListModel):
             value = row.year if name == "Year" else row.track_no
             return (value or 0) if for_sort else (str(value) if value else "")
         return {
-            "Title": lambda: track_title(row),
+            "Title": lambda: row.display_title,
             "Artist": lambda: row.artist or "",
             "Album": lambda: row.album or "",
             "Format": lambda: (row.format or Path(row.path).suffix.lstrip(".")).upper(),
@@ -359,7 +354,7 @@ class ResultsModel(_TrackListModel):
 
     def cell(self, row: Any, column: int, for_sort: bool) -> Any:
         if column == 1:
-            return track_title(row.track)
+            return row.track.display_title
         if column == 2:
             return row.track.artist or ""
         if column == 3:
@@ -396,7 +391,7 @@ class PlaylistModel(_TrackListModel):
 
     def cell(self, row: Any, column: int, for_sort: bool) -> Any:
         if column == 0:
-            return track_title(row)
+            return row.display_title
         if column == 1:
             return row.artist or ""
         return (row.duration or 0.0) if for_sort else format_duration(row.duration)

@@ -10,7 +10,6 @@ so that responses to superseded requests are dropped.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from collections import deque
@@ -256,11 +255,6 @@ def _make_pool(name: str, threads: int) -> QThreadPool:
     pool.setMaxThreadCount(max(1, threads))
     pool.setExpiryTimeout(30_000)
     return pool
-
-
-def default_worker_count() -> int:
-    """Feature workers for a scan: all cores but one, at least one."""
-    return max(1, (os.cpu_count() or 2) - 1)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from engine.library import default_workers
 from trainer.backend import LoadedModel, detect_backend
 from trainer.cache import (
     Layout,
@@ -34,7 +34,7 @@ def precompute(cfg: TrainConfig, cache_dir: Path, *, workers: int | None = None)
     """Fill ``<cache_dir>/features/<fingerprint>.db`` from the data root."""
     tracks = discover_tracks(cfg.root, scan_root=cfg.scan_root, pairs_json=cfg.pairs_json)
     cache = SQLiteCache(cache_path(cache_dir, layout_of(cfg)), layout_of(cfg))
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     print(f"[precompute] {len(tracks)} tracks from {cfg.root} -> {cache.path} "
           f"({workers} workers)")
     added = fill(cache, tracks, workers=workers)

@@ -226,7 +226,7 @@ def _print_table(seed_name: str, results: list[SearchResult]) -> None:
     print(f"Similar to {printable(seed_name)}:")
     for rank, r in enumerate(results, 1):
         t = r.track
-        name = printable(f"{t.artist} - {t.display_title}" if t.artist else t.display_title)
+        name = printable(t.display_name)
         print(f"{rank:3d}. {r.score:6.3f}  {name}  [{printable(t.path)}]  "
               f"(seed {clock(r.seed_offset)} ~ track {clock(r.match_offset)})")
 

@@ -112,7 +112,7 @@ def _shared(values: Sequence[str | None]) -> str | None:
 def _track_name(info: TrackInfo | None, track_id: int) -> str:
     if info is None:
         return f"track {track_id}"
-    return f"{info.artist} - {info.display_title}" if info.artist else info.display_title
+    return info.display_name
 
 
 def name_mix(track_ids: list[int], infos: dict[int, TrackInfo]) -> str:

@@ -527,7 +527,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.path_length = length
         start_title = self.session.seed_label
-        name = f"Path: {start_title} → {track.title or Path(track.path).stem}"[:80]
+        name = f"Path: {start_title} → {track.display_title}"[:80]
 
         def show(tracks: list[TrackInfo]) -> None:
             if self.playlist.may_replace("The song path"):
@@ -546,7 +546,7 @@ class MainWindow(QMainWindow):
     # -- playback ----------------------------------------------------------------------
     def play(self, track: TrackInfo, offset: float = 0.0) -> None:
         """Preview ``track`` from ``offset`` seconds."""
-        label = track.title or Path(track.path).stem
+        label = track.display_title
         self._playing_id = track.id
         self.player_bar.set_region(self.results.region_for(track))
         self.player.play(track.path, offset=offset,
