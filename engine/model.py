@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.config import BRANCH_NAMES as BRANCH_NAMES
 from engine.config import FeatureConfig
 from engine.errors import ModelError
 from engine.features import Segments
@@ -31,7 +32,6 @@ CARD_FILE = "card.json"
 CARD_FORMAT = "resonance-model-card"
 CARD_FORMAT_VERSION = 1
 INPUT_NAMES = ("mel", "chroma", "tempo")
-BRANCH_NAMES = ("timbre", "harmony", "rhythm")
 OUTPUT_NAMES = ("embedding", *BRANCH_NAMES)
 
 

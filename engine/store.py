@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.config import VECTOR_COLUMNS as VECTOR_COLUMNS
 from engine.errors import StoreAccessError
 
 DB_FILE = "library.db"
@@ -123,7 +124,6 @@ INSERT OR IGNORE INTO meta VALUES ('dense_format', '1')
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3, 4: _MIGRATION_4}
 
-VECTOR_COLUMNS = ("fused", "timbre", "harmony", "rhythm")
 #: Segment keys in the segment-level index are ``track_id * SEGMENT_STRIDE + seg``.
 SEGMENT_STRIDE = 4096
 
