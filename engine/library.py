@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -250,8 +251,7 @@ class Library:
                     continue
                 yield progress
         if final is not None:
-            yield ScanProgress(final.done, final.total, "", "index", final.errors,
-                               final.rate, None)
+            yield replace(final, stage="index", path="", eta_s=None)
             self.catalog()
             yield final
 

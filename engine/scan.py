@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from engine import records
 from engine.analysis import SEGMENTS_PER_TRACK, Analysis
@@ -33,7 +33,11 @@ COMMIT_EVERY = 32
 COMMIT_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
+#: The stages of a scan, in order; it ends with ``done`` or ``cancelled``.
+ScanStage = Literal["walk", "diff", "analyse", "index", "done", "cancelled"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScanProgress:
     """One progress report.
 
@@ -41,19 +45,19 @@ class ScanProgress:
     ----------
     done, total : files analysed so far, and to analyse in this scan
     path : the file just finished (or being looked at)
-    stage : ``walk``, ``diff``, ``analyse``, ``index``, ``done`` or ``cancelled``
+    stage : where the scan is (:data:`ScanStage`)
     errors : files that failed so far in this scan
     rate : files per second in the analyse stage
     eta_s : estimated seconds left (None when unknown)
     """
 
+    stage: ScanStage
     done: int
     total: int
-    path: str
-    stage: str
-    errors: int
-    rate: float
-    eta_s: float | None
+    path: str = ""
+    errors: int = 0
+    rate: float = 0.0
+    eta_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -306,8 +310,9 @@ def analyse(store: Store, work: list[tuple[int, str]], options: ScanOptions, *,
                 _commit(store, batch, options.fingerprint)
                 batch, last_commit = [], now
             rate = done / max(now - started, 1e-9)
-            yield ScanProgress(done, len(work), result.path, "analyse", errors, rate,
-                               (len(work) - done) / rate if rate > 0 else None)
+            yield ScanProgress(stage="analyse", done=done, total=len(work), path=result.path,
+                               errors=errors, rate=rate,
+                               eta_s=(len(work) - done) / rate if rate > 0 else None)
     finally:
         _commit(store, batch, options.fingerprint)
 
@@ -344,21 +349,20 @@ def scan(store: Store, *, roots: list[Path], options: ScanOptions,
         has and ends with a ``cancelled`` report
     """
     stop = should_stop or (lambda: False)
-    yield ScanProgress(0, 0, "", "walk", 0, 0.0, None)
+    yield ScanProgress(stage="walk", done=0, total=0)
     root_ids = {str(r): store.add_root(r) for r in roots}
     found = walk(list(root_ids))
-    yield ScanProgress(0, len(found.files), "", "diff", len(found.errors), 0.0, None)
+    yield ScanProgress(stage="diff", done=0, total=len(found.files), errors=len(found.errors))
     apply_diff(store, found, root_ids)
     store.set_meta("walk_errors", json.dumps([[str(e.path), e.reason] for e in found.errors]))
     store.set_meta("model_sha256", options.fingerprint)
     present = [root_ids[r] for r in found.present_roots]
     work = pending_work(store, present, options.fingerprint)
-    last = ScanProgress(0, len(work), "", "analyse", 0, 0.0, None)
-    yield ScanProgress(0, len(work), "", "analyse", len(found.errors), 0.0, None)
+    last = ScanProgress(stage="analyse", done=0, total=len(work))
+    yield replace(last, errors=len(found.errors))
     for progress in analyse(store, work, options, should_stop=stop):
         last = progress
-        yield ScanProgress(progress.done, progress.total, progress.path, progress.stage,
-                           progress.errors + len(found.errors), progress.rate, progress.eta_s)
-    stage = "cancelled" if stop() and last.done < len(work) else "done"
-    yield ScanProgress(last.done, len(work), "", stage, last.errors + len(found.errors),
-                       last.rate, 0.0)
+        yield replace(progress, errors=progress.errors + len(found.errors))
+    stage: ScanStage = "cancelled" if stop() and last.done < len(work) else "done"
+    yield ScanProgress(stage=stage, done=last.done, total=len(work),
+                       errors=last.errors + len(found.errors), rate=last.rate, eta_s=0.0)

@@ -120,20 +120,21 @@ class FakeLibrary:
         """One progress step per track; stops when ``should_stop()``."""
         self.calls.append(("scan", workers))
         total = len(self._all) + len(self.bad_files)
-        yield ScanProgress(0, total, None, "walk", 0, 0.0, None)
+        yield ScanProgress(stage="walk", done=0, total=total)
         for done, track in enumerate(self._all, start=1):
             if should_stop is not None and should_stop():
                 return
             if self.scan_gate is not None:
                 self.scan_gate.acquire(timeout=5)
             self._visible.append(track)
-            yield ScanProgress(done, total, track.path, "analyse", len(self._errors),
-                               50.0, (total - done) / 50.0)
+            yield ScanProgress(stage="analyse", done=done, total=total, path=str(track.path),
+                               errors=len(self._errors), rate=50.0, eta_s=(total - done) / 50.0)
         for name in self.bad_files:
             self._errors.append(FakeScanError(Path("/music") / name, "file is empty"))
             done += 1
-            yield ScanProgress(done, total, Path("/music") / name, "analyse",
-                               len(self._errors), 50.0, 0.0)
+            yield ScanProgress(stage="analyse", done=done, total=total,
+                               path=str(Path("/music") / name), errors=len(self._errors),
+                               rate=50.0, eta_s=0.0)
 
     def tracks(self) -> list[TrackInfo]:
         return list(self._visible)
