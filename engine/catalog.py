@@ -34,6 +34,7 @@ from engine.config import FEATURE_VERSION
 from engine.errors import StoreAccessError
 from engine.filecheck import file_digest
 from engine.index import VectorIndex, build_index, id_checksum
+from engine.records import searchable_track_ids
 from engine.segment_index import build_segment_index, segment_keys
 from engine.store import VECTOR_COLUMNS, Store
 
@@ -218,17 +219,11 @@ def database_checksums(store: Store, fingerprint: str) -> dict[str, str]:
     """Id checksums of what the database says the indexes must hold (and the segment
     codec: coding a library's dense vectors changes the segment index)."""
     codec = dense.codec_for(store, fingerprint)
-    return {"tracks": id_checksum(_track_ids(store, fingerprint)),
+    return {"tracks": id_checksum(searchable_track_ids(store, fingerprint)),
             "segments": f"{id_checksum(segment_keys(store, fingerprint))}"
                         f":{codec.id if codec else 0}"}
 
 
-def _track_ids(store: Store, fingerprint: str) -> np.ndarray:
-    rows = store.query(
-        "SELECT v.track_id FROM track_vectors v JOIN tracks t ON t.id = v.track_id "
-        "JOIN path_state p ON p.track_id = t.id WHERE t.status = 'ok' "
-        "AND p.state = 'present' AND t.fingerprint = ?", (fingerprint,))
-    return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
 
 def open_catalog(store: Store, folder: Path, *, fingerprint: str, dim: int,

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.store import Store
+from engine.store import SEARCHABLE, Store, searchable_join
 
 #: Float16 vectors of one model from which a codec is fitted and everything coded.
 FIT_MIN = 20_000
@@ -159,9 +159,8 @@ def save(conn: sqlite3.Connection, track_id: int, starts: np.ndarray, vectors: n
 
 def searchable_sql(columns: str) -> str:
     """``SELECT columns`` over dense rows of searchable tracks of one model (``?``)."""
-    return (f"SELECT {columns} FROM dense_segments d JOIN tracks t ON t.id = d.track_id "
-            "JOIN path_state p ON p.track_id = t.id WHERE t.status = 'ok' "
-            "AND p.state = 'present' AND t.fingerprint = ?")
+    return (f"SELECT {columns} FROM dense_segments d {searchable_join('d')} "
+            f"WHERE {SEARCHABLE} AND t.fingerprint = ?")
 
 
 def _rows_to_dense(rows: Sequence[sqlite3.Row], codec: Codec | None,

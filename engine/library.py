@@ -161,10 +161,7 @@ class Library:
         if self.store.get_meta("model_sha256") != embedder.card.sha256:
             return
         with contextlib.suppress(StoreAccessError), self.store.transaction() as conn:
-            conn.execute("UPDATE tracks SET fingerprint = ? WHERE fingerprint = ?",
-                         (embedder.fingerprint, embedder.card.sha256))
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'model_sha256'",
-                         (embedder.fingerprint,))
+            records.relabel_fingerprint(conn, embedder.card.sha256, embedder.fingerprint)
 
     def set_model(self, model_dir: Path) -> None:
         """Use another model; tracks are re-embedded by the next scan.

@@ -9,13 +9,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from engine import dense
 from engine.errors import ParameterError
-from engine.store import SEGMENT_DTYPE, VECTOR_COLUMNS, Store, to_blob
+from engine.store import (
+    SEARCHABLE,
+    SEGMENT_DTYPE,
+    VECTOR_COLUMNS,
+    Store,
+    searchable_join,
+    to_blob,
+)
 
 if TYPE_CHECKING:
     from engine.analysis import Analysis
@@ -230,3 +240,89 @@ def library_stats(store: Store) -> dict[str, Any]:
     stats["model_sha256"] = store.get_meta("model_sha256")
     stats["revision"] = store.revision
     return stats
+
+
+def searchable_track_ids(store: Store, fingerprint: str) -> np.ndarray:
+    """Ids ``(n,)`` int64 of the searchable tracks with vectors of model ``fingerprint``."""
+    rows = store.query(f"SELECT v.track_id FROM track_vectors v {searchable_join('v')} "
+                       f"WHERE {SEARCHABLE} AND t.fingerprint = ?", (fingerprint,))
+    return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+
+
+def relabel_fingerprint(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """Name the vectors of model ``old`` (and the library's model) ``new``."""
+    conn.execute("UPDATE tracks SET fingerprint = ? WHERE fingerprint = ?", (new, old))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'model_sha256'", (new,))
+
+
+# -- the scan's diff ------------------------------------------------------------------
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def file_rows(conn: sqlite3.Connection, root_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """What the scan compares with the walk, per track under ``root_ids``: id, path, size,
+    mtime, content_hash, status, retry."""
+    if not root_ids:
+        return []
+    rows = conn.execute("SELECT id, path, size, mtime, content_hash, status, retry FROM tracks "
+                        f"WHERE root_id IN ({_marks(root_ids)})", list(root_ids)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def track_ids_under(conn: sqlite3.Connection, root_ids: Sequence[int]) -> list[int]:
+    """Ids of every track under ``root_ids``."""
+    if not root_ids:
+        return []
+    return [int(r[0]) for r in conn.execute(
+        f"SELECT id FROM tracks WHERE root_id IN ({_marks(root_ids)})", list(root_ids))]
+
+
+def set_file_stat(conn: sqlite3.Connection, track_id: int, *, mtime: float,
+                  size: int | None = None) -> None:
+    """Record a file's new mtime (and size, when given)."""
+    if size is None:
+        conn.execute("UPDATE tracks SET mtime = ? WHERE id = ?", (mtime, track_id))
+    else:
+        conn.execute("UPDATE tracks SET size = ?, mtime = ? WHERE id = ?",
+                     (size, mtime, track_id))
+
+
+def mark_pending(conn: sqlite3.Connection, track_id: int) -> None:
+    """Queue a track for analysis by the next scan."""
+    conn.execute("UPDATE tracks SET status = 'pending' WHERE id = ?", (track_id,))
+
+
+def move_track(conn: sqlite3.Connection, track_id: int, *, path: str, root_id: int,
+               mtime: float) -> None:
+    """Re-point a track whose file moved (same bytes) to its new path."""
+    conn.execute("UPDATE tracks SET path = ?, root_id = ?, mtime = ? WHERE id = ?",
+                 (path, root_id, mtime, track_id))
+
+
+def delete_tracks(conn: sqlite3.Connection, track_ids: Sequence[int]) -> None:
+    """Forget tracks whose files are gone (their vectors and states go with them)."""
+    conn.executemany("DELETE FROM tracks WHERE id = ?", [(int(t),) for t in track_ids])
+
+
+def track_is_at(conn: sqlite3.Connection, track_id: int, path: str) -> bool:
+    """Whether track ``track_id`` still exists at ``path`` (not removed or moved)."""
+    return conn.execute("SELECT 1 FROM tracks WHERE id = ? AND path = ?",
+                        (track_id, path)).fetchone() is not None
+
+
+def pending_work(store: Store, root_ids: Sequence[int],
+                 fingerprint: str) -> list[tuple[int, str]]:
+    """``(track id, path)`` of present files needing analysis under ``root_ids``."""
+    if not root_ids:
+        return []
+    rows = store.query(
+        "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
+        f"WHERE t.root_id IN ({_marks(root_ids)}) AND p.state = 'present' "
+        "AND (t.status = 'pending' OR (t.status = 'error' AND t.retry = 1) "
+        "OR (t.status = 'ok' AND COALESCE(t.fingerprint, '') != ?) "
+        # analysed before dense segments existed (schema 4): add them
+        "OR (t.status = 'ok' AND NOT EXISTS (SELECT 1 FROM dense_segments d "
+        "WHERE d.track_id = t.id))) ORDER BY t.path",
+        (*root_ids, fingerprint))
+    return [(int(r[0]), str(r[1])) for r in rows]

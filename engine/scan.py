@@ -75,22 +75,15 @@ class ScanOptions:
 #: A ``tracks`` row as a plain dict (column name -> value).
 _Row = dict[str, Any]
 
-def _stored_tracks(conn: sqlite3.Connection, root_ids: list[int]) -> dict[str, _Row]:
-    marks = ",".join("?" * len(root_ids))
-    rows = conn.execute(f"SELECT id, path, size, mtime, content_hash, status, retry FROM tracks "
-                        f"WHERE root_id IN ({marks})", root_ids).fetchall() if root_ids else []
-    return {r["path"]: dict(r) for r in rows}
-
-
 def _apply_changed(conn: sqlite3.Connection, row: _Row, found: FoundFile) -> None:
     """A file whose size or mtime changed: re-analyse unless its bytes are the same."""
     same = (row["status"] == "ok" and row["content_hash"] is not None
             and row["size"] == found.size and hash_or_none(found.path) == row["content_hash"])
     if same:
-        conn.execute("UPDATE tracks SET mtime = ? WHERE id = ?", (found.mtime, row["id"]))
+        records.set_file_stat(conn, row["id"], mtime=found.mtime)
     else:
-        conn.execute("UPDATE tracks SET size = ?, mtime = ?, status = 'pending' WHERE id = ?",
-                     (found.size, found.mtime, row["id"]))
+        records.set_file_stat(conn, row["id"], mtime=found.mtime, size=found.size)
+        records.mark_pending(conn, row["id"])
 
 
 def _failed_file_changed(row: _Row, found: FoundFile) -> bool:
@@ -115,8 +108,8 @@ def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str,
             continue
         by_size[found.size].remove(match)
         gone.pop(match["path"])
-        conn.execute("UPDATE tracks SET path = ?, root_id = ?, mtime = ? WHERE id = ?",
-                     (found.path, root_ids[found.root], found.mtime, match["id"]))
+        records.move_track(conn, match["id"], path=found.path, root_id=root_ids[found.root],
+                           mtime=found.mtime)
     return still_new
 
 
@@ -129,10 +122,9 @@ def apply_diff(store: Store, found: WalkResult, root_ids: dict[str, int]) -> dic
     present_ids = [root_ids[r] for r in found.present_roots]
     counts = {"new": 0, "changed": 0, "moved": 0, "deleted": 0, "masked": 0}
     with store.transaction() as conn:
-        stored = _stored_tracks(conn, present_ids)
+        stored = {r["path"]: r for r in records.file_rows(conn, present_ids)}
         for root in found.missing_roots:
-            ids = [r[0] for r in conn.execute("SELECT id FROM tracks WHERE root_id = ?",
-                                              (root_ids[root],))]
+            ids = records.track_ids_under(conn, [root_ids[root]])
             records.set_state(conn, ids, "masked")
             counts["masked"] += len(ids)
         new = []
@@ -144,38 +136,18 @@ def apply_diff(store: Store, found: WalkResult, root_ids: dict[str, int]) -> dic
                 _apply_changed(conn, row, f)
                 counts["changed"] += 1
             elif _failed_file_changed(row, f):
-                conn.execute("UPDATE tracks SET status = 'pending' WHERE id = ?", (row["id"],))
+                records.mark_pending(conn, row["id"])
                 counts["changed"] += 1
         still_new = _match_moves(conn, new, stored, root_ids)
         counts["moved"] = len(new) - len(still_new)
-        conn.executemany("DELETE FROM tracks WHERE id = ?", [(r["id"],) for r in stored.values()])
+        records.delete_tracks(conn, [r["id"] for r in stored.values()])
         counts["deleted"] = len(stored)
         for f in still_new:
             records.insert_pending(conn, path=f.path, root_id=root_ids[f.root], size=f.size,
                                    mtime=f.mtime)
         counts["new"] = len(still_new)
-        present = [r[0] for r in conn.execute(
-            f"SELECT id FROM tracks WHERE root_id IN ({','.join('?' * len(present_ids))})",
-            present_ids)] if present_ids else []
-        records.set_state(conn, present, "present")
+        records.set_state(conn, records.track_ids_under(conn, present_ids), "present")
     return counts
-
-
-def pending_work(store: Store, root_ids: list[int], fingerprint: str) -> list[tuple[int, str]]:
-    """``(track id, path)`` of present files needing analysis under ``root_ids``."""
-    if not root_ids:
-        return []
-    marks = ",".join("?" * len(root_ids))
-    rows = store.query(
-        "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
-        f"WHERE t.root_id IN ({marks}) AND p.state = 'present' AND (t.status = 'pending' "
-        "OR (t.status = 'error' AND t.retry = 1) "
-        "OR (t.status = 'ok' AND COALESCE(t.fingerprint, '') != ?) "
-        # analysed before dense segments existed (schema 4): add them
-        "OR (t.status = 'ok' AND NOT EXISTS (SELECT 1 FROM dense_segments d "
-        "WHERE d.track_id = t.id))) ORDER BY t.path",
-        (*root_ids, fingerprint))
-    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 # -- analysis -----------------------------------------------------------------------
@@ -322,9 +294,7 @@ def _commit(store: Store, batch: list[Analysis], fingerprint: str) -> None:
         return
     with store.transaction() as conn:
         for result in batch:
-            exists = conn.execute("SELECT 1 FROM tracks WHERE id = ? AND path = ?",
-                                  (result.track_id, result.path)).fetchone()
-            if not exists:
+            if not records.track_is_at(conn, result.track_id, result.path):
                 continue  # removed or moved while it was being analysed
             if result.ok:
                 records.save_analysis(conn, result.track_id, result, fingerprint)
@@ -357,7 +327,7 @@ def scan(store: Store, *, roots: list[Path], options: ScanOptions,
     store.set_meta("walk_errors", json.dumps([[str(e.path), e.reason] for e in found.errors]))
     store.set_meta("model_sha256", options.fingerprint)
     present = [root_ids[r] for r in found.present_roots]
-    work = pending_work(store, present, options.fingerprint)
+    work = records.pending_work(store, present, options.fingerprint)
     last = ScanProgress(stage="analyse", done=0, total=len(work))
     yield replace(last, errors=len(found.errors))
     for progress in analyse(store, work, options, should_stop=stop):

@@ -124,6 +124,19 @@ INSERT OR IGNORE INTO meta VALUES ('dense_format', '1')
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3, 4: _MIGRATION_4}
 
+#: The one definition of a searchable track: analysed (``ok``) and its file present.
+#: ``searchable_join(alias)`` joins ``tracks t`` and ``path_state p`` to a table whose
+#: ``track_id`` column is ``alias.track_id``; queries of one model add
+#: ``AND t.fingerprint = ?``.
+SEARCHABLE = "t.status = 'ok' AND p.state = 'present'"
+
+
+def searchable_join(alias: str) -> str:
+    """``JOIN`` clauses that bring ``tracks t`` and ``path_state p`` to ``alias``'s rows."""
+    return (f"JOIN tracks t ON t.id = {alias}.track_id "
+            "JOIN path_state p ON p.track_id = t.id")
+
+
 #: Segment keys in the segment-level index are ``track_id * SEGMENT_STRIDE + seg``.
 SEGMENT_STRIDE = 4096
 
@@ -383,9 +396,7 @@ class Store:
         table, key = (("segments", f"v.track_id * {SEGMENT_STRIDE} + v.seg") if segments
                       else ("track_vectors", "v.track_id"))
         sql = (f"SELECT {key} AS k, v.{column} AS vec FROM {table} v "
-               "JOIN tracks t ON t.id = v.track_id "
-               "JOIN path_state p ON p.track_id = t.id "
-               "WHERE t.status = 'ok' AND p.state = 'present'")
+               f"{searchable_join('v')} WHERE {SEARCHABLE}")
         params: tuple[Any, ...] = ()
         if fingerprint is not None:
             sql += " AND t.fingerprint = ?"
