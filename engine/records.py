@@ -326,3 +326,32 @@ def pending_work(store: Store, root_ids: Sequence[int],
         "WHERE d.track_id = t.id))) ORDER BY t.path",
         (*root_ids, fingerprint))
     return [(int(r[0]), str(r[1])) for r in rows]
+
+
+# -- playlists ------------------------------------------------------------------------
+def save_playlist(store: Store, name: str, entries: Sequence[tuple[int | None, Path]]) -> None:
+    """Create or replace playlist ``name`` with ``(track id, path)`` entries, in order."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM playlists WHERE name = ?", (name,))
+        pid = conn.execute("INSERT INTO playlists (name, created) VALUES (?, ?)",
+                           (name, time.time())).lastrowid
+        conn.executemany("INSERT INTO playlist_items VALUES (?, ?, ?, ?)",
+                         [(pid, i, tid, str(p)) for i, (tid, p) in enumerate(entries)])
+
+
+def playlist_names(store: Store) -> list[str]:
+    """Every playlist name, sorted without regard to case."""
+    return [str(r[0]) for r in store.query("SELECT name FROM playlists "
+                                           "ORDER BY name COLLATE NOCASE, name")]
+
+
+def playlist_rows(store: Store, name: str) -> list[tuple[int | None, Path]]:
+    """``(track id, path)`` entries of playlist ``name`` in order (none if no such list)."""
+    rows = store.query("SELECT i.track_id, i.path FROM playlist_items i JOIN playlists p "
+                       "ON p.id = i.playlist_id WHERE p.name = ? ORDER BY i.pos", (name,))
+    return [(None if r[0] is None else int(r[0]), Path(r[1])) for r in rows]
+
+
+def delete_playlist(store: Store, name: str) -> None:
+    """Remove playlist ``name`` (its tracks stay in the library)."""
+    store.mutate("DELETE FROM playlists WHERE name = ?", (name,))
