@@ -34,7 +34,6 @@ from engine.config import FEATURE_VERSION
 from engine.errors import StoreAccessError
 from engine.filecheck import file_digest
 from engine.index import VectorIndex, build_index, id_checksum
-from engine.records import searchable_track_ids
 from engine.segment_index import build_segment_index, segment_keys
 from engine.store import VECTOR_COLUMNS, Store
 
@@ -219,7 +218,7 @@ def database_checksums(store: Store, fingerprint: str) -> dict[str, str]:
     """Id checksums of what the database says the indexes must hold (and the segment
     codec: coding a library's dense vectors changes the segment index)."""
     codec = dense.codec_for(store, fingerprint)
-    return {"tracks": id_checksum(searchable_track_ids(store, fingerprint)),
+    return {"tracks": id_checksum(store.searchable_track_ids(fingerprint)),
             "segments": f"{id_checksum(segment_keys(store, fingerprint))}"
                         f":{codec.id if codec else 0}"}
 

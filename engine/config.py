@@ -19,10 +19,6 @@ from engine.errors import ParameterError
 
 #: Bumped whenever the meaning of a feature changes (not just a parameter value).
 FEATURE_VERSION = 1
-#: The modalities: the model's branch outputs, the app's sliders and match colours.
-BRANCH_NAMES = ("timbre", "harmony", "rhythm")
-#: The stored vectors of a segment or track: the fused embedding and one per modality.
-VECTOR_COLUMNS = ("fused", *BRANCH_NAMES)
 
 
 @dataclass(frozen=True)

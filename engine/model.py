@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import BRANCH_NAMES as BRANCH_NAMES
 from engine.config import FeatureConfig
 from engine.errors import ModelError
 from engine.features import Segments
 from engine.filecheck import file_digest
 from engine.index import normalise
+from engine.store import BRANCH_NAMES as BRANCH_NAMES
 
 CARD_FILE = "card.json"
 CARD_FORMAT = "resonance-model-card"

@@ -14,16 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from engine import dense
 from engine.errors import ParameterError
 from engine.store import (
-    SEARCHABLE,
     SEGMENT_DTYPE,
     VECTOR_COLUMNS,
     Store,
-    searchable_join,
     to_blob,
 )
 
@@ -240,13 +236,6 @@ def library_stats(store: Store) -> dict[str, Any]:
     stats["model_sha256"] = store.get_meta("model_sha256")
     stats["revision"] = store.revision
     return stats
-
-
-def searchable_track_ids(store: Store, fingerprint: str) -> np.ndarray:
-    """Ids ``(n,)`` int64 of the searchable tracks with vectors of model ``fingerprint``."""
-    rows = store.query(f"SELECT v.track_id FROM track_vectors v {searchable_join('v')} "
-                       f"WHERE {SEARCHABLE} AND t.fingerprint = ?", (fingerprint,))
-    return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
 
 def relabel_fingerprint(conn: sqlite3.Connection, old: str, new: str) -> None:

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import VECTOR_COLUMNS as VECTOR_COLUMNS
 from engine.errors import StoreAccessError
 
 DB_FILE = "library.db"
@@ -123,6 +122,11 @@ INSERT OR IGNORE INTO meta VALUES ('dense_format', '1')
 #: SQL text, or a function of the connection for steps that transform data.
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3, 4: _MIGRATION_4}
+
+#: The modalities: the model's branch outputs, the app's sliders and match colours.
+BRANCH_NAMES = ("timbre", "harmony", "rhythm")
+#: The stored vectors of a segment or track: the fused embedding and one per modality.
+VECTOR_COLUMNS = ("fused", *BRANCH_NAMES)
 
 #: The one definition of a searchable track: analysed (``ok``) and its file present.
 #: ``searchable_join(alias)`` joins ``tracks t`` and ``path_state p`` to a table whose
@@ -407,6 +411,12 @@ class Store:
             return ids, np.zeros((0, 0), np.float32)
         dtype = SEGMENT_DTYPE if segments else TRACK_DTYPE
         return ids, np.stack([from_blob(r[1], dtype) for r in rows]).astype(np.float32)
+
+    def searchable_track_ids(self, fingerprint: str) -> np.ndarray:
+        """Ids ``(n,)`` int64 of the searchable tracks with vectors of model ``fingerprint``."""
+        rows = self.query(f"SELECT v.track_id FROM track_vectors v {searchable_join('v')} "
+                          f"WHERE {SEARCHABLE} AND t.fingerprint = ?", (fingerprint,))
+        return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
     def segment_vectors(self, track_ids: Sequence[int], *,
                         columns: Sequence[str] = VECTOR_COLUMNS
