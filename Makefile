@@ -48,7 +48,7 @@ onnx_eval:       ## ONNX-vs-torch parity and timing
 index:           ## embed the cached songs into an engine catalog (FAISS, atomic swap)
 	$(TRAIN) index --load $(EXPORT) --cache_dir $(CACHE) --out_dir $(CATALOG)
 
-test:            ## install what is missing, then ruff, import contracts and the whole test suite
+test:            ## install what is missing, then ruff, import contracts, mypy and the whole test suite
 	./bootstrap test
 
 test-fast:       ## the tests not marked slow (under a minute; what pre-commit runs)

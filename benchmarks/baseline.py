@@ -14,6 +14,7 @@ import numpy as np
 import scipy.fft
 
 from engine.features import Segments
+from engine.index import normalise
 
 N_MFCC = 20
 
@@ -52,5 +53,4 @@ class Baseline:
         parts = [(blocks[k] - self.mean[k]) / self.std[k] / np.sqrt(blocks[k].shape[1])
                  for k in sorted(blocks)]
         x = np.concatenate(parts, axis=1)
-        return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(
-            np.float32)
+        return normalise(x)

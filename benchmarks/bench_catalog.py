@@ -118,7 +118,7 @@ class _FakeEmbedder:
 
     fingerprint = "synthetic"
 
-    class card:  # noqa: N801 - mimics ModelCard's attribute
+    class card:
         embed_dim = DIM
 
 
@@ -138,7 +138,7 @@ def bench_library(n_tracks: int) -> list[str]:
         size = (Path(tmp) / "library.db").stat().st_size / 2**20
         rows.append(f"| database size | {size:.0f} MB |")
         lib = Library.open(Path(tmp))
-        lib._embedder = _FakeEmbedder()  # noqa: SLF001 - benchmark shortcut
+        lib._embedder = _FakeEmbedder()
         start = time.perf_counter()
         lib.catalog()
         rows.append(f"| catalog build (first open, both indexes) | "
@@ -170,7 +170,7 @@ def bench_queries(folder: Path) -> None:
     print(f"| RSS before opening the library (Python, numpy, faiss imported) | "
           f"{vm_rss_mb():.0f} MB |")
     lib = Library.open(folder)
-    lib._embedder = _FakeEmbedder()  # noqa: SLF001 - benchmark shortcut
+    lib._embedder = _FakeEmbedder()
     start = time.perf_counter()
     catalog = lib.catalog()
     print(f"| catalog load (verify + read both indexes + track vectors) | "

@@ -27,6 +27,7 @@ import numpy as np
 
 from engine.features import select_starts
 from engine.index import normalise
+from engine.library import default_workers
 from engine.model import Embedder, default_model_dir
 from engine.rerank import MMR, PRF
 from engine.search import weighted
@@ -46,7 +47,7 @@ def scan_all_segments(tracks: list[dict], corpus: Path, model: Path, tmp: Path):
         os.symlink((corpus / t["path"]).resolve(), music / f"{i:04d}.ogg")
     store = Store(tmp / "library.db")
     options = ScanOptions(model_dir=model, fingerprint=Embedder(model).fingerprint,
-                          workers=os.cpu_count() or 1, max_segments=None)
+                          workers=default_workers(), max_segments=None)
     for _ in scan(store, roots=[music], options=options):
         pass
     rows = store.query("SELECT id, path, status, error FROM tracks")

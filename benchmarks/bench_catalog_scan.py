@@ -26,6 +26,7 @@ from pathlib import Path
 
 from engine.analysis import content_hash
 from engine.audio import AUDIO_EXTENSIONS, load_audio
+from engine.library import default_workers
 from engine.model import Embedder, default_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +129,7 @@ def main() -> None:
     parser.add_argument("--music", type=Path, default=ROOT / "data" / "corpus" / "recordings")
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--model", type=Path, default=None)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     model = args.model

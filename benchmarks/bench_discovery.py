@@ -34,6 +34,7 @@ from engine.discovery.layout import build_layout
 from engine.discovery.mapcache import load_layout, save_layout, update_layout
 from engine.discovery.mixes import make_mixes
 from engine.discovery.path import song_path
+from engine.index import normalise
 from engine.records import TrackInfo
 
 DIM = 512
@@ -48,8 +49,7 @@ def library(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarra
     genre = rng.integers(0, GENRES, n)
     artist = rng.integers(0, ARTISTS, n)
     x = genre_c[genre] + 0.7 * artist_c[genre, artist] + 1.4 * rng.standard_normal((n, DIM))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32), genre, genre * ARTISTS + artist
+    return normalise(x), genre, genre * ARTISTS + artist
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:

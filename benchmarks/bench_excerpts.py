@@ -269,7 +269,7 @@ def bench_query(folder: Path) -> None:
 
     print(f"| RSS before opening the library | {vm_rss_mb():.0f} MB |")
     lib = Library.open(folder)
-    lib._embedder = _FakeEmbedder()  # noqa: SLF001 - benchmark shortcut
+    lib._embedder = _FakeEmbedder()
     start = time.perf_counter()
     catalog = lib.catalog()
     print(f"| catalog build (first open: both indexes from the database) | "

@@ -52,11 +52,11 @@ class StallProbe:
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
 
-    def start(self) -> None:  # noqa: D102
+    def start(self) -> None:
         self._last = time.perf_counter()
         self.timer.start()
 
-    def stop(self) -> None:  # noqa: D102
+    def stop(self) -> None:
         self.timer.stop()
 
     def _tick(self) -> None:

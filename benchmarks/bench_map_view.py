@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from engine.index import normalise  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "out"
 
 
@@ -146,15 +148,15 @@ class SyntheticLibrary:
         centres = rng.normal(size=(60, 512))
         x = centres[rng.integers(0, 60, n)] + 0.5 * rng.normal(size=(n, 512))
         self.ids = np.arange(1, n + 1, dtype=np.int64)
-        self.vectors = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+        self.vectors = normalise(x)
 
-    def library_map(self, *, rebuild: bool = False):  # noqa: D102
+    def library_map(self, *, rebuild: bool = False):
         from engine.discovery import MapUpdate, build_layout
 
         layout = build_layout(self.ids, self.vectors)
         return MapUpdate(layout, rebuilt=True, added=len(self.ids), removed=0)
 
-    def mixes(self, count: int | None = None):  # noqa: D102
+    def mixes(self, count: int | None = None):
         from engine.discovery import make_mixes
 
         return make_mixes(self.ids, self.vectors, {}, count=count)
@@ -189,7 +191,7 @@ def stall_during_first_map(n: int) -> dict:
     return {"tracks": n, "first_map_s": round(took, 1), **probe.summary()}
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: D103
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, nargs="+", default=[20_000, 50_000])
     parser.add_argument("--frames", type=int, default=60)

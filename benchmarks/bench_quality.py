@@ -43,6 +43,7 @@ from engine.analysis import SEGMENTS_PER_TRACK, mean_vector
 from engine.audio import load_audio
 from engine.config import FeatureConfig
 from engine.features import Segments
+from engine.index import normalise, unit
 from engine.model import Embedder, default_model_dir
 from engine.search import SearchParams, weighted
 from engine.windowed import selected_segments
@@ -131,7 +132,7 @@ def statistics_systems(raw: Raw, tracks: list[dict]) -> dict[str, SystemData]:
         sd = SystemData()
         for b, track in zip(raw.db, tracks, strict=True):
             vecs = model.vectors(pick(b))
-            sd.tracks.append(rt.unit(vecs.mean(axis=0)))
+            sd.tracks.append(unit(vecs.mean(axis=0)))
             if track["kind"] == "recording":
                 sd.db.append(vecs)
         sd.queries = {k: [model.vectors(pick(b)) for b in raw.queries[k]] for k in QUERY_KINDS}
@@ -164,7 +165,7 @@ def track_level(sd: SystemData, tracks: list[dict], *, kind: str, label: str,
     idx = [i for i, t in enumerate(tracks) if t["kind"] == kind]
     if len(idx) < 2:
         return {}
-    vecs = rt.unit(np.stack([sd.tracks[i] for i in idx]))
+    vecs = normalise(np.stack([sd.tracks[i] for i in idx]))
     labels = np.array([tracks[i][label] for i in idx])
     if len(set(labels.tolist())) == len(labels):
         return {}

@@ -39,6 +39,7 @@ from benchmarks.results import machine, update_section
 from engine.audio import load_audio
 from engine.config import FeatureConfig
 from engine.features import extract_features, segment_features
+from engine.index import normalise
 from engine.model import Embedder, default_model_dir
 
 TARGET_GAIN = 0.10  # issue 6: same-source P@10 at least baseline + 0.10
@@ -57,7 +58,7 @@ def p_at_10(sims: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, floa
 
 
 def _cosine(vectors: list[np.ndarray]) -> np.ndarray:
-    v = rt.unit(np.stack(vectors))
+    v = normalise(np.stack(vectors))
     return v @ v.T
 
 
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         for branch in embs[0].branches:
             rows[f"{name}, {branch} only"] = p_at_10(
                 _cosine([e.branches[branch].mean(axis=0) for e in embs]), labels)
-        means = rt.unit(np.stack([e.fused.mean(axis=0) for e in embs]))
+        means = normalise(np.stack([e.fused.mean(axis=0) for e in embs]))
         rows[f"{name}, fused, centred on these recordings"] = p_at_10(
             _cosine(list(means - means.mean(axis=0))), labels)
         rows[f"{name}, fused, mean and spread"] = p_at_10(_cosine(

@@ -5,11 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    """L2-normalise rows."""
-    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 def track_scores(query: np.ndarray, db: np.ndarray, owner: np.ndarray,
                  n_tracks: int) -> np.ndarray:
     """Each track's best segment match to any query segment.

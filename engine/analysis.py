@@ -7,6 +7,7 @@ result is a plain picklable :class:`Analysis`; the scan's single writer stores i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ import numpy as np
 
 from engine.errors import ResonanceError
 from engine.features import select_starts
+from engine.filecheck import file_digest
+from engine.index import unit
 from engine.tags import Tags, read_tags
 
 if TYPE_CHECKING:
@@ -60,11 +63,7 @@ class Analysis:
 
 def content_hash(path: str | os.PathLike[str]) -> str:
     """BLAKE2b digest of a file's bytes (detects moves and touched-but-equal files)."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, functools.partial(hashlib.blake2b, digest_size=16))
 
 
 def init_worker(model_dir: str) -> None:
@@ -77,8 +76,7 @@ def init_worker(model_dir: str) -> None:
 
 def mean_vector(vectors: np.ndarray) -> np.ndarray:
     """Mean of L2-normalised rows, re-normalised ``(n, d) -> (d,)``."""
-    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    return unit(np.asarray(vectors, dtype=np.float32).mean(axis=0))
 
 
 def embed_audio(y: np.ndarray, embedder: Embedder, *,

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -161,7 +162,7 @@ def _decode_sndfile(path: Path, offset: float, duration: float | None) -> tuple[
     return data, rate
 
 
-def _audio_stream(container, path: Path) -> tuple:
+def _audio_stream(container: Any, path: Path) -> tuple[Any, int]:
     """The first audio stream of an open container and its sample rate."""
     if not container.streams.audio:
         raise DecodeError(path, "not an audio file (no audio stream)")
@@ -193,7 +194,7 @@ def _decode_av(path: Path, offset: float, duration: float | None) -> tuple[np.nd
     return data[:got] if got is not None else data, rate
 
 
-def _read_av_frames(container, stream, rate: int, offset: float,
+def _read_av_frames(container: Any, stream: Any, rate: int, offset: float,
                     duration: float | None) -> tuple[list[np.ndarray], int | None]:
     """Decode frames to ``(n, channels)`` float32 chunks from ``offset`` on."""
 
@@ -215,7 +216,7 @@ def _read_av_frames(container, stream, rate: int, offset: float,
     return chunks, want
 
 
-def intact_frames(container, stream) -> Iterator:
+def intact_frames(container: Any, stream: Any) -> Iterator[Any]:
     """Decoded frames of ``stream``, skipping damaged packets as players do."""
     import av
 
@@ -229,8 +230,8 @@ def intact_frames(container, stream) -> Iterator:
             continue
 
 
-def _frame_to_array(frame) -> np.ndarray:
-    arr = frame.to_ndarray()
+def _frame_to_array(frame: Any) -> np.ndarray:
+    arr: np.ndarray = frame.to_ndarray()
     channels = len(frame.layout.channels)
     if np.issubdtype(arr.dtype, np.integer):
         arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)

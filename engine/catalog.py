@@ -17,7 +17,6 @@ stored embeddings. Nothing is pickled.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ import numpy as np
 from engine import dense
 from engine.config import FEATURE_VERSION
 from engine.errors import StoreAccessError
+from engine.filecheck import file_digest
 from engine.index import VectorIndex, build_index, id_checksum
 from engine.segment_index import build_segment_index, segment_keys
 from engine.store import VECTOR_COLUMNS, Store
@@ -94,11 +94,6 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint: str,
                   checksums: dict[str, str]) -> Path:
     """Atomically replace the catalog under ``folder`` with ``indexes``.
@@ -119,7 +114,7 @@ def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint:
             entries[name] = {"file": target.name, "kind": index.kind, "count": index.count,
                              "dim": index.dim,
                              "id_checksum": checksums[name], "recall_at_20": index.recall,
-                             "nprobe": index.nprobe, "sha256": _sha256(target)}
+                             "nprobe": index.nprobe, "sha256": file_digest(target)}
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
                     "model_sha256": fingerprint, "feature_version": FEATURE_VERSION,
                     "dim": next(iter(indexes.values())).dim, "created": time.time(),
@@ -203,7 +198,7 @@ def read_catalog(folder: Path, *, fingerprint: str, dim: int,
             raise CatalogInvalid(f"{name} index is out of date with the database")
         path = live / str(entry["file"])
         try:
-            if _sha256(path) != entry["sha256"]:
+            if file_digest(path) != entry["sha256"]:
                 raise CatalogInvalid(f"{name} index file is corrupt (checksum mismatch)")
             index = VectorIndex.read(path, kind=entry["kind"], dim=int(entry.get("dim", dim)),
                                      recall=float(entry["recall_at_20"]),
@@ -223,17 +218,11 @@ def database_checksums(store: Store, fingerprint: str) -> dict[str, str]:
     """Id checksums of what the database says the indexes must hold (and the segment
     codec: coding a library's dense vectors changes the segment index)."""
     codec = dense.codec_for(store, fingerprint)
-    return {"tracks": id_checksum(_track_ids(store, fingerprint)),
+    return {"tracks": id_checksum(store.searchable_track_ids(fingerprint)),
             "segments": f"{id_checksum(segment_keys(store, fingerprint))}"
                         f":{codec.id if codec else 0}"}
 
 
-def _track_ids(store: Store, fingerprint: str) -> np.ndarray:
-    rows = store.query(
-        "SELECT v.track_id FROM track_vectors v JOIN tracks t ON t.id = v.track_id "
-        "JOIN path_state p ON p.track_id = t.id WHERE t.status = 'ok' "
-        "AND p.state = 'present' AND t.fingerprint = ?", (fingerprint,))
-    return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
 
 def open_catalog(store: Store, folder: Path, *, fingerprint: str, dim: int,

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from engine.store import Store
+from engine.store import SEARCHABLE, Store, searchable_join
 
 #: Float16 vectors of one model from which a codec is fitted and everything coded.
 FIT_MIN = 20_000
@@ -76,12 +77,15 @@ class Codec:
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         """Codes ``(n, dim)`` int8 of vectors ``(n, d)``."""
-        z = (np.asarray(vectors, np.float32) - self.mean) @ self.components.T
-        return np.clip(np.rint(z / self.scale), -127, 127).astype(np.int8)
+        z: np.ndarray = (np.asarray(vectors, np.float32) - self.mean) @ self.components.T
+        codes: np.ndarray = np.clip(np.rint(z / self.scale), -127, 127).astype(np.int8)
+        return codes
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Approximate vectors ``(n, d)`` float32 of codes ``(n, dim)``."""
-        return self.mean + (codes.astype(np.float32) * self.scale) @ self.components
+        projected: np.ndarray = (codes.astype(np.float32) * self.scale) @ self.components
+        vectors: np.ndarray = self.mean + projected
+        return vectors
 
     def query(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Queries in the coded space ``(n, dim)`` and the offsets ``q . mean`` ``(n,)``:
@@ -139,7 +143,7 @@ def codec_for(store: Store | sqlite3.Connection, fingerprint: str) -> Codec | No
     return Codec.from_blob(int(rows[0][0]), rows[0][2], dim=int(rows[0][1]))
 
 
-def _conn_query(conn: sqlite3.Connection):
+def _conn_query(conn: sqlite3.Connection) -> Callable[[str, tuple[object, ...]], list[Any]]:
     return lambda sql, params: conn.execute(sql, params).fetchall()
 
 
@@ -155,9 +159,8 @@ def save(conn: sqlite3.Connection, track_id: int, starts: np.ndarray, vectors: n
 
 def searchable_sql(columns: str) -> str:
     """``SELECT columns`` over dense rows of searchable tracks of one model (``?``)."""
-    return (f"SELECT {columns} FROM dense_segments d JOIN tracks t ON t.id = d.track_id "
-            "JOIN path_state p ON p.track_id = t.id WHERE t.status = 'ok' "
-            "AND p.state = 'present' AND t.fingerprint = ?")
+    return (f"SELECT {columns} FROM dense_segments d {searchable_join('d')} "
+            f"WHERE {SEARCHABLE} AND t.fingerprint = ?")
 
 
 def _rows_to_dense(rows: Sequence[sqlite3.Row], codec: Codec | None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 
 class ResonanceError(Exception):
@@ -30,7 +30,8 @@ class DecodeError(ResonanceError):
     transient : the cause may go away without the file changing (permissions, I/O)
     """
 
-    def __init__(self, path: str | Path, reason: str, *, transient: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], reason: str, *,
+                 transient: bool = False) -> None:
         self.path = str(path)
         self.reason = reason
         self.transient = transient

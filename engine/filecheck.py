@@ -3,8 +3,11 @@ tag reading or decoding opens it (stdlib only: cheap enough to run first)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from collections.abc import Callable
+from typing import Any
 
 from engine.errors import DecodeError
 
@@ -48,3 +51,14 @@ def check_audio_file(path: str | os.PathLike[str]) -> os.stat_result:
     if not os.access(path, os.R_OK):
         raise DecodeError(path, "permission denied", transient=True)
     return st
+
+
+def file_digest(path: str | os.PathLike[str],
+                algorithm: str | Callable[[], Any] = "sha256") -> str:
+    """Hex digest of a file's bytes, read in blocks.
+
+    ``algorithm`` is a :mod:`hashlib` name or a constructor (e.g. a BLAKE2b of a chosen
+    ``digest_size``).
+    """
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, algorithm).hexdigest()

@@ -42,7 +42,14 @@ def id_checksum(ids: np.ndarray) -> str:
 def normalise(x: np.ndarray) -> np.ndarray:
     """Row-wise L2 normalisation ``(n, d) -> (n, d)`` float32, zero rows kept at zero."""
     x = np.atleast_2d(np.asarray(x, dtype=np.float32))
-    return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12))
+    norms: np.ndarray = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, 1e-12))
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    """One vector scaled to unit L2 norm ``(d,) -> (d,)`` float32, a zero vector kept at zero."""
+    row: np.ndarray = normalise(np.ravel(v))[0]
+    return row
 
 
 @dataclass
@@ -78,6 +85,7 @@ class VectorIndex:
             return faiss.vector_to_array(self.index.id_map).astype(np.int64)
         ivf = faiss.extract_index_ivf(self.index)
         invlists = ivf.invlists
+        assert invlists is not None  # an IVF index always owns its inverted lists
         parts = [faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
                  for i in range(ivf.nlist) if invlists.list_size(i)]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)

@@ -12,8 +12,9 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
 from engine.passages import PassageMatch
 from engine.records import ScanError, TrackInfo
-from engine.scan import ScanOptions, ScanProgress, default_workers
+from engine.scan import ScanOptions, ScanProgress
 from engine.scan import scan as run_scan
 from engine.scanlock import scan_lock
 from engine.search import Retriever, SearchParams, SearchResult, Seed, search
@@ -33,12 +34,22 @@ from engine.sessions import Session
 from engine.store import DB_FILE, Store
 
 __all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult", "Seed",
-           "TrackInfo", "default_library_dir"]
+           "TrackInfo", "default_library_dir", "default_workers"]
 
 if TYPE_CHECKING:
     from engine.discovery import MapUpdate, Mix
 
-SeedSource = int | str | os.PathLike | tuple[np.ndarray, int]
+SeedSource = int | str | os.PathLike[str] | tuple[np.ndarray, int]
+
+
+def default_workers(*, spare: int = 0) -> int:
+    """Analysis processes for a scan: the cores this process may run on, less ``spare``
+    (kept free for a GUI), at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, cores - spare)
 
 
 def default_library_dir() -> Path:
@@ -57,11 +68,11 @@ def _shipped_model_dir() -> Path:
         return resources_root() / "models" / "default"
 
 
-def _resolved(path: str | os.PathLike) -> Path:
+def _resolved(path: str | os.PathLike[str]) -> Path:
     return Path(path).resolve()
 
 
-def _music_folder(path: str | os.PathLike) -> Path:
+def _music_folder(path: str | os.PathLike[str]) -> Path:
     """``path`` resolved, refused unless it is an existing folder."""
     folder = _resolved(path)
     if not folder.exists():
@@ -150,10 +161,7 @@ class Library:
         if self.store.get_meta("model_sha256") != embedder.card.sha256:
             return
         with contextlib.suppress(StoreAccessError), self.store.transaction() as conn:
-            conn.execute("UPDATE tracks SET fingerprint = ? WHERE fingerprint = ?",
-                         (embedder.fingerprint, embedder.card.sha256))
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'model_sha256'",
-                         (embedder.fingerprint,))
+            records.relabel_fingerprint(conn, embedder.card.sha256, embedder.fingerprint)
 
     def set_model(self, model_dir: Path) -> None:
         """Use another model; tracks are re-embedded by the next scan.
@@ -207,7 +215,7 @@ class Library:
                 for p, r in json.loads(self.store.get_meta("walk_errors", "[]") or "[]")]
         return records.scan_errors(self.store) + walk
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Counts for ``resonance status``."""
         return records.library_stats(self.store)
 
@@ -240,8 +248,7 @@ class Library:
                     continue
                 yield progress
         if final is not None:
-            yield ScanProgress(final.done, final.total, "", "index", final.errors,
-                               final.rate, None)
+            yield replace(final, stage="index", path="", eta_s=None)
             self.catalog()
             yield final
 

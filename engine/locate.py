@@ -62,7 +62,7 @@ def align_frames(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
 
 
 def _standardise(frames: np.ndarray) -> np.ndarray:
-    x = frames - frames.mean(axis=1, keepdims=True)
+    x: np.ndarray = frames - frames.mean(axis=1, keepdims=True)
     return x / max(float(np.sqrt((x**2).sum())), 1e-9)
 
 

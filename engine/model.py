@@ -24,12 +24,14 @@ import numpy as np
 from engine.config import FeatureConfig
 from engine.errors import ModelError
 from engine.features import Segments
+from engine.filecheck import file_digest
+from engine.index import normalise
+from engine.store import BRANCH_NAMES as BRANCH_NAMES
 
 CARD_FILE = "card.json"
 CARD_FORMAT = "resonance-model-card"
 CARD_FORMAT_VERSION = 1
 INPUT_NAMES = ("mel", "chroma", "tempo")
-BRANCH_NAMES = ("timbre", "harmony", "rhythm")
 OUTPUT_NAMES = ("embedding", *BRANCH_NAMES)
 
 
@@ -100,15 +102,6 @@ class ModelCard:
             raise ModelError(f"model card is incomplete: {exc}") from exc
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_card(model_dir: str | os.PathLike[str]) -> ModelCard:
     """Read ``card.json`` from a model folder (or the card file itself)."""
     path = Path(model_dir)
@@ -171,7 +164,7 @@ class Embedder:
         self.model_path = self.model_dir / self.card.model_file
         if not self.model_path.is_file():
             raise ModelError(f"model file missing: {self.model_path}")
-        if verify and file_sha256(self.model_path) != self.card.sha256:
+        if verify and file_digest(self.model_path) != self.card.sha256:
             raise ModelError(f"model file {self.model_path} does not match its card's sha256 "
                              "(corrupt or replaced); reinstall or re-export the model")
         self._threads = threads
@@ -201,7 +194,7 @@ class Embedder:
                 raise ModelError(f"model {self.model_path} has no input {name!r} (its card "
                                  f"expects {', '.join(INPUT_NAMES)})")
             _check_dims(f"input {name!r}", declared[name], shape, self.model_path)
-        feed = {name: np.zeros([1, *shape[1:]], np.float32)
+        feed = {name: np.zeros([1, *(d for d in shape[1:] if d is not None)], np.float32)
                 for name, shape in self.card.input_shapes.items()}
         try:
             values = session.run(list(OUTPUT_NAMES), feed)
@@ -250,13 +243,13 @@ class Embedder:
             for name, value in zip(OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), feed),
                                    strict=True):
                 outs[name].append(np.asarray(value, dtype=np.float32))
-        stacked = {k: _l2(np.concatenate(v) if v else np.zeros((0, 1), np.float32))
+        stacked = {k: normalise(np.concatenate(v) if v else np.zeros((0, 1), np.float32))
                    for k, v in outs.items()}
         return Embeddings(fused=stacked["embedding"],
                           branches={b: stacked[b] for b in BRANCH_NAMES})
 
 
-def _check_dims(what: str, actual: list, expected: list[int | None], path: Path) -> None:
+def _check_dims(what: str, actual: list[object], expected: list[int | None], path: Path) -> None:
     """Fixed (integer) dimensions after the batch axis must equal the card's."""
     fixed = [a if isinstance(a, int) else None for a in actual]
     if len(fixed) != len(expected) or any(
@@ -265,6 +258,3 @@ def _check_dims(what: str, actual: list, expected: list[int | None], path: Path)
                          f"{list(actual)[1:]}, the card says {expected[1:]}")
 
 
-def _l2(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)

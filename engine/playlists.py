@@ -12,15 +12,15 @@ import codecs
 import contextlib
 import os
 import stat
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
+from engine import records
 from engine.errors import ParameterError, StoreAccessError
-from engine.records import TrackInfo, track_id_for_path, tracks_by_id
+from engine.records import TrackInfo, display_name, track_id_for_path, tracks_by_id
 from engine.store import Store
 
 XSPF_NS = "http://xspf.org/ns/0/"
@@ -45,8 +45,7 @@ class PlaylistEntry:
 # -- files --------------------------------------------------------------------------
 
 def _display(entry: PlaylistEntry) -> str:
-    title = entry.title or entry.path.stem
-    return f"{entry.artist} - {title}" if entry.artist else title
+    return display_name(entry.title or entry.path.stem, entry.artist)
 
 
 def write_m3u8(path: Path, entries: list[PlaylistEntry], *, relative: bool = True,
@@ -262,18 +261,12 @@ def save(store: Store, name: str, entries: list[tuple[int | None, Path]]) -> Non
     """Create or replace the playlist ``name`` with ``(track id, path)`` entries."""
     if not name.strip():
         raise ParameterError("a playlist needs a name")
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM playlists WHERE name = ?", (name,))
-        pid = conn.execute("INSERT INTO playlists (name, created) VALUES (?, ?)",
-                           (name, time.time())).lastrowid
-        conn.executemany("INSERT INTO playlist_items VALUES (?, ?, ?, ?)",
-                         [(pid, i, tid, str(p)) for i, (tid, p) in enumerate(entries)])
+    records.save_playlist(store, name, entries)
 
 
 def names(store: Store) -> list[str]:
     """Every playlist name, sorted without regard to case."""
-    return [r[0] for r in store.query("SELECT name FROM playlists "
-                                      "ORDER BY name COLLATE NOCASE, name")]
+    return records.playlist_names(store)
 
 
 @dataclass(frozen=True)
@@ -309,16 +302,15 @@ def resolved_items(store: Store, name: str) -> list[PlaylistItem]:
 
 def items(store: Store, name: str) -> list[tuple[int | None, Path]]:
     """``(track id, path)`` entries of a playlist in order."""
-    rows = store.query("SELECT i.track_id, i.path FROM playlist_items i JOIN playlists p "
-                       "ON p.id = i.playlist_id WHERE p.name = ? ORDER BY i.pos", (name,))
+    rows = records.playlist_rows(store, name)
     if not rows and name not in names(store):
         raise ParameterError(f"no playlist named {name!r}")
-    return [(r[0], Path(r[1])) for r in rows]
+    return rows
 
 
 def delete(store: Store, name: str) -> None:
     """Remove a playlist (its tracks stay in the library)."""
-    store.mutate("DELETE FROM playlists WHERE name = ?", (name,))
+    records.delete_playlist(store, name)
 
 
 def entries_for(store: Store, track_ids: list[int]) -> list[PlaylistEntry]:

@@ -6,15 +6,22 @@ are what the scan's single writer commits.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import dense
 from engine.errors import ParameterError
-from engine.store import SEGMENT_DTYPE, VECTOR_COLUMNS, Store, to_blob
+from engine.store import (
+    SEGMENT_DTYPE,
+    VECTOR_COLUMNS,
+    Store,
+    to_blob,
+)
 
 if TYPE_CHECKING:
     from engine.analysis import Analysis
@@ -45,6 +52,16 @@ class TrackInfo:
     def display_title(self) -> str:
         """The title tag, or the file name without extension."""
         return self.title or self.path.stem
+
+    @property
+    def display_name(self) -> str:
+        """``Artist - Title`` (see :func:`display_name`)."""
+        return display_name(self.display_title, self.artist)
+
+
+def display_name(title: str, artist: str | None) -> str:
+    """``Artist - Title``, or the title alone when the artist is unknown."""
+    return f"{artist} - {title}" if artist else title
 
 
 @dataclass(frozen=True)
@@ -104,7 +121,7 @@ def tracks_by_id(store: Store, ids: list[int]) -> dict[int, TrackInfo]:
     return out
 
 
-def track_id_for_path(store: Store, path: str | Path) -> int | None:
+def track_id_for_path(store: Store, path: str | os.PathLike[str]) -> int | None:
     """The id of the track stored at ``path`` (resolved), if any."""
     for candidate in {str(path), str(Path(path).resolve())}:
         rows = store.query("SELECT id FROM tracks WHERE path = ?", (candidate,))
@@ -219,3 +236,111 @@ def library_stats(store: Store) -> dict[str, Any]:
     stats["model_sha256"] = store.get_meta("model_sha256")
     stats["revision"] = store.revision
     return stats
+
+
+def relabel_fingerprint(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """Name the vectors of model ``old`` (and the library's model) ``new``."""
+    conn.execute("UPDATE tracks SET fingerprint = ? WHERE fingerprint = ?", (new, old))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'model_sha256'", (new,))
+
+
+# -- the scan's diff ------------------------------------------------------------------
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def file_rows(conn: sqlite3.Connection, root_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """What the scan compares with the walk, per track under ``root_ids``: id, path, size,
+    mtime, content_hash, status, retry."""
+    if not root_ids:
+        return []
+    rows = conn.execute("SELECT id, path, size, mtime, content_hash, status, retry FROM tracks "
+                        f"WHERE root_id IN ({_marks(root_ids)})", list(root_ids)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def track_ids_under(conn: sqlite3.Connection, root_ids: Sequence[int]) -> list[int]:
+    """Ids of every track under ``root_ids``."""
+    if not root_ids:
+        return []
+    return [int(r[0]) for r in conn.execute(
+        f"SELECT id FROM tracks WHERE root_id IN ({_marks(root_ids)})", list(root_ids))]
+
+
+def set_file_stat(conn: sqlite3.Connection, track_id: int, *, mtime: float,
+                  size: int | None = None) -> None:
+    """Record a file's new mtime (and size, when given)."""
+    if size is None:
+        conn.execute("UPDATE tracks SET mtime = ? WHERE id = ?", (mtime, track_id))
+    else:
+        conn.execute("UPDATE tracks SET size = ?, mtime = ? WHERE id = ?",
+                     (size, mtime, track_id))
+
+
+def mark_pending(conn: sqlite3.Connection, track_id: int) -> None:
+    """Queue a track for analysis by the next scan."""
+    conn.execute("UPDATE tracks SET status = 'pending' WHERE id = ?", (track_id,))
+
+
+def move_track(conn: sqlite3.Connection, track_id: int, *, path: str, root_id: int,
+               mtime: float) -> None:
+    """Re-point a track whose file moved (same bytes) to its new path."""
+    conn.execute("UPDATE tracks SET path = ?, root_id = ?, mtime = ? WHERE id = ?",
+                 (path, root_id, mtime, track_id))
+
+
+def delete_tracks(conn: sqlite3.Connection, track_ids: Sequence[int]) -> None:
+    """Forget tracks whose files are gone (their vectors and states go with them)."""
+    conn.executemany("DELETE FROM tracks WHERE id = ?", [(int(t),) for t in track_ids])
+
+
+def track_is_at(conn: sqlite3.Connection, track_id: int, path: str) -> bool:
+    """Whether track ``track_id`` still exists at ``path`` (not removed or moved)."""
+    return conn.execute("SELECT 1 FROM tracks WHERE id = ? AND path = ?",
+                        (track_id, path)).fetchone() is not None
+
+
+def pending_work(store: Store, root_ids: Sequence[int],
+                 fingerprint: str) -> list[tuple[int, str]]:
+    """``(track id, path)`` of present files needing analysis under ``root_ids``."""
+    if not root_ids:
+        return []
+    rows = store.query(
+        "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
+        f"WHERE t.root_id IN ({_marks(root_ids)}) AND p.state = 'present' "
+        "AND (t.status = 'pending' OR (t.status = 'error' AND t.retry = 1) "
+        "OR (t.status = 'ok' AND COALESCE(t.fingerprint, '') != ?) "
+        # analysed before dense segments existed (schema 4): add them
+        "OR (t.status = 'ok' AND NOT EXISTS (SELECT 1 FROM dense_segments d "
+        "WHERE d.track_id = t.id))) ORDER BY t.path",
+        (*root_ids, fingerprint))
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+# -- playlists ------------------------------------------------------------------------
+def save_playlist(store: Store, name: str, entries: Sequence[tuple[int | None, Path]]) -> None:
+    """Create or replace playlist ``name`` with ``(track id, path)`` entries, in order."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM playlists WHERE name = ?", (name,))
+        pid = conn.execute("INSERT INTO playlists (name, created) VALUES (?, ?)",
+                           (name, time.time())).lastrowid
+        conn.executemany("INSERT INTO playlist_items VALUES (?, ?, ?, ?)",
+                         [(pid, i, tid, str(p)) for i, (tid, p) in enumerate(entries)])
+
+
+def playlist_names(store: Store) -> list[str]:
+    """Every playlist name, sorted without regard to case."""
+    return [str(r[0]) for r in store.query("SELECT name FROM playlists "
+                                           "ORDER BY name COLLATE NOCASE, name")]
+
+
+def playlist_rows(store: Store, name: str) -> list[tuple[int | None, Path]]:
+    """``(track id, path)`` entries of playlist ``name`` in order (none if no such list)."""
+    rows = store.query("SELECT i.track_id, i.path FROM playlist_items i JOIN playlists p "
+                       "ON p.id = i.playlist_id WHERE p.name = ? ORDER BY i.pos", (name,))
+    return [(None if r[0] is None else int(r[0]), Path(r[1])) for r in rows]
+
+
+def delete_playlist(store: Store, name: str) -> None:
+    """Remove playlist ``name`` (its tracks stay in the library)."""
+    store.mutate("DELETE FROM playlists WHERE name = ?", (name,))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import ParameterError
+from engine.index import unit
 
 
 def similarities(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -22,13 +23,11 @@ def similarities(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     a = np.asarray(a, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
-    if b.ndim == 1:
-        return np.einsum("ij,j->i", a, b)
-    return np.einsum("ij,kj->ik", a, b)
+    out: np.ndarray = (np.einsum("ij,j->i", a, b) if b.ndim == 1
+                       else np.einsum("ij,kj->ik", a, b))
+    return out
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / max(float(np.linalg.norm(x)), 1e-12)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -60,8 +59,8 @@ class PRF:
         """
         feedback = ranked[: self.n]
         if self.n == 0 or len(feedback) == 0:
-            return _unit(np.asarray(query, dtype=np.float32))
-        return _unit((query + feedback.sum(axis=0)) / (len(feedback) + 1))
+            return unit(np.asarray(query, dtype=np.float32))
+        return unit((query + feedback.sum(axis=0)) / (len(feedback) + 1))
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from engine import records
 from engine.analysis import SEGMENTS_PER_TRACK, Analysis
@@ -33,7 +35,11 @@ COMMIT_EVERY = 32
 COMMIT_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
+#: The stages of a scan, in order; it ends with ``done`` or ``cancelled``.
+ScanStage = Literal["walk", "diff", "analyse", "index", "done", "cancelled"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScanProgress:
     """One progress report.
 
@@ -41,19 +47,19 @@ class ScanProgress:
     ----------
     done, total : files analysed so far, and to analyse in this scan
     path : the file just finished (or being looked at)
-    stage : ``walk``, ``diff``, ``analyse``, ``index``, ``done`` or ``cancelled``
+    stage : where the scan is (:data:`ScanStage`)
     errors : files that failed so far in this scan
     rate : files per second in the analyse stage
     eta_s : estimated seconds left (None when unknown)
     """
 
+    stage: ScanStage
     done: int
     total: int
-    path: str
-    stage: str
-    errors: int
-    rate: float
-    eta_s: float | None
+    path: str = ""
+    errors: int = 0
+    rate: float = 0.0
+    eta_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,41 +72,32 @@ class ScanOptions:
     max_segments: int | None = SEGMENTS_PER_TRACK
 
 
-def default_workers() -> int:
-    """All cores."""
-    return max(1, os.cpu_count() or 1)
-
-
 # -- diff ---------------------------------------------------------------------------
 
-def _stored_tracks(conn: sqlite3.Connection, root_ids: list[int]) -> dict[str, dict]:
-    marks = ",".join("?" * len(root_ids))
-    rows = conn.execute(f"SELECT id, path, size, mtime, content_hash, status, retry FROM tracks "
-                        f"WHERE root_id IN ({marks})", root_ids).fetchall() if root_ids else []
-    return {r["path"]: dict(r) for r in rows}
+#: A ``tracks`` row as a plain dict (column name -> value).
+_Row = dict[str, Any]
 
-
-def _apply_changed(conn: sqlite3.Connection, row: dict, found: FoundFile) -> None:
+def _apply_changed(conn: sqlite3.Connection, row: _Row, found: FoundFile) -> None:
     """A file whose size or mtime changed: re-analyse unless its bytes are the same."""
     same = (row["status"] == "ok" and row["content_hash"] is not None
             and row["size"] == found.size and hash_or_none(found.path) == row["content_hash"])
     if same:
-        conn.execute("UPDATE tracks SET mtime = ? WHERE id = ?", (found.mtime, row["id"]))
+        records.set_file_stat(conn, row["id"], mtime=found.mtime)
     else:
-        conn.execute("UPDATE tracks SET size = ?, mtime = ?, status = 'pending' WHERE id = ?",
-                     (found.size, found.mtime, row["id"]))
+        records.set_file_stat(conn, row["id"], mtime=found.mtime, size=found.size)
+        records.mark_pending(conn, row["id"])
 
 
-def _failed_file_changed(row: dict, found: FoundFile) -> bool:
+def _failed_file_changed(row: _Row, found: FoundFile) -> bool:
     """A permanently failed file whose bytes changed under the same size and mtime."""
     return (row["status"] == "error" and not row["retry"] and row["content_hash"] is not None
             and hash_or_none(found.path) not in (None, row["content_hash"]))
 
 
-def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str, dict],
+def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str, _Row],
                  root_ids: dict[str, int]) -> list[FoundFile]:
     """Re-point moved files (same size and content) to their new path; return the rest."""
-    by_size: dict[int, list[dict]] = {}
+    by_size: dict[int, list[_Row]] = {}
     for row in gone.values():
         by_size.setdefault(int(row["size"]), []).append(row)
     still_new = []
@@ -113,8 +110,8 @@ def _match_moves(conn: sqlite3.Connection, new: list[FoundFile], gone: dict[str,
             continue
         by_size[found.size].remove(match)
         gone.pop(match["path"])
-        conn.execute("UPDATE tracks SET path = ?, root_id = ?, mtime = ? WHERE id = ?",
-                     (found.path, root_ids[found.root], found.mtime, match["id"]))
+        records.move_track(conn, match["id"], path=found.path, root_id=root_ids[found.root],
+                           mtime=found.mtime)
     return still_new
 
 
@@ -127,10 +124,9 @@ def apply_diff(store: Store, found: WalkResult, root_ids: dict[str, int]) -> dic
     present_ids = [root_ids[r] for r in found.present_roots]
     counts = {"new": 0, "changed": 0, "moved": 0, "deleted": 0, "masked": 0}
     with store.transaction() as conn:
-        stored = _stored_tracks(conn, present_ids)
+        stored = {r["path"]: r for r in records.file_rows(conn, present_ids)}
         for root in found.missing_roots:
-            ids = [r[0] for r in conn.execute("SELECT id FROM tracks WHERE root_id = ?",
-                                              (root_ids[root],))]
+            ids = records.track_ids_under(conn, [root_ids[root]])
             records.set_state(conn, ids, "masked")
             counts["masked"] += len(ids)
         new = []
@@ -142,38 +138,18 @@ def apply_diff(store: Store, found: WalkResult, root_ids: dict[str, int]) -> dic
                 _apply_changed(conn, row, f)
                 counts["changed"] += 1
             elif _failed_file_changed(row, f):
-                conn.execute("UPDATE tracks SET status = 'pending' WHERE id = ?", (row["id"],))
+                records.mark_pending(conn, row["id"])
                 counts["changed"] += 1
         still_new = _match_moves(conn, new, stored, root_ids)
         counts["moved"] = len(new) - len(still_new)
-        conn.executemany("DELETE FROM tracks WHERE id = ?", [(r["id"],) for r in stored.values()])
+        records.delete_tracks(conn, [r["id"] for r in stored.values()])
         counts["deleted"] = len(stored)
         for f in still_new:
             records.insert_pending(conn, path=f.path, root_id=root_ids[f.root], size=f.size,
                                    mtime=f.mtime)
         counts["new"] = len(still_new)
-        present = [r[0] for r in conn.execute(
-            f"SELECT id FROM tracks WHERE root_id IN ({','.join('?' * len(present_ids))})",
-            present_ids)] if present_ids else []
-        records.set_state(conn, present, "present")
+        records.set_state(conn, records.track_ids_under(conn, present_ids), "present")
     return counts
-
-
-def pending_work(store: Store, root_ids: list[int], fingerprint: str) -> list[tuple[int, str]]:
-    """``(track id, path)`` of present files needing analysis under ``root_ids``."""
-    if not root_ids:
-        return []
-    marks = ",".join("?" * len(root_ids))
-    rows = store.query(
-        "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
-        f"WHERE t.root_id IN ({marks}) AND p.state = 'present' AND (t.status = 'pending' "
-        "OR (t.status = 'error' AND t.retry = 1) "
-        "OR (t.status = 'ok' AND COALESCE(t.fingerprint, '') != ?) "
-        # analysed before dense segments existed (schema 4): add them
-        "OR (t.status = 'ok' AND NOT EXISTS (SELECT 1 FROM dense_segments d "
-        "WHERE d.track_id = t.id))) ORDER BY t.path",
-        (*root_ids, fingerprint))
-    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 # -- analysis -----------------------------------------------------------------------
@@ -200,13 +176,23 @@ class _SingleThreadedPool(ProcessPoolExecutor):
     N x BLAS threads fighting), and restored for the rest of this process.
     """
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        """Submit, starting any new worker with one-thread BLAS/OpenMP."""
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Submit, starting any new worker with one-thread BLAS/OpenMP and Ctrl-C ignored.
+
+        A worker inherits an ignored SIGINT through exec, so a Ctrl-C sent to the whole
+        process group while it is still importing cannot print a traceback; the scanning
+        process alone stops the scan. (Signal handlers can only change on the main thread;
+        elsewhere, as in the desktop app, the worker ignores it from its initializer on.)
+        """
         saved = {k: os.environ.get(k) for k in _THREAD_VARS}
         os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))
+        on_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if on_main else None
         try:
             return super().submit(fn, *args, **kwargs)
         finally:
+            if on_main:
+                signal.signal(signal.SIGINT, previous or signal.default_int_handler)
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
@@ -225,10 +211,10 @@ def _new_pool(options: ScanOptions, workers: int) -> ProcessPoolExecutor:
 
 def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,
               should_stop: Callable[[], bool], *,
-              in_flight: int = 2) -> Generator[Analysis, None, list]:
+              in_flight: int = 2) -> Generator[Analysis, None, list[tuple[int, str]]]:
     """Analyse ``queue`` (popped from the end); returns the in-flight items if a worker died."""
     pool = _new_pool(options, workers)
-    running: dict[Future, tuple[int, str]] = {}
+    running: dict[Future[Analysis], tuple[int, str]] = {}
     try:
         _check_workers_start(pool)
         while queue or running:
@@ -308,8 +294,9 @@ def analyse(store: Store, work: list[tuple[int, str]], options: ScanOptions, *,
                 _commit(store, batch, options.fingerprint)
                 batch, last_commit = [], now
             rate = done / max(now - started, 1e-9)
-            yield ScanProgress(done, len(work), result.path, "analyse", errors, rate,
-                               (len(work) - done) / rate if rate > 0 else None)
+            yield ScanProgress(stage="analyse", done=done, total=len(work), path=result.path,
+                               errors=errors, rate=rate,
+                               eta_s=(len(work) - done) / rate if rate > 0 else None)
     finally:
         _commit(store, batch, options.fingerprint)
 
@@ -319,9 +306,7 @@ def _commit(store: Store, batch: list[Analysis], fingerprint: str) -> None:
         return
     with store.transaction() as conn:
         for result in batch:
-            exists = conn.execute("SELECT 1 FROM tracks WHERE id = ? AND path = ?",
-                                  (result.track_id, result.path)).fetchone()
-            if not exists:
+            if not records.track_is_at(conn, result.track_id, result.path):
                 continue  # removed or moved while it was being analysed
             if result.ok:
                 records.save_analysis(conn, result.track_id, result, fingerprint)
@@ -346,21 +331,20 @@ def scan(store: Store, *, roots: list[Path], options: ScanOptions,
         has and ends with a ``cancelled`` report
     """
     stop = should_stop or (lambda: False)
-    yield ScanProgress(0, 0, "", "walk", 0, 0.0, None)
+    yield ScanProgress(stage="walk", done=0, total=0)
     root_ids = {str(r): store.add_root(r) for r in roots}
     found = walk(list(root_ids))
-    yield ScanProgress(0, len(found.files), "", "diff", len(found.errors), 0.0, None)
+    yield ScanProgress(stage="diff", done=0, total=len(found.files), errors=len(found.errors))
     apply_diff(store, found, root_ids)
     store.set_meta("walk_errors", json.dumps([[str(e.path), e.reason] for e in found.errors]))
     store.set_meta("model_sha256", options.fingerprint)
     present = [root_ids[r] for r in found.present_roots]
-    work = pending_work(store, present, options.fingerprint)
-    last = ScanProgress(0, len(work), "", "analyse", 0, 0.0, None)
-    yield ScanProgress(0, len(work), "", "analyse", len(found.errors), 0.0, None)
+    work = records.pending_work(store, present, options.fingerprint)
+    last = ScanProgress(stage="analyse", done=0, total=len(work))
+    yield replace(last, errors=len(found.errors))
     for progress in analyse(store, work, options, should_stop=stop):
         last = progress
-        yield ScanProgress(progress.done, progress.total, progress.path, progress.stage,
-                           progress.errors + len(found.errors), progress.rate, progress.eta_s)
-    stage = "cancelled" if stop() and last.done < len(work) else "done"
-    yield ScanProgress(last.done, len(work), "", stage, last.errors + len(found.errors),
-                       last.rate, 0.0)
+        yield replace(progress, errors=progress.errors + len(found.errors))
+    stage: ScanStage = "cancelled" if stop() and last.done < len(work) else "done"
+    yield ScanProgress(stage=stage, done=last.done, total=len(work),
+                       errors=last.errors + len(found.errors), rate=last.rate, eta_s=0.0)

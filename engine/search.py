@@ -111,7 +111,8 @@ def weighted(vectors: dict[str, np.ndarray], weights: tuple[float, float, float]
     parts = [np.atleast_2d(vectors["fused"])]
     parts += [np.sqrt(w) * np.atleast_2d(vectors[b]) for b, w in zip(BRANCH_NAMES, weights,
                                                                         strict=True)]
-    return (np.concatenate(parts, axis=1) / np.sqrt(1.0 + sum(weights))).astype(np.float32)
+    rows: np.ndarray = np.concatenate(parts, axis=1) / np.sqrt(1.0 + sum(weights))
+    return rows.astype(np.float32)
 
 
 @dataclass
@@ -137,7 +138,8 @@ class Retriever:
     def by_track(self, query: np.ndarray, params: SearchParams) -> np.ndarray:
         """Candidate ids nearest to a fused ``query`` ``(dim,)`` in the track index."""
         _, ids = self.catalog.tracks.search(query[None, :], self.pool_size(params))
-        return ids[0][ids[0] >= 0]
+        found: np.ndarray = ids[0][ids[0] >= 0]
+        return found
 
     def by_segments(self, seed: Seed, params: SearchParams) -> np.ndarray:
         """Candidate ids whose segments are nearest to any seed segment, best first

@@ -16,14 +16,13 @@ import numpy as np
 
 from engine import dense
 from engine.index import VectorIndex, exact_index
-from engine.store import SEGMENT_DTYPE, Store, from_blob
+from engine.store import SEARCHABLE, SEGMENT_DTYPE, Store, from_blob, searchable_join
 
 #: Keys of the segment index: ``track_id * DENSE_STRIDE + segment number``.
 DENSE_STRIDE = 1 << 16
 
-_SPARSE_ONLY = ("SELECT {cols} FROM segments s JOIN tracks t ON t.id = s.track_id "
-                "JOIN path_state p ON p.track_id = t.id WHERE t.status = 'ok' "
-                "AND p.state = 'present' AND t.fingerprint = ? AND NOT EXISTS "
+_SPARSE_ONLY = ("SELECT {cols} FROM segments s " + searchable_join("s") + " WHERE "
+                + SEARCHABLE + " AND t.fingerprint = ? AND NOT EXISTS "
                 "(SELECT 1 FROM dense_segments d WHERE d.track_id = s.track_id)")
 
 

@@ -123,7 +123,24 @@ INSERT OR IGNORE INTO meta VALUES ('dense_format', '1')
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3, 4: _MIGRATION_4}
 
-VECTOR_COLUMNS = ("fused", "timbre", "harmony", "rhythm")
+#: The modalities: the model's branch outputs, the app's sliders and match colours.
+BRANCH_NAMES = ("timbre", "harmony", "rhythm")
+#: The stored vectors of a segment or track: the fused embedding and one per modality.
+VECTOR_COLUMNS = ("fused", *BRANCH_NAMES)
+
+#: The one definition of a searchable track: analysed (``ok``) and its file present.
+#: ``searchable_join(alias)`` joins ``tracks t`` and ``path_state p`` to a table whose
+#: ``track_id`` column is ``alias.track_id``; queries of one model add
+#: ``AND t.fingerprint = ?``.
+SEARCHABLE = "t.status = 'ok' AND p.state = 'present'"
+
+
+def searchable_join(alias: str) -> str:
+    """``JOIN`` clauses that bring ``tracks t`` and ``path_state p`` to ``alias``'s rows."""
+    return (f"JOIN tracks t ON t.id = {alias}.track_id "
+            "JOIN path_state p ON p.track_id = t.id")
+
+
 #: Segment keys in the segment-level index are ``track_id * SEGMENT_STRIDE + seg``.
 SEGMENT_STRIDE = 4096
 
@@ -333,7 +350,7 @@ class Store:
     @property
     def revision(self) -> int:
         """Counter bumped by every committed write transaction."""
-        return int(self.get_meta("revision", "0"))
+        return int(self.get_meta("revision") or 0)
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         """A value from the ``meta`` table."""
@@ -383,9 +400,7 @@ class Store:
         table, key = (("segments", f"v.track_id * {SEGMENT_STRIDE} + v.seg") if segments
                       else ("track_vectors", "v.track_id"))
         sql = (f"SELECT {key} AS k, v.{column} AS vec FROM {table} v "
-               "JOIN tracks t ON t.id = v.track_id "
-               "JOIN path_state p ON p.track_id = t.id "
-               "WHERE t.status = 'ok' AND p.state = 'present'")
+               f"{searchable_join('v')} WHERE {SEARCHABLE}")
         params: tuple[Any, ...] = ()
         if fingerprint is not None:
             sql += " AND t.fingerprint = ?"
@@ -396,6 +411,12 @@ class Store:
             return ids, np.zeros((0, 0), np.float32)
         dtype = SEGMENT_DTYPE if segments else TRACK_DTYPE
         return ids, np.stack([from_blob(r[1], dtype) for r in rows]).astype(np.float32)
+
+    def searchable_track_ids(self, fingerprint: str) -> np.ndarray:
+        """Ids ``(n,)`` int64 of the searchable tracks with vectors of model ``fingerprint``."""
+        rows = self.query(f"SELECT v.track_id FROM track_vectors v {searchable_join('v')} "
+                          f"WHERE {SEARCHABLE} AND t.fingerprint = ?", (fingerprint,))
+        return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
     def segment_vectors(self, track_ids: Sequence[int], *,
                         columns: Sequence[str] = VECTOR_COLUMNS

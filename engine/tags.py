@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ class Tags:
     has_cover: bool = False
     duration: float | None = None
 
+
+log = logging.getLogger(__name__)
 
 _EASY_KEYS = {"title": "title", "artist": "artist", "album": "album",
               "album_artist": "albumartist", "genre": "genre"}
@@ -71,6 +74,7 @@ def read_tags(path: str | os.PathLike[str]) -> Tags:
     try:
         easy = mutagen.File(path, easy=True)
     except Exception:  # mutagen raises many unrelated types on junk input
+        log.debug("no tags read from %s", path, exc_info=True)
         return Tags()
     if easy is None:
         return Tags()
@@ -79,7 +83,8 @@ def read_tags(path: str | os.PathLike[str]) -> Tags:
     duration = getattr(getattr(easy, "info", None), "length", None)
     try:
         cover = _has_cover(path)
-    except Exception:
+    except Exception:  # a damaged picture block loses the cover, not the tags
+        log.debug("no cover read from %s", path, exc_info=True)
         cover = False
     return Tags(**values, track_no=_leading_int(_first(tags.get("tracknumber"))),
                 year=_leading_int(_first(tags.get("date"))), has_cover=cover,
@@ -97,6 +102,7 @@ def read_cover(path: str | os.PathLike[str]) -> bytes | None:
     try:
         data = _embedded(Path(path))
     except Exception:  # mutagen raises many kinds of errors on damaged files
+        log.debug("no embedded cover read from %s", path, exc_info=True)
         data = None
     return data or _folder_image(Path(path))
 
@@ -117,7 +123,7 @@ def _embedded(path: Path) -> bytes | None:
     for key in list(tags.keys()):
         if str(key).startswith("APIC"):
             return bytes(tags[key].data)
-    if "covr" in tags and tags["covr"]:
+    if tags.get("covr"):
         return bytes(tags["covr"][0])
     blocks = tags.get("metadata_block_picture") if hasattr(tags, "get") else None
     if blocks:

@@ -60,7 +60,8 @@ def _storable(name: str) -> bool:
 
 
 def _walk_root(root: str, result: WalkResult, seen: _Seen) -> None:
-    stack, linked = [root], []
+    stack: list[str] = [root]
+    linked: list[str] = []
     while stack or linked:
         folder = stack.pop() if stack else linked.pop()
         try:
@@ -78,12 +79,12 @@ def _walk_root(root: str, result: WalkResult, seen: _Seen) -> None:
 class _Seen:
     """Folders and files already taken (by device and inode); file links come last."""
 
-    dirs: set = field(default_factory=set)
-    files: set = field(default_factory=set)
-    file_links: list = field(default_factory=list)
+    dirs: set[tuple[int, int]] = field(default_factory=set)
+    files: set[tuple[int, int]] = field(default_factory=set)
+    file_links: list[tuple[tuple[int, int], FoundFile]] = field(default_factory=list)
 
 
-def _visit(entry: os.DirEntry, root: str, stack: list[str], result: WalkResult,
+def _visit(entry: os.DirEntry[str], root: str, stack: list[str], result: WalkResult,
            seen: _Seen) -> None:
     try:
         st = entry.stat(follow_symlinks=True)

@@ -39,23 +39,23 @@ class AudioDevice:
 class AudioStream(Protocol):
     """A started/stopped stream of audio blocks."""
 
-    def start(self) -> None: ...  # noqa: D102
-    def stop(self) -> None: ...  # noqa: D102
-    def close(self) -> None: ...  # noqa: D102
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class AudioBackend(Protocol):
     """What the player and the recorder need from an audio system."""
 
-    def output_devices(self) -> list[AudioDevice]: ...  # noqa: D102
-    def input_devices(self) -> list[AudioDevice]: ...  # noqa: D102
+    def output_devices(self) -> list[AudioDevice]: ...
+    def input_devices(self) -> list[AudioDevice]: ...
 
     def open_output(self, *, samplerate: int, channels: int, callback: OutputCallback,
                     device: AudioDevice | None = None,
-                    on_finished: Callable[[], None] | None = None) -> AudioStream: ...  # noqa: D102
+                    on_finished: Callable[[], None] | None = None) -> AudioStream: ...
 
     def open_input(self, *, samplerate: int, channels: int, callback: InputCallback,
-                   device: AudioDevice | None = None) -> AudioStream: ...  # noqa: D102
+                   device: AudioDevice | None = None) -> AudioStream: ...
 
 
 def _import_sounddevice() -> Any:
@@ -157,13 +157,13 @@ class FakeStream:
         self._input = input_cb
         self._on_finished = on_finished
 
-    def start(self) -> None:  # noqa: D102
+    def start(self) -> None:
         self.active = True
 
-    def stop(self) -> None:  # noqa: D102
+    def stop(self) -> None:
         self.active = False
 
-    def close(self) -> None:  # noqa: D102
+    def close(self) -> None:
         self.active = False
         self.closed = True
 
@@ -195,21 +195,21 @@ class FakeAudioBackend:
         self.streams: list[FakeStream] = []
         self._lock = threading.Lock()
 
-    def output_devices(self) -> list[AudioDevice]:  # noqa: D102
+    def output_devices(self) -> list[AudioDevice]:
         return list(self.outputs)
 
-    def input_devices(self) -> list[AudioDevice]:  # noqa: D102
+    def input_devices(self) -> list[AudioDevice]:
         return list(self.inputs)
 
     def open_output(self, *, samplerate: int, channels: int, callback: OutputCallback,
                     device: AudioDevice | None = None,
-                    on_finished: Callable[[], None] | None = None) -> FakeStream:  # noqa: D102
+                    on_finished: Callable[[], None] | None = None) -> FakeStream:
         if not self.outputs:
             raise AudioDeviceError("No audio output device was found.")
         return self._add(FakeStream(channels, output=callback, on_finished=on_finished))
 
     def open_input(self, *, samplerate: int, channels: int, callback: InputCallback,
-                   device: AudioDevice | None = None) -> FakeStream:  # noqa: D102
+                   device: AudioDevice | None = None) -> FakeStream:
         if not self.inputs:
             raise AudioDeviceError("No microphone was found.")
         return self._add(FakeStream(channels, input_cb=callback))

@@ -270,7 +270,7 @@ class SearchSession(QObject):
 
     def seed_track(self, track: TrackInfo, params: SearchParams) -> SearchRequest:
         """Find songs like a library track."""
-        label = track.title or Path(track.path).stem
+        label = track.display_title
         if track.artist:
             label = f"{label} — {track.artist}"
         return self.set_seed(int(track.id), label, params)

@@ -7,13 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData
 
+from engine.audio import AUDIO_EXTENSIONS
 from resonance_app.models import track_ids_from_mime
-
-try:
-    from engine.audio import AUDIO_EXTENSIONS
-except ImportError:  # pragma: no cover - the engine always ships with the app
-    AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus"})
-
 
 PLAYLIST_SUFFIXES = (".m3u", ".m3u8", ".xspf")
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -63,11 +63,6 @@ def format_duration(seconds: float | None) -> str:
     h, rest = divmod(total, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def track_title(track: TrackInfo) -> str:
-    """The title, or the file name when the file has no title tag."""
-    return track.title or Path(track.path).stem
 
 
 def tracks_mime(tracks: Sequence[TrackInfo]) -> QMimeData:
@@ -122,13 +117,13 @@ class _TrackListModel(QAbstractTableModel):
         self._rows: list[Any] = []
         self._haystack: list[str] | None = None
 
-    def rowCount(self, parent: Index = _ROOT) -> int:  # noqa: N802, D102
+    def rowCount(self, parent: Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: Index = _ROOT) -> int:  # noqa: N802, D102
+    def columnCount(self, parent: Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self.COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802, D102
+    def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.COLUMNS[section]
@@ -181,7 +176,7 @@ class _TrackListModel(QAbstractTableModel):
         """The TrackInfo of row ``i``."""
         return self._rows[i]
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         row = self._rows[index.row()]
@@ -211,18 +206,18 @@ class _TrackListModel(QAbstractTableModel):
         """Whether ``column`` is right-aligned."""
         return False
 
-    def flags(self, index: Index) -> Qt.ItemFlag:  # noqa: D102
+    def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)
         return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
 
-    def mimeTypes(self) -> list[str]:  # noqa: N802, D102
+    def mimeTypes(self) -> list[str]:
         return ["text/uri-list", TRACK_MIME]
 
-    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:  # noqa: N802, D102
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
         rows = sorted({i.row() for i in indexes if i.isValid()})
         return tracks_mime([self.track(r) for r in rows])
 
-    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802, D102
+    def supportedDragActions(self) -> Qt.DropAction:
         return Qt.DropAction.CopyAction
 
 
@@ -235,7 +230,7 @@ class TrackTableModel(_TrackListModel):
     DEFAULT_VISIBLE = ("Title", "Artist", "Album", "Time")
     NUMERIC = frozenset({3, 8, 10, 11, 12})
 
-    def cell(self, row: Any, column: int, for_sort: bool) -> Any:  # noqa: D102
+    def cell(self, row: Any, column: int, for_sort: bool) -> Any:
         name = self.COLUMNS[column]
         if name == "Time":
             return (row.duration or 0.0) if for_sort else format_duration(row.duration)
@@ -251,7 +246,7 @@ class TrackTableModel(_TrackListModel):
             value = row.year if name == "Year" else row.track_no
             return (value or 0) if for_sort else (str(value) if value else "")
         return {
-            "Title": lambda: track_title(row),
+            "Title": lambda: row.display_title,
             "Artist": lambda: row.artist or "",
             "Album": lambda: row.album or "",
             "Format": lambda: (row.format or Path(row.path).suffix.lstrip(".")).upper(),
@@ -268,10 +263,10 @@ class TrackTableModel(_TrackListModel):
         value = name if self.missing(row, column) else _sort_key(self.cell(row, column, True))
         return (value, (row.album or "").casefold(), row.track_no or 0, name)
 
-    def missing(self, row: Any, column: int) -> bool:  # noqa: D102
+    def missing(self, row: Any, column: int) -> bool:
         return self.cell(row, column, True) in ("", 0, 0.0, None)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if index.isValid() and role == Qt.ItemDataRole.ToolTipRole:
             t = self._rows[index.row()]
             return f"{t.path}\n{t.error}" if t.error else str(t.path)
@@ -280,7 +275,7 @@ class TrackTableModel(_TrackListModel):
             return QColor(Qt.GlobalColor.gray)
         return super().data(index, role)
 
-    def numeric(self, column: int) -> bool:  # noqa: D102
+    def numeric(self, column: int) -> bool:
         return column in self.NUMERIC
 
     def set_rows_keeping_order(self, rows: Sequence[Any]) -> None:
@@ -318,7 +313,7 @@ class TrackFilterProxy(QSortFilterProxyModel):
         self._words = text.lower().split()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802, D102
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         if not self._words:
             return True
         hay = self.sourceModel().haystack(source_row)
@@ -335,7 +330,7 @@ class ResultsModel(_TrackListModel):
     COLUMNS = ("#", "Title", "Artist", "Score", "Match", "At")
     MATCH_COLUMN = 4
     MODALITY_ROLE = Qt.ItemDataRole.UserRole + 3
-    HEADER_TIPS = {
+    HEADER_TIPS: ClassVar[dict[int, str]] = {
         3: "Score: how alike the best-matching parts of the two songs sound, weighted by the "
            "Timbre / Harmony / Rhythm sliders (1 = the same sound).\nWith Variety above 0 the "
            "list is re-ordered to mix styles, so scores need not decrease down the list.",
@@ -343,7 +338,7 @@ class ResultsModel(_TrackListModel):
         5: "Where in the track the best match starts (double-click plays from there)",
     }
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802, D102
+    def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
             return self.HEADER_TIPS.get(section)
@@ -353,16 +348,16 @@ class ResultsModel(_TrackListModel):
         """Whether the ranking is not by score (diversity moved lower scores up)."""
         return any(a.score < b.score for a, b in zip(self._rows, self._rows[1:], strict=False))
 
-    def track(self, i: int) -> TrackInfo:  # noqa: D102
+    def track(self, i: int) -> TrackInfo:
         return self._rows[i].track
 
     def rows_tracks(self) -> list[TrackInfo]:
         """The tracks of every result, in rank order."""
         return [r.track for r in self._rows]
 
-    def cell(self, row: Any, column: int, for_sort: bool) -> Any:  # noqa: D102
+    def cell(self, row: Any, column: int, for_sort: bool) -> Any:
         if column == 1:
-            return track_title(row.track)
+            return row.track.display_title
         if column == 2:
             return row.track.artist or ""
         if column == 3:
@@ -373,7 +368,7 @@ class ResultsModel(_TrackListModel):
             return row.match_offset
         return format_duration(row.match_offset)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if index.isValid() and index.column() == 0 and role in (Qt.ItemDataRole.DisplayRole,
                                                                 self.SORT_ROLE):
             return index.row() + 1
@@ -388,7 +383,7 @@ class ResultsModel(_TrackListModel):
                     f"track at {format_duration(r.match_offset)}")
         return super().data(index, role)
 
-    def numeric(self, column: int) -> bool:  # noqa: D102
+    def numeric(self, column: int) -> bool:
         return column in (0, 3)
 
 
@@ -397,17 +392,17 @@ class PlaylistModel(_TrackListModel):
 
     COLUMNS = ("Title", "Artist", "Time")
 
-    def cell(self, row: Any, column: int, for_sort: bool) -> Any:  # noqa: D102
+    def cell(self, row: Any, column: int, for_sort: bool) -> Any:
         if column == 0:
-            return track_title(row)
+            return row.display_title
         if column == 1:
             return row.artist or ""
         return (row.duration or 0.0) if for_sort else format_duration(row.duration)
 
-    def numeric(self, column: int) -> bool:  # noqa: D102
+    def numeric(self, column: int) -> bool:
         return column == 2
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: D102
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if index.isValid():
             row = self._rows[index.row()]
             if role == Qt.ItemDataRole.ForegroundRole and row.status != "ok":
@@ -452,17 +447,17 @@ class PlaylistModel(_TrackListModel):
         self._haystack = None
         self.endResetModel()
 
-    def flags(self, index: Index) -> Qt.ItemFlag:  # noqa: D102
+    def flags(self, index: Index) -> Qt.ItemFlag:
         return super().flags(index) | Qt.ItemFlag.ItemIsDropEnabled
 
-    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:  # noqa: N802, D102
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
         mime = super().mimeData(indexes)
         rows = sorted({i.row() for i in indexes if i.isValid()})
         mime.setData(ROWS_MIME, json.dumps(rows).encode())
         return mime
 
-    def supportedDropActions(self) -> Qt.DropAction:  # noqa: N802, D102
+    def supportedDropActions(self) -> Qt.DropAction:
         return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
 
-    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802, D102
+    def supportedDragActions(self) -> Qt.DropAction:
         return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction

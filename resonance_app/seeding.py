@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 class Asks(Protocol):
     """The two questions the seed flow may put to the user."""
 
-    def open_file(self, title: str, start: str = "", filters: str = "") -> str: ...  # noqa: D102
-    def error(self, title: str, text: str, details: str = "") -> None: ...  # noqa: D102
+    def open_file(self, title: str, start: str = "", filters: str = "") -> str: ...
+    def error(self, title: str, text: str, details: str = "") -> None: ...
 
 
 class SeedFlow(QObject):

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from resonance_app.workers import default_worker_count
+from engine.library import default_workers
 
 T = TypeVar("T")
 
@@ -97,7 +97,7 @@ class Settings:
 
     # user choices
     library_path = setting("library_path", "")
-    worker_count = setting("worker_count", default_worker_count())
+    worker_count = setting("worker_count", default_workers(spare=1))  # a core for the GUI
     watch_folders = setting("watch_folders", True)
     top_k = setting("top_k", 20)
     prf = setting("prf", 0)

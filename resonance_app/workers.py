@@ -10,7 +10,6 @@ so that responses to superseded requests are dropped.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from collections import deque
@@ -36,9 +35,9 @@ Failed = Callable[[BaseException], None]
 class PoolLike(Protocol):
     """The part of ``QThreadPool`` the app uses (tests inject a synchronous pool)."""
 
-    def start(self, runnable: QRunnable) -> None: ...  # noqa: D102
-    def waitForDone(self, msecs: int = -1) -> bool: ...  # noqa: D102, N802
-    def clear(self) -> None: ...  # noqa: D102
+    def start(self, runnable: QRunnable) -> None: ...
+    def waitForDone(self, msecs: int = -1) -> bool: ...
+    def clear(self) -> None: ...
 
 
 class _Poster(QObject):
@@ -127,7 +126,7 @@ class _Runnable(QRunnable):
         self._body = body
         self.setAutoDelete(True)
 
-    def run(self) -> None:  # noqa: D102
+    def run(self) -> None:
         self._body()
 
 
@@ -256,11 +255,6 @@ def _make_pool(name: str, threads: int) -> QThreadPool:
     pool.setMaxThreadCount(max(1, threads))
     pool.setExpiryTimeout(30_000)
     return pool
-
-
-def default_worker_count() -> int:
-    """Feature workers for a scan: all cores but one, at least one."""
-    return max(1, (os.cpu_count() or 2) - 1)
 
 
 @dataclass(frozen=True)

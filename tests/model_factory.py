@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.config import ChromaConfig, FeatureConfig, MelConfig, SegmentConfig, TempoConfig
-from engine.model import BRANCH_NAMES, ModelCard, file_sha256, write_card
+from engine.filecheck import file_digest
+from engine.model import BRANCH_NAMES, ModelCard, write_card
 
 OPSET = 17
 
@@ -124,7 +125,7 @@ def build_model(model_dir: Path, *, config: FeatureConfig | None = None, seed: i
     onnx_path = build_onnx(config, model_dir / "model.onnx", embed_dim=embed_dim,
                            branch_dim=branch_dim, seed=seed)
     card = ModelCard(name=f"{name}-{seed}", model_file=onnx_path.name,
-                     sha256=file_sha256(onnx_path), features=config, embed_dim=embed_dim,
+                     sha256=file_digest(onnx_path), features=config, embed_dim=embed_dim,
                      branch_dims={b: branch_dim for b in BRANCH_NAMES},
                      training={"note": "random projections, for tests only"})
     write_card(card, model_dir)

@@ -28,9 +28,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from engine.dsp import AMIN, LOG_FLOOR_DB
 from trainer.config import AugmentConfig
-
-FLOOR_DB = -100.0
 
 
 def _uniform(shape: tuple[int, ...], low: float, high: float, *, like: torch.Tensor,
@@ -78,14 +77,14 @@ def add_noise(mel: torch.Tensor, snr_db: tuple[float, float],
     shape = shape / shape.mean(dim=1, keepdim=True)
     fluct = -torch.log(torch.rand((b, f, t), generator=gen, device=mel.device,
                                   dtype=mel.dtype).clamp_min(1e-6))
-    return 10.0 * torch.log10(power + noise_level * shape * fluct + 1e-10)
+    return 10.0 * torch.log10(power + noise_level * shape * fluct + AMIN)
 
 
 def codec(mel: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
     """Drop cells far below their frame's peak, and low-pass (lossy-codec-like)."""
     thr = _uniform((mel.shape[0], 1, 1), 30.0, 60.0, like=mel, gen=gen)
     peak = mel.amax(dim=1, keepdim=True)
-    out = torch.where(mel < peak - thr, torch.full_like(mel, FLOOR_DB), mel)
+    out = torch.where(mel < peak - thr, torch.full_like(mel, LOG_FLOOR_DB), mel)
     return out + band_limit(mel, 0.80, 0.92, gen)
 
 
@@ -139,7 +138,7 @@ def augment_batch(mel: torch.Tensor, chroma: torch.Tensor, tempo: torch.Tensor,
     mel = pick * add_noise(mel, cfg.noise_snr_db, gen) + (1 - pick) * mel
     pick = _chosen(b, cfg.codec_prob, like=mel, gen=gen)[:, None, None]
     mel = pick * codec(mel, gen) + (1 - pick) * mel
-    mel = mel.clamp_min(FLOOR_DB)
+    mel = mel.clamp_min(LOG_FLOOR_DB)
     jitter = torch.rand(chroma.shape, generator=gen, device=chroma.device, dtype=chroma.dtype)
     chroma = (chroma + 0.05 * jitter).clamp(0.0, 1.0)
     noise = torch.randn(tempo.shape, generator=gen, device=tempo.device, dtype=tempo.dtype)

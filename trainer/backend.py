@@ -79,7 +79,7 @@ def load_model(load: str | Path, *, backend: str = "auto", device: str = "cpu",
 
 
 def _load_torch(load: str | Path, device: str) -> LoadedModel:
-    from engine.model import file_sha256
+    from engine.filecheck import file_digest
     from trainer.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
     from trainer.train import resolve_device, torch_embed_fn
 
@@ -90,7 +90,7 @@ def _load_torch(load: str | Path, device: str) -> LoadedModel:
                        (config.model.stem_freq, config.model.stem_time),
                        {"epoch": data.get("epoch"), "metrics": data.get("metrics", {}),
                         "config": data["config"], "data": data.get("data", {})},
-                       file_sha256(resolve_checkpoint(load)))
+                       file_digest(resolve_checkpoint(load)))
 
 
 def _load_onnx(load: str | Path, threads: int) -> LoadedModel:

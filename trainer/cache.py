@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from engine.config import FeatureConfig
+from engine.dsp import LOG_FLOOR_DB
 from trainer.data import Track, discover_tracks
 from trainer.errors import TrainerError
 
@@ -47,7 +48,6 @@ if TYPE_CHECKING:  # the config imports torch; the cache's worker processes need
 
 CACHE_FORMAT = 2
 TEMPO_BLOCK = 25
-MEL_FLOOR_DB = -100.0
 MEL_STEP_DB = 0.6
 VARIANT_MARK = "::degraded-"
 _RAM_STORES: dict[str, RamCache] = {}
@@ -110,12 +110,12 @@ class SongFeatures:
 
 def quantize_mel(mel: np.ndarray) -> np.ndarray:
     """dB -> uint8 steps of ``MEL_STEP_DB`` above the floor (clipped to 0..255)."""
-    return np.clip(np.round((mel - MEL_FLOOR_DB) / MEL_STEP_DB), 0, 255).astype(np.uint8)
+    return np.clip(np.round((mel - LOG_FLOOR_DB) / MEL_STEP_DB), 0, 255).astype(np.uint8)
 
 
 def dequantize_mel(q: np.ndarray) -> np.ndarray:
     """Inverse of :func:`quantize_mel` (float32 dB)."""
-    return q.astype(np.float32) * np.float32(MEL_STEP_DB) + np.float32(MEL_FLOOR_DB)
+    return q.astype(np.float32) * np.float32(MEL_STEP_DB) + np.float32(LOG_FLOOR_DB)
 
 
 def quantize_chroma(chroma: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import ResonanceError
+from engine.cli import dispatch
 
 if TYPE_CHECKING:
     from trainer.backend import LoadedModel
@@ -218,20 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trainer.corpus.cli import main as corpus_main
 
         return int(corpus_main(raw[1:]) or 0)
-    parser = build_parser()
-    args = parser.parse_args(raw)
-    handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
-    try:
-        return handler(args)
-    except ResonanceError as exc:
-        print(f"resonance-train: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("resonance-train: interrupted (run again to resume from last.pt)", file=sys.stderr)
-        return 130
+    return dispatch(build_parser(), raw, prog="resonance-train",
+                    interrupted="interrupted (run again to resume from last.pt)")
 
 
 if __name__ == "__main__":

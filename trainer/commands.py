@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from engine.library import default_workers
+from engine.model import OUTPUT_NAMES
 from trainer.backend import LoadedModel, detect_backend
 from trainer.cache import (
     Layout,
@@ -34,7 +35,7 @@ def precompute(cfg: TrainConfig, cache_dir: Path, *, workers: int | None = None)
     """Fill ``<cache_dir>/features/<fingerprint>.db`` from the data root."""
     tracks = discover_tracks(cfg.root, scan_root=cfg.scan_root, pairs_json=cfg.pairs_json)
     cache = SQLiteCache(cache_path(cache_dir, layout_of(cfg)), layout_of(cfg))
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     print(f"[precompute] {len(tracks)} tracks from {cfg.root} -> {cache.path} "
           f"({workers} workers)")
     added = fill(cache, tracks, workers=workers)
@@ -129,7 +130,7 @@ def export(load: Path, outdir: Path, cache_dir: Path, *, formats: set[str], name
                                       metrics={"validation": data.get("metrics", {}),
                                                "best_epoch": data.get("epoch"),
                                                "protocol": PROTOCOL})
-    worst = max(report[n]["max_abs"] for n in ("embedding", "timbre", "harmony", "rhythm"))
+    worst = max(report[n]["max_abs"] for n in OUTPUT_NAMES)
     print(f"[export] {onnx_path} (parity ok, max abs error {worst:.2e})")
     _card_measurements(cfg, model, outdir, cache_dir, int8="int8" in formats)
     return 0
@@ -197,7 +198,7 @@ def onnx_eval(onnx: Path, load: Path, *, timeit: bool = False, runs: int = 50,
     model, cfg = model_from_checkpoint(load_checkpoint(load))
     report: dict[str, Any] = {"parity": validate_onnx(model, onnx_path,
                                                       example_inputs(cfg, 4, seed=11))}
-    for name in ("embedding", "timbre", "harmony", "rhythm"):
+    for name in OUTPUT_NAMES:
         r = report["parity"][name]
         print(f"{name:<10} MAE={r['mae']:.2e} max_abs={r['max_abs']:.2e} "
               f"cos_min={r['cosine_min']:.6f}")

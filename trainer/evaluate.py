@@ -24,17 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.index import normalise
 from trainer.cache import FeatureStore, SongEntry
 from trainer.sampler import eval_starts, gather
 
 #: Pooled ``(mel, chroma, tempo)`` batch -> fused embeddings ``(n, D)``.
 EmbedFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 KS = (1, 5, 10, 20)
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    unit: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-    return unit
 
 
 def embed_songs(store: FeatureStore, entries: Sequence[SongEntry], embed: EmbedFn, *,
@@ -48,7 +44,7 @@ def embed_songs(store: FeatureStore, entries: Sequence[SongEntry], embed: EmbedF
     for i in range(0, len(jobs), batch):
         songs, firsts = zip(*jobs[i : i + batch], strict=True)
         outs.append(embed(*gather(store, list(songs), np.asarray(firsts), length)))
-    flat = _l2(np.concatenate(outs).astype(np.float32))
+    flat = normalise(np.concatenate(outs).astype(np.float32))
     return np.split(flat, np.cumsum([len(s) for s in starts])[:-1]), starts
 
 
@@ -83,7 +79,7 @@ def _own_vectors(seg: np.ndarray, starts: np.ndarray | None, length: int | None
     else:
         keep = np.abs(starts[:, None] - starts[None, :]) >= length
     counts = keep.sum(axis=1)
-    return _l2(keep.astype(np.float32) @ seg), counts > 0
+    return normalise(keep.astype(np.float32) @ seg), counts > 0
 
 
 def source_precision(songs: np.ndarray, gid: np.ndarray, sources: Sequence[str], k: int = 10
@@ -112,7 +108,7 @@ def retrieval_metrics(segments: Sequence[np.ndarray], groups: Sequence[str],
     Without ``starts``/``length`` every other segment of the song counts as not
     overlapping (segments known to be disjoint).
     """
-    songs = _l2(np.stack([s.mean(axis=0) for s in segments]))
+    songs = normalise(np.stack([s.mean(axis=0) for s in segments]))
     gid = np.unique(np.asarray(groups), return_inverse=True)[1]
     q, own, own_vec = [], [], []
     for i, seg in enumerate(segments):

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.model import BRANCH_NAMES, INPUT_NAMES, OUTPUT_NAMES, ModelCard, file_sha256, write_card
+from engine.filecheck import file_digest
+from engine.model import BRANCH_NAMES, INPUT_NAMES, OUTPUT_NAMES, ModelCard, write_card
 from trainer.config import TrainConfig
 from trainer.errors import TrainerError
 from trainer.model import EmbeddingNet
@@ -145,7 +146,7 @@ def build_card(onnx_path: Path, config: TrainConfig, *, name: str, precision: st
     train_info = {"stem": [config.model.stem_freq, config.model.stem_time],
                   "model": config.model.to_dict(), "loss": config.loss,
                   "config": config.to_dict(), **(training or {})}
-    return ModelCard(name=name, model_file=onnx_path.name, sha256=file_sha256(onnx_path),
+    return ModelCard(name=name, model_file=onnx_path.name, sha256=file_digest(onnx_path),
                      features=config.features, embed_dim=dim,
                      branch_dims={b: dim for b in BRANCH_NAMES},
                      fusion_mode=config.model.fusion_mode, precision=precision,

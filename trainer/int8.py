@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.model import OUTPUT_NAMES, file_sha256, load_card, write_card
+from engine.filecheck import file_digest
+from engine.model import OUTPUT_NAMES, load_card, write_card
 from trainer.backend import unpool
 from trainer.cache import FeatureStore, original_entries
 from trainer.config import TrainConfig
@@ -69,7 +70,7 @@ def int8_stage(model: EmbeddingNet, cfg: TrainConfig, outdir: str | Path,
     verdict = int8_verdict(measured["fp32"], measured["int8"])
     card = load_card(out)
     if verdict["ship_int8"]:
-        card = dataclasses.replace(card, model_file=INT8_FILE, sha256=file_sha256(int8_path),
+        card = dataclasses.replace(card, model_file=INT8_FILE, sha256=file_digest(int8_path),
                                    precision="int8")
     else:
         int8_path.unlink()

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.library import default_workers
 from trainer.config import TrainConfig, load_config
 from trainer.errors import TrainerError
 from trainer.model import EmbeddingNet
@@ -106,7 +106,7 @@ def train_on_library(job: LibraryJob) -> int:
     report(0.0, f"{len(paths)} tracks; computing features")
     tracks = discover_tracks(root)
     cache = SQLiteCache(cache_path(work / "cache", layout_of(cfg)), layout_of(cfg))
-    workers = job.workers or os.cpu_count() or 1
+    workers = job.workers or default_workers()
     for start in range(0, len(tracks), 16):
         fill(cache, tracks[start : start + 16], workers=workers, log=lambda _m: None)
         done = min(start + 16, len(tracks))

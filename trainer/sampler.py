@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.dsp import LOG_FLOOR_DB
 from trainer.cache import FeatureStore, SongEntry, SongFeatures, dequantize_chroma, dequantize_mel
 from trainer.errors import TrainerError
-
-MEL_FLOOR_DB = -100.0
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def cut_segment(feats: SongFeatures, start: int, length: int,
     chroma = dequantize_chroma(feats.chroma[:, start : start + length])
     if mel.shape[1] < length:
         pad = length - mel.shape[1]
-        mel = np.pad(mel, ((0, 0), (0, pad)), constant_values=MEL_FLOOR_DB)
+        mel = np.pad(mel, ((0, 0), (0, pad)), constant_values=LOG_FLOOR_DB)
         chroma = np.pad(chroma, ((0, 0), (0, pad)))
     n_blocks = feats.tempo.shape[1]
     first = min(round(start / tempo_block), n_blocks - 1)

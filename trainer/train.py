@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.dsp import LOG_FLOOR_DB
 from trainer.augment import augment_batch
 from trainer.cache import (
-    MEL_FLOOR_DB,
     MEL_STEP_DB,
     FeatureStore,
     SongEntry,
@@ -145,7 +145,7 @@ class Trainer:
                              self.sampler.rng)
         mel, chroma, tempo = (torch.from_numpy(a).to(self.device, non_blocking=True)
                               for a in arrays)
-        return (mel.float() * MEL_STEP_DB + MEL_FLOOR_DB, chroma.float() * (1.0 / 255.0),
+        return (mel.float() * MEL_STEP_DB + LOG_FLOOR_DB, chroma.float() * (1.0 / 255.0),
                 tempo)
 
     def _loss(self, outputs: tuple[torch.Tensor, ...], labels: torch.Tensor,

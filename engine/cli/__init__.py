@@ -45,7 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
-    parser = build_parser()
+    return dispatch(build_parser(), argv, prog="resonance")
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, prog: str,
+             interrupted: str = "interrupted") -> int:
+    """Parse ``argv`` and run the chosen command's ``handler``; returns the exit code.
+
+    No command prints the help (2); a :class:`ResonanceError` is one line on stderr (1);
+    Ctrl+C prints ``interrupted`` (130).
+    """
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
@@ -54,8 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ResonanceError as exc:
-        print(f"resonance: error: {printable(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {printable(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("resonance: interrupted", file=sys.stderr)
+        print(f"{prog}: {interrupted}", file=sys.stderr)
         return 130

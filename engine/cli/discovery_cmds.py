@@ -6,6 +6,7 @@ Like the library commands they take ``--library PATH`` and ``--model DIR``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from engine.records import TrackInfo
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the discovery sub-commands."""
     common = common_options()
     p = sub.add_parser("map", parents=[common], help="a 2-D map of the library",
@@ -137,7 +138,7 @@ def run_path(args: argparse.Namespace) -> int:
         tracks = library_path(library, start, end, args.length)
         catalog = library.catalog()
         vectors = catalog.track_vectors["fused"][catalog.rows(np.array([t.id for t in tracks]))]
-        to_prev = [None, *(float(a @ b) for a, b in zip(vectors[:-1], vectors[1:], strict=True))]
+        to_prev = [None, *(float(a @ b) for a, b in itertools.pairwise(vectors))]
         to_end = [float(v @ vectors[-1]) for v in vectors]
         if args.json:
             steps = [{**track_json(t), "to_previous": None if p is None else round(p, 6),

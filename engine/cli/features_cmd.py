@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from engine.config import FeatureConfig
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``features`` sub-command."""
     p = sub.add_parser("features", help="extract model features from audio files",
                        description="Decode audio files and compute their log-mel, chroma "
@@ -66,7 +66,8 @@ def _save(target: Path, **arrays: np.ndarray) -> None:
     from engine.space import is_no_space, no_space_error
 
     try:
-        np.savez_compressed(target, **arrays)
+        # numpy's stub lets **arrays reach its allow_pickle flag
+        np.savez_compressed(target, **arrays)  # type: ignore[arg-type]
     except OSError as exc:
         target.unlink(missing_ok=True)
         if is_no_space(exc):

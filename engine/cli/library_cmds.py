@@ -25,7 +25,7 @@ from engine.filecheck import not_a_file_reason
 if TYPE_CHECKING:
     from engine.library import Library
     from engine.records import ScanError
-    from engine.search import SearchParams
+    from engine.search import SearchParams, SearchResult
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def _search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exclude-artist", action="store_true", help="skip the seed's artist")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the library sub-commands."""
     common = common_options()
     p = sub.add_parser("scan", parents=[common], help="scan music folders into the library")
@@ -222,11 +222,11 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _print_table(seed_name: str, results: list) -> None:
+def _print_table(seed_name: str, results: list[SearchResult]) -> None:
     print(f"Similar to {printable(seed_name)}:")
     for rank, r in enumerate(results, 1):
         t = r.track
-        name = printable(f"{t.artist} - {t.display_title}" if t.artist else t.display_title)
+        name = printable(t.display_name)
         print(f"{rank:3d}. {r.score:6.3f}  {name}  [{printable(t.path)}]  "
               f"(seed {clock(r.seed_offset)} ~ track {clock(r.match_offset)})")
 

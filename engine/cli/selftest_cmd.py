@@ -22,7 +22,7 @@ SECONDS = 40.0
 SR = 44100
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``selftest`` sub-command."""
     p = sub.add_parser("selftest", help="scan and query a generated folder; exit 0 if it works",
                        description=__doc__.split("\n\n")[1])
@@ -51,7 +51,8 @@ def synth_track(seed: int, seconds: float = SECONDS, sr: int = SR) -> np.ndarray
     click = rng.standard_normal(400) * np.exp(-np.linspace(0, 8, 400))
     for start in range(0, music.size - 400, beat):
         music[start : start + 400] += 0.3 * click
-    return (music / np.abs(music).max() * 0.8).astype(np.float32)
+    scaled: np.ndarray = (music / np.abs(music).max() * 0.8).astype(np.float32)
+    return scaled
 
 
 def run(args: argparse.Namespace) -> int:

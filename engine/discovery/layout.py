@@ -184,4 +184,5 @@ def _place(z: np.ndarray, anchor_z: np.ndarray, anchor_xy: np.ndarray) -> np.nda
     d2, nn = faiss.knn(np.ascontiguousarray(z, np.float32), anchor_z, k)
     weights = 1.0 / (np.sqrt(np.maximum(d2, 0.0)) + 1e-4)
     xy = (anchor_xy[nn] * weights[..., None]).sum(axis=1) / weights.sum(axis=1)[:, None]
-    return xy.astype(np.float32)
+    placed: np.ndarray = xy.astype(np.float32)
+    return placed

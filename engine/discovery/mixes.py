@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import ParameterError
+from engine.index import unit
 from engine.records import TrackInfo
 
 #: Tracks per mix when the count is not given.
@@ -75,14 +76,15 @@ def cluster(vectors: np.ndarray, count: int, *, seed: int = 0) -> tuple[np.ndarr
         raise ParameterError(f"the number of mixes must be between 1 and {n} (the tracks)")
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if count == 1:
-        centre = x.mean(axis=0)
-        centre /= max(float(np.linalg.norm(centre)), 1e-12)
+        centre = unit(x.mean(axis=0))
         return np.zeros(n, np.int64), x @ centre
     kmeans = faiss.Kmeans(x.shape[1], count, niter=KMEANS_ITERATIONS, seed=seed,
                           spherical=True, min_points_per_centroid=1, verbose=False)
     kmeans.train(x)
     index = faiss.IndexFlatIP(x.shape[1])
-    index.add(kmeans.centroids)
+    centroids = kmeans.centroids
+    assert centroids is not None  # set by train()
+    index.add(centroids)
     sims, labels = index.search(x, 1)
     return labels[:, 0].astype(np.int64), sims[:, 0]
 
@@ -110,7 +112,7 @@ def _shared(values: Sequence[str | None]) -> str | None:
 def _track_name(info: TrackInfo | None, track_id: int) -> str:
     if info is None:
         return f"track {track_id}"
-    return f"{info.artist} - {info.display_title}" if info.artist else info.display_title
+    return info.display_name
 
 
 def name_mix(track_ids: list[int], infos: dict[int, TrackInfo]) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.errors import ParameterError
+from engine.index import normalise
 
 #: Nearest tracks each way-point proposes (before the exhaustive fallback).
 CANDIDATES = 64
@@ -41,8 +42,7 @@ def waypoints(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     else:
         points = (np.sin((1 - t) * angle)[:, None] * a + np.sin(t * angle)[:, None] * b) \
             / np.sin(angle)
-    norms = np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
-    return (points / norms).astype(np.float32)
+    return normalise(points)
 
 
 def song_path(vectors: np.ndarray, start: int, end: int, length: int) -> list[int]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.errors import ParameterError
+from engine.index import unit
 from engine.search import SearchParams, SearchResult, Seed
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def combine_seeds(seeds: Sequence[Seed]) -> Seed:
     for column in seeds[0].track:
         mean = np.mean([np.asarray(s.track[column], np.float32).reshape(-1) for s in seeds],
                        axis=0)
-        track[column] = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        track[column] = unit(mean)
     segments = {c: np.concatenate([s.segments[c] for s in seeds]) for c in seeds[0].segments}
     return Seed(segments=segments, starts=np.concatenate([s.starts for s in seeds]),
                 fingerprint=seeds[0].fingerprint, excerpt=False,

@@ -16,12 +16,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.model import BRANCH_NAMES
 from resonance_app.settings import Settings
 
 if TYPE_CHECKING:
     from engine.library import SearchParams
 
-MODALITIES = ("timbre", "harmony", "rhythm")
+MODALITIES = BRANCH_NAMES
 MODALITY_COLORS = {"timbre": "#4c8ee8", "harmony": "#43b77a", "rhythm": "#e8963c"}
 FEEDBACK_TIP = ("Feedback: also look for songs like the best N results, not only like the "
                 "seed (0 = off).\nTechnically: pseudo-relevance feedback (PRF), the top N "

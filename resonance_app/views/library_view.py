@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resonance_app.models import TrackFilterProxy, TrackTableModel, format_duration, track_title
+from resonance_app.models import TrackFilterProxy, TrackTableModel, format_duration
 
 if TYPE_CHECKING:
     from engine.library import TrackInfo
@@ -198,7 +198,7 @@ class LibraryPanel(QWidget):
 
     TITLE_MIN_WIDTH = 180
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802, D102
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
             self.fit_title()
         return super().eventFilter(watched, event)
@@ -283,7 +283,7 @@ class LibraryPanel(QWidget):
             self.info.clear()
         else:
             bits = [b for b in (track.artist, track.album, str(track.year or "")) if b]
-            self.info.setText(f"<b>{_esc(track_title(track))}</b><br>{_esc(' · '.join(bits))}"
+            self.info.setText(f"<b>{_esc(track.display_title)}</b><br>{_esc(' · '.join(bits))}"
                               f"<br><small>{format_duration(track.duration)} · "
                               f"{_esc(track.format or '')}</small>")
         self.currentChanged.emit(track)

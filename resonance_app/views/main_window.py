@@ -460,23 +460,23 @@ class MainWindow(QMainWindow):
     # -- playback ----------------------------------------------------------------------
     def play(self, track: TrackInfo, offset: float = 0.0) -> None:
         """Preview ``track`` from ``offset`` seconds."""
-        label = track.title or Path(track.path).stem
+        label = track.display_title
         self._playing_id = track.id
         self.player_bar.set_region(self.results.region_for(track))
         self.player.play(track.path, offset=offset,
                          label=f"{label} — {track.artist}" if track.artist else label)
 
     # -- window ------------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802, D102
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() or read_drop(event.mimeData()).kind == "tracks":
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802, D102
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802, D102
+    def dropEvent(self, event: QDropEvent) -> None:
         event.acceptProposedAction()
         self.seeds.drop(read_drop(event.mimeData()))
 
@@ -494,7 +494,7 @@ class MainWindow(QMainWindow):
         self.left_tabs.setCurrentIndex(int(s.left_tab))
         self.centre_tabs.setCurrentIndex(int(s.centre_tab))
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802, D102
+    def closeEvent(self, event: QCloseEvent) -> None:
         s = self.settings
         s.geometry = QByteArray(self.saveGeometry())
         s.window_state = QByteArray(self.saveState())

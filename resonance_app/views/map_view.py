@@ -26,8 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resonance_app.models import track_title
-
 if TYPE_CHECKING:
     from engine.library import TrackInfo
     from resonance_app.discovery import MapData, MixInfo
@@ -90,7 +88,7 @@ class MapViewBox(pg.ViewBox):
         self.band.hide()
         self.addItem(self.band, ignoreBounds=True)
 
-    def mouseDragEvent(self, ev: Any, axis: int | None = None) -> None:  # noqa: N802, D102
+    def mouseDragEvent(self, ev: Any, axis: int | None = None) -> None:
         if not self.lasso or ev.button() != Qt.MouseButton.LeftButton:
             super().mouseDragEvent(ev, axis)
             return
@@ -213,7 +211,7 @@ class MapPanel(QWidget):
             else:
                 self._stale_colours = True
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802, D102
+    def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if self._stale_colours:
             self._colour()
@@ -271,7 +269,7 @@ class MapPanel(QWidget):
         track = self.tracks.get(int(data))
         if track is None:
             return f"track {int(data)}"
-        return f"{track_title(track)} — {track.artist}" if track.artist else track_title(track)
+        return f"{track.display_title} — {track.artist}" if track.artist else track.display_title
 
     def _clicked(self, _item: Any, points: Any, _ev: Any) -> None:
         if len(points) and not self.box.lasso:

@@ -31,7 +31,7 @@ class MatchStrip(QWidget):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.set_match(0.0, None)
 
-    def sizeHint(self) -> QSize:  # noqa: N802, D102
+    def sizeHint(self) -> QSize:
         return QSize(300, 34)
 
     def set_match(self, duration: float, region: tuple[float, float] | None) -> None:
@@ -105,14 +105,14 @@ class MatchStrip(QWidget):
                                 height))
         return path
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802, D102
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.duration > 0:
             self.playFrom.emit(self.seconds_at(event.position().x()))
             event.accept()
         else:
             super().mousePressEvent(event)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802, D102
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         bar = self._bar()
@@ -148,7 +148,7 @@ class RegionSlider(QSlider):
         self.region = region
         self.update()
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802, D102
+    def paintEvent(self, event: QPaintEvent) -> None:
         if self.region is not None and self.maximum() > self.minimum():
             opt = QStyleOptionSlider()
             self.initStyleOption(opt)

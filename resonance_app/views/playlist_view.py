@@ -79,19 +79,19 @@ class PlaylistView(QTableView):
     def _wanted(mime: QMimeData) -> bool:
         return bool(track_ids_from_mime(mime) or playlist_files(mime))
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802, D102
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._wanted(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802, D102
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         if self._wanted(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802, D102
+    def dropEvent(self, event: QDropEvent) -> None:
         files = playlist_files(event.mimeData())
         if files and not track_ids_from_mime(event.mimeData()):
             event.acceptProposedAction()
@@ -252,7 +252,7 @@ class PlaylistPanel(QWidget):
 
     def load(self, name: str, *, ask: bool = True) -> None:
         """Replace the playlist with the saved one called ``name`` (asks about changes)."""
-        if not name or ask and not self.may_replace(f"Opening '{name}'"):
+        if not name or (ask and not self.may_replace(f"Opening '{name}'")):
             self._set_saved([self.saved.itemText(i) for i in range(self.saved.count())])
             return
         lib = self.controller.library
@@ -297,8 +297,8 @@ class PlaylistPanel(QWidget):
                     "Replace it with the imported one?", "Replace"):
                 name = self.prompts.text("Import playlist", "Import under another name:",
                                          f"{title} (imported)")
-                if not name or name in names and not self.prompts.confirm(
-                        "Import playlist", f"Replace the playlist '{name}'?", "Replace"):
+                if not name or (name in names and not self.prompts.confirm(
+                        "Import playlist", f"Replace the playlist '{name}'?", "Replace")):
                     return
             if self.may_replace(f"Importing '{name}'"):
                 self.controller.call(lambda: lib.import_playlist(path, name=name), imported)

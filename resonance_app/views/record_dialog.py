@@ -160,12 +160,12 @@ class RecordDialog(QDialog):
         self.length.setEnabled(True)
         self.level.setValue(0)
 
-    def done(self, result: int) -> None:  # noqa: D102
+    def done(self, result: int) -> None:
         self._tick.stop()
         self.recorder.cancel()
         super().done(result)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802, D102
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and self.record_button.isEnabled():
             self._record_or_stop()
             return

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 class ModalityDelegate(QStyledItemDelegate):
     """Paints timbre / harmony / rhythm similarity as three stacked bars."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem,  # noqa: D102
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
         style = option.widget.style() if option.widget else None
         if style is not None:
@@ -68,7 +68,7 @@ class ModalityDelegate(QStyledItemDelegate):
                                     1.5, 1.5)
         painter.restore()
 
-    def sizeHint(self, option: QStyleOptionViewItem,  # noqa: N802, D102
+    def sizeHint(self, option: QStyleOptionViewItem,
                  index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(110, 20)
 
@@ -213,7 +213,7 @@ class ResultsPanel(QWidget):
         if result is not None:
             self.playRequested.emit(result.track, float(seconds))
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802, D102
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
             self.fit_columns()
         return super().eventFilter(watched, event)

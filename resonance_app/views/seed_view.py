@@ -69,7 +69,7 @@ class SeedArea(QFrame):
         self.setProperty("dropHover", on)
         self.setFrameShadow(QFrame.Shadow.Sunken if on else QFrame.Shadow.Plain)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802, D102
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         intent = read_drop(event.mimeData())
         if intent.kind in ("tracks", "file", "none") and (event.mimeData().hasUrls()
                                                           or intent.kind == "tracks"):
@@ -78,13 +78,13 @@ class SeedArea(QFrame):
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802, D102
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         event.acceptProposedAction()
 
-    def dragLeaveEvent(self, event: object) -> None:  # noqa: N802, D102
+    def dragLeaveEvent(self, event: object) -> None:
         self._set_hover(False)
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802, D102
+    def dropEvent(self, event: QDropEvent) -> None:
         self._set_hover(False)
         intent: DropIntent = read_drop(event.mimeData())
         event.acceptProposedAction()

@@ -29,14 +29,14 @@ class FakePool:
     def __init__(self) -> None:
         self.started = 0
 
-    def start(self, runnable: QRunnable) -> None:  # noqa: D102
+    def start(self, runnable: QRunnable) -> None:
         self.started += 1
         runnable.run()
 
-    def waitForDone(self, msecs: int = -1) -> bool:  # noqa: N802, D102
+    def waitForDone(self, msecs: int = -1) -> bool:
         return True
 
-    def clear(self) -> None:  # noqa: D102
+    def clear(self) -> None:
         pass
 
 
@@ -104,13 +104,13 @@ class FakeLibrary:
         self.folder = Path("/library")
 
     # -- folders and scanning -------------------------------------------------------------
-    def roots(self) -> list[Path]:  # noqa: D102
+    def roots(self) -> list[Path]:
         return list(self._roots)
 
-    def add_root(self, path: Path) -> None:  # noqa: D102
+    def add_root(self, path: Path) -> None:
         self._roots.append(Path(path))
 
-    def remove_root(self, path: Path) -> None:  # noqa: D102
+    def remove_root(self, path: Path) -> None:
         self._roots.remove(Path(path))
         if not self._roots:
             self._visible = []
@@ -120,25 +120,26 @@ class FakeLibrary:
         """One progress step per track; stops when ``should_stop()``."""
         self.calls.append(("scan", workers))
         total = len(self._all) + len(self.bad_files)
-        yield ScanProgress(0, total, None, "walk", 0, 0.0, None)
+        yield ScanProgress(stage="walk", done=0, total=total)
         for done, track in enumerate(self._all, start=1):
             if should_stop is not None and should_stop():
                 return
             if self.scan_gate is not None:
                 self.scan_gate.acquire(timeout=5)
             self._visible.append(track)
-            yield ScanProgress(done, total, track.path, "analyse", len(self._errors),
-                               50.0, (total - done) / 50.0)
+            yield ScanProgress(stage="analyse", done=done, total=total, path=str(track.path),
+                               errors=len(self._errors), rate=50.0, eta_s=(total - done) / 50.0)
         for name in self.bad_files:
             self._errors.append(FakeScanError(Path("/music") / name, "file is empty"))
             done += 1
-            yield ScanProgress(done, total, Path("/music") / name, "analyse",
-                               len(self._errors), 50.0, 0.0)
+            yield ScanProgress(stage="analyse", done=done, total=total,
+                               path=str(Path("/music") / name), errors=len(self._errors),
+                               rate=50.0, eta_s=0.0)
 
-    def tracks(self) -> list[TrackInfo]:  # noqa: D102
+    def tracks(self) -> list[TrackInfo]:
         return list(self._visible)
 
-    def track(self, track_id: int) -> TrackInfo:  # noqa: D102
+    def track(self, track_id: int) -> TrackInfo:
         return next(t for t in self._all if t.id == track_id)
 
     def cover(self, track_id: int) -> bytes | None:
@@ -147,10 +148,10 @@ class FakeLibrary:
 
         return read_cover(self.track(track_id).path)
 
-    def count(self) -> int:  # noqa: D102
+    def count(self) -> int:
         return len(self._visible)
 
-    def errors(self) -> list[FakeScanError]:  # noqa: D102
+    def errors(self) -> list[FakeScanError]:
         return list(self._errors)
 
     def load_all(self) -> FakeLibrary:
@@ -250,13 +251,13 @@ class FakeLibrary:
         return [self.track(int(ids[r])) for r in song_path(x, row[start], row[end], length)]
 
     # -- playlists ------------------------------------------------------------------------
-    def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:  # noqa: D102
+    def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:
         self._playlists[name] = list(track_ids)
 
-    def playlists(self) -> list[str]:  # noqa: D102
+    def playlists(self) -> list[str]:
         return sorted(self._playlists, key=lambda n: (n.casefold(), n))
 
-    def playlist(self, name: str) -> list[TrackInfo]:  # noqa: D102
+    def playlist(self, name: str) -> list[TrackInfo]:
         return [i.track for i in self.playlist_items(name) if i.track is not None]
 
     def playlist_items(self, name: str) -> list[PlaylistItem]:
@@ -270,10 +271,10 @@ class FakeLibrary:
             out.append(PlaylistItem(Path(entry), track, None if track else "file not found"))
         return out
 
-    def delete_playlist(self, name: str) -> None:  # noqa: D102
+    def delete_playlist(self, name: str) -> None:
         del self._playlists[name]
 
-    def playlist_file_title(self, path: Path) -> str:  # noqa: D102
+    def playlist_file_title(self, path: Path) -> str:
         from engine.playlists import file_title
 
         return file_title(Path(path)) or Path(path).stem
@@ -302,19 +303,19 @@ class FakeLibrary:
         return write_m3u8(Path(path), entries, title=title)
 
     @property
-    def model_card(self) -> Any:  # noqa: D102
+    def model_card(self) -> Any:
         return self.card
 
-    def set_model(self, model_dir: Path) -> None:  # noqa: D102
+    def set_model(self, model_dir: Path) -> None:
         from engine.model import load_card
 
         self.card = load_card(model_dir)
         self.calls.append(("set_model", Path(model_dir)))
 
-    def others_open(self) -> int:  # noqa: D102
+    def others_open(self) -> int:
         return self.others
 
-    def close(self) -> None:  # noqa: D102
+    def close(self) -> None:
         self.closed = True
 
 
@@ -331,22 +332,22 @@ class ScriptedPrompts:
         self.answers: list[bool] = []  # replies to confirm(); no reply = cancel
         self.numbers: list[int] = []  # replies to number(); none = cancel
 
-    def error(self, title: str, text: str, details: str = "") -> None:  # noqa: D102
+    def error(self, title: str, text: str, details: str = "") -> None:
         self.messages.append(("error", title, text))
 
-    def info(self, title: str, text: str, details: str = "") -> None:  # noqa: D102
+    def info(self, title: str, text: str, details: str = "") -> None:
         self.messages.append(("info", title, text))
 
-    def folder(self, title: str, start: str = "") -> str:  # noqa: D102
+    def folder(self, title: str, start: str = "") -> str:
         return self.folders.pop(0) if self.folders else ""
 
-    def open_file(self, title: str, start: str = "", filters: str = "") -> str:  # noqa: D102
+    def open_file(self, title: str, start: str = "", filters: str = "") -> str:
         return self.open_files.pop(0) if self.open_files else ""
 
-    def save_file(self, title: str, start: str = "", filters: str = "") -> str:  # noqa: D102
+    def save_file(self, title: str, start: str = "", filters: str = "") -> str:
         return self.save_files.pop(0) if self.save_files else ""
 
-    def save_file_as(self, title: str, start: str = "", filters: str = "",  # noqa: D102
+    def save_file_as(self, title: str, start: str = "", filters: str = "",
                      selected: str = "") -> tuple[str, str]:
         self.messages.append(("save", title, start))
         if not self.save_files:
@@ -354,17 +355,17 @@ class ScriptedPrompts:
         return self.save_files.pop(0), (self.save_filters.pop(0) if self.save_filters
                                         else selected)
 
-    def text(self, title: str, label: str, default: str = "") -> str:  # noqa: D102
+    def text(self, title: str, label: str, default: str = "") -> str:
         return self.texts.pop(0) if self.texts else ""
 
-    def number(self, title: str, label: str, value: int, low: int,  # noqa: D102
+    def number(self, title: str, label: str, value: int, low: int,
                high: int) -> int | None:
         self.messages.append(("number", title, label))
         if not self.numbers:
             return None
         return min(high, max(low, self.numbers.pop(0)))
 
-    def confirm(self, title: str, text: str, yes: str = "Replace") -> bool:  # noqa: D102
+    def confirm(self, title: str, text: str, yes: str = "Replace") -> bool:
         self.messages.append(("confirm", title, text))
         return self.answers.pop(0) if self.answers else False
 

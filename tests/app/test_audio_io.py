@@ -145,7 +145,7 @@ def test_portaudio_null_device_recording(qtbot) -> None:
 
 
 class _NoPortAudio(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):  # noqa: D102
+    def find_spec(self, name, path=None, target=None):
         if name == "sounddevice":
             raise OSError("PortAudio library not found")
 

@@ -113,12 +113,13 @@ class TaggingLibrary(FakeLibrary):
         bare = [dataclasses.replace(t, title=None, artist=None, album=None, status="pending")
                 for t in self._all]
         self._visible = list(bare)
-        yield ScanProgress(0, total, None, "walk", 0, 0.0, None)
+        yield ScanProgress(stage="walk", done=0, total=total)
         for i, track in enumerate(reversed(self._all)):
             if self.scan_gate is not None:
                 self.scan_gate.acquire(timeout=5)
             self._visible[total - 1 - i] = track
-            yield ScanProgress(i + 1, total, track.path, "analyse", 0, 50.0, 1.0)
+            yield ScanProgress(stage="analyse", done=i + 1, total=total, path=str(track.path),
+                               rate=50.0, eta_s=1.0)
 
 
 def test_rows_do_not_jump_while_a_scan_fills_in_tags(qtbot, make_main_window,

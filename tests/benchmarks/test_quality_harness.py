@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import retrieval as rt
 from benchmarks.bench_quality import main
+from engine.index import normalise
 from tests.audio_factory import song, tone
 from tests.model_factory import build_model, write_music
 from trainer.degrade import band_limit, phone_recording
@@ -21,7 +22,7 @@ def test_metrics_on_hand_made_rankings():
     assert rt.average_precision(order, rel) == pytest.approx((1 / 2 + 2 / 4) / 2)
     assert rt.recall_mrr([0, 1, 30]) == pytest.approx(
         {"R@1": 1 / 3, "R@5": 2 / 3, "R@20": 2 / 3, "MRR": (1 + 0.5 + 1 / 31) / 3})
-    vecs = rt.unit(np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32))
+    vecs = normalise(np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32))
     out = rt.leave_one_out(vecs, np.array(["a", "a", "b", "b"]), k=1)
     assert out["mAP"] == 1.0 and out["P@1"] == 1.0
     # P@2: each query has one relevant item among three, so a perfect ranking scores 1/2
@@ -122,7 +123,7 @@ def test_same_source_breakdown(tmp_path, capsys):
     sims = np.array([[1, .9, .1, .2], [.9, 1, .3, .1], [.1, .3, 1, .8], [.2, .1, .8, 1]])
     overall, per = bss.p_at_10(sims, np.array(["a", "a", "b", "b"]))
     assert overall == pytest.approx(1 / 3) and per == {"a": 1 / 3, "b": 1 / 3}
-    a = rt.unit(np.array([[1, 0], [0, 1]], np.float32))
+    a = normalise(np.array([[1, 0], [0, 1]], np.float32))
     assert bss.chamfer(a, a[:1]) == pytest.approx(0.5 * (0.5 + 1.0))
     corpus = _recordings_corpus(tmp_path, train=4)
     model = build_model(tmp_path / "model")

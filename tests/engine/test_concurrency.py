@@ -71,7 +71,7 @@ def test_queries_during_a_scan_never_fail(corpus):
                                  "--json", "-k", "3", *lib], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
     reports = [q.communicate(timeout=120) for q in queries]
-    out, err = scan.communicate(timeout=120)
+    _out, err = scan.communicate(timeout=120)
     assert scan.returncode == 0, err
     for out_q, err_q in reports:
         runs, failed = map(int, out_q.splitlines()[0].split())
@@ -82,7 +82,7 @@ def test_queries_during_a_scan_never_fail(corpus):
 def test_the_library_knows_when_another_process_has_it_open(corpus):
     from engine.library import Library
 
-    root, lib = corpus
+    root, _lib = corpus
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from engine.library "
                                "import Library; lib = Library.open(sys.argv[1]); print('open', "
                                "flush=True); time.sleep(60)", str(root / "lib")], cwd=ROOT,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import mutagen
 import numpy as np
 import pytest
@@ -78,14 +80,13 @@ def test_path_steps_beat_random_orderings(env, rng):
     sims = vectors @ vectors.T
     a, b = np.unravel_index(np.argmin(sims), sims.shape)
     rows = song_path(vectors, int(a), int(b), 6)
-    steps = np.mean([sims[i, j] for i, j in zip(rows[:-1], rows[1:], strict=True)])
+    steps = np.mean([sims[i, j] for i, j in itertools.pairwise(rows)])
     others = np.setdiff1d(np.arange(len(ids)), [a, b])
     random_steps = []
     for _ in range(300):
         middle = rng.choice(others, size=4, replace=False)
         order = [a, *middle, b]
-        random_steps.append(np.mean([sims[i, j] for i, j in zip(order[:-1], order[1:],
-                                                                 strict=True)]))
+        random_steps.append(np.mean([sims[i, j] for i, j in itertools.pairwise(order)]))
     assert steps > np.percentile(random_steps, 95)
 
 

@@ -29,7 +29,7 @@ def run_json(capsys, argv):
 
 
 def test_map_json_gives_every_track_a_place_and_a_mix(env, capsys):
-    root, base, files = env
+    _root, base, files = env
     out = run_json(capsys, ["map", "--json", "--mixes", "3", *base])
     assert sorted(t["path"] for t in out["tracks"]) == sorted(str(f) for f in files)
     names = {m["mix"]: m["name"] for m in out["mixes"]}
@@ -44,7 +44,7 @@ def test_map_json_gives_every_track_a_place_and_a_mix(env, capsys):
 def test_map_draws_a_png(env, capsys, tmp_path):
     from PIL import Image
 
-    root, base, files = env
+    _root, base, _files = env
     capsys.readouterr()
     assert main(["map", "--out", str(tmp_path / "map.png"), *base]) == 0
     assert "map of 8 tracks" in capsys.readouterr().out
@@ -55,7 +55,7 @@ def test_map_draws_a_png(env, capsys, tmp_path):
 
 
 def test_path_json(env, capsys):
-    root, base, files = env
+    _root, base, files = env
     out = run_json(capsys, ["path", str(files[0]), str(files[5]), "-n", "3", "--json", *base])
     paths = [t["path"] for t in out["tracks"]]
     assert len(paths) == 3 and len(set(paths)) == 3
@@ -66,7 +66,7 @@ def test_path_json(env, capsys):
 
 
 def test_path_by_track_id_as_a_table(env, capsys):
-    root, base, files = env
+    _root, base, files = env
     out = run_json(capsys, ["path", str(files[1]), str(files[2]), "-n", "2", "--json", *base])
     start, end = (t["track_id"] for t in out["tracks"])
     capsys.readouterr()
@@ -76,7 +76,7 @@ def test_path_by_track_id_as_a_table(env, capsys):
 
 
 def test_mixes_json_covers_the_library_once(env, capsys):
-    root, base, files = env
+    _root, base, files = env
     out = run_json(capsys, ["mixes", "--json", "-n", "3", *base])
     members = [t["path"] for m in out["mixes"] for t in m["tracks"]]
     assert sorted(members) == sorted(str(f) for f in files)
@@ -85,13 +85,13 @@ def test_mixes_json_covers_the_library_once(env, capsys):
 
 
 def test_mixes_of_a_given_size(env, capsys):
-    root, base, files = env
+    _root, base, _files = env
     out = run_json(capsys, ["mixes", "--json", "--size", "4", *base])
     assert len(out["mixes"]) <= 2 and sum(m["size"] for m in out["mixes"]) == N_SONGS
 
 
 def test_mixes_as_text(env, capsys):
-    root, base, files = env
+    _root, base, _files = env
     capsys.readouterr()
     assert main(["mixes", "-n", "2", *base]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -99,7 +99,7 @@ def test_mixes_as_text(env, capsys):
 
 
 def test_similar_together_gives_one_ranking_without_the_seeds(env, capsys):
-    root, base, files = env
+    _root, base, files = env
     out = run_json(capsys, ["similar", str(files[0]), str(files[1]), "--together", "--json",
                             "-k", "4", *base])
     assert out["seeds"] == [str(files[0]), str(files[1])]
@@ -125,7 +125,7 @@ def test_similar_together_gives_one_ranking_without_the_seeds(env, capsys):
     (["similar", "--together"], "at least one seed"),
 ])
 def test_bad_input_is_one_clear_line(env, capsys, argv, message):
-    root, base, files = env
+    _root, base, _files = env
     capsys.readouterr()
     assert main([*argv, *base]) == 1
     err = capsys.readouterr().err

@@ -35,7 +35,7 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def test_a_full_disk_while_writing_the_catalog(scanned, monkeypatch, capsys, caplog):
-    root, model, lib = scanned
+    root, _model, lib = scanned
     real_write = index_mod.VectorIndex.write
 
     def write(self, path):  # the disk fills up half-way through the file
@@ -110,7 +110,7 @@ def read_only(folder: Path):
 
 
 def test_a_library_on_read_only_media_can_be_queried(scanned, capsys):
-    root, model, lib = scanned
+    root, _model, lib = scanned
     assert main(["similar", "1", "-k", "2", *lib]) == 0  # catalog current
     with read_only(root / "lib"):
         capsys.readouterr()
@@ -129,7 +129,7 @@ def test_a_full_disk_while_exporting_a_playlist_keeps_the_old_file(scanned, monk
                                                                     capsys):
     import builtins
 
-    root, model, lib = scanned
+    root, _model, lib = scanned
     out = root / "mix.m3u8"
     assert main(["playlist", "1", "--out", str(out), "-k", "2", *lib]) == 0
     before = out.read_bytes()

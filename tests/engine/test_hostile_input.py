@@ -55,7 +55,7 @@ def hostile_seeds(tmp: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("command", ["similar", "playlist"])
 def test_hostile_seeds_fail_fast_with_one_line(env, tmp_path, command):
-    root, base, _, _ = env
+    _root, base, _, _ = env
     for kind, seed in hostile_seeds(tmp_path).items():
         extra = ["--out", str(tmp_path / f"{kind}.m3u8")] if command == "playlist" else []
         code, elapsed, err = run_timed([command, seed, *extra, *base])
@@ -100,7 +100,7 @@ def expect_refusal(capsys, argv: list[str], message: str) -> None:
 
 @pytest.mark.parametrize("weights", ["nan,1,1", "1,inf,1", "1e308,1,1", "-1,1,1", "1,1,1,1"])
 def test_bad_weights_are_refused(env, capsys, weights):
-    root, base, files, _ = env
+    _root, base, files, _ = env
     expect_refusal(capsys, ["similar", str(files[0]), "--json", f"--weights={weights}", *base],
                    "--weights")
 
@@ -108,19 +108,19 @@ def test_bad_weights_are_refused(env, capsys, weights):
 @pytest.mark.parametrize("content", [b"\xff\xfe\x00\x01binary\x00", b"caf\xe9\n",
                                      b"1\x00\n2\n"])
 def test_binary_or_non_utf8_batch_file_is_refused(env, capsys, tmp_path, content):
-    root, base, _, _ = env
+    _root, base, _, _ = env
     batch = tmp_path / "batch.txt"
     batch.write_bytes(content)
     expect_refusal(capsys, ["similar", "--batch", str(batch), *base], "--batch")
 
 
 def test_non_ascii_digit_seed_is_a_missing_file(env, capsys):
-    root, base, _, _ = env
+    _root, base, _, _ = env
     expect_refusal(capsys, ["similar", "²", *base], "file not found")
 
 
 def test_features_out_on_an_existing_file(env, capsys, tmp_path):
-    root, base, files, _ = env
+    _root, _base, files, _ = env
     taken = tmp_path / "taken"
     taken.write_text("keep me", encoding="utf-8")
     expect_refusal(capsys, ["features", str(files[0]), "--out", str(taken)], "--out")
@@ -128,7 +128,7 @@ def test_features_out_on_an_existing_file(env, capsys, tmp_path):
 
 
 def test_scan_of_a_missing_folder_or_a_file_is_refused(env, capsys, tmp_path):
-    root, base, files, _ = env
+    _root, base, files, _ = env
     lib = ["--library", str(tmp_path / "lib"), "--model", base[3]]
     expect_refusal(capsys, ["scan", str(tmp_path / "nope"), "--workers", "0", *lib],
                    "no such folder")
@@ -142,7 +142,7 @@ def test_scan_of_a_missing_folder_or_a_file_is_refused(env, capsys, tmp_path):
 @pytest.mark.parametrize("command", [["similar", "1"], ["status"], ["export", "x", "--out",
                                                                     "x.m3u8"]])
 def test_query_commands_never_create_a_library(env, capsys, tmp_path, command):
-    root, base, _, _ = env
+    _root, base, _, _ = env
     typo = tmp_path / "libary"
     expect_refusal(capsys, [*command, "--library", str(typo), "--model", base[3]],
                    "no library")
@@ -150,7 +150,7 @@ def test_query_commands_never_create_a_library(env, capsys, tmp_path, command):
 
 
 def test_query_on_an_empty_library_says_so(env, capsys, tmp_path):
-    root, base, files, _ = env
+    _root, base, files, _ = env
     lib = ["--library", str(tmp_path / "empty"), "--model", base[3]]
     (tmp_path / "nothing").mkdir()
     assert main(["scan", str(tmp_path / "nothing"), "--workers", "0", "--quiet", *lib]) == 0
@@ -160,7 +160,7 @@ def test_query_on_an_empty_library_says_so(env, capsys, tmp_path):
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
 @pytest.mark.parametrize("suffix", [".m3u", ".m3u8", ".xspf"])
 def test_utf16_playlists_are_decoded(env, capsys, tmp_path, encoding, suffix):
-    root, base, files, _ = env
+    _root, base, files, _ = env
     if suffix == ".xspf":
         uri = files[1].resolve().as_uri()
         text = (f'<?xml version="1.0" encoding="UTF-16"?>\n<playlist version="1" '
@@ -177,7 +177,7 @@ def test_utf16_playlists_are_decoded(env, capsys, tmp_path, encoding, suffix):
 
 @pytest.mark.parametrize("suffix", [".m3u8", ".xspf"])
 def test_nul_or_undecodable_playlists_are_refused(env, capsys, tmp_path, suffix):
-    root, base, files, _ = env
+    _root, base, files, _ = env
     for i, data in enumerate([f"#EXTM3U\n{files[1]}\x00\n".encode(),
                               b"\x00\x00\xff\xfe\xfa\x00\xd8\x00\xdc" * 7]):
         playlist = tmp_path / f"bad{i}{suffix}"
@@ -186,7 +186,7 @@ def test_nul_or_undecodable_playlists_are_refused(env, capsys, tmp_path, suffix)
 
 
 def test_control_characters_in_names_are_escaped(env, capsys):
-    root, base, files, evil = env
+    _root, base, _files, evil = env
     capsys.readouterr()
     assert main(["similar", str(evil), "-k", "5", *base]) == 0
     out = capsys.readouterr().out
@@ -204,7 +204,7 @@ def test_control_characters_in_names_are_escaped(env, capsys):
 
 
 def test_error_lines_cannot_be_forged(env, capsys, tmp_path):
-    root, base, files, evil = env
+    _root, base, _files, _evil = env
     capsys.readouterr()
     forged = tmp_path / "model\nresonance: all good\x1b[2K"
     assert main(["similar", "1", "--library", base[1], "--model", str(forged)]) == 1

@@ -47,7 +47,7 @@ def test_large_index_is_approximate_with_measured_recall(rng):
 
 def test_empty_index_searches_to_nothing():
     index = build_index(np.zeros(0, np.int64), np.zeros((0, 8), np.float32), dim=8)
-    scores, ids = index.search(np.ones(8), 5)
+    _scores, ids = index.search(np.ones(8), 5)
     assert ids.shape == (1, 0)
 
 

@@ -34,7 +34,7 @@ def run_json_lines(capsys, argv):
 
 
 def test_similar_json_shape(env, capsys):
-    root, base, files = env
+    _root, base, files = env
     (obj,) = run_json_lines(capsys, ["similar", str(files[0]), "--json", "-k", "3", *base])
     assert obj["seed"] == str(files[0])
     assert len(obj["results"]) == 3
@@ -48,7 +48,7 @@ def test_similar_json_shape(env, capsys):
 
 
 def test_several_seeds_and_batch_give_json_lines_in_order(env, capsys, tmp_path):
-    root, base, files = env
+    _root, base, files = env
     clip = write_audio(tmp_path / "clip.wav", song(2, 10, sr=16000)[:6 * 16000], sr=16000)
     batch = tmp_path / "seeds.txt"
     batch.write_text(f"{files[3]}\n\n{clip}\n", encoding="utf-8")
@@ -60,7 +60,7 @@ def test_several_seeds_and_batch_give_json_lines_in_order(env, capsys, tmp_path)
 
 
 def test_human_table_and_status(env, capsys):
-    root, base, files = env
+    _root, base, files = env
     capsys.readouterr()
     assert main(["similar", str(files[0]), "-k", "2", *base]) == 0
     out = capsys.readouterr().out
@@ -71,7 +71,7 @@ def test_human_table_and_status(env, capsys):
 
 
 def test_playlist_export_import(env, capsys, tmp_path):
-    root, base, files = env
+    _root, base, files = env
     out = tmp_path / "mix.xspf"
     assert main(["playlist", str(files[0]), "--out", str(out), "--name", "mix", "-k", "3",
                  *base]) == 0
@@ -91,7 +91,7 @@ def test_playlist_export_import(env, capsys, tmp_path):
     (["similar"], "at least one seed"),
 ])
 def test_errors_are_one_line_without_traceback(env, capsys, argv, message):
-    root, base, files = env
+    _root, base, _files = env
     capsys.readouterr()
     assert main([*argv, *base]) == 1
     err = capsys.readouterr().err
@@ -110,7 +110,7 @@ def test_missing_model_in_a_real_process(tmp_path):
 
 
 def test_excerpt_results_say_where_as_m_ss_and_with_a_confidence(env, capsys, tmp_path):
-    root, base, files = env  # files[4] is song(4, 10 s); the clip is its 3-9 s
+    _root, base, files = env  # files[4] is song(4, 10 s); the clip is its 3-9 s
     clip = write_audio(tmp_path / "clip.flac", song(4, 10, sr=16000)[3 * 16000:9 * 16000],
                        sr=16000)
     (obj,) = run_json_lines(capsys, ["similar", str(clip), "--json", "-k", "2", *base])

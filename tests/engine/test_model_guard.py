@@ -10,8 +10,9 @@ import shutil
 import pytest
 
 from engine.cli import main
+from engine.filecheck import file_digest
 from engine.library import Library
-from engine.model import file_sha256, load_card, write_card
+from engine.model import load_card, write_card
 from tests.model_factory import build_model, build_onnx, write_music
 
 
@@ -44,7 +45,7 @@ def bad_models(tmp_path, model):
     write_card(dataclasses.replace(card, embed_dim=card.embed_dim + 1), wrong_dim)
     broken = shutil.copytree(model, tmp_path / "broken")
     (broken / "model.onnx").write_bytes(b"\x08\x07garbage that is not a protobuf graph")
-    write_card(dataclasses.replace(card, sha256=file_sha256(broken / "model.onnx")), broken)
+    write_card(dataclasses.replace(card, sha256=file_digest(broken / "model.onnx")), broken)
     return {"misfit": (misfit, "input 'mel'"), "wrong-dim": (wrong_dim, "output 'embedding'"),
             "broken": (broken, "cannot load")}
 
@@ -85,7 +86,7 @@ def test_an_interrupted_model_switch_is_consistent(scanned, capsys):
     second.mkdir()
     build_onnx(load_card(model).features, second / "model.onnx", seed=7)
     card = load_card(model)
-    write_card(dataclasses.replace(card, sha256=file_sha256(second / "model.onnx")), second)
+    write_card(dataclasses.replace(card, sha256=file_digest(second / "model.onnx")), second)
     with Library.open(root / "lib", model_dir=second) as lib:
         seen = []
         for p in lib.scan(workers=0, should_stop=lambda: len(seen) >= 2):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -71,7 +73,7 @@ def test_higher_diversity_lowers_mean_pairwise_similarity(rng):
     sims = vectors @ query
     spreads = [mean_pairwise_similarity(vectors[MMR(d).rerank(sims, vectors, 6)])
                for d in (0.0, 0.3, 0.5, 0.9)]
-    assert all(x >= y for x, y in zip(spreads, spreads[1:], strict=False))
+    assert all(x >= y for x, y in itertools.pairwise(spreads))
     assert spreads[0] - spreads[-1] > 0.5
     assert spreads[0] > 0.9  # plain ranking: all near-duplicates of one cluster
 

@@ -42,14 +42,14 @@ def test_workers_exit_when_the_scanning_process_is_killed(corpus, tmp_path):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_stop_the_scan_cleanly(corpus, tmp_path, signum):
-    root, model = corpus
+    _root, model = corpus
     lib = tmp_path / "lib"
     proc, workers = start_scan(corpus, lib)
     if signum == signal.SIGINT:
         os.killpg(proc.pid, signum)  # Ctrl-C: the terminal signals the whole group
     else:
         os.kill(proc.pid, signum)
-    out, err = proc.communicate(timeout=20)
+    _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 128 + signum, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err.strip().startswith("resonance: scan stopped") and err.count("\n") == 1, err

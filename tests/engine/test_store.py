@@ -63,7 +63,7 @@ def test_unwritable_location_gives_a_clear_error(tmp_path):
 def test_damaged_database_gives_a_clear_error(tmp_path):
     path = tmp_path / "library.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreAccessError, match="damaged|not a database"):
+    with pytest.raises(StoreAccessError, match=r"damaged|not a database"):
         Store(path)
 
 

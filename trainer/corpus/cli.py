@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.library import default_workers
 from trainer.corpus.manifest import format_summary, summarize, validate_manifest
 from trainer.corpus.pipeline import DEFAULT_VAL_SOURCES, BuildOptions, build
 
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="music21 pieces to render (default: 400; 0: recordings only)")
     b.add_argument("--renditions", type=int, default=4,
                    help="renditions per piece (default: 4)")
-    b.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    b.add_argument("--jobs", type=int, default=default_workers(),
                    help="worker processes (default: all cores)")
     b.add_argument("--seed", type=int, default=0, help="corpus seed (default: 0)")
     b.add_argument("--val-sources", default=",".join(DEFAULT_VAL_SOURCES),

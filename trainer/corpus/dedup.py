@@ -8,11 +8,12 @@ shift of a few seconds, their sub-fingerprints agree on at least :data:`SAME_BIT
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
 import numpy as np
+
+from engine.filecheck import file_digest
 
 FINGERPRINT_SECONDS = 120
 MAX_SHIFT = 24          # sub-fingerprints (about 3 s)
@@ -20,20 +21,12 @@ MIN_OVERLAP = 40
 SAME_BITS = 0.85
 
 
-def sha1_file(path: Path) -> str:
-    """Hex SHA-1 of a file's bytes."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fingerprint(path: Path, cache: Path | None = None) -> np.ndarray:
     """Raw chromaprint sub-fingerprints (uint32) of ``path``; empty when FFmpeg fails."""
-    cached = cache / f"{sha1_file(path)}.npy" if cache is not None else None
+    cached = cache / f"{file_digest(path, 'sha1')}.npy" if cache is not None else None
     if cached is not None and cached.is_file():
-        return np.load(cached)
+        prints: np.ndarray = np.load(cached)
+        return prints
     res = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-t",
                           str(FINGERPRINT_SECONDS), "-ac", "1", "-f", "chromaprint",
                           "-fp_format", "raw", "-"], capture_output=True, check=False)

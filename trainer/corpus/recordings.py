@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.audio import AUDIO_EXTENSIONS, audio_info, load_audio
 from engine.errors import ResonanceError
+from engine.filecheck import file_digest
 from trainer.corpus import debs, dedup, sources
 
 #: Folder names and name fragments that mark non-music audio (unless "music" is in the path).
@@ -179,7 +180,7 @@ class Deduplicator:
 
     def seen(self, files: tuple[Path, ...], audio: Path, duration: float) -> bool:
         """True when the track was taken before; otherwise remember it and return False."""
-        digest = "+".join(dedup.sha1_file(f) for f in files)
+        digest = "+".join(file_digest(f, "sha1") for f in files)
         if digest in self._hashes:
             return True
         fp = dedup.fingerprint(audio, self._fp_cache)

@@ -18,12 +18,16 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import oaconvolve
 
 from trainer.corpus.scores import Piece
+
+if TYPE_CHECKING:
+    from fluidsynth import Synth  # untyped: Any to mypy
 
 RENDER_VERSION = 4
 SAMPLE_RATE = 44100
@@ -169,10 +173,10 @@ class SynthPool:
 
     def __init__(self, sr: int = SAMPLE_RATE) -> None:
         self.sr = sr
-        self._synths: dict[str, tuple[object, int]] = {}
+        self._synths: dict[str, tuple[Synth, int]] = {}
         self._written: dict[str, int] = {}
 
-    def get(self, name: str) -> tuple[object, int]:
+    def get(self, name: str) -> tuple[Synth, int]:
         """(synth, soundfont id) for ``name`` (loaded on first use)."""
         if name not in self._synths:
             import fluidsynth
@@ -211,7 +215,7 @@ class SynthPool:
         self.write(name, (-self._written[name]) % SYNTH_BLOCK + SYNTH_BLOCK)
 
 
-def _write_float(synth: object, frames: int) -> np.ndarray:
+def _write_float(synth: Synth, frames: int) -> np.ndarray:
     """``frames`` stereo frames from FluidSynth as float32, shape (frames, 2)."""
     import fluidsynth
 

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from music21.stream import Stream  # untyped: Any to mypy
 
 #: The music21 corpus parts DATA.md allows (everything else is reserved).
 COLLECTIONS = (
@@ -82,7 +88,7 @@ class Piece:
     def from_json(cls, data: dict) -> Piece:
         """Rebuild a piece written by :meth:`to_json`."""
         notes = tuple(tuple(n) for n in data.pop("notes"))
-        return cls(notes=notes, **data)  # type: ignore[arg-type]
+        return cls(notes=notes, **data)
 
 
 def corpus_root() -> Path:
@@ -133,7 +139,7 @@ def parse_piece(ref: PieceRef, root: Path) -> Piece | None:
     return piece_from_score(score, ref)
 
 
-def piece_from_score(score, ref: PieceRef) -> Piece | None:  # noqa: ANN001 (music21 Stream)
+def piece_from_score(score: Stream, ref: PieceRef) -> Piece | None:
     """Reduce a music21 stream to a :class:`Piece` (None when unusable)."""
     import music21
 
@@ -159,7 +165,7 @@ def piece_from_score(score, ref: PieceRef) -> Piece | None:  # noqa: ANN001 (mus
                  round(length_ql, 4), repeats, parts, tuple(notes))
 
 
-def _tempo_and_bar(score, music21) -> tuple[float, float]:  # noqa: ANN001
+def _tempo_and_bar(score: Stream, music21: ModuleType) -> tuple[float, float]:
     flat = score.flatten()
     bpm = DEFAULT_BPM
     for mark in flat.getElementsByClass(music21.tempo.MetronomeMark):
@@ -178,7 +184,7 @@ def _tempo_and_bar(score, music21) -> tuple[float, float]:  # noqa: ANN001
     return bpm, bar_ql
 
 
-def _extract_notes(score) -> list[tuple[float, float, int, int, int]]:  # noqa: ANN001
+def _extract_notes(score: Stream) -> list[tuple[float, float, int, int, int]]:
     parts = list(getattr(score, "parts", [])) or [score]
     notes: list[tuple[float, float, int, int, int]] = []
     for index, part in enumerate(parts):
@@ -200,7 +206,7 @@ def _extract_notes(score) -> list[tuple[float, float, int, int, int]]:  # noqa: 
 def melody_signature(piece: Piece) -> str:
     """Hash of the first part's pitch-interval and rhythm sequence (finds duplicate tunes)."""
     first = [(p, d) for _, d, p, _, part in piece.notes if part == 0]
-    seq = [(b[0] - a[0], round(a[1], 3)) for a, b in zip(first, first[1:], strict=False)]
+    seq = [(b[0] - a[0], round(a[1], 3)) for a, b in itertools.pairwise(first)]
     return hashlib.sha1(json.dumps(seq).encode()).hexdigest()
 
 
