@@ -27,9 +27,14 @@ REFINE_TOP = 2
 #: Segment hits kept per seed segment from the index, at least.
 HITS_MIN = 64
 #: Alignment confidences steering the refinement (see :func:`refine_top`): a true match
-#: of a real recording typically aligns at 0.55-0.9, another track below 0.3.
+#: of a real recording typically aligns at 0.55-0.9, another track below 0.3. Chosen on
+#: training packages of the corpus (benchmarks/RESULTS.md, bench:excerpts): skipping the
+#: other places above CERTAIN_CONFIDENCE halves the median alignment cost and loses no
+#: placement; aligning whole tracks below LOW_CONFIDENCE (0.5 rather than 0.35) finds
+#: phone recordings whose segment pairs pointed elsewhere.
+CERTAIN_CONFIDENCE = 0.7
 SURE_CONFIDENCE = 0.5
-LOW_CONFIDENCE = 0.35
+LOW_CONFIDENCE = 0.5
 #: Tracks at most this long may be aligned over their whole length, as a last resort.
 WHOLE_TRACK_SECONDS = 900.0
 #: Slack around a place, in segment hops, on each side.
@@ -116,11 +121,12 @@ def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
                config: FeatureConfig) -> list[Located | None]:
     """Frame-aligned places of an excerpt in the first :data:`REFINE_TOP` results.
 
-    Each decodes about 30 s of a file: every result's best place; then every other
-    place of the most confident result when it reaches :data:`SURE_CONFIDENCE` (a
-    looping track holds the passage more than once; the true place aligns best), else
-    of the first two; last, while none reaches :data:`LOW_CONFIDENCE`, the first two's
-    whole length.
+    Each decodes about 30 s of a file: every result's best place; then, unless one
+    reaches :data:`CERTAIN_CONFIDENCE`, every other place of the most confident result
+    when it reaches :data:`SURE_CONFIDENCE` (a looping track holds the passage more than
+    once; the true place aligns best), else of the first two; last, while none reaches
+    :data:`LOW_CONFIDENCE`, the first two's whole length. The decodes of each of these
+    rounds run in parallel.
     """
     n = min(REFINE_TOP, len(paths))
     best: list[Located | None] = [None] * n
@@ -149,8 +155,9 @@ def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
     attempt_all([(i, lo, hi) for i in range(n) for lo, hi in ranges[i][:1]])
     leader = max(range(n), key=confidence, default=0)
     sure = n > 0 and confidence(leader) >= SURE_CONFIDENCE
-    attempt_all([(i, lo, hi) for i in ([leader] if sure else range(min(2, n)))
-                 for lo, hi in ranges[i][1:]])
+    if n == 0 or confidence(leader) < CERTAIN_CONFIDENCE:
+        attempt_all([(i, lo, hi) for i in ([leader] if sure else range(min(2, n)))
+                     for lo, hi in ranges[i][1:]])
     if max(map(confidence, range(n)), default=1.0) < LOW_CONFIDENCE:
         attempt_all([(i, 0.0, durations[i]) for i in range(min(2, n))
                      if 0.0 < durations[i] <= WHOLE_TRACK_SECONDS])
