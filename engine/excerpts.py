@@ -10,6 +10,7 @@ refines that place for the best results by aligning frames.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +27,14 @@ REFINE_TOP = 2
 #: Segment hits kept per seed segment from the index, at least.
 HITS_MIN = 64
 #: Alignment confidences steering the refinement (see :func:`refine_top`): a true match
-#: of a real recording typically aligns at 0.55-0.9, another track below 0.3.
+#: of a real recording typically aligns at 0.55-0.9, another track below 0.3. Chosen on
+#: training packages of the corpus (benchmarks/RESULTS.md, bench:excerpts): skipping the
+#: other places above CERTAIN_CONFIDENCE halves the median alignment cost and loses no
+#: placement; aligning whole tracks below LOW_CONFIDENCE (0.5 rather than 0.35) finds
+#: phone recordings whose segment pairs pointed elsewhere.
+CERTAIN_CONFIDENCE = 0.7
 SURE_CONFIDENCE = 0.5
-LOW_CONFIDENCE = 0.35
+LOW_CONFIDENCE = 0.5
 #: Tracks at most this long may be aligned over their whole length, as a last resort.
 WHOLE_TRACK_SECONDS = 900.0
 #: Slack around a place, in segment hops, on each side.
@@ -115,36 +121,44 @@ def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
                config: FeatureConfig) -> list[Located | None]:
     """Frame-aligned places of an excerpt in the first :data:`REFINE_TOP` results.
 
-    Each decodes about 30 s of a file: every result's best place; then every other
-    place of the most confident result when it reaches :data:`SURE_CONFIDENCE` (a
-    looping track holds the passage more than once; the true place aligns best), else
-    of the first two; last, while none reaches :data:`LOW_CONFIDENCE`, the first two's
-    whole length.
+    Each decodes about 30 s of a file: every result's best place; then, unless one
+    reaches :data:`CERTAIN_CONFIDENCE`, every other place of the most confident result
+    when it reaches :data:`SURE_CONFIDENCE` (a looping track holds the passage more than
+    once; the true place aligns best), else of the first two; last, while none reaches
+    :data:`LOW_CONFIDENCE`, the first two's whole length. The decodes of each of these
+    rounds run in parallel.
     """
     n = min(REFINE_TOP, len(paths))
     best: list[Located | None] = [None] * n
 
-    def attempt(i: int, lo: float, hi: float) -> None:
-        found = refine_offset(paths[i], frames, config=config, lo=lo, hi=hi)
-        current = best[i]
-        if found is not None and (current is None or found.confidence > current.confidence):
-            best[i] = found
+    def attempt_all(tries: list[tuple[int, float, float]]) -> None:
+        # decoding and the FFTs release the GIL: a round's decodes run side by side
+        def one(t: tuple[int, float, float]) -> Located | None:
+            return refine_offset(paths[t[0]], frames, config=config, lo=t[1], hi=t[2])
+
+        workers = min(len(tries), os.cpu_count() or 1)
+        if workers <= 1:
+            found = [one(t) for t in tries]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                found = list(pool.map(one, tries))
+        for (i, _, _), where in zip(tries, found, strict=True):
+            current = best[i]
+            if where is not None and (current is None or where.confidence > current.confidence):
+                best[i] = where
 
     def confidence(i: int) -> float:
         found = best[i]
         return found.confidence if found is not None else 0.0
 
     ranges = [p.ranges if p is not None else () for p in placed[:n]]
-    for i in range(n):
-        for lo, hi in ranges[i][:1]:
-            attempt(i, lo, hi)
+    attempt_all([(i, lo, hi) for i in range(n) for lo, hi in ranges[i][:1]])
     leader = max(range(n), key=confidence, default=0)
     sure = n > 0 and confidence(leader) >= SURE_CONFIDENCE
-    for i in ([leader] if sure else range(min(2, n))):
-        for lo, hi in ranges[i][1:]:
-            attempt(i, lo, hi)
-    for i in range(min(2, n)):
-        if max(map(confidence, range(n))) < LOW_CONFIDENCE and (
-                0.0 < durations[i] <= WHOLE_TRACK_SECONDS):
-            attempt(i, 0.0, durations[i])
+    if n == 0 or confidence(leader) < CERTAIN_CONFIDENCE:
+        attempt_all([(i, lo, hi) for i in ([leader] if sure else range(min(2, n)))
+                     for lo, hi in ranges[i][1:]])
+    if max(map(confidence, range(n)), default=1.0) < LOW_CONFIDENCE:
+        attempt_all([(i, 0.0, durations[i]) for i in range(min(2, n))
+                     if 0.0 < durations[i] <= WHOLE_TRACK_SECONDS])
     return best

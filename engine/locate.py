@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from engine import dsp
 from engine.audio import load_audio
 from engine.config import FeatureConfig
 from engine.errors import ResonanceError
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 #: Mel bands used for alignment (Hz): what a phone recording keeps.
 BAND_HZ = (200.0, 4000.0)
@@ -49,15 +54,20 @@ def _bands(config: FeatureConfig) -> slice:
     return slice(int(inside[0]), int(inside[-1]) + 1)
 
 
-def align_frames(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
-    """Alignment frames of a signal at ``config.sr``: ``(bands, t)`` log-mel, float32."""
+@lru_cache(maxsize=4)
+def _filters(config: FeatureConfig) -> scipy.sparse.csr_matrix:
+    """The mel filters of the alignment bands (built once per feature configuration)."""
     import scipy.sparse
 
-    band = _bands(config)
     mel = dsp.mel_filterbank(sr=config.sr, n_fft=config.mel.n_fft, n_mels=config.mel.n_mels,
-                             fmin=float(config.mel.fmin), fmax=config.fmax)[band]
+                             fmin=float(config.mel.fmin), fmax=config.fmax)[_bands(config)]
+    return scipy.sparse.csr_matrix(mel)
+
+
+def align_frames(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """Alignment frames of a signal at ``config.sr``: ``(bands, t)`` log-mel, float32."""
     power = dsp.filtered_power_frames(y, n_fft=config.mel.n_fft, hop_length=config.hop_length,
-                                      filters=scipy.sparse.csr_matrix(mel))
+                                      filters=_filters(config))
     return dsp.power_to_db(power)
 
 
