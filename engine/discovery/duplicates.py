@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine import excerpts
+from engine import dense, excerpts
 from engine.audio import load_audio
 from engine.errors import ResonanceError
 from engine.locate import align_frames, best_lag
@@ -92,11 +92,11 @@ class _Match:
     b_span: tuple[float, float]
 
 
-def shared_passage(a_starts: np.ndarray, a_vectors: np.ndarray, b_starts: np.ndarray,
-                   b_vectors: np.ndarray, *, segment_seconds: float,
-                   min_shared: float = MIN_SHARED) -> tuple[float, tuple[float, float],
-                                                            tuple[float, float]]:
-    """Best in-step alignment of two tracks' segments.
+def shared_passage(sims: np.ndarray, a_starts: np.ndarray, b_starts: np.ndarray, *,
+                   segment_seconds: float, min_shared: float = MIN_SHARED
+                   ) -> tuple[float, tuple[float, float], tuple[float, float]]:
+    """Best in-step alignment of two tracks' segments, from their similarities
+    ``sims`` ``(n_a, n_b)``.
 
     Every shift ``d`` (segment ``i`` of a against ``i + d`` of b) whose overlap covers
     at least ``min_shared`` of the shorter track is scored by the mean similarity
@@ -108,16 +108,15 @@ def shared_passage(a_starts: np.ndarray, a_vectors: np.ndarray, b_starts: np.nda
     score, (start, end) seconds in a, (start, end) seconds in b; score is -1 when no
     shift overlaps enough
     """
-    sims = similarities(a_vectors, b_vectors)
     n_a, n_b = sims.shape
     need = max(1, int(np.ceil(min_shared * min(n_a, n_b))))
-    best, best_d = -1.0, 0
-    for d in range(-n_a + 1, n_b):
-        diag = np.diagonal(sims, offset=d)
-        if len(diag) >= need and float(diag.mean()) > best:
-            best, best_d = float(diag.mean()), d
-    if best < 0:
+    shift = (np.arange(n_b)[None, :] - np.arange(n_a)[:, None]).ravel() + n_a - 1
+    totals = np.bincount(shift, weights=sims.ravel(), minlength=n_a + n_b - 1)
+    counts = np.bincount(shift, minlength=n_a + n_b - 1)
+    means = np.where(counts >= need, totals / np.maximum(counts, 1), -np.inf)
+    if not np.isfinite(means).any():
         return -1.0, (0.0, 0.0), (0.0, 0.0)
+    best_d = int(np.argmax(means)) - (n_a - 1)
     diag = np.diagonal(sims, offset=best_d)
     strong = np.flatnonzero(diag >= min(MIN_SCORE, float(diag.max())))
     lo, hi = int(strong[0]), int(strong[-1])
@@ -125,7 +124,54 @@ def shared_passage(a_starts: np.ndarray, a_vectors: np.ndarray, b_starts: np.nda
     b0 = a0 + best_d
     a_span = (float(a_starts[a0 + lo]), float(a_starts[a0 + hi]) + segment_seconds)
     b_span = (float(b_starts[b0 + lo]), float(b_starts[b0 + hi]) + segment_seconds)
-    return best, a_span, b_span
+    return float(means[best_d + n_a - 1]), a_span, b_span
+
+
+class SegmentTable:
+    """The dense segments of some tracks, held as stored (int8 codes in a large library:
+    about 130 bytes a segment); similarities of two coded tracks are computed in the
+    coded space."""
+
+    def __init__(self, store: Store, catalog: Catalog, track_ids: set[int]) -> None:
+        dim = catalog.track_vectors["fused"].shape[1]
+        self.codec = dense.codec_for(store, catalog.fingerprint)
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for rows in dense.iter_rows(store, fingerprint=catalog.fingerprint, dim=dim):
+            ends = np.cumsum(rows.counts)
+            for tid, end, n in zip(rows.track_ids, ends, rows.counts, strict=True):
+                if int(tid) in track_ids:
+                    part = slice(int(end - n), int(end))
+                    data = rows.data[part]
+                    self._rows[int(tid)] = (rows.starts[part], data if rows.codec is not None
+                                            else data.astype(np.float32))
+        missing = [t for t in track_ids if t not in self._rows]  # old, sparse-only tracks
+        self._rows.update(excerpts.track_segments(store, missing,
+                                                  fingerprint=catalog.fingerprint, dim=dim))
+        if self.codec is not None:  # decoded . decoded = m.m + u.z_a + u.z_b + z_a.z_b
+            self._u = self.codec.components @ self.codec.mean
+            self._mm = float(self.codec.mean @ self.codec.mean)
+
+    def __contains__(self, track_id: int) -> bool:
+        return track_id in self._rows
+
+    def starts(self, track_id: int) -> np.ndarray:
+        """Segment starts (seconds) of a track."""
+        return self._rows[track_id][0]
+
+    def similarities(self, a: int, b: int) -> np.ndarray:
+        """Cosine similarities ``(n_a, n_b)`` of two tracks' segments."""
+        da, db = self._rows[a][1], self._rows[b][1]
+        if self.codec is None or da.dtype != np.int8 or db.dtype != np.int8:
+            return similarities(self._vectors(da), self._vectors(db))
+        za = da.astype(np.float32) * self.codec.scale
+        zb = db.astype(np.float32) * self.codec.scale
+        return (similarities(za, zb) + (za @ self._u)[:, None] + (zb @ self._u)[None, :]
+                + self._mm)
+
+    def _vectors(self, data: np.ndarray) -> np.ndarray:
+        if data.dtype == np.int8 and self.codec is not None:
+            return self.codec.decode(data)
+        return data.astype(np.float32)
 
 
 #: Spectra compared once aligned: fine enough to tell notes a semitone apart.
@@ -339,20 +385,16 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
         pairs |= _inside_long_pairs(ids, vectors, durations, long_segments,
                                     min_sim=CANDIDATE_MIN)
     matches: dict[tuple[int, int], _Match] = {}
-    ordered = sorted(pairs)
-    for lo in range(0, len(ordered), 1000):
-        chunk = ordered[lo:lo + 1000]
-        need = sorted({t for p in chunk for t in p})
-        segs = excerpts.track_segments(store, need, fingerprint=catalog.fingerprint, dim=dim)
-        for a, b in chunk:
-            if a not in segs or b not in segs:
-                continue
-            score, a_span, b_span = shared_passage(*segs[a], *segs[b],
-                                                   segment_seconds=segment_seconds)
-            if score >= min_score and (match := _checked(
-                    infos[a], infos[b], a_span, b_span, score, config=config,
-                    min_correlation=min_correlation)) is not None:
-                matches[(a, b)] = match
+    table = SegmentTable(store, catalog, {t for p in pairs for t in p})
+    for a, b in sorted(pairs):
+        if a not in table or b not in table:
+            continue
+        score, a_span, b_span = shared_passage(table.similarities(a, b), table.starts(a),
+                                               table.starts(b), segment_seconds=segment_seconds)
+        if score >= min_score and (match := _checked(
+                infos[a], infos[b], a_span, b_span, score, config=config,
+                min_correlation=min_correlation)) is not None:
+            matches[(a, b)] = match
     groups = [_group(members, matches, infos) for members in _components(matches)]
     groups.sort(key=lambda g: (-len(g.copies), str(g.keep.track.path)))
     return groups
