@@ -22,7 +22,12 @@ within a genre, songs around their artist. Measured:
 Wall-clock and CPU seconds are both given: CPU time is what the work costs, wall time
 what a user waits on this (possibly shared) machine.
 
-Run: ``python -m benchmarks.bench_discovery [--write] [--anchors]``
+``--corpus DIR`` instead scans real recordings of the development corpus (``DIR/
+recordings``) with the shipped model, plus planted copies of some of them (64 kb/s
+MP3 re-encodes; FLAC copies trimmed at both ends), and checks that every copy is
+grouped with its original and no group joins distinct recordings.
+
+Run: ``python -m benchmarks.bench_discovery [--write] [--anchors] [--corpus DIR]``
 """
 
 from __future__ import annotations
@@ -316,13 +321,72 @@ def bench_duplicates(n: int = 12_000, copies: int = 150, long_files: int = 20) -
     ]
 
 
+def bench_duplicates_corpus(corpus: Path, *, tracks: int = 40, copies: int = 10) -> Rows:
+    """Planted copies of real recordings: found, and nothing else grouped."""
+    import shutil
+
+    from engine.audio import audio_info, load_audio
+    from engine.library import Library
+    from engine.model import default_model_dir
+    from tests.audio_factory import write_audio, write_lossy
+
+    files = sorted(p for p in (corpus / "recordings").rglob("*") if p.suffix.lower()
+                   in (".ogg", ".wav", ".mp3", ".flac"))
+    rng = np.random.default_rng(5)
+    chosen = []
+    for p in rng.permutation(files):
+        if len(chosen) < tracks and 60.0 <= audio_info(p).duration <= 420.0:
+            chosen.append(Path(p))
+    sr = 22050
+    with tempfile.TemporaryDirectory() as tmp:
+        music = Path(tmp) / "music"
+        music.mkdir()
+        source: dict[str, int] = {}
+        for i, p in enumerate(chosen):
+            name = f"{i:03d}{p.suffix.lower()}"
+            shutil.copy(p, music / name)
+            source[name] = i
+        for i, p in enumerate(chosen[:2 * copies]):
+            y = load_audio(p, sr=sr)
+            if i < copies:
+                write_lossy(music / f"{i:03d}-copy.mp3", y, sr=sr, bit_rate=64_000)
+                source[f"{i:03d}-copy.mp3"] = i
+            else:
+                write_audio(music / f"{i:03d}-trim.flac", y[7 * sr:-11 * sr], sr=sr)
+                source[f"{i:03d}-trim.flac"] = i
+        lib = Library.open(Path(tmp) / "lib", model_dir=default_model_dir())
+        list(lib.scan([music], workers=0))
+        groups, wall, cpu = timed(lib.duplicates)
+        lib.close()
+    origins = [{source[c.track.path.name] for c in g.copies} for g in groups]
+    found = sum(1 for i in range(2 * copies)
+                if any(o == {i} and len(g.copies) >= 2 for o, g in zip(origins, groups,
+                                                                       strict=True)))
+    mixed = sum(1 for o in origins if len(o) > 1)
+    return [
+        f"| duplicates of {len(chosen)} real recordings + {2 * copies} planted copies "
+        f"(development corpus) | {wall:.1f} s | {cpu:.1f} s | |",
+    ], [
+        f"Duplicates on the development corpus: {found} of {2 * copies} planted copies "
+        f"({copies} MP3 at 64 kb/s, {copies} trimmed by 7 s and 11 s) grouped with their "
+        f"original; {mixed} group(s) join distinct recordings; {len(groups)} groups in all.",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     parser.add_argument("--anchors", action="store_true",
                         help="also time the map laid out from 5,000 anchors")
+    parser.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                        help="only the duplicates check on the development corpus DIR")
     args = parser.parse_args()
     from benchmarks.results import machine, update_section
+
+    if args.corpus is not None:
+        rows, found = bench_duplicates_corpus(args.corpus)
+        print("\n".join([*rows, *found]))
+        return
 
     timings = ["| measure | wall | CPU | target |", "|---|---|---|---|"]
     notes: list[str] = []
