@@ -333,7 +333,7 @@ def _group(members: list[int], matches: Mapping[tuple[int, int], _Match],
             found = max((s for o in members if o != t and (s := span(t, o)) is not None),
                         key=lambda s: s[0].score)
         else:
-            spans_of_keep.append(span(keep, t)[1])  # type: ignore[index]
+            spans_of_keep.append(found[0].a_span if keep < t else found[0].b_span)
         m, (start, end) = found
         copies.append(Copy(infos[t], start, min(end, infos[t].duration or end), m.score))
     duration = infos[keep].duration or 0.0
@@ -367,7 +367,7 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
     infos : the library's tracks by id (tags, paths, sizes and durations)
     config : the model's feature configuration (segment length, alignment frames)
     min_score : mean in-step segment similarity for a pair to be compared sound for sound
-    min_correlation : correlation of the aligned probes for the pair to be copies
+    min_correlation : spectral match of the aligned probes for the pair to be copies
     """
     segment_seconds = config.segment.seconds
     ids = np.asarray(catalog.track_ids, np.int64)
