@@ -9,8 +9,8 @@ match segment after segment, at one shift, over a shared passage covering most o
 the shorter file (:func:`shared_passage`). The model's segments cannot tell a copy
 from a song with the same instruments, tempo and key but other notes, so a pair that
 passes is finally compared sound for sound (:func:`same_audio`): a few seconds of
-each file's log-mel frames are aligned (:func:`engine.locate.best_lag`) and must
-correlate like two encodings of one signal do. Pairs that pass are joined into groups.
+one file are slid over the other on fine spectra (a semitone apart is told apart) and
+must match like two encodings of one signal do. Pairs that pass are joined into groups.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import numpy as np
 from engine import dense, excerpts
 from engine.audio import load_audio
 from engine.errors import ResonanceError
-from engine.locate import align_frames, best_lag
 from engine.records import TrackInfo
 from engine.rerank import similarities
 
@@ -189,24 +188,30 @@ def _decode(path: Path, lo: float, seconds: float, config: FeatureConfig) -> np.
 
 
 def fine_spectra(y: np.ndarray, sr: int) -> np.ndarray:
-    """Log power ``(bins, t)`` between :data:`FINE_HZ`, floored :data:`FLOOR_DB` below
-    each frame's peak and centred across bins."""
+    """Log power frames ``(bins, t)`` between :data:`FINE_HZ` (hop ``FINE_FFT / 8``),
+    floored :data:`FLOOR_DB` below each frame's peak, centred across bins and of unit
+    norm."""
     from scipy.signal import stft
 
-    freqs, _, z = stft(y, fs=sr, nperseg=FINE_FFT, noverlap=FINE_FFT * 3 // 4, boundary=None)
+    freqs, _, z = stft(y, fs=sr, nperseg=FINE_FFT, noverlap=FINE_FFT * 7 // 8, boundary=None)
     keep = (freqs >= FINE_HZ[0]) & (freqs <= FINE_HZ[1])
     db = 10.0 * np.log10(np.abs(z[keep]) ** 2 + 1e-12)
     db = np.maximum(db, db.max(axis=0, keepdims=True) - FLOOR_DB)  # what codecs drop
-    return db - db.mean(axis=0, keepdims=True)
+    db -= db.mean(axis=0, keepdims=True)
+    return db / np.maximum(np.linalg.norm(db, axis=0, keepdims=True), 1e-9)
 
 
-def spectral_match(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean cosine of aligned frames of two :func:`fine_spectra`: how alike the notes
-    are moment by moment (rhythm and timbre alone do not make it high)."""
-    n = min(a.shape[1], b.shape[1])
-    x, y = a[:, :n], b[:, :n]
-    norms = np.linalg.norm(x, axis=0) * np.linalg.norm(y, axis=0)
-    return float(np.mean((x * y).sum(axis=0) / np.maximum(norms, 1e-9)))
+def spectral_match(query: np.ndarray, track: np.ndarray) -> tuple[int, float]:
+    """Where ``query`` ``(bins, m)`` fits best in ``track`` ``(bins, n)``, n >= m (both
+    :func:`fine_spectra`): the lag (frames) whose aligned frames have the highest mean
+    cosine, and that mean. Notes decide it, not only rhythm and timbre."""
+    m, n = query.shape[1], track.shape[1]
+    cos = query.T @ track  # (m, n)
+    lag_of = (np.arange(n)[None, :] - np.arange(m)[:, None]).ravel()
+    valid = (lag_of >= 0) & (lag_of <= n - m)
+    totals = np.bincount(lag_of[valid], weights=cos.ravel()[valid], minlength=n - m + 1)
+    lag = int(np.argmax(totals))
+    return lag, float(totals[lag] / m)
 
 
 def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
@@ -215,15 +220,15 @@ def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
     """Compare the two files sound for sound inside their shared passage.
 
     :data:`PROBES` probes of :data:`PROBE_SECONDS` of ``a`` (spread over ``a_span``)
-    are aligned in ``b`` (log-mel frames, within ``slack`` seconds of where ``b_span``
-    puts them); the aligned audio is then compared on fine spectra.
+    are slid over ``b`` within ``slack`` seconds of where ``b_span`` puts them, on
+    fine spectra (:func:`spectral_match`).
 
     Returns
     -------
     the lowest probe match in [0, 1] (0 when a probe cannot be decoded), and the
     offset (seconds, ``b``'s time minus ``a``'s) found by the best probe
     """
-    frame_s = config.hop_length / config.sr
+    frame_s = FINE_FFT // 8 / config.sr
     length = a_span[1] - a_span[0]
     worst, best, shift = 1.0, -1.0, b_span[0] - a_span[0]
     for i in range(PROBES):
@@ -233,10 +238,7 @@ def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
         yb = _decode(b.path, lo, PROBE_SECONDS + 2 * slack, config)
         if ya is None or yb is None or yb.size < ya.size:
             return 0.0, shift
-        lag, _ = best_lag(align_frames(ya, config=config), align_frames(yb, config=config))
-        first = lag * config.hop_length
-        score = spectral_match(fine_spectra(ya, config.sr),
-                               fine_spectra(yb[first:first + ya.size], config.sr))
+        lag, score = spectral_match(fine_spectra(ya, config.sr), fine_spectra(yb, config.sr))
         worst = min(worst, score)
         if score > best:
             best, shift = score, lo + lag * frame_s - at
