@@ -164,8 +164,9 @@ class SegmentTable:
             return similarities(self._vectors(da), self._vectors(db))
         za = da.astype(np.float32) * self.codec.scale
         zb = db.astype(np.float32) * self.codec.scale
-        return (similarities(za, zb) + (za @ self._u)[:, None] + (zb @ self._u)[None, :]
-                + self._mm)
+        sims: np.ndarray = similarities(za, zb) + (za @ self._u)[:, None]
+        sims += (zb @ self._u)[None, :] + self._mm
+        return sims
 
     def _vectors(self, data: np.ndarray) -> np.ndarray:
         if data.dtype == np.int8 and self.codec is not None:
@@ -198,7 +199,8 @@ def fine_spectra(y: np.ndarray, sr: int) -> np.ndarray:
     db = 10.0 * np.log10(np.abs(z[keep]) ** 2 + 1e-12)
     db = np.maximum(db, db.max(axis=0, keepdims=True) - FLOOR_DB)  # what codecs drop
     db -= db.mean(axis=0, keepdims=True)
-    return db / np.maximum(np.linalg.norm(db, axis=0, keepdims=True), 1e-9)
+    frames: np.ndarray = db / np.maximum(np.linalg.norm(db, axis=0, keepdims=True), 1e-9)
+    return frames
 
 
 def spectral_match(query: np.ndarray, track: np.ndarray) -> tuple[int, float]:
