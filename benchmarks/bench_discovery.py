@@ -10,12 +10,24 @@ within a genre, songs around their artist. Measured:
 * path: 10-song paths between random pairs of a 12,000-track library; mean step
   similarity against random orderings;
 * mixes: a 12,000-track library clustered with the default count, named from tags;
-  genre purity of the mixes.
+  genre purity of the mixes;
+* duplicates: a 12,000-track library database whose tracks have 57 coded dense
+  segments each (4-minute tracks), with planted copies (re-encoded: the segments plus
+  noise; trimmed: segments cut at both ends; inside 40-minute files), searched end to
+  end by ``find_duplicates``; then the same with every track's 8 nearest tracks
+  checked segment by segment (a library where everything sounds alike). The planted
+  copies have no audio, so their exact check is timed separately on two generated
+  4-minute files (a FLAC and its 64 kb/s MP3).
 
 Wall-clock and CPU seconds are both given: CPU time is what the work costs, wall time
 what a user waits on this (possibly shared) machine.
 
-Run: ``python -m benchmarks.bench_discovery [--write] [--anchors]``
+``--corpus DIR`` instead scans real recordings of the development corpus (``DIR/
+recordings``) with the shipped model, plus planted copies of some of them (64 kb/s
+MP3 re-encodes; FLAC copies trimmed at both ends), and checks that every copy is
+grouped with its original and no group joins distinct recordings.
+
+Run: ``python -m benchmarks.bench_discovery [--write] [--anchors] [--corpus DIR]``
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -164,17 +177,221 @@ def bench_mixes(n: int = 12_000) -> Rows:
     ]
 
 
+SEGMENTS, HOP = 57, 4.0
+
+
+def _dense_library(folder: Path, n: int, *, copies: int, long_files: int) -> dict[str, int]:
+    """Write a library database of ``n`` tracks (``copies`` re-encoded and ``copies``
+    trimmed copies, ``long_files`` 40-minute files holding a track among them) with
+    coded dense segments; returns the planted counts."""
+    from engine import dense, records
+    from engine.store import Store, to_blob
+
+    rng = np.random.default_rng(8)
+    # embeddings fill few of their dimensions: everything lives in a 96-d subspace here,
+    # which the codec's 128-d PCA keeps (isotropic 512-d noise would be coded away)
+    basis = np.linalg.qr(rng.standard_normal((DIM, 96)))[0].T.astype(np.float32)
+    centres, _, _ = library(n, seed=7)
+    centres = centres[:, :96] @ basis
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+
+    def segments(centre: np.ndarray, count: int) -> np.ndarray:
+        v = centre + 0.6 * rng.standard_normal((count, 96)) @ basis / np.sqrt(96)
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+    per_track = {t: segments(centres[t], SEGMENTS) for t in range(n - 2 * copies - long_files)}
+    originals = list(per_track)
+    for i in range(copies):  # re-encoded, then trimmed copies
+        src = per_track[originals[i]]
+        noisy = src + 0.15 * rng.standard_normal((len(src), 96)) @ basis / np.sqrt(96)
+        per_track[len(per_track)] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+    for i in range(copies):
+        per_track[len(per_track)] = per_track[originals[copies + i]][3:-5]
+    for i in range(long_files):
+        inside = per_track[originals[2 * copies + i]]
+        others = [segments(centres[int(rng.integers(n))], 40) for _ in range(14)]
+        per_track[len(per_track)] = np.concatenate([*others[:7], inside, *others[7:]])
+    sample = np.concatenate([per_track[t][:4] for t in range(0, len(per_track), 2)])
+    codec = dense.Codec.fit(sample)
+    store = Store(folder / "library.db")
+    root = store.add_root("/synthetic")
+    with store.transaction() as conn:
+        cur = conn.execute("INSERT INTO dense_codecs (fingerprint, kind, dim, params, "
+                           "created) VALUES ('synthetic', 'pca-int8', ?, ?, 0)",
+                           (codec.dim, codec.to_blob()))
+        codec = dense.Codec(int(cur.lastrowid or 0), codec.mean, codec.components,
+                            codec.scale)
+        for t, v in per_track.items():
+            tid = records.insert_pending(conn, path=f"/synthetic/t{t:06d}.mp3", root_id=root,
+                                         size=len(v) * HOP * 24_000, mtime=1.0)
+            mean = v.mean(axis=0)
+            conn.execute("INSERT INTO track_vectors VALUES (?, ?, ?, ?, ?)",
+                         (tid, *[to_blob(mean / np.linalg.norm(mean))] * 4))
+            conn.execute("UPDATE tracks SET status='ok', fingerprint='synthetic', duration=? "
+                         "WHERE id=?", (len(v) * HOP + 14.0, tid))
+            dense.save(conn, tid, np.arange(len(v), dtype=np.float32) * HOP, v, codec)
+    store.close()
+    return {"copies": 2 * copies + long_files}
+
+
+class _Catalog:
+    """What ``find_duplicates`` reads of a catalog (the track vectors), without the
+    segment index the product builds for excerpt search."""
+
+    def __init__(self, store: Any) -> None:
+        from engine.store import from_blob
+
+        rows = store.query("SELECT track_id, fused FROM track_vectors ORDER BY track_id")
+        self.track_ids = np.array([int(r[0]) for r in rows], np.int64)
+        self.track_vectors = {"fused": np.stack([from_blob(r[1]) for r in rows])}
+        self.fingerprint = "synthetic"
+
+
+def _exact_check_seconds(config: Any) -> float:
+    """Seconds of one exact check of a pair of real 4-minute files (median of 5)."""
+    from engine.discovery.duplicates import same_audio
+    from tests.audio_factory import song, write_audio, write_lossy
+
+    with tempfile.TemporaryDirectory() as tmp:
+        y = song(3, 240.0, sr=22050)
+        base = _tagged(np.zeros(1, int))[0]
+        a = replace(base, path=write_audio(Path(tmp) / "a.flac", y, sr=22050), duration=240.0)
+        b = replace(base, path=write_lossy(Path(tmp) / "b.mp3", y, sr=22050), duration=240.0)
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            score, _ = same_audio(a, (0.0, 240.0), b, (0.0, 240.0), config=config, slack=5.0)
+            times.append(time.perf_counter() - start)
+        assert score > 0.9
+    return float(np.median(times))
+
+
+def bench_duplicates(n: int = 12_000, copies: int = 150, long_files: int = 20) -> Rows:
+    """Time of ``find_duplicates`` over a synthetic dense library; copies found."""
+    from engine.discovery import duplicates as dup
+    from engine.model import default_model_dir, load_card
+    from engine.records import list_tracks
+    from engine.store import Store
+
+    config = load_card(default_model_dir()).features
+    with tempfile.TemporaryDirectory() as tmp:
+        planted = _dense_library(Path(tmp), n, copies=copies, long_files=long_files)
+        store = Store(Path(tmp) / "library.db")
+        infos = {t.id: t for t in list_tracks(store)}
+        catalog: Any = _Catalog(store)
+        checked: list[int] = []
+        real_check = dup._checked
+
+        def count(*args: Any, **kwargs: Any) -> Any:  # no audio: every gated pair fails
+            checked.append(1)
+            return real_check(*args, **kwargs)
+
+        dup._checked = count
+        try:
+            _, wall, cpu = timed(lambda: dup.find_duplicates(store, catalog, infos,
+                                                              config=config))
+            gated = len(checked)
+            checked.clear()
+            found = real_pairs = dup._neighbour_pairs
+
+            def every_neighbour(ids: Any, vectors: Any, **kw: Any) -> Any:
+                return real_pairs(ids, vectors, k=kw["k"], min_sim=-1.0)
+
+            dup._neighbour_pairs = every_neighbour
+            _, wall_all, cpu_all = timed(lambda: dup.find_duplicates(store, catalog, infos,
+                                                                      config=config))
+        finally:
+            dup._checked = real_check
+            dup._neighbour_pairs = found
+        store.close()
+    exact = _exact_check_seconds(config)
+    return [
+        f"| duplicates over a {n:,}-track dense library ({planted['copies']} planted copies; "
+        f"{gated} pairs reach the exact check, not included) | {wall:.1f} s | {cpu:.1f} s "
+        "| < 60 s |",
+        f"| the same, every track's {dup.NEIGHBOURS} nearest tracks checked segment by "
+        f"segment | {wall_all:.1f} s | {cpu_all:.1f} s | |",
+        f"| exact check of one pair (2 probes of {dup.PROBE_SECONDS:.0f} s decoded from a "
+        f"FLAC and an MP3, aligned, compared) | {exact * 1000:.0f} ms | | |",
+    ], [
+        f"Duplicates: {gated} of the {planted['copies']} planted copies passed the segment "
+        f"check (mean in-step similarity >= {dup.MIN_SCORE}) and went to the exact check; "
+        f"each exact check costs about {exact * 1000:.0f} ms, so a library with 1,000 "
+        f"copies adds about {exact * 1000:.0f} s.",
+    ]
+
+
+def bench_duplicates_corpus(corpus: Path, *, tracks: int = 40, copies: int = 10) -> Rows:
+    """Planted copies of real recordings: found, and nothing else grouped."""
+    import shutil
+
+    from engine.audio import audio_info, load_audio
+    from engine.library import Library
+    from engine.model import default_model_dir
+    from tests.audio_factory import write_audio, write_lossy
+
+    files = sorted(p for p in (corpus / "recordings").rglob("*") if p.suffix.lower()
+                   in (".ogg", ".wav", ".mp3", ".flac"))
+    rng = np.random.default_rng(5)
+    chosen = []
+    for p in rng.permutation(files):
+        if len(chosen) < tracks and 60.0 <= audio_info(p).duration <= 420.0:
+            chosen.append(Path(p))
+    sr = 22050
+    with tempfile.TemporaryDirectory() as tmp:
+        music = Path(tmp) / "music"
+        music.mkdir()
+        source: dict[str, int] = {}
+        for i, p in enumerate(chosen):
+            name = f"{i:03d}{p.suffix.lower()}"
+            shutil.copy(p, music / name)
+            source[name] = i
+        for i, p in enumerate(chosen[:2 * copies]):
+            y = load_audio(p, sr=sr)
+            if i < copies:
+                write_lossy(music / f"{i:03d}-copy.mp3", y, sr=sr, bit_rate=64_000)
+                source[f"{i:03d}-copy.mp3"] = i
+            else:
+                write_audio(music / f"{i:03d}-trim.flac", y[7 * sr:-11 * sr], sr=sr)
+                source[f"{i:03d}-trim.flac"] = i
+        lib = Library.open(Path(tmp) / "lib", model_dir=default_model_dir())
+        list(lib.scan([music], workers=0))
+        groups, wall, cpu = timed(lib.duplicates)
+        lib.close()
+    origins = [{source[c.track.path.name] for c in g.copies} for g in groups]
+    found = sum(1 for i in range(2 * copies)
+                if any(o == {i} and len(g.copies) >= 2 for o, g in zip(origins, groups,
+                                                                       strict=True)))
+    mixed = sum(1 for o in origins if len(o) > 1)
+    return [
+        f"| duplicates of {len(chosen)} real recordings + {2 * copies} planted copies "
+        f"(development corpus) | {wall:.1f} s | {cpu:.1f} s | |",
+    ], [
+        f"Duplicates on the development corpus: {found} of {2 * copies} planted copies "
+        f"({copies} MP3 at 64 kb/s, {copies} trimmed by 7 s and 11 s) grouped with their "
+        f"original; {mixed} group(s) join distinct recordings; {len(groups)} groups in all.",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     parser.add_argument("--anchors", action="store_true",
                         help="also time the map laid out from 5,000 anchors")
+    parser.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                        help="only the duplicates check on the development corpus DIR")
     args = parser.parse_args()
     from benchmarks.results import machine, update_section
 
+    if args.corpus is not None:
+        rows, found = bench_duplicates_corpus(args.corpus)
+        print("\n".join([*rows, *found]))
+        return
+
     timings = ["| measure | wall | CPU | target |", "|---|---|---|---|"]
     notes: list[str] = []
-    parts = [bench_map, *([bench_anchored] if args.anchors else []), bench_path, bench_mixes]
+    parts = [bench_map, *([bench_anchored] if args.anchors else []), bench_path, bench_mixes,
+             bench_duplicates]
     for rows, found in (part() for part in parts):
         timings += rows
         notes += found

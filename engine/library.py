@@ -38,6 +38,7 @@ __all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult
 
 if TYPE_CHECKING:
     from engine.discovery import MapUpdate, Mix
+    from engine.discovery.duplicates import DuplicateGroup
 
 SeedSource = int | str | os.PathLike[str] | tuple[np.ndarray, int]
 
@@ -334,6 +335,14 @@ class Library:
         from engine.discovery import library_path
 
         return library_path(self, start, end, length)
+
+    def duplicates(self) -> list[DuplicateGroup]:
+        """Groups of files holding the same recording, each with the copy best kept;
+        see :func:`engine.discovery.duplicates.find_duplicates` (nothing is deleted)."""
+        from engine.discovery.duplicates import find_duplicates
+
+        return find_duplicates(self.store, self.catalog(), {t.id: t for t in self.tracks()},
+                               config=self.embedder.config)
 
     def search_together(self, seeds: Sequence[Seed],
                         params: SearchParams | None = None) -> list[SearchResult]:

@@ -63,17 +63,23 @@ def silence(seconds: float, *, sr: int = 44100) -> np.ndarray:
     return np.zeros(int(round(seconds * sr)), dtype=np.float32)
 
 
-def song(seed: int, seconds: float = 30.0, *, sr: int = 44100) -> np.ndarray:
+def song(seed: int, seconds: float = 30.0, *, sr: int = 44100,
+         notes_seed: int | None = None) -> np.ndarray:
     """A little 'song': a chord progression over a drum pattern, distinct per seed.
 
     Different seeds give different keys, tempi and timbres, so songs are
-    distinguishable by ear and by the model's features.
+    distinguishable by ear and by the model's features. ``notes_seed`` (when given)
+    moves every chord by a few semitones and draws other notes, on the same key,
+    tempo, timbre and drums: a distinct song that sounds much alike.
     """
     rng = np.random.default_rng(seed)
     bpm = float(rng.uniform(70, 150))
     root = int(rng.integers(48, 60))
     progression = [root + int(i) for i in rng.choice([0, 2, 4, 5, 7, 9], size=4)]
     harmonics = int(rng.integers(1, 6))
+    if notes_seed is not None:
+        rng = np.random.default_rng([seed, notes_seed])
+        progression = [p + int(rng.choice([-2, -1, 1, 2, 3])) for p in progression]
     bar = 4 * 60.0 / bpm
     parts = []
     total = 0.0
@@ -121,7 +127,15 @@ def write_audio(path: Path, y: np.ndarray, *, sr: int = 44100) -> Path:
     raise ValueError(f"no writer for {suffix}")
 
 
-def _write_av(path: Path, y: np.ndarray, sr: int, container_fmt: str, codec: str) -> Path:
+def write_lossy(path: Path, y: np.ndarray, *, sr: int = 44100, bit_rate: int = 64_000) -> Path:
+    """Encode ``y`` to ``path`` (.mp3 or .m4a) at about ``bit_rate`` bits per second."""
+    fmt, codec = {".mp3": ("mp3", "libmp3lame"), ".m4a": ("ipod", "aac")}[
+        Path(path).suffix.lower()]
+    return _write_av(Path(path), y, sr, fmt, codec, bit_rate=bit_rate)
+
+
+def _write_av(path: Path, y: np.ndarray, sr: int, container_fmt: str, codec: str, *,
+              bit_rate: int | None = None) -> Path:
     import av
 
     data = y if y.ndim == 2 else y[:, None]
@@ -137,6 +151,8 @@ def _write_av(path: Path, y: np.ndarray, sr: int, container_fmt: str, codec: str
         if codec == "wmav2":  # needs its sample format and bit rate spelled out
             stream.format = "fltp"
             stream.bit_rate = 128_000
+        if bit_rate is not None:
+            stream.bit_rate = bit_rate
         pts = 0
         block = 1024
         for start in range(0, data.shape[0], block):

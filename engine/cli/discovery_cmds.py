@@ -1,4 +1,4 @@
-"""Discovery commands: ``map``, ``path`` and ``mixes``.
+"""Discovery commands: ``map``, ``path``, ``mixes`` and ``duplicates``.
 
 Like the library commands they take ``--library PATH`` and ``--model DIR``.
 """
@@ -52,6 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="about this many tracks per mix instead")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_mixes)
+
+    p = sub.add_parser("duplicates", parents=[common], help="files holding the same recording",
+                       description="Groups of files that hold the same recording (other "
+                       "encodings or bitrates, trims, fades, a track inside a longer file), "
+                       "with the shared passage in each and the copy best kept (lossless, "
+                       "then the highest bitrate, then the longest). Nothing is deleted.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run_duplicates)
 
 
 def _open(args: argparse.Namespace) -> Library:
@@ -172,6 +180,36 @@ def run_mixes(args: argparse.Namespace) -> int:
             print(f"{m.index + 1:3d}. {m.name} ({len(m.track_ids)} tracks)")
             for t in m.track_ids[:3]:
                 print(f"       {_name(infos[t])}")
+    return 0
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+def run_duplicates(args: argparse.Namespace) -> int:
+    """Print the groups of duplicate files, the copy to keep first."""
+    from engine.discovery.duplicates import bitrate
+
+    with _open(args) as library:
+        groups = library.duplicates()
+        if args.json:
+            print(json.dumps({"groups": [
+                {"keep": track_json(g.keep.track), "copies": [
+                    {**track_json(c.track), "keep": c is g.keep, "start": round(c.start, 2),
+                     "end": round(c.end, 2), "score": round(c.score, 4),
+                     "duration": c.track.duration, "kbps": round(bitrate(c.track) / 1000)}
+                    for c in g.copies]} for g in groups]}, ensure_ascii=False))
+            return 0
+        if not groups:
+            print("no duplicates found")
+        for i, g in enumerate(groups, 1):
+            print(f"{i:3d}. {_name(g.keep.track)} ({len(g.copies)} files)")
+            for c in g.copies:
+                mark = "keep" if c is g.keep else "    "
+                print(f"       {mark} {_clock(c.start)}-{_clock(c.end)} "
+                      f"{bitrate(c.track) / 1000:5.0f} kb/s  {c.track.path}")
     return 0
 
 

@@ -1,0 +1,404 @@
+"""Files that hold the same recording: re-encodes, other bitrates, trims, fades, a track
+inside a longer file. Nothing is deleted; each group names the copy best kept.
+
+Candidates come cheaply from the track vectors: each track's nearest tracks (a copy
+of a recording sounds like it as a whole), and, for long files (mixes, whole albums
+in one file), the long file's dense segments nearest to each shorter track. Each
+candidate pair is then checked on the dense segment vectors: the two files must
+match segment after segment, at one shift, over a shared passage covering most of
+the shorter file (:func:`shared_passage`). The model's segments cannot tell a copy
+from a song with the same instruments, tempo and key but other notes, so a pair that
+passes is finally compared sound for sound (:func:`same_audio`): a few seconds of
+one file are slid over the other on fine spectra (a semitone apart is told apart) and
+must match like two encodings of one signal do. Pairs that pass are joined into groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine import dense, excerpts
+from engine.audio import load_audio
+from engine.errors import ResonanceError
+from engine.records import TrackInfo
+from engine.rerank import similarities
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
+    from engine.config import FeatureConfig
+    from engine.store import Store
+
+#: Mean similarity of the two files' segments, in step over the shared passage, for
+#: the pair to be compared sound for sound (measured: benchmarks/RESULTS.md).
+MIN_SCORE = 0.95
+#: Match of the aligned fine spectra of both files' probes (:func:`same_audio`) for
+#: them to be copies (measured: benchmarks/RESULTS.md, duplicates).
+MIN_CORRELATION = 0.9
+#: Seconds of each probe compared sound for sound, and probes per pair.
+PROBE_SECONDS, PROBES = 6.0, 2
+#: Track-vector similarity from which a pair is checked segment by segment.
+CANDIDATE_MIN = 0.8
+#: Nearest tracks checked for each track.
+NEIGHBOURS = 8
+#: The shared passage covers at least this share of the shorter file's segments.
+MIN_SHARED = 0.6
+#: Files at least this long (seconds) are searched for shorter tracks inside them.
+LONG_SECONDS = 480.0
+#: Lossless formats (by file extension): such a copy is kept before any lossy one.
+LOSSLESS = frozenset({".flac", ".wav", ".aiff", ".aif", ".ape", ".wv", ".alac", ".mka"})
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One file of a duplicate group.
+
+    Attributes
+    ----------
+    track : the file's track
+    start, end : seconds of the file that hold the recording shared with the group's
+        kept copy (for the kept copy: the span it shares with the others)
+    score : mean segment similarity with the kept copy along the shared passage
+        (1.0 for the kept copy itself)
+    """
+
+    track: TrackInfo
+    start: float
+    end: float
+    score: float
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Files holding the same recording; ``copies[0]`` is the one best kept."""
+
+    copies: tuple[Copy, ...]
+
+    @property
+    def keep(self) -> Copy:
+        """The copy to keep: lossless first, then the highest bitrate, then the longest."""
+        return self.copies[0]
+
+
+@dataclass(frozen=True)
+class _Match:
+    score: float
+    a_span: tuple[float, float]
+    b_span: tuple[float, float]
+
+
+def shared_passage(sims: np.ndarray, a_starts: np.ndarray, b_starts: np.ndarray, *,
+                   segment_seconds: float, min_shared: float = MIN_SHARED
+                   ) -> tuple[float, tuple[float, float], tuple[float, float]]:
+    """Best in-step alignment of two tracks' segments, from their similarities
+    ``sims`` ``(n_a, n_b)``.
+
+    Every shift ``d`` (segment ``i`` of a against ``i + d`` of b) whose overlap covers
+    at least ``min_shared`` of the shorter track is scored by the mean similarity
+    along it; the best one's overlap, less weak segments at its ends (fades, trimmed
+    edges), is the shared passage.
+
+    Returns
+    -------
+    score, (start, end) seconds in a, (start, end) seconds in b; score is -1 when no
+    shift overlaps enough
+    """
+    n_a, n_b = sims.shape
+    need = max(1, int(np.ceil(min_shared * min(n_a, n_b))))
+    shift = (np.arange(n_b)[None, :] - np.arange(n_a)[:, None]).ravel() + n_a - 1
+    totals = np.bincount(shift, weights=sims.ravel(), minlength=n_a + n_b - 1)
+    counts = np.bincount(shift, minlength=n_a + n_b - 1)
+    means = np.where(counts >= need, totals / np.maximum(counts, 1), -np.inf)
+    if not np.isfinite(means).any():
+        return -1.0, (0.0, 0.0), (0.0, 0.0)
+    best_d = int(np.argmax(means)) - (n_a - 1)
+    diag = np.diagonal(sims, offset=best_d)
+    strong = np.flatnonzero(diag >= min(MIN_SCORE, float(diag.max())))
+    lo, hi = int(strong[0]), int(strong[-1])
+    a0 = max(0, -best_d)  # first a segment on the diagonal
+    b0 = a0 + best_d
+    a_span = (float(a_starts[a0 + lo]), float(a_starts[a0 + hi]) + segment_seconds)
+    b_span = (float(b_starts[b0 + lo]), float(b_starts[b0 + hi]) + segment_seconds)
+    return float(means[best_d + n_a - 1]), a_span, b_span
+
+
+class SegmentTable:
+    """The dense segments of some tracks, held as stored (int8 codes in a large library:
+    about 130 bytes a segment); similarities of two coded tracks are computed in the
+    coded space."""
+
+    def __init__(self, store: Store, catalog: Catalog, track_ids: set[int]) -> None:
+        dim = catalog.track_vectors["fused"].shape[1]
+        self.codec = dense.codec_for(store, catalog.fingerprint)
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for rows in dense.iter_rows(store, fingerprint=catalog.fingerprint, dim=dim):
+            ends = np.cumsum(rows.counts)
+            for tid, end, n in zip(rows.track_ids, ends, rows.counts, strict=True):
+                if int(tid) in track_ids:
+                    part = slice(int(end - n), int(end))
+                    data = rows.data[part]
+                    self._rows[int(tid)] = (rows.starts[part], data if rows.codec is not None
+                                            else data.astype(np.float32))
+        missing = [t for t in track_ids if t not in self._rows]  # old, sparse-only tracks
+        self._rows.update(excerpts.track_segments(store, missing,
+                                                  fingerprint=catalog.fingerprint, dim=dim))
+        if self.codec is not None:  # decoded . decoded = m.m + u.z_a + u.z_b + z_a.z_b
+            self._u = self.codec.components @ self.codec.mean
+            self._mm = float(self.codec.mean @ self.codec.mean)
+
+    def __contains__(self, track_id: int) -> bool:
+        return track_id in self._rows
+
+    def starts(self, track_id: int) -> np.ndarray:
+        """Segment starts (seconds) of a track."""
+        return self._rows[track_id][0]
+
+    def similarities(self, a: int, b: int) -> np.ndarray:
+        """Cosine similarities ``(n_a, n_b)`` of two tracks' segments."""
+        da, db = self._rows[a][1], self._rows[b][1]
+        if self.codec is None or da.dtype != np.int8 or db.dtype != np.int8:
+            return similarities(self._vectors(da), self._vectors(db))
+        za = da.astype(np.float32) * self.codec.scale
+        zb = db.astype(np.float32) * self.codec.scale
+        sims: np.ndarray = similarities(za, zb) + (za @ self._u)[:, None]
+        sims += (zb @ self._u)[None, :] + self._mm
+        return sims
+
+    def _vectors(self, data: np.ndarray) -> np.ndarray:
+        if data.dtype == np.int8 and self.codec is not None:
+            return self.codec.decode(data)
+        return data.astype(np.float32)
+
+
+#: Spectra compared once aligned: fine enough to tell notes a semitone apart.
+FINE_FFT, FINE_HZ = 4096, (100.0, 4000.0)
+#: Spectra are compared down to this many dB below each frame's peak.
+FLOOR_DB = 30.0
+
+
+def _decode(path: Path, lo: float, seconds: float, config: FeatureConfig) -> np.ndarray | None:
+    try:
+        y = load_audio(path, sr=config.sr, offset=max(0.0, lo), duration=seconds)
+    except ResonanceError:
+        return None
+    return y if y.size > FINE_FFT else None
+
+
+def fine_spectra(y: np.ndarray, sr: int) -> np.ndarray:
+    """Log power frames ``(bins, t)`` between :data:`FINE_HZ` (hop ``FINE_FFT / 8``),
+    floored :data:`FLOOR_DB` below each frame's peak, centred across bins and of unit
+    norm."""
+    from scipy.signal import stft
+
+    freqs, _, z = stft(y, fs=sr, nperseg=FINE_FFT, noverlap=FINE_FFT * 7 // 8, boundary=None)
+    keep = (freqs >= FINE_HZ[0]) & (freqs <= FINE_HZ[1])
+    db = 10.0 * np.log10(np.abs(z[keep]) ** 2 + 1e-12)
+    db = np.maximum(db, db.max(axis=0, keepdims=True) - FLOOR_DB)  # what codecs drop
+    db -= db.mean(axis=0, keepdims=True)
+    frames: np.ndarray = db / np.maximum(np.linalg.norm(db, axis=0, keepdims=True), 1e-9)
+    return frames
+
+
+def spectral_match(query: np.ndarray, track: np.ndarray) -> tuple[int, float]:
+    """Where ``query`` ``(bins, m)`` fits best in ``track`` ``(bins, n)``, n >= m (both
+    :func:`fine_spectra`): the lag (frames) whose aligned frames have the highest mean
+    cosine, and that mean. Notes decide it, not only rhythm and timbre."""
+    m, n = query.shape[1], track.shape[1]
+    cos = query.T @ track  # (m, n)
+    lag_of = (np.arange(n)[None, :] - np.arange(m)[:, None]).ravel()
+    valid = (lag_of >= 0) & (lag_of <= n - m)
+    totals = np.bincount(lag_of[valid], weights=cos.ravel()[valid], minlength=n - m + 1)
+    lag = int(np.argmax(totals))
+    return lag, float(totals[lag] / m)
+
+
+def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
+               b_span: tuple[float, float], *, config: FeatureConfig,
+               slack: float) -> tuple[float, float]:
+    """Compare the two files sound for sound inside their shared passage.
+
+    :data:`PROBES` probes of :data:`PROBE_SECONDS` of ``a`` (spread over ``a_span``)
+    are slid over ``b`` within ``slack`` seconds of where ``b_span`` puts them, on
+    fine spectra (:func:`spectral_match`).
+
+    Returns
+    -------
+    the lowest probe match in [0, 1] (0 when a probe cannot be decoded), and the
+    offset (seconds, ``b``'s time minus ``a``'s) found by the best probe
+    """
+    frame_s = FINE_FFT // 8 / config.sr
+    length = a_span[1] - a_span[0]
+    worst, best, shift = 1.0, -1.0, b_span[0] - a_span[0]
+    for i in range(PROBES):
+        at = a_span[0] + max(0.0, length - PROBE_SECONDS) * (i + 1) / (PROBES + 1)
+        lo = max(0.0, at + (b_span[0] - a_span[0]) - slack)
+        ya = _decode(a.path, at, PROBE_SECONDS, config)
+        yb = _decode(b.path, lo, PROBE_SECONDS + 2 * slack, config)
+        if ya is None or yb is None or yb.size < ya.size:
+            return 0.0, shift
+        lag, score = spectral_match(fine_spectra(ya, config.sr), fine_spectra(yb, config.sr))
+        worst = min(worst, score)
+        if score > best:
+            best, shift = score, lo + lag * frame_s - at
+    return max(0.0, worst), shift
+
+
+def _neighbour_pairs(ids: np.ndarray, vectors: np.ndarray, *, k: int,
+                     min_sim: float) -> set[tuple[int, int]]:
+    """Pairs of track ids among each track's ``k`` nearest with similarity >= min_sim."""
+    pairs: set[tuple[int, int]] = set()
+    x = np.ascontiguousarray(vectors, np.float32)
+    k = min(k, len(x) - 1)
+    if k < 1:
+        return pairs
+    for lo in range(0, len(x), 2048):
+        sims = x[lo:lo + 2048] @ x.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, rows + lo] = -np.inf
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        for r, cols in enumerate(top):
+            for c in cols[sims[r, cols] >= min_sim]:
+                a, b = int(ids[lo + r]), int(ids[c])
+                pairs.add((min(a, b), max(a, b)))
+    return pairs
+
+
+def _inside_long_pairs(ids: np.ndarray, vectors: np.ndarray, durations: Mapping[int, float],
+                       segments: Mapping[int, tuple[np.ndarray, np.ndarray]], *,
+                       min_sim: float) -> set[tuple[int, int]]:
+    """(shorter, long file) pairs where a long file's segment is near the track's vector."""
+    pairs: set[tuple[int, int]] = set()
+    x = np.ascontiguousarray(vectors, np.float32)
+    for long_id, (_, seg_vectors) in segments.items():
+        near = (x @ seg_vectors.T.astype(np.float32)).max(axis=1) >= min_sim
+        long_seconds = durations.get(long_id, 0.0)
+        for t in ids[near]:
+            t = int(t)
+            if t != long_id and durations.get(t, 0.0) < long_seconds:
+                pairs.add((min(t, long_id), max(t, long_id)))
+    return pairs
+
+
+def bitrate(track: TrackInfo) -> float:
+    """Average bits per second of the file (0 when its size or duration is unknown)."""
+    if not track.size or not track.duration:
+        return 0.0
+    return 8.0 * track.size / track.duration
+
+
+def keep_order(track: TrackInfo) -> tuple[bool, float, float, str]:
+    """Sort key putting the copy best kept first: lossless, else the highest bitrate;
+    then the longest. (A lossless file's bitrate says how well it compressed, not its
+    quality, so lossless copies go by length alone.)"""
+    lossless = track.path.suffix.lower() in LOSSLESS
+    return (not lossless, 0.0 if lossless else -bitrate(track), -(track.duration or 0.0),
+            str(track.path))
+
+
+def _components(pairs: Mapping[tuple[int, int], _Match]) -> list[list[int]]:
+    parent: dict[int, int] = {}
+
+    def root(t: int) -> int:
+        while parent.setdefault(t, t) != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for t in parent:
+        groups.setdefault(root(t), []).append(t)
+    return list(groups.values())
+
+
+def _group(members: list[int], matches: Mapping[tuple[int, int], _Match],
+           infos: Mapping[int, TrackInfo]) -> DuplicateGroup:
+    """The group's copies, the kept one first, each placed against the kept copy (or,
+    when they were not compared directly, against the member it matched best)."""
+    ordered = sorted(members, key=lambda t: keep_order(infos[t]))
+    keep = ordered[0]
+
+    def span(t: int, other: int) -> tuple[_Match, tuple[float, float]] | None:
+        m = matches.get((min(t, other), max(t, other)))
+        if m is None:
+            return None
+        return m, (m.a_span if t < other else m.b_span)
+
+    copies = []
+    spans_of_keep = []
+    for t in ordered[1:]:
+        found = span(t, keep)
+        if found is None:
+            found = max((s for o in members if o != t and (s := span(t, o)) is not None),
+                        key=lambda s: s[0].score)
+        else:
+            spans_of_keep.append(found[0].a_span if keep < t else found[0].b_span)
+        m, (start, end) = found
+        copies.append(Copy(infos[t], start, min(end, infos[t].duration or end), m.score))
+    duration = infos[keep].duration or 0.0
+    lo = min((s for s, _ in spans_of_keep), default=0.0)
+    hi = max((e for _, e in spans_of_keep), default=duration)
+    first = Copy(infos[keep], lo, min(hi, duration or hi), 1.0)
+    return DuplicateGroup((first, *copies))
+
+
+def _checked(a: TrackInfo, b: TrackInfo, a_span: tuple[float, float],
+             b_span: tuple[float, float], score: float, *, config: FeatureConfig,
+             min_correlation: float) -> _Match | None:
+    """The pair's match when it holds up sound for sound, its passage placed exactly."""
+    correlation, shift = same_audio(a, a_span, b, b_span, config=config,
+                                    slack=config.segment.hop_seconds + 1.0)
+    if correlation < min_correlation:
+        return None
+    b_end = b.duration or b_span[1]
+    start = max(a_span[0], -shift)
+    end = min(a_span[1], b_end - shift, a.duration or a_span[1])
+    return _Match(score, (start, end), (start + shift, end + shift))
+
+
+def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInfo], *,
+                    config: FeatureConfig, min_score: float = MIN_SCORE,
+                    min_correlation: float = MIN_CORRELATION) -> list[DuplicateGroup]:
+    """Groups of searchable tracks holding the same recording, largest first.
+
+    Parameters
+    ----------
+    infos : the library's tracks by id (tags, paths, sizes and durations)
+    config : the model's feature configuration (segment length, alignment frames)
+    min_score : mean in-step segment similarity for a pair to be compared sound for sound
+    min_correlation : spectral match of the aligned probes for the pair to be copies
+    """
+    segment_seconds = config.segment.seconds
+    ids = np.asarray(catalog.track_ids, np.int64)
+    known = np.array([int(t) in infos for t in ids], bool)
+    ids, vectors = ids[known], catalog.track_vectors["fused"][known]
+    if len(ids) < 2:
+        return []
+    dim = vectors.shape[1]
+    durations = {int(t): float(infos[int(t)].duration or 0.0) for t in ids}
+    pairs = _neighbour_pairs(ids, vectors, k=NEIGHBOURS, min_sim=CANDIDATE_MIN)
+    long_ids = [t for t, d in durations.items() if d >= LONG_SECONDS]
+    if long_ids:
+        long_segments = excerpts.track_segments(store, long_ids, fingerprint=catalog.fingerprint,
+                                                dim=dim)
+        pairs |= _inside_long_pairs(ids, vectors, durations, long_segments,
+                                    min_sim=CANDIDATE_MIN)
+    matches: dict[tuple[int, int], _Match] = {}
+    table = SegmentTable(store, catalog, {t for p in pairs for t in p})
+    for a, b in sorted(pairs):
+        if a not in table or b not in table:
+            continue
+        score, a_span, b_span = shared_passage(table.similarities(a, b), table.starts(a),
+                                               table.starts(b), segment_seconds=segment_seconds)
+        if score >= min_score and (match := _checked(
+                infos[a], infos[b], a_span, b_span, score, config=config,
+                min_correlation=min_correlation)) is not None:
+            matches[(a, b)] = match
+    groups = [_group(members, matches, infos) for members in _components(matches)]
+    groups.sort(key=lambda g: (-len(g.copies), str(g.keep.track.path)))
+    return groups
