@@ -104,7 +104,7 @@ def test_the_shared_passage_is_placed_in_each_file(groups):
 
 @pytest.mark.slow
 def test_duplicates_json_parses(library, capsys, monkeypatch):
-    root, lib = library
+    root, _lib = library
     monkeypatch.setattr(dup, "LONG_SECONDS", 90.0)
     capsys.readouterr()
     assert main(["duplicates", "--json", "--library", str(root / "lib")]) == 0
