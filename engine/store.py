@@ -141,10 +141,6 @@ def searchable_join(alias: str) -> str:
             "JOIN path_state p ON p.track_id = t.id")
 
 
-#: Segment keys in the segment-level index are ``track_id * SEGMENT_STRIDE + seg``.
-SEGMENT_STRIDE = 4096
-
-
 #: Track vectors are stored as float32; segment vectors as float16 (half the database;
 #: cosine similarities move by about 1e-3, below what ranking can notice).
 TRACK_DTYPE = "<f4"
@@ -385,21 +381,18 @@ class Store:
                 conn.execute("DELETE FROM roots WHERE id = ?", (row[0],))
 
     # -- vectors ---------------------------------------------------------------------
-    def vector_matrix(self, *, column: str = "fused", segments: bool = False,
+    def vector_matrix(self, *, column: str = "fused",
                       fingerprint: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and stacked vectors of searchable (ok, present) tracks or their segments.
+        """Ids and stacked track vectors of searchable (ok, present) tracks.
 
         Returns
         -------
-        ids : np.ndarray [shape=(n,), dtype=int64], track ids (segments: segment row keys
-            ``track_id * SEGMENT_STRIDE + seg``)
+        ids : np.ndarray [shape=(n,), dtype=int64], track ids
         vectors : np.ndarray [shape=(n, dim), dtype=float32]
         """
         if column not in VECTOR_COLUMNS:
             raise ValueError(f"unknown vector column {column!r}")
-        table, key = (("segments", f"v.track_id * {SEGMENT_STRIDE} + v.seg") if segments
-                      else ("track_vectors", "v.track_id"))
-        sql = (f"SELECT {key} AS k, v.{column} AS vec FROM {table} v "
+        sql = (f"SELECT v.track_id AS k, v.{column} AS vec FROM track_vectors v "
                f"{searchable_join('v')} WHERE {SEARCHABLE}")
         params: tuple[Any, ...] = ()
         if fingerprint is not None:
@@ -409,8 +402,7 @@ class Store:
         ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return ids, np.zeros((0, 0), np.float32)
-        dtype = SEGMENT_DTYPE if segments else TRACK_DTYPE
-        return ids, np.stack([from_blob(r[1], dtype) for r in rows]).astype(np.float32)
+        return ids, np.stack([from_blob(r[1], TRACK_DTYPE) for r in rows]).astype(np.float32)
 
     def searchable_track_ids(self, fingerprint: str) -> np.ndarray:
         """Ids ``(n,)`` int64 of the searchable tracks with vectors of model ``fingerprint``."""
