@@ -54,6 +54,11 @@ class MissingEntry:
         """Why the entry cannot be played (as TrackInfo.error)."""
         return self.reason
 
+    @property
+    def display_title(self) -> str:
+        """The file name, as TrackInfo.display_title gives for an untagged file."""
+        return Path(self.path).stem
+
 
 def format_duration(seconds: float | None) -> str:
     """``m:ss`` (or ``h:mm:ss``) for a duration in seconds."""

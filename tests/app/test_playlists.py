@@ -125,6 +125,8 @@ def test_import_from_the_menu_keeps_missing_entries_greyed(make_main_window, lib
     grey = model.index(1, 0).data(Qt.ItemDataRole.ForegroundRole)
     assert grey is not None and model.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is None
     assert "file not found" in model.index(1, 0).data(Qt.ItemDataRole.ToolTipRole)
+    texts = [model.index(1, c).data() for c in range(model.columnCount())]
+    assert "gone" in texts  # the missing entry shows its file name as the title
     assert not w.playlist.has_unsaved_changes()
     # saving again keeps the missing entry (by its path)
     prompts.texts.append("Trip")
