@@ -221,10 +221,6 @@ class MapPanel(QWidget):
         self.seed_dot.setData(pos=self._positions(seed_ids))
         self.hits.setData(pos=self._positions(result_ids))
 
-    def points_of(self, track_ids: list[int]) -> np.ndarray:
-        """Map coordinates of tracks (those not on the map left out)."""
-        return self._positions(track_ids)
-
     # -- internals -------------------------------------------------------------------
     def _positions(self, track_ids: list[int]) -> np.ndarray:
         if self.data is None:
