@@ -37,8 +37,11 @@ __all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult
            "TrackInfo", "default_library_dir", "default_workers"]
 
 if TYPE_CHECKING:
-    from engine.discovery import MapUpdate, Mix
-    from engine.discovery.duplicates import DuplicateGroup
+    # named here (explicitly re-exported) for the app: engine.discovery is not public
+    from engine.discovery import MapUpdate as MapUpdate
+    from engine.discovery import Mix as Mix
+    from engine.discovery.duplicates import Copy as Copy
+    from engine.discovery.duplicates import DuplicateGroup as DuplicateGroup
 
 SeedSource = int | str | os.PathLike[str] | tuple[np.ndarray, int]
 
@@ -336,13 +339,17 @@ class Library:
 
         return library_path(self, start, end, length)
 
-    def duplicates(self) -> list[DuplicateGroup]:
+    def duplicates(self, *, progress: Callable[[int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> list[DuplicateGroup]:
         """Groups of files holding the same recording, each with the copy best kept;
-        see :func:`engine.discovery.duplicates.find_duplicates` (nothing is deleted)."""
+        see :func:`engine.discovery.duplicates.find_duplicates` (nothing is deleted).
+        ``progress(checked, candidates)`` follows the pairs checked; ``should_stop`` ends
+        the search early (with the groups found so far)."""
         from engine.discovery.duplicates import find_duplicates
 
         return find_duplicates(self.store, self.catalog(), {t.id: t for t in self.tracks()},
-                               config=self.embedder.config)
+                               config=self.embedder.config, progress=progress,
+                               should_stop=should_stop)
 
     def search_together(self, seeds: Sequence[Seed],
                         params: SearchParams | None = None) -> list[SearchResult]:

@@ -18,7 +18,7 @@ from engine.model import ModelCard
 from engine.playlists import PlaylistItem
 
 if TYPE_CHECKING:  # engine.discovery is no public module of the engine: named via the facade
-    from engine.library import MapUpdate, Mix
+    from engine.library import DuplicateGroup, MapUpdate, Mix
 
 #: a track id, an audio file path, or (samples, sample rate)
 SeedSource = int | Path | tuple[np.ndarray, int]
@@ -67,6 +67,9 @@ class LibraryFacade(Protocol):
     def mixes(self, count: int | None = None) -> list[Mix]: ...
 
     def song_path(self, start: int, end: int, length: int) -> list[TrackInfo]: ...
+
+    def duplicates(self, *, progress: Callable[[int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> list[DuplicateGroup]: ...
 
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None: ...
 

@@ -44,6 +44,7 @@ class WindowCommands(Protocol):
     def show_about(self) -> None: ...
     def show_map(self) -> None: ...
     def show_mixes(self) -> None: ...
+    def show_duplicates(self) -> None: ...
     def focus_filter(self) -> None: ...
     def close(self) -> bool: ...
     def menuBar(self) -> QMenuBar: ...
@@ -98,6 +99,8 @@ def build_actions(w: WindowCommands, t: ActionTargets) -> dict[str, QAction]:
                        "All songs on a map, neighbours sounding alike"),
         "mixes": _action(w, "Mixes", w.show_mixes, "Ctrl+Shift+M",
                          "The library in groups of songs that sound alike"),
+        "duplicates": _action(w, "Find duplicate files…", w.show_duplicates, "",
+                              "Files holding the same recording, and which copy to keep"),
     }
     a["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
     a["filter"].setShortcuts([QKeySequence("Ctrl+F"), QKeySequence("Ctrl+L")])
@@ -125,6 +128,7 @@ def build_actions(w: WindowCommands, t: ActionTargets) -> dict[str, QAction]:
     play_menu = bar.addMenu("&Playback")
     play_menu.addAction(a["play"])
     play_menu.addAction(a["stop"])
+    bar.addMenu("&Tools").addAction(a["duplicates"])
     bar.addMenu("&Help").addAction(a["about"])
     tools = QToolBar("Main")
     tools.setObjectName("mainToolbar")

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
-from resonance_app.discovery import Discovery, MapData, MixInfo
+from resonance_app.discovery import Discovery
 from resonance_app.drops import read_drop
 from resonance_app.icons import app_icon
 from resonance_app.playback import Player
@@ -27,6 +27,7 @@ from resonance_app.seeding import SeedFlow
 from resonance_app.settings import Settings
 from resonance_app.views.actions import ActionTargets, build_actions
 from resonance_app.views.controls import SearchControls
+from resonance_app.views.discovery_flow import DiscoveryFlow
 from resonance_app.views.library_view import LibraryPanel
 from resonance_app.views.mixes_view import MixesPanel
 from resonance_app.views.player_bar import PlayerBar
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from engine.model import ModelCard
     from resonance_app.library_api import LibraryFacade
     from resonance_app.views.about_dialog import AboutDialog
+    from resonance_app.views.duplicates_view import DuplicatesDialog
     from resonance_app.views.map_view import MapPanel
     from resonance_app.views.settings_dialog import SettingsDialog
 
@@ -67,7 +69,6 @@ class MainWindow(QMainWindow):
                                             workers=int(self.settings.worker_count), parent=self)
         self.session = SearchSession(library, self.pools, parent=self)
         self.discovery = Discovery(library, self.pools, parent=self)
-        self._map_stale = True  # the library changed since the map was laid out
         self.player = Player(self.audio, self.pools, parent=self)
         self.watcher = FolderWatcher(self.pools.playback, parent=self)
         self.watcher.enabled = bool(self.settings.watch_folders)
@@ -85,6 +86,9 @@ class MainWindow(QMainWindow):
         self.playlists = PlaylistFlow(self.playlist, self.session, self.discovery,
                                       self.controller, self.controls.params, self.prompts,
                                       self.settings, parent=self)
+        self.discovery_flow = DiscoveryFlow(
+            self.discovery, self.controller, self.session, self.seeds, self.playlists,
+            self.settings, map_page=self.map_page, mixes_panel=self.mixes_panel, window=self)
         self.actions_ = build_actions(self, ActionTargets(
             self.controller, self.seeds, self.recorder, self.player, self.playlist,
             self.library_panel, self.results, self.scan_bar))
@@ -97,8 +101,7 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePage(app_icon())
         self.library_panel = LibraryPanel()
         self.mixes_panel = MixesPanel()
-        self.map_panel: MapPanel | None = None  # made at first show (pyqtgraph loads then)
-        self.map_page = QWidget()
+        self.map_page = QWidget()  # holds the map panel once first shown
         QVBoxLayout(self.map_page).setContentsMargins(0, 0, 0, 0)
         self.seed_area = SeedArea()
         self.controls = SearchControls(params_type, self.settings)
@@ -196,21 +199,22 @@ class MainWindow(QMainWindow):
         self.player.stateChanged.connect(self._player_state)
 
     def _connect_discovery(self) -> None:
-        d = self.discovery
         self.library_panel.moreLikeThese.connect(self.seeds.from_tracks)
         self.playlist.moreLikeThese.connect(self.seeds.from_tracks)
         self.library_panel.pathTo.connect(self.playlists.path_to)
         self.results.pathTo.connect(self.playlists.path_to)
-        self.centre_tabs.currentChanged.connect(
-            lambda _i: self.centre_tabs.currentWidget() is self.map_page and self._map_shown())
-        self.left_tabs.currentChanged.connect(
-            lambda _i: self.left_tabs.currentWidget() is self.mixes_panel and self._mixes_shown())
-        self.mixes_panel.count.setValue(int(self.settings.mix_count))
-        self.mixes_panel.mixesRequested.connect(self._make_mixes)
-        self.mixes_panel.playlistRequested.connect(self.playlists.open_tracks)
-        d.mixesReady.connect(self._mixes_ready)
-        d.mapReady.connect(self._map_ready)
-        d.failed.connect(self._discovery_failed)
+        self.centre_tabs.currentChanged.connect(self._centre_tab_changed)
+        self.left_tabs.currentChanged.connect(self._left_tab_changed)
+        self.discovery_flow.playRequested.connect(self.play)
+        self.discovery_flow.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+
+    def _centre_tab_changed(self, _index: int) -> None:
+        if self.centre_tabs.currentWidget() is self.map_page:
+            self.discovery_flow.map_shown()
+
+    def _left_tab_changed(self, _index: int) -> None:
+        if self.left_tabs.currentWidget() is self.mixes_panel:
+            self.discovery_flow.mixes_shown()
 
     def _current_track_changed(self, track: TrackInfo | None) -> None:
         self.library_panel.show_cover(None)  # until the new one is read
@@ -329,9 +333,6 @@ class MainWindow(QMainWindow):
 
     def _scan_finished(self, cancelled: bool) -> None:
         self.scan_bar.hide()
-        self._map_stale = True
-        if self.map_page.isVisible():
-            self._map_shown()
         self.playlist.reload_if_saved()
         self.watch_roots()
         self.library_panel.empty.setText("No music found yet. Add a folder that holds "
@@ -346,9 +347,6 @@ class MainWindow(QMainWindow):
 
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
-        if self.map_panel is not None:
-            self.map_panel.set_tracks({t.id: t for t in tracks})
-            self._map_follow(tracks)
         counts: dict[str, int] = {}
         for t in tracks:
             counts[t.status] = counts.get(t.status, 0) + 1
@@ -376,9 +374,6 @@ class MainWindow(QMainWindow):
         self.results.excerpt_seconds = float(getattr(seed, "duration", 0.0)) if excerpt else None
         self.results.set_results(results)
         self.seed_area.set_seed(self.session.seed_label, len(results))
-        if self.map_panel is not None:
-            self.map_panel.highlight(self.session.seed_track_ids,
-                                     [r.track.id for r in results])
 
     def _seed_failed(self, message: str) -> None:
         self.results.set_results([])  # never leave the last seed's results under the error
@@ -386,6 +381,16 @@ class MainWindow(QMainWindow):
         self.prompts.error("Cannot use this song", message)
 
     # -- discovery ---------------------------------------------------------------------
+    @property
+    def map_panel(self) -> MapPanel | None:
+        """The library map, once first shown."""
+        return self.discovery_flow.map_panel
+
+    @property
+    def duplicates_dialog(self) -> DuplicatesDialog | None:
+        """The duplicates window, once opened."""
+        return self.discovery_flow.duplicates_dialog
+
     def show_map(self) -> None:
         """Bring the library map to the front (laid out in the background if needed)."""
         self.stack.setCurrentWidget(self.main_page)
@@ -395,67 +400,11 @@ class MainWindow(QMainWindow):
         """Bring the mixes to the front, making them at the chosen count if none are shown."""
         self.stack.setCurrentWidget(self.main_page)
         self.left_tabs.setCurrentWidget(self.mixes_panel)
-        self._mixes_shown()
+        self.discovery_flow.mixes_shown()
 
-    def _mixes_shown(self) -> None:
-        if not self.mixes_panel.mixes and self.mixes_panel.make.isEnabled():
-            self.mixes_panel.request()
-
-    def _map_follow(self, tracks: list[TrackInfo]) -> None:
-        """Lay the map out again when tracks came or went outside a scan (a folder
-        removed); a scan's end does it too, once."""
-        data = self.map_panel.data if self.map_panel is not None else None
-        if data is None or self.controller.scanning:
-            return
-        if {t.id for t in tracks if t.status == "ok"} != set(data.ids.tolist()):
-            self._map_stale = True
-            if self.map_page.isVisible():
-                self._map_shown()
-
-    def _mixes_ready(self, mixes: list[MixInfo]) -> None:
-        self.mixes_panel.set_mixes(mixes)
-        if self.map_panel is not None:
-            self.map_panel.set_mixes(mixes)  # the map's colours are the panel's mixes
-
-    def _make_mixes(self, count: int | None) -> None:
-        self.settings.mix_count = count or 0
-        self.discovery.load_mixes(count)
-
-    def _map_shown(self) -> None:
-        panel = self._ensure_map_panel()
-        if self._map_stale and not self.discovery.map_busy:
-            self._map_stale = False
-            panel.set_busy("Laying out the map of the library…")
-            self.discovery.load_map(int(self.settings.mix_count) or None)
-
-    def _ensure_map_panel(self) -> MapPanel:
-        """The map panel, made on first use so pyqtgraph does not slow the start-up."""
-        if self.map_panel is None:
-            from resonance_app.views.map_view import MapPanel
-
-            panel = MapPanel()
-            panel.seedRequested.connect(self.seeds.from_track_id)
-            panel.playlistRequested.connect(self.playlists.open_tracks)
-            layout = self.map_page.layout()
-            assert layout is not None
-            layout.addWidget(panel)
-            self.map_panel = panel
-        return self.map_panel
-
-    def _map_ready(self, data: MapData) -> None:
-        panel = self._ensure_map_panel()
-        panel.set_map(data, self._tracks_by_id())
-        panel.highlight(self.session.seed_track_ids,
-                                 [r.track.id for r in self.session.results])
-
-    def _discovery_failed(self, message: str) -> None:
-        self.mixes_panel.failed(message)
-        if self.map_panel is not None:
-            self.map_panel.set_busy(message)
-        self.statusBar().showMessage(message, 8000)
-
-    def _tracks_by_id(self) -> dict[int, TrackInfo]:
-        return {t.id: t for t in self.controller.tracks}
+    def show_duplicates(self) -> None:
+        """Open the list of duplicate files (searched in the background)."""
+        self.discovery_flow.show_duplicates()
 
     # -- playback ----------------------------------------------------------------------
     def play(self, track: TrackInfo, offset: float = 0.0) -> None:
@@ -509,6 +458,7 @@ class MainWindow(QMainWindow):
         self.player.stop()
         self.scan_bar.close_errors()
         self.recorder.close()
+        self.discovery_flow.close()
         for dialog in (self.settings_dialog, self.about_dialog):
             if dialog is not None:
                 dialog.close()

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QRunnable
 
+from engine.discovery.duplicates import Copy, DuplicateGroup, keep_order
 from engine.discovery.mixes import Mix
 from engine.errors import DecodeError, ParameterError
 from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
@@ -85,6 +86,8 @@ def make_track(i: int, *, folder: Path = Path("/music"), album: str | None = Non
 class FakeLibrary:
     """A scripted Library: ``n`` tracks, scans that yield one step per track."""
 
+    DUPLICATE_PAIRS = 10  # candidate pairs a duplicate search pretends to check
+
     def __init__(self, n: int = 30, *, scan_gate: threading.Semaphore | None = None,
                  bad_files: tuple[str, ...] = ()) -> None:
         self.others = 0  # other processes with this library open
@@ -95,6 +98,9 @@ class FakeLibrary:
         self._errors: list[FakeScanError] = []
         self.scan_gate = scan_gate  # when given, each scan step takes one permit
         self.map_gate: threading.Semaphore | None = None  # when given, the map waits for it
+        self.duplicate_groups: list[DuplicateGroup] = []  # what duplicates() finds
+        self.duplicates_error: Exception | None = None  # raised by duplicates() when set
+        self.duplicates_gate: threading.Semaphore | None = None  # one permit a checked pair
         self.bad_files = bad_files
         self.calls: list[tuple[str, Any]] = []
         self.analyze_count = 0
@@ -250,6 +256,33 @@ class FakeLibrary:
         row = {int(t): r for r, t in enumerate(ids)}
         return [self.track(int(ids[r])) for r in song_path(x, row[start], row[end], length)]
 
+    def duplicates(self, *, progress: Callable[[int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> list[DuplicateGroup]:
+        """``duplicate_groups``, after checking ``DUPLICATE_PAIRS`` pretend pairs (each
+        waiting for ``duplicates_gate`` when set). Like the engine, ``should_stop`` ends
+        the search early with what was found (here: all of it)."""
+        self.calls.append(("duplicates", None))
+        for done in range(self.DUPLICATE_PAIRS):
+            if progress is not None:
+                progress(done, self.DUPLICATE_PAIRS)
+            if should_stop is not None and should_stop():
+                return list(self.duplicate_groups)
+            if self.duplicates_gate is not None:
+                self._wait_for_permit(self.duplicates_gate, should_stop)
+        if self.duplicates_error is not None:
+            raise self.duplicates_error
+        if progress is not None:
+            progress(self.DUPLICATE_PAIRS, self.DUPLICATE_PAIRS)
+        return list(self.duplicate_groups)
+
+    @staticmethod
+    def _wait_for_permit(gate: threading.Semaphore,
+                         should_stop: Callable[[], bool] | None) -> None:
+        """Take a permit of ``gate`` (waiting at most 5 s), or give up once stopped."""
+        for _ in range(250):
+            if gate.acquire(timeout=0.02) or (should_stop is not None and should_stop()):
+                return
+
     # -- playlists ------------------------------------------------------------------------
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:
         self._playlists[name] = list(track_ids)
@@ -374,3 +407,11 @@ class ScriptedPrompts:
         """Texts of the error messages shown so far."""
         return [m[2] for m in self.messages if m[0] == "error"]
 
+
+
+def duplicate_group(tracks: Sequence[TrackInfo], *, start: float = 0.0,
+                    end: float = 60.0) -> DuplicateGroup:
+    """The engine's group of ``tracks``, the copy to keep first (by the engine's order)."""
+    ordered = sorted(tracks, key=keep_order)
+    return DuplicateGroup(tuple(Copy(t, start, end, 1.0 if i == 0 else 0.98)
+                                for i, t in enumerate(ordered)))
