@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -281,9 +282,11 @@ print(shown[0])
 """
 
 
-@pytest.mark.skipif(not Path("/usr/bin/dbus-run-session").exists(),
-                    reason="needs dbus-run-session (the dbus package)")
 def test_reveal_asks_the_file_manager_over_dbus(tmp_path):
+    if shutil.which("dbus-run-session") is None:  # a private session bus for the test
+        if os.environ.get("CI") == "true":
+            pytest.fail("dbus-run-session is missing: the test packages must bring it")
+        pytest.skip("dbus-run-session is not installed (Debian: dbus-daemon)")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"}
     out = subprocess.run(
         ["dbus-run-session", "--", sys.executable, "-c", FAKE_FILE_MANAGER,
