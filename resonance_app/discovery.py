@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -72,10 +73,12 @@ def build_map_data(library: LibraryFacade, mix_count: int | None = None) -> MapD
 
 @dataclass(frozen=True)
 class DuplicatesFound:
-    """The answer of a duplicate search: the groups, among how many searched tracks."""
+    """The answer of a duplicate search: the groups, among how many searched tracks, and
+    the library's music folders (to show where the copies are)."""
 
     groups: list[DuplicateGroup]
     tracks: int
+    roots: list[Path] = field(default_factory=list)
 
 
 class Discovery(QObject):
@@ -174,7 +177,7 @@ class Discovery(QObject):
         def search() -> DuplicatesFound:
             searched = sum(1 for t in lib.tracks() if t.status == "ok")
             return DuplicatesFound(lib.duplicates(progress=progress, should_stop=stop.is_set),
-                                   searched)
+                                   searched, lib.roots())
 
         def done(found: DuplicatesFound) -> None:
             if self._duplicates.is_current(generation) and not stop.is_set():

@@ -8,10 +8,11 @@ folder. Nothing is ever deleted here: the user decides, in the file manager.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (
     QDialog,
@@ -22,6 +23,8 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -41,6 +44,15 @@ INTRO = ("Files that hold the same recording: other encodings or bitrates, trims
          "here.")
 
 
+def shown_folder(folder: Path, roots: Sequence[Path]) -> str:
+    """``folder`` from the music folder holding it (``Music/Downloads``), else in full."""
+    for root in sorted(roots, key=lambda r: -len(r.parts)):
+        if folder.is_relative_to(root):
+            inside = folder.relative_to(root)
+            return root.name if not inside.parts else f"{root.name}/{inside.as_posix()}"
+    return str(folder)
+
+
 def passage(copy: Copy) -> str:
     """The shared passage of a copy as ``m:ss–m:ss``."""
     return f"{format_duration(copy.start)}–{format_duration(copy.end)}"
@@ -49,15 +61,16 @@ def passage(copy: Copy) -> str:
 def keep_text(group: DuplicateGroup) -> str:
     """What the Suggestion column says of the copy to keep."""
     reason = group.keep_reason
-    return f"Keep: {reason}" if reason else "Keep (the copies are alike)"
+    return f"\u2714 Keep: {reason}" if reason else "\u2714 Keep (the copies are alike)"
 
 
-def _file_item(group: DuplicateGroup, copy: Copy) -> QTreeWidgetItem:
+def _file_item(group: DuplicateGroup, copy: Copy, roots: Sequence[Path]) -> QTreeWidgetItem:
     t = copy.track
     kbps = bitrate_kbps(t)
     kept = copy is group.keep
     item = QTreeWidgetItem([
-        t.display_title, t.path.name, str(t.path.parent), (t.format or t.path.suffix[1:]).upper(),
+        t.display_title, t.path.name, shown_folder(t.path.parent, roots),
+        (t.format or t.path.suffix[1:]).upper(),
         f"{kbps} kbps" if kbps else "", format_duration(t.duration), passage(copy),
         keep_text(group) if kept else "Duplicate"])
     item.setData(0, Qt.ItemDataRole.UserRole, copy)
@@ -70,24 +83,43 @@ def _file_item(group: DuplicateGroup, copy: Copy) -> QTreeWidgetItem:
         item.setToolTip(7, f"Same recording as the kept copy (segment similarity "
                            f"{copy.score:.3f} along the shared passage)")
     else:
-        font = QFont(item.font(0))
-        font.setBold(True)
-        for col in range(len(COLUMNS)):
-            item.setFont(col, font)
+        item.setFont(7, _bold(item.font(7)))
         item.setToolTip(7, "The copy suggested to keep: lossless first, then the highest "
                            "bitrate, then the longest")
     return item
 
 
-def _group_item(group: DuplicateGroup) -> QTreeWidgetItem:
+def _bold(font: QFont) -> QFont:
+    bold = QFont(font)
+    bold.setBold(True)
+    return bold
+
+
+def _group_item(group: DuplicateGroup, roots: Sequence[Path]) -> QTreeWidgetItem:
     keep = group.keep.track
     name = f"{keep.artist} — {keep.display_title}" if keep.artist else keep.display_title
     item = QTreeWidgetItem([f"{name}   ·   {len(group.copies)} files"])
-    item.setFirstColumnSpanned(True)
     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
+    item.setFont(0, _bold(item.font(0)))
     for copy in group.copies:
-        item.addChild(_file_item(group, copy))
+        item.addChild(_file_item(group, copy, roots))
     return item
+
+
+def _rows(tree: QTreeWidget) -> list[list[QTreeWidgetItem]]:
+    """The file rows of each group."""
+    groups = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    return [[row for r in range(g.childCount()) if (row := g.child(r)) is not None]
+            for g in groups if g is not None]
+
+
+class _ElideLeft(QStyledItemDelegate):
+    """Cuts long folder paths at the start: their last folders tell copies apart."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem,
+                        index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
 
 
 class DuplicatesDialog(QDialog):
@@ -101,7 +133,8 @@ class DuplicatesDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Duplicate files")
-        self.resize(1060, 560)
+        width = parent.width() if parent is not None else 1280
+        self.resize(min(1200, max(900, width - 80)), 580)
         self.groups: list[DuplicateGroup] = []
         self.busy = False
         intro = QLabel(INTRO)
@@ -159,7 +192,10 @@ class DuplicatesDialog(QDialog):
         header.setStretchLastSection(False)
         for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        for col in (0, 1):  # title and file: fitted to the files when filled, then free
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)  # the folder
+        tree.setItemDelegateForColumn(2, _ElideLeft(tree))
         tree.itemDoubleClicked.connect(lambda item, _col: self._play_item(item))
         tree.currentItemChanged.connect(lambda _new, _old: self._update())
         tree.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -199,10 +235,12 @@ class DuplicatesDialog(QDialog):
             self._show_message(f"No duplicates found in {n:,} track{'s' if n != 1 else ''}.")
             return
         for group in self.groups:
-            item = _group_item(group)
+            item = _group_item(group, found.roots)
             self.tree.addTopLevelItem(item)
+            item.setFirstColumnSpanned(True)  # (only once in the tree)
             item.setExpanded(True)
         self.pages.setCurrentWidget(self.tree)
+        self._fit_names()
         files = sum(len(g.copies) for g in self.groups)
         spare = sum(c.track.size or 0 for g in self.groups for c in g.copies[1:])
         self.summary.setText(
@@ -213,6 +251,16 @@ class DuplicatesDialog(QDialog):
         kept = first.child(0) if first is not None else None
         if kept is not None:
             self.tree.setCurrentItem(kept)
+
+    def _fit_names(self) -> None:
+        """Title and file columns as wide as their longest text, up to a third each of
+        the list (the group rows span the list and do not count)."""
+        metrics = self.tree.fontMetrics()
+        cap = max(160, self.tree.viewport().width() // 3)
+        for col, indent in ((0, self.tree.indentation()), (1, 0)):
+            texts = [item.text(col) for group in _rows(self.tree) for item in group]
+            widest = max((metrics.horizontalAdvance(t) for t in texts), default=0)
+            self.tree.setColumnWidth(col, min(cap, widest + indent + 24))
 
     def set_failed(self, message: str) -> None:
         """The search failed: the reason, in place of the list."""

@@ -94,12 +94,13 @@ def test_planted_copies_are_listed_with_the_copy_to_keep(qtbot, make_main_window
     assert "alike0.flac" not in str(names)  # sounds alike, is no copy
     by_name = {r.text(1): (r, _cells(r)) for group in rows for r in group}
     flac0, mp3 = by_name["orig0.flac"][1], by_name["orig0.mp3"][1]
-    assert flac0["Suggestion"] == "Keep: lossless" and mp3["Suggestion"] == "Duplicate"
-    assert by_name["orig0.flac"][0].font(0).bold() and not by_name["orig0.mp3"][0].font(0).bold()
-    assert (mp3["Format"], mp3["Folder"]) == ("MP3", str(music / "old rips"))
+    assert flac0["Suggestion"] == "\u2714 Keep: lossless" and mp3["Suggestion"] == "Duplicate"
+    assert by_name["orig0.flac"][0].font(7).bold() and not by_name["orig0.mp3"][0].font(7).bold()
+    assert (mp3["Format"], mp3["Folder"]) == ("MP3", "music/old rips")
+    assert by_name["orig0.mp3"][0].toolTip(2) == str(music / "old rips")
     assert 50 <= int(mp3["Bitrate"].split()[0]) <= 90  # a 64 kb/s encode
     assert mp3["Length"] == flac0["Length"] == "0:30"
-    assert by_name["orig1.flac"][1]["Suggestion"] == "Keep: longest lossless copy"
+    assert by_name["orig1.flac"][1]["Suggestion"] == "\u2714 Keep: longest lossless copy"
     # the passage each file shares: the trimmed copy is orig1 from 0:04 to 0:25
     assert by_name["trim1.flac"][1]["Shared passage"] in ("0:00–0:21", "0:00–0:20")
     start, end = by_name["orig1.flac"][1]["Shared passage"].split("–")
@@ -152,11 +153,11 @@ def test_the_copy_to_keep_is_the_engines_choice_with_its_reason(qtbot, make_main
     _open(w)
     (group,) = _rows(w.duplicates_dialog)
     cells = [_cells(r) for r in group]
-    assert [c["Folder"] for c in cells] == ["/music/high", "/music/low"]
+    assert [c["Folder"] for c in cells] == ["music/high", "music/low"]
     assert [c["Bitrate"] for c in cells] == ["320 kbps", "128 kbps"]
-    assert [c["Suggestion"] for c in cells] == ["Keep: highest bitrate", "Duplicate"]
+    assert [c["Suggestion"] for c in cells] == ["\u2714 Keep: highest bitrate", "Duplicate"]
     assert cells[0]["Shared passage"] == "0:00–1:00"
-    assert group[0].font(0).weight() == QFont.Weight.Bold
+    assert group[0].font(7).weight() == QFont.Weight.Bold
 
 
 def test_a_failed_search_says_why_in_place(qtbot, make_main_window, library, prompts):
@@ -178,6 +179,16 @@ def test_a_changed_library_marks_the_list_as_old(qtbot, make_main_window, librar
     assert "among 30 tracks" in dialog.summary.text()
     w.controller.remove_folder(Path("/music"))  # the tracks leave the library
     assert "changed since this search" in dialog.summary.text()
+
+
+def test_folders_are_named_from_the_music_folder_holding_them():
+    from resonance_app.views.duplicates_view import shown_folder
+
+    roots = [Path("/home/u/Music"), Path("/home/u/Music/Live")]
+    assert shown_folder(Path("/home/u/Music/A/B"), roots) == "Music/A/B"
+    assert shown_folder(Path("/home/u/Music/Live/2019"), roots) == "Live/2019"
+    assert shown_folder(Path("/home/u/Music"), roots) == "Music"
+    assert shown_folder(Path("/mnt/usb/x"), roots) == "/mnt/usb/x"
 
 
 # -- off the GUI thread: progress, cancel, superseded answers ----------------------------------
