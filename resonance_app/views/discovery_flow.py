@@ -150,17 +150,19 @@ class DiscoveryFlow(QObject):
 
     # -- duplicates ------------------------------------------------------------------------
     def show_duplicates(self) -> None:
-        """Open the duplicates window; search the library the first time."""
-        if self.duplicates_dialog is None:
-            dialog = DuplicatesDialog(self.window)
+        """Open the duplicates window; search the library unless groups found before are
+        shown (or a search is under way)."""
+        dialog = self.duplicates_dialog
+        if dialog is None:
+            dialog = self.duplicates_dialog = DuplicatesDialog(self.window)
             dialog.searchRequested.connect(self.find_duplicates)
             dialog.cancelRequested.connect(self.cancel_duplicates)
             dialog.playRequested.connect(self.playRequested)
             dialog.revealRequested.connect(lambda path: self.reveal(path))
-            self.duplicates_dialog = dialog
+        if not dialog.busy and not dialog.groups:
             self.find_duplicates()
-        self.duplicates_dialog.show()
-        self.duplicates_dialog.raise_()
+        dialog.show()
+        dialog.raise_()
 
     def find_duplicates(self) -> None:
         """Search the library for duplicate files (in the background)."""

@@ -206,6 +206,12 @@ class DuplicatesDialog(QDialog):
         tree.addActions([self.play_action, self.reveal_action])
         return tree
 
+    def reject(self) -> None:
+        """Closing the window (Close, Escape, the title bar) stops a search under way."""
+        if self.busy:
+            self.cancelRequested.emit()
+        super().reject()
+
     # -- states ------------------------------------------------------------------------
     def set_busy(self) -> None:
         """A search started: progress and Cancel in place of the list."""

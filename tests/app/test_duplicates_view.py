@@ -135,12 +135,14 @@ def test_no_duplicates_says_so_in_place(qtbot, make_main_window, library, prompt
     assert dialog.message.text() == "No duplicates found in 30 tracks."
     assert not dialog.progress_row.isVisible() and dialog.search.isEnabled()
     assert not dialog.play.isEnabled() and not prompts.messages
-    _open(w)  # opening again shows the same answer, without searching again
-    assert [c[0] for c in library.calls].count("duplicates") == 1
     library.duplicate_groups = [duplicate_group([library.track(3), library.track(4)])]
     qtbot.mouseClick(dialog.search, Qt.MouseButton.LeftButton)
     assert dialog.tree.topLevelItemCount() == 1
     assert "1 group of duplicates, 2 files, among 30 tracks" in dialog.summary.text()
+    dialog.close()
+    _open(w)  # groups found are kept for the user to work through: no new search
+    assert [c[0] for c in library.calls].count("duplicates") == 2
+    assert dialog.tree.topLevelItemCount() == 1
 
 
 def test_the_copy_to_keep_is_the_engines_choice_with_its_reason(qtbot, make_main_window):
@@ -232,7 +234,23 @@ def test_the_search_runs_in_the_background_and_can_be_cancelled(qtbot, make_main
     assert len(threads) == 2 and threading.main_thread() not in threads
 
 
-def test_closing_the_window_stops_the_search(qtbot, make_main_window, real_pools):
+def test_closing_the_duplicates_window_stops_the_search_and_reopening_starts_over(
+        qtbot, make_main_window, real_pools):
+    library = FakeLibrary(30).load_all()
+    library.duplicates_gate = threading.Semaphore(0)
+    w = make_main_window(library, pools=real_pools)
+    _open(w)
+    dialog = w.duplicates_dialog
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible() and not dialog.busy
+    library.duplicate_groups = [duplicate_group([library.track(8), library.track(9)])]
+    _open(w)
+    assert dialog.isVisible() and dialog.busy
+    library.duplicates_gate.release(100)
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 1, timeout=5000)
+
+
+def test_closing_the_main_window_stops_the_search(qtbot, make_main_window, real_pools):
     library = FakeLibrary(30).load_all()
     library.duplicates_gate = threading.Semaphore(0)
     w = make_main_window(library, pools=real_pools)
