@@ -1,4 +1,4 @@
-"""Tools ▸ Find duplicates: files that hold the same recording, and the copy to keep.
+"""Tools ▸ Find duplicate files: files that hold the same recording, and the copy to keep.
 
 Each group lists its files (title, file, folder, format, bitrate, length), the passage
 each shares with the others, and marks the copy the engine suggests keeping, with its
