@@ -21,6 +21,7 @@ import numpy as np
 from engine import playlists as pl
 from engine import records
 from engine.catalog import Catalog, database_checksums, open_catalog
+from engine.discovery import MapUpdate, Mix
 from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
 from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
@@ -33,11 +34,10 @@ from engine.search import Retriever, SearchParams, SearchResult, Seed, search
 from engine.sessions import Session
 from engine.store import DB_FILE, Store
 
-__all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult", "Seed",
-           "TrackInfo", "default_library_dir", "default_workers"]
+__all__ = ["Library", "MapUpdate", "Mix", "ScanError", "ScanProgress", "SearchParams",
+           "SearchResult", "Seed", "TrackInfo", "default_library_dir", "default_workers"]
 
 if TYPE_CHECKING:
-    from engine.discovery import MapUpdate, Mix
     from engine.discovery.duplicates import DuplicateGroup
 
 SeedSource = int | str | os.PathLike[str] | tuple[np.ndarray, int]

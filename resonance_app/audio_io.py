@@ -134,9 +134,10 @@ class SoundDeviceBackend:
               what: str) -> AudioStream:
         channels = max(1, min(channels, device.channels)) if device else channels
         try:
-            return cls(samplerate=samplerate, channels=channels, dtype="float32",
-                       callback=cb, device=None if device is None else device.index,
-                       finished_callback=on_finished)
+            stream: AudioStream = cls(  # sounddevice has no type hints
+                samplerate=samplerate, channels=channels, dtype="float32", callback=cb,
+                device=None if device is None else device.index, finished_callback=on_finished)
+            return stream
         except (self.sd.PortAudioError, ValueError) as exc:
             raise AudioDeviceError(f"Cannot {what}: the audio device refused to open "
                                    f"({exc}). It may be in use, or access may be denied."

@@ -85,8 +85,7 @@ class LibraryPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = TrackTableModel(self)
-        self.proxy = TrackFilterProxy(self)
-        self.proxy.setSourceModel(self.model)
+        self.proxy = TrackFilterProxy(self.model, self)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter by title, artist, album…  (Ctrl+F)")
         self.filter.setClearButtonEnabled(True)
