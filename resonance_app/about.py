@@ -6,7 +6,7 @@ Plain functions over the engine's ``ModelCard`` (no Qt), so the texts are testab
 from __future__ import annotations
 
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.model import ModelCard
@@ -33,18 +33,24 @@ def licences() -> list[tuple[str, str, str]]:
     rows = []
     for name in BUNDLED:
         try:
-            meta: Any = metadata.metadata(name)  # an email.message.Message
+            meta = metadata.metadata(name)
         except metadata.PackageNotFoundError:
             continue
-        rows.append((name, meta.get("Version", ""), _licence(meta)))
+        rows.append((name, _field(meta, "Version"), _licence(meta)))
     return rows
 
 
-def _licence(meta: Any) -> str:  # an email.message.Message
-    expression = meta.get("License-Expression")
+def _field(meta: metadata.PackageMetadata, name: str) -> str:
+    """The first value of a metadata field ("" when absent)."""
+    values = meta.get_all(name) or []
+    return str(values[0]) if values else ""
+
+
+def _licence(meta: metadata.PackageMetadata) -> str:
+    expression = _field(meta, "License-Expression")
     if expression:
-        return str(expression)
-    text = (meta.get("License") or "").strip()
+        return expression
+    text = _field(meta, "License").strip()
     if text and len(text) <= 60 and "\n" not in text:
         return text
     classifiers = [c.rsplit("::", 1)[-1].strip() for c in meta.get_all("Classifier") or []

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the engine loads on first use, off the start-up path
     from engine.model import ModelCard
     from resonance_app.library_api import LibraryFacade, SeedSource
 
-    AnySeed = Seed | list[Seed]  # one analysed seed, or several searched together
+    SeedOrSeeds = Seed | list[Seed]  # one analysed seed, or several searched together
 
 R = TypeVar("R")
 
@@ -271,7 +271,7 @@ class SearchSession(QObject):
         super().__init__(parent)
         self.library = library
         self.pools = pools
-        self.seed: AnySeed | None = None  # an analysed seed, or several at once
+        self.seed: SeedOrSeeds | None = None  # an analysed seed, or several at once
         self.seed_label = ""
         self.seed_track_ids: list[int] = []  # the library tracks the seed is made of
         self.params: SearchParams | None = None
@@ -368,24 +368,24 @@ class SearchSession(QObject):
         return request
 
     def _analyse_and_search(self, request: SearchRequest, source: SeedSource | Together
-                            ) -> tuple[AnySeed, list[SearchResult]] | None:
+                            ) -> tuple[SeedOrSeeds, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None  # superseded before it started: skip the slow part
         lib = self.library
         if isinstance(source, Together):
-            seed: AnySeed = [lib.analyze_seed(t) for t in source.track_ids]
+            seed: SeedOrSeeds = [lib.analyze_seed(t) for t in source.track_ids]
         else:
             seed = lib.analyze_seed(source)
         return self._search(request, seed)
 
-    def _search(self, request: SearchRequest, seed: AnySeed
-                ) -> tuple[AnySeed, list[SearchResult]] | None:
+    def _search(self, request: SearchRequest, seed: SeedOrSeeds
+                ) -> tuple[SeedOrSeeds, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None
         return seed, _rank(self.library, seed, request.params)
 
     def _apply(self, request: SearchRequest,
-               out: tuple[AnySeed, list[SearchResult]] | None) -> None:
+               out: tuple[SeedOrSeeds, list[SearchResult]] | None) -> None:
         if out is None or not self._latest.is_current(request.generation):
             return
         seed, results = out
@@ -410,7 +410,7 @@ class SearchSession(QObject):
             self.failed.emit(describe_error(exc))
 
 
-def _rank(library: LibraryFacade, seed: AnySeed, params: SearchParams) -> list[SearchResult]:
+def _rank(library: LibraryFacade, seed: SeedOrSeeds, params: SearchParams) -> list[SearchResult]:
     """Search for one analysed seed, or for a list of them together."""
     if isinstance(seed, list):
         return library.search_together(seed, params)

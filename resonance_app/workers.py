@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar, TypeVarTuple
 
 from PySide6.QtCore import (
     QCoreApplication,
@@ -29,6 +29,7 @@ from PySide6.QtCore import (
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")  # what a job returns (or yields), handed to its callback
+Args = TypeVarTuple("Args")
 Failed = Callable[[BaseException], None]
 
 
@@ -112,7 +113,7 @@ def in_main_thread() -> bool:
     return threading.get_ident() == _gui_thread
 
 
-def to_main(fn: Callable[..., None], *args: Any) -> None:
+def to_main(fn: Callable[[*Args], None], *args: *Args) -> None:
     """Call ``fn(*args)`` on the GUI thread (directly when already there)."""
     if in_main_thread():
         fn(*args)

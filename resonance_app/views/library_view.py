@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -287,7 +287,7 @@ class LibraryPanel(QWidget):
                               f"{_esc(track.format or '')}</small>")
         self.currentChanged.emit(track)
 
-    def _emit_for(self, signal: Any, row: int | None) -> None:
+    def _emit_for(self, signal: SignalInstance, row: int | None) -> None:
         if row is None:
             track = self.current_track()
         else:
