@@ -102,7 +102,13 @@ def track_ids_from_mime(mime: QMimeData) -> list[int]:
         return []
 
 
-def _sort_key(value: Any) -> Any:
+#: a display or sort value of one cell
+Cell = str | int | float
+#: what rows are ordered by: a cell value, or (for the library) a tuple of tie-breakers
+SortKey = Cell | tuple[Cell, str, int, str]
+
+
+def _sort_key(value: Cell | None) -> Cell:
     if value is None:
         return ""
     return value.casefold() if isinstance(value, str) else value
@@ -119,7 +125,6 @@ Row = TypeVar("Row")  # what one row of a table stands for
 class _TrackListModel(QAbstractTableModel, Generic[Row]):
     """A table over a list of rows; subclasses define COLUMNS, ``track`` and ``cell``.
 
-    Display and sort values are Qt variants (``Any``, as ``QAbstractItemModel.data``).
     """
 
     COLUMNS: tuple[str, ...] = ()
@@ -204,11 +209,11 @@ class _TrackListModel(QAbstractTableModel, Generic[Row]):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def cell(self, row: Row, column: int, for_sort: bool) -> Any:
+    def cell(self, row: Row, column: int, for_sort: bool) -> Cell:
         """Display (or sort key) value of ``column`` for ``row``."""
         raise NotImplementedError
 
-    def sort_key(self, row: Row, column: int) -> Any:
+    def sort_key(self, row: Row, column: int) -> SortKey:
         """What ``sort`` orders ``row`` by in ``column``."""
         return _sort_key(self.cell(row, column, True))
 
@@ -247,7 +252,7 @@ class TrackTableModel(_TrackListModel["TrackInfo"]):
     def track(self, i: int) -> TrackInfo:
         return self._rows[i]
 
-    def cell(self, row: TrackInfo, column: int, for_sort: bool) -> Any:
+    def cell(self, row: TrackInfo, column: int, for_sort: bool) -> Cell:
         name = self.COLUMNS[column]
         if name == "Time":
             return (row.duration or 0.0) if for_sort else format_duration(row.duration)
@@ -273,7 +278,7 @@ class TrackTableModel(_TrackListModel["TrackInfo"]):
             "Genre": lambda: row.genre or "",
         }[name]()
 
-    def sort_key(self, row: TrackInfo, column: int) -> Any:
+    def sort_key(self, row: TrackInfo, column: int) -> SortKey:
         """The value (the file name when it is missing), then album, track number and file
         name as tie-breakers, as players order them."""
         name = Path(row.path).name.casefold()
@@ -378,7 +383,7 @@ class ResultsModel(_TrackListModel["SearchResult"]):
         """The tracks of every result, in rank order."""
         return [r.track for r in self._rows]
 
-    def cell(self, row: SearchResult, column: int, for_sort: bool) -> Any:
+    def cell(self, row: SearchResult, column: int, for_sort: bool) -> Cell:
         if column == 1:
             return row.track.display_title
         if column == 2:
@@ -419,7 +424,7 @@ class PlaylistModel(_TrackListModel["TrackInfo | MissingEntry"]):
     def track(self, i: int) -> TrackInfo | MissingEntry:
         return self._rows[i]
 
-    def cell(self, row: TrackInfo | MissingEntry, column: int, for_sort: bool) -> Any:
+    def cell(self, row: TrackInfo | MissingEntry, column: int, for_sort: bool) -> Cell:
         if column == 0:
             return row.display_title
         if column == 1:
