@@ -215,10 +215,9 @@ class SettingsDialog(QDialog):
             self._reload_folders()
 
     def _remove_folder(self) -> None:
-        item = self.folders.currentItem()
-        if item is None:
+        if self.folders.currentRow() < 0:  # nothing chosen
             return
-        self.controller.remove_folder(Path(item.text()))
+        self.controller.remove_folder(Path(self.folders.currentItem().text()))
         self._reload_folders()
 
     def _model_switched(self, _folder: str) -> None:

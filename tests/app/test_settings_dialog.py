@@ -37,6 +37,16 @@ def test_settings_dialog_folders_and_workers(qtbot, make_main_window, library,
     assert len([c for c in library.calls if c[0] == "scan"]) == scans + 1
 
 
+def test_remove_with_no_folder_chosen_removes_nothing(qtbot, make_main_window,
+                                                      library) -> None:
+    w = make_main_window(library)
+    w.actions_["settings"].trigger()
+    d = w.settings_dialog
+    d.folders.setCurrentRow(-1)
+    qtbot.mouseClick(d.remove_button, Qt.MouseButton.LeftButton)
+    assert library.roots() == [Path("/music")]
+
+
 def test_model_card_text(tmp_path: Path) -> None:
     assert "No model" in describe_card(None)
     card = load_card(build_model(tmp_path / "model"))
