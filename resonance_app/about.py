@@ -60,7 +60,7 @@ def _licence(meta: metadata.PackageMetadata) -> str:
 
 def quality_figures(card: ModelCard | None) -> list[tuple[str, str]]:
     """``(label, "95.0 %")`` for the card's held-out figures that exist."""
-    metrics = getattr(card, "metrics", None) or {}
+    metrics = card.metrics if card is not None else {}
     validation = metrics.get("validation") or metrics.get("heldout") or {}
     out = []
     for key, label in QUALITY_FIGURES:
@@ -72,8 +72,8 @@ def quality_figures(card: ModelCard | None) -> list[tuple[str, str]]:
 
 def training_summary(card: ModelCard | None) -> str:
     """One line on the data the model learned from."""
-    training = getattr(card, "training", None) or {}
-    metrics = getattr(card, "metrics", None) or {}
+    training = card.training if card is not None else {}
+    metrics = card.metrics if card is not None else {}
     parts = []
     songs = (metrics.get("validation") or {}).get("songs")
     config = training.get("config") or {}

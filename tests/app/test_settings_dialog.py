@@ -203,3 +203,17 @@ def test_model_tab_lists_models_and_switches_back_to_the_shipped_one(
     d.models.setCurrentRow(1)
     qtbot.mouseClick(d.use_model, Qt.MouseButton.LeftButton)
     assert [c for c in library.calls if c[0] == "set_model"][-1] == ("set_model", trained)
+
+
+def test_model_tab_lists_the_model_in_use_from_another_folder(
+        qtbot, make_main_window, library, tmp_path: Path) -> None:
+    library.folder = tmp_path / "library"
+    elsewhere = build_model(tmp_path / "elsewhere", name="model-from-elsewhere")
+    library.set_model(elsewhere)  # e.g. `resonance --model DIR`: not under <library>/models
+    w = make_main_window(library)
+    w.actions_["settings"].trigger()
+    d = w.settings_dialog
+    d.tabs.setCurrentIndex(1)
+    labels = [d.models.item(i).text() for i in range(d.models.count())]
+    assert "model-from-elsewhere" in labels[-1] and "in use" in labels[-1]
+    assert d.use_shipped.isEnabled()
