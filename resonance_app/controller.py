@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # the engine loads on first use, off the start-up path
 
     SeedOrSeeds = Seed | list[Seed]  # one analysed seed, or several searched together
 
-R = TypeVar("R")
+R = TypeVar("R")  # what a library call returns, handed to its callback
+
 
 def describe_error(exc: BaseException) -> str:
     """A one-line, user-facing description of an engine error."""

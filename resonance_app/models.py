@@ -123,9 +123,7 @@ Row = TypeVar("Row")  # what one row of a table stands for
 
 
 class _TrackListModel(QAbstractTableModel, Generic[Row]):
-    """A table over a list of rows; subclasses define COLUMNS, ``track`` and ``cell``.
-
-    """
+    """A table over a list of rows; subclasses define COLUMNS, ``track`` and ``cell``."""
 
     COLUMNS: tuple[str, ...] = ()
     SORT_ROLE = Qt.ItemDataRole.UserRole + 1
