@@ -14,13 +14,15 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from engine import playlists as pl
 from engine import records
 from engine.catalog import Catalog, database_checksums, open_catalog
+from engine.discovery import MapUpdate, Mix
+from engine.discovery.duplicates import Copy, DuplicateGroup
 from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
 from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
@@ -33,15 +35,9 @@ from engine.search import Retriever, SearchParams, SearchResult, Seed, search
 from engine.sessions import Session
 from engine.store import DB_FILE, Store
 
-__all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult", "Seed",
-           "TrackInfo", "default_library_dir", "default_workers"]
-
-if TYPE_CHECKING:
-    # named here (explicitly re-exported) for the app: engine.discovery is not public
-    from engine.discovery import MapUpdate as MapUpdate
-    from engine.discovery import Mix as Mix
-    from engine.discovery.duplicates import Copy as Copy
-    from engine.discovery.duplicates import DuplicateGroup as DuplicateGroup
+__all__ = ["Copy", "DuplicateGroup", "Library", "MapUpdate", "Mix", "ScanError", "ScanProgress",
+           "SearchParams", "SearchResult", "Seed", "TrackInfo", "default_library_dir",
+           "default_workers"]
 
 SeedSource = int | str | os.PathLike[str] | tuple[np.ndarray, int]
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenuBar, QToolBar
+from PySide6.QtWidgets import QMenuBar, QToolBar, QWidget
 
 from resonance_app.icons import action_icon
 
@@ -50,12 +50,13 @@ class WindowCommands(Protocol):
     def menuBar(self) -> QMenuBar: ...
     def addToolBar(self, toolbar: QToolBar) -> None: ...
     def addAction(self, action: QAction) -> None: ...
+    def window(self) -> QWidget: ...
 
 
 def _action(window: WindowCommands, text: str, slot: object,
             shortcut: str | QKeySequence | QKeySequence.StandardKey = "",
             tip: str = "", icon: str = "") -> QAction:
-    action = QAction(text, window)  # type: ignore[call-overload]
+    action = QAction(text, window.window())  # owned by the window, as its menus
     if shortcut:
         action.setShortcut(QKeySequence(shortcut))
     if tip:

@@ -64,6 +64,7 @@ class PlaylistView(QTableView):
     def __init__(self, model: PlaylistModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         configure_table(self)
+        self._rows = model  # the view's model, typed: drops move its rows
         self.setModel(model)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
@@ -73,7 +74,7 @@ class PlaylistView(QTableView):
 
     def _drop_row(self, event: QDropEvent) -> int:
         index = self.indexAt(event.position().toPoint())
-        return index.row() if index.isValid() else self.model().rowCount()
+        return index.row() if index.isValid() else self._rows.rowCount()
 
     @staticmethod
     def _wanted(mime: QMimeData) -> bool:
@@ -100,7 +101,7 @@ class PlaylistView(QTableView):
         row = self._drop_row(event)
         rows = rows_from_mime(event.mimeData())
         if rows and event.source() in (self, None):  # None: a synthesised (test) drop
-            self.model().move_rows(rows, row)
+            self._rows.move_rows(rows, row)
             event.setDropAction(Qt.DropAction.CopyAction)  # nothing for Qt to delete
             event.accept()
             return
@@ -361,14 +362,14 @@ class PlaylistPanel(QWidget):
                              "Add results here, or drag songs in from the library.")
         for b in (self.save_button, self.export_button, self.clear_button):
             b.setEnabled(bool(rows))
-        self.like_button.setEnabled(any(getattr(t, "id", None) is not None for t in rows))
+        self.like_button.setEnabled(any(t.id is not None for t in rows))
         self._selection()
 
     def _more_like_these(self) -> None:
         """The selected songs (or the whole playlist) found in the library, as seeds."""
         rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
         tracks = [self.model.track(r) for r in rows] or self.model.rows()
-        found = [t for t in tracks if getattr(t, "id", None) is not None]
+        found = [t for t in tracks if t.id is not None]
         if found:
             self.moreLikeThese.emit(found)
 

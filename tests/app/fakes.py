@@ -108,6 +108,7 @@ class FakeLibrary:
         self.closed = False
         self.card: Any = None
         self.folder = Path("/library")
+        self._model_dir = Path("/library/no-model")  # no model until set_model
 
     # -- folders and scanning -------------------------------------------------------------
     def roots(self) -> list[Path]:
@@ -339,10 +340,15 @@ class FakeLibrary:
     def model_card(self) -> Any:
         return self.card
 
+    @property
+    def model_dir(self) -> Path:
+        return self._model_dir
+
     def set_model(self, model_dir: Path) -> None:
         from engine.model import load_card
 
         self.card = load_card(model_dir)
+        self._model_dir = Path(model_dir)
         self.calls.append(("set_model", Path(model_dir)))
 
     def others_open(self) -> int:
