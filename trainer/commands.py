@@ -109,11 +109,15 @@ def loaded_layout(loaded: LoadedModel, cfg: TrainConfig) -> Layout:
 
 def evaluate(loaded: LoadedModel, cfg: TrainConfig, cache_dir: Path, out: Path, *,
              split: str = "val") -> int:
-    """Score ``loaded`` on the validation songs (or ``all``); print a table, write JSON."""
+    """Score ``loaded`` on the validation songs (or the ``test`` part, or ``all``); print a
+    table, write JSON."""
     from trainer.train import split_store
 
     store = store_of(cfg, cache_dir, loaded_layout(loaded, cfg))
-    songs = original_entries(store) if split == "all" else split_store(store, cfg)[1]
+    songs = (original_entries(store) if split == "all" else split_store(store, cfg)[1]
+             if split == "val" else [e for e in original_entries(store) if e.split == split])
+    if not songs:
+        raise TrainerError(f"the feature cache holds no {split} songs")
     scores = evaluate_store(store, songs, loaded.embed)
     print(format_table(scores))
     metrics = {"backend": loaded.backend, **scores}
