@@ -248,6 +248,27 @@ def test_build_holds_out_whole_packages(tmp_path: Path, monkeypatch: pytest.Monk
                                       out) == []
 
 
+def test_a_missing_lmms_stops_the_build_with_the_install_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainer.corpus import cli, pipeline
+
+    monkeypatch.setattr(lmms.shutil, "which", lambda name: None if name == "lmms" else "/x")
+    monkeypatch.setattr(pipeline.render, "soundfonts_present", lambda: True)
+    opts = pipeline.BuildOptions(out=tmp_path / "c", cache=tmp_path / "cache")
+    assert pipeline.missing_tools(opts) == ["lmms"]
+    assert pipeline.missing_tools(pipeline.BuildOptions(out=tmp_path, cache=tmp_path,
+                                                        with_lmms=False)) == []
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["build", "--out", str(tmp_path / "c")])
+    message = str(stop.value.code)
+    assert "\n" not in message and "sudo apt-get install --no-install-recommends lmms" in message
+    assert "--no-lmms" in message
+    assert not (tmp_path / "c").exists()  # stopped before doing anything
+    monkeypatch.setattr(pipeline.render, "soundfonts_present", lambda: False)
+    assert pipeline.missing_tools(opts) == ["lmms", "fluidsynth", "fluid-soundfont-gm",
+                                            "musescore-general-soundfont-small"]
+
+
 def test_the_early_manifest_keeps_the_previous_renditions(tmp_path: Path) -> None:
     from trainer.corpus import pipeline
     from trainer.corpus.manifest import Track

@@ -15,6 +15,7 @@ hash of their spec in the file name, so a rerun only does what is missing.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -225,11 +226,31 @@ def recording_tracks(opts: BuildOptions) -> tuple[list[Track], list[str]]:
     return tracks, held_out
 
 
+def missing_tools(opts: BuildOptions) -> list[str]:
+    """The Debian packages the build needs and this machine lacks."""
+    missing = []
+    if opts.with_recordings and shutil.which("ffmpeg") is None:
+        missing.append("ffmpeg")
+    if opts.with_lmms and lmms.lmms_command() is None:
+        missing.append("lmms")
+    if opts.max_pieces > 0 and not render.soundfonts_present():
+        missing += ["fluidsynth", "fluid-soundfont-gm", "musescore-general-soundfont-small"]
+    return missing
+
+
+def check_tools(opts: BuildOptions) -> None:
+    """Stop with the one ``apt-get`` command line that installs what the build lacks."""
+    missing = missing_tools(opts)
+    if missing:
+        skip = " (or pass --no-lmms to build without the LMMS tracks)" if missing == [
+            "lmms"] else ""
+        raise SystemExit(f"corpus: error: {', '.join(missing)} missing; install with: "
+                         f"sudo apt-get install --no-install-recommends {' '.join(missing)}"
+                         f"{skip}")
+
+
 def lmms_tracks(opts: BuildOptions) -> list[Track]:
-    """Render the LMMS demo projects into the corpus; their rows (none without LMMS)."""
-    if lmms.lmms_command() is None:
-        opts.log("warning: lmms is not installed (apt-get install lmms): no lmms tracks")
-        return []
+    """Render the LMMS demo projects into the corpus; their rows."""
     tracks = []
     for project in lmms.find_projects():
         audio = lmms.render_project(project, opts.cache / "lmms" / f"{project.name}.ogg",
@@ -270,6 +291,7 @@ def previous_tracks(out: Path, kinds: tuple[str, ...]) -> list[Track]:
 def build(opts: BuildOptions) -> dict:
     """Build (or update) the corpus in ``opts.out``; returns the summary statistics."""
     start = time.monotonic()
+    check_tools(opts)
     opts.out.mkdir(parents=True, exist_ok=True)
     opts.cache.mkdir(parents=True, exist_ok=True)
     rec_tracks: list[Track] = []
@@ -284,9 +306,6 @@ def build(opts: BuildOptions) -> dict:
         rec_tracks += lmms_tracks(opts)
     ren_tracks: list[Track] = []
     if opts.max_pieces > 0:
-        if not render.soundfonts_present():
-            raise SystemExit("soundfonts missing: apt-get install fluidsynth "
-                             "fluid-soundfont-gm musescore-general-soundfont-small")
         with ProcessPoolExecutor(max_workers=max(opts.jobs, 1)) as pool:
             pieces = select_pieces(opts, pool)
             opts.log(f"pieces: {len(pieces)} chosen; rendering {opts.renditions} each")
