@@ -269,7 +269,8 @@ class Trainer:
     def fit(self, *, on_epoch: EpochCallback | None = None) -> FitResult:
         """Train until ``epochs`` or early stopping; returns the best checkpoint."""
         cfg, monitor = self.config, self.config.early_stopping.monitor
-        self.log(f"[train] device={self.device} train_songs={len(self.train_songs)} "
+        procs = f" processes={self.ranks.world}" if self.ranks.active else ""
+        self.log(f"[train] device={self.device}{procs} train_songs={len(self.train_songs)} "
                  f"val_songs={len(self.val_songs)} steps/epoch={self.steps} "
                  f"batch={self.sampler.identities}x{cfg.views_per_song}")
         stopped = self.stopper.should_stop

@@ -66,7 +66,7 @@ def _config_file(path: Path, root: Path, **train: object) -> Path:
     return path
 
 
-def _torchrun(config: Path, cache_dir: Path, runs: Path) -> None:
+def _torchrun(config: Path, cache_dir: Path, runs: Path) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -75,6 +75,7 @@ def _torchrun(config: Path, cache_dir: Path, runs: Path) -> None:
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=600, check=False)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res.stdout
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -108,7 +109,9 @@ def test_two_processes_train_as_one(corpus_dir: Path, cache_dir: Path,
     _torchrun(first, cache_dir, tmp_path / "ddp")
     assert torch.load(tmp_path / "ddp" / "best" / "last.pt", weights_only=True)["epoch"] == 0
     shutil.copytree(tmp_path / "ddp" / "best", tmp_path / "mixed")
-    _torchrun(full, cache_dir, tmp_path / "ddp")
+    log = _torchrun(full, cache_dir, tmp_path / "ddp")
+    assert log.count("[train] device=cpu processes=2 ") == 1  # rank 0 alone logs
+    assert log.count("[train] resumed from") == log.count("[train] best") == 1
     ddp = torch.load(tmp_path / "ddp" / "best" / "last.pt", weights_only=True)
     # one process resuming what two processes began
     mixed = fit(cfg, store, tmp_path / "mixed", device="cpu", log=lambda _: None)
