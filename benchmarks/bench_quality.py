@@ -209,9 +209,10 @@ def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, sec
     lines = [
         f"## {title} (`python -m benchmarks.bench_quality`)", "",
         f"{part_name} of the development corpus: {len(recs)} full-length real recordings "
-        f"({hours:.1f} h) from {len({t['source'] for t in recs})} held-out packages, and "
-        f"{len(rens)} renditions of {len({t['group'] for t in rens})} pieces (validation "
-        f"soundfont and instruments). {n_excerpts} excerpts of {EXCERPT_S:.0f} s per "
+        f"({hours:.1f} h) from {len({t['source'] for t in recs})} held-out packages"
+        + (f", and {len(rens)} renditions of {len({t['group'] for t in rens})} pieces "
+           "(validation soundfont and instruments)" if rens else "")
+        + f". {n_excerpts} excerpts of {EXCERPT_S:.0f} s per "
         f"recording against {max_segments} stored segments per track. "
         f"{seconds / 60:.1f} min on {machine()}.",
         f"Command: `{command}`", "",
