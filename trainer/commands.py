@@ -33,6 +33,11 @@ FORMATS = ("onnx", "int8")
 
 def precompute(cfg: TrainConfig, cache_dir: Path, *, workers: int | None = None) -> int:
     """Fill ``<cache_dir>/features/<fingerprint>.db`` from the data root."""
+    from trainer.distributed import ranks_from_env
+
+    if ranks_from_env().active:
+        raise TrainerError("precompute runs in one process (it uses every core); start it "
+                           "without torchrun")
     tracks = discover_tracks(cfg.root, scan_root=cfg.scan_root, pairs_json=cfg.pairs_json)
     cache = SQLiteCache(cache_path(cache_dir, layout_of(cfg)), layout_of(cfg))
     workers = workers or default_workers()

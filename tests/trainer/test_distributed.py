@@ -58,6 +58,18 @@ def test_synced_batch_norm_keeps_the_checkpoint_format() -> None:
     assert out[0].shape == (4, 8)
 
 
+def test_only_refine_runs_under_torchrun(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from trainer.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    runs = ["--runs_dir", str(tmp_path)]
+    for argv in (["precompute"], ["search", *runs], ["refine", "--topn", "2", *runs]):
+        assert main([*argv, "--cache_dir", str(tmp_path)]) == 1
+        assert "without torchrun" in capsys.readouterr().err
+
+
 def _config_file(path: Path, root: Path, **train: object) -> Path:
     base = tiny_base(root)
     base["model"]["dropout"] = 0.0
