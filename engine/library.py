@@ -20,7 +20,7 @@ import numpy as np
 
 from engine import playlists as pl
 from engine import records
-from engine.catalog import Catalog, database_checksums, open_catalog
+from engine.catalog import Catalog, CatalogIdentity, database_checksums, open_catalog
 from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
 from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
@@ -265,14 +265,14 @@ class Library:
         current = self._catalog
         if current is not None and not rebuild and revision == self._catalog_revision:
             return current
-        if (current is not None and not rebuild and current.fingerprint == embedder.fingerprint
-                and database_checksums(self.store, embedder.fingerprint) == current.checksums):
+        identity = CatalogIdentity(fingerprint=embedder.fingerprint, dim=embedder.card.embed_dim)
+        if (current is not None and not rebuild and current.identity == identity
+                and database_checksums(self.store, identity.fingerprint) == current.checksums):
             self._catalog_revision = revision
             return current
         stale = current is not None and not rebuild
-        self._catalog = open_catalog(self.store, self.folder / "catalog",
-                                     fingerprint=embedder.fingerprint,
-                                     dim=embedder.card.embed_dim, rebuild=rebuild or stale)
+        self._catalog = open_catalog(self.store, self.folder / "catalog", identity,
+                                     rebuild=rebuild or stale)
         self._catalog_revision = revision
         return self._catalog
 
