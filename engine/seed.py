@@ -25,13 +25,13 @@ from engine.store import VECTOR_COLUMNS, Store
 EXCERPT_SEGMENTS = 3.0
 #: Segments analysed for a whole-track seed that is not in the library. Its features
 #: are computed around these segments only (engine.windowed), so fewer segments mean a
-#: faster answer; measured with the shipped model (benchmarks/bench_catalog_quality.py,
-#: 512 version queries against an 8-segment catalog): R@1 0.955 / 0.959 / 0.957 and
-#: mAP 0.899 / 0.908 / 0.910 for 2 / 4 / 8 seed segments.
+#: faster answer; 2, 4 and 8 seed segments compared (bench_catalog_quality): see
+#: benchmarks/RESULTS.md, "Library catalog and search", "Full external seed".
 SEED_SEGMENTS = 4
 #: An excerpt shorter than one segment is repeated to fill it; it is embedded once per
 #: shift here (a fraction of its length it is rotated by first) and matched by its best
-#: variant. Measured (benchmarks/bench_excerpts.py): see the choice in RESULTS.md.
+#: variant. Measured (benchmarks/bench_excerpts.py): see the choice in
+#: benchmarks/RESULTS.md, "Excerpts anywhere in a real track" ("3 shifts").
 QUERY_SHIFTS: tuple[float, ...] = (0.0,)
 
 
