@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from engine import playlist_files as pf
 from engine import playlists as pl
 from engine import records
-from engine.catalog import Catalog, database_checksums, open_catalog
+from engine.catalog import Catalog, CatalogIdentity, database_checksums, open_catalog
 from engine.discovery import MapUpdate, Mix
 from engine.discovery.duplicates import Copy, DuplicateGroup
 from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
@@ -264,14 +265,14 @@ class Library:
         current = self._catalog
         if current is not None and not rebuild and revision == self._catalog_revision:
             return current
-        if (current is not None and not rebuild and current.fingerprint == embedder.fingerprint
-                and database_checksums(self.store, embedder.fingerprint) == current.checksums):
+        identity = CatalogIdentity(fingerprint=embedder.fingerprint, dim=embedder.card.embed_dim)
+        if (current is not None and not rebuild and current.identity == identity
+                and database_checksums(self.store, identity.fingerprint) == current.checksums):
             self._catalog_revision = revision
             return current
         stale = current is not None and not rebuild
-        self._catalog = open_catalog(self.store, self.folder / "catalog",
-                                     fingerprint=embedder.fingerprint,
-                                     dim=embedder.card.embed_dim, rebuild=rebuild or stale)
+        self._catalog = open_catalog(self.store, self.folder / "catalog", identity,
+                                     rebuild=rebuild or stale)
         self._catalog_revision = revision
         return self._catalog
 
@@ -389,25 +390,25 @@ class Library:
         The file carries the playlist's name (``title``, or the saved name).
         """
         if isinstance(name_or_ids, str):
-            entries = [pl.PlaylistEntry.from_track(t) for t in self.playlist(name_or_ids)]
+            entries = [pf.PlaylistEntry.from_track(t) for t in self.playlist(name_or_ids)]
             title = title or name_or_ids
         else:
             entries = pl.entries_for(self.store, list(name_or_ids))
-        if pl.fmt_for(path, fmt) == "xspf":
-            return pl.write_xspf(Path(path), entries, title=title)
-        return pl.write_m3u8(Path(path), entries, relative=relative, title=title)
+        if pf.fmt_for(path, fmt) == "xspf":
+            return pf.write_xspf(Path(path), entries, title=title)
+        return pf.write_m3u8(Path(path), entries, relative=relative, title=title)
 
     def playlist_file_title(self, path: Path) -> str:
         """The name importing ``path`` would give: its own title, else the file's stem."""
-        return pl.file_title(Path(path)) or Path(path).stem
+        return pf.file_title(Path(path)) or Path(path).stem
 
     def import_playlist(self, path: Path, *, name: str | None = None) -> str:
         """Read an M3U8/XSPF file into a saved playlist; returns its name."""
         path = Path(path)
-        if pl.fmt_for(path) == "xspf":
-            title, entries = pl.read_xspf(path)
+        if pf.fmt_for(path) == "xspf":
+            title, entries = pf.read_xspf(path)
         else:
-            title, entries = pl.file_title(path), pl.read_m3u8(path)
+            title, entries = pf.file_title(path), pf.read_m3u8(path)
         chosen = name or title or path.stem
         pl.save(self.store, chosen, pl.resolve(self.store, entries))
         return chosen

@@ -309,13 +309,13 @@ class FakeLibrary:
         del self._playlists[name]
 
     def playlist_file_title(self, path: Path) -> str:
-        from engine.playlists import file_title
+        from engine.playlist_files import file_title
 
         return file_title(Path(path)) or Path(path).stem
 
     def import_playlist(self, path: Path, *, name: str | None = None) -> str:
         """Entries matched to the fake tracks by path; others kept as paths."""
-        from engine.playlists import fmt_for, read_m3u8, read_xspf
+        from engine.playlist_files import fmt_for, read_m3u8, read_xspf
 
         entries = read_xspf(path)[1] if fmt_for(Path(path)) == "xspf" else read_m3u8(path)
         by_path = {t.path: t.id for t in self._all}
@@ -327,7 +327,7 @@ class FakeLibrary:
     def export_playlist(self, name_or_ids: str | list[int], path: Path,
                         fmt: str = "m3u8", *, title: str | None = None) -> Path:
         """Write the playlist with the engine's writers (so tests read real files)."""
-        from engine.playlists import PlaylistEntry, write_m3u8, write_xspf
+        from engine.playlist_files import PlaylistEntry, write_m3u8, write_xspf
 
         ids = self._playlists[name_or_ids] if isinstance(name_or_ids, str) else name_or_ids
         entries = [PlaylistEntry.from_track(self.track(i)) for i in ids]

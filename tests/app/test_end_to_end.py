@@ -114,6 +114,7 @@ def test_corrupt_seed_file_message(qtbot, make_main_window, real_library, music,
     assert prompts.errors and bad.name in prompts.errors[-1]
 
 
+@pytest.mark.slow  # scans, then lays out a map
 def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_window,
                                                           real_library, music, real_pools,
                                                           prompts, fresh_settings) -> None:
@@ -156,6 +157,7 @@ def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_windo
     assert not prompts.errors, prompts.errors
 
 
+@pytest.mark.slow  # real scans through the app, a held lock and a full disk
 def test_a_busy_library_and_a_full_disk_each_give_one_clear_message(
         qtbot, make_main_window, real_library, music, real_pools, prompts, fresh_settings,
         monkeypatch) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
 
-from engine.playlists import file_title, read_m3u8, read_xspf
+from engine.playlist_files import file_title, read_m3u8, read_xspf
 from resonance_app.models import ROWS_MIME, TRACK_MIME, track_ids_from_mime
 from resonance_app.views.playlist_view import XSPF_FILTER
 from tests.app.helpers import drag_and_drop, file_mime

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from engine.model import load_card
@@ -145,6 +146,7 @@ def _train(qtbot, w, monkeypatch, score: float) -> Path:
     return panel.out_dir
 
 
+@pytest.mark.slow  # loads and checks two models (the worse-model test stays fast)
 def test_better_model_is_switched_to(qtbot, make_main_window, library, tmp_path: Path,
                                      monkeypatch) -> None:
     library.folder = tmp_path

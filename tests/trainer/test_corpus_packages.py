@@ -94,6 +94,7 @@ def test_stems_are_mixed_to_the_longest_stem(tmp_path: Path) -> None:
     assert recordings.duration_of(out) == pytest.approx(3.0, abs=0.05)
 
 
+@pytest.mark.slow  # fingerprints generated recordings
 @needs_ffmpeg
 def test_take_recordings_drops_short_tracks_and_duplicates(tmp_path: Path) -> None:
     roots = {p: tmp_path / p for p in ("caveexpress-data", "cavepacker-data")}
@@ -217,6 +218,7 @@ def test_lmms_authors_come_from_the_file_or_folder(tmp_path: Path) -> None:
                      ("Skiessi", "onion"), ("DirtyLove", "dirtylove")]
 
 
+@pytest.mark.slow  # builds a small corpus
 @needs_ffmpeg
 def test_build_holds_out_whole_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from trainer.corpus import pipeline
