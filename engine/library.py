@@ -206,7 +206,15 @@ class Library:
 
     def count(self) -> int:
         """Number of searchable tracks (analysed with the library's current model)."""
-        return records.searchable_count(self.store)
+        return records.searchable_count(self.store, self._model_fingerprint())
+
+    def _model_fingerprint(self) -> str | None:
+        """The fingerprint of the model searches use; without a usable model, the one the
+        last scan used."""
+        try:
+            return self.embedder.fingerprint
+        except ModelError:
+            return self.store.get_meta("model_sha256")
 
     def errors(self) -> list[ScanError]:
         """Files that could not be used, and folders that could not be read."""
@@ -218,7 +226,7 @@ class Library:
 
     def stats(self) -> dict[str, Any]:
         """Counts for ``resonance status``."""
-        return records.library_stats(self.store)
+        return records.library_stats(self.store, self._model_fingerprint())
 
     # -- scanning -----------------------------------------------------------------------
     def scan(self, roots: list[Path] | None = None, *, workers: int | None = None,

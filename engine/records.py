@@ -205,17 +205,17 @@ def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: in
     conn.execute("DELETE FROM dense_segments WHERE track_id = ?", (track_id,))
 
 
-def searchable_count(store: Store) -> int:
-    """Searchable tracks of the library's current model (the one its last scan used)."""
-    model = store.get_meta("model_sha256")
-    return store.searchable_count(model) if model else 0
+def searchable_count(store: Store, fingerprint: str | None) -> int:
+    """Searchable tracks: present, analysed, with vectors of the model ``fingerprint``."""
+    return store.searchable_count(fingerprint) if fingerprint else 0
 
 
-def library_stats(store: Store) -> dict[str, Any]:
+def library_stats(store: Store, fingerprint: str | None) -> dict[str, Any]:
     """Counts per status and state, for ``resonance status``.
 
-    ``ok`` counts the searchable tracks (:func:`searchable_count`); a present track
-    analysed with another model is ``pending`` (the next scan re-embeds it).
+    ``ok`` counts the tracks searchable with the model ``fingerprint``
+    (:func:`searchable_count`); a present track analysed with another model is
+    ``pending`` (the next scan re-embeds it).
     """
     stats: dict[str, Any] = {"tracks": 0, "ok": 0, "pending": 0, "error": 0,
                              "masked": 0, "missing": 0}
@@ -225,7 +225,7 @@ def library_stats(store: Store) -> dict[str, Any]:
         stats["tracks"] += row["n"]
         key = row["s"] if row["st"] == "present" else row["st"]
         stats[key] += row["n"]
-    searchable = searchable_count(store)
+    searchable = searchable_count(store, fingerprint)
     stats["pending"] += stats["ok"] - searchable
     stats["ok"] = searchable
     stats["segments"] = int(store.query("SELECT COUNT(*) FROM segments")[0][0])

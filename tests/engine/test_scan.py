@@ -134,6 +134,8 @@ def test_model_change_re_embeds_the_library(tmp_path, library):
         library.search(seed)
     with pytest.raises(ParameterError, match="not been analysed with the current model"):
         library.analyze_seed(library.tracks()[0].id)
+    stats = library.stats()  # right after the switch, before any scan
+    assert library.count() == stats["ok"] == 0 and stats["pending"] == 4
     list(library.scan(workers=0, should_stop=lambda: True))  # stopped before any file
     stats = library.stats()
     assert library.count() == stats["ok"] == 0 and stats["pending"] == 4
