@@ -215,3 +215,39 @@ def test_a_busy_library_and_a_full_disk_each_give_one_clear_message(
         "error", "Scan not started",
         f"The library {str(real_library.folder)!r} is read-only (read-only media or "
         "permissions): it can be searched but not scanned.")]
+
+
+def test_watcher_updates_wait_quietly_while_another_scan_holds_the_library(
+        qtbot, make_main_window, real_library, real_pools, prompts, fresh_settings,
+        tmp_path: Path) -> None:
+    """Each folder change tries a scan; while another process scans, that shows once in
+    the status bar (no dialog per attempt) and the update runs when the lock is free."""
+    from engine.scanlock import scan_lock
+
+    fresh_settings.worker_count = 0
+    folder = tmp_path / "watched"
+    write_music(folder, 1, seconds=4, sr=SR)
+    real_library.add_root(folder)
+    w = make_main_window(real_library, pools=real_pools)
+    w.watcher._timer.setInterval(50)
+    w._scan_retry.setInterval(300)
+    qtbot.waitUntil(lambda: str(folder) in w.watcher.watched(), timeout=10_000)
+    attempts: list[bool] = []
+    w.controller.scanDeferred.connect(lambda _message, retry: attempts.append(retry))
+    with scan_lock(real_library.folder):  # another process's scan, as far as the lock goes
+        for i in range(3):
+            n = len(attempts)
+            (folder / f"note{i}.txt").write_text("x", encoding="utf-8")
+            qtbot.waitUntil(lambda n=n: len(attempts) > n, timeout=10_000)
+        qtbot.waitUntil(lambda: len(attempts) >= 5, timeout=10_000)  # retries, quietly too
+        assert prompts.messages == []
+        assert all(attempts) and w.scan_waiting.isVisible() and w.scan_bar.isHidden()
+        assert "Another scan is running" in w.scan_waiting.toolTip()
+        assert real_library.count() == 0
+        with qtbot.waitSignal(w.controller.scanFailed, timeout=30_000):
+            w.actions_["rescan"].trigger()  # one the user asks for still says why, in a box
+        assert [m[1] for m in prompts.messages] == ["Scan not started"]
+    with qtbot.waitSignal(w.controller.scanFinished, timeout=60_000):
+        pass  # the waiting update runs once the other scan is over
+    assert w.scan_waiting.isHidden() and len(prompts.messages) == 1
+    qtbot.waitUntil(lambda: w.library_panel.model.rowCount() == 1, timeout=10_000)
