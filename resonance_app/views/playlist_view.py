@@ -59,6 +59,7 @@ class PlaylistView(QTableView):
     """A track table that reorders its rows by drag and accepts library rows."""
 
     tracksDropped = Signal(list, int)  # track ids, row to insert before
+    filesDropped = Signal(list, int)  # paths from another program, row to insert before
     playlistsDropped = Signal(list)  # playlist file paths to import
 
     def __init__(self, model: PlaylistModel, parent: QWidget | None = None) -> None:
@@ -100,9 +101,16 @@ class PlaylistView(QTableView):
             return
         row = self._drop_row(event)
         rows = rows_from_mime(event.mimeData())
-        if rows and event.source() in (self, None):  # None: a synthesised (test) drop
+        if rows and event.source() is self:  # rows of this very list: a reorder
             self._rows.move_rows(rows, row)
             event.setDropAction(Qt.DropAction.CopyAction)  # nothing for Qt to delete
+            event.accept()
+            return
+        if event.source() is None:  # another program (or Resonance on another library):
+            # its row numbers and track ids mean nothing here, its files do
+            paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+            self.filesDropped.emit(paths, row)
+            event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
             return
         ids = track_ids_from_mime(event.mimeData())
@@ -128,6 +136,7 @@ class PlaylistPanel(QWidget):
         self.model = PlaylistModel(self)
         self.view = PlaylistView(self.model)
         self.view.tracksDropped.connect(self._insert_ids)
+        self.view.filesDropped.connect(self._insert_files)
         self.view.playlistsDropped.connect(self._import_files)
         self.view.doubleClicked.connect(lambda i: self._play_row(i.row()))
         self._saved_keys: list[int | str] = []
@@ -229,6 +238,18 @@ class PlaylistPanel(QWidget):
             self.model.set_rows(rows[:row] + tracks + rows[row:])
 
         self.controller.call(resolve, insert)
+
+    def _insert_files(self, paths: list[Path], row: int) -> None:
+        """Insert the dropped files that are library tracks; say how many are not."""
+        by_path = {Path(t.path): t for t in self.controller.tracks}
+        found = [by_path[p] for p in paths if p in by_path]
+        if found:
+            rows = self.model.rows()
+            self.model.set_rows(rows[:row] + found + rows[row:])
+        if len(found) < len(paths):
+            n = len(paths) - len(found)
+            self.summary.setText(f"Left out {n} dropped file{'s' if n != 1 else ''} that "
+                                 "the library does not hold.")
 
     # -- library -----------------------------------------------------------------------
     def save(self) -> None:

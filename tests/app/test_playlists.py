@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from engine.playlists import file_title, read_m3u8, read_xspf
-from resonance_app.models import ROWS_MIME, TRACK_MIME, track_ids_from_mime
+from resonance_app.models import (
+    TRACK_MIME,
+    PlaylistModel,
+    rows_from_mime,
+    track_ids_from_mime,
+)
 from resonance_app.views.playlist_view import XSPF_FILTER
+from tests.app.fakes import make_track
 from tests.app.helpers import drag_and_drop, file_mime
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _window_with_results(make_main_window, library):
@@ -52,20 +66,43 @@ def test_playlist_from_seed_needs_a_seed(make_main_window, library, prompts) -> 
     assert w.playlist.model.rowCount() == 0
 
 
-def test_reorder_by_drag_and_remove(make_main_window, library) -> None:
+def test_reorder_and_drag_in_with_the_mouse_on_a_real_display(tmp_path: Path) -> None:
+    """Real mouse drags (xcb under Xvfb: offscreen Qt cannot drag): a playlist row
+    dragged lower moves there; a library row dragged in is inserted where dropped."""
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed")
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "XDG_DATA_HOME": str(tmp_path / "data"),
+           "RESONANCE_SETTINGS": str(tmp_path / "settings.ini"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m",
+         "tests.app.real_drag"], env=env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL, cwd=ROOT, check=False)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    before, reordered, dragged_in = out["ids"]
+    assert before == [1, 2, 3, 4] and reordered == [2, 3, 1, 4]
+    assert dragged_in == [out["library_first"], 2, 3, 1, 4]
+
+
+def test_rows_dropped_from_another_resonance_are_added_by_file_not_moved(
+        make_main_window, library) -> None:
+    """Another process's playlist rows: their row numbers and track ids (another library
+    may number tracks differently) mean nothing here; the files they name count."""
     w = make_main_window(library)
     w.playlist.add_tracks([library.track(i) for i in (1, 2, 3, 4)])
-    model, view = w.playlist.model, w.playlist.view
-    mime = model.mimeData([model.index(0, 0)])
-    assert mime.hasFormat(ROWS_MIME)
-    target = view.visualRect(model.index(3, 0)).center()
-    assert drag_and_drop(view.viewport(), mime, target)
-    assert ids(w) == [2, 3, 1, 4]
-    model.move_rows([2, 3], 0)
-    assert ids(w) == [1, 4, 2, 3]
+    elsewhere = PlaylistModel()  # the other window's playlist
+    elsewhere.append([dataclasses.replace(library.track(9), id=1), make_track(99)])
+    mime = elsewhere.mimeData([elsewhere.index(0, 0), elsewhere.index(1, 0)])
+    assert rows_from_mime(mime) == [0, 1] and track_ids_from_mime(mime) == [1, 99]
+    view = w.playlist.view
+    target = view.visualRect(w.playlist.model.index(3, 0)).center()
+    assert drag_and_drop(view.viewport(), mime, target)  # no source widget: another process
+    assert ids(w) == [1, 2, 3, 9, 4]
+    assert w.playlist.summary.text() == ("Left out 1 dropped file that the library does not "
+                                         "hold.")
     view.selectRow(1)
     w.playlist.remove_button.click()
-    assert ids(w) == [1, 2, 3]
+    assert ids(w) == [1, 3, 9, 4]
 
 
 def test_drop_library_rows_into_playlist(make_main_window, library) -> None:
