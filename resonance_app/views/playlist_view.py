@@ -49,6 +49,18 @@ def _button(text: str) -> QToolButton:
     return button
 
 
+def write_playlist_file(rows: Sequence[TrackInfo | MissingEntry], path: Path, fmt: str,
+                        title: str | None) -> Path:
+    """Write ``rows`` as an M3U8 or XSPF file, missing files included (by their path, as
+    a player keeps a dead entry), so the list reads back whole once the files return."""
+    from engine.playlists import PlaylistEntry, write_m3u8, write_xspf
+
+    entries = [PlaylistEntry(Path(t.path), t.title, t.artist, t.duration) for t in rows]
+    if fmt == "xspf":
+        return write_xspf(path, entries, title=title)
+    return write_m3u8(path, entries, title=title)
+
+
 def playlist_files(mime: QMimeData) -> list[Path]:
     """The playlist files (M3U, M3U8, XSPF) among dropped URLs."""
     return [Path(u.toLocalFile()) for u in mime.urls()
@@ -354,10 +366,12 @@ class PlaylistPanel(QWidget):
             out = out.with_name(f"{out.name}.{fmt}")
         self.settings.playlist_dir = str(out.parent)
         self.settings.playlist_format = fmt
-        ids = [t.id for t in self.model.rows() if t.id is not None]
-        lib, title = self.controller.library, self.name or None
-        self.controller.call(lambda: lib.export_playlist(ids, out, fmt=fmt, title=title),
-                             lambda _r: self.summary.setText(f"Exported to {out.name}"))
+        rows, title = self.model.rows(), self.name or None
+        missing = sum(1 for t in rows if t.id is None)
+        kept = (f" (with {missing} missing file{'s' if missing != 1 else ''}, kept by path)"
+                if missing else "")
+        self.controller.call(lambda: write_playlist_file(rows, out, fmt, title),
+                             lambda _r: self.summary.setText(f"Exported to {out.name}{kept}"))
 
     def _set_saved(self, names: list[str]) -> None:
         self.saved.clear()

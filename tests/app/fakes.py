@@ -324,18 +324,6 @@ class FakeLibrary:
         self.calls.append(("import_playlist", chosen))
         return chosen
 
-    def export_playlist(self, name_or_ids: str | list[int], path: Path,
-                        fmt: str = "m3u8", *, title: str | None = None) -> Path:
-        """Write the playlist with the engine's writers (so tests read real files)."""
-        from engine.playlists import PlaylistEntry, write_m3u8, write_xspf
-
-        ids = self._playlists[name_or_ids] if isinstance(name_or_ids, str) else name_or_ids
-        entries = [PlaylistEntry.from_track(self.track(i)) for i in ids]
-        self.calls.append(("export_playlist", fmt))
-        if fmt == "xspf":
-            return write_xspf(Path(path), entries, title=title)
-        return write_m3u8(Path(path), entries, title=title)
-
     @property
     def model_card(self) -> Any:
         return self.card

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QWidget
 
 
 def file_mime(*paths: Path) -> QMimeData:
@@ -39,3 +40,12 @@ def _event(kind: type, pos: QPoint, *args: object) -> object:
         return kind(QPointF(pos), *args)
     except TypeError:
         return kind(pos, *args)
+
+
+def double_click(view: QAbstractItemView, index: QModelIndex) -> None:
+    """Double-click the cell at ``index`` with the mouse (a first click makes Qt's
+    double-click detection see the second press as the double click, as a user's is)."""
+    pos = view.visualRect(index).center()
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QTest.mouseClick(view.viewport(), left, none, pos)
+    QTest.mouseDClick(view.viewport(), left, none, pos)

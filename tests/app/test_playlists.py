@@ -22,7 +22,7 @@ from resonance_app.models import (
 )
 from resonance_app.views.playlist_view import XSPF_FILTER
 from tests.app.fakes import make_track
-from tests.app.helpers import drag_and_drop, file_mime
+from tests.app.helpers import double_click, drag_and_drop, file_mime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,7 +170,8 @@ def test_import_from_the_menu_keeps_missing_entries_greyed(make_main_window, lib
     w.playlist.save_button.click()
     assert library._playlists["Trip"] == [2, tmp_path / "gone.flac", 4]
     # double-clicking the missing entry explains instead of playing
-    w.playlist._play_row(1)
+    double_click(w.playlist.view, model.index(1, 0))
+    assert prompts.messages[-1][:2] == ("info", "Cannot play")
     assert "file not found" in prompts.messages[-1][2]
     # the file comes back: the next scan restores the entry in the open playlist
     back = dataclasses.replace(library.track(30), id=31, path=tmp_path / "gone.flac")
@@ -178,6 +179,30 @@ def test_import_from_the_menu_keeps_missing_entries_greyed(make_main_window, lib
     w.actions_["rescan"].trigger()
     assert ids(w) == [2, 31, 4]
     assert model.index(1, 0).data(Qt.ItemDataRole.ForegroundRole) is None
+
+
+def test_export_keeps_missing_entries_so_the_list_reads_back_whole(
+        make_main_window, library, prompts, tmp_path: Path) -> None:
+    """A desktop player keeps a dead entry's path in the file it writes: exporting a
+    playlist with a missing file writes it too, says so, and imports back the same."""
+    w = make_main_window(library)
+    prompts.open_files.append(str(_playlist_file(tmp_path, library)))
+    w.actions_["import_playlist"].trigger()
+    assert ids(w) == [2, None, 4]
+    for name in ("out.m3u8", "out.xspf"):
+        out = tmp_path / "export" / name
+        out.parent.mkdir(exist_ok=True)
+        prompts.save_files.append(str(out))
+        w.playlist.export_button.click()
+        entries = read_xspf(out)[1] if name.endswith("xspf") else read_m3u8(out)
+        assert [e.path for e in entries] == [library.track(2).path, tmp_path / "gone.flac",
+                                             library.track(4).path]
+        assert w.playlist.summary.text() == (f"Exported to {name} (with 1 missing file, "
+                                             "kept by path)")
+        prompts.open_files.append(str(out))
+        prompts.answers.append(True)  # replace the playlist "Trip" with the file read back
+        w.actions_["import_playlist"].trigger()
+        assert ids(w) == [2, None, 4] and w.playlist.name == "Trip"
 
 
 def test_import_by_drop_and_over_an_existing_name(make_main_window, library, prompts,
