@@ -103,6 +103,7 @@ class FakeLibrary:
         self.duplicates_gate: threading.Semaphore | None = None  # one permit a checked pair
         self.bad_files = bad_files
         self.calls: list[tuple[str, Any]] = []
+        self.scanned_roots: list[list[Path] | None] = []  # what each scan was asked for
         self.analyze_count = 0
         self.search_count = 0
         self.closed = False
@@ -126,6 +127,7 @@ class FakeLibrary:
              should_stop: Callable[[], bool] | None = None) -> Iterator[ScanProgress]:
         """One progress step per track; stops when ``should_stop()``."""
         self.calls.append(("scan", workers))
+        self.scanned_roots.append(roots)
         total = len(self._all) + len(self.bad_files)
         yield ScanProgress(stage="walk", done=0, total=total)
         for done, track in enumerate(self._all, start=1):
