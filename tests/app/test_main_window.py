@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from resonance_app.audio_io import FakeAudioBackend
 from resonance_app.models import TRACK_MIME, track_ids_from_mime
 from tests.app.fakes import FakeLibrary
-from tests.app.helpers import drag_and_drop, file_mime
+from tests.app.helpers import double_click, drag_and_drop, file_mime
 from tests.audio_factory import song, write_audio
 
 
@@ -91,22 +91,37 @@ def test_drag_library_row_to_seed_area(make_main_window, library) -> None:
 
 
 def test_double_click_and_enter_follow_the_setting(qtbot, make_main_window, library) -> None:
+    """Double-click and Enter on a library row play it, or seed a search once Settings
+    says so (Ctrl+Enter does the other one)."""
     w = make_main_window(library)
     played: list[str] = []
     w.player.trackChanged.connect(played.append)
-    view = w.library_panel.view
+    view, proxy = w.library_panel.view, w.library_panel.proxy
+    w.activateWindow()
     view.setFocus()
-    view.selectRow(0)
+    qtbot.waitUntil(view.hasFocus, timeout=3000)
+    double_click(view, proxy.index(0, 0))  # default: play
     first = w.library_panel.current_track()
-    view.doubleClicked.emit(w.library_panel.proxy.index(0, 0))  # default: play
     assert played and played[0].startswith(first.title) and library.analyze_count == 0
+    view.selectRow(3)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert len(played) == 2 and library.analyze_count == 0
     w.actions_["settings"].trigger()
     combo = w.settings_dialog.enter
     combo.setCurrentIndex(combo.findData("seed"))
     assert w.settings.enter_action == "seed"
-    view.selectRow(5)
-    view.doubleClicked.emit(w.library_panel.proxy.index(5, 0))
+    w.settings_dialog.close()
+    w.activateWindow()
+    view.setFocus()
+    qtbot.waitUntil(view.hasFocus, timeout=3000)
+    double_click(view, proxy.index(5, 0))
     assert library.calls[-2] == ("analyze_seed", w.library_panel.current_track().id)
+    view.selectRow(7)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert library.calls[-2] == ("analyze_seed", w.library_panel.current_track().id)
+    assert len(played) == 2
+    qtbot.keyClick(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert len(played) == 3  # Ctrl+Enter: the other one
     assert w.library_panel.find_action.shortcut().toString() == "Return"
     assert w.library_panel.play_action.shortcut().toString() == "Ctrl+Return"
 
