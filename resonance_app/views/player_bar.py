@@ -27,9 +27,9 @@ class PlayerBar(QWidget):
         self.stop_button.clicked.connect(player.stop)
         self.position = RegionSlider()
         self.position.setRange(0, 0)
-        self.position.setToolTip("Drag to seek")
+        self.position.setToolTip("Click or drag to seek")
         self.region: tuple[float, float] | None = None
-        self.position.sliderReleased.connect(self._seek)
+        self.position.seekRequested.connect(lambda value: player.seek(value / 10))
         self.time = QLabel("0:00 / 0:00")
         self.title = QLabel("Nothing playing")
         self.title.setMinimumWidth(160)
@@ -61,11 +61,9 @@ class PlayerBar(QWidget):
         self.region = region
         self.position.set_region(None if region is None else
                                  (region[0] * 10, region[1] * 10))
-        self.position.setToolTip("Drag to seek" if region is None else
-                                 "Drag to seek; the orange band is where it matches the seed")
-
-    def _seek(self) -> None:
-        self.player.seek(self.position.value() / 10)
+        self.position.setToolTip("Click or drag to seek" if region is None else
+                                 "Click or drag to seek; the orange band is where it "
+                                 "matches the seed")
 
     def _position(self, seconds: float, duration: float) -> None:
         if not self.position.isSliderDown():

@@ -226,33 +226,51 @@ def test_record_without_microphone(make_main_window, library) -> None:
     dialog.close()
 
 
+def _playable_first_track(library, path: Path) -> None:
+    """Point the library's first track at a real audio file."""
+    track = type(library.track(1))(**{**library.track(1).__dict__, "path": path})
+    library._all[0] = track
+    library._visible = [track if t.id == 1 else t for t in library._visible]
+
+
 def test_playback_through_fake_output(qtbot, make_main_window, library, fake_audio,
                                       tmp_path: Path) -> None:
-    path = write_audio(tmp_path / "play.wav", song(3, 6.0), sr=44100)
+    """Library ▸ Play, the time and seek bar follow; a click on the seek bar jumps there
+    (as in a media player), the arrow keys step; the transport buttons pause and stop."""
+    _playable_first_track(library, write_audio(tmp_path / "play.wav", song(3, 6.0),
+                                               sr=44100))
     w = make_main_window(library)
-    track = library.track(1)
-    track = type(track)(**{**track.__dict__, "path": path})
-    w.play(track, 2.0)
+    assert w.library_panel.select_track(1)
+    w.library_panel.play_action.trigger()
     qtbot.waitUntil(lambda: w.player.state == "playing", timeout=3000)
-    assert w.player.position == 2.0
-    fake_audio.last.pull(44100)
+    assert w.player.position == 0.0
+    fake_audio.last.pull(3 * 44100)
     qtbot.waitUntil(lambda: w.player_bar.position.value() == 30, timeout=2000)
-    assert "3:00" not in w.player_bar.time.text() and "0:03 / 0:06" in w.player_bar.time.text()
-    w.player_bar.position.setValue(50)
-    w.player_bar.position.sliderReleased.emit()
-    assert abs(w.player.position - 5.0) < 1e-6
+    assert "0:03 / 0:06" in w.player_bar.time.text()
+    bar = w.player_bar.position
+    x = bar.width() * 5 // 6
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=QPoint(x, bar.height() // 2))
+    assert abs(w.player.position - 5.0) < 0.4, w.player.position
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=QPoint(bar.width() // 6,
+                                                               bar.height() // 2))
+    assert abs(w.player.position - 1.0) < 0.4, w.player.position
+    before = w.player.position
+    bar.setFocus()
+    qtbot.keyClick(bar, Qt.Key.Key_PageUp)  # a page step further on
+    assert w.player.position > before
     w.player_bar.play_button.click()
     assert w.player.state == "paused"
-    w.actions_["stop"].trigger()
+    w.player_bar.stop_button.click()
     assert w.player.state == "stopped"
 
 
 def test_playback_without_output_device(qtbot, make_main_window, library, prompts,
                                         tmp_path: Path) -> None:
-    path = write_audio(tmp_path / "play.wav", song(3, 1.0), sr=44100)
+    _playable_first_track(library, write_audio(tmp_path / "play.wav", song(3, 1.0),
+                                               sr=44100))
     w = make_main_window(library, audio=FakeAudioBackend(outputs=[]))
-    track = type(library.track(1))(**{**library.track(1).__dict__, "path": path})
-    w.play(track)
+    assert w.library_panel.select_track(1)
+    w.library_panel.play_action.trigger()
     qtbot.waitUntil(lambda: bool(prompts.errors), timeout=3000)
     assert "No audio output device" in prompts.errors[-1]
 

@@ -85,7 +85,8 @@ def test_no_loading_text_left_after_an_error(qtbot, make_main_window, library, p
     bad.write_bytes(b"not audio at all" * 50)
     library._visible[0] = dataclasses.replace(library._visible[0], path=bad)
     w = make_main_window(library)
-    w.play(library._visible[0], 0.0)
+    assert w.library_panel.select_track(library._visible[0].id)
+    w.library_panel.play_action.trigger()  # Library ▸ Play
     qtbot.waitUntil(lambda: bool(prompts.errors), timeout=3000)
     assert "Cannot play this track" in prompts.errors[-1]
     assert w.player.state == "stopped" and "loading" not in w.player_bar.time.text()
