@@ -56,8 +56,9 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
     assert w.errors_dialog.table.rowCount() >= 3
 
     track = next(t for t in w.controller.tracks if t.status == "ok")
+    assert w.library_panel.select_track(track.id)
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
-        w.seeds.from_track(track)
+        w.library_panel.find_action.trigger()  # Library ▸ Find similar songs
     first = [r.track.id for r in w.results.model.rows()]
     assert first and track.id not in first
     assert all(-1.0 - 1e-6 <= v <= 1.0 + 1e-6 for r in w.results.model.rows()
@@ -86,19 +87,21 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
 
     w.results.add_all.click()
     prompts.texts.append("E2E")
-    w.playlist.save()
+    w.playlist.save_button.click()
     qtbot.waitUntil(lambda: real_library.playlists() == ["E2E"], timeout=5000)
     out = tmp_path / "e2e.m3u8"
     prompts.save_files.append(str(out))
-    w.playlist.export()
+    w.playlist.export_button.click()
     qtbot.waitUntil(out.exists, timeout=5000)
     assert len([x for x in out.read_text().splitlines() if x and not x.startswith("#")]) == 5
 
-    w.play([t for t in w.controller.tracks if t.status == "ok"][1], 2.0)
+    assert w.library_panel.select_track([t for t in w.controller.tracks
+                                         if t.status == "ok"][1].id)
+    w.library_panel.play_action.trigger()
     qtbot.waitUntil(lambda: w.player.state == "playing", timeout=10_000)
-    qtbot.waitUntil(lambda: w.player.decoded_until >= 3.0, timeout=10_000)  # streamed
+    qtbot.waitUntil(lambda: w.player.decoded_until >= 1.0, timeout=10_000)  # streamed
     fake_audio.last.pull(44100)
-    assert w.player.position == pytest.approx(3.0)
+    assert w.player.position == pytest.approx(1.0)
     assert np.abs(np.concatenate(fake_audio.last.played)).max() > 0.01
     assert not prompts.errors, prompts.errors
 

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _window_with_results(make_main_window, library):
     w = make_main_window(library)
-    w.seeds.from_track(library.track(1))
+    assert w.library_panel.select_track(1)
+    w.library_panel.find_action.trigger()
     assert w.results.model.rowCount() == 20
     return w
 
@@ -115,7 +116,8 @@ def test_drop_library_rows_into_playlist(make_main_window, library) -> None:
     assert ids(w) == [9, *dropped]
 
 
-def test_save_load_and_export(make_main_window, library, prompts, tmp_path: Path) -> None:
+def test_save_load_and_export(qtbot, make_main_window, library, prompts,
+                              tmp_path: Path) -> None:
     w = make_main_window(library)
     w.playlist.add_tracks([library.track(i) for i in (5, 6, 7)])
     prompts.texts.append("Evening")
@@ -123,7 +125,9 @@ def test_save_load_and_export(make_main_window, library, prompts, tmp_path: Path
     assert library.playlists() == ["Evening"]
     assert [w.playlist.saved.itemText(i) for i in range(w.playlist.saved.count())] == ["Evening"]
     w.playlist.clear_button.click()
-    w.playlist.load("Evening")
+    box = w.playlist.saved
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_Down)  # choose "Evening" in the saved playlists
     assert ids(w) == [5, 6, 7]
     out = tmp_path / "lists" / "evening.m3u8"
     out.parent.mkdir()
