@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from resonance_app.audio_io import FakeAudioBackend
 from resonance_app.models import TRACK_MIME, track_ids_from_mime
 from tests.app.fakes import FakeLibrary
-from tests.app.helpers import double_click, drag_and_drop, file_mime
+from tests.app.helpers import choose, context_menu, double_click, drag_and_drop, file_mime
 from tests.audio_factory import song, write_audio
 
 
@@ -342,22 +342,20 @@ def test_header_and_context_menus(make_main_window, library) -> None:
     w = make_main_window(library)
     panel = w.library_panel
     assert panel.view.isColumnHidden(4)
-    panel._header_menu(QPoint(5, 5))
-    menu = panel._menu_ref
-    fmt = next(a for a in menu.actions() if a.text() == "Format")
-    fmt.setChecked(True)
+    choose(context_menu(panel.view.horizontalHeader().viewport(), QPoint(5, 5)), "Format")
     assert not panel.view.isColumnHidden(4)
-    menu.close()
     panel.view.selectRow(0)
-    panel._menu(panel.view.visualRect(panel.proxy.index(0, 0)).center())
-    texts = [a.text() for a in panel._menu_ref.actions()]
+    menu = context_menu(panel.view.viewport(),
+                        panel.view.visualRect(panel.proxy.index(0, 0)).center())
+    texts = [a.text() for a in menu.actions()]
     assert texts[:2] == ["Play", "Find similar songs"] and "Add to playlist" in texts
-    panel._menu_ref.close()
-    w.seeds.from_track(library.track(1))
-    w.results._menu(w.results.view.visualRect(w.results.model.index(0, 1)).center())
-    texts = [a.text() for a in w.results._menu_ref.actions()]
+    choose(menu, "Find similar songs")
+    assert w.results.model.rowCount() > 0
+    view = w.results.view
+    menu = context_menu(view.viewport(), view.visualRect(w.results.model.index(0, 1)).center())
+    texts = [a.text() for a in menu.actions()]
     assert texts[0] == "Play the matching part" and "Find similar to this" in texts
-    w.results._menu_ref.close()
+    menu.close()
 
 
 def test_another_process_with_the_library_open_is_shown(make_main_window, tmp_path: Path,
