@@ -265,7 +265,7 @@ class MainWindow(QMainWindow):
             dialog.addFolder.connect(self.add_folder)
             dialog.rescanRequested.connect(self.controller.scan)
             dialog.modelChanged.connect(self._model_changed)
-            dialog.watchChanged.connect(lambda on: setattr(self.watcher, "enabled", on))
+            dialog.watchChanged.connect(self._set_watching)
             dialog.enterActionChanged.connect(self.set_enter_action)
             self.settings_dialog = dialog
         self.settings_dialog.show()
@@ -330,12 +330,23 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.main_page)
         self.controller.add_folder(path)
 
+    def _set_watching(self, on: bool) -> None:
+        self.watcher.enabled = on
+        if not on:
+            self._stop_waiting()  # an update waiting for its turn is dropped too
+
     def _folders_changed(self) -> None:
-        if self.watcher.enabled and not self.controller.scanning:
-            if self.scan_waiting.isHidden():
-                self.statusBar().showMessage("Music folders changed: updating the library…",
-                                             5000)
-            self.controller.scan(automatic=True)
+        """The watcher saw a change (or a waiting update retries): scan, quietly."""
+        waiting = not self.scan_waiting.isHidden()
+        if not self.watcher.enabled:
+            return
+        if self.controller.scanning:
+            if waiting:
+                self._scan_retry.start()  # after the scan under way, if that one fails
+            return
+        if not waiting:
+            self.statusBar().showMessage("Music folders changed: updating the library…", 5000)
+        self.controller.scan(automatic=True)
 
     def watch_roots(self) -> None:
         """(Re)start watching the library folders."""

@@ -254,3 +254,12 @@ def test_watcher_updates_wait_quietly_while_another_scan_holds_the_library(
         pass  # the waiting update runs once the other scan is over
     assert w.scan_waiting.isHidden() and len(prompts.messages) == 1
     qtbot.waitUntil(lambda: w.library_panel.model.rowCount() == 1, timeout=10_000)
+    # watching turned off in Settings while an update waits: nothing waits any more
+    with scan_lock(real_library.folder):
+        (folder / "note9.txt").write_text("x", encoding="utf-8")
+        qtbot.waitUntil(lambda: not w.scan_waiting.isHidden(), timeout=10_000)
+        w.actions_["settings"].trigger()
+        w.settings_dialog.watch.setChecked(False)
+        assert w.scan_waiting.isHidden() and not w._scan_retry.isActive()
+        w.settings_dialog.close()
+    assert len(prompts.messages) == 1
