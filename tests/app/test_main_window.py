@@ -35,11 +35,13 @@ def test_first_run_shows_welcome_then_scans(make_main_window, prompts) -> None:
     assert w.errors_dialog.table.item(0, 1).text() == "file is empty"
 
 
-def test_scan_progress_and_cancel_with_real_threads(qtbot, make_main_window, real_pools) -> None:
+def test_scan_progress_and_cancel_with_real_threads(qtbot, make_main_window, real_pools,
+                                                    prompts) -> None:
     gate = threading.Semaphore(0)
     lib = FakeLibrary(200, scan_gate=gate)
     w = make_main_window(lib, pools=real_pools)
-    w.add_folder(Path("/music"))
+    prompts.folders.append("/music")
+    w.welcome.button.click()
     qtbot.waitUntil(w.scan_bar.isVisible, timeout=5000)
     gate.release(5)  # let five files through, then hold the scan
     qtbot.waitUntil(lambda: w.scan_bar.progress.value() == 5, timeout=5000)
@@ -322,16 +324,18 @@ def test_track_mime_round_trip(library) -> None:
     assert [u.toLocalFile() for u in mime.urls()] == [str(library.track(i).path) for i in (1, 2)]
 
 
-def test_folder_added_mid_scan_is_scanned_next(qtbot, make_main_window, real_pools) -> None:
+def test_folder_added_mid_scan_is_scanned_next(qtbot, make_main_window, real_pools,
+                                                prompts) -> None:
     gate = threading.Semaphore(0)
     lib = FakeLibrary(20, scan_gate=gate)
     w = make_main_window(lib, pools=real_pools)
     finished = []
     w.controller.scanFinished.connect(finished.append)
-    w.add_folder(Path("/music"))
+    prompts.folders += ["/music", "/more"]
+    w.actions_["add_folder"].trigger()  # File ▸ Add music folder…
     gate.release(2)
     qtbot.waitUntil(lambda: w.scan_bar.progress.value() == 2, timeout=5000)
-    w.add_folder(Path("/more"))
+    w.actions_["add_folder"].trigger()
     gate.release(1000)
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
     assert [c for c in lib.calls if c[0] == "scan"] == [("scan", w.controller.workers)] * 2
