@@ -160,6 +160,7 @@ class PlaylistPanel(QWidget):
                               "to import one)")
         self.summary = QLabel()
         self.summary.setEnabled(False)
+        self.summary.setWordWrap(True)  # a long message must not widen the panel
         self.save_button = _button("Save…")
         self.save_button.clicked.connect(self.save)
         self.export_button = _button("Export…")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
 
 from engine.playlists import file_title, read_m3u8, read_xspf
 from resonance_app.models import (
@@ -193,6 +194,8 @@ def test_export_keeps_missing_entries_so_the_list_reads_back_whole(
     prompts.open_files.append(str(_playlist_file(tmp_path, library)))
     w.actions_["import_playlist"].trigger()
     assert ids(w) == [2, None, 4]
+    QApplication.processEvents()
+    width = w.playlist.width()
     for name in ("out.m3u8", "out.xspf"):
         out = tmp_path / "export" / name
         out.parent.mkdir(exist_ok=True)
@@ -203,6 +206,8 @@ def test_export_keeps_missing_entries_so_the_list_reads_back_whole(
                                              library.track(4).path]
         assert w.playlist.summary.text() == (f"Exported to {name} (with 1 missing file, "
                                              "kept by path)")
+        QApplication.processEvents()
+        assert w.playlist.width() == width  # the message wraps; the panel keeps its size
         prompts.open_files.append(str(out))
         prompts.answers.append(True)  # replace the playlist "Trip" with the file read back
         w.actions_["import_playlist"].trigger()
