@@ -279,8 +279,8 @@ class MainWindow(QMainWindow):
         if self.about_dialog is None:
             lib = self.controller.library
             paths = [("Data folder", str(data_dir())),
-                     ("Library", str(getattr(lib, "folder", ""))),
-                     ("Model in use", str(getattr(lib, "model_dir", "") or "")),
+                     ("Library", str(lib.folder)),
+                     ("Model in use", str(lib.model_dir)),
                      ("Settings file", self.settings.file_name),
                      ("Error log", str(default_log_file()))]
             dialog = AboutDialog(paths, self)
