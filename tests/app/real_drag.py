@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QDrag
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QWidget
 
@@ -26,11 +27,14 @@ def drag(source: QAbstractItemView, row: int, target: QWidget, to: QPoint) -> No
     start = source.visualRect(source.model().index(row, 0)).center()
 
     def during_drag() -> None:  # the drag's own event loop runs this
+        if source.findChild(QDrag) is None:  # not started yet (a slow machine): wait
+            QTimer.singleShot(50, during_drag)
+            return
         QTest.mouseMove(target, to - QPoint(0, 2))
         QTest.mouseMove(target, to)
         QTest.mouseRelease(target, LEFT, NONE, to)
 
-    QTimer.singleShot(200, during_drag)
+    QTimer.singleShot(100, during_drag)
     QTest.mousePress(viewport, LEFT, NONE, start)
     step = QApplication.startDragDistance() + 5
     QTest.mouseMove(viewport, start + QPoint(step, 0))
