@@ -96,6 +96,7 @@ class LibraryController(QObject):
     scanProgress = Signal(object)  # ScanProgress
     scanFinished = Signal(bool)  # cancelled
     scanFailed = Signal(str, str)  # dialog title, one-line message
+    scanDeferred = Signal(str, bool)  # an automatic scan could not start: why, worth retrying
     tracksChanged = Signal(list)  # list[TrackInfo]
     errorsChanged = Signal(list)  # list[ScanError]
     playlistsChanged = Signal(list)  # list[str]
@@ -113,6 +114,8 @@ class LibraryController(QObject):
         self.workers = workers
         self._scan: Task | None = None
         self._rescan = False  # a folder was added mid-scan: scan again at the end
+        self._rescan_automatic = False  # ... and only the folder watcher asked for it
+        self._automatic = False  # the running scan was started by the folder watcher
         self._last_refresh = 0.0
         self._last_done = 0
         self._last_stage = ""
@@ -125,12 +128,19 @@ class LibraryController(QObject):
         """Whether a scan job is running."""
         return self._scan is not None and not self._scan.finished
 
-    def scan(self, roots: list[Path] | None = None) -> None:
-        """Scan ``roots`` (default: every library folder) in the background."""
+    def scan(self, roots: list[Path] | None = None, *, automatic: bool = False) -> None:
+        """Scan ``roots`` (default: every library folder) in the background.
+
+        ``automatic`` (the folder watcher asked, not the user): a scan that cannot start
+        is reported by ``scanDeferred`` instead of ``scanFailed``.
+        """
         if self.scanning:
+            asked_by_user = self._rescan and not self._rescan_automatic
+            self._rescan_automatic = automatic and not asked_by_user
             self._rescan = True
             return
         self._rescan = False
+        self._automatic = automatic
         lib, workers = self.library, self.workers
         self._last_done = 0
         self._last_stage = ""
@@ -172,7 +182,7 @@ class LibraryController(QObject):
             self._apply_refresh(result)
             self.scanFinished.emit(cancelled)
             if self._rescan and not cancelled:
-                self.scan()
+                self.scan(automatic=self._rescan_automatic)
 
         lib = self.library
         def failed(exc: BaseException) -> None:
@@ -182,7 +192,14 @@ class LibraryController(QObject):
         self.call(lambda: (lib.tracks(), lib.errors()), finish, failed)
 
     def _on_scan_error(self, exc: BaseException) -> None:
-        self.scanFailed.emit(*scan_failure(exc, started=bool(self._last_stage)))
+        from engine.errors import ScanBusyError
+
+        started = bool(self._last_stage)
+        if self._automatic and not started:
+            self.scanDeferred.emit(scan_failure(exc, started=False)[1],
+                                   isinstance(exc, ScanBusyError))
+        else:
+            self.scanFailed.emit(*scan_failure(exc, started=started))
         self.refresh()
 
     # -- library contents ------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Typed settings, declared once and versioned.
 
-*Settings* are the user's choices (library folders, worker count, search defaults);
-*persist* is what the window remembers about itself (geometry, splitters). Both are
-stored with ``QSettings`` in an INI file; ``SETTINGS_VERSION`` plus the functions
-registered with :func:`upgrade` bring an older file up to date on open.
+*Settings* are the user's choices (worker count, search defaults, folder watching; the
+music folders themselves live in the library only); *persist* is what the window
+remembers about itself (geometry, splitters). Both are stored with ``QSettings`` in an
+INI file; ``SETTINGS_VERSION`` plus the functions registered with :func:`upgrade` bring
+an older file up to date on open.
 """
 
 from __future__ import annotations

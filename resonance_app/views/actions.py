@@ -76,7 +76,7 @@ def build_actions(w: WindowCommands, t: ActionTargets) -> dict[str, QAction]:
     a = {
         "add_folder": _action(w, "Add music folder…", w.choose_folder, "Ctrl+Shift+O",
                               "Add a folder of music to the library", "add_folder"),
-        "rescan": _action(w, "Rescan library", t.library.scan, "F5",
+        "rescan": _action(w, "Rescan library", lambda: t.library.scan(), "F5",
                           "Look for new, changed and removed files", "rescan"),
         "open": _action(w, "Open file…", t.seeds.open_file, QKeySequence.StandardKey.Open,
                         "Find songs like an audio file", "open"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QLabel,
@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 class MainWindow(QMainWindow):
     """Everything the user sees; engine work goes through the controller's pools."""
+
+    SCAN_RETRY_MS = 20_000  # an automatic scan that found the library busy tries again
 
     def __init__(self, library: LibraryFacade, *, settings: Settings | None = None,
                  pools: Pools | None = None, audio: AudioBackend | None = None,
@@ -144,6 +146,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
         self.library_label = QLabel()
         self.model_label = QLabel()
+        self.scan_waiting = QLabel()  # an automatic scan waits (e.g. another scan runs)
+        self.scan_waiting.setObjectName("scanWaiting")
+        self.scan_waiting.hide()
+        self.statusBar().addPermanentWidget(self.scan_waiting)
+        self._scan_retry = QTimer(self, singleShot=True, interval=self.SCAN_RETRY_MS)
+        self._scan_retry.timeout.connect(self._folders_changed)
         self.shared_label = QLabel()  # shown when another process has the library open
         self.shared_label.setObjectName("sharedLibraryWarning")
         self.shared_label.hide()
@@ -160,6 +168,7 @@ class MainWindow(QMainWindow):
         c.scanProgress.connect(self.scan_bar.update_progress)
         c.scanFinished.connect(self._scan_finished)
         c.scanFailed.connect(self._scan_failed)
+        c.scanDeferred.connect(self._scan_deferred)
         c.tracksChanged.connect(self._tracks_changed)
         c.errorsChanged.connect(
             lambda errors: self.scan_bar.set_errors(errors, scanning=c.scanning))
@@ -256,7 +265,7 @@ class MainWindow(QMainWindow):
             dialog.addFolder.connect(self.add_folder)
             dialog.rescanRequested.connect(self.controller.scan)
             dialog.modelChanged.connect(self._model_changed)
-            dialog.watchChanged.connect(lambda on: setattr(self.watcher, "enabled", on))
+            dialog.watchChanged.connect(self._set_watching)
             dialog.enterActionChanged.connect(self.set_enter_action)
             self.settings_dialog = dialog
         self.settings_dialog.show()
@@ -270,8 +279,8 @@ class MainWindow(QMainWindow):
         if self.about_dialog is None:
             lib = self.controller.library
             paths = [("Data folder", str(data_dir())),
-                     ("Library", str(getattr(lib, "folder", ""))),
-                     ("Model in use", str(getattr(lib, "model_dir", "") or "")),
+                     ("Library", str(lib.folder)),
+                     ("Model in use", str(lib.model_dir)),
                      ("Settings file", self.settings.file_name),
                      ("Error log", str(default_log_file()))]
             dialog = AboutDialog(paths, self)
@@ -321,10 +330,23 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.main_page)
         self.controller.add_folder(path)
 
+    def _set_watching(self, on: bool) -> None:
+        self.watcher.enabled = on
+        if not on:
+            self._stop_waiting()  # an update waiting for its turn is dropped too
+
     def _folders_changed(self) -> None:
-        if self.watcher.enabled and not self.controller.scanning:
+        """The watcher saw a change (or a waiting update retries): scan, quietly."""
+        waiting = not self.scan_waiting.isHidden()
+        if not self.watcher.enabled:
+            return
+        if self.controller.scanning:
+            if waiting:
+                self._scan_retry.start()  # after the scan under way, if that one fails
+            return
+        if not waiting:
             self.statusBar().showMessage("Music folders changed: updating the library…", 5000)
-            self.controller.scan()
+        self.controller.scan(automatic=True)
 
     def watch_roots(self) -> None:
         """(Re)start watching the library folders."""
@@ -332,6 +354,7 @@ class MainWindow(QMainWindow):
         self.controller.call(lib.roots, self.watcher.watch)
 
     def _scan_finished(self, cancelled: bool) -> None:
+        self._stop_waiting()
         self.scan_bar.hide()
         self.playlist.reload_if_saved()
         self.watch_roots()
@@ -344,6 +367,21 @@ class MainWindow(QMainWindow):
     def _scan_failed(self, title: str, message: str) -> None:
         self.scan_bar.hide()
         self.prompts.error(title, message)
+
+    def _scan_deferred(self, message: str, retry: bool) -> None:
+        """An update the folder watcher asked for could not start: say so once, in the
+        status bar (no dialog for what the user did not ask), and try again later."""
+        self.scan_bar.hide()
+        again = " Trying again shortly." if retry else ""
+        self.scan_waiting.setText("\u26a0 Library not updated" + (": waiting" if retry else ""))
+        self.scan_waiting.setToolTip(message + again)
+        self.scan_waiting.show()
+        if retry:
+            self._scan_retry.start()
+
+    def _stop_waiting(self) -> None:
+        self._scan_retry.stop()
+        self.scan_waiting.hide()
 
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)

@@ -103,6 +103,7 @@ class FakeLibrary:
         self.duplicates_gate: threading.Semaphore | None = None  # one permit a checked pair
         self.bad_files = bad_files
         self.calls: list[tuple[str, Any]] = []
+        self.scanned_roots: list[list[Path] | None] = []  # what each scan was asked for
         self.analyze_count = 0
         self.search_count = 0
         self.closed = False
@@ -126,6 +127,7 @@ class FakeLibrary:
              should_stop: Callable[[], bool] | None = None) -> Iterator[ScanProgress]:
         """One progress step per track; stops when ``should_stop()``."""
         self.calls.append(("scan", workers))
+        self.scanned_roots.append(roots)
         total = len(self._all) + len(self.bad_files)
         yield ScanProgress(stage="walk", done=0, total=total)
         for done, track in enumerate(self._all, start=1):
@@ -323,18 +325,6 @@ class FakeLibrary:
         self._playlists[chosen] = [by_path.get(e.path, e.path) for e in entries]
         self.calls.append(("import_playlist", chosen))
         return chosen
-
-    def export_playlist(self, name_or_ids: str | list[int], path: Path,
-                        fmt: str = "m3u8", *, title: str | None = None) -> Path:
-        """Write the playlist with the engine's writers (so tests read real files)."""
-        from engine.playlist_files import PlaylistEntry, write_m3u8, write_xspf
-
-        ids = self._playlists[name_or_ids] if isinstance(name_or_ids, str) else name_or_ids
-        entries = [PlaylistEntry.from_track(self.track(i)) for i in ids]
-        self.calls.append(("export_playlist", fmt))
-        if fmt == "xspf":
-            return write_xspf(Path(path), entries, title=title)
-        return write_m3u8(Path(path), entries, title=title)
 
     @property
     def model_card(self) -> Any:
