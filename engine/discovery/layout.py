@@ -16,9 +16,14 @@ stays inside too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+
+from engine.errors import Cancelled
+
+StopCheck = Callable[[], bool]
 
 #: Principal components kept before t-SNE and for placing tracks.
 PCA_DIMS = 50
@@ -29,11 +34,17 @@ PLACE_NEIGHBOURS = 10
 #: Fewer tracks than this are laid out by PCA alone (t-SNE needs a neighbourhood).
 MIN_TSNE = 8
 PERPLEXITY = 30.0
+#: From this many anchors their t-SNE neighbours come from an inverted-file index
+#: (FAISS IVF, ``sqrt(m)`` lists, :data:`IVF_PROBES` searched) instead of an exact search.
+APPROXIMATE_FROM = 5000
+IVF_PROBES = 10
 #: Grid intervals per unit of the FFT gradient's interpolation (openTSNE's default 1):
 #: 2 halves the grid, and the time after early exaggeration, for the same neighbourhoods.
 INTS_IN_INTERVAL = 2.0
 EARLY_ITERATIONS = 250
 ITERATIONS = 250
+#: Iterations between two checks of ``should_stop`` during the optimisation.
+STOP_CHECK_EVERY = 25
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,8 @@ class Layout:
 
 
 def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
-                 max_anchors: int = MAX_ANCHORS) -> Layout:
+                 max_anchors: int = MAX_ANCHORS,
+                 should_stop: StopCheck | None = None) -> Layout:
     """Lay out every track from scratch.
 
     Parameters
@@ -94,7 +106,15 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
     vectors : np.ndarray [shape=(n, dim)], their unit-norm embeddings
     seed : seeds the anchor sample and t-SNE (same input, same map)
     max_anchors : tracks laid out by t-SNE; the rest are placed among them
+    should_stop : polled between the steps and every :data:`STOP_CHECK_EVERY`
+        iterations of the optimisation (a fraction of a second apart); True abandons
+        the layout by raising :class:`~engine.errors.Cancelled`
+
+    Raises
+    ------
+    Cancelled : ``should_stop`` returned True
     """
+    stop = _stopper(should_stop)
     ids = np.asarray(ids, np.int64)
     vectors = np.asarray(vectors, np.float32)
     n = len(ids)
@@ -102,7 +122,8 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
     anchors = np.sort(rng.choice(n, size=min(n, max_anchors), replace=False))
     mean, components = _pca(vectors[anchors])
     anchor_z = np.ascontiguousarray((vectors[anchors] - mean) @ components, dtype=np.float32)
-    anchor_xy = _scaled(_tsne(anchor_z, seed=seed) if len(anchors) >= MIN_TSNE
+    stop()
+    anchor_xy = _scaled(_tsne(anchor_z, seed=seed, stop=stop) if len(anchors) >= MIN_TSNE
                         else _pad2(anchor_z))
     xy = np.zeros((n, 2), np.float32)
     layout = Layout(ids=ids, xy=xy, mean=mean, components=components, anchor_z=anchor_z,
@@ -111,6 +132,16 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
     rest = np.setdiff1d(np.arange(n), anchors)
     xy[rest] = layout.place(vectors[rest])
     return layout
+
+
+def _stopper(should_stop: StopCheck | None) -> Callable[[], None]:
+    """A function that raises :class:`Cancelled` once ``should_stop`` says so."""
+
+    def stop() -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled("the library map was abandoned")
+
+    return stop
 
 
 def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,10 +175,17 @@ def _scaled(xy: np.ndarray) -> np.ndarray:
 
 
 def _neighbours(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's ``k`` nearest other rows of ``z``: indices and Euclidean distances."""
+    """Each row's ``k`` nearest other rows of ``z``: indices and Euclidean distances.
+
+    Exact below :data:`APPROXIMATE_FROM` rows; above, from an IVF index (rows whose
+    probed lists hold too few neighbours are searched exactly).
+    """
     import faiss
 
-    d2, nn = faiss.knn(z, z, k + 1)
+    d2, nn = _ivf_knn(z, k + 1) if len(z) >= APPROXIMATE_FROM else faiss.knn(z, z, k + 1)
+    short = np.flatnonzero((nn < 0).any(axis=1))
+    if len(short):
+        d2[short], nn[short] = faiss.knn(z[short], z, k + 1)
     n = len(z)
     not_self = nn != np.arange(n)[:, None]
     missing = not_self.all(axis=1)  # self lost among exact duplicates: drop the farthest
@@ -156,8 +194,22 @@ def _neighbours(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             np.sqrt(np.maximum(d2[not_self].reshape(n, k), 0.0)))
 
 
-def _tsne(z: np.ndarray, *, seed: int) -> np.ndarray:
-    """openTSNE layout ``(m, 2)`` of ``z`` ``(m, p)`` from exact FAISS neighbours."""
+def _ivf_knn(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate squared distances and indices of each row's ``k`` nearest rows."""
+    import faiss
+
+    lists = int(np.sqrt(len(z)))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(z.shape[1]), z.shape[1], lists)
+    index.cp.niter = 10
+    index.train(z)
+    index.add(z)
+    index.nprobe = IVF_PROBES
+    d2, nn = index.search(z, k)
+    return d2, nn
+
+
+def _tsne(z: np.ndarray, *, seed: int, stop: Callable[[], None]) -> np.ndarray:
+    """openTSNE layout ``(m, 2)`` of ``z`` ``(m, p)`` from FAISS neighbours."""
     from openTSNE import TSNEEmbedding, affinity, initialization
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
@@ -165,12 +217,20 @@ def _tsne(z: np.ndarray, *, seed: int) -> np.ndarray:
     perplexity = min(PERPLEXITY, (m - 1) / 3.0)
     k = min(m - 1, int(3 * perplexity))
     nn, dist = _neighbours(z, k)
+    stop()
     aff = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(nn, dist),
                                      perplexity=perplexity, n_jobs=1)
+    stop()
     init = initialization.pca(z, random_state=seed)
     gradient = ({"negative_gradient_method": "fft", "ints_in_interval": INTS_IN_INTERVAL}
                 if m > 2000 else {"negative_gradient_method": "bh"})
-    embedding = TSNEEmbedding(init, aff, n_jobs=1, random_state=seed, **gradient)
+
+    def interrupt(_iteration: int, _error: float, _embedding: np.ndarray) -> bool:
+        stop()  # raises Cancelled out of the optimisation
+        return False
+
+    embedding = TSNEEmbedding(init, aff, n_jobs=1, random_state=seed, callbacks=interrupt,
+                              callbacks_every_iters=STOP_CHECK_EVERY, **gradient)
     embedding = embedding.optimize(n_iter=EARLY_ITERATIONS, exaggeration=12)
     embedding = embedding.optimize(n_iter=ITERATIONS)
     return np.asarray(embedding, dtype=np.float64)
