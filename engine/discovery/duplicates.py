@@ -47,6 +47,9 @@ CANDIDATE_MIN = 0.8
 NEIGHBOURS = 8
 #: The shared passage covers at least this share of the shorter file's segments.
 MIN_SHARED = 0.6
+#: Two matched spans of one file are the same passage when they overlap by this share
+#: of the shorter one (matches chain through a file only along one passage).
+SAME_PASSAGE = 0.5
 #: Files at least this long (seconds) are searched for shorter tracks inside them.
 LONG_SECONDS = 480.0
 #: Lossless formats (by file extension): such a copy is kept before any lossy one.
@@ -300,20 +303,41 @@ def keep_order(track: TrackInfo) -> tuple[bool, float, float, str]:
 
 
 def _components(pairs: Mapping[tuple[int, int], _Match]) -> list[list[int]]:
-    parent: dict[int, int] = {}
+    """Groups of tracks holding one recording, from the matching pairs.
 
-    def root(t: int) -> int:
-        while parent.setdefault(t, t) != t:
-            parent[t] = parent[parent[t]]
-            t = parent[t]
-        return t
+    Matches chain only through the same passage of a file: a medley or a long file
+    matched by song X in its first minutes and by song Y in its last is a copy of
+    both, but X and Y are not copies of each other. So each match joins a *passage*
+    of each file (its matched spans, merged while they overlap by at least
+    :data:`SAME_PASSAGE` of the shorter), and a file holding several recordings is in
+    the group of each.
+    """
+    hulls: dict[int, list[tuple[float, float]]] = {}
 
-    for a, b in pairs:
-        parent[root(a)] = root(b)
-    groups: dict[int, list[int]] = {}
-    for t in parent:
-        groups.setdefault(root(t), []).append(t)
-    return list(groups.values())
+    def passage(t: int, span: tuple[float, float]) -> tuple[int, int]:
+        spans = hulls.setdefault(t, [])
+        for i, (lo, hi) in enumerate(spans):
+            overlap = min(hi, span[1]) - max(lo, span[0])
+            if overlap >= SAME_PASSAGE * min(hi - lo, span[1] - span[0]):
+                spans[i] = (min(lo, span[0]), max(hi, span[1]))
+                return t, i
+        spans.append(span)
+        return t, len(spans) - 1
+
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def root(node: tuple[int, int]) -> tuple[int, int]:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for (a, b), match in sorted(pairs.items()):
+        parent[root(passage(a, match.a_span))] = root(passage(b, match.b_span))
+    groups: dict[tuple[int, int], set[int]] = {}
+    for node in parent:
+        groups.setdefault(root(node), set()).add(node[0])
+    return [sorted(g) for g in groups.values()]
 
 
 def _group(members: list[int], matches: Mapping[tuple[int, int], _Match],

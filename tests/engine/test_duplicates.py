@@ -174,3 +174,47 @@ def test_the_shared_passage_follows_the_best_shift():
                                                np.arange(19) * 4.0, segment_seconds=18.0)
     assert score == pytest.approx(14 / 16, abs=0.1)  # the overlap's 2 unmatched ones count
     assert a_span == (8.0, 15 * 4.0 + 18.0) and b_span == (20.0, 18 * 4.0 + 18.0)
+
+
+def _span_match(a_span, b_span):
+    return dup._Match(1.0, a_span, b_span)
+
+
+def test_matches_chain_only_through_one_passage_of_a_file():
+    song_a, medley, song_b, copy_a, x, y, z = range(1, 8)
+    groups = dup._components({
+        (song_a, medley): _span_match((0.0, 40.0), (0.0, 40.0)),  # a is the medley's start
+        (medley, song_b): _span_match((40.0, 80.0), (0.0, 40.0)),  # b its end
+        (song_a, copy_a): _span_match((0.0, 40.0), (1.0, 39.0)),
+        # a chain of re-encodes along one passage is one recording
+        (x, y): _span_match((0.0, 200.0), (0.0, 200.0)),
+        (y, z): _span_match((3.0, 197.0), (0.0, 194.0)),
+    })
+    assert sorted(groups) == [[song_a, medley, copy_a], [medley, song_b], [x, y, z]]
+
+
+@pytest.fixture(scope="module")
+def medley_groups(tmp_path_factory):
+    root = tmp_path_factory.mktemp("medley")
+    music = root / "music"
+    music.mkdir()
+    a, b = song(0, SECONDS, sr=SR), song(1, SECONDS, sr=SR)
+    write_audio(music / "a.flac", a, sr=SR)
+    write_lossy(music / "a-copy.mp3", a, sr=SR, bit_rate=128_000)
+    write_audio(music / "b.flac", b, sr=SR)
+    write_audio(music / "medley.flac", np.concatenate([a, b]), sr=SR)
+    lib = Library.open(root / "lib", model_dir=default_model_dir())
+    list(lib.scan([music], workers=0))
+    try:
+        yield lib.duplicates()
+    finally:
+        lib.close()
+
+
+@pytest.mark.slow
+def test_a_medley_of_two_songs_is_a_copy_of_each_but_never_joins_them(medley_groups):
+    assert sorted(sorted(names(g)) for g in medley_groups) == [
+        ["a-copy.mp3", "a.flac", "medley.flac"], ["b.flac", "medley.flac"]]
+    in_b = next(g for g in medley_groups if "b.flac" in names(g))
+    medley = next(c for c in in_b.copies if c.track.path.name == "medley.flac")
+    assert medley.start == pytest.approx(SECONDS, abs=2.0)  # b is the medley's second half
