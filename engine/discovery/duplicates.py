@@ -15,7 +15,9 @@ must match like two encodings of one signal do. Pairs that pass are joined into 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,6 +54,8 @@ MIN_SHARED = 0.6
 SAME_PASSAGE = 0.5
 #: Files at least this long (seconds) are searched for shorter tracks inside them.
 LONG_SECONDS = 480.0
+#: Threads comparing pairs sound for sound (:func:`same_audio`) at once.
+CHECK_THREADS = min(4, os.cpu_count() or 1)
 #: Lossless formats (by file extension): such a copy is kept before any lossy one.
 LOSSLESS = frozenset({".flac", ".wav", ".aiff", ".aif", ".ape", ".wv", ".alac", ".mka"})
 
@@ -412,17 +416,26 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
                                                 dim=dim)
         pairs |= _inside_long_pairs(ids, vectors, durations, long_segments,
                                     min_sim=CANDIDATE_MIN)
-    matches: dict[tuple[int, int], _Match] = {}
     table = SegmentTable(store, catalog, {t for p in pairs for t in p})
+    gated = []
     for a, b in sorted(pairs):
         if a not in table or b not in table:
             continue
         score, a_span, b_span = shared_passage(table.similarities(a, b), table.starts(a),
                                                table.starts(b), segment_seconds=segment_seconds)
-        if score >= min_score and (match := _checked(
-                infos[a], infos[b], a_span, b_span, score, config=config,
-                min_correlation=min_correlation)) is not None:
-            matches[(a, b)] = match
+        if score >= min_score:
+            gated.append((a, b, a_span, b_span, score))
+
+    def check(pair: tuple[int, int, tuple[float, float], tuple[float, float], float]
+              ) -> _Match | None:
+        a, b, a_span, b_span, score = pair
+        return _checked(infos[a], infos[b], a_span, b_span, score, config=config,
+                        min_correlation=min_correlation)
+
+    # decoding, FFTs and products release the GIL: threads check pairs side by side
+    with ThreadPoolExecutor(max_workers=max(1, min(len(gated), CHECK_THREADS))) as pool:
+        checked = list(pool.map(check, gated))
+    matches = {(a, b): m for (a, b, *_), m in zip(gated, checked, strict=True) if m is not None}
     groups = [_group(members, matches, infos) for members in _components(matches)]
     groups.sort(key=lambda g: (-len(g.copies), str(g.keep.track.path)))
     return groups
