@@ -7,8 +7,9 @@ distance-weighted mean of its :data:`PLACE_NEIGHBOURS` nearest anchors in PCA sp
 Tracks added later are placed the same way, so an update costs a nearest-neighbour
 search, never a new t-SNE. Measured in benchmarks/bench_discovery.py on 20,000
 tracks (share of a track's 10 nearest map neighbours by the same artist): t-SNE of
-every track 0.93 for 13 s of CPU; of 5,000 anchors 0.58 for 8 s; a 2-D PCA 0.03.
-Hence anchors only above 20,000 tracks.
+every track 0.94 for 8 s of CPU; of 5,000 anchors 0.58 (and 8 s before the t-SNE
+was tuned, 13 s for every track then); a 2-D PCA 0.03. Hence anchors only above
+20,000 tracks.
 
 Coordinates are scaled into ``[-1, 1]``; a placed track, a convex mix of anchors,
 stays inside too.
@@ -41,8 +42,12 @@ IVF_PROBES = 10
 #: Grid intervals per unit of the FFT gradient's interpolation (openTSNE's default 1):
 #: 2 halves the grid, and the time after early exaggeration, for the same neighbourhoods.
 INTS_IN_INTERVAL = 2.0
-EARLY_ITERATIONS = 250
-ITERATIONS = 250
+#: Iterations with early exaggeration, then without. Measured (benchmarks/RESULTS.md,
+#: discovery): 100 + 150 keep the neighbourhoods of 250 + 250 (20,000 synthetic tracks:
+#: 0.29 of the 10 nearest in vector space among the 10 nearest on the map either way;
+#: 5,739 real segment vectors: 0.70) for 40% less time.
+EARLY_ITERATIONS = 100
+ITERATIONS = 150
 #: Iterations between two checks of ``should_stop`` during the optimisation.
 STOP_CHECK_EVERY = 25
 
