@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,8 @@ PERPLEXITY = 30.0
 #: (FAISS IVF, ``sqrt(m)`` lists, :data:`IVF_PROBES` searched) instead of an exact search.
 APPROXIMATE_FROM = 5000
 IVF_PROBES = 10
+#: Rows searched for their neighbours between two checks of ``should_stop``.
+KNN_BLOCK = 2048
 #: Grid intervals per unit of the FFT gradient's interpolation (openTSNE's default 1):
 #: 2 halves the grid, and the time after early exaggeration, for the same neighbourhoods.
 INTS_IN_INTERVAL = 2.0
@@ -119,7 +122,17 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
     ------
     Cancelled : ``should_stop`` returned True
     """
-    stop = _stopper(should_stop)
+    from threadpoolctl import threadpool_limits
+
+    # one core, like openTSNE's n_jobs=1: on a busy machine, several BLAS threads wait
+    # on each other (the PCA took 2.5 s instead of 0.4 at load average 14)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _build(ids, vectors, seed=seed, max_anchors=max_anchors,
+                      stop=_stopper(should_stop))
+
+
+def _build(ids: np.ndarray, vectors: np.ndarray, *, seed: int, max_anchors: int,
+           stop: Callable[[], None]) -> Layout:
     ids = np.asarray(ids, np.int64)
     vectors = np.asarray(vectors, np.float32)
     n = len(ids)
@@ -179,18 +192,33 @@ def _scaled(xy: np.ndarray) -> np.ndarray:
     return (xy / extent if extent > 0 else xy).astype(np.float32)
 
 
-def _neighbours(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _neighbours(z: np.ndarray, k: int, stop: Callable[[], None] = lambda: None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's ``k`` nearest other rows of ``z``: indices and Euclidean distances.
 
     Exact below :data:`APPROXIMATE_FROM` rows; above, from an IVF index (rows whose
-    probed lists hold too few neighbours are searched exactly).
+    probed lists hold too few neighbours are searched exactly). Searched on one core
+    (the layout is background work; several OpenMP threads on a busy machine wait on
+    each other), :data:`KNN_BLOCK` rows at a time with ``stop`` called in between.
     """
     import faiss
 
-    d2, nn = _ivf_knn(z, k + 1) if len(z) >= APPROXIMATE_FROM else faiss.knn(z, z, k + 1)
-    short = np.flatnonzero((nn < 0).any(axis=1))
-    if len(short):
-        d2[short], nn[short] = faiss.knn(z[short], z, k + 1)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # OpenMP's thread count is per calling thread
+    try:
+        index = _ivf_index(z) if len(z) >= APPROXIMATE_FROM else None
+        d2 = np.empty((len(z), k + 1), np.float32)
+        nn = np.empty((len(z), k + 1), np.int64)
+        for lo in range(0, len(z), KNN_BLOCK):
+            block = slice(lo, lo + KNN_BLOCK)
+            d2[block], nn[block] = (index.search(z[block], k + 1) if index is not None
+                                    else faiss.knn(z[block], z, k + 1))
+            stop()
+        short = np.flatnonzero((nn < 0).any(axis=1))
+        if len(short):
+            d2[short], nn[short] = faiss.knn(z[short], z, k + 1)
+    finally:
+        faiss.omp_set_num_threads(threads)
     n = len(z)
     not_self = nn != np.arange(n)[:, None]
     missing = not_self.all(axis=1)  # self lost among exact duplicates: drop the farthest
@@ -199,8 +227,8 @@ def _neighbours(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             np.sqrt(np.maximum(d2[not_self].reshape(n, k), 0.0)))
 
 
-def _ivf_knn(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate squared distances and indices of each row's ``k`` nearest rows."""
+def _ivf_index(z: np.ndarray) -> Any:
+    """An inverted-file index of the rows of ``z`` (``sqrt(n)`` lists)."""
     import faiss
 
     lists = int(np.sqrt(len(z)))
@@ -209,8 +237,7 @@ def _ivf_knn(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     index.train(z)
     index.add(z)
     index.nprobe = IVF_PROBES
-    d2, nn = index.search(z, k)
-    return d2, nn
+    return index
 
 
 def _tsne(z: np.ndarray, *, seed: int, stop: Callable[[], None]) -> np.ndarray:
@@ -221,8 +248,7 @@ def _tsne(z: np.ndarray, *, seed: int, stop: Callable[[], None]) -> np.ndarray:
     m = len(z)
     perplexity = min(PERPLEXITY, (m - 1) / 3.0)
     k = min(m - 1, int(3 * perplexity))
-    nn, dist = _neighbours(z, k)
-    stop()
+    nn, dist = _neighbours(z, k, stop)
     aff = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(nn, dist),
                                      perplexity=perplexity, n_jobs=1)
     stop()
