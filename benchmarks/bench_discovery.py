@@ -286,7 +286,7 @@ class _Catalog:
         self.fingerprint = "synthetic"
 
 
-def _exact_check_seconds(config: Any, *, pairs: int = 8) -> tuple[float, float]:
+def _exact_check_seconds(*, pairs: int = 8) -> tuple[float, float]:
     """Seconds of one exact check of a pair of real 4-minute files (median of 5), and
     wall seconds per pair when ``pairs`` such pairs go through ``find_duplicates``'s
     thread pool (:data:`~engine.discovery.duplicates.CHECK_THREADS` at once)."""
@@ -306,8 +306,7 @@ def _exact_check_seconds(config: Any, *, pairs: int = 8) -> tuple[float, float]:
                           replace(base, path=b, duration=240.0)))
 
         def check(pair: Any) -> float:
-            score, _ = same_audio(pair[0], (0.0, 240.0), pair[1], (0.0, 240.0),
-                                  config=config, slack=5.0)
+            score, _ = same_audio(pair[0], (0.0, 240.0), pair[1], (0.0, 240.0), slack=5.0)
             return float(score)
 
         times = []
@@ -360,7 +359,7 @@ def bench_duplicates(n: int = 12_000, copies: int = 150, long_files: int = 20) -
             dup._checked = real_check
             dup._neighbour_pairs = found
         store.close()
-    exact, pooled = _exact_check_seconds(config)
+    exact, pooled = _exact_check_seconds()
     return [
         f"| duplicates over a {n:,}-track dense library ({planted['copies']} planted copies; "
         f"{gated} pairs reach the exact check, not included) | {wall:.1f} s | {cpu:.1f} s "

@@ -181,15 +181,20 @@ class SegmentTable:
         return data.astype(np.float32)
 
 
-#: Spectra compared once aligned: fine enough to tell notes a semitone apart.
-FINE_FFT, FINE_HZ = 4096, (100.0, 4000.0)
+#: Spectra compared once aligned: fine enough to tell notes a semitone apart (5.4 Hz
+#: bins). The probes are decoded at FINE_SR, twice the top of FINE_HZ and more: half the
+#: samples and FFT size of the model's 22,050 Hz for the same bins and hop.
+FINE_SR, FINE_FFT, FINE_HZ = 11025, 2048, (100.0, 4000.0)
 #: Spectra are compared down to this many dB below each frame's peak.
-FLOOR_DB = 30.0
+#: Measured on the development corpus (benchmarks/RESULTS.md, duplicates): 30 dB let a
+#: 48 kb/s AAC copy of a real recording fall to 0.88; 20 dB keeps every copy >= 0.93
+#: while distinct recordings stay <= 0.84.
+FLOOR_DB = 20.0
 
 
-def _decode(path: Path, lo: float, seconds: float, config: FeatureConfig) -> np.ndarray | None:
+def _decode(path: Path, lo: float, seconds: float) -> np.ndarray | None:
     try:
-        y = load_audio(path, sr=config.sr, offset=max(0.0, lo), duration=seconds)
+        y = load_audio(path, sr=FINE_SR, offset=max(0.0, lo), duration=seconds)
     except ResonanceError:
         return None
     return y if y.size > FINE_FFT else None
@@ -224,33 +229,36 @@ def spectral_match(query: np.ndarray, track: np.ndarray) -> tuple[int, float]:
 
 
 def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
-               b_span: tuple[float, float], *, config: FeatureConfig,
-               slack: float) -> tuple[float, float]:
+               b_span: tuple[float, float], *, slack: float,
+               enough: float = 0.0) -> tuple[float, float]:
     """Compare the two files sound for sound inside their shared passage.
 
     :data:`PROBES` probes of :data:`PROBE_SECONDS` of ``a`` (spread over ``a_span``)
     are slid over ``b`` within ``slack`` seconds of where ``b_span`` puts them, on
-    fine spectra (:func:`spectral_match`).
+    fine spectra (:func:`spectral_match`). A probe matching less than ``enough`` ends
+    the comparison (the pair fails whatever the other probes give).
 
     Returns
     -------
     the lowest probe match in [0, 1] (0 when a probe cannot be decoded), and the
     offset (seconds, ``b``'s time minus ``a``'s) found by the best probe
     """
-    frame_s = FINE_FFT // 8 / config.sr
+    frame_s = FINE_FFT // 8 / FINE_SR
     length = a_span[1] - a_span[0]
     worst, best, shift = 1.0, -1.0, b_span[0] - a_span[0]
     for i in range(PROBES):
         at = a_span[0] + max(0.0, length - PROBE_SECONDS) * (i + 1) / (PROBES + 1)
         lo = max(0.0, at + (b_span[0] - a_span[0]) - slack)
-        ya = _decode(a.path, at, PROBE_SECONDS, config)
-        yb = _decode(b.path, lo, PROBE_SECONDS + 2 * slack, config)
+        ya = _decode(a.path, at, PROBE_SECONDS)
+        yb = _decode(b.path, lo, PROBE_SECONDS + 2 * slack)
         if ya is None or yb is None or yb.size < ya.size:
             return 0.0, shift
-        lag, score = spectral_match(fine_spectra(ya, config.sr), fine_spectra(yb, config.sr))
+        lag, score = spectral_match(fine_spectra(ya, FINE_SR), fine_spectra(yb, FINE_SR))
         worst = min(worst, score)
         if score > best:
             best, shift = score, lo + lag * frame_s - at
+        if worst < enough:
+            break
     return max(0.0, worst), shift
 
 
@@ -379,7 +387,7 @@ def _checked(a: TrackInfo, b: TrackInfo, a_span: tuple[float, float],
              b_span: tuple[float, float], score: float, *, config: FeatureConfig,
              min_correlation: float) -> _Match | None:
     """The pair's match when it holds up sound for sound, its passage placed exactly."""
-    correlation, shift = same_audio(a, a_span, b, b_span, config=config,
+    correlation, shift = same_audio(a, a_span, b, b_span, enough=min_correlation,
                                     slack=config.segment.hop_seconds + 1.0)
     if correlation < min_correlation:
         return None
