@@ -27,7 +27,9 @@ recordings``) with the shipped model, plus planted copies of some of them (64 kb
 MP3 re-encodes; FLAC copies trimmed at both ends), and checks that every copy is
 grouped with its original and no group joins distinct recordings.
 
-Run: ``python -m benchmarks.bench_discovery [--write] [--anchors] [--corpus DIR]``
+Run: ``python -m benchmarks.bench_discovery [--anchors] [--corpus DIR]``; the figures go
+into RESULTS.md's discovery section by hand (it also holds the real-vector figures of
+``benchmarks/bench_discovery_corpus.py`` and how the thresholds were set).
 """
 
 from __future__ import annotations
@@ -436,13 +438,12 @@ def bench_duplicates_corpus(corpus: Path, *, tracks: int = 40, copies: int = 10)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     parser.add_argument("--anchors", action="store_true",
                         help="also time the map laid out from 5,000 anchors")
     parser.add_argument("--corpus", type=Path, default=None, metavar="DIR",
                         help="only the duplicates check on the development corpus DIR")
     args = parser.parse_args()
-    from benchmarks.results import machine, update_section
+    from benchmarks.results import machine
 
     if args.corpus is not None:
         rows, found = bench_duplicates_corpus(args.corpus)
@@ -464,8 +465,6 @@ def main() -> None:
         "by the time spent waiting for a core).", "",
         *timings, "", *(f"- {n}" for n in notes)])
     print(body)
-    if args.write:
-        update_section("discovery", body)
 
 
 if __name__ == "__main__":
