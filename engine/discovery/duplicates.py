@@ -10,7 +10,10 @@ the shorter file (:func:`shared_passage`). The model's segments cannot tell a co
 from a song with the same instruments, tempo and key but other notes, so a pair that
 passes is finally compared sound for sound (:func:`same_audio`): a few seconds of
 one file are slid over the other on fine spectra (a semitone apart is told apart) and
-must match like two encodings of one signal do. Pairs that pass are joined into groups.
+must match like two encodings of one signal do (the pairs are compared on a few
+threads at once). Pairs that pass are joined into groups through one passage of each
+file (:func:`_components`): a medley is a copy of each song in it, never a link
+between them.
 """
 
 from __future__ import annotations
