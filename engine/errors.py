@@ -42,6 +42,12 @@ class StoreAccessError(ResonanceError):
     """The library database or catalog on disk cannot be read or written."""
 
 
+class Cancelled(ResonanceError):
+    """A long computation was stopped because its caller asked it to (``should_stop``)."""
+
+    transient = True
+
+
 class ScanBusyError(ResonanceError):
     """Another process is scanning the library."""
 

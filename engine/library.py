@@ -326,11 +326,13 @@ class Library:
                                 fingerprint=seed.fingerprint, track_id=int(track_id))
 
     # -- discovery ----------------------------------------------------------------------
-    def library_map(self, *, rebuild: bool = False) -> MapUpdate:
-        """The 2-D map of every searchable track, cached and updated (seconds: background)."""
+    def library_map(self, *, rebuild: bool = False,
+                    should_stop: Callable[[], bool] | None = None) -> MapUpdate:
+        """The 2-D map of every searchable track, cached and updated (seconds: background);
+        ``should_stop`` returning True abandons a full layout (raises ``Cancelled``)."""
         from engine.discovery import library_map
 
-        return library_map(self, rebuild=rebuild)
+        return library_map(self, rebuild=rebuild, should_stop=should_stop)
 
     def mixes(self, count: int | None = None) -> list[Mix]:
         """The searchable tracks in ``count`` (default: about 30 tracks each) named mixes."""

@@ -10,12 +10,17 @@ the shorter file (:func:`shared_passage`). The model's segments cannot tell a co
 from a song with the same instruments, tempo and key but other notes, so a pair that
 passes is finally compared sound for sound (:func:`same_audio`): a few seconds of
 one file are slid over the other on fine spectra (a semitone apart is told apart) and
-must match like two encodings of one signal do. Pairs that pass are joined into groups.
+must match like two encodings of one signal do (the pairs are compared on a few
+threads at once). Pairs that pass are joined into groups through one passage of each
+file (:func:`_components`): a medley is a copy of each song in it, never a link
+between them.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,8 +39,13 @@ if TYPE_CHECKING:
     from engine.store import Store
 
 #: Mean similarity of the two files' segments, in step over the shared passage, for
-#: the pair to be compared sound for sound (measured: benchmarks/RESULTS.md).
-MIN_SCORE = 0.95
+#: the pair to be compared sound for sound (measured: benchmarks/RESULTS.md; on the
+#: development corpus copies score >= 0.983 and distinct recordings <= 0.98: 27 distinct
+#: pairs reach the costly exact check, where 0.95 let 346 through).
+MIN_SCORE = 0.97
+#: A segment this similar to its counterpart is inside the shared passage (weaker ones
+#: at its ends are fades or trimmed edges).
+STRONG_SEGMENT = 0.95
 #: Match of the aligned fine spectra of both files' probes (:func:`same_audio`) for
 #: them to be copies (measured: benchmarks/RESULTS.md, duplicates).
 MIN_CORRELATION = 0.9
@@ -47,8 +57,13 @@ CANDIDATE_MIN = 0.8
 NEIGHBOURS = 8
 #: The shared passage covers at least this share of the shorter file's segments.
 MIN_SHARED = 0.6
+#: Two matched spans of one file are the same passage when they overlap by this share
+#: of the shorter one (matches chain through a file only along one passage).
+SAME_PASSAGE = 0.5
 #: Files at least this long (seconds) are searched for shorter tracks inside them.
 LONG_SECONDS = 480.0
+#: Threads comparing pairs sound for sound (:func:`same_audio`) at once.
+CHECK_THREADS = min(4, os.cpu_count() or 1)
 #: Lossless formats (by file extension): such a copy is kept before any lossy one.
 LOSSLESS = frozenset({".flac", ".wav", ".aiff", ".aif", ".ape", ".wv", ".alac", ".mka"})
 
@@ -133,7 +148,7 @@ def shared_passage(sims: np.ndarray, a_starts: np.ndarray, b_starts: np.ndarray,
         return -1.0, (0.0, 0.0), (0.0, 0.0)
     best_d = int(np.argmax(means)) - (n_a - 1)
     diag = np.diagonal(sims, offset=best_d)
-    strong = np.flatnonzero(diag >= min(MIN_SCORE, float(diag.max())))
+    strong = np.flatnonzero(diag >= min(STRONG_SEGMENT, float(diag.max())))
     lo, hi = int(strong[0]), int(strong[-1])
     a0 = max(0, -best_d)  # first a segment on the diagonal
     b0 = a0 + best_d
@@ -190,15 +205,20 @@ class SegmentTable:
         return data.astype(np.float32)
 
 
-#: Spectra compared once aligned: fine enough to tell notes a semitone apart.
-FINE_FFT, FINE_HZ = 4096, (100.0, 4000.0)
+#: Spectra compared once aligned: fine enough to tell notes a semitone apart (5.4 Hz
+#: bins). The probes are decoded at FINE_SR, twice the top of FINE_HZ and more: half the
+#: samples and FFT size of the model's 22,050 Hz for the same bins and hop.
+FINE_SR, FINE_FFT, FINE_HZ = 11025, 2048, (100.0, 4000.0)
 #: Spectra are compared down to this many dB below each frame's peak.
-FLOOR_DB = 30.0
+#: Measured on the development corpus (benchmarks/RESULTS.md, duplicates): 30 dB let a
+#: 48 kb/s AAC copy of a real recording fall to 0.88; 20 dB keeps every copy >= 0.93
+#: while distinct recordings stay <= 0.84.
+FLOOR_DB = 20.0
 
 
-def _decode(path: Path, lo: float, seconds: float, config: FeatureConfig) -> np.ndarray | None:
+def _decode(path: Path, lo: float, seconds: float) -> np.ndarray | None:
     try:
-        y = load_audio(path, sr=config.sr, offset=max(0.0, lo), duration=seconds)
+        y = load_audio(path, sr=FINE_SR, offset=max(0.0, lo), duration=seconds)
     except ResonanceError:
         return None
     return y if y.size > FINE_FFT else None
@@ -233,33 +253,36 @@ def spectral_match(query: np.ndarray, track: np.ndarray) -> tuple[int, float]:
 
 
 def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
-               b_span: tuple[float, float], *, config: FeatureConfig,
-               slack: float) -> tuple[float, float]:
+               b_span: tuple[float, float], *, slack: float,
+               enough: float = 0.0) -> tuple[float, float]:
     """Compare the two files sound for sound inside their shared passage.
 
     :data:`PROBES` probes of :data:`PROBE_SECONDS` of ``a`` (spread over ``a_span``)
     are slid over ``b`` within ``slack`` seconds of where ``b_span`` puts them, on
-    fine spectra (:func:`spectral_match`).
+    fine spectra (:func:`spectral_match`). A probe matching less than ``enough`` ends
+    the comparison (the pair fails whatever the other probes give).
 
     Returns
     -------
     the lowest probe match in [0, 1] (0 when a probe cannot be decoded), and the
     offset (seconds, ``b``'s time minus ``a``'s) found by the best probe
     """
-    frame_s = FINE_FFT // 8 / config.sr
+    frame_s = FINE_FFT // 8 / FINE_SR
     length = a_span[1] - a_span[0]
     worst, best, shift = 1.0, -1.0, b_span[0] - a_span[0]
     for i in range(PROBES):
         at = a_span[0] + max(0.0, length - PROBE_SECONDS) * (i + 1) / (PROBES + 1)
         lo = max(0.0, at + (b_span[0] - a_span[0]) - slack)
-        ya = _decode(a.path, at, PROBE_SECONDS, config)
-        yb = _decode(b.path, lo, PROBE_SECONDS + 2 * slack, config)
+        ya = _decode(a.path, at, PROBE_SECONDS)
+        yb = _decode(b.path, lo, PROBE_SECONDS + 2 * slack)
         if ya is None or yb is None or yb.size < ya.size:
             return 0.0, shift
-        lag, score = spectral_match(fine_spectra(ya, config.sr), fine_spectra(yb, config.sr))
+        lag, score = spectral_match(fine_spectra(ya, FINE_SR), fine_spectra(yb, FINE_SR))
         worst = min(worst, score)
         if score > best:
             best, shift = score, lo + lag * frame_s - at
+        if worst < enough:
+            break
     return max(0.0, worst), shift
 
 
@@ -316,20 +339,41 @@ def keep_order(track: TrackInfo) -> tuple[bool, float, float, str]:
 
 
 def _components(pairs: Mapping[tuple[int, int], _Match]) -> list[list[int]]:
-    parent: dict[int, int] = {}
+    """Groups of tracks holding one recording, from the matching pairs.
 
-    def root(t: int) -> int:
-        while parent.setdefault(t, t) != t:
-            parent[t] = parent[parent[t]]
-            t = parent[t]
-        return t
+    Matches chain only through the same passage of a file: a medley or a long file
+    matched by song X in its first minutes and by song Y in its last is a copy of
+    both, but X and Y are not copies of each other. So each match joins a *passage*
+    of each file (its matched spans, merged while they overlap by at least
+    :data:`SAME_PASSAGE` of the shorter), and a file holding several recordings is in
+    the group of each.
+    """
+    hulls: dict[int, list[tuple[float, float]]] = {}
 
-    for a, b in pairs:
-        parent[root(a)] = root(b)
-    groups: dict[int, list[int]] = {}
-    for t in parent:
-        groups.setdefault(root(t), []).append(t)
-    return list(groups.values())
+    def passage(t: int, span: tuple[float, float]) -> tuple[int, int]:
+        spans = hulls.setdefault(t, [])
+        for i, (lo, hi) in enumerate(spans):
+            overlap = min(hi, span[1]) - max(lo, span[0])
+            if overlap >= SAME_PASSAGE * min(hi - lo, span[1] - span[0]):
+                spans[i] = (min(lo, span[0]), max(hi, span[1]))
+                return t, i
+        spans.append(span)
+        return t, len(spans) - 1
+
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def root(node: tuple[int, int]) -> tuple[int, int]:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for (a, b), match in sorted(pairs.items()):
+        parent[root(passage(a, match.a_span))] = root(passage(b, match.b_span))
+    groups: dict[tuple[int, int], set[int]] = {}
+    for node in parent:
+        groups.setdefault(root(node), set()).add(node[0])
+    return [sorted(g) for g in groups.values()]
 
 
 def _group(members: list[int], matches: Mapping[tuple[int, int], _Match],
@@ -367,7 +411,7 @@ def _checked(a: TrackInfo, b: TrackInfo, a_span: tuple[float, float],
              b_span: tuple[float, float], score: float, *, config: FeatureConfig,
              min_correlation: float) -> _Match | None:
     """The pair's match when it holds up sound for sound, its passage placed exactly."""
-    correlation, shift = same_audio(a, a_span, b, b_span, config=config,
+    correlation, shift = same_audio(a, a_span, b, b_span, enough=min_correlation,
                                     slack=config.segment.hop_seconds + 1.0)
     if correlation < min_correlation:
         return None
@@ -390,10 +434,10 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
     config : the model's feature configuration (segment length, alignment frames)
     min_score : mean in-step segment similarity for a pair to be compared sound for sound
     min_correlation : spectral match of the aligned probes for the pair to be copies
-    progress : called with (candidate pairs checked, candidate pairs) before the first
-        check and after each one
-    should_stop : polled before each check; True ends the search early, returning the
-        groups of the pairs checked so far
+    progress : called with (pairs compared sound for sound, pairs to compare) before the
+        first comparison and after each one
+    should_stop : polled between batches of comparisons; True ends the search early,
+        returning the groups of the pairs compared so far
     """
     segment_seconds = config.segment.seconds
     ids = np.asarray(catalog.track_ids, np.int64)
@@ -410,24 +454,38 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
                                                 dim=dim)
         pairs |= _inside_long_pairs(ids, vectors, durations, long_segments,
                                     min_sim=CANDIDATE_MIN)
-    matches: dict[tuple[int, int], _Match] = {}
     table = SegmentTable(store, catalog, {t for p in pairs for t in p})
-    for done, (a, b) in enumerate(sorted(pairs)):
-        if progress is not None:
-            progress(done, len(pairs))
-        if should_stop is not None and should_stop():
-            break
+    gated = []
+    for a, b in sorted(pairs):
         if a not in table or b not in table:
             continue
         score, a_span, b_span = shared_passage(table.similarities(a, b), table.starts(a),
                                                table.starts(b), segment_seconds=segment_seconds)
-        if score >= min_score and (match := _checked(
-                infos[a], infos[b], a_span, b_span, score, config=config,
-                min_correlation=min_correlation)) is not None:
-            matches[(a, b)] = match
-    else:
-        if progress is not None:
-            progress(len(pairs), len(pairs))
+        if score >= min_score:
+            gated.append((a, b, a_span, b_span, score))
+
+    def check(pair: tuple[int, int, tuple[float, float], tuple[float, float], float]
+              ) -> _Match | None:
+        a, b, a_span, b_span, score = pair
+        return _checked(infos[a], infos[b], a_span, b_span, score, config=config,
+                        min_correlation=min_correlation)
+
+    matches: dict[tuple[int, int], _Match] = {}
+    if progress is not None:
+        progress(0, len(gated))
+    # decoding, FFTs and products release the GIL: threads check a batch of pairs side by
+    # side; a stop is honoured between batches
+    with ThreadPoolExecutor(max_workers=max(1, min(len(gated), CHECK_THREADS))) as pool:
+        for start in range(0, len(gated), CHECK_THREADS):
+            if should_stop is not None and should_stop():
+                break
+            batch = gated[start:start + CHECK_THREADS]
+            for done, ((a, b, *_), match) in enumerate(
+                    zip(batch, pool.map(check, batch), strict=True), start + 1):
+                if match is not None:
+                    matches[(a, b)] = match
+                if progress is not None:
+                    progress(done, len(gated))
     groups = [_group(members, matches, infos) for members in _components(matches)]
     groups.sort(key=lambda g: (-len(g.copies), str(g.keep.track.path)))
     return groups

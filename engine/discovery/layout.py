@@ -6,7 +6,7 @@ components, runs t-SNE (openTSNE, FFT-accelerated, no JIT) on at most
 distance-weighted mean of its :data:`PLACE_NEIGHBOURS` nearest anchors in PCA space.
 Tracks added later are placed the same way, so an update costs a nearest-neighbour
 search, never a new t-SNE. t-SNE of every track keeps far more of a track's
-same-artist neighbours than t-SNE of 5,000 anchors, for about twice the CPU
+same-artist neighbours than t-SNE of 5,000 anchors, for about the same CPU once tuned
 (benchmarks/RESULTS.md, "Discovery: map, song path, mixes"); hence anchors only above
 20,000 tracks.
 
@@ -16,9 +16,15 @@ stays inside too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+
+from engine.errors import Cancelled
+
+StopCheck = Callable[[], bool]
 
 #: Principal components kept before t-SNE and for placing tracks.
 PCA_DIMS = 50
@@ -29,11 +35,23 @@ PLACE_NEIGHBOURS = 10
 #: Fewer tracks than this are laid out by PCA alone (t-SNE needs a neighbourhood).
 MIN_TSNE = 8
 PERPLEXITY = 30.0
+#: From this many anchors their t-SNE neighbours come from an inverted-file index
+#: (FAISS IVF, ``sqrt(m)`` lists, :data:`IVF_PROBES` searched) instead of an exact search.
+APPROXIMATE_FROM = 5000
+IVF_PROBES = 10
+#: Rows searched for their neighbours between two checks of ``should_stop``.
+KNN_BLOCK = 2048
 #: Grid intervals per unit of the FFT gradient's interpolation (openTSNE's default 1):
 #: 2 halves the grid, and the time after early exaggeration, for the same neighbourhoods.
 INTS_IN_INTERVAL = 2.0
-EARLY_ITERATIONS = 250
-ITERATIONS = 250
+#: Iterations with early exaggeration, then without. Measured (benchmarks/RESULTS.md,
+#: discovery): 100 + 150 keep the neighbourhoods of 250 + 250 (20,000 synthetic tracks:
+#: 0.29 of the 10 nearest in vector space among the 10 nearest on the map either way;
+#: 5,739 real segment vectors: 0.70) for 40% less time.
+EARLY_ITERATIONS = 100
+ITERATIONS = 150
+#: Iterations between two checks of ``should_stop`` during the optimisation.
+STOP_CHECK_EVERY = 25
 
 
 @dataclass(frozen=True)
@@ -85,7 +103,8 @@ class Layout:
 
 
 def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
-                 max_anchors: int = MAX_ANCHORS) -> Layout:
+                 max_anchors: int = MAX_ANCHORS,
+                 should_stop: StopCheck | None = None) -> Layout:
     """Lay out every track from scratch.
 
     Parameters
@@ -94,7 +113,25 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
     vectors : np.ndarray [shape=(n, dim)], their unit-norm embeddings
     seed : seeds the anchor sample and t-SNE (same input, same map)
     max_anchors : tracks laid out by t-SNE; the rest are placed among them
+    should_stop : polled between the steps and every :data:`STOP_CHECK_EVERY`
+        iterations of the optimisation (a fraction of a second apart); True abandons
+        the layout by raising :class:`~engine.errors.Cancelled`
+
+    Raises
+    ------
+    Cancelled : ``should_stop`` returned True
     """
+    from threadpoolctl import threadpool_limits
+
+    # one core, like openTSNE's n_jobs=1: on a busy machine, several BLAS threads wait
+    # on each other (the PCA took 2.5 s instead of 0.4 at load average 14)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _build(ids, vectors, seed=seed, max_anchors=max_anchors,
+                      stop=_stopper(should_stop))
+
+
+def _build(ids: np.ndarray, vectors: np.ndarray, *, seed: int, max_anchors: int,
+           stop: Callable[[], None]) -> Layout:
     ids = np.asarray(ids, np.int64)
     vectors = np.asarray(vectors, np.float32)
     n = len(ids)
@@ -102,7 +139,8 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
     anchors = np.sort(rng.choice(n, size=min(n, max_anchors), replace=False))
     mean, components = _pca(vectors[anchors])
     anchor_z = np.ascontiguousarray((vectors[anchors] - mean) @ components, dtype=np.float32)
-    anchor_xy = _scaled(_tsne(anchor_z, seed=seed) if len(anchors) >= MIN_TSNE
+    stop()
+    anchor_xy = _scaled(_tsne(anchor_z, seed=seed, stop=stop) if len(anchors) >= MIN_TSNE
                         else _pad2(anchor_z))
     xy = np.zeros((n, 2), np.float32)
     layout = Layout(ids=ids, xy=xy, mean=mean, components=components, anchor_z=anchor_z,
@@ -111,6 +149,16 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
     rest = np.setdiff1d(np.arange(n), anchors)
     xy[rest] = layout.place(vectors[rest])
     return layout
+
+
+def _stopper(should_stop: StopCheck | None) -> Callable[[], None]:
+    """A function that raises :class:`Cancelled` once ``should_stop`` says so."""
+
+    def stop() -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled("the library map was abandoned")
+
+    return stop
 
 
 def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,11 +191,33 @@ def _scaled(xy: np.ndarray) -> np.ndarray:
     return (xy / extent if extent > 0 else xy).astype(np.float32)
 
 
-def _neighbours(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's ``k`` nearest other rows of ``z``: indices and Euclidean distances."""
+def _neighbours(z: np.ndarray, k: int, stop: Callable[[], None] = lambda: None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest other rows of ``z``: indices and Euclidean distances.
+
+    Exact below :data:`APPROXIMATE_FROM` rows; above, from an IVF index (rows whose
+    probed lists hold too few neighbours are searched exactly). Searched on one core
+    (the layout is background work; several OpenMP threads on a busy machine wait on
+    each other), :data:`KNN_BLOCK` rows at a time with ``stop`` called in between.
+    """
     import faiss
 
-    d2, nn = faiss.knn(z, z, k + 1)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # OpenMP's thread count is per calling thread
+    try:
+        index = _ivf_index(z) if len(z) >= APPROXIMATE_FROM else None
+        d2 = np.empty((len(z), k + 1), np.float32)
+        nn = np.empty((len(z), k + 1), np.int64)
+        for lo in range(0, len(z), KNN_BLOCK):
+            block = slice(lo, lo + KNN_BLOCK)
+            d2[block], nn[block] = (index.search(z[block], k + 1) if index is not None
+                                    else faiss.knn(z[block], z, k + 1))
+            stop()
+        short = np.flatnonzero((nn < 0).any(axis=1))
+        if len(short):
+            d2[short], nn[short] = faiss.knn(z[short], z, k + 1)
+    finally:
+        faiss.omp_set_num_threads(threads)
     n = len(z)
     not_self = nn != np.arange(n)[:, None]
     missing = not_self.all(axis=1)  # self lost among exact duplicates: drop the farthest
@@ -156,21 +226,41 @@ def _neighbours(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             np.sqrt(np.maximum(d2[not_self].reshape(n, k), 0.0)))
 
 
-def _tsne(z: np.ndarray, *, seed: int) -> np.ndarray:
-    """openTSNE layout ``(m, 2)`` of ``z`` ``(m, p)`` from exact FAISS neighbours."""
+def _ivf_index(z: np.ndarray) -> Any:
+    """An inverted-file index of the rows of ``z`` (``sqrt(n)`` lists)."""
+    import faiss
+
+    lists = int(np.sqrt(len(z)))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(z.shape[1]), z.shape[1], lists)
+    index.cp.niter = 10
+    index.train(z)
+    index.add(z)
+    index.nprobe = IVF_PROBES
+    return index
+
+
+def _tsne(z: np.ndarray, *, seed: int, stop: Callable[[], None]) -> np.ndarray:
+    """openTSNE layout ``(m, 2)`` of ``z`` ``(m, p)`` from FAISS neighbours."""
     from openTSNE import TSNEEmbedding, affinity, initialization
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
     m = len(z)
     perplexity = min(PERPLEXITY, (m - 1) / 3.0)
     k = min(m - 1, int(3 * perplexity))
-    nn, dist = _neighbours(z, k)
+    nn, dist = _neighbours(z, k, stop)
     aff = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(nn, dist),
                                      perplexity=perplexity, n_jobs=1)
+    stop()
     init = initialization.pca(z, random_state=seed)
     gradient = ({"negative_gradient_method": "fft", "ints_in_interval": INTS_IN_INTERVAL}
                 if m > 2000 else {"negative_gradient_method": "bh"})
-    embedding = TSNEEmbedding(init, aff, n_jobs=1, random_state=seed, **gradient)
+
+    def interrupt(_iteration: int, _error: float, _embedding: np.ndarray) -> bool:
+        stop()  # raises Cancelled out of the optimisation
+        return False
+
+    embedding = TSNEEmbedding(init, aff, n_jobs=1, random_state=seed, callbacks=interrupt,
+                              callbacks_every_iters=STOP_CHECK_EVERY, **gradient)
     embedding = embedding.optimize(n_iter=EARLY_ITERATIONS, exaggeration=12)
     embedding = embedding.optimize(n_iter=ITERATIONS)
     return np.asarray(embedding, dtype=np.float64)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.discovery.layout import Layout, build_layout
+from engine.discovery.layout import Layout, StopCheck, build_layout
 from engine.errors import StoreAccessError
 
 if TYPE_CHECKING:
@@ -114,7 +114,8 @@ def _consistent(layout: Layout, dim: int) -> bool:
             and len(layout.anchor_z) > 0)
 
 
-def update_layout(cached: Layout | None, ids: np.ndarray, vectors: np.ndarray) -> MapUpdate:
+def update_layout(cached: Layout | None, ids: np.ndarray, vectors: np.ndarray, *,
+                  should_stop: StopCheck | None = None) -> MapUpdate:
     """``cached`` brought in line with the tracks ``ids`` and their ``vectors``.
 
     Parameters
@@ -122,9 +123,15 @@ def update_layout(cached: Layout | None, ids: np.ndarray, vectors: np.ndarray) -
     cached : the last layout, or None
     ids : np.ndarray [shape=(n,), dtype=int64], every searchable track, sorted
     vectors : np.ndarray [shape=(n, dim)], their embeddings
+    should_stop : see :func:`~engine.discovery.layout.build_layout`
+
+    Raises
+    ------
+    Cancelled : ``should_stop`` returned True during a full layout
     """
     if cached is None or len(ids) > REBUILD_GROWTH * max(1, cached.built_count):
-        return MapUpdate(build_layout(ids, vectors), rebuilt=True, added=len(ids), removed=0)
+        return MapUpdate(build_layout(ids, vectors, should_stop=should_stop), rebuilt=True,
+                         added=len(ids), removed=0)
     kept = cached.keep(ids)
     new = ~np.isin(ids, kept.ids)
     layout = kept.extend(ids[new], vectors[new]) if new.any() else kept
@@ -132,11 +139,14 @@ def update_layout(cached: Layout | None, ids: np.ndarray, vectors: np.ndarray) -
                      removed=len(cached.ids) - len(kept.ids))
 
 
-def library_map(library: Library, *, rebuild: bool = False) -> MapUpdate:
+def library_map(library: Library, *, rebuild: bool = False,
+                should_stop: StopCheck | None = None) -> MapUpdate:
     """The library's map, updated (and its cache rewritten) when the library changed.
 
-    A full layout of 20,000 tracks takes a few seconds and placing a few hundred new
-    tracks well under one, so call it from a background thread in a GUI.
+    A full layout of 20,000 tracks takes seconds and placing a few hundred new tracks
+    well under one, so call it from a background thread in a GUI; ``should_stop``
+    (polled a fraction of a second apart during a full layout) abandons it, raising
+    :class:`~engine.errors.Cancelled` and leaving the cache as it was.
     """
     catalog = library.catalog()
     ids, vectors = catalog.track_ids, catalog.track_vectors["fused"]
@@ -150,7 +160,7 @@ def library_map(library: Library, *, rebuild: bool = False) -> MapUpdate:
                                 components=np.zeros((0, 0), np.float32), anchor_z=empty,
                                 anchor_xy=empty, built_count=0),
                          rebuilt=False, added=0, removed=0)
-    update = update_layout(cached, ids, vectors)
+    update = update_layout(cached, ids, vectors, should_stop=should_stop)
     if update.rebuilt or update.added or update.removed:
         save_layout(path, update.layout, fingerprint=fingerprint)
     return update

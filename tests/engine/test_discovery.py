@@ -18,7 +18,7 @@ from engine.discovery import (
 )
 from engine.discovery.mapcache import map_path
 from engine.discovery.mixes import make_mixes, name_mix
-from engine.errors import ParameterError
+from engine.errors import Cancelled, ParameterError
 from engine.library import Library, SearchParams
 from engine.records import TrackInfo
 from engine.search import weighted
@@ -335,3 +335,60 @@ def test_the_map_needs_no_jit_qt_or_torch():
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+def test_a_map_layout_can_be_abandoned_and_leaves_the_cache_alone(env):
+    _, library = env
+    before = library_map(library, rebuild=True)
+    stamp = map_path(library.folder).stat().st_mtime_ns
+    polls = []
+
+    def stop_on_third_poll() -> bool:  # after the PCA, the neighbours, the affinities
+        polls.append(1)
+        return len(polls) >= 3
+
+    with pytest.raises(Cancelled):
+        library.library_map(rebuild=True, should_stop=stop_on_third_poll)
+    assert len(polls) == 3
+    assert map_path(library.folder).stat().st_mtime_ns == stamp
+    again = library_map(library)
+    assert not again.rebuilt
+    np.testing.assert_array_equal(again.layout.xy, before.layout.xy)
+
+
+def test_optimisation_polls_the_stop_check_and_stops_at_once():
+    from engine.discovery import layout as lay
+
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    polls = []
+
+    def stop_late() -> bool:
+        polls.append(1)
+        return len(polls) > 6
+
+    with pytest.raises(Cancelled):
+        build_layout(np.arange(300), vectors, should_stop=stop_late)
+    # 3 polls before the optimisation, then one every STOP_CHECK_EVERY iterations
+    assert len(polls) == 7 < 3 + (lay.EARLY_ITERATIONS + lay.ITERATIONS) // lay.STOP_CHECK_EVERY
+    never = build_layout(np.arange(300), vectors, should_stop=lambda: False)
+    np.testing.assert_array_equal(never.xy, build_layout(np.arange(300), vectors).xy)
+
+
+def test_approximate_neighbours_match_the_exact_ones():
+    from engine.discovery import layout as lay
+
+    rng = np.random.default_rng(6)
+    centres = rng.standard_normal((40, 50))
+    z = (centres[rng.integers(0, 40, lay.APPROXIMATE_FROM)]
+         + rng.standard_normal((lay.APPROXIMATE_FROM, 50))).astype(np.float32)
+    z[1] = z[0]  # an exact duplicate: self may be lost among equal rows
+    nn, dist = lay._neighbours(z, 30)
+    assert nn.shape == dist.shape == (len(z), 30)
+    assert not (nn == np.arange(len(z))[:, None]).any()
+    assert (np.diff(dist, axis=1) >= -1e-4).all()
+    exact = np.sort(np.linalg.norm(z[:200, None] - z[None], axis=2), axis=1)[:, 1:31]
+    recall = np.mean([len(set(nn[i]) & set(np.argsort(np.linalg.norm(z - z[i], axis=1))[:31]))
+                      / 30 for i in range(200)])
+    assert recall > 0.9
+    np.testing.assert_allclose(dist[:200, 0], exact[:, 0], rtol=1e-3, atol=1e-3)

@@ -19,7 +19,7 @@ from engine import dense
 from engine.cli import main
 from engine.discovery import duplicates as dup
 from engine.library import Library
-from engine.model import default_model_dir, load_card
+from engine.model import default_model_dir
 from engine.records import TrackInfo
 from tests.audio_factory import song, write_audio, write_lossy
 
@@ -136,17 +136,14 @@ def _info(path, seconds: float) -> TrackInfo:
 
 
 def test_the_exact_check_tells_a_copy_from_a_song_with_other_notes(tmp_path):
-    config = load_card(default_model_dir()).features
     y = song(5, 20.0, sr=SR)
     original = _info(write_audio(tmp_path / "a.flac", y, sr=SR), 20.0)
     copy = _info(write_lossy(tmp_path / "b.mp3", y[3 * SR:], sr=SR, bit_rate=64_000), 17.0)
     alike = _info(write_audio(tmp_path / "c.flac", song(5, 20.0, sr=SR, notes_seed=2), sr=SR),
                   20.0)
-    match, shift = dup.same_audio(original, (3.0, 20.0), copy, (0.0, 17.0), config=config,
-                                  slack=5.0)
+    match, shift = dup.same_audio(original, (3.0, 20.0), copy, (0.0, 17.0), slack=5.0)
     assert match >= dup.MIN_CORRELATION and shift == pytest.approx(-3.0, abs=0.05)
-    match, _ = dup.same_audio(original, (0.0, 20.0), alike, (0.0, 20.0), config=config,
-                              slack=5.0)
+    match, _ = dup.same_audio(original, (0.0, 20.0), alike, (0.0, 20.0), slack=5.0)
     assert match < dup.MIN_CORRELATION
 
 
@@ -179,8 +176,9 @@ def test_the_shared_passage_follows_the_best_shift():
 
 
 @pytest.mark.slow
-def test_progress_follows_the_pairs_and_a_stop_ends_the_search_early(library):
+def test_progress_follows_the_pairs_and_a_stop_ends_the_search_early(library, monkeypatch):
     _, lib = library
+    monkeypatch.setattr(dup, "CHECK_THREADS", 1)  # a stop is honoured between batches
     seen: list[tuple[int, int]] = []
     groups = lib.duplicates(progress=lambda done, total: seen.append((done, total)))
     total = seen[0][1]
@@ -208,3 +206,47 @@ def test_the_reason_to_keep_names_what_beats_the_runner_up(files, reason):
     copies = sorted((_copy(n, seconds=s, size=b) for n, s, b in files),
                     key=lambda c: dup.keep_order(c.track))
     assert dup.DuplicateGroup(tuple(copies)).keep_reason == reason
+
+
+def _span_match(a_span, b_span):
+    return dup._Match(1.0, a_span, b_span)
+
+
+def test_matches_chain_only_through_one_passage_of_a_file():
+    song_a, medley, song_b, copy_a, x, y, z = range(1, 8)
+    groups = dup._components({
+        (song_a, medley): _span_match((0.0, 40.0), (0.0, 40.0)),  # a is the medley's start
+        (medley, song_b): _span_match((40.0, 80.0), (0.0, 40.0)),  # b its end
+        (song_a, copy_a): _span_match((0.0, 40.0), (1.0, 39.0)),
+        # a chain of re-encodes along one passage is one recording
+        (x, y): _span_match((0.0, 200.0), (0.0, 200.0)),
+        (y, z): _span_match((3.0, 197.0), (0.0, 194.0)),
+    })
+    assert sorted(groups) == [[song_a, medley, copy_a], [medley, song_b], [x, y, z]]
+
+
+@pytest.fixture(scope="module")
+def medley_groups(tmp_path_factory):
+    root = tmp_path_factory.mktemp("medley")
+    music = root / "music"
+    music.mkdir()
+    a, b = song(0, SECONDS, sr=SR), song(1, SECONDS, sr=SR)
+    write_audio(music / "a.flac", a, sr=SR)
+    write_lossy(music / "a-copy.mp3", a, sr=SR, bit_rate=128_000)
+    write_audio(music / "b.flac", b, sr=SR)
+    write_audio(music / "medley.flac", np.concatenate([a, b]), sr=SR)
+    lib = Library.open(root / "lib", model_dir=default_model_dir())
+    list(lib.scan([music], workers=0))
+    try:
+        yield lib.duplicates()
+    finally:
+        lib.close()
+
+
+@pytest.mark.slow
+def test_a_medley_of_two_songs_is_a_copy_of_each_but_never_joins_them(medley_groups):
+    assert sorted(sorted(names(g)) for g in medley_groups) == [
+        ["a-copy.mp3", "a.flac", "medley.flac"], ["b.flac", "medley.flac"]]
+    in_b = next(g for g in medley_groups if "b.flac" in names(g))
+    medley = next(c for c in in_b.copies if c.track.path.name == "medley.flac")
+    assert medley.start == pytest.approx(SECONDS, abs=2.0)  # b is the medley's second half
