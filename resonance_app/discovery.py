@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.errors import Cancelled
 from resonance_app.controller import describe_error
 from resonance_app.workers import LatestOnly, Pools, run_task, to_main
 
@@ -63,9 +64,11 @@ def with_mixes(ids: np.ndarray, xy: np.ndarray, mixes: list[MixInfo]) -> MapData
     return MapData(ids, xy, mix, mixes)
 
 
-def build_map_data(library: LibraryFacade, mix_count: int | None = None) -> MapData:
-    """The library's map (cached and updated by the engine) with ``mix_count`` mixes."""
-    layout = library.library_map().layout
+def build_map_data(library: LibraryFacade, mix_count: int | None = None, *,
+                   should_stop: Callable[[], bool] | None = None) -> MapData:
+    """The library's map (cached and updated by the engine) with ``mix_count`` mixes;
+    ``should_stop`` abandons a layout in progress (``Cancelled``)."""
+    layout = library.library_map(should_stop=should_stop).layout
     ids = np.asarray(layout.ids, np.int64)
     mixes = _mix_infos(library.mixes(mix_count)) if len(ids) else []
     return with_mixes(ids, np.asarray(layout.xy, np.float64), mixes)
@@ -100,7 +103,14 @@ class Discovery(QObject):
         self._mixes = LatestOnly()
         self._duplicates = LatestOnly()
         self._stop_duplicates = threading.Event()
+        self._closing = threading.Event()
         self.map_busy = False
+
+    def close(self) -> None:
+        """Abandon the work in flight (a map layout, a duplicate search): the app is
+        closing and waits for its threads."""
+        self._closing.set()
+        self.cancel_duplicates()
 
     def load_map(self, mix_count: int | None = None) -> None:
         """Lay out (or update) the map, coloured by ``mix_count`` mixes (None: about 30
@@ -117,10 +127,14 @@ class Discovery(QObject):
         def fail(exc: BaseException) -> None:
             if self._maps.is_current(generation):
                 self.map_busy = False
-                self.failed.emit(f"The library map cannot be made: {describe_error(exc)}")
+                if not isinstance(exc, Cancelled):
+                    self.failed.emit(f"The library map cannot be made: {describe_error(exc)}")
 
-        run_task(lambda: build_map_data(lib, mix_count), done, fail, pool=self.pools.discovery,
-                 name="map")
+        def abandoned() -> bool:
+            return self._closing.is_set() or not self._maps.is_current(generation)
+
+        run_task(lambda: build_map_data(lib, mix_count, should_stop=abandoned), done, fail,
+                 pool=self.pools.discovery, name="map")
 
     def load_mixes(self, count: int | None = None) -> None:
         """Cut the library into ``count`` mixes (None: about 30 tracks each): ``mixesReady``."""

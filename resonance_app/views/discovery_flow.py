@@ -190,7 +190,8 @@ class DiscoveryFlow(QObject):
             self.duplicates_dialog.set_failed(message)
 
     def close(self) -> None:
-        """Stop the duplicate search and close the duplicates window."""
-        self.discovery.cancel_duplicates()
+        """Abandon the map layout and the duplicate search in flight, and close the
+        duplicates window."""
+        self.discovery.close()
         if self.duplicates_dialog is not None:
             self.duplicates_dialog.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from PySide6.QtCore import QRunnable
 
 from engine.discovery.duplicates import Copy, DuplicateGroup, keep_order
 from engine.discovery.mixes import Mix
-from engine.errors import DecodeError, ParameterError
+from engine.errors import Cancelled, DecodeError, ParameterError
 from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
 from engine.playlists import PlaylistItem
 
@@ -234,11 +235,16 @@ class FakeLibrary:
                       for i in ids]).reshape(-1, 8)
         return ids, (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
-    def library_map(self, *, rebuild: bool = False) -> FakeMapUpdate:
-        """The visible tracks at the first two coordinates of their vectors."""
+    def library_map(self, *, rebuild: bool = False,
+                    should_stop: Callable[[], bool] | None = None) -> FakeMapUpdate:
+        """The visible tracks at the first two coordinates of their vectors; while the map
+        gate is shut the layout waits (up to 5 s), abandoned when ``should_stop`` says so."""
         self.calls.append(("library_map", rebuild))
         if self.map_gate is not None:
-            self.map_gate.acquire(timeout=5)
+            deadline = time.monotonic() + 5
+            while not self.map_gate.acquire(timeout=0.02) and time.monotonic() < deadline:
+                if should_stop is not None and should_stop():
+                    raise Cancelled("the map layout was abandoned")
         ids, x = self.vectors()
         return FakeMapUpdate(FakeLayout(ids, np.ascontiguousarray(x[:, :2])), rebuilt=True)
 

@@ -178,6 +178,22 @@ def test_map_is_laid_out_off_the_gui_thread(qtbot, make_main_window, real_pools)
     assert threads and threads[0] is not threading.main_thread()
 
 
+def test_closing_the_window_abandons_a_map_layout_in_flight(qtbot, make_main_window,
+                                                          real_pools):
+    import time
+
+    library = FakeLibrary(30).load_all()
+    library.map_gate = threading.Semaphore(0)  # the layout would take 5 s
+    w = make_main_window(library, pools=real_pools)
+    w.actions_["map"].trigger()
+    qtbot.waitUntil(lambda: ("library_map", False) in library.calls, timeout=2000)
+    started = time.monotonic()
+    w.close()  # waits for the discovery thread
+    assert time.monotonic() - started < 1.5
+    assert w.map_panel.data is None
+    assert "cannot be made" not in w.map_panel.status.text()  # abandoned, not failed
+
+
 def test_mixes_panel_makes_mixes_and_opens_one_as_playlist(qtbot, make_main_window, library,
                                                            fresh_settings):
     w = make_main_window(library)
