@@ -34,7 +34,7 @@ from engine.store import Store
 #: Results aligned over their stored prints (whole track each, a few ms, no decoding)
 #: and put in order of alignment confidence. Chosen on training packages
 #: (benchmarks/RESULTS.md, bench:excerpts).
-PRINT_TOP = 5
+PRINT_TOP = 8
 #: Without prints: results whose offset is refined by decoding (~30 s of each file).
 REFINE_TOP = 2
 #: Segment hits kept per seed segment from the index, at least.

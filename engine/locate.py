@@ -160,18 +160,22 @@ def locate_in_print(query: np.ndarray, codes: np.ndarray, *,
     """
     frame_s = config.hop_length / config.sr
     groups = print_groups(query[:, : int(MAX_ALIGN_SECONDS / frame_s)])
-    track = codes.astype(np.float32) * (PRINT_RANGE_DB / 255.0)
-    best: tuple[float, float] | None = None
-    for phase in range(min(PRINT_POOL, max(1, groups.shape[1] - 2 * PRINT_POOL))):
-        pooled = _pooled_db(groups[:, phase:])
-        if pooled.shape[1] < 2 or pooled.shape[1] > track.shape[1]:
-            continue
-        lag, score = best_lag(pooled, track)
-        if best is None or score > best[0]:
-            best = (score, (lag * PRINT_POOL - phase) * frame_s)
-    if best is None:
+    phases = min(PRINT_POOL, max(1, groups.shape[1] - PRINT_POOL + 1))
+    m = (groups.shape[1] - phases + 1) // PRINT_POOL  # pooled frames at every phase
+    track = codes.astype(np.float64) * (PRINT_RANGE_DB / 255.0)
+    if m < 2 or m > track.shape[1]:
         return None
-    return Located(offset=max(0.0, best[1]), confidence=float(np.clip(best[0], 0.0, 1.0)))
+    pooled = np.stack([_standardise(_pooled_db(groups[:, p: p + m * PRINT_POOL]))
+                       for p in range(phases)])  # (phases, bands, m), centred per band
+    windows = np.lib.stride_tricks.sliding_window_view(track, m, axis=1)  # (b, lags, m)
+    dots = np.einsum("blm,pbm->pl", windows, pooled)
+    sums = windows.sum(axis=2)
+    sq = (windows**2).sum(axis=(0, 2)) - (sums**2).sum(axis=0) / m
+    scores = dots / np.sqrt(np.maximum(sq, 1e-9))
+    phase, lag = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    offset = (int(lag) * PRINT_POOL - int(phase)) * frame_s
+    return Located(offset=max(0.0, offset),
+                   confidence=float(np.clip(scores[phase, lag], 0.0, 1.0)))
 
 
 class PrintBuilder:
