@@ -91,7 +91,8 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig) -> TrackFeatures:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ParameterError(f"expected mono audio of shape (n,), got {y.shape}")
-    y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    if not np.isfinite(y).all():  # one pass; the repairing copy only for damaged input
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     n_mels, n_chroma = config.mel.n_mels, config.chroma.bins
     filters = dsp.stacked_filters(sr=config.sr, n_fft=config.mel.n_fft, n_mels=n_mels,
                                   fmin=float(config.mel.fmin), fmax=config.fmax,
