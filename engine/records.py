@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine import dense
 from engine.errors import ParameterError
-from engine.locate import PRINT_FORMAT
 from engine.store import (
     SEGMENT_DTYPE,
     VECTOR_COLUMNS,
@@ -186,13 +185,13 @@ def save_analysis(conn: sqlite3.Connection, track_id: int, result: Analysis,
                    dense.codec_for(conn, fingerprint))
     else:
         conn.execute("DELETE FROM dense_segments WHERE track_id = ?", (track_id,))
-    write_align_print(conn, track_id, fmt=PRINT_FORMAT, frame=result.print_frame,
-                      codes=result.align_print)
+    save_print(conn, track_id, result)
 
 
 def save_print(conn: sqlite3.Connection, track_id: int, result: Analysis) -> None:
-    """Store the alignment print of a track whose analysis is otherwise kept, if its
-    file is still the one analysed."""
+    """Store a track's alignment print, if its analysed file is the one recorded."""
+    from engine.locate import PRINT_FORMAT  # here: the records stay cheap to import
+
     if conn.execute("SELECT 1 FROM tracks WHERE id = ? AND status = 'ok' AND "
                     "content_hash IS ?", (track_id, result.content_hash)).fetchone():
         write_align_print(conn, track_id, fmt=PRINT_FORMAT, frame=result.print_frame,
