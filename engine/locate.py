@@ -168,10 +168,13 @@ def locate_in_print(query: np.ndarray, codes: np.ndarray, *,
     pooled = np.stack([_standardise(_pooled_db(groups[:, p: p + m * PRINT_POOL]))
                        for p in range(phases)])  # (phases, bands, m), centred per band
     windows = np.lib.stride_tricks.sliding_window_view(track, m, axis=1)  # (b, lags, m)
-    dots = np.einsum("blm,pbm->pl", windows, pooled)
-    sums = windows.sum(axis=2)
-    sq = (windows**2).sum(axis=(0, 2)) - (sums**2).sum(axis=0) / m
-    scores = dots / np.sqrt(np.maximum(sq, 1e-9))
+    # one matrix product per band over a contiguous copy (~1.5 MB for 4 minutes)
+    dots = np.matmul(np.ascontiguousarray(windows), pooled.transpose(1, 2, 0)).sum(axis=0)
+    cs = np.pad(np.cumsum(track, axis=1), ((0, 0), (1, 0)))
+    cs2 = np.pad(np.cumsum((track**2).sum(axis=0)), (1, 0))
+    sums = cs[:, m:] - cs[:, :-m]  # per band and lag
+    sq = (cs2[m:] - cs2[:-m]) - (sums**2).sum(axis=0) / m
+    scores = dots.T / np.sqrt(np.maximum(sq, 1e-9))  # (phases, lags)
     phase, lag = np.unravel_index(int(np.argmax(scores)), scores.shape)
     offset = (int(lag) * PRINT_POOL - int(phase)) * frame_s
     return Located(offset=max(0.0, offset),
