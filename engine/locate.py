@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.fft
 
 from engine import dsp
 from engine.audio import load_audio
@@ -167,14 +168,18 @@ def locate_in_print(query: np.ndarray, codes: np.ndarray, *,
         return None
     pooled = np.stack([_standardise(_pooled_db(groups[:, p: p + m * PRINT_POOL]))
                        for p in range(phases)])  # (phases, bands, m), centred per band
-    windows = np.lib.stride_tricks.sliding_window_view(track, m, axis=1)  # (b, lags, m)
-    # one matrix product per band over a contiguous copy (~1.5 MB for 4 minutes)
-    dots = np.matmul(np.ascontiguousarray(windows), pooled.transpose(1, 2, 0)).sum(axis=0)
+    # correlations by FFT, one thread (BLAS threads stall on a busy machine)
+    n = track.shape[1]
+    size = scipy.fft.next_fast_len(n + m - 1, real=True)
+    spectrum = scipy.fft.rfft(track, n=size, axis=1, workers=1)
+    flipped = scipy.fft.rfft(pooled[:, :, ::-1], n=size, axis=2, workers=1)
+    dots = scipy.fft.irfft((flipped * spectrum).sum(axis=1), n=size, axis=1,
+                           workers=1)[:, m - 1: n]  # (phases, lags)
     cs = np.pad(np.cumsum(track, axis=1), ((0, 0), (1, 0)))
     cs2 = np.pad(np.cumsum((track**2).sum(axis=0)), (1, 0))
     sums = cs[:, m:] - cs[:, :-m]  # per band and lag
     sq = (cs2[m:] - cs2[:-m]) - (sums**2).sum(axis=0) / m
-    scores = dots.T / np.sqrt(np.maximum(sq, 1e-9))  # (phases, lags)
+    scores = dots / np.sqrt(np.maximum(sq, 1e-9))
     phase, lag = np.unravel_index(int(np.argmax(scores)), scores.shape)
     offset = (int(lag) * PRINT_POOL - int(phase)) * frame_s
     return Located(offset=max(0.0, offset),
