@@ -216,6 +216,18 @@ def search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
         raise ParameterError("the seed was analysed with another model; analyse it again")
     if len(catalog.track_ids) == 0:
         return []
+    if not seed.excerpt:
+        return _search(seed, params, catalog=catalog, store=store, retriever=retriever)
+    from threadpoolctl import threadpool_limits
+
+    # an excerpt's many small products (decoding coded segments, scoring and placing
+    # every candidate): BLAS threads only wait for each other, badly on a busy machine
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _search(seed, params, catalog=catalog, store=store, retriever=retriever)
+
+
+def _search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
+            retriever: Retriever | None) -> list[SearchResult]:
     retriever = retriever or Retriever(catalog, store)
     query = weighted(seed.track, params.weights)[0]
     ids = (retriever.by_segments(seed, params) if seed.excerpt
