@@ -150,4 +150,5 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
         size, mtime = st.st_size, st.st_mtime
     except OSError:
         size, mtime = 0, 0.0
-    return Analysis(path, track_id, False, size, mtime, reason=reason, transient=transient)
+    return Analysis(path, track_id, False, size, mtime, reason=reason, transient=transient,
+                    print_only=print_only)

@@ -275,7 +275,7 @@ def _results_pool(work: list[tuple[int, str]], options: ScanOptions,
         if suspects:
             broken = yield from _run_pool(suspects, options, 1, should_stop, in_flight=1)
             if broken:
-                yield _crashed(*broken[0])
+                yield replace(_crashed(*broken[0]), print_only=options.print_only)
         else:
             suspects = list(reversed((yield from _run_pool(queue, options, options.workers,
                                                            should_stop))))
@@ -292,7 +292,7 @@ def analyse(store: Store, work: list[tuple[int, str]], options: ScanOptions, *,
         for result in source(work, options, should_stop):
             batch.append(result)
             done += 1
-            errors += not result.ok
+            errors += not result.ok and not result.print_only  # a missing print: tried again
             now = time.monotonic()
             if len(batch) >= COMMIT_EVERY or now - last_commit >= COMMIT_SECONDS:
                 _commit(store, batch, options.fingerprint)
@@ -312,8 +312,9 @@ def _commit(store: Store, batch: list[Analysis], fingerprint: str) -> None:
         for result in batch:
             if not records.track_is_at(conn, result.track_id, result.path):
                 continue  # removed or moved while it was being analysed
-            if result.ok and result.print_only:
-                records.save_print(conn, result.track_id, result)
+            if result.print_only:  # a failure keeps the analysis; the next scan tries again
+                if result.ok:
+                    records.save_print(conn, result.track_id, result)
             elif result.ok:
                 records.save_analysis(conn, result.track_id, result, fingerprint)
             else:

@@ -64,6 +64,7 @@ def analyse_file(path: str, track_id: int, max_segments: int | None,
     if before is None or digest is None or _identity(path) != before \
             or result.content_hash != digest:
         return Analysis(path, track_id, False, result.size, result.mtime, transient=True,
-                        reason="the file changed while it was analysed")
+                        reason="the file changed while it was analysed",
+                        print_only=print_only)
     result.size, result.mtime = before[2], before[5]
     return result

@@ -8,7 +8,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from engine import dense, excerpts, locate
+from engine import analysis, dense, excerpts, locate
 from engine import store as store_mod
 from engine.audio import stream_audio
 from engine.errors import ParameterError
@@ -210,3 +210,21 @@ def test_schema_4_library_gets_prints_by_decoding_alone(scanned):
         assert not list(old.scan([root / "music"], workers=0))[-1].total
     finally:
         old.close()
+
+
+def test_a_print_that_cannot_be_made_loses_nothing(scanned, monkeypatch):
+    lib, root = scanned
+    lib.store.mutate("DELETE FROM align_prints")  # as after the schema-5 step
+    vectors, before = dense_rows(lib), {t.id: t.status for t in lib.tracks()}
+    real = analysis.stream_print
+
+    def failing(blocks, *, config):
+        raise OSError("the drive went away")
+
+    monkeypatch.setattr(analysis, "stream_print", failing)
+    progress = list(lib.scan([root / "music"], workers=0))
+    assert progress[-1].errors == 0 and not prints(lib)
+    assert dense_rows(lib) == vectors and {t.id: t.status for t in lib.tracks()} == before
+    monkeypatch.setattr(analysis, "stream_print", real)
+    list(lib.scan([root / "music"], workers=0))  # tried again
+    assert len(prints(lib)) == 6 and dense_rows(lib) == vectors
