@@ -58,7 +58,7 @@ lint:            ## ruff and the import contracts
 	$(PY) -m ruff check .
 	$(dir $(PY))lint-imports --no-cache
 
-typecheck:       ## mypy as configured in pyproject.toml (strict for the engine)
+typecheck:       ## mypy as configured in pyproject.toml (strict for the engine and the app)
 	$(PY) -m mypy
 
 bench:           ## feature front-end timings (benchmarks/bench_features.py)

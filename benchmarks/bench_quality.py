@@ -20,8 +20,12 @@ Systems: the model (``--model``, default the shipped one), ``--candidate DIR`` a
 plain MFCC statistics and the hand-crafted MFCC+chroma+tempo baseline (standardised on
 the benchmark's own database segments). No pretrained embedding (musicnn) is measured yet.
 
+``--part test`` measures the corpus's test part instead (whole packages that nothing is
+tuned on: not training, not Optuna, not model selection), ``--part both`` the validation
+part and then, in its own table printed last, the test part.
+
 Run: ``python -m benchmarks.bench_quality --corpus data/corpus [--random]
-[--candidate DIR] [--max-pieces N] [--max-tracks N]``
+[--candidate DIR] [--max-pieces N] [--max-tracks N] [--part val|test|both]``
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ BASELINE = "hand-crafted (MFCC+chroma+tempo)"
 MFCC = "MFCC statistics"
 WEIGHTS = SearchParams().weights
 QUERY_KINDS = ("clean", "degraded")
+#: The corpus parts (manifest splits), and how their tables are titled and stored.
+PARTS = {"val": ("Development benchmark", "Validation part", "development", ""),
+         "test": ("Test part", "Test part (nothing is tuned on it)", "development-test",
+                  "-test")}
 
 
 @dataclass
@@ -190,19 +198,21 @@ def _fmt(m: dict, key: str) -> str:
 
 
 def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, seconds: float,
-           command: str, max_segments: int) -> str:
+           command: str, max_segments: int, part: str = "val") -> str:
     """Markdown section for RESULTS.md."""
+    title, part_name = PARTS[part][:2]
     recs = [t for t in tracks if t["kind"] == "recording"]
     rens = [t for t in tracks if t["kind"] == "rendition"]
     hours = sum(t["duration"] for t in recs) / 3600
     same = next((r["same_source"] for r in results.values() if r["same_source"]), {})
     ceiling = f"{same['P@10 ceiling']:.3f}" if same else "-"
     lines = [
-        "## Development benchmark (`python -m benchmarks.bench_quality`)", "",
-        f"Validation part of the development corpus: {len(recs)} full-length real recordings "
-        f"({hours:.1f} h) from {len({t['source'] for t in recs})} held-out packages, and "
-        f"{len(rens)} renditions of {len({t['group'] for t in rens})} pieces (validation "
-        f"soundfont and instruments). {n_excerpts} excerpts of {EXCERPT_S:.0f} s per "
+        f"## {title} (`python -m benchmarks.bench_quality`)", "",
+        f"{part_name} of the development corpus: {len(recs)} full-length real recordings "
+        f"({hours:.1f} h) from {len({t['source'] for t in recs})} held-out packages"
+        + (f", and {len(rens)} renditions of {len({t['group'] for t in rens})} pieces "
+           "(validation soundfont and instruments)" if rens else "")
+        + f". {n_excerpts} excerpts of {EXCERPT_S:.0f} s per "
         f"recording against {max_segments} stored segments per track. "
         f"{seconds / 60:.1f} min on {machine()}.",
         f"Command: `{command}`", "",
@@ -277,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random", action="store_true",
                         help="also score a random-weights model of the shipped architecture "
                         "(built with the trainer, needs the train extra)")
-    parser.add_argument("--split", default="val")
+    parser.add_argument("--part", "--split", dest="part", choices=[*PARTS, "both"],
+                        default="val",
+                        help="corpus part: val, test (nothing is tuned on it) or both "
+                             "(the test table last)")
     parser.add_argument("--excerpts", type=int, default=2, help="excerpts per recording")
     parser.add_argument("--max-segments", type=int, default=SEGMENTS_PER_TRACK,
                         help=f"stored segments per track (default: the scan's, "
@@ -292,8 +305,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="store the model's figures in its card.json (metrics.bench_quality)")
     args = parser.parse_args(argv)
     manifest = json.loads((args.corpus / "manifest.json").read_text(encoding="utf-8"))
-    tracks = select_tracks(manifest, args.split, max_tracks=args.max_tracks,
-                           max_pieces=args.max_pieces)
     embedders = {"model": Embedder(args.model or default_model_dir(), threads=0)}
     if args.candidate is not None:
         embedders["candidate"] = Embedder(args.candidate, threads=0)
@@ -305,32 +316,43 @@ def main(argv: list[str] | None = None) -> int:
     configs = {e.config for e in embedders.values()}
     if len(configs) != 1:
         raise SystemExit("all compared models must share one feature configuration")
-    started = time.perf_counter()
-    data, raw = collect(tracks, args.corpus, embedders, config=configs.pop(),
-                        n_excerpts=args.excerpts, max_segments=args.max_segments)
-    data.update(statistics_systems(raw, tracks))
-    results = evaluate(data, tracks, args.excerpts)
-    seconds = time.perf_counter() - started
+    config = configs.pop()
     command = "python -m benchmarks.bench_quality " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    text = report(results, tracks=tracks, n_excerpts=args.excerpts, seconds=seconds,
-                  command=command.strip(), max_segments=args.max_segments)
-    print(text)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    if not args.no_write:
-        update_section("development", text)
-    if args.record_card:
-        record_card(args.model or default_model_dir(), results["model"],
-                    tracks=len(tracks), command=command.strip())
+    for part in ("val", "test") if args.part == "both" else (args.part,):
+        tracks = select_tracks(manifest, part, max_tracks=args.max_tracks,
+                               max_pieces=args.max_pieces)
+        if not tracks:
+            raise SystemExit(f"the corpus manifest has no {part} tracks; rebuild it with "
+                             "`python -m trainer.corpus build`")
+        started = time.perf_counter()
+        data, raw = collect(tracks, args.corpus, embedders, config=config,
+                            n_excerpts=args.excerpts, max_segments=args.max_segments)
+        data.update(statistics_systems(raw, tracks))
+        results = evaluate(data, tracks, args.excerpts)
+        seconds = time.perf_counter() - started
+        text = report(results, tracks=tracks, n_excerpts=args.excerpts, seconds=seconds,
+                      command=command.strip(), max_segments=args.max_segments, part=part)
+        print(text)
+        section, suffix = PARTS[part][2:]
+        out = args.json.with_name(f"{args.json.stem}{suffix}{args.json.suffix}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        if not args.no_write:
+            update_section(section, text)
+        if args.record_card:
+            record_card(args.model or default_model_dir(), results["model"],
+                        tracks=len(tracks), command=command.strip(),
+                        key=f"bench_quality{suffix.replace('-', '_')}")
     return 0
 
 
-def record_card(folder: Path, figures: dict, *, tracks: int, command: str) -> None:
-    """Write the model's benchmark figures into its model card."""
+def record_card(folder: Path, figures: dict, *, tracks: int, command: str,
+                key: str = "bench_quality") -> None:
+    """Write the model's benchmark figures into its model card (``metrics[key]``)."""
     path = Path(folder) / "card.json"
     card = json.loads(path.read_text(encoding="utf-8"))
-    card.setdefault("metrics", {})["bench_quality"] = {
+    card.setdefault("metrics", {})[key] = {
         "tracks": tracks, "command": command, "date": time.strftime("%Y-%m-%d"), **figures}
     path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
 

@@ -1,5 +1,5 @@
 """Reliability figures: how fast hostile seeds fail, how fast scan workers follow a killed
-scan, and how fast SIGTERM stops a scan (issue 15).
+scan, and how fast SIGTERM stops a scan.
 
 * hostile seeds: ``resonance similar SEED`` on a scanned library for a FIFO, a socket,
   ``/dev/zero``, ``/dev/urandom`` and a folder: wall seconds of the whole process (start,

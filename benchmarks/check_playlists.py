@@ -1,7 +1,7 @@
 """Check that exported playlists open in real players: mpv and VLC (Debian packages).
 
 Writes a few generated tracks with non-ASCII names into nested folders, exports them
-as M3U8 (relative and absolute paths) and XSPF with :mod:`engine.playlists`, and asks
+as M3U8 (relative and absolute paths) and XSPF with :mod:`engine.playlist_files`, and asks
 ``mpv`` (M3U8; it has no XSPF reader) and VLC (both) to play each playlist with no
 audio output. Passes when each player opens exactly the exported files, in order.
 Needs ``apt-get install mpv vlc-bin vlc-plugin-base`` (VLC refuses to run as root, so
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from engine.playlists import PlaylistEntry, write_m3u8, write_xspf
+from engine.playlist_files import PlaylistEntry, write_m3u8, write_xspf
 from tests.audio_factory import song, write_audio
 
 

@@ -8,8 +8,8 @@ States: welcome, scanning, results with sliders and the match strip, playlist (w
 the player running and the matching region on the seek bar), an imported playlist
 with a missing entry, the record dialog, the settings dialog's model panel, About,
 the unexpected-error dialog, the library map (by mix, with a lasso selection; by
-artist), the mixes panel with a mix opened as a playlist, and the results in a dark
-palette. The library is real:
+artist), the mixes panel with a mix opened as a playlist, the duplicate files (planted
+re-encoded and trimmed copies), and the results in a dark palette. The library is real:
 a folder of generated, tagged songs scanned by the engine with a small real ONNX model
 (``tests/model_factory.py``, or the shipped default model with ``--default-model``).
 Audio devices are the in-memory fake, so nothing is played. PNGs go to
@@ -96,7 +96,7 @@ def build_demo_music(folder: Path, count: int, *, seconds: float = 12.0) -> Path
 
     from tests.audio_factory import song, write_audio
 
-    marker = folder / f".complete-{count}-{seconds}"
+    marker = folder / f".complete-{count}-{seconds}-copies"
     if marker.exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
@@ -118,8 +118,41 @@ def build_demo_music(folder: Path, count: int, *, seconds: float = 12.0) -> Path
             pic.type, pic.mime, pic.data = 3, "image/png", covers[album]
             tags.add_picture(pic)
         tags.save()
+    _plant_copies(folder)
     marker.touch()
     return folder
+
+
+def _plant_copies(folder: Path) -> None:
+    """Two longer songs with copies elsewhere: two re-encodes of one, a trimmed rip of the
+    other, tagged like their originals."""
+    import mutagen
+
+    from tests.audio_factory import song, write_audio, write_lossy
+
+    harbor, orbit = song(200, 40.0, sr=SR), song(201, 40.0, sr=SR)
+    files = {
+        ("Lumen Drift", "Harbor Lights"): [
+            (Path("Lumen Drift/Singles/Harbor Lights.flac"), harbor, 0),
+            (Path("Downloads/Lumen Drift - Harbor Lights.mp3"), harbor, 128_000),
+            (Path("Phone/Harbor Lights.m4a"), harbor, 96_000)],
+        ("Cassia Vale", "Paper Orbit"): [
+            (Path("Cassia Vale/Singles/Paper Orbit.flac"), orbit, 0),
+            (Path("Old rips/Paper Orbit (edit).flac"), orbit[4 * SR:-6 * SR], 0)],
+    }
+    for (artist, title), copies in files.items():
+        for relative, y, bit_rate in copies:
+            path = folder / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if bit_rate:
+                write_lossy(path, y, sr=SR, bit_rate=bit_rate)
+            else:
+                write_audio(path, y, sr=SR)
+            tags = mutagen.File(str(path), easy=True)
+            if tags.tags is None:
+                tags.add_tags()
+            tags["title"], tags["artist"], tags["album"] = title, artist, "Singles"
+            tags.save()
 
 
 def model_dir(use_default: bool) -> Path:
@@ -210,6 +243,7 @@ def _shoot(app, work: Path, music: Path, model: Path, size: tuple[int, int]) -> 
     _library_columns(window)
     _map(window)
     _mixes(window)
+    _duplicates(window)
     _dark(app, window)
     window.close()
     library.close()
@@ -276,6 +310,18 @@ def _mixes(window) -> None:
     grab(window, "12-mixes")
     window.left_tabs.setCurrentWidget(window.library_panel)
     window.centre_tabs.setCurrentWidget(window.results)
+
+
+def _duplicates(window) -> None:
+    """Tools ▸ Find duplicate files, with the planted copies found and a copy selected."""
+    window.actions_["duplicates"].trigger()
+    dialog = window.duplicates_dialog
+    wait(lambda: not dialog.busy, 120_000)
+    first = dialog.tree.topLevelItem(0)
+    if first is not None and first.childCount() > 1:
+        dialog.tree.setCurrentItem(first.child(1))
+    grab(dialog, "13-duplicates")
+    dialog.close()
 
 
 def _playlist(window, audio) -> None:

@@ -28,12 +28,9 @@ if TYPE_CHECKING:
 
 #: Segments per library track kept in full (fused and branch vectors: track seeds, result
 #: modalities; their mean is the track vector), spread evenly over it; every segment's
-#: fused vector is stored as well (dense, :mod:`engine.dense`). Measured with the shipped
-#: model on the 539 validation tracks (benchmarks/bench_catalog_quality.py), degraded
-#: 10 s excerpt -> track Recall@1: 0.64 / 0.74 / 0.77 / 0.80 / 0.81 / 0.81 for 1 / 2 /
-#: 4 / 8 / 16 / all segments; version search is flat (R@1 0.68-0.70). Embedding 8
-#: segments is ~2 % of a scan (features dominate), and 8 keeps a 12,000-track catalog
-#: at ~0.5 GB on disk and ~290 MB resident (benchmarks/bench_catalog.py).
+#: fused vector is stored as well (dense, :mod:`engine.dense`). Why 8: excerpt recall
+#: by segments per track (bench_catalog_quality), the scan profile and the catalog's
+#: disk and memory (bench_catalog) in benchmarks/RESULTS.md, "Library catalog and search".
 SEGMENTS_PER_TRACK = 8
 
 _EMBEDDER: Embedder | None = None

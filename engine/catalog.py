@@ -9,9 +9,10 @@ Layout under a library folder::
 A new catalog is written into a fresh ``catalog.tmp-<uuid>`` folder (every file
 fsynced), renamed into place, and only then is ``current`` replaced with
 ``os.replace`` (after an fsync of a temporary pointer file). On load the manifest is
-checked against the database (model sha256, dimension, counts, id checksums) and each
-index file against its sha256; any mismatch or damage rebuilds the catalog from the
-stored embeddings. Nothing is pickled.
+checked against the library's :class:`CatalogIdentity` (model fingerprint, dimension,
+feature version, one value computed per refresh), against the database (counts, id
+checksums) and each index file against its sha256; any mismatch or damage rebuilds the
+catalog from the stored embeddings. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -54,6 +55,30 @@ class CatalogInvalid(Exception):
     """The saved catalog cannot be used (missing, damaged or out of date)."""
 
 
+@dataclass(frozen=True)
+class CatalogIdentity:
+    """What a catalog's vectors mean: the model's fingerprint, the vector dimension and
+    the engine's feature version. A saved catalog is used only under an equal identity."""
+
+    fingerprint: str
+    dim: int
+    feature_version: int = FEATURE_VERSION
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """The identity as the manifest records it."""
+        return {"model_sha256": self.fingerprint, "dim": self.dim,
+                "feature_version": self.feature_version}
+
+    def mismatch(self, manifest: dict[str, Any]) -> str | None:
+        """Why a catalog with ``manifest`` is not of this identity (None: it is)."""
+        saved = {key: manifest.get(key) for key in self.manifest_fields()}
+        if saved["model_sha256"] != self.fingerprint:
+            return "catalog was built with another model"
+        if saved != self.manifest_fields():
+            return "catalog dimension or feature version differs"
+        return None
+
+
 @dataclass
 class Catalog:
     """Loaded indexes plus the track-level vectors used for re-ranking.
@@ -63,6 +88,7 @@ class Catalog:
     tracks, segments : track-level and segment-level indexes
     track_ids : np.ndarray [shape=(n,), dtype=int64], sorted
     track_vectors : dict of np.ndarray [shape=(n, dim)] per column, rows as ``track_ids``
+    identity : what the vectors mean (model fingerprint, dimension, feature version)
     checksums : id checksum per index (to detect a changed database)
     """
 
@@ -70,10 +96,15 @@ class Catalog:
     segments: VectorIndex
     track_ids: np.ndarray
     track_vectors: dict[str, np.ndarray]
+    identity: CatalogIdentity
     checksums: dict[str, str] = field(default_factory=dict)
-    fingerprint: str = ""
     #: codec of the segment index (None: float16 vectors in the model's space)
     segment_codec: dense.Codec | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of the model whose vectors the catalog holds."""
+        return self.identity.fingerprint
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Row positions of track ``ids`` in :attr:`track_vectors`."""
@@ -94,8 +125,8 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint: str,
-                  checksums: dict[str, str]) -> Path:
+def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *,
+                  identity: CatalogIdentity, checksums: dict[str, str]) -> Path:
     """Atomically replace the catalog under ``folder`` with ``indexes``.
 
     On failure (a full disk, read-only media) nothing of the attempt is left behind and
@@ -116,9 +147,7 @@ def write_catalog(folder: Path, indexes: dict[str, VectorIndex], *, fingerprint:
                              "id_checksum": checksums[name], "recall_at_20": index.recall,
                              "nprobe": index.nprobe, "sha256": file_digest(target)}
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                    "model_sha256": fingerprint, "feature_version": FEATURE_VERSION,
-                    "dim": next(iter(indexes.values())).dim, "created": time.time(),
-                    "indexes": entries}
+                    **identity.manifest_fields(), "created": time.time(), "indexes": entries}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _fsync_file(tmp / MANIFEST)
         _fsync_dir(tmp)
@@ -177,7 +206,7 @@ def _remove_stale(folder: Path, *, keep: str) -> None:
             shutil.rmtree(child, ignore_errors=True)
 
 
-def read_catalog(folder: Path, *, fingerprint: str, dim: int,
+def read_catalog(folder: Path, *, identity: CatalogIdentity,
                  checksums: dict[str, str]) -> dict[str, VectorIndex]:
     """Load and verify the live catalog; :class:`CatalogInvalid` says why it cannot be used."""
     try:
@@ -187,10 +216,9 @@ def read_catalog(folder: Path, *, fingerprint: str, dim: int,
         raise CatalogInvalid(f"no readable catalog ({exc})") from None
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise CatalogInvalid("unknown catalog format")
-    if manifest.get("model_sha256") != fingerprint:
-        raise CatalogInvalid("catalog was built with another model")
-    if manifest.get("dim") != dim or manifest.get("feature_version") != FEATURE_VERSION:
-        raise CatalogInvalid("catalog dimension or feature version differs")
+    mismatch = identity.mismatch(manifest)
+    if mismatch:
+        raise CatalogInvalid(mismatch)
     out = {}
     for name in INDEX_NAMES:
         entry = manifest.get("indexes", {}).get(name)
@@ -200,7 +228,8 @@ def read_catalog(folder: Path, *, fingerprint: str, dim: int,
         try:
             if file_digest(path) != entry["sha256"]:
                 raise CatalogInvalid(f"{name} index file is corrupt (checksum mismatch)")
-            index = VectorIndex.read(path, kind=entry["kind"], dim=int(entry.get("dim", dim)),
+            index = VectorIndex.read(path, kind=entry["kind"],
+                                     dim=int(entry.get("dim", identity.dim)),
                                      recall=float(entry["recall_at_20"]),
                                      nprobe=int(entry["nprobe"]))
         except CatalogInvalid:
@@ -223,17 +252,15 @@ def database_checksums(store: Store, fingerprint: str) -> dict[str, str]:
                         f":{codec.id if codec else 0}"}
 
 
-
-
-def open_catalog(store: Store, folder: Path, *, fingerprint: str, dim: int,
+def open_catalog(store: Store, folder: Path, identity: CatalogIdentity, *,
                  rebuild: bool = False) -> Catalog:
     """The verified catalog of ``store``, rebuilt from the database when needed."""
+    fingerprint, dim = identity.fingerprint, identity.dim
     checksums = database_checksums(store, fingerprint)
     indexes = None
     if not rebuild:
         try:
-            indexes = read_catalog(folder, fingerprint=fingerprint, dim=dim,
-                                   checksums=checksums)
+            indexes = read_catalog(folder, identity=identity, checksums=checksums)
         except CatalogInvalid as exc:
             level = logging.INFO if "no readable catalog" in str(exc) else logging.WARNING
             log.log(level, "The catalog index cannot be used (%s): rebuilding the index "
@@ -245,13 +272,13 @@ def open_catalog(store: Store, folder: Path, *, fingerprint: str, dim: int,
         indexes = {"tracks": build_index(track_ids, vectors["fused"], dim=dim),
                    "segments": build_segment_index(store, fingerprint=fingerprint, dim=dim)}
         try:
-            write_catalog(folder, indexes, fingerprint=fingerprint, checksums=checksums)
+            write_catalog(folder, indexes, identity=identity, checksums=checksums)
         except StoreAccessError as exc:  # a cache: search from memory, save next time
             log.warning("The catalog index could not be saved (%s); searching with the "
                         "index in memory.", exc)
     return Catalog(tracks=indexes["tracks"], segments=indexes["segments"],
-                   track_ids=track_ids, track_vectors=vectors, checksums=checksums,
-                   fingerprint=fingerprint, segment_codec=dense.codec_for(store, fingerprint))
+                   track_ids=track_ids, track_vectors=vectors, identity=identity,
+                   checksums=checksums, segment_codec=dense.codec_for(store, fingerprint))
 
 
 def _track_vectors(store: Store, fingerprint: str,

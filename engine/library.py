@@ -14,13 +14,16 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from engine import playlist_files as pf
 from engine import playlists as pl
 from engine import records
-from engine.catalog import Catalog, database_checksums, open_catalog
+from engine.catalog import Catalog, CatalogIdentity, database_checksums, open_catalog
+from engine.discovery import MapUpdate, Mix
+from engine.discovery.duplicates import Copy, DuplicateGroup
 from engine.errors import ModelError, ParameterError, ResonanceError, StoreAccessError
 from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
@@ -33,12 +36,9 @@ from engine.search import Retriever, SearchParams, SearchResult, Seed, search
 from engine.sessions import Session
 from engine.store import DB_FILE, Store
 
-__all__ = ["Library", "ScanError", "ScanProgress", "SearchParams", "SearchResult", "Seed",
-           "TrackInfo", "default_library_dir", "default_workers"]
-
-if TYPE_CHECKING:
-    from engine.discovery import MapUpdate, Mix
-    from engine.discovery.duplicates import DuplicateGroup
+__all__ = ["Copy", "DuplicateGroup", "Library", "MapUpdate", "Mix", "ScanError", "ScanProgress",
+           "SearchParams", "SearchResult", "Seed", "TrackInfo", "default_library_dir",
+           "default_workers"]
 
 SeedSource = int | str | os.PathLike[str] | tuple[np.ndarray, int]
 
@@ -206,7 +206,15 @@ class Library:
 
     def count(self) -> int:
         """Number of searchable tracks (analysed with the library's current model)."""
-        return records.searchable_count(self.store)
+        return records.searchable_count(self.store, self._model_fingerprint())
+
+    def _model_fingerprint(self) -> str | None:
+        """The fingerprint of the model searches use; without a usable model, the one the
+        last scan used."""
+        try:
+            return self.embedder.fingerprint
+        except ModelError:
+            return self.store.get_meta("model_sha256")
 
     def errors(self) -> list[ScanError]:
         """Files that could not be used, and folders that could not be read."""
@@ -218,7 +226,7 @@ class Library:
 
     def stats(self) -> dict[str, Any]:
         """Counts for ``resonance status``."""
-        return records.library_stats(self.store)
+        return records.library_stats(self.store, self._model_fingerprint())
 
     # -- scanning -----------------------------------------------------------------------
     def scan(self, roots: list[Path] | None = None, *, workers: int | None = None,
@@ -265,14 +273,14 @@ class Library:
         current = self._catalog
         if current is not None and not rebuild and revision == self._catalog_revision:
             return current
-        if (current is not None and not rebuild and current.fingerprint == embedder.fingerprint
-                and database_checksums(self.store, embedder.fingerprint) == current.checksums):
+        identity = CatalogIdentity(fingerprint=embedder.fingerprint, dim=embedder.card.embed_dim)
+        if (current is not None and not rebuild and current.identity == identity
+                and database_checksums(self.store, identity.fingerprint) == current.checksums):
             self._catalog_revision = revision
             return current
         stale = current is not None and not rebuild
-        self._catalog = open_catalog(self.store, self.folder / "catalog",
-                                     fingerprint=embedder.fingerprint,
-                                     dim=embedder.card.embed_dim, rebuild=rebuild or stale)
+        self._catalog = open_catalog(self.store, self.folder / "catalog", identity,
+                                     rebuild=rebuild or stale)
         self._catalog_revision = revision
         return self._catalog
 
@@ -336,13 +344,17 @@ class Library:
 
         return library_path(self, start, end, length)
 
-    def duplicates(self) -> list[DuplicateGroup]:
+    def duplicates(self, *, progress: Callable[[int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> list[DuplicateGroup]:
         """Groups of files holding the same recording, each with the copy best kept;
-        see :func:`engine.discovery.duplicates.find_duplicates` (nothing is deleted)."""
+        see :func:`engine.discovery.duplicates.find_duplicates` (nothing is deleted).
+        ``progress(checked, candidates)`` follows the pairs checked; ``should_stop`` ends
+        the search early (with the groups found so far)."""
         from engine.discovery.duplicates import find_duplicates
 
         return find_duplicates(self.store, self.catalog(), {t.id: t for t in self.tracks()},
-                               config=self.embedder.config)
+                               config=self.embedder.config, progress=progress,
+                               should_stop=should_stop)
 
     def search_together(self, seeds: Sequence[Seed],
                         params: SearchParams | None = None) -> list[SearchResult]:
@@ -386,25 +398,25 @@ class Library:
         The file carries the playlist's name (``title``, or the saved name).
         """
         if isinstance(name_or_ids, str):
-            entries = [pl.PlaylistEntry.from_track(t) for t in self.playlist(name_or_ids)]
+            entries = [pf.PlaylistEntry.from_track(t) for t in self.playlist(name_or_ids)]
             title = title or name_or_ids
         else:
             entries = pl.entries_for(self.store, list(name_or_ids))
-        if pl.fmt_for(path, fmt) == "xspf":
-            return pl.write_xspf(Path(path), entries, title=title)
-        return pl.write_m3u8(Path(path), entries, relative=relative, title=title)
+        if pf.fmt_for(path, fmt) == "xspf":
+            return pf.write_xspf(Path(path), entries, title=title)
+        return pf.write_m3u8(Path(path), entries, relative=relative, title=title)
 
     def playlist_file_title(self, path: Path) -> str:
         """The name importing ``path`` would give: its own title, else the file's stem."""
-        return pl.file_title(Path(path)) or Path(path).stem
+        return pf.file_title(Path(path)) or Path(path).stem
 
     def import_playlist(self, path: Path, *, name: str | None = None) -> str:
         """Read an M3U8/XSPF file into a saved playlist; returns its name."""
         path = Path(path)
-        if pl.fmt_for(path) == "xspf":
-            title, entries = pl.read_xspf(path)
+        if pf.fmt_for(path) == "xspf":
+            title, entries = pf.read_xspf(path)
         else:
-            title, entries = pl.file_title(path), pl.read_m3u8(path)
+            title, entries = pf.file_title(path), pf.read_m3u8(path)
         chosen = name or title or path.stem
         pl.save(self.store, chosen, pl.resolve(self.store, entries))
         return chosen

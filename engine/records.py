@@ -218,30 +218,29 @@ def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: in
     conn.execute("DELETE FROM align_prints WHERE track_id = ?", (track_id,))
 
 
-#: A track's status as ``status`` counts it: analysed with another model than the
-#: library's current one is waiting to be re-embedded, and search does not see it.
-_STATUS_SQL = ("CASE WHEN t.status = 'ok' AND COALESCE(t.fingerprint, '') != "
-               "COALESCE((SELECT value FROM meta WHERE key = 'model_sha256'), '') "
-               "THEN 'pending' ELSE t.status END")
+def searchable_count(store: Store, fingerprint: str | None) -> int:
+    """Searchable tracks: present, analysed, with vectors of the model ``fingerprint``."""
+    return store.searchable_count(fingerprint) if fingerprint else 0
 
 
-def searchable_count(store: Store) -> int:
-    """Present tracks analysed with the library's current model (what search sees)."""
-    return int(store.query(
-        f"SELECT COUNT(*) FROM tracks t JOIN path_state p ON p.track_id = t.id "
-        f"WHERE {_STATUS_SQL} = 'ok' AND p.state = 'present'")[0][0])
+def library_stats(store: Store, fingerprint: str | None) -> dict[str, Any]:
+    """Counts per status and state, for ``resonance status``.
 
-
-def library_stats(store: Store) -> dict[str, Any]:
-    """Counts per status and state, for ``resonance status``."""
+    ``ok`` counts the tracks searchable with the model ``fingerprint``
+    (:func:`searchable_count`); a present track analysed with another model is
+    ``pending`` (the next scan re-embeds it).
+    """
     stats: dict[str, Any] = {"tracks": 0, "ok": 0, "pending": 0, "error": 0,
                              "masked": 0, "missing": 0}
-    for row in store.query(f"SELECT {_STATUS_SQL} AS s, COALESCE(p.state, 'present') AS st, "
+    for row in store.query("SELECT t.status AS s, COALESCE(p.state, 'present') AS st, "
                            "COUNT(*) AS n FROM tracks t LEFT JOIN path_state p "
                            "ON p.track_id = t.id GROUP BY s, st"):
         stats["tracks"] += row["n"]
         key = row["s"] if row["st"] == "present" else row["st"]
         stats[key] += row["n"]
+    searchable = searchable_count(store, fingerprint)
+    stats["pending"] += stats["ok"] - searchable
+    stats["ok"] = searchable
     stats["segments"] = int(store.query("SELECT COUNT(*) FROM segments")[0][0])
     stats["dense_segments"] = int(store.query(
         "SELECT COALESCE(SUM(n), 0) FROM dense_segments")[0][0])

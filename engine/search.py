@@ -189,11 +189,9 @@ def _allowed(ids: np.ndarray, seed: Seed, params: SearchParams, store: Store,
     artist = _norm(seed.artist) if params.exclude_same_artist else None
     if not (album or artist) or not len(ids):
         return ids
-    marks = ",".join("?" * len(ids))
-    rows = store.query(f"SELECT id, album, artist FROM tracks WHERE id IN ({marks})",
-                       [int(i) for i in ids])
-    dropped = {int(r[0]) for r in rows
-               if (album and _norm(r[1]) == album) or (artist and _norm(r[2]) == artist)}
+    infos = tracks_by_id(store, [int(i) for i in ids])
+    dropped = {tid for tid, t in infos.items()
+               if (album and _norm(t.album) == album) or (artist and _norm(t.artist) == artist)}
     return np.asarray([i for i in ids if int(i) not in dropped], dtype=np.int64)
 
 

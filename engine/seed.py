@@ -20,35 +20,34 @@ from engine.locate import band_slice
 from engine.model import Embedder
 from engine.records import get_track, track_id_for_path
 from engine.search import Seed
-from engine.store import VECTOR_COLUMNS, Store, from_blob
+from engine.store import VECTOR_COLUMNS, Store
 
 #: A seed shorter than this many segment lengths is an excerpt (matched per segment).
 EXCERPT_SEGMENTS = 3.0
 #: Segments analysed for a whole-track seed that is not in the library. Its features
 #: are computed around these segments only (engine.windowed), so fewer segments mean a
-#: faster answer; measured with the shipped model (benchmarks/bench_catalog_quality.py,
-#: 512 version queries against an 8-segment catalog): R@1 0.955 / 0.959 / 0.957 and
-#: mAP 0.899 / 0.908 / 0.910 for 2 / 4 / 8 seed segments.
+#: faster answer; 2, 4 and 8 seed segments compared (bench_catalog_quality): see
+#: benchmarks/RESULTS.md, "Library catalog and search", "Full external seed".
 SEED_SEGMENTS = 4
 #: An excerpt shorter than one segment is repeated to fill it; it is embedded once per
 #: shift here (a fraction of its length it is rotated by first) and matched by its best
-#: variant. Measured (benchmarks/bench_excerpts.py): see the choice in RESULTS.md.
+#: variant. Measured (benchmarks/bench_excerpts.py): see the choice in
+#: benchmarks/RESULTS.md, "Excerpts anywhere in a real track" ("3 shifts").
 QUERY_SHIFTS: tuple[float, ...] = (0.0,)
 
 
 def seed_from_track(store: Store, track_id: int, *, fingerprint: str) -> Seed:
     """The stored embeddings of a library track (no decoding)."""
     info = get_track(store, track_id)
-    rows = store.query("SELECT t.fingerprint AS fp, v.* FROM tracks t JOIN track_vectors v "
-                       "ON v.track_id = t.id WHERE t.id = ? AND t.status = 'ok'", (track_id,))
-    if not rows or rows[0]["fp"] != fingerprint:
+    track = store.track_vectors(track_id, fingerprint=fingerprint)
+    if track is None:
         raise ParameterError(f"track {info.path.name!r} has not been analysed with the "
                              "current model yet; scan the library first")
     segs = store.segment_vectors([track_id])[track_id]
     return Seed(segments={c: segs[c] for c in VECTOR_COLUMNS}, starts=segs["starts"],
                 fingerprint=fingerprint, excerpt=False, track_id=track_id, path=info.path,
                 duration=float(info.duration or 0.0), album=info.album, artist=info.artist,
-                track={c: from_blob(rows[0][c]).copy() for c in VECTOR_COLUMNS})
+                track=track)
 
 
 def seed_from_audio(y: np.ndarray, sr: int, embedder: Embedder, *,

@@ -143,17 +143,24 @@ BRANCH_NAMES = ("timbre", "harmony", "rhythm")
 #: The stored vectors of a segment or track: the fused embedding and one per modality.
 VECTOR_COLUMNS = ("fused", *BRANCH_NAMES)
 
-#: The one definition of a searchable track: analysed (``ok``) and its file present.
+#: A track analysed (by some model: queries of one model add ``AND t.fingerprint = ?``).
+ANALYSED = "t.status = 'ok'"
+#: The one definition of a searchable track: analysed and its file present.
 #: ``searchable_join(alias)`` joins ``tracks t`` and ``path_state p`` to a table whose
 #: ``track_id`` column is ``alias.track_id``; queries of one model add
 #: ``AND t.fingerprint = ?``.
-SEARCHABLE = "t.status = 'ok' AND p.state = 'present'"
+SEARCHABLE = f"{ANALYSED} AND p.state = 'present'"
 
 
 def searchable_join(alias: str) -> str:
     """``JOIN`` clauses that bring ``tracks t`` and ``path_state p`` to ``alias``'s rows."""
     return (f"JOIN tracks t ON t.id = {alias}.track_id "
             "JOIN path_state p ON p.track_id = t.id")
+
+
+#: ``FROM`` and ``WHERE`` of the track vectors of searchable tracks of model ``?``.
+_SEARCHABLE_VECTORS = (f"FROM track_vectors v {searchable_join('v')} "
+                       f"WHERE {SEARCHABLE} AND t.fingerprint = ?")
 
 
 #: Track vectors are stored as float32; segment vectors as float16 (half the database;
@@ -396,9 +403,9 @@ class Store:
                 conn.execute("DELETE FROM roots WHERE id = ?", (row[0],))
 
     # -- vectors ---------------------------------------------------------------------
-    def vector_matrix(self, *, column: str = "fused",
-                      fingerprint: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and stacked track vectors of searchable (ok, present) tracks.
+    def vector_matrix(self, *, fingerprint: str,
+                      column: str = "fused") -> tuple[np.ndarray, np.ndarray]:
+        """Ids and stacked track vectors of the searchable tracks of model ``fingerprint``.
 
         Returns
         -------
@@ -407,13 +414,8 @@ class Store:
         """
         if column not in VECTOR_COLUMNS:
             raise ValueError(f"unknown vector column {column!r}")
-        sql = (f"SELECT v.track_id AS k, v.{column} AS vec FROM track_vectors v "
-               f"{searchable_join('v')} WHERE {SEARCHABLE}")
-        params: tuple[Any, ...] = ()
-        if fingerprint is not None:
-            sql += " AND t.fingerprint = ?"
-            params = (fingerprint,)
-        rows = self.query(sql + " ORDER BY k", params)
+        rows = self.query(f"SELECT v.track_id AS k, v.{column} AS vec {_SEARCHABLE_VECTORS} "
+                          "ORDER BY k", (fingerprint,))
         ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return ids, np.zeros((0, 0), np.float32)
@@ -421,9 +423,23 @@ class Store:
 
     def searchable_track_ids(self, fingerprint: str) -> np.ndarray:
         """Ids ``(n,)`` int64 of the searchable tracks with vectors of model ``fingerprint``."""
-        rows = self.query(f"SELECT v.track_id FROM track_vectors v {searchable_join('v')} "
-                          f"WHERE {SEARCHABLE} AND t.fingerprint = ?", (fingerprint,))
+        rows = self.query(f"SELECT v.track_id {_SEARCHABLE_VECTORS}", (fingerprint,))
         return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+
+    def searchable_count(self, fingerprint: str) -> int:
+        """How many tracks :meth:`searchable_track_ids` holds."""
+        return int(self.query(f"SELECT COUNT(*) {_SEARCHABLE_VECTORS}", (fingerprint,))[0][0])
+
+    def track_vectors(self, track_id: int, *, fingerprint: str) -> dict[str, np.ndarray] | None:
+        """The track-level vectors ``(dim,)`` per column of a track analysed with model
+        ``fingerprint`` (searchable or not: its file may be gone); None when it is not."""
+        rows = self.query(f"SELECT {', '.join(VECTOR_COLUMNS)} FROM track_vectors v "
+                          f"JOIN tracks t ON t.id = v.track_id "
+                          f"WHERE t.id = ? AND {ANALYSED} AND t.fingerprint = ?",
+                          (int(track_id), fingerprint))
+        if not rows:
+            return None
+        return {c: from_blob(rows[0][c], TRACK_DTYPE).copy() for c in VECTOR_COLUMNS}
 
     def segment_vectors(self, track_ids: Sequence[int], *,
                         columns: Sequence[str] = VECTOR_COLUMNS

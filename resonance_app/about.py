@@ -6,7 +6,7 @@ Plain functions over the engine's ``ModelCard`` (no Qt), so the texts are testab
 from __future__ import annotations
 
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.model import ModelCard
@@ -33,18 +33,24 @@ def licences() -> list[tuple[str, str, str]]:
     rows = []
     for name in BUNDLED:
         try:
-            meta: Any = metadata.metadata(name)  # an email.message.Message
+            meta = metadata.metadata(name)
         except metadata.PackageNotFoundError:
             continue
-        rows.append((name, meta.get("Version", ""), _licence(meta)))
+        rows.append((name, _field(meta, "Version"), _licence(meta)))
     return rows
 
 
-def _licence(meta: Any) -> str:  # an email.message.Message
-    expression = meta.get("License-Expression")
+def _field(meta: metadata.PackageMetadata, name: str) -> str:
+    """The first value of a metadata field ("" when absent)."""
+    values = meta.get_all(name) or []
+    return str(values[0]) if values else ""
+
+
+def _licence(meta: metadata.PackageMetadata) -> str:
+    expression = _field(meta, "License-Expression")
     if expression:
-        return str(expression)
-    text = (meta.get("License") or "").strip()
+        return expression
+    text = _field(meta, "License").strip()
     if text and len(text) <= 60 and "\n" not in text:
         return text
     classifiers = [c.rsplit("::", 1)[-1].strip() for c in meta.get_all("Classifier") or []
@@ -54,7 +60,7 @@ def _licence(meta: Any) -> str:  # an email.message.Message
 
 def quality_figures(card: ModelCard | None) -> list[tuple[str, str]]:
     """``(label, "95.0 %")`` for the card's held-out figures that exist."""
-    metrics = getattr(card, "metrics", None) or {}
+    metrics = card.metrics if card is not None else {}
     validation = metrics.get("validation") or metrics.get("heldout") or {}
     out = []
     for key, label in QUALITY_FIGURES:
@@ -66,8 +72,8 @@ def quality_figures(card: ModelCard | None) -> list[tuple[str, str]]:
 
 def training_summary(card: ModelCard | None) -> str:
     """One line on the data the model learned from."""
-    training = getattr(card, "training", None) or {}
-    metrics = getattr(card, "metrics", None) or {}
+    training = card.training if card is not None else {}
+    metrics = card.metrics if card is not None else {}
     parts = []
     songs = (metrics.get("validation") or {}).get("songs")
     config = training.get("config") or {}

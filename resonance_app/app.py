@@ -19,7 +19,9 @@ from resonance_app.workers import install_poster
 
 if TYPE_CHECKING:
     from engine.library import Library
+    from resonance_app.settings import Settings
     from resonance_app.views.main_window import MainWindow
+    from resonance_app.workers import Pools
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,11 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
     return app
 
 
-def open_library(settings: object) -> Library:
+def open_library(settings: Settings) -> Library:
     """Open the user's library (its stored path, or the platform default)."""
     from engine.library import Library
 
-    path = getattr(settings, "library_path", "") or None
+    path = settings.library_path
     return Library.open(Path(path) if path else None)
 
 
@@ -56,7 +58,7 @@ WARM_UP_MODULES = ("onnxruntime", "faiss", "soxr", "av", "mutagen", "engine.feat
                    "engine.search", "engine.scan")
 
 
-def warm_up(pools: object) -> None:
+def warm_up(pools: Pools) -> None:
     """Import the engine's heavy dependencies in the background."""
     import importlib
 
@@ -69,7 +71,7 @@ def warm_up(pools: object) -> None:
             except ImportError:
                 log.debug("warm-up: %s not importable", name)
 
-    run_task(load, pool=pools.interactive, name="warm-up")  # type: ignore[attr-defined]
+    run_task(load, pool=pools.interactive, name="warm-up")
 
 
 def open_in_window(window: MainWindow, paths: Sequence[Path]) -> None:

@@ -8,10 +8,12 @@ callback receives each captured block. ``sounddevice`` is imported lazily: witho
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import ModuleType
+from typing import Protocol
 
 import numpy as np
 
@@ -58,25 +60,24 @@ class AudioBackend(Protocol):
                    device: AudioDevice | None = None) -> AudioStream: ...
 
 
-def _import_sounddevice() -> Any:
-    try:
-        import sounddevice
+def _import_sounddevice() -> ModuleType:
+    try:  # imported by name: the package has no type hints, a module is what it is here
+        return importlib.import_module("sounddevice")
     except OSError as exc:  # the module is there, the PortAudio library is not
         raise AudioDeviceError(PORTAUDIO_HINT) from exc
     except ImportError as exc:
         raise AudioDeviceError("The 'sounddevice' package is not installed "
                                "(pip install sounddevice).") from exc
-    return sounddevice
 
 
 class SoundDeviceBackend:
     """PortAudio through ``sounddevice``."""
 
     def __init__(self) -> None:
-        self._sd: Any = None
+        self._sd: ModuleType | None = None
 
     @property
-    def sd(self) -> Any:
+    def sd(self) -> ModuleType:
         """The ``sounddevice`` module, imported on first use."""
         if self._sd is None:
             self._sd = _import_sounddevice()
@@ -106,7 +107,7 @@ class SoundDeviceBackend:
         """A float32 output stream pulling blocks from ``callback``."""
         sd = self.sd
 
-        def pull(outdata: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
+        def pull(outdata: np.ndarray, frames: int, _time: object, _status: object) -> None:
             if not callback(outdata):
                 raise sd.CallbackStop
 
@@ -123,13 +124,14 @@ class SoundDeviceBackend:
             raise AudioDeviceError("No microphone was found: connect one, or allow this app "
                                    "to use it in your system's privacy settings.")
 
-        def push(indata: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
+        def push(indata: np.ndarray, frames: int, _time: object, _status: object) -> None:
             callback(indata.copy())
 
         return self._open(self.sd.InputStream, samplerate, channels, push, device, None,
                           "record audio")
 
-    def _open(self, cls: Any, samplerate: int, channels: int, cb: Any,
+    def _open(self, cls: Callable[..., AudioStream], samplerate: int, channels: int,
+              cb: Callable[..., None],
               device: AudioDevice | None, on_finished: Callable[[], None] | None,
               what: str) -> AudioStream:
         channels = max(1, min(channels, device.channels)) if device else channels

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from resonance_app.workers import LatestOnly, Pools, SearchRequest, Task, run_generator, run_task
+from resonance_app.workers import LatestOnly, Pools, Task, run_generator, run_task
 
 if TYPE_CHECKING:  # the engine loads on first use, off the start-up path
     import numpy as np
@@ -33,7 +33,9 @@ if TYPE_CHECKING:  # the engine loads on first use, off the start-up path
     from engine.model import ModelCard
     from resonance_app.library_api import LibraryFacade, SeedSource
 
-    AnySeed = Seed | list[Seed]  # one analysed seed, or several searched together
+    SeedOrSeeds = Seed | list[Seed]  # one analysed seed, or several searched together
+
+R = TypeVar("R")  # what a library call returns, handed to its callback
 
 
 def describe_error(exc: BaseException) -> str:
@@ -64,6 +66,21 @@ class Together:
 
 
 @dataclass(frozen=True)
+class SearchRequest:
+    """An immutable query built on the GUI thread.
+
+    ``seed`` is what to analyse (a track id, a file path, ``(samples, sr)`` or several
+    library tracks together) or ``None`` to re-rank the seed already analysed;
+    ``generation`` orders requests so stale answers are dropped.
+    """
+
+    generation: int
+    params: SearchParams
+    seed: SeedSource | Together | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class ModelChoice:
     """The outcome of offering the library a newly trained model."""
 
@@ -79,6 +96,7 @@ class LibraryController(QObject):
     scanProgress = Signal(object)  # ScanProgress
     scanFinished = Signal(bool)  # cancelled
     scanFailed = Signal(str, str)  # dialog title, one-line message
+    scanDeferred = Signal(str, bool)  # an automatic scan could not start: why, worth retrying
     tracksChanged = Signal(list)  # list[TrackInfo]
     errorsChanged = Signal(list)  # list[ScanError]
     playlistsChanged = Signal(list)  # list[str]
@@ -96,6 +114,8 @@ class LibraryController(QObject):
         self.workers = workers
         self._scan: Task | None = None
         self._rescan = False  # a folder was added mid-scan: scan again at the end
+        self._rescan_automatic = False  # ... and only the folder watcher asked for it
+        self._automatic = False  # the running scan was started by the folder watcher
         self._last_refresh = 0.0
         self._last_done = 0
         self._last_stage = ""
@@ -108,12 +128,19 @@ class LibraryController(QObject):
         """Whether a scan job is running."""
         return self._scan is not None and not self._scan.finished
 
-    def scan(self, roots: list[Path] | None = None) -> None:
-        """Scan ``roots`` (default: every library folder) in the background."""
+    def scan(self, roots: list[Path] | None = None, *, automatic: bool = False) -> None:
+        """Scan ``roots`` (default: every library folder) in the background.
+
+        ``automatic`` (the folder watcher asked, not the user): a scan that cannot start
+        is reported by ``scanDeferred`` instead of ``scanFailed``.
+        """
         if self.scanning:
+            asked_by_user = self._rescan and not self._rescan_automatic
+            self._rescan_automatic = automatic and not asked_by_user
             self._rescan = True
             return
         self._rescan = False
+        self._automatic = automatic
         lib, workers = self.library, self.workers
         self._last_done = 0
         self._last_stage = ""
@@ -155,7 +182,7 @@ class LibraryController(QObject):
             self._apply_refresh(result)
             self.scanFinished.emit(cancelled)
             if self._rescan and not cancelled:
-                self.scan()
+                self.scan(automatic=self._rescan_automatic)
 
         lib = self.library
         def failed(exc: BaseException) -> None:
@@ -165,7 +192,14 @@ class LibraryController(QObject):
         self.call(lambda: (lib.tracks(), lib.errors()), finish, failed)
 
     def _on_scan_error(self, exc: BaseException) -> None:
-        self.scanFailed.emit(*scan_failure(exc, started=bool(self._last_stage)))
+        from engine.errors import ScanBusyError
+
+        started = bool(self._last_stage)
+        if self._automatic and not started:
+            self.scanDeferred.emit(scan_failure(exc, started=False)[1],
+                                   isinstance(exc, ScanBusyError))
+        else:
+            self.scanFailed.emit(*scan_failure(exc, started=started))
         self.refresh()
 
     # -- library contents ------------------------------------------------------------------
@@ -227,7 +261,7 @@ class LibraryController(QObject):
 
         return self.call(choose, on_done, on_error)
 
-    def call(self, fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
+    def call(self, fn: Callable[[], R], on_done: Callable[[R], None] | None = None,
              on_error: Callable[[BaseException], None] | None = None) -> Task:
         """Run a short library call on the interactive pool."""
         return run_task(fn, on_done, on_error or self._report, pool=self.pools.interactive,
@@ -255,7 +289,7 @@ class SearchSession(QObject):
         super().__init__(parent)
         self.library = library
         self.pools = pools
-        self.seed: AnySeed | None = None  # an analysed seed, or several at once
+        self.seed: SeedOrSeeds | None = None  # an analysed seed, or several at once
         self.seed_label = ""
         self.seed_track_ids: list[int] = []  # the library tracks the seed is made of
         self.params: SearchParams | None = None
@@ -276,10 +310,12 @@ class SearchSession(QObject):
         return self.set_seed(int(track.id), label, params)
 
     def seed_tracks(self, tracks: list[TrackInfo], params: SearchParams) -> SearchRequest:
-        """Find songs like several library tracks at once (one combined ranking)."""
-        if len(tracks) == 1:
-            return self.seed_track(tracks[0], params)
-        ids = tuple(dict.fromkeys(int(t.id) for t in tracks))
+        """Find songs like several library tracks at once (one combined ranking); a song
+        listed twice counts once, and one song is an ordinary seed."""
+        unique = list({t.id: t for t in tracks}.values())
+        if len(unique) == 1:
+            return self.seed_track(unique[0], params)
+        ids = tuple(t.id for t in unique)
         return self.set_seed(Together(ids), f"{len(ids)} songs together", params)
 
     def seed_file(self, path: Path, params: SearchParams) -> SearchRequest:
@@ -322,13 +358,15 @@ class SearchSession(QObject):
                  pool=self.pools.interactive, name="similarity-along")
         return True
 
-    def set_seed(self, seed: SeedSource, label: str, params: SearchParams) -> SearchRequest:
-        """Analyse ``seed`` (track id, path, or ``(samples, sr)``) and search with ``params``."""
+    def set_seed(self, seed: SeedSource | Together, label: str,
+                 params: SearchParams) -> SearchRequest:
+        """Analyse ``seed`` (track id, path, ``(samples, sr)`` or several library tracks)
+        and search with ``params``."""
         request = SearchRequest(self._latest.next(), params, seed, label)
         self.params = params
         self._analysing = True
         self.analysing.emit(label)
-        run_task(lambda: self._analyse_and_search(request),
+        run_task(lambda: self._analyse_and_search(request, seed),
                  lambda out: self._apply(request, out),
                  lambda exc: self._fail(request, exc),
                  pool=self.pools.interactive, name="analyse-seed")
@@ -347,25 +385,25 @@ class SearchSession(QObject):
                  pool=self.pools.interactive, name="search")
         return request
 
-    def _analyse_and_search(self, request: SearchRequest
-                            ) -> tuple[AnySeed, list[SearchResult]] | None:
+    def _analyse_and_search(self, request: SearchRequest, source: SeedSource | Together
+                            ) -> tuple[SeedOrSeeds, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None  # superseded before it started: skip the slow part
         lib = self.library
-        if isinstance(request.seed, Together):
-            seed: AnySeed = [lib.analyze_seed(t) for t in request.seed.track_ids]
+        if isinstance(source, Together):
+            seed: SeedOrSeeds = [lib.analyze_seed(t) for t in source.track_ids]
         else:
-            seed = lib.analyze_seed(request.seed)
+            seed = lib.analyze_seed(source)
         return self._search(request, seed)
 
-    def _search(self, request: SearchRequest, seed: AnySeed
-                ) -> tuple[AnySeed, list[SearchResult]] | None:
+    def _search(self, request: SearchRequest, seed: SeedOrSeeds
+                ) -> tuple[SeedOrSeeds, list[SearchResult]] | None:
         if not self._latest.is_current(request.generation):
             return None
         return seed, _rank(self.library, seed, request.params)
 
     def _apply(self, request: SearchRequest,
-               out: tuple[AnySeed, list[SearchResult]] | None) -> None:
+               out: tuple[SeedOrSeeds, list[SearchResult]] | None) -> None:
         if out is None or not self._latest.is_current(request.generation):
             return
         seed, results = out
@@ -374,8 +412,9 @@ class SearchSession(QObject):
             self.seed, self.seed_label = seed, request.label
             self.seed_track_ids = _seed_ids(request.seed)
             self.seedReady.emit(request.label)
-            if self.params is not request.params:
-                self.set_params(self.params)  # sliders moved during the analysis
+            newest = self.params  # set with the request: never None here
+            if newest is not None and newest is not request.params:
+                self.set_params(newest)  # sliders moved during the analysis
                 return
         self.results = results
         self.resultsReady.emit(results)
@@ -389,7 +428,7 @@ class SearchSession(QObject):
             self.failed.emit(describe_error(exc))
 
 
-def _rank(library: LibraryFacade, seed: AnySeed, params: SearchParams) -> list[SearchResult]:
+def _rank(library: LibraryFacade, seed: SeedOrSeeds, params: SearchParams) -> list[SearchResult]:
     """Search for one analysed seed, or for a list of them together."""
     if isinstance(seed, list):
         return library.search_together(seed, params)

@@ -1,25 +1,29 @@
-"""Discovery off the GUI thread: the library map, mixes and song paths.
+"""Discovery off the GUI thread: the library map, mixes, song paths and duplicates.
 
-The map (a t-SNE layout, seconds for a large library) and the mixes (k-means) run
-on the ``discovery`` pool, so neither a query nor a scan waits behind them; a path is
-a short query on the interactive pool. Answers to superseded requests are dropped.
+The map (a t-SNE layout, seconds for a large library), the mixes (k-means) and the
+duplicate search (up to a minute for a large library; it reports progress and can be
+cancelled) run on the ``discovery`` pool, so neither a query nor a scan waits behind
+them; a path is a short query on the interactive pool. Answers to superseded
+requests are dropped.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from resonance_app.controller import describe_error
-from resonance_app.workers import LatestOnly, Pools, run_task
+from resonance_app.workers import LatestOnly, Pools, run_task, to_main
 
 if TYPE_CHECKING:
-    from engine.library import TrackInfo
-    from resonance_app.library_api import LibraryFacade, Mix
+    from engine.library import DuplicateGroup, Mix, TrackInfo
+    from resonance_app.library_api import LibraryFacade
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,25 @@ def build_map_data(library: LibraryFacade, mix_count: int | None = None) -> MapD
     return with_mixes(ids, np.asarray(layout.xy, np.float64), mixes)
 
 
+@dataclass(frozen=True)
+class DuplicatesFound:
+    """The answer of a duplicate search: the groups, among how many searched tracks, and
+    the library's music folders (to show where the copies are)."""
+
+    groups: list[DuplicateGroup]
+    tracks: int
+    roots: list[Path] = field(default_factory=list)
+
+
 class Discovery(QObject):
     """Runs the discovery jobs and announces their answers."""
 
     mapReady = Signal(object)  # MapData
     mixesReady = Signal(list)  # list[MixInfo]
-    failed = Signal(str)  # user-facing message
+    failed = Signal(str)  # user-facing message (map, mixes)
+    duplicatesProgress = Signal(int, int)  # candidate pairs checked, candidate pairs
+    duplicatesReady = Signal(object)  # DuplicatesFound
+    duplicatesFailed = Signal(str)  # user-facing message
 
     def __init__(self, library: LibraryFacade, pools: Pools,
                  parent: QObject | None = None) -> None:
@@ -81,6 +98,8 @@ class Discovery(QObject):
         self.pools = pools
         self._maps = LatestOnly()
         self._mixes = LatestOnly()
+        self._duplicates = LatestOnly()
+        self._stop_duplicates = threading.Event()
         self.map_busy = False
 
     def load_map(self, mix_count: int | None = None) -> None:
@@ -128,3 +147,50 @@ class Discovery(QObject):
         run_task(lambda: lib.song_path(start, end, length), on_done,
                  lambda exc: on_error(describe_error(exc)),
                  pool=self.pools.interactive, name="song-path")
+
+    def find_duplicates(self) -> None:
+        """Look for files holding the same recording, in the background:
+        ``duplicatesProgress`` as candidate pairs are checked, then ``duplicatesReady``
+        (or ``duplicatesFailed``). A search still running is stopped and its answer
+        dropped."""
+        self.cancel_duplicates()
+        generation = self._duplicates.next()
+        stop = self._stop_duplicates = threading.Event()
+        lib = self.library
+        lock = threading.Lock()
+        latest: list[tuple[int, int]] = []  # the newest undelivered progress (0 or 1)
+
+        def deliver() -> None:
+            with lock:
+                item = latest.pop() if latest else None
+            if item is not None and self._duplicates.is_current(generation):
+                self.duplicatesProgress.emit(*item)
+
+        def progress(done: int, total: int) -> None:
+            """Coalesced: newer counts replace one the GUI has not taken yet."""
+            with lock:
+                waiting = bool(latest)
+                latest[:] = [(done, total)]
+            if not waiting:
+                to_main(deliver)
+
+        def search() -> DuplicatesFound:
+            searched = sum(1 for t in lib.tracks() if t.status == "ok")
+            return DuplicatesFound(lib.duplicates(progress=progress, should_stop=stop.is_set),
+                                   searched, lib.roots())
+
+        def done(found: DuplicatesFound) -> None:
+            if self._duplicates.is_current(generation) and not stop.is_set():
+                self.duplicatesReady.emit(found)
+
+        def fail(exc: BaseException) -> None:
+            if self._duplicates.is_current(generation):
+                self.duplicatesFailed.emit(
+                    f"Duplicates cannot be searched: {describe_error(exc)}")
+
+        run_task(search, done, fail, pool=self.pools.discovery, name="duplicates")
+
+    def cancel_duplicates(self) -> None:
+        """Stop the duplicate search under way (its answer is dropped)."""
+        self._stop_duplicates.set()
+        self._duplicates.next()

@@ -9,16 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from engine.library import ScanError, ScanProgress, SearchParams, SearchResult, Seed, TrackInfo
+from engine.library import (
+    DuplicateGroup,
+    MapUpdate,
+    Mix,
+    ScanError,
+    ScanProgress,
+    SearchParams,
+    SearchResult,
+    Seed,
+    TrackInfo,
+)
 from engine.model import ModelCard
 from engine.playlists import PlaylistItem
 
-if TYPE_CHECKING:  # engine.discovery is no public module of the engine: named via the facade
-    from engine.library import MapUpdate, Mix
+__all__ = ["LibraryFacade", "MapUpdate", "Mix", "SeedSource"]
 
 #: a track id, an audio file path, or (samples, sample rate)
 SeedSource = int | Path | tuple[np.ndarray, int]
@@ -32,6 +41,9 @@ class LibraryFacade(Protocol):
 
     @property
     def model_card(self) -> ModelCard | None: ...
+
+    @property
+    def model_dir(self) -> Path: ...
 
     def set_model(self, model_dir: Path) -> None: ...
 
@@ -68,6 +80,9 @@ class LibraryFacade(Protocol):
 
     def song_path(self, start: int, end: int, length: int) -> list[TrackInfo]: ...
 
+    def duplicates(self, *, progress: Callable[[int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> list[DuplicateGroup]: ...
+
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None: ...
 
     def playlists(self) -> list[str]: ...
@@ -77,9 +92,6 @@ class LibraryFacade(Protocol):
     def playlist_items(self, name: str) -> list[PlaylistItem]: ...
 
     def delete_playlist(self, name: str) -> None: ...
-
-    def export_playlist(self, name_or_ids: str | list[int], path: Path,
-                        fmt: str = "m3u8", *, title: str | None = None) -> Path: ...
 
     def import_playlist(self, path: Path, *, name: str | None = None) -> str: ...
 

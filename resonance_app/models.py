@@ -12,12 +12,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from PySide6.QtCore import (
     QAbstractTableModel,
     QMimeData,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
@@ -26,7 +27,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 if TYPE_CHECKING:
-    from engine.library import TrackInfo
+    from engine.library import SearchResult, TrackInfo
 
 TRACK_MIME = "application/x-resonance-track-ids"
 STATUS_TEXT = {"ok": "Ready", "pending": "Waiting", "error": "Unreadable",
@@ -46,6 +47,8 @@ class MissingEntry:
     title: None = None
     artist: None = None
     album: None = None
+    album_artist: None = None
+    genre: None = None
     duration: None = None
     status: str = "missing"
 
@@ -70,7 +73,7 @@ def format_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def tracks_mime(tracks: Sequence[TrackInfo]) -> QMimeData:
+def tracks_mime(tracks: Sequence[TrackInfo | MissingEntry]) -> QMimeData:
     """Mime data for dragging ``tracks``: file URLs, plain text paths, and track ids."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(t.path)) for t in tracks])
@@ -99,27 +102,36 @@ def track_ids_from_mime(mime: QMimeData) -> list[int]:
         return []
 
 
-def _sort_key(value: Any) -> Any:
+#: a display or sort value of one cell
+Cell = str | int | float
+#: what rows are ordered by: a cell value, or (for the library) a tuple of tie-breakers
+SortKey = Cell | tuple[Cell, str, int, str]
+
+
+def _sort_key(value: Cell | None) -> Cell:
     if value is None:
         return ""
     return value.casefold() if isinstance(value, str) else value
 
 
-def _search_text(t: TrackInfo) -> str:
+def _search_text(t: TrackInfo | MissingEntry) -> str:
     return " ".join(str(v) for v in (t.title, t.artist, t.album, t.album_artist, t.genre,
                                      Path(t.path).name) if v).lower()
 
 
-class _TrackListModel(QAbstractTableModel):
-    """A table over a list of rows; subclasses define COLUMNS and ``cell``."""
+Row = TypeVar("Row")  # what one row of a table stands for
+
+
+class _TrackListModel(QAbstractTableModel, Generic[Row]):
+    """A table over a list of rows; subclasses define COLUMNS, ``track`` and ``cell``."""
 
     COLUMNS: tuple[str, ...] = ()
     SORT_ROLE = Qt.ItemDataRole.UserRole + 1
     ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[Any] = []
+        self._rows: list[Row] = []
         self._haystack: list[str] | None = None
 
     def rowCount(self, parent: Index = _ROOT) -> int:
@@ -134,7 +146,7 @@ class _TrackListModel(QAbstractTableModel):
             return self.COLUMNS[section]
         return None
 
-    def set_rows(self, rows: Sequence[Any]) -> None:
+    def set_rows(self, rows: Sequence[Row]) -> None:
         """Replace every row (one reset)."""
         self.beginResetModel()
         self._rows = list(rows)
@@ -169,17 +181,17 @@ class _TrackListModel(QAbstractTableModel):
             self._haystack = [_search_text(self.track(r)) for r in range(len(self._rows))]
         return self._haystack[i]
 
-    def rows(self) -> list[Any]:
+    def rows(self) -> list[Row]:
         """All rows, in model order."""
         return list(self._rows)
 
-    def row(self, i: int) -> Any:
+    def row(self, i: int) -> Row:
         """The row object at ``i``."""
         return self._rows[i]
 
-    def track(self, i: int) -> TrackInfo:
-        """The TrackInfo of row ``i``."""
-        return self._rows[i]
+    def track(self, i: int) -> TrackInfo | MissingEntry:
+        """The track (or missing playlist entry) of row ``i``."""
+        raise NotImplementedError
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -195,15 +207,15 @@ class _TrackListModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def cell(self, row: Any, column: int, for_sort: bool) -> Any:
+    def cell(self, row: Row, column: int, for_sort: bool) -> Cell:
         """Display (or sort key) value of ``column`` for ``row``."""
         raise NotImplementedError
 
-    def sort_key(self, row: Any, column: int) -> Any:
+    def sort_key(self, row: Row, column: int) -> SortKey:
         """What ``sort`` orders ``row`` by in ``column``."""
         return _sort_key(self.cell(row, column, True))
 
-    def missing(self, row: Any, column: int) -> bool:
+    def missing(self, row: Row, column: int) -> bool:
         """Whether ``row`` has no value in ``column`` (such rows sort last either way)."""
         return False
 
@@ -226,7 +238,7 @@ class _TrackListModel(QAbstractTableModel):
         return Qt.DropAction.CopyAction
 
 
-class TrackTableModel(_TrackListModel):
+class TrackTableModel(_TrackListModel["TrackInfo"]):
     """Every track of the library."""
 
     COLUMNS = ("Title", "Artist", "Album", "Time", "Format", "Status", "File name", "Folder",
@@ -235,7 +247,10 @@ class TrackTableModel(_TrackListModel):
     DEFAULT_VISIBLE = ("Title", "Artist", "Album", "Time")
     NUMERIC = frozenset({3, 8, 10, 11, 12})
 
-    def cell(self, row: Any, column: int, for_sort: bool) -> Any:
+    def track(self, i: int) -> TrackInfo:
+        return self._rows[i]
+
+    def cell(self, row: TrackInfo, column: int, for_sort: bool) -> Cell:
         name = self.COLUMNS[column]
         if name == "Time":
             return (row.duration or 0.0) if for_sort else format_duration(row.duration)
@@ -243,7 +258,7 @@ class TrackTableModel(_TrackListModel):
             kbps = bitrate_kbps(row)
             return (kbps or 0) if for_sort else (f"{kbps} kbps" if kbps else "")
         if name == "Added":
-            added = getattr(row, "added", None)
+            added = row.added
             if for_sort:
                 return added or 0.0
             return time.strftime("%Y-%m-%d %H:%M", time.localtime(added)) if added else ""
@@ -261,14 +276,14 @@ class TrackTableModel(_TrackListModel):
             "Genre": lambda: row.genre or "",
         }[name]()
 
-    def sort_key(self, row: Any, column: int) -> Any:
+    def sort_key(self, row: TrackInfo, column: int) -> SortKey:
         """The value (the file name when it is missing), then album, track number and file
         name as tie-breakers, as players order them."""
         name = Path(row.path).name.casefold()
         value = name if self.missing(row, column) else _sort_key(self.cell(row, column, True))
         return (value, (row.album or "").casefold(), row.track_no or 0, name)
 
-    def missing(self, row: Any, column: int) -> bool:
+    def missing(self, row: TrackInfo, column: int) -> bool:
         return self.cell(row, column, True) in ("", 0, 0.0, None)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -283,7 +298,7 @@ class TrackTableModel(_TrackListModel):
     def numeric(self, column: int) -> bool:
         return column in self.NUMERIC
 
-    def set_rows_keeping_order(self, rows: Sequence[Any]) -> None:
+    def set_rows_keeping_order(self, rows: Sequence[TrackInfo]) -> None:
         """Replace the rows without moving those already shown (new ones go last).
 
         Used while a scan fills in tags, so the row under the pointer does not jump.
@@ -296,17 +311,23 @@ class TrackTableModel(_TrackListModel):
 
 def bitrate_kbps(track: TrackInfo) -> int | None:
     """Average bitrate from file size and duration (what players show for VBR files)."""
-    size, duration = getattr(track, "size", None), track.duration
+    size, duration = track.size, track.duration
     if not size or not duration or duration <= 0:
         return None
     return int(round(size * 8 / duration / 1000))
 
 
 class TrackFilterProxy(QSortFilterProxyModel):
-    """Sorts by the sort role and keeps rows whose title/artist/album/path match every word."""
+    """Sorts by the sort role and keeps rows whose title/artist/album/path match every word.
 
-    def __init__(self, parent: Any = None) -> None:
+    Its source is the library table it was made for (which owns sorting and the text
+    each row is searched by).
+    """
+
+    def __init__(self, source: TrackTableModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._source = source
+        self.setSourceModel(source)
         self._words: list[str] = []
         self.setSortRole(_TrackListModel.SORT_ROLE)
         self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -321,15 +342,15 @@ class TrackFilterProxy(QSortFilterProxyModel):
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         if not self._words:
             return True
-        hay = self.sourceModel().haystack(source_row)
+        hay = self._source.haystack(source_row)
         return all(w in hay for w in self._words)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Delegate sorting to the source model; the proxy keeps the source order."""
-        self.sourceModel().sort(column, order)
+        self._source.sort(column, order)
 
 
-class ResultsModel(_TrackListModel):
+class ResultsModel(_TrackListModel["SearchResult"]):
     """Ranked search results; the Match column carries the modality scores for painting."""
 
     COLUMNS = ("#", "Title", "Artist", "Score", "Match", "At")
@@ -360,7 +381,7 @@ class ResultsModel(_TrackListModel):
         """The tracks of every result, in rank order."""
         return [r.track for r in self._rows]
 
-    def cell(self, row: Any, column: int, for_sort: bool) -> Any:
+    def cell(self, row: SearchResult, column: int, for_sort: bool) -> Cell:
         if column == 1:
             return row.track.display_title
         if column == 2:
@@ -392,12 +413,16 @@ class ResultsModel(_TrackListModel):
         return column in (0, 3)
 
 
-class PlaylistModel(_TrackListModel):
-    """An editable, reorderable list of tracks (duplicates allowed, like any player)."""
+class PlaylistModel(_TrackListModel["TrackInfo | MissingEntry"]):
+    """An editable, reorderable list of tracks (duplicates allowed, like any player);
+    a saved entry whose file is missing stays, greyed."""
 
     COLUMNS = ("Title", "Artist", "Time")
 
-    def cell(self, row: Any, column: int, for_sort: bool) -> Any:
+    def track(self, i: int) -> TrackInfo | MissingEntry:
+        return self._rows[i]
+
+    def cell(self, row: TrackInfo | MissingEntry, column: int, for_sort: bool) -> Cell:
         if column == 0:
             return row.display_title
         if column == 1:
@@ -420,7 +445,7 @@ class PlaylistModel(_TrackListModel):
         """What identifies the rows, in order (track ids; paths of missing entries)."""
         return [r.id if r.id is not None else str(r.path) for r in self._rows]
 
-    def append(self, tracks: Sequence[Any]) -> None:
+    def append(self, tracks: Sequence[TrackInfo | MissingEntry]) -> None:
         """Add ``tracks`` at the end."""
         if not tracks:
             return

@@ -12,11 +12,15 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.audio import intact_frames
+
+if TYPE_CHECKING:  # PyAV loads on first use
+    from av.audio.stream import AudioStream
+    from av.container import InputContainer
 
 CHUNK_SECONDS = 0.25
 
@@ -64,7 +68,8 @@ def _whole_file(path: str | Path, sr: int, offset: float) -> PreviewStream:
     return from_array(load_audio(path, sr=sr), sr, offset)
 
 
-def _frames(container: Any, stream: Any, sr: int, offset: float) -> Iterator[np.ndarray]:
+def _frames(container: InputContainer, stream: AudioStream, sr: int,
+            offset: float) -> Iterator[np.ndarray]:
     """Resampled mono chunks from ``offset`` on; the container is closed at the end."""
     import av
 

@@ -1,9 +1,10 @@
 """Typed settings, declared once and versioned.
 
-*Settings* are the user's choices (library folders, worker count, search defaults);
-*persist* is what the window remembers about itself (geometry, splitters). Both are
-stored with ``QSettings`` in an INI file; ``SETTINGS_VERSION`` plus the functions
-registered with :func:`upgrade` bring an older file up to date on open.
+*Settings* are the user's choices (worker count, search defaults, folder watching; the
+music folders themselves live in the library only); *persist* is what the window
+remembers about itself (geometry, splitters). Both are stored with ``QSettings`` in an
+INI file; ``SETTINGS_VERSION`` plus the functions registered with :func:`upgrade` bring
+an older file up to date on open.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -54,12 +55,12 @@ class Option(Generic[T]):
         obj.set(self, value)
 
 
-def setting(key: str, default: T, kind: type | None = None) -> Any:
+def setting(key: str, default: T, kind: type | None = None) -> Option[T]:
     """Declare a user setting."""
     return Option("setting", key, default, kind or type(default))
 
 
-def persist(key: str, default: T, kind: type | None = None) -> Any:
+def persist(key: str, default: T, kind: type | None = None) -> Option[T]:
     """Declare a remembered window state value."""
     return Option("persist", key, default, kind or type(default))
 
@@ -148,15 +149,16 @@ class Settings:
     @property
     def version(self) -> int:
         """The settings file's format version."""
-        return int(self._qs.value("meta/version", SETTINGS_VERSION))
+        raw = self._qs.value("meta/version")
+        return SETTINGS_VERSION if raw is None else int(raw)
 
     def get(self, option: Option[T]) -> T:
         """The stored value of ``option``, or its default when missing or invalid."""
         raw = self._qs.value(option.path)
         if raw is None:
             return _copy(option.default)
-        try:
-            return _decode(raw, option.kind)
+        try:  # _decode converts to option.kind, the type of the option's default (T)
+            return cast("T", _decode(raw, option.kind))
         except (TypeError, ValueError):
             return _copy(option.default)
 

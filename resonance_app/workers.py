@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypeVar, TypeVarTuple
 
 from PySide6.QtCore import (
     QCoreApplication,
@@ -28,7 +28,8 @@ from PySide6.QtCore import (
 
 log = logging.getLogger(__name__)
 
-Done = Callable[[Any], None]
+R = TypeVar("R")  # what a job returns (or yields), handed to its callback
+Args = TypeVarTuple("Args")
 Failed = Callable[[BaseException], None]
 
 
@@ -112,7 +113,7 @@ def in_main_thread() -> bool:
     return threading.get_ident() == _gui_thread
 
 
-def to_main(fn: Callable[..., None], *args: Any) -> None:
+def to_main(fn: Callable[[*Args], None], *args: *Args) -> None:
     """Call ``fn(*args)`` on the GUI thread (directly when already there)."""
     if in_main_thread():
         fn(*args)
@@ -153,7 +154,7 @@ class Task:
         return self._finished.is_set()
 
 
-def run_task(fn: Callable[[], Any], on_done: Done | None = None,
+def run_task(fn: Callable[[], R], on_done: Callable[[R], None] | None = None,
              on_error: Failed | None = None, *, pool: PoolLike, name: str = "task") -> Task:
     """Run ``fn()`` on ``pool``; post ``on_done(result)`` or ``on_error(exc)`` to the GUI."""
     task = Task(name)
@@ -174,8 +175,8 @@ def run_task(fn: Callable[[], Any], on_done: Done | None = None,
     return task
 
 
-def run_generator(make: Callable[[Callable[[], bool]], Iterator[Any]], *,
-                  on_progress: Done, on_done: Callable[[bool], None] | None = None,
+def run_generator(make: Callable[[Callable[[], bool]], Iterator[R]], *,
+                  on_progress: Callable[[R], None], on_done: Callable[[bool], None] | None = None,
                   on_error: Failed | None = None, pool: PoolLike,
                   name: str = "generator") -> Task:
     """Run the generator ``make(should_stop)`` on ``pool``.
@@ -187,7 +188,7 @@ def run_generator(make: Callable[[Callable[[], bool]], Iterator[Any]], *,
     """
     task = Task(name)
     lock = threading.Lock()
-    slot: list[Any] = []  # the newest undelivered item (0 or 1 element)
+    slot: list[R] = []  # the newest undelivered item (0 or 1 element)
 
     def deliver() -> None:
         with lock:
@@ -255,21 +256,6 @@ def _make_pool(name: str, threads: int) -> QThreadPool:
     pool.setMaxThreadCount(max(1, threads))
     pool.setExpiryTimeout(30_000)
     return pool
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """An immutable query built on the GUI thread.
-
-    ``seed`` is what to analyse (a track id, a file path or ``(samples, sr)``) or
-    ``None`` to re-rank the seed already analysed; ``params`` is the engine's
-    ``SearchParams``; ``generation`` orders requests so stale answers are dropped.
-    """
-
-    generation: int
-    params: Any
-    seed: Any = None
-    label: str = ""
 
 
 class LatestOnly:

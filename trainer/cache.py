@@ -40,7 +40,7 @@ import numpy as np
 
 from engine.config import FeatureConfig
 from engine.dsp import LOG_FLOOR_DB
-from trainer.data import Track, discover_tracks
+from trainer.data import MANIFEST, TEST_SPLIT, Track, discover_tracks
 from trainer.errors import TrainerError
 
 if TYPE_CHECKING:  # the config imports torch; the cache's worker processes need not
@@ -201,7 +201,8 @@ def block_means(tgram: np.ndarray, block: int) -> np.ndarray:
 def compute_song(track: Track, layout: Layout) -> list[tuple[SongEntry, SongFeatures]]:
     """Decode one track; its cached features, then those of its degraded copies.
 
-    Validation tracks (manifest split ``val``) get no copies: they are never trained on.
+    Validation and test tracks (manifest split ``val``, ``test``) get no copies: they are
+    never trained on.
     """
     from engine.audio import audio_info, load_audio
 
@@ -213,7 +214,7 @@ def compute_song(track: Track, layout: Layout) -> list[tuple[SongEntry, SongFeat
             offset, duration = (total - layout.max_seconds) / 2.0, layout.max_seconds
     y = load_audio(track.path, sr=cfg.sr, offset=offset, duration=duration)
     out = [_song_features(track, track.song, y, layout)]
-    if layout.variants and track.split != "val":
+    if layout.variants and track.split not in ("val", TEST_SPLIT):
         from trainer.degrade import random_phone_recording
 
         base = int.from_bytes(hashlib.sha256(track.song.encode()).digest()[:4], "big")
@@ -333,6 +334,19 @@ class SQLiteCache:
                    for a, d in zip(arrays, _DTYPES, strict=True)),
                  json.dumps([list(a.shape) for a in arrays])))
 
+    def set_splits(self, splits: dict[str, str | None]) -> int:
+        """Give cached songs (and their degraded copies) the split ``splits`` names for
+        them; returns how many songs changed."""
+        changed = 0
+        with self._db:
+            for entry in self.entries():
+                song = variant_parent(entry.song) or entry.song
+                if song in splits and splits[song] != entry.split:
+                    self._db.execute("UPDATE songs SET split=? WHERE song=?",
+                                     (splits[song], entry.song))
+                    changed += song == entry.song
+        return changed
+
     def record_error(self, path: str, reason: str) -> None:
         """Remember a file that could not be analysed."""
         with self._db:
@@ -364,7 +378,15 @@ def cache_path(cache_dir: str | Path, layout: Layout) -> Path:
 
 def fill(sink: SQLiteCache | RamCache, tracks: Iterable[Track], *, workers: int = 1,
          log: Callable[[str], None] = print) -> int:
-    """Compute and store every track not yet in ``sink``; returns the number added."""
+    """Compute and store every track not yet in ``sink``; returns the number added.
+
+    Tracks already cached take the split the manifest now gives them.
+    """
+    tracks = list(tracks)
+    if isinstance(sink, SQLiteCache):
+        moved = sink.set_splits({t.song: t.split for t in tracks})
+        if moved:
+            log(f"[precompute] {moved} cached tracks changed split")
     todo = [t for t in tracks if not sink.has(t.song)]
     jobs = [(t, sink.layout) for t in todo]
     if workers > 1 and len(jobs) > 1:
@@ -424,6 +446,20 @@ def store_of(cfg: TrainConfig, cache_dir: Path, layout: Layout | None = None) ->
     tracks = None
     if cfg.cache_backend == "ram" and not cache_path(cache_dir, layout).is_file():
         tracks = discover_tracks(cfg.root, scan_root=cfg.scan_root, pairs_json=cfg.pairs_json)
-    return open_store(cache_dir, layout, backend=cfg.cache_backend,
-                      preload_ram=cfg.preload_ram, reuse=cfg.reuse_ram_across_trials,
-                      tracks=tracks)
+    store = open_store(cache_dir, layout, backend=cfg.cache_backend,
+                       preload_ram=cfg.preload_ram, reuse=cfg.reuse_ram_across_trials,
+                       tracks=tracks)
+    if tracks is None and (Path(cfg.root) / MANIFEST).is_file():
+        check_splits(store, discover_tracks(cfg.root, pairs_json=cfg.pairs_json))
+    return store
+
+
+def check_splits(store: FeatureStore, tracks: list[Track]) -> None:
+    """Refuse a cache whose splits are not the manifest's (a test track could be trained on)."""
+    split_of = {t.song: t.split for t in tracks}
+    stale = [e.song for e in original_entries(store)
+             if e.song in split_of and split_of[e.song] != e.split]
+    if stale:
+        raise TrainerError(f"the feature cache gives {len(stale)} tracks (e.g. {stale[0]}) "
+                           "another split than the corpus manifest; run `resonance-train "
+                           "precompute` to update it")

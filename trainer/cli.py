@@ -186,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _load_opts(p)
     p.add_argument("--out", type=Path, default=None, help="metrics JSON (default: next to --load)")
-    p.add_argument("--split", choices=["val", "all"], default="val")
+    p.add_argument("--split", choices=["val", "test", "all"], default="val",
+                   help="songs to score: validation, the test part (nothing is tuned on it), "
+                        "or every cached song")
     p = _add(sub, "export", _export, "export a checkpoint to ONNX with its model card")
     _common(p)
     _load_opts(p)

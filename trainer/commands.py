@@ -33,6 +33,11 @@ FORMATS = ("onnx", "int8")
 
 def precompute(cfg: TrainConfig, cache_dir: Path, *, workers: int | None = None) -> int:
     """Fill ``<cache_dir>/features/<fingerprint>.db`` from the data root."""
+    from trainer.distributed import ranks_from_env
+
+    if ranks_from_env().active:
+        raise TrainerError("precompute runs in one process (it uses every core); start it "
+                           "without torchrun")
     tracks = discover_tracks(cfg.root, scan_root=cfg.scan_root, pairs_json=cfg.pairs_json)
     cache = SQLiteCache(cache_path(cache_dir, layout_of(cfg)), layout_of(cfg))
     workers = workers or default_workers()
@@ -49,8 +54,11 @@ def search(cfg: TrainConfig, cache_dir: Path, runs_dir: Path, *, space: Path | N
            trials: int, proxy_epochs: int, device: str, timeout_s: float | None) -> int:
     """Optuna search over ``space`` (default: the shipped ``search_space.yaml``)."""
     from engine.config import default_config_dir
+    from trainer.distributed import ranks_from_env
     from trainer.hpo import run_search
 
+    if ranks_from_env().active:
+        raise TrainerError("search runs in one process; start it without torchrun")
     run_search(cfg, store_of(cfg, cache_dir),
                space_path=space or default_config_dir() / "search_space.yaml",
                runs_dir=runs_dir, n_trials=trials, proxy_epochs=proxy_epochs, device=device,
@@ -60,15 +68,27 @@ def search(cfg: TrainConfig, cache_dir: Path, runs_dir: Path, *, space: Path | N
 
 def refine(cfg: TrainConfig, cache_dir: Path, runs_dir: Path, *, device: str,
            topn: int = 0, fresh: bool = False) -> int:
-    """Full training into ``runs_dir/best`` (resuming unless ``fresh``), or of the HPO top-N."""
-    from trainer.hpo import refine_top
-    from trainer.train import fit
+    """Full training into ``runs_dir/best`` (resuming unless ``fresh``), or of the HPO top-N.
 
+    Under ``torchrun --nproc_per_node N`` the N processes train together
+    (:mod:`trainer.distributed`); rank 0 alone writes and prints.
+    """
+    from trainer.distributed import process_group, rank_device, ranks_from_env
+    from trainer.hpo import refine_top
+    from trainer.train import fit, resolve_device
+
+    ranks = ranks_from_env()
+    if topn and ranks.active:
+        raise TrainerError("--topn runs in one process; start it without torchrun")
     store = store_of(cfg, cache_dir)
     if topn:
         refine_top(cfg, store, runs_dir=runs_dir, topn=topn, device=device)
         return 0
-    result = fit(cfg, store, runs_dir / "best", device=device, resume=not fresh)
+    with process_group(ranks, rank_device(resolve_device(device), ranks)):
+        result = fit(cfg, store, runs_dir / "best", device=device, resume=not fresh,
+                     ranks=ranks)
+    if not ranks.main:
+        return 0
     print(f"[train] best {cfg.early_stopping.monitor}={result.best_metric:.4f} at epoch "
           f"{result.best_epoch + 1} -> {result.checkpoint}")
     return 0
@@ -94,11 +114,15 @@ def loaded_layout(loaded: LoadedModel, cfg: TrainConfig) -> Layout:
 
 def evaluate(loaded: LoadedModel, cfg: TrainConfig, cache_dir: Path, out: Path, *,
              split: str = "val") -> int:
-    """Score ``loaded`` on the validation songs (or ``all``); print a table, write JSON."""
+    """Score ``loaded`` on the validation songs (or the ``test`` part, or ``all``); print a
+    table, write JSON."""
     from trainer.train import split_store
 
     store = store_of(cfg, cache_dir, loaded_layout(loaded, cfg))
-    songs = original_entries(store) if split == "all" else split_store(store, cfg)[1]
+    songs = (original_entries(store) if split == "all" else split_store(store, cfg)[1]
+             if split == "val" else [e for e in original_entries(store) if e.split == split])
+    if not songs:
+        raise TrainerError(f"the feature cache holds no {split} songs")
     scores = evaluate_store(store, songs, loaded.embed)
     print(format_table(scores))
     metrics = {"backend": loaded.backend, **scores}

@@ -3,7 +3,8 @@
 A *song* is one recording (one file). Songs listed together in ``pairs_json`` (or
 sharing a manifest ``group``) are versions of one piece and are positives of each
 other. Train/validation is split by group, so no version of a validation piece is
-seen in training.
+seen in training. Tracks of the manifest's ``test`` split are in neither: nothing
+trains, tunes or selects a model on them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any, TypeVar
 from trainer.errors import TrainerError
 
 MANIFEST = "manifest.json"
+#: The manifest split that training, tuning and model selection never use.
+TEST_SPLIT = "test"
 T = TypeVar("T", bound=Any)
 
 
@@ -113,9 +116,11 @@ def split_songs(tracks: Sequence[T], *, val_fraction: float,
 
     ``tracks`` are :class:`Track` or cache entries (anything with ``group`` and ``split``).
 
-    A manifest ``split`` is used when every track has one; otherwise groups are
-    assigned by a hash of ``(seed, group)``, which is stable across runs.
+    Test tracks are left out. A manifest ``split`` is used when every other track has
+    one; otherwise groups are assigned by a hash of ``(seed, group)``, which is stable
+    across runs.
     """
+    tracks = [t for t in tracks if t.split != TEST_SPLIT]
     if tracks and all(t.split in ("train", "val") for t in tracks):
         return ([t for t in tracks if t.split == "train"], [t for t in tracks if t.split == "val"])
     train: list[T] = []

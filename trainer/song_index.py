@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.catalog import CatalogInvalid, read_catalog, write_catalog
+from engine.catalog import CatalogIdentity, CatalogInvalid, read_catalog, write_catalog
 from engine.index import VectorIndex, build_index, id_checksum, normalise
 from trainer.cache import SongEntry
 from trainer.errors import TrainerError
@@ -67,7 +67,7 @@ def write_song_index(folder: Path, entries: Sequence[SongEntry],
     tmp.write_text(json.dumps({"model_sha256": fingerprint, "dim": dim, "songs": songs},
                               indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, folder / SONGS_FILE)
-    return write_catalog(folder, indexes, fingerprint=fingerprint,
+    return write_catalog(folder, indexes, identity=CatalogIdentity(fingerprint, dim),
                          checksums={name: id_checksum(v) for name, v in ids.items()})
 
 
@@ -76,8 +76,8 @@ def read_song_index(folder: Path) -> SongIndex:
     try:
         doc = json.loads((folder / SONGS_FILE).read_text(encoding="utf-8"))
         checksums = {name: id_checksum(v) for name, v in _ids(doc["songs"]).items()}
-        indexes = read_catalog(folder, fingerprint=doc["model_sha256"], dim=int(doc["dim"]),
-                               checksums=checksums)
+        identity = CatalogIdentity(doc["model_sha256"], int(doc["dim"]))
+        indexes = read_catalog(folder, identity=identity, checksums=checksums)
     except (OSError, ValueError, KeyError, CatalogInvalid) as exc:
         raise TrainerError(f"no usable song index in {folder}: {exc}") from exc
     return SongIndex(indexes["tracks"], indexes["segments"], doc["songs"])

@@ -4,7 +4,8 @@ AdamW, linear warm-up then cosine decay (per step), mixed precision on CUDA
 (bfloat16 where supported, else float16 with a gradient scaler), gradient clipping,
 P x K batches from the feature cache with on-device augmentation, validation
 recall@5 every epoch with early stopping, ``ckpt.pt`` (best) and ``last.pt`` (resume)
-in the run folder.
+in the run folder. Under ``torchrun`` the processes share each batch
+(:mod:`trainer.distributed`); a run resumes with any number of processes.
 """
 
 from __future__ import annotations
@@ -31,12 +32,22 @@ from trainer.cache import (
 from trainer.checkpoint import CKPT_FILE, load_checkpoint, new_model, save_checkpoint
 from trainer.config import TrainConfig
 from trainer.data import split_songs
+from trainer.distributed import (
+    SINGLE,
+    Ranks,
+    barrier,
+    broadcast,
+    data_parallel,
+    gather_rows,
+    rank_device,
+    shard,
+)
 from trainer.early_stop import EarlyStopper
 from trainer.errors import TrainerError
 from trainer.evaluate import evaluate_store
 from trainer.losses import make_loss
 from trainer.model import EmbeddingNet
-from trainer.sampler import PKSampler, gather_quantized
+from trainer.sampler import Batch, PKSampler, gather_quantized
 
 LAST_FILE = "last.pt"
 #: Called after each epoch with (epoch, validation metrics); may raise to stop a trial.
@@ -99,10 +110,12 @@ class Trainer:
     """One training run of ``config`` on ``store``, writing into ``run_dir``."""
 
     def __init__(self, config: TrainConfig, store: FeatureStore, run_dir: str | Path, *,
-                 device: str = "auto", log: Callable[[str], None] = print) -> None:
-        self.config, self.store, self.log = config, store, log
+                 device: str = "auto", log: Callable[[str], None] = print,
+                 ranks: Ranks = SINGLE) -> None:
+        self.config, self.store, self.ranks = config, store, ranks
+        self.log = log if ranks.main else _quiet
         self.run_dir = Path(run_dir)
-        self.device = resolve_device(device)
+        self.device = rank_device(resolve_device(device), ranks)
         torch.manual_seed(config.seed)
         self.train_songs, self.val_songs = split_store(store, config)
         length = store.layout.segment_length
@@ -114,6 +127,9 @@ class Trainer:
                                  variant_prob=config.variant_prob)
         self.steps = config.steps_per_epoch or len(self.sampler)
         self.model = new_model(config).to(self.device)
+        self.net = data_parallel(self.model, self.device, ranks)
+        if ranks.rank:  # augmentation and dropout: each rank its own draws
+            torch.manual_seed(config.seed + 7919 * ranks.rank)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
         total, warm = config.epochs * self.steps, config.warmup_epochs * self.steps
@@ -135,14 +151,16 @@ class Trainer:
         self.elapsed = 0.0  # training seconds before this process (resume)
 
     # -- one step / epoch ------------------------------------------------------------
-    def _batch(self, songs: list[str], starts: np.ndarray
+    def _batch(self, batch: Batch, rows: slice
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Quantised segments gathered on the CPU, decoded on the training device."""
+        """This rank's ``rows`` of ``batch``: quantised segments gathered on the CPU,
+        decoded on the training device."""
         window = math.ceil(self.store.layout.segment_length * self.config.augment.window_scale)
-        arrays = gather_quantized(self.store, songs, starts, window)
-        if self.config.short_prob > 0:
-            tile_short_views(arrays[0], arrays[1], self.short_length, self.config.short_prob,
-                             self.sampler.rng)
+        # drawn for the whole batch on every rank: the sampler's generator stays in step
+        short = short_view_mask(len(batch.songs), window, self.short_length,
+                                self.config.short_prob, self.sampler.rng)[rows]
+        arrays = gather_quantized(self.store, batch.songs[rows], batch.starts[rows], window)
+        tile_short_views(arrays[0], arrays[1], self.short_length, short)
         mel, chroma, tempo = (torch.from_numpy(a).to(self.device, non_blocking=True)
                               for a in arrays)
         return (mel.float() * MEL_STEP_DB + LOG_FLOOR_DB, chroma.float() * (1.0 / 255.0),
@@ -170,15 +188,18 @@ class Trainer:
         self.model.train()
         losses = []
         for batch in self.sampler.batches(self.steps):
-            mel, chroma, tempo = augment_batch(*self._batch(batch.songs, batch.starts),
-                                               self.config.augment,
+            rows = shard(len(batch.songs) // self.config.views_per_song,
+                         self.config.views_per_song, self.ranks)
+            mel, chroma, tempo = augment_batch(*self._batch(batch, rows), self.config.augment,
                                                length=self.store.layout.segment_length)
             labels = torch.from_numpy(batch.labels).to(self.device)
             song_labels = torch.from_numpy(batch.song_labels).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                 enabled=self.amp_dtype is not None):
-                loss = self._loss(self.model.forward_pooled(mel, chroma, tempo), labels,
-                                  song_labels)
+                outputs = self.net(mel, chroma, tempo)
+                if self.ranks.active:  # every rank's loss covers the whole batch
+                    outputs = tuple(gather_rows(o, rows, len(batch.songs)) for o in outputs)
+                loss = self._loss(outputs, labels, song_labels)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
@@ -190,7 +211,9 @@ class Trainer:
         return float(np.mean(losses)) if losses else float("nan")
 
     def validate(self) -> dict[str, float]:
-        """Retrieval metrics on the validation songs."""
+        """Retrieval metrics on the validation songs (measured by rank 0)."""
+        if not self.ranks.main:
+            return {}
         self.model.eval()
         if not self.val_songs:
             return {"recall@5": 0.0}
@@ -213,7 +236,9 @@ class Trainer:
                 "groups": len({e.group for e in self.train_songs})}
 
     def save_last(self, epoch: int, metrics: dict[str, float]) -> None:
-        """Write ``last.pt`` with everything needed to resume after ``epoch``."""
+        """Write ``last.pt`` with everything needed to resume after ``epoch`` (rank 0)."""
+        if not self.ranks.main:
+            return
         payload = self._payload(epoch, metrics)
         payload.update(optimizer=self.optimizer.state_dict(),
                        scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(),
@@ -244,7 +269,8 @@ class Trainer:
     def fit(self, *, on_epoch: EpochCallback | None = None) -> FitResult:
         """Train until ``epochs`` or early stopping; returns the best checkpoint."""
         cfg, monitor = self.config, self.config.early_stopping.monitor
-        self.log(f"[train] device={self.device} train_songs={len(self.train_songs)} "
+        procs = f" processes={self.ranks.world}" if self.ranks.active else ""
+        self.log(f"[train] device={self.device}{procs} train_songs={len(self.train_songs)} "
                  f"val_songs={len(self.val_songs)} steps/epoch={self.steps} "
                  f"batch={self.sampler.identities}x{cfg.views_per_song}")
         stopped = self.stopper.should_stop
@@ -252,14 +278,15 @@ class Trainer:
         for epoch in range(self.start_epoch, cfg.epochs if not stopped else 0):
             t0 = time.perf_counter()
             loss = _guard_oom(self.train_epoch, cfg.batch_identities)
-            metrics = self.validate()
+            metrics, elapsed = broadcast((self.validate(), time.perf_counter() - began),
+                                         self.ranks)
             value = float(metrics.get(monitor, 0.0))
             best = self.stopper.update(value, epoch)
             self.history.append({"epoch": epoch, "loss": loss, **metrics,
                                  "lr": self.scheduler.get_last_lr()[0]})
-            if best:
+            if best and self.ranks.main:
                 save_checkpoint(self.run_dir / CKPT_FILE, self._payload(epoch, metrics))
-            self.elapsed = time.perf_counter() - began
+            self.elapsed = elapsed
             self.save_last(epoch, metrics)
             extra = "".join(f" {key}={metrics[key]:.4f}" for key in
                             ("version_map", "source_p@10") if key != monitor and key in metrics)
@@ -280,6 +307,7 @@ class Trainer:
         return self._finish(stopped)
 
     def _finish(self, stopped: bool) -> FitResult:
+        barrier(self.ranks)  # rank 0 has written the checkpoints
         best_path = self.run_dir / CKPT_FILE
         if self.config.early_stopping.restore_best and best_path.is_file():
             self.model.load_state_dict(load_checkpoint(best_path,
@@ -289,16 +317,23 @@ class Trainer:
                          history=self.history, stopped_early=stopped)
 
 
-def tile_short_views(mel: np.ndarray, chroma: np.ndarray, short: int, prob: float,
-                     rng: np.random.Generator) -> None:
-    """In place: with probability ``prob`` a view keeps only its first ``short`` frames,
-    repeated to the window's length (as the engine fills a short recording). The
-    rhythm vector stays the segment's mean, a close stand-in for the excerpt's."""
+def short_view_mask(n: int, window: int, short: int, prob: float,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Which of ``n`` views become short excerpts (each with probability ``prob``)."""
+    if prob <= 0 or short >= window:
+        return np.zeros(n, dtype=bool)
+    mask: np.ndarray = rng.random(n) < prob
+    return mask
+
+
+def tile_short_views(mel: np.ndarray, chroma: np.ndarray, short: int,
+                     chosen: np.ndarray) -> None:
+    """In place: each ``chosen`` view keeps only its first ``short`` frames, repeated to
+    the window's length (as the engine fills a short recording). The rhythm vector
+    stays the segment's mean, a close stand-in for the excerpt's."""
     window = mel.shape[-1]
-    if short >= window:
-        return
     reps = -(-window // short)
-    for i in np.flatnonzero(rng.random(mel.shape[0]) < prob):
+    for i in np.flatnonzero(chosen):
         mel[i] = np.tile(mel[i, :, :short], reps)[:, :window]
         chroma[i] = np.tile(chroma[i, :, :short], reps)[:, :window]
 
@@ -312,11 +347,16 @@ def _guard_oom(fn: Callable[[], float], batch_identities: int) -> float:
             f"batch, e.g. --batch_identities {max(2, batch_identities // 2)}") from exc
 
 
+def _quiet(_message: str) -> None:
+    """The log of the ranks other than 0."""
+
+
 def fit(config: TrainConfig, store: FeatureStore, run_dir: str | Path, *,
         device: str = "auto", resume: bool = True, on_epoch: EpochCallback | None = None,
-        log: Callable[[str], None] = print) -> FitResult:
-    """Train ``config`` on ``store`` into ``run_dir`` (resuming from ``last.pt``)."""
-    trainer = Trainer(config, store, run_dir, device=device, log=log)
+        log: Callable[[str], None] = print, ranks: Ranks = SINGLE) -> FitResult:
+    """Train ``config`` on ``store`` into ``run_dir`` (resuming from ``last.pt``); with
+    ``ranks``, as one of the processes of a distributed run."""
+    trainer = Trainer(config, store, run_dir, device=device, log=log, ranks=ranks)
     if resume:
         trainer.resume()
     return trainer.fit(on_epoch=on_epoch)

@@ -15,7 +15,7 @@ must match like two encodings of one signal do. Pairs that pass are joined into 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,6 +82,22 @@ class DuplicateGroup:
     def keep(self) -> Copy:
         """The copy to keep: lossless first, then the highest bitrate, then the longest."""
         return self.copies[0]
+
+    @property
+    def keep_reason(self) -> str:
+        """Why :attr:`keep` comes first, against the runner-up: "lossless", "highest
+        bitrate", "longest" (of the lossless copies, or at the same bitrate), or "" when
+        they tie on all three."""
+        if len(self.copies) < 2:
+            return ""
+        keep, runner_up = keep_order(self.keep.track), keep_order(self.copies[1].track)
+        if keep[0] != runner_up[0]:
+            return "lossless"
+        if keep[1] != runner_up[1]:
+            return "highest bitrate"
+        if keep[2] != runner_up[2]:
+            return "longest lossless copy" if not keep[0] else "longest"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -363,7 +379,9 @@ def _checked(a: TrackInfo, b: TrackInfo, a_span: tuple[float, float],
 
 def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInfo], *,
                     config: FeatureConfig, min_score: float = MIN_SCORE,
-                    min_correlation: float = MIN_CORRELATION) -> list[DuplicateGroup]:
+                    min_correlation: float = MIN_CORRELATION,
+                    progress: Callable[[int, int], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> list[DuplicateGroup]:
     """Groups of searchable tracks holding the same recording, largest first.
 
     Parameters
@@ -372,6 +390,10 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
     config : the model's feature configuration (segment length, alignment frames)
     min_score : mean in-step segment similarity for a pair to be compared sound for sound
     min_correlation : spectral match of the aligned probes for the pair to be copies
+    progress : called with (candidate pairs checked, candidate pairs) before the first
+        check and after each one
+    should_stop : polled before each check; True ends the search early, returning the
+        groups of the pairs checked so far
     """
     segment_seconds = config.segment.seconds
     ids = np.asarray(catalog.track_ids, np.int64)
@@ -390,7 +412,11 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
                                     min_sim=CANDIDATE_MIN)
     matches: dict[tuple[int, int], _Match] = {}
     table = SegmentTable(store, catalog, {t for p in pairs for t in p})
-    for a, b in sorted(pairs):
+    for done, (a, b) in enumerate(sorted(pairs)):
+        if progress is not None:
+            progress(done, len(pairs))
+        if should_stop is not None and should_stop():
+            break
         if a not in table or b not in table:
             continue
         score, a_span, b_span = shared_passage(table.similarities(a, b), table.starts(a),
@@ -399,6 +425,9 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
                 infos[a], infos[b], a_span, b_span, score, config=config,
                 min_correlation=min_correlation)) is not None:
             matches[(a, b)] = match
+    else:
+        if progress is not None:
+            progress(len(pairs), len(pairs))
     groups = [_group(members, matches, infos) for members in _components(matches)]
     groups.sort(key=lambda g: (-len(g.copies), str(g.keep.track.path)))
     return groups

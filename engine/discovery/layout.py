@@ -5,10 +5,10 @@ components, runs t-SNE (openTSNE, FFT-accelerated, no JIT) on at most
 :data:`MAX_ANCHORS` of them (the *anchors*), and places every other track at the
 distance-weighted mean of its :data:`PLACE_NEIGHBOURS` nearest anchors in PCA space.
 Tracks added later are placed the same way, so an update costs a nearest-neighbour
-search, never a new t-SNE. Measured in benchmarks/bench_discovery.py on 20,000
-tracks (share of a track's 10 nearest map neighbours by the same artist): t-SNE of
-every track 0.93 for 13 s of CPU; of 5,000 anchors 0.58 for 8 s; a 2-D PCA 0.03.
-Hence anchors only above 20,000 tracks.
+search, never a new t-SNE. t-SNE of every track keeps far more of a track's
+same-artist neighbours than t-SNE of 5,000 anchors, for about twice the CPU
+(benchmarks/RESULTS.md, "Discovery: map, song path, mixes"); hence anchors only above
+20,000 tracks.
 
 Coordinates are scaled into ``[-1, 1]``; a placed track, a convex mix of anchors,
 stays inside too.

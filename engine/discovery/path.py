@@ -26,7 +26,7 @@ CANDIDATES = 64
 #: Candidates per way-point on the second try.
 WIDER = 512
 #: Libraries up to this size are searched exhaustively (the cost grows with the square
-#: of the size: about 10 ms for a 10-song path at 500 tracks, 50-200 ms at 1,400).
+#: of the size; path timings: benchmarks/RESULTS.md, "Discovery").
 EXHAUSTIVE_BELOW = 500
 #: Tracks at least this similar to B count as copies of B and are left out.
 COPY_OF_B = 0.9999

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenuBar, QToolBar
+from PySide6.QtWidgets import QMenuBar, QToolBar, QWidget
 
 from resonance_app.icons import action_icon
 
@@ -44,17 +44,19 @@ class WindowCommands(Protocol):
     def show_about(self) -> None: ...
     def show_map(self) -> None: ...
     def show_mixes(self) -> None: ...
+    def show_duplicates(self) -> None: ...
     def focus_filter(self) -> None: ...
     def close(self) -> bool: ...
     def menuBar(self) -> QMenuBar: ...
     def addToolBar(self, toolbar: QToolBar) -> None: ...
     def addAction(self, action: QAction) -> None: ...
+    def window(self) -> QWidget: ...
 
 
 def _action(window: WindowCommands, text: str, slot: object,
             shortcut: str | QKeySequence | QKeySequence.StandardKey = "",
             tip: str = "", icon: str = "") -> QAction:
-    action = QAction(text, window)  # type: ignore[call-overload]
+    action = QAction(text, window.window())  # owned by the window, as its menus
     if shortcut:
         action.setShortcut(QKeySequence(shortcut))
     if tip:
@@ -74,7 +76,7 @@ def build_actions(w: WindowCommands, t: ActionTargets) -> dict[str, QAction]:
     a = {
         "add_folder": _action(w, "Add music folder…", w.choose_folder, "Ctrl+Shift+O",
                               "Add a folder of music to the library", "add_folder"),
-        "rescan": _action(w, "Rescan library", t.library.scan, "F5",
+        "rescan": _action(w, "Rescan library", lambda: t.library.scan(), "F5",
                           "Look for new, changed and removed files", "rescan"),
         "open": _action(w, "Open file…", t.seeds.open_file, QKeySequence.StandardKey.Open,
                         "Find songs like an audio file", "open"),
@@ -98,6 +100,8 @@ def build_actions(w: WindowCommands, t: ActionTargets) -> dict[str, QAction]:
                        "All songs on a map, neighbours sounding alike"),
         "mixes": _action(w, "Mixes", w.show_mixes, "Ctrl+Shift+M",
                          "The library in groups of songs that sound alike"),
+        "duplicates": _action(w, "Find duplicate files…", w.show_duplicates, "",
+                              "Files holding the same recording, and which copy to keep"),
     }
     a["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
     a["filter"].setShortcuts([QKeySequence("Ctrl+F"), QKeySequence("Ctrl+L")])
@@ -125,6 +129,7 @@ def build_actions(w: WindowCommands, t: ActionTargets) -> dict[str, QAction]:
     play_menu = bar.addMenu("&Playback")
     play_menu.addAction(a["play"])
     play_menu.addAction(a["stop"])
+    bar.addMenu("&Tools").addAction(a["duplicates"])
     bar.addMenu("&Help").addAction(a["about"])
     tools = QToolBar("Main")
     tools.setObjectName("mainToolbar")

@@ -46,7 +46,7 @@ class SearchControls(QWidget):
 
     paramsChanged = Signal(object)
 
-    def __init__(self, params_type: type, settings: Settings,
+    def __init__(self, params_type: type[SearchParams], settings: Settings,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._params_type = params_type
@@ -116,12 +116,13 @@ class SearchControls(QWidget):
 
     def params(self) -> SearchParams:
         """The engine ``SearchParams`` for the current positions."""
-        w = [self.weights[m].value() / 50.0 for m in MODALITIES]
-        if sum(w) == 0:
-            w = [1.0, 1.0, 1.0]  # all at zero means "no preference", not "nothing"
+        timbre, harmony, rhythm = (self.weights[m].value() / 50.0 for m in MODALITIES)
+        weights = (timbre, harmony, rhythm)
+        if sum(weights) == 0:
+            weights = (1.0, 1.0, 1.0)  # all at zero means "no preference", not "nothing"
         return self._params_type(
             k=self.top_k.value(), prf=self.prf.value(), diversity=self.diversity.value() / 100,
-            weights=tuple(w), exclude_same_album=self.same_album.isChecked(),
+            weights=weights, exclude_same_album=self.same_album.isChecked(),
             exclude_same_artist=self.same_artist.isChecked())
 
     def reset_defaults(self) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -85,8 +85,7 @@ class LibraryPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = TrackTableModel(self)
-        self.proxy = TrackFilterProxy(self)
-        self.proxy.setSourceModel(self.model)
+        self.proxy = TrackFilterProxy(self.model, self)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter by title, artist, album…  (Ctrl+F)")
         self.filter.setClearButtonEnabled(True)
@@ -288,7 +287,7 @@ class LibraryPanel(QWidget):
                               f"{_esc(track.format or '')}</small>")
         self.currentChanged.emit(track)
 
-    def _emit_for(self, signal: Any, row: int | None) -> None:
+    def _emit_for(self, signal: SignalInstance, row: int | None) -> None:
         if row is None:
             track = self.current_track()
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QLabel,
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
-from resonance_app.discovery import Discovery, MapData, MixInfo
+from resonance_app.discovery import Discovery
 from resonance_app.drops import read_drop
 from resonance_app.icons import app_icon
 from resonance_app.playback import Player
@@ -27,6 +27,7 @@ from resonance_app.seeding import SeedFlow
 from resonance_app.settings import Settings
 from resonance_app.views.actions import ActionTargets, build_actions
 from resonance_app.views.controls import SearchControls
+from resonance_app.views.discovery_flow import DiscoveryFlow
 from resonance_app.views.library_view import LibraryPanel
 from resonance_app.views.mixes_view import MixesPanel
 from resonance_app.views.player_bar import PlayerBar
@@ -46,12 +47,15 @@ if TYPE_CHECKING:
     from engine.model import ModelCard
     from resonance_app.library_api import LibraryFacade
     from resonance_app.views.about_dialog import AboutDialog
+    from resonance_app.views.duplicates_view import DuplicatesDialog
     from resonance_app.views.map_view import MapPanel
     from resonance_app.views.settings_dialog import SettingsDialog
 
 
 class MainWindow(QMainWindow):
     """Everything the user sees; engine work goes through the controller's pools."""
+
+    SCAN_RETRY_MS = 20_000  # an automatic scan that found the library busy tries again
 
     def __init__(self, library: LibraryFacade, *, settings: Settings | None = None,
                  pools: Pools | None = None, audio: AudioBackend | None = None,
@@ -67,7 +71,6 @@ class MainWindow(QMainWindow):
                                             workers=int(self.settings.worker_count), parent=self)
         self.session = SearchSession(library, self.pools, parent=self)
         self.discovery = Discovery(library, self.pools, parent=self)
-        self._map_stale = True  # the library changed since the map was laid out
         self.player = Player(self.audio, self.pools, parent=self)
         self.watcher = FolderWatcher(self.pools.playback, parent=self)
         self.watcher.enabled = bool(self.settings.watch_folders)
@@ -85,6 +88,9 @@ class MainWindow(QMainWindow):
         self.playlists = PlaylistFlow(self.playlist, self.session, self.discovery,
                                       self.controller, self.controls.params, self.prompts,
                                       self.settings, parent=self)
+        self.discovery_flow = DiscoveryFlow(
+            self.discovery, self.controller, self.session, self.seeds, self.playlists,
+            self.settings, map_page=self.map_page, mixes_panel=self.mixes_panel, window=self)
         self.actions_ = build_actions(self, ActionTargets(
             self.controller, self.seeds, self.recorder, self.player, self.playlist,
             self.library_panel, self.results, self.scan_bar))
@@ -97,8 +103,7 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePage(app_icon())
         self.library_panel = LibraryPanel()
         self.mixes_panel = MixesPanel()
-        self.map_panel: MapPanel | None = None  # made at first show (pyqtgraph loads then)
-        self.map_page = QWidget()
+        self.map_page = QWidget()  # holds the map panel once first shown
         QVBoxLayout(self.map_page).setContentsMargins(0, 0, 0, 0)
         self.seed_area = SeedArea()
         self.controls = SearchControls(params_type, self.settings)
@@ -141,6 +146,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
         self.library_label = QLabel()
         self.model_label = QLabel()
+        self.scan_waiting = QLabel()  # an automatic scan waits (e.g. another scan runs)
+        self.scan_waiting.setObjectName("scanWaiting")
+        self.scan_waiting.hide()
+        self.statusBar().addPermanentWidget(self.scan_waiting)
+        self._scan_retry = QTimer(self, singleShot=True, interval=self.SCAN_RETRY_MS)
+        self._scan_retry.timeout.connect(self._folders_changed)
         self.shared_label = QLabel()  # shown when another process has the library open
         self.shared_label.setObjectName("sharedLibraryWarning")
         self.shared_label.hide()
@@ -157,6 +168,7 @@ class MainWindow(QMainWindow):
         c.scanProgress.connect(self.scan_bar.update_progress)
         c.scanFinished.connect(self._scan_finished)
         c.scanFailed.connect(self._scan_failed)
+        c.scanDeferred.connect(self._scan_deferred)
         c.tracksChanged.connect(self._tracks_changed)
         c.errorsChanged.connect(
             lambda errors: self.scan_bar.set_errors(errors, scanning=c.scanning))
@@ -196,21 +208,22 @@ class MainWindow(QMainWindow):
         self.player.stateChanged.connect(self._player_state)
 
     def _connect_discovery(self) -> None:
-        d = self.discovery
         self.library_panel.moreLikeThese.connect(self.seeds.from_tracks)
         self.playlist.moreLikeThese.connect(self.seeds.from_tracks)
         self.library_panel.pathTo.connect(self.playlists.path_to)
         self.results.pathTo.connect(self.playlists.path_to)
-        self.centre_tabs.currentChanged.connect(
-            lambda _i: self.centre_tabs.currentWidget() is self.map_page and self._map_shown())
-        self.left_tabs.currentChanged.connect(
-            lambda _i: self.left_tabs.currentWidget() is self.mixes_panel and self._mixes_shown())
-        self.mixes_panel.count.setValue(int(self.settings.mix_count))
-        self.mixes_panel.mixesRequested.connect(self._make_mixes)
-        self.mixes_panel.playlistRequested.connect(self.playlists.open_tracks)
-        d.mixesReady.connect(self._mixes_ready)
-        d.mapReady.connect(self._map_ready)
-        d.failed.connect(self._discovery_failed)
+        self.centre_tabs.currentChanged.connect(self._centre_tab_changed)
+        self.left_tabs.currentChanged.connect(self._left_tab_changed)
+        self.discovery_flow.playRequested.connect(self.play)
+        self.discovery_flow.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+
+    def _centre_tab_changed(self, _index: int) -> None:
+        if self.centre_tabs.currentWidget() is self.map_page:
+            self.discovery_flow.map_shown()
+
+    def _left_tab_changed(self, _index: int) -> None:
+        if self.left_tabs.currentWidget() is self.mixes_panel:
+            self.discovery_flow.mixes_shown()
 
     def _current_track_changed(self, track: TrackInfo | None) -> None:
         self.library_panel.show_cover(None)  # until the new one is read
@@ -252,7 +265,7 @@ class MainWindow(QMainWindow):
             dialog.addFolder.connect(self.add_folder)
             dialog.rescanRequested.connect(self.controller.scan)
             dialog.modelChanged.connect(self._model_changed)
-            dialog.watchChanged.connect(lambda on: setattr(self.watcher, "enabled", on))
+            dialog.watchChanged.connect(self._set_watching)
             dialog.enterActionChanged.connect(self.set_enter_action)
             self.settings_dialog = dialog
         self.settings_dialog.show()
@@ -266,8 +279,8 @@ class MainWindow(QMainWindow):
         if self.about_dialog is None:
             lib = self.controller.library
             paths = [("Data folder", str(data_dir())),
-                     ("Library", str(getattr(lib, "folder", ""))),
-                     ("Model in use", str(getattr(lib, "model_dir", "") or "")),
+                     ("Library", str(lib.folder)),
+                     ("Model in use", str(lib.model_dir)),
                      ("Settings file", self.settings.file_name),
                      ("Error log", str(default_log_file()))]
             dialog = AboutDialog(paths, self)
@@ -317,10 +330,23 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.main_page)
         self.controller.add_folder(path)
 
+    def _set_watching(self, on: bool) -> None:
+        self.watcher.enabled = on
+        if not on:
+            self._stop_waiting()  # an update waiting for its turn is dropped too
+
     def _folders_changed(self) -> None:
-        if self.watcher.enabled and not self.controller.scanning:
+        """The watcher saw a change (or a waiting update retries): scan, quietly."""
+        waiting = not self.scan_waiting.isHidden()
+        if not self.watcher.enabled:
+            return
+        if self.controller.scanning:
+            if waiting:
+                self._scan_retry.start()  # after the scan under way, if that one fails
+            return
+        if not waiting:
             self.statusBar().showMessage("Music folders changed: updating the library…", 5000)
-            self.controller.scan()
+        self.controller.scan(automatic=True)
 
     def watch_roots(self) -> None:
         """(Re)start watching the library folders."""
@@ -328,10 +354,8 @@ class MainWindow(QMainWindow):
         self.controller.call(lib.roots, self.watcher.watch)
 
     def _scan_finished(self, cancelled: bool) -> None:
+        self._stop_waiting()
         self.scan_bar.hide()
-        self._map_stale = True
-        if self.map_page.isVisible():
-            self._map_shown()
         self.playlist.reload_if_saved()
         self.watch_roots()
         self.library_panel.empty.setText("No music found yet. Add a folder that holds "
@@ -344,11 +368,23 @@ class MainWindow(QMainWindow):
         self.scan_bar.hide()
         self.prompts.error(title, message)
 
+    def _scan_deferred(self, message: str, retry: bool) -> None:
+        """An update the folder watcher asked for could not start: say so once, in the
+        status bar (no dialog for what the user did not ask), and try again later."""
+        self.scan_bar.hide()
+        again = " Trying again shortly." if retry else ""
+        self.scan_waiting.setText("\u26a0 Library not updated" + (": waiting" if retry else ""))
+        self.scan_waiting.setToolTip(message + again)
+        self.scan_waiting.show()
+        if retry:
+            self._scan_retry.start()
+
+    def _stop_waiting(self) -> None:
+        self._scan_retry.stop()
+        self.scan_waiting.hide()
+
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)
-        if self.map_panel is not None:
-            self.map_panel.set_tracks({t.id: t for t in tracks})
-            self._map_follow(tracks)
         counts: dict[str, int] = {}
         for t in tracks:
             counts[t.status] = counts.get(t.status, 0) + 1
@@ -376,9 +412,6 @@ class MainWindow(QMainWindow):
         self.results.excerpt_seconds = float(getattr(seed, "duration", 0.0)) if excerpt else None
         self.results.set_results(results)
         self.seed_area.set_seed(self.session.seed_label, len(results))
-        if self.map_panel is not None:
-            self.map_panel.highlight(self.session.seed_track_ids,
-                                     [r.track.id for r in results])
 
     def _seed_failed(self, message: str) -> None:
         self.results.set_results([])  # never leave the last seed's results under the error
@@ -386,6 +419,16 @@ class MainWindow(QMainWindow):
         self.prompts.error("Cannot use this song", message)
 
     # -- discovery ---------------------------------------------------------------------
+    @property
+    def map_panel(self) -> MapPanel | None:
+        """The library map, once first shown."""
+        return self.discovery_flow.map_panel
+
+    @property
+    def duplicates_dialog(self) -> DuplicatesDialog | None:
+        """The duplicates window, once opened."""
+        return self.discovery_flow.duplicates_dialog
+
     def show_map(self) -> None:
         """Bring the library map to the front (laid out in the background if needed)."""
         self.stack.setCurrentWidget(self.main_page)
@@ -395,67 +438,11 @@ class MainWindow(QMainWindow):
         """Bring the mixes to the front, making them at the chosen count if none are shown."""
         self.stack.setCurrentWidget(self.main_page)
         self.left_tabs.setCurrentWidget(self.mixes_panel)
-        self._mixes_shown()
+        self.discovery_flow.mixes_shown()
 
-    def _mixes_shown(self) -> None:
-        if not self.mixes_panel.mixes and self.mixes_panel.make.isEnabled():
-            self.mixes_panel.request()
-
-    def _map_follow(self, tracks: list[TrackInfo]) -> None:
-        """Lay the map out again when tracks came or went outside a scan (a folder
-        removed); a scan's end does it too, once."""
-        data = self.map_panel.data if self.map_panel is not None else None
-        if data is None or self.controller.scanning:
-            return
-        if {t.id for t in tracks if t.status == "ok"} != set(data.ids.tolist()):
-            self._map_stale = True
-            if self.map_page.isVisible():
-                self._map_shown()
-
-    def _mixes_ready(self, mixes: list[MixInfo]) -> None:
-        self.mixes_panel.set_mixes(mixes)
-        if self.map_panel is not None:
-            self.map_panel.set_mixes(mixes)  # the map's colours are the panel's mixes
-
-    def _make_mixes(self, count: int | None) -> None:
-        self.settings.mix_count = count or 0
-        self.discovery.load_mixes(count)
-
-    def _map_shown(self) -> None:
-        panel = self._ensure_map_panel()
-        if self._map_stale and not self.discovery.map_busy:
-            self._map_stale = False
-            panel.set_busy("Laying out the map of the library…")
-            self.discovery.load_map(int(self.settings.mix_count) or None)
-
-    def _ensure_map_panel(self) -> MapPanel:
-        """The map panel, made on first use so pyqtgraph does not slow the start-up."""
-        if self.map_panel is None:
-            from resonance_app.views.map_view import MapPanel
-
-            panel = MapPanel()
-            panel.seedRequested.connect(self.seeds.from_track_id)
-            panel.playlistRequested.connect(self.playlists.open_tracks)
-            layout = self.map_page.layout()
-            assert layout is not None
-            layout.addWidget(panel)
-            self.map_panel = panel
-        return self.map_panel
-
-    def _map_ready(self, data: MapData) -> None:
-        panel = self._ensure_map_panel()
-        panel.set_map(data, self._tracks_by_id())
-        panel.highlight(self.session.seed_track_ids,
-                                 [r.track.id for r in self.session.results])
-
-    def _discovery_failed(self, message: str) -> None:
-        self.mixes_panel.failed(message)
-        if self.map_panel is not None:
-            self.map_panel.set_busy(message)
-        self.statusBar().showMessage(message, 8000)
-
-    def _tracks_by_id(self) -> dict[int, TrackInfo]:
-        return {t.id: t for t in self.controller.tracks}
+    def show_duplicates(self) -> None:
+        """Open the list of duplicate files (searched in the background)."""
+        self.discovery_flow.show_duplicates()
 
     # -- playback ----------------------------------------------------------------------
     def play(self, track: TrackInfo, offset: float = 0.0) -> None:
@@ -509,6 +496,7 @@ class MainWindow(QMainWindow):
         self.player.stop()
         self.scan_bar.close_errors()
         self.recorder.close()
+        self.discovery_flow.close()
         for dialog in (self.settings_dialog, self.about_dialog):
             if dialog is not None:
                 dialog.close()

@@ -137,11 +137,44 @@ class MatchStrip(QWidget):
 
 
 class RegionSlider(QSlider):
-    """A seek bar that shows a region of the track behind its groove."""
+    """A seek bar that shows a region of the track behind its groove.
+
+    ``seekRequested`` carries each position the user chose: a click on the groove (the
+    handle jumps there, as in a media player), the end of a drag, a key or the wheel.
+    """
+
+    seekRequested = Signal(int)  # slider units
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.region: tuple[float, float] | None = None  # in slider units
+        self.sliderReleased.connect(lambda: self.seekRequested.emit(self.value()))
+        self.actionTriggered.connect(self._action)
+
+    def _action(self, action: int) -> None:
+        """Keys and the wheel step the position (dragging reports on release)."""
+        if action not in (QSlider.SliderAction.SliderMove.value,
+                          QSlider.SliderAction.SliderNoAction.value):
+            self.seekRequested.emit(self.sliderPosition())
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        opt = QStyleOptionSlider()
+        self.initStyleOption(opt)
+        style, control = self.style(), QStyle.ComplexControl.CC_Slider
+        handle = style.subControlRect(control, opt, QStyle.SubControl.SC_SliderHandle, self)
+        pos = event.position().toPoint()
+        if (event.button() != Qt.MouseButton.LeftButton or handle.contains(pos)
+                or self.maximum() <= self.minimum()):
+            super().mousePressEvent(event)  # the handle: an ordinary drag
+            return
+        groove = style.subControlRect(control, opt, QStyle.SubControl.SC_SliderGroove, self)
+        half = handle.width() // 2
+        value = QStyle.sliderValueFromPosition(self.minimum(), self.maximum(),
+                                               pos.x() - groove.left() - half,
+                                               max(1, groove.width() - handle.width()))
+        self.setValue(value)
+        self.seekRequested.emit(value)
+        event.accept()
 
     def set_region(self, region: tuple[float, float] | None) -> None:
         """Mark ``region`` (start, end) in slider units; None clears it."""

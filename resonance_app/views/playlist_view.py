@@ -49,6 +49,18 @@ def _button(text: str) -> QToolButton:
     return button
 
 
+def write_playlist_file(rows: Sequence[TrackInfo | MissingEntry], path: Path, fmt: str,
+                        title: str | None) -> Path:
+    """Write ``rows`` as an M3U8 or XSPF file, missing files included (by their path, as
+    a player keeps a dead entry), so the list reads back whole once the files return."""
+    from engine.playlist_files import PlaylistEntry, write_m3u8, write_xspf
+
+    entries = [PlaylistEntry(Path(t.path), t.title, t.artist, t.duration) for t in rows]
+    if fmt == "xspf":
+        return write_xspf(path, entries, title=title)
+    return write_m3u8(path, entries, title=title)
+
+
 def playlist_files(mime: QMimeData) -> list[Path]:
     """The playlist files (M3U, M3U8, XSPF) among dropped URLs."""
     return [Path(u.toLocalFile()) for u in mime.urls()
@@ -59,11 +71,13 @@ class PlaylistView(QTableView):
     """A track table that reorders its rows by drag and accepts library rows."""
 
     tracksDropped = Signal(list, int)  # track ids, row to insert before
+    filesDropped = Signal(list, int)  # paths from another program, row to insert before
     playlistsDropped = Signal(list)  # playlist file paths to import
 
     def __init__(self, model: PlaylistModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         configure_table(self)
+        self._rows = model  # the view's model, typed: drops move its rows
         self.setModel(model)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
@@ -73,7 +87,7 @@ class PlaylistView(QTableView):
 
     def _drop_row(self, event: QDropEvent) -> int:
         index = self.indexAt(event.position().toPoint())
-        return index.row() if index.isValid() else self.model().rowCount()
+        return index.row() if index.isValid() else self._rows.rowCount()
 
     @staticmethod
     def _wanted(mime: QMimeData) -> bool:
@@ -99,9 +113,16 @@ class PlaylistView(QTableView):
             return
         row = self._drop_row(event)
         rows = rows_from_mime(event.mimeData())
-        if rows and event.source() in (self, None):  # None: a synthesised (test) drop
-            self.model().move_rows(rows, row)
+        if rows and event.source() is self:  # rows of this very list: a reorder
+            self._rows.move_rows(rows, row)
             event.setDropAction(Qt.DropAction.CopyAction)  # nothing for Qt to delete
+            event.accept()
+            return
+        if event.source() is None:  # another program (or Resonance on another library):
+            # its row numbers and track ids mean nothing here, its files do
+            paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+            self.filesDropped.emit(paths, row)
+            event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
             return
         ids = track_ids_from_mime(event.mimeData())
@@ -127,6 +148,7 @@ class PlaylistPanel(QWidget):
         self.model = PlaylistModel(self)
         self.view = PlaylistView(self.model)
         self.view.tracksDropped.connect(self._insert_ids)
+        self.view.filesDropped.connect(self._insert_files)
         self.view.playlistsDropped.connect(self._import_files)
         self.view.doubleClicked.connect(lambda i: self._play_row(i.row()))
         self._saved_keys: list[int | str] = []
@@ -138,6 +160,7 @@ class PlaylistPanel(QWidget):
                               "to import one)")
         self.summary = QLabel()
         self.summary.setEnabled(False)
+        self.summary.setWordWrap(True)  # a long message must not widen the panel
         self.save_button = _button("Save…")
         self.save_button.clicked.connect(self.save)
         self.export_button = _button("Export…")
@@ -228,6 +251,18 @@ class PlaylistPanel(QWidget):
             self.model.set_rows(rows[:row] + tracks + rows[row:])
 
         self.controller.call(resolve, insert)
+
+    def _insert_files(self, paths: list[Path], row: int) -> None:
+        """Insert the dropped files that are library tracks; say how many are not."""
+        by_path = {Path(t.path): t for t in self.controller.tracks}
+        found = [by_path[p] for p in paths if p in by_path]
+        if found:
+            rows = self.model.rows()
+            self.model.set_rows(rows[:row] + found + rows[row:])
+        if len(found) < len(paths):
+            n = len(paths) - len(found)
+            self.summary.setText(f"Left out {n} dropped file{'s' if n != 1 else ''} that "
+                                 "the library does not hold.")
 
     # -- library -----------------------------------------------------------------------
     def save(self) -> None:
@@ -332,10 +367,12 @@ class PlaylistPanel(QWidget):
             out = out.with_name(f"{out.name}.{fmt}")
         self.settings.playlist_dir = str(out.parent)
         self.settings.playlist_format = fmt
-        ids = [t.id for t in self.model.rows() if t.id is not None]
-        lib, title = self.controller.library, self.name or None
-        self.controller.call(lambda: lib.export_playlist(ids, out, fmt=fmt, title=title),
-                             lambda _r: self.summary.setText(f"Exported to {out.name}"))
+        rows, title = self.model.rows(), self.name or None
+        missing = sum(1 for t in rows if t.id is None)
+        kept = (f" (with {missing} missing file{'s' if missing != 1 else ''}, kept by path)"
+                if missing else "")
+        self.controller.call(lambda: write_playlist_file(rows, out, fmt, title),
+                             lambda _r: self.summary.setText(f"Exported to {out.name}{kept}"))
 
     def _set_saved(self, names: list[str]) -> None:
         self.saved.clear()
@@ -361,14 +398,14 @@ class PlaylistPanel(QWidget):
                              "Add results here, or drag songs in from the library.")
         for b in (self.save_button, self.export_button, self.clear_button):
             b.setEnabled(bool(rows))
-        self.like_button.setEnabled(any(getattr(t, "id", None) is not None for t in rows))
+        self.like_button.setEnabled(any(t.id is not None for t in rows))
         self._selection()
 
     def _more_like_these(self) -> None:
         """The selected songs (or the whole playlist) found in the library, as seeds."""
         rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
         tracks = [self.model.track(r) for r in rows] or self.model.rows()
-        found = [t for t in tracks if getattr(t, "id", None) is not None]
+        found = [t for t in tracks if t.id is not None]
         if found:
             self.moreLikeThese.emit(found)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
@@ -103,7 +103,8 @@ class RecordDialog(QDialog):
     @property
     def device(self) -> AudioDevice | None:
         """The chosen input device."""
-        return self.devices.currentData()
+        # item data comes back as a QVariant (Any in Qt's stubs); _fill_devices stores these
+        return cast("AudioDevice | None", self.devices.currentData())
 
     def start(self) -> None:
         """Start the countdown, then the recording."""

@@ -196,7 +196,7 @@ class ResultsPanel(QWidget):
         duration = result.track.duration or self.region_of(result)[1]
         self.strip.set_match(duration, self.region_of(result))
         a, b = self.strip.region or (0.0, 0.0)
-        confidence = float(getattr(result, "match_confidence", 0.0) or 0.0)
+        confidence = result.match_confidence
         sure = f" (alignment {100 * confidence:.0f} %)" if confidence > 0 else ""
         self.strip_label.setText(f"Matches at {format_duration(a)}–{format_duration(b)}{sure}:")
         self.matchShown.emit(result.track.id)

@@ -145,11 +145,9 @@ class SettingsDialog(QDialog):
         """Show the model in use and the installed ones (read off the GUI thread)."""
         ctl = self.controller
         lib = ctl.library
-        folder = getattr(lib, "folder", None)
 
         def read() -> tuple[ModelCard | None, list[InstalledModel]]:
-            return getattr(lib, "model_card", None), installed_models(
-                Path(folder) if folder else None, getattr(lib, "model_dir", None))
+            return lib.model_card, installed_models(lib.folder, lib.model_dir)
 
         def failed(exc: BaseException) -> None:
             self._show_models(None, installed_models(None))
@@ -167,7 +165,7 @@ class SettingsDialog(QDialog):
             self.model_summary.addRow(label, text)
         self.card.setPlainText(describe_card(card))
         self._installed = installed
-        self._current_sha = getattr(card, "sha256", "")
+        self._current_sha = card.sha256 if card is not None else ""
         self.models.clear()
         for model in installed:
             item = QListWidgetItem(model.label)
@@ -215,10 +213,9 @@ class SettingsDialog(QDialog):
             self._reload_folders()
 
     def _remove_folder(self) -> None:
-        item = self.folders.currentItem()
-        if item is None:
+        if self.folders.currentRow() < 0:  # nothing chosen
             return
-        self.controller.remove_folder(Path(item.text()))
+        self.controller.remove_folder(Path(self.folders.currentItem().text()))
         self._reload_folders()
 
     def _model_switched(self, _folder: str) -> None:

@@ -124,7 +124,7 @@ class TrainPanel(QWidget):
         if not training_available():
             self.prompts.info("Training", install_hint())
             return
-        folder = Path(getattr(self.controller.library, "folder", Path.cwd()))
+        folder = self.controller.library.folder
         self.out_dir = folder / "models" / time.strftime("trained-%Y%m%d-%H%M%S")
         program, args = train_command(str(folder), str(self.out_dir))
         proc = QProcess(self)

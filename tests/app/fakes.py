@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QRunnable
 
+from engine.discovery.duplicates import Copy, DuplicateGroup, keep_order
 from engine.discovery.mixes import Mix
 from engine.errors import DecodeError, ParameterError
 from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
@@ -85,6 +86,8 @@ def make_track(i: int, *, folder: Path = Path("/music"), album: str | None = Non
 class FakeLibrary:
     """A scripted Library: ``n`` tracks, scans that yield one step per track."""
 
+    DUPLICATE_PAIRS = 10  # candidate pairs a duplicate search pretends to check
+
     def __init__(self, n: int = 30, *, scan_gate: threading.Semaphore | None = None,
                  bad_files: tuple[str, ...] = ()) -> None:
         self.others = 0  # other processes with this library open
@@ -95,13 +98,18 @@ class FakeLibrary:
         self._errors: list[FakeScanError] = []
         self.scan_gate = scan_gate  # when given, each scan step takes one permit
         self.map_gate: threading.Semaphore | None = None  # when given, the map waits for it
+        self.duplicate_groups: list[DuplicateGroup] = []  # what duplicates() finds
+        self.duplicates_error: Exception | None = None  # raised by duplicates() when set
+        self.duplicates_gate: threading.Semaphore | None = None  # one permit a checked pair
         self.bad_files = bad_files
         self.calls: list[tuple[str, Any]] = []
+        self.scanned_roots: list[list[Path] | None] = []  # what each scan was asked for
         self.analyze_count = 0
         self.search_count = 0
         self.closed = False
         self.card: Any = None
         self.folder = Path("/library")
+        self._model_dir = Path("/library/no-model")  # no model until set_model
 
     # -- folders and scanning -------------------------------------------------------------
     def roots(self) -> list[Path]:
@@ -119,6 +127,7 @@ class FakeLibrary:
              should_stop: Callable[[], bool] | None = None) -> Iterator[ScanProgress]:
         """One progress step per track; stops when ``should_stop()``."""
         self.calls.append(("scan", workers))
+        self.scanned_roots.append(roots)
         total = len(self._all) + len(self.bad_files)
         yield ScanProgress(stage="walk", done=0, total=total)
         for done, track in enumerate(self._all, start=1):
@@ -250,6 +259,33 @@ class FakeLibrary:
         row = {int(t): r for r, t in enumerate(ids)}
         return [self.track(int(ids[r])) for r in song_path(x, row[start], row[end], length)]
 
+    def duplicates(self, *, progress: Callable[[int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> list[DuplicateGroup]:
+        """``duplicate_groups``, after checking ``DUPLICATE_PAIRS`` pretend pairs (each
+        waiting for ``duplicates_gate`` when set). Like the engine, ``should_stop`` ends
+        the search early with what was found (here: all of it)."""
+        self.calls.append(("duplicates", None))
+        for done in range(self.DUPLICATE_PAIRS):
+            if progress is not None:
+                progress(done, self.DUPLICATE_PAIRS)
+            if should_stop is not None and should_stop():
+                return list(self.duplicate_groups)
+            if self.duplicates_gate is not None:
+                self._wait_for_permit(self.duplicates_gate, should_stop)
+        if self.duplicates_error is not None:
+            raise self.duplicates_error
+        if progress is not None:
+            progress(self.DUPLICATE_PAIRS, self.DUPLICATE_PAIRS)
+        return list(self.duplicate_groups)
+
+    @staticmethod
+    def _wait_for_permit(gate: threading.Semaphore,
+                         should_stop: Callable[[], bool] | None) -> None:
+        """Take a permit of ``gate`` (waiting at most 5 s), or give up once stopped."""
+        for _ in range(250):
+            if gate.acquire(timeout=0.02) or (should_stop is not None and should_stop()):
+                return
+
     # -- playlists ------------------------------------------------------------------------
     def save_playlist(self, name: str, track_ids: Sequence[int | Path]) -> None:
         self._playlists[name] = list(track_ids)
@@ -275,13 +311,13 @@ class FakeLibrary:
         del self._playlists[name]
 
     def playlist_file_title(self, path: Path) -> str:
-        from engine.playlists import file_title
+        from engine.playlist_files import file_title
 
         return file_title(Path(path)) or Path(path).stem
 
     def import_playlist(self, path: Path, *, name: str | None = None) -> str:
         """Entries matched to the fake tracks by path; others kept as paths."""
-        from engine.playlists import fmt_for, read_m3u8, read_xspf
+        from engine.playlist_files import fmt_for, read_m3u8, read_xspf
 
         entries = read_xspf(path)[1] if fmt_for(Path(path)) == "xspf" else read_m3u8(path)
         by_path = {t.path: t.id for t in self._all}
@@ -290,26 +326,19 @@ class FakeLibrary:
         self.calls.append(("import_playlist", chosen))
         return chosen
 
-    def export_playlist(self, name_or_ids: str | list[int], path: Path,
-                        fmt: str = "m3u8", *, title: str | None = None) -> Path:
-        """Write the playlist with the engine's writers (so tests read real files)."""
-        from engine.playlists import PlaylistEntry, write_m3u8, write_xspf
-
-        ids = self._playlists[name_or_ids] if isinstance(name_or_ids, str) else name_or_ids
-        entries = [PlaylistEntry.from_track(self.track(i)) for i in ids]
-        self.calls.append(("export_playlist", fmt))
-        if fmt == "xspf":
-            return write_xspf(Path(path), entries, title=title)
-        return write_m3u8(Path(path), entries, title=title)
-
     @property
     def model_card(self) -> Any:
         return self.card
+
+    @property
+    def model_dir(self) -> Path:
+        return self._model_dir
 
     def set_model(self, model_dir: Path) -> None:
         from engine.model import load_card
 
         self.card = load_card(model_dir)
+        self._model_dir = Path(model_dir)
         self.calls.append(("set_model", Path(model_dir)))
 
     def others_open(self) -> int:
@@ -374,3 +403,11 @@ class ScriptedPrompts:
         """Texts of the error messages shown so far."""
         return [m[2] for m in self.messages if m[0] == "error"]
 
+
+
+def duplicate_group(tracks: Sequence[TrackInfo], *, start: float = 0.0,
+                    end: float = 60.0) -> DuplicateGroup:
+    """The engine's group of ``tracks``, the copy to keep first (by the engine's order)."""
+    ordered = sorted(tracks, key=keep_order)
+    return DuplicateGroup(tuple(Copy(t, start, end, 1.0 if i == 0 else 0.98)
+                                for i, t in enumerate(ordered)))

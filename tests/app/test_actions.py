@@ -39,6 +39,8 @@ def test_every_menu_action_and_toolbar_button_runs_cleanly(qtbot, make_main_wind
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
         QApplication.processEvents()
     assert reporter.count == 0, reporter.log_file.read_text()
+    # triggered(bool) must not reach a slot's optional argument: Rescan scans every folder
+    assert library.scanned_roots and all(r is None for r in library.scanned_roots)
     quit_action.trigger()
     assert not w.isVisible()
     assert reporter.count == 0

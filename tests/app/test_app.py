@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from resonance_app.app import WARM_UP_MODULES, app_icon, run_app
+
+
+@pytest.fixture(autouse=True)
+def native_stderr_restored() -> Iterator[None]:
+    """run_app sends C-level stderr to a log file; later tests get the terminal back."""
+    saved, python_stderr = os.dup(2), sys.stderr
+    yield
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
+    sys.stderr = python_stderr
 
 
 def test_run_app_opens_default_library_and_quits(qtbot, monkeypatch, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from tests.app.fakes import FakeLibrary
+from tests.app.helpers import context_menu
 
 
 def _view_pos(w, xy) -> QPoint:
@@ -263,9 +264,7 @@ def test_path_to_a_second_track_becomes_a_playlist(qtbot, make_main_window, libr
 def _context_action(w, text: str):
     """The action called ``text`` in the library table's context menu at the current row."""
     view = w.library_panel.view
-    rect = view.visualRect(view.currentIndex())
-    view.customContextMenuRequested.emit(rect.center())
-    menu = w.library_panel._menu_ref
+    menu = context_menu(view.viewport(), view.visualRect(view.currentIndex()).center())
     (action,) = [a for a in menu.actions() if a.text().startswith(text)]
     menu.close()
     return action

@@ -56,8 +56,9 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
     assert w.errors_dialog.table.rowCount() >= 3
 
     track = next(t for t in w.controller.tracks if t.status == "ok")
+    assert w.library_panel.select_track(track.id)
     with qtbot.waitSignal(w.session.resultsReady, timeout=30_000):
-        w.seeds.from_track(track)
+        w.library_panel.find_action.trigger()  # Library ▸ Find similar songs
     first = [r.track.id for r in w.results.model.rows()]
     assert first and track.id not in first
     assert all(-1.0 - 1e-6 <= v <= 1.0 + 1e-6 for r in w.results.model.rows()
@@ -86,19 +87,21 @@ def test_scan_search_rerank_record_play(qtbot, make_main_window, real_library, m
 
     w.results.add_all.click()
     prompts.texts.append("E2E")
-    w.playlist.save()
+    w.playlist.save_button.click()
     qtbot.waitUntil(lambda: real_library.playlists() == ["E2E"], timeout=5000)
     out = tmp_path / "e2e.m3u8"
     prompts.save_files.append(str(out))
-    w.playlist.export()
+    w.playlist.export_button.click()
     qtbot.waitUntil(out.exists, timeout=5000)
     assert len([x for x in out.read_text().splitlines() if x and not x.startswith("#")]) == 5
 
-    w.play([t for t in w.controller.tracks if t.status == "ok"][1], 2.0)
+    assert w.library_panel.select_track([t for t in w.controller.tracks
+                                         if t.status == "ok"][1].id)
+    w.library_panel.play_action.trigger()
     qtbot.waitUntil(lambda: w.player.state == "playing", timeout=10_000)
-    qtbot.waitUntil(lambda: w.player.decoded_until >= 3.0, timeout=10_000)  # streamed
+    qtbot.waitUntil(lambda: w.player.decoded_until >= 1.0, timeout=10_000)  # streamed
     fake_audio.last.pull(44100)
-    assert w.player.position == pytest.approx(3.0)
+    assert w.player.position == pytest.approx(1.0)
     assert np.abs(np.concatenate(fake_audio.last.played)).max() > 0.01
     assert not prompts.errors, prompts.errors
 
@@ -114,6 +117,7 @@ def test_corrupt_seed_file_message(qtbot, make_main_window, real_library, music,
     assert prompts.errors and bad.name in prompts.errors[-1]
 
 
+@pytest.mark.slow  # scans, then lays out a map
 def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_window,
                                                           real_library, music, real_pools,
                                                           prompts, fresh_settings) -> None:
@@ -156,6 +160,7 @@ def test_map_mixes_path_and_together_on_a_scanned_library(qtbot, make_main_windo
     assert not prompts.errors, prompts.errors
 
 
+@pytest.mark.slow  # real scans through the app, a held lock and a full disk
 def test_a_busy_library_and_a_full_disk_each_give_one_clear_message(
         qtbot, make_main_window, real_library, music, real_pools, prompts, fresh_settings,
         monkeypatch) -> None:
@@ -215,3 +220,48 @@ def test_a_busy_library_and_a_full_disk_each_give_one_clear_message(
         "error", "Scan not started",
         f"The library {str(real_library.folder)!r} is read-only (read-only media or "
         "permissions): it can be searched but not scanned.")]
+
+
+def test_watcher_updates_wait_quietly_while_another_scan_holds_the_library(
+        qtbot, make_main_window, real_library, real_pools, prompts, fresh_settings,
+        tmp_path: Path) -> None:
+    """Each folder change tries a scan; while another process scans, that shows once in
+    the status bar (no dialog per attempt) and the update runs when the lock is free."""
+    from engine.scanlock import scan_lock
+
+    fresh_settings.worker_count = 0
+    folder = tmp_path / "watched"
+    write_music(folder, 1, seconds=4, sr=SR)
+    real_library.add_root(folder)
+    w = make_main_window(real_library, pools=real_pools)
+    w.watcher._timer.setInterval(50)
+    w._scan_retry.setInterval(300)
+    qtbot.waitUntil(lambda: str(folder) in w.watcher.watched(), timeout=10_000)
+    attempts: list[bool] = []
+    w.controller.scanDeferred.connect(lambda _message, retry: attempts.append(retry))
+    with scan_lock(real_library.folder):  # another process's scan, as far as the lock goes
+        for i in range(3):
+            n = len(attempts)
+            (folder / f"note{i}.txt").write_text("x", encoding="utf-8")
+            qtbot.waitUntil(lambda n=n: len(attempts) > n, timeout=10_000)
+        qtbot.waitUntil(lambda: len(attempts) >= 5, timeout=10_000)  # retries, quietly too
+        assert prompts.messages == []
+        assert all(attempts) and w.scan_waiting.isVisible() and w.scan_bar.isHidden()
+        assert "Another scan is running" in w.scan_waiting.toolTip()
+        assert real_library.count() == 0
+        with qtbot.waitSignal(w.controller.scanFailed, timeout=30_000):
+            w.actions_["rescan"].trigger()  # one the user asks for still says why, in a box
+        assert [m[1] for m in prompts.messages] == ["Scan not started"]
+    with qtbot.waitSignal(w.controller.scanFinished, timeout=60_000):
+        pass  # the waiting update runs once the other scan is over
+    assert w.scan_waiting.isHidden() and len(prompts.messages) == 1
+    qtbot.waitUntil(lambda: w.library_panel.model.rowCount() == 1, timeout=10_000)
+    # watching turned off in Settings while an update waits: nothing waits any more
+    with scan_lock(real_library.folder):
+        (folder / "note9.txt").write_text("x", encoding="utf-8")
+        qtbot.waitUntil(lambda: not w.scan_waiting.isHidden(), timeout=10_000)
+        w.actions_["settings"].trigger()
+        w.settings_dialog.watch.setChecked(False)
+        assert w.scan_waiting.isHidden() and not w._scan_retry.isActive()
+        w.settings_dialog.close()
+    assert len(prompts.messages) == 1

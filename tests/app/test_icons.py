@@ -45,3 +45,30 @@ def test_toolbar_actions_have_their_icons(make_main_window, library) -> None:
     w = make_main_window(library)
     for key in ACTION_ICONS:
         assert not w.actions_[key].icon().isNull(), key
+
+
+def test_transport_icons_stay_readable_on_a_dark_palette(qapp, make_main_window,
+                                                        library) -> None:
+    """Without a theme, play/stop/volume are drawn in the palette's text colour: light on
+    the dark palette (the style's own pixmaps are dark grey there)."""
+    from PySide6.QtCore import Qt
+
+    from resonance_app.theme import apply_scheme
+
+    def ink(icon: QIcon) -> int:
+        image = icon.pixmap(24, 24).toImage()
+        return max(image.pixelColor(x, y).lightness() for x in range(24) for y in range(24)
+                   if image.pixelColor(x, y).alpha() > 200)
+
+    w = make_main_window(library)
+    bar = w.player_bar
+    assert ink(bar.play_button.icon()) < 100  # dark ink on the light palette
+    apply_scheme(qapp, Qt.ColorScheme.Dark)
+    qapp.processEvents()  # the palette change reaches the widgets as posted events
+    try:
+        assert ink(bar.play_button.icon()) > 200 and ink(bar.stop_button.icon()) > 200
+        assert not bar.volume_icon.pixmap().isNull()
+    finally:
+        apply_scheme(qapp, Qt.ColorScheme.Light)
+        qapp.processEvents()
+    assert ink(bar.play_button.icon()) < 100

@@ -78,5 +78,8 @@ def test_menus_list_the_shortcuts(make_main_window, library) -> None:
 def test_the_empty_results_name_the_seeding_key(make_main_window, library) -> None:
     w = make_main_window(library)
     assert "Ctrl+Enter" in w.results.empty.text() and not w.results.strip_row.isVisible()
-    w.set_enter_action("seed")
+    w.actions_["settings"].trigger()
+    combo = w.settings_dialog.enter
+    combo.setCurrentIndex(combo.findData("seed"))
+    w.settings_dialog.close()
     assert "press Enter" in w.results.empty.text()

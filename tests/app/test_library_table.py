@@ -12,17 +12,16 @@ from PySide6.QtWidgets import QApplication
 from engine.library import ScanProgress, TrackInfo
 from resonance_app.models import TrackTableModel
 from tests.app.fakes import FakeLibrary
+from tests.app.helpers import choose, context_menu
 
 
 def _column(name: str) -> int:
     return TrackTableModel.COLUMNS.index(name)
 
 
-def _header_action(panel, name: str):
-    panel._header_menu(QPoint(5, 5))
-    menu = panel._menu_ref
-    action = next(a for a in menu.actions() if a.text() == name)
-    return menu, action
+def _choose_column(panel, name: str) -> None:
+    """Right-click the header and click ``name`` in its menu."""
+    choose(context_menu(panel.view.horizontalHeader().viewport(), QPoint(5, 5)), name)
 
 
 def _shown(panel, name: str) -> list[str]:
@@ -38,9 +37,7 @@ def test_more_columns_from_the_header_menu(make_main_window) -> None:
     panel = w.library_panel
     for name in ("File name", "Folder", "Year", "Genre", "Track", "Bitrate", "Added"):
         assert panel.view.isColumnHidden(_column(name)), name
-        menu, action = _header_action(panel, name)
-        action.trigger()
-        menu.close()
+        _choose_column(panel, name)
         assert not panel.view.isColumnHidden(_column(name)), name
     w.resize(1280, 720)
     QApplication.processEvents()
@@ -68,9 +65,7 @@ def test_sort_order_and_column_layout_are_remembered(qtbot, make_main_window) ->
     w = make_main_window(FakeLibrary(12).load_all())
     panel = w.library_panel
     header = panel.view.horizontalHeader()
-    menu, action = _header_action(panel, "Year")
-    action.trigger()
-    menu.close()
+    _choose_column(panel, "Year")
     header.moveSection(header.visualIndex(_column("Year")), 1)
     QApplication.processEvents()
     x = header.sectionViewportPosition(_column("Year")) + 10

@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from resonance_app.audio_io import FakeAudioBackend
 from resonance_app.models import TRACK_MIME, track_ids_from_mime
 from tests.app.fakes import FakeLibrary
-from tests.app.helpers import drag_and_drop, file_mime
+from tests.app.helpers import choose, context_menu, double_click, drag_and_drop, file_mime
 from tests.audio_factory import song, write_audio
 
 
@@ -35,11 +35,13 @@ def test_first_run_shows_welcome_then_scans(make_main_window, prompts) -> None:
     assert w.errors_dialog.table.item(0, 1).text() == "file is empty"
 
 
-def test_scan_progress_and_cancel_with_real_threads(qtbot, make_main_window, real_pools) -> None:
+def test_scan_progress_and_cancel_with_real_threads(qtbot, make_main_window, real_pools,
+                                                    prompts) -> None:
     gate = threading.Semaphore(0)
     lib = FakeLibrary(200, scan_gate=gate)
     w = make_main_window(lib, pools=real_pools)
-    w.add_folder(Path("/music"))
+    prompts.folders.append("/music")
+    w.welcome.button.click()
     qtbot.waitUntil(w.scan_bar.isVisible, timeout=5000)
     gate.release(5)  # let five files through, then hold the scan
     qtbot.waitUntil(lambda: w.scan_bar.progress.value() == 5, timeout=5000)
@@ -91,22 +93,37 @@ def test_drag_library_row_to_seed_area(make_main_window, library) -> None:
 
 
 def test_double_click_and_enter_follow_the_setting(qtbot, make_main_window, library) -> None:
+    """Double-click and Enter on a library row play it, or seed a search once Settings
+    says so (Ctrl+Enter does the other one)."""
     w = make_main_window(library)
     played: list[str] = []
     w.player.trackChanged.connect(played.append)
-    view = w.library_panel.view
+    view, proxy = w.library_panel.view, w.library_panel.proxy
+    w.activateWindow()
     view.setFocus()
-    view.selectRow(0)
+    qtbot.waitUntil(view.hasFocus, timeout=3000)
+    double_click(view, proxy.index(0, 0))  # default: play
     first = w.library_panel.current_track()
-    view.doubleClicked.emit(w.library_panel.proxy.index(0, 0))  # default: play
     assert played and played[0].startswith(first.title) and library.analyze_count == 0
+    view.selectRow(3)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert len(played) == 2 and library.analyze_count == 0
     w.actions_["settings"].trigger()
     combo = w.settings_dialog.enter
     combo.setCurrentIndex(combo.findData("seed"))
     assert w.settings.enter_action == "seed"
-    view.selectRow(5)
-    view.doubleClicked.emit(w.library_panel.proxy.index(5, 0))
+    w.settings_dialog.close()
+    w.activateWindow()
+    view.setFocus()
+    qtbot.waitUntil(view.hasFocus, timeout=3000)
+    double_click(view, proxy.index(5, 0))
     assert library.calls[-2] == ("analyze_seed", w.library_panel.current_track().id)
+    view.selectRow(7)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert library.calls[-2] == ("analyze_seed", w.library_panel.current_track().id)
+    assert len(played) == 2
+    qtbot.keyClick(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert len(played) == 3  # Ctrl+Enter: the other one
     assert w.library_panel.find_action.shortcut().toString() == "Return"
     assert w.library_panel.play_action.shortcut().toString() == "Ctrl+Return"
 
@@ -211,33 +228,51 @@ def test_record_without_microphone(make_main_window, library) -> None:
     dialog.close()
 
 
+def _playable_first_track(library, path: Path) -> None:
+    """Point the library's first track at a real audio file."""
+    track = type(library.track(1))(**{**library.track(1).__dict__, "path": path})
+    library._all[0] = track
+    library._visible = [track if t.id == 1 else t for t in library._visible]
+
+
 def test_playback_through_fake_output(qtbot, make_main_window, library, fake_audio,
                                       tmp_path: Path) -> None:
-    path = write_audio(tmp_path / "play.wav", song(3, 6.0), sr=44100)
+    """Library ▸ Play, the time and seek bar follow; a click on the seek bar jumps there
+    (as in a media player), the arrow keys step; the transport buttons pause and stop."""
+    _playable_first_track(library, write_audio(tmp_path / "play.wav", song(3, 6.0),
+                                               sr=44100))
     w = make_main_window(library)
-    track = library.track(1)
-    track = type(track)(**{**track.__dict__, "path": path})
-    w.play(track, 2.0)
+    assert w.library_panel.select_track(1)
+    w.library_panel.play_action.trigger()
     qtbot.waitUntil(lambda: w.player.state == "playing", timeout=3000)
-    assert w.player.position == 2.0
-    fake_audio.last.pull(44100)
+    assert w.player.position == 0.0
+    fake_audio.last.pull(3 * 44100)
     qtbot.waitUntil(lambda: w.player_bar.position.value() == 30, timeout=2000)
-    assert "3:00" not in w.player_bar.time.text() and "0:03 / 0:06" in w.player_bar.time.text()
-    w.player_bar.position.setValue(50)
-    w.player_bar.position.sliderReleased.emit()
-    assert abs(w.player.position - 5.0) < 1e-6
+    assert "0:03 / 0:06" in w.player_bar.time.text()
+    bar = w.player_bar.position
+    x = bar.width() * 5 // 6
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=QPoint(x, bar.height() // 2))
+    assert abs(w.player.position - 5.0) < 0.4, w.player.position
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=QPoint(bar.width() // 6,
+                                                               bar.height() // 2))
+    assert abs(w.player.position - 1.0) < 0.4, w.player.position
+    before = w.player.position
+    bar.setFocus()
+    qtbot.keyClick(bar, Qt.Key.Key_PageUp)  # a page step further on
+    assert w.player.position > before
     w.player_bar.play_button.click()
     assert w.player.state == "paused"
-    w.actions_["stop"].trigger()
+    w.player_bar.stop_button.click()
     assert w.player.state == "stopped"
 
 
 def test_playback_without_output_device(qtbot, make_main_window, library, prompts,
                                         tmp_path: Path) -> None:
-    path = write_audio(tmp_path / "play.wav", song(3, 1.0), sr=44100)
+    _playable_first_track(library, write_audio(tmp_path / "play.wav", song(3, 1.0),
+                                               sr=44100))
     w = make_main_window(library, audio=FakeAudioBackend(outputs=[]))
-    track = type(library.track(1))(**{**library.track(1).__dict__, "path": path})
-    w.play(track)
+    assert w.library_panel.select_track(1)
+    w.library_panel.play_action.trigger()
     qtbot.waitUntil(lambda: bool(prompts.errors), timeout=3000)
     assert "No audio output device" in prompts.errors[-1]
 
@@ -289,16 +324,18 @@ def test_track_mime_round_trip(library) -> None:
     assert [u.toLocalFile() for u in mime.urls()] == [str(library.track(i).path) for i in (1, 2)]
 
 
-def test_folder_added_mid_scan_is_scanned_next(qtbot, make_main_window, real_pools) -> None:
+def test_folder_added_mid_scan_is_scanned_next(qtbot, make_main_window, real_pools,
+                                                prompts) -> None:
     gate = threading.Semaphore(0)
     lib = FakeLibrary(20, scan_gate=gate)
     w = make_main_window(lib, pools=real_pools)
     finished = []
     w.controller.scanFinished.connect(finished.append)
-    w.add_folder(Path("/music"))
+    prompts.folders += ["/music", "/more"]
+    w.actions_["add_folder"].trigger()  # File ▸ Add music folder…
     gate.release(2)
     qtbot.waitUntil(lambda: w.scan_bar.progress.value() == 2, timeout=5000)
-    w.add_folder(Path("/more"))
+    w.actions_["add_folder"].trigger()
     gate.release(1000)
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
     assert [c for c in lib.calls if c[0] == "scan"] == [("scan", w.controller.workers)] * 2
@@ -309,22 +346,20 @@ def test_header_and_context_menus(make_main_window, library) -> None:
     w = make_main_window(library)
     panel = w.library_panel
     assert panel.view.isColumnHidden(4)
-    panel._header_menu(QPoint(5, 5))
-    menu = panel._menu_ref
-    fmt = next(a for a in menu.actions() if a.text() == "Format")
-    fmt.setChecked(True)
+    choose(context_menu(panel.view.horizontalHeader().viewport(), QPoint(5, 5)), "Format")
     assert not panel.view.isColumnHidden(4)
-    menu.close()
     panel.view.selectRow(0)
-    panel._menu(panel.view.visualRect(panel.proxy.index(0, 0)).center())
-    texts = [a.text() for a in panel._menu_ref.actions()]
+    menu = context_menu(panel.view.viewport(),
+                        panel.view.visualRect(panel.proxy.index(0, 0)).center())
+    texts = [a.text() for a in menu.actions()]
     assert texts[:2] == ["Play", "Find similar songs"] and "Add to playlist" in texts
-    panel._menu_ref.close()
-    w.seeds.from_track(library.track(1))
-    w.results._menu(w.results.view.visualRect(w.results.model.index(0, 1)).center())
-    texts = [a.text() for a in w.results._menu_ref.actions()]
+    choose(menu, "Find similar songs")
+    assert w.results.model.rowCount() > 0
+    view = w.results.view
+    menu = context_menu(view.viewport(), view.visualRect(w.results.model.index(0, 1)).center())
+    texts = [a.text() for a in menu.actions()]
     assert texts[0] == "Play the matching part" and "Find similar to this" in texts
-    w.results._menu_ref.close()
+    menu.close()
 
 
 def test_another_process_with_the_library_open_is_shown(make_main_window, tmp_path: Path,

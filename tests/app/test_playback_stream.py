@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from resonance_app.audio_io import FakeAudioBackend
@@ -85,10 +86,29 @@ def test_no_loading_text_left_after_an_error(qtbot, make_main_window, library, p
     bad.write_bytes(b"not audio at all" * 50)
     library._visible[0] = dataclasses.replace(library._visible[0], path=bad)
     w = make_main_window(library)
-    w.play(library._visible[0], 0.0)
+    assert w.library_panel.select_track(library._visible[0].id)
+    w.library_panel.play_action.trigger()  # Library ▸ Play
     qtbot.waitUntil(lambda: bool(prompts.errors), timeout=3000)
     assert "Cannot play this track" in prompts.errors[-1]
     assert w.player.state == "stopped" and "loading" not in w.player_bar.time.text()
+
+
+def _orange_columns(slider) -> tuple[float, float]:
+    """Where the seek bar paints its orange band, as fractions of its groove."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+
+    image = slider.grab().toImage()
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    groove = slider.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                           QStyle.SubControl.SC_SliderGroove, slider)
+    y = groove.center().y() - 3  # inside the band, above the groove's own line
+    xs = [x for x in range(image.width())
+          if (c := image.pixelColor(x, y)).red() > c.blue() + 40 and c.red() > 150]
+    assert xs, "no orange band on the seek bar"
+    scale = image.width() / slider.width()  # a high-dpi grab has more pixels
+    return ((xs[0] / scale - groove.left()) / groove.width(),
+            (xs[-1] / scale - groove.left()) / groove.width())
 
 
 def test_match_strip_and_seek_bar_show_where_it_matches(qtbot, make_main_window, library,
@@ -110,6 +130,9 @@ def test_match_strip_and_seek_bar_show_where_it_matches(qtbot, make_main_window,
     qtbot.waitUntil(lambda: w.player.state == "playing", timeout=3000)
     assert abs(w.player.position - 30.0) < 0.5
     assert w.player_bar.region == strip.region  # the seek bar shows the same region
+    qtbot.waitUntil(lambda: w.player_bar.position.maximum() > 0, timeout=2000)
+    assert _orange_columns(w.player_bar.position) == pytest.approx(
+        (result.match_offset / 62.0, (result.match_offset + 10.0) / 62.0), abs=0.04)
     qtbot.waitUntil(lambda: strip.position is not None, timeout=2000)
     # playing a library track that is not among the results: no region on the seek bar
     listed = {r.track.id for r in results.model.rows()}

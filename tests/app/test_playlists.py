@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
 
-from engine.playlists import file_title, read_m3u8, read_xspf
-from resonance_app.models import ROWS_MIME, TRACK_MIME, track_ids_from_mime
+from engine.playlist_files import file_title, read_m3u8, read_xspf
+from resonance_app.models import (
+    TRACK_MIME,
+    PlaylistModel,
+    rows_from_mime,
+    track_ids_from_mime,
+)
 from resonance_app.views.playlist_view import XSPF_FILTER
-from tests.app.helpers import drag_and_drop, file_mime
+from tests.app.fakes import make_track
+from tests.app.helpers import double_click, drag_and_drop, file_mime
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _window_with_results(make_main_window, library):
     w = make_main_window(library)
-    w.seeds.from_track(library.track(1))
+    assert w.library_panel.select_track(1)
+    w.library_panel.find_action.trigger()
     assert w.results.model.rowCount() == 20
     return w
 
@@ -52,20 +68,45 @@ def test_playlist_from_seed_needs_a_seed(make_main_window, library, prompts) -> 
     assert w.playlist.model.rowCount() == 0
 
 
-def test_reorder_by_drag_and_remove(make_main_window, library) -> None:
+def test_reorder_and_drag_in_with_the_mouse_on_a_real_display(tmp_path: Path) -> None:
+    """Real mouse drags (xcb under Xvfb: offscreen Qt cannot drag): a playlist row
+    dragged lower moves there; a library row dragged in is inserted where dropped."""
+    if shutil.which("xvfb-run") is None:
+        if os.environ.get("CI") == "true":  # the test command's packages bring it there
+            pytest.fail("xvfb-run is missing")
+        pytest.skip("xvfb-run is not installed")
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "XDG_DATA_HOME": str(tmp_path / "data"),
+           "RESONANCE_SETTINGS": str(tmp_path / "settings.ini"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m",
+         "tests.app.real_drag"], env=env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL, cwd=ROOT, check=False)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    before, reordered, dragged_in = out["ids"]
+    assert before == [1, 2, 3, 4] and reordered == [2, 3, 1, 4]
+    assert dragged_in == [out["library_first"], 2, 3, 1, 4]
+
+
+def test_rows_dropped_from_another_resonance_are_added_by_file_not_moved(
+        make_main_window, library) -> None:
+    """Another process's playlist rows: their row numbers and track ids (another library
+    may number tracks differently) mean nothing here; the files they name count."""
     w = make_main_window(library)
     w.playlist.add_tracks([library.track(i) for i in (1, 2, 3, 4)])
-    model, view = w.playlist.model, w.playlist.view
-    mime = model.mimeData([model.index(0, 0)])
-    assert mime.hasFormat(ROWS_MIME)
-    target = view.visualRect(model.index(3, 0)).center()
-    assert drag_and_drop(view.viewport(), mime, target)
-    assert ids(w) == [2, 3, 1, 4]
-    model.move_rows([2, 3], 0)
-    assert ids(w) == [1, 4, 2, 3]
+    elsewhere = PlaylistModel()  # the other window's playlist
+    elsewhere.append([dataclasses.replace(library.track(9), id=1), make_track(99)])
+    mime = elsewhere.mimeData([elsewhere.index(0, 0), elsewhere.index(1, 0)])
+    assert rows_from_mime(mime) == [0, 1] and track_ids_from_mime(mime) == [1, 99]
+    view = w.playlist.view
+    target = view.visualRect(w.playlist.model.index(3, 0)).center()
+    assert drag_and_drop(view.viewport(), mime, target)  # no source widget: another process
+    assert ids(w) == [1, 2, 3, 9, 4]
+    assert w.playlist.summary.text() == ("Left out 1 dropped file that the library does not "
+                                         "hold.")
     view.selectRow(1)
     w.playlist.remove_button.click()
-    assert ids(w) == [1, 2, 3]
+    assert ids(w) == [1, 3, 9, 4]
 
 
 def test_drop_library_rows_into_playlist(make_main_window, library) -> None:
@@ -78,7 +119,8 @@ def test_drop_library_rows_into_playlist(make_main_window, library) -> None:
     assert ids(w) == [9, *dropped]
 
 
-def test_save_load_and_export(make_main_window, library, prompts, tmp_path: Path) -> None:
+def test_save_load_and_export(qtbot, make_main_window, library, prompts,
+                              tmp_path: Path) -> None:
     w = make_main_window(library)
     w.playlist.add_tracks([library.track(i) for i in (5, 6, 7)])
     prompts.texts.append("Evening")
@@ -86,7 +128,9 @@ def test_save_load_and_export(make_main_window, library, prompts, tmp_path: Path
     assert library.playlists() == ["Evening"]
     assert [w.playlist.saved.itemText(i) for i in range(w.playlist.saved.count())] == ["Evening"]
     w.playlist.clear_button.click()
-    w.playlist.load("Evening")
+    box = w.playlist.saved
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_Down)  # choose "Evening" in the saved playlists
     assert ids(w) == [5, 6, 7]
     out = tmp_path / "lists" / "evening.m3u8"
     out.parent.mkdir()
@@ -133,7 +177,8 @@ def test_import_from_the_menu_keeps_missing_entries_greyed(make_main_window, lib
     w.playlist.save_button.click()
     assert library._playlists["Trip"] == [2, tmp_path / "gone.flac", 4]
     # double-clicking the missing entry explains instead of playing
-    w.playlist._play_row(1)
+    double_click(w.playlist.view, model.index(1, 0))
+    assert prompts.messages[-1][:2] == ("info", "Cannot play")
     assert "file not found" in prompts.messages[-1][2]
     # the file comes back: the next scan restores the entry in the open playlist
     back = dataclasses.replace(library.track(30), id=31, path=tmp_path / "gone.flac")
@@ -141,6 +186,34 @@ def test_import_from_the_menu_keeps_missing_entries_greyed(make_main_window, lib
     w.actions_["rescan"].trigger()
     assert ids(w) == [2, 31, 4]
     assert model.index(1, 0).data(Qt.ItemDataRole.ForegroundRole) is None
+
+
+def test_export_keeps_missing_entries_so_the_list_reads_back_whole(
+        make_main_window, library, prompts, tmp_path: Path) -> None:
+    """A desktop player keeps a dead entry's path in the file it writes: exporting a
+    playlist with a missing file writes it too, says so, and imports back the same."""
+    w = make_main_window(library)
+    prompts.open_files.append(str(_playlist_file(tmp_path, library)))
+    w.actions_["import_playlist"].trigger()
+    assert ids(w) == [2, None, 4]
+    QApplication.processEvents()
+    width = w.playlist.width()
+    for name in ("out.m3u8", "out.xspf"):
+        out = tmp_path / "export" / name
+        out.parent.mkdir(exist_ok=True)
+        prompts.save_files.append(str(out))
+        w.playlist.export_button.click()
+        entries = read_xspf(out)[1] if name.endswith("xspf") else read_m3u8(out)
+        assert [e.path for e in entries] == [library.track(2).path, tmp_path / "gone.flac",
+                                             library.track(4).path]
+        assert w.playlist.summary.text() == (f"Exported to {name} (with 1 missing file, "
+                                             "kept by path)")
+        QApplication.processEvents()
+        assert w.playlist.width() == width  # the message wraps; the panel keeps its size
+        prompts.open_files.append(str(out))
+        prompts.answers.append(True)  # replace the playlist "Trip" with the file read back
+        w.actions_["import_playlist"].trigger()
+        assert ids(w) == [2, None, 4] and w.playlist.name == "Trip"
 
 
 def test_import_by_drop_and_over_an_existing_name(make_main_window, library, prompts,

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from engine.model import load_card
@@ -35,6 +36,16 @@ def test_settings_dialog_folders_and_workers(qtbot, make_main_window, library,
     scans = len([c for c in library.calls if c[0] == "scan"])
     qtbot.mouseClick(d.rescan_button, Qt.MouseButton.LeftButton)
     assert len([c for c in library.calls if c[0] == "scan"]) == scans + 1
+
+
+def test_remove_with_no_folder_chosen_removes_nothing(qtbot, make_main_window,
+                                                      library) -> None:
+    w = make_main_window(library)
+    w.actions_["settings"].trigger()
+    d = w.settings_dialog
+    d.folders.setCurrentRow(-1)
+    qtbot.mouseClick(d.remove_button, Qt.MouseButton.LeftButton)
+    assert library.roots() == [Path("/music")]
 
 
 def test_model_card_text(tmp_path: Path) -> None:
@@ -135,6 +146,7 @@ def _train(qtbot, w, monkeypatch, score: float) -> Path:
     return panel.out_dir
 
 
+@pytest.mark.slow  # loads and checks two models (the worse-model test stays fast)
 def test_better_model_is_switched_to(qtbot, make_main_window, library, tmp_path: Path,
                                      monkeypatch) -> None:
     library.folder = tmp_path
@@ -193,3 +205,17 @@ def test_model_tab_lists_models_and_switches_back_to_the_shipped_one(
     d.models.setCurrentRow(1)
     qtbot.mouseClick(d.use_model, Qt.MouseButton.LeftButton)
     assert [c for c in library.calls if c[0] == "set_model"][-1] == ("set_model", trained)
+
+
+def test_model_tab_lists_the_model_in_use_from_another_folder(
+        qtbot, make_main_window, library, tmp_path: Path) -> None:
+    library.folder = tmp_path / "library"
+    elsewhere = build_model(tmp_path / "elsewhere", name="model-from-elsewhere")
+    library.set_model(elsewhere)  # e.g. `resonance --model DIR`: not under <library>/models
+    w = make_main_window(library)
+    w.actions_["settings"].trigger()
+    d = w.settings_dialog
+    d.tabs.setCurrentIndex(1)
+    labels = [d.models.item(i).text() for i in range(d.models.count())]
+    assert "model-from-elsewhere" in labels[-1] and "in use" in labels[-1]
+    assert d.use_shipped.isEnabled()

@@ -46,6 +46,7 @@ def test_declared_packages_drop_comments_and_versions(tmp_path: Path) -> None:
     assert _system_deps().declared_packages(listing) == ["libc6", "libxcb1"]
 
 
+@pytest.mark.slow  # ldd over every Qt library
 def test_app_depends_cover_every_library_qt_links() -> None:
     """app-depends.txt (bootstrap and the .deb) names the package of each linked soname."""
     _need("readelf")
@@ -56,6 +57,7 @@ def test_app_depends_cover_every_library_qt_links() -> None:
     assert deps.missing(required, deps.declared_packages()) == {}
 
 
+@pytest.mark.slow  # starts the app under Xvfb
 def test_app_starts_and_quits_on_the_real_xcb_platform(tmp_path: Path) -> None:
     """Not offscreen: Qt's xcb plugin must load under a real X server (Xvfb)."""
     _need("xvfb-run")

@@ -103,6 +103,30 @@ def test_benchmark_runs_end_to_end(tmp_path):
     assert card["tracks"] == 8 and card["excerpt"]["clean"] == clean
 
 
+@pytest.mark.slow
+def test_the_test_part_is_reported_last_and_apart(tmp_path, capsys):
+    corpus = _recordings_corpus(tmp_path)
+    data = json.loads((corpus / "manifest.json").read_text())
+    for i, p in enumerate(write_music(corpus / "test", 4, seconds=14.0)):
+        data["tracks"].append({"path": str(p.relative_to(corpus)), "song": f"t{i}",
+                               "source": f"test{i % 2}", "kind": "recording",
+                               "group": f"t{i}", "split": "test", "duration": 14.0})
+    (corpus / "manifest.json").write_text(json.dumps(data))
+    model = build_model(tmp_path / "model")
+    out = tmp_path / "q.json"
+    assert main(["--corpus", str(corpus), "--model", str(model), "--excerpts", "1",
+                 "--json", str(out), "--no-write", "--part", "both"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.index("## Development benchmark") < printed.index("## Test part")
+    assert "Test part (nothing is tuned on it) of the development corpus: 4" in printed
+    val, test = json.loads(out.read_text()), json.loads((tmp_path / "q-test.json").read_text())
+    assert set(val["model"]["same_source"]["by label"]) == {"pkg0", "pkg1"}
+    assert set(test["model"]["same_source"]["by label"]) == {"test0", "test1"}
+    with pytest.raises(SystemExit, match="no test tracks"):
+        main(["--corpus", str(_recordings_corpus(tmp_path / "v")), "--model", str(model),
+              "--no-write", "--part", "test"])
+
+
 def test_the_benchmark_samples_recordings_and_whole_pieces():
     from benchmarks.bench_quality import select_tracks
 

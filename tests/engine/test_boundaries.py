@@ -1,4 +1,4 @@
-"""Architecture rules: the engine runs without Qt, torch or librosa.
+"""Architecture rules: the engine runs without Qt, torch or librosa; SQL lives in the store.
 
 import-linter checks the static imports (contracts in pyproject.toml); the subprocess
 below proves it at run time, with those packages made unimportable.
@@ -6,6 +6,8 @@ below proves it at run time, with those packages made unimportable.
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -73,8 +75,8 @@ def test_import_linter_contracts_hold():
 
 
 #: The engine modules the desktop app may import (its import-linter contract forbids the rest).
-APP_FACING = {"library", "errors", "model", "model_choice", "audio", "playlists", "resources",
-              "cli"}
+APP_FACING = {"library", "errors", "model", "model_choice", "audio", "playlists",
+              "playlist_files", "resources", "cli"}
 
 
 def test_the_app_contract_forbids_every_other_engine_module():
@@ -89,3 +91,58 @@ def test_the_app_contract_forbids_every_other_engine_module():
     modules |= {p.name for p in (ROOT / "engine").iterdir()
                 if (p / "__init__.py").is_file() and p.name != "__pycache__"}
     assert modules - APP_FACING == forbidden
+
+
+#: The modules that own the SQL text (the library database's schema, reads and writes).
+SQL_HOMES = {"engine/store.py", "engine/records.py"}
+_SQL = re.compile(r"\b(SELECT\b.*\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|"
+                  r"DELETE\s+FROM|CREATE\s+(TABLE|INDEX|VIEW|TRIGGER))\b")
+
+
+def sql_statements(source: str) -> list[str]:
+    """The string literals of a module (f-string parts joined) that hold an SQL statement."""
+    tree = ast.parse(source)
+    parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
+             for v in node.values}
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in parts:
+            continue
+        if isinstance(node, ast.JoinedStr):
+            text = "{}".join(v.value for v in node.values
+                             if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        else:
+            continue
+        if _SQL.search(" ".join(text.split())):
+            found.append(text)
+    return found
+
+
+def test_sql_lives_only_in_the_store_and_records():
+    """Every other engine module asks the store (a well-named method) for what it needs."""
+    offenders = {}
+    for path in sorted((ROOT / "engine").rglob("*.py")):
+        name = path.relative_to(ROOT).as_posix()
+        if name in SQL_HOMES:
+            continue
+        statements = sql_statements(path.read_text(encoding="utf-8"))
+        if statements:
+            offenders[name] = statements
+    assert not offenders, offenders
+
+
+def test_the_sql_check_finds_statements_in_every_kind_of_literal():
+    code = textwrap.dedent('''
+        def f(store, ids, marks):
+            store.query(f"SELECT id, album FROM tracks WHERE id IN ({marks})", ids)
+            store.query("SELECT t.fingerprint AS fp, v.* FROM tracks t JOIN track_vectors v "
+                        "ON v.track_id = t.id WHERE t.id = ?", ids)
+            store.mutate("DELETE FROM playlists WHERE name = ?", ids)
+            store.mutate("INSERT OR REPLACE INTO meta VALUES (?, ?)", ids)
+            return "Select a folder to scan", "UPDATE the model", "SELECT"
+    ''')
+    assert len(sql_statements(code)) == 4
+    for home in SQL_HOMES:
+        assert sql_statements((ROOT / home).read_text(encoding="utf-8")), home

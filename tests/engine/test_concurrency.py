@@ -46,6 +46,7 @@ def corpus(tmp_path):
     return tmp_path, lib
 
 
+@pytest.mark.slow  # a 30-file scan in worker processes
 def test_a_second_scan_is_refused_while_one_runs(corpus):
     root, lib = corpus
     first = start_cli("scan", str(root / "more"), "--workers", "2", "--quiet", *lib)
@@ -64,6 +65,7 @@ def test_a_second_scan_is_refused_while_one_runs(corpus):
     assert "the library holds 36 searchable tracks" in out
 
 
+@pytest.mark.slow  # a 30-file scan and query processes
 def test_queries_during_a_scan_never_fail(corpus):
     root, lib = corpus
     scan = start_cli("scan", str(root / "more"), "--workers", "1", "--quiet", *lib)

@@ -320,6 +320,7 @@ def test_big_libraries_place_the_tracks_beyond_the_anchors():
     assert np.mean(labels[nearest.argmin(axis=1)] == labels) > 0.9  # groups stay together
 
 
+@pytest.mark.slow  # a fresh interpreter importing openTSNE and scikit-learn
 def test_the_map_needs_no_jit_qt_or_torch():
     from tests.engine.test_boundaries import run_blocked
 

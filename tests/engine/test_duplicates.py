@@ -8,7 +8,9 @@ segments alone: copies >= 0.97, distinct <= 0.90; measured, see RESULTS.md.)
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,3 +176,35 @@ def test_the_shared_passage_follows_the_best_shift():
                                                np.arange(19) * 4.0, segment_seconds=18.0)
     assert score == pytest.approx(14 / 16, abs=0.1)  # the overlap's 2 unmatched ones count
     assert a_span == (8.0, 15 * 4.0 + 18.0) and b_span == (20.0, 18 * 4.0 + 18.0)
+
+
+@pytest.mark.slow
+def test_progress_follows_the_pairs_and_a_stop_ends_the_search_early(library):
+    _, lib = library
+    seen: list[tuple[int, int]] = []
+    groups = lib.duplicates(progress=lambda done, total: seen.append((done, total)))
+    total = seen[0][1]
+    assert total > 0 and seen == [(i, total) for i in range(total + 1)]
+    assert groups  # copies of orig0 and orig1 are found without the long-file search
+    checked: list[int] = []
+    stopped = lib.duplicates(progress=lambda done, _total: checked.append(done),
+                             should_stop=lambda: len(checked) > 2)
+    assert checked == [0, 1, 2] and len(stopped) < len(groups)
+
+
+def _copy(name: str, *, seconds: float, size: int) -> dup.Copy:
+    track = dataclasses.replace(_info(Path("/m") / name, seconds), size=size)
+    return dup.Copy(track, 0.0, seconds, 1.0)
+
+
+@pytest.mark.parametrize(("files", "reason"), [
+    ([("a.flac", 200, 9_000_000), ("a.mp3", 200, 8_000_000)], "lossless"),
+    ([("a.mp3", 200, 8_000_000), ("a.ogg", 200, 3_000_000)], "highest bitrate"),
+    ([("a.flac", 200, 9_000_000), ("b.wav", 180, 30_000_000)], "longest lossless copy"),
+    ([("a.mp3", 200, 8_000_000), ("b.mp3", 100, 4_000_000)], "longest"),
+    ([("a.mp3", 200, 8_000_000), ("b.mp3", 200, 8_000_000)], ""),
+])
+def test_the_reason_to_keep_names_what_beats_the_runner_up(files, reason):
+    copies = sorted((_copy(n, seconds=s, size=b) for n, s, b in files),
+                    key=lambda c: dup.keep_order(c.track))
+    assert dup.DuplicateGroup(tuple(copies)).keep_reason == reason

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from engine.catalog import CatalogInvalid, read_catalog, write_catalog
+from engine.catalog import CatalogIdentity, CatalogInvalid, read_catalog, write_catalog
 from engine.index import build_index, exact_index, id_checksum, normalise, recall_at_k
 from engine.library import Library
 from tests.model_factory import build_model, write_music
@@ -57,27 +57,31 @@ def test_duplicate_ids_are_refused(rng):
 
 
 def test_catalog_is_written_atomically_and_verified(tmp_path, rng):
+    ident = CatalogIdentity("abc", 8)
     ids = np.arange(20, dtype=np.int64)
     vectors = normalise(rng.standard_normal((20, 8)))
     indexes = {"tracks": build_index(ids, vectors, dim=8),
                "segments": build_index(ids * 10, vectors, dim=8)}
     sums = {"tracks": id_checksum(ids), "segments": id_checksum(ids * 10)}
-    live = write_catalog(tmp_path, indexes, fingerprint="abc", checksums=sums)
+    live = write_catalog(tmp_path, indexes, identity=ident, checksums=sums)
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["indexes"]["tracks"]["count"] == 20
     assert manifest["model_sha256"] == "abc" and manifest["dim"] == 8
     assert not list(tmp_path.glob("catalog.tmp-*"))
-    loaded = read_catalog(tmp_path, fingerprint="abc", dim=8, checksums=sums)
+    loaded = read_catalog(tmp_path, identity=ident, checksums=sums)
     assert loaded["tracks"].count == 20
     with pytest.raises(CatalogInvalid, match="another model"):
-        read_catalog(tmp_path, fingerprint="other", dim=8, checksums=sums)
+        read_catalog(tmp_path, identity=CatalogIdentity("other", 8), checksums=sums)
+    with pytest.raises(CatalogInvalid, match="dimension or feature version"):
+        read_catalog(tmp_path, identity=CatalogIdentity("abc", 8, feature_version=0),
+                     checksums=sums)
     with pytest.raises(CatalogInvalid, match="out of date"):
-        read_catalog(tmp_path, fingerprint="abc", dim=8,
+        read_catalog(tmp_path, identity=ident,
                      checksums={**sums, "tracks": id_checksum(ids[:-1])})
-    second = write_catalog(tmp_path, indexes, fingerprint="abc", checksums=sums)
+    second = write_catalog(tmp_path, indexes, identity=ident, checksums=sums)
     assert live.exists() and second.exists()  # a reader may still be loading the old one
     os.utime(live, (1.0, 1.0))  # past the grace period
-    third = write_catalog(tmp_path, indexes, fingerprint="abc", checksums=sums)
+    third = write_catalog(tmp_path, indexes, identity=ident, checksums=sums)
     assert not live.exists() and second.exists() and third.exists()
 
 

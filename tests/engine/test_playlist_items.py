@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.library import Library
-from engine.playlists import file_title, read_xspf
+from engine.playlist_files import file_title, read_xspf
 from tests.model_factory import build_model, write_music
 
 

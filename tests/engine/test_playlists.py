@@ -8,7 +8,7 @@ import pytest
 
 from engine.errors import ParameterError
 from engine.library import Library
-from engine.playlists import PlaylistEntry, read_m3u8, read_xspf, write_m3u8, write_xspf
+from engine.playlist_files import PlaylistEntry, read_m3u8, read_xspf, write_m3u8, write_xspf
 from tests.model_factory import build_model, write_music
 
 ENTRIES = [

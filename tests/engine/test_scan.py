@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from engine import audio, walk
+from engine.errors import ParameterError
 from engine.library import Library
 from tests.audio_factory import song, write_audio, write_bad_files
 from tests.model_factory import build_model, write_music
@@ -131,8 +132,16 @@ def test_model_change_re_embeds_the_library(tmp_path, library):
     library.set_model(build_model(tmp_path / "model2", seed=1))
     with pytest.raises(Exception, match="another model"):
         library.search(seed)
+    with pytest.raises(ParameterError, match="not been analysed with the current model"):
+        library.analyze_seed(library.tracks()[0].id)
+    stats = library.stats()  # right after the switch, before any scan
+    assert library.count() == stats["ok"] == 0 and stats["pending"] == 4
+    list(library.scan(workers=0, should_stop=lambda: True))  # stopped before any file
+    stats = library.stats()
+    assert library.count() == stats["ok"] == 0 and stats["pending"] == 4
     progress = scan_all(library)
     assert analysed_total(progress) == 4
+    assert library.count() == library.stats()["ok"] == 4
     new = vectors_by_path(library)
     assert all(not np.allclose(new[p], old[p]) for p in old)
     fingerprints = {r[0] for r in library.store.query("SELECT fingerprint FROM tracks")}

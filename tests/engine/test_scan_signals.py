@@ -32,6 +32,7 @@ def start_scan(corpus, lib):
     return proc, workers
 
 
+@pytest.mark.slow  # a real scan process, killed (SIGTERM below stays in the fast subset)
 def test_workers_exit_when_the_scanning_process_is_killed(corpus, tmp_path):
     proc, workers = start_scan(corpus, tmp_path / "lib")
     os.kill(proc.pid, signal.SIGKILL)  # the scan only, as the OOM killer would
@@ -40,7 +41,8 @@ def test_workers_exit_when_the_scanning_process_is_killed(corpus, tmp_path):
     print(f"workers gone {seconds:.2f} s after the scan was killed")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM,
+                                    pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_sigterm_and_sigint_stop_the_scan_cleanly(corpus, tmp_path, signum):
     _root, model = corpus
     lib = tmp_path / "lib"

@@ -121,6 +121,34 @@ def test_layout_mismatch_is_refused(tiny_config: TrainConfig, tmp_path: Path) ->
         SQLiteCache(tmp_path / "x.db", other)
 
 
+def test_cached_splits_follow_the_manifest(tiny_config: TrainConfig, cache_dir: Path,
+                                          corpus_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from trainer.cache import store_of
+    from trainer.train import split_store
+
+    shutil.copytree(cache_dir, tmp_path / "cache")
+    songs = sorted(p.name for p in corpus_dir.glob("*.wav"))
+    splits = {s: "test" if i < 3 else "val" if i < 5 else "train" for i, s in enumerate(songs)}
+    rows = [{"song": s, "path": str(corpus_dir / s), "split": splits[s]} for s in songs]
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "manifest.json").write_text(json.dumps({"tracks": rows}), encoding="utf-8")
+    cfg = tiny_config.with_overrides(root=str(root))
+    with pytest.raises(TrainerError, match="precompute"):  # cached as a folder scan
+        store_of(cfg, tmp_path / "cache")
+    cache = SQLiteCache(cache_path(tmp_path / "cache", layout_of(cfg)))
+    logs: list[str] = []
+    assert fill(cache, discover_tracks(root), log=logs.append) == 0  # nothing recomputed
+    assert logs == [f"[precompute] {len(songs)} cached tracks changed split"]
+    cache.close()
+    train, val = split_store(store_of(cfg, tmp_path / "cache"), cfg)
+    assert {e.song for e in train} == {s for s in songs if splits[s] == "train"}
+    assert {e.song for e in val} == {s for s in songs if splits[s] == "val"}
+
+
 def test_unreadable_file_is_recorded_and_skipped(tiny_config: TrainConfig,
                                                  tmp_path: Path) -> None:
     bad = tmp_path / "bad.wav"

@@ -169,6 +169,7 @@ def test_piece_json_round_trip_and_signature() -> None:
     assert piece.nominal_seconds == pytest.approx(16.0)
 
 
+@pytest.mark.slow  # imports music21
 def test_piece_from_a_music21_stream() -> None:
     music21 = pytest.importorskip("music21")
     part = music21.stream.Part()

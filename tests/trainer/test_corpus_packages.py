@@ -94,6 +94,7 @@ def test_stems_are_mixed_to_the_longest_stem(tmp_path: Path) -> None:
     assert recordings.duration_of(out) == pytest.approx(3.0, abs=0.05)
 
 
+@pytest.mark.slow  # fingerprints generated recordings
 @needs_ffmpeg
 def test_take_recordings_drops_short_tracks_and_duplicates(tmp_path: Path) -> None:
     roots = {p: tmp_path / p for p in ("caveexpress-data", "cavepacker-data")}
@@ -155,6 +156,49 @@ def test_small_packages_are_never_held_out() -> None:
     assert split.choose_validation_packages(counts) == ["naev-data", "zaz-data"]
 
 
+#: Recordings per eligible package in the corpus of November 2026 (the pinned choice's input).
+NOVEMBER_2026 = {
+    "0ad-data": 61, "a7xpg-data": 3, "adonthell-data": 8, "amoebax-data": 8, "angrydd": 3,
+    "ardentryst": 17, "berusky2-data": 22, "blobwars-data": 15, "colobot-common-sounds": 19,
+    "davegnukem-data": 13, "enigma-data": 9, "epiphany-data": 3, "fillets-ng-data": 13,
+    "freedink-data": 5, "fretsonfire-songs-muldjord": 4, "fretsonfire-songs-sectoid": 4,
+    "frozen-bubble-data": 3, "gunroar-data": 4, "hex-a-hop-data": 3, "holotz-castle-data": 5,
+    "lomiri-sounds": 3, "lordsawar-data": 5, "lugaru-data": 5, "marsshooter-data": 12,
+    "miceamaze": 3, "mu-cade-data": 4, "naev-data": 50, "noiz2sa-data": 7,
+    "openarena-088-data": 7, "parsec47-data": 4, "plee-the-bear-data": 11,
+    "powermanga-data": 3, "pushover-data": 10, "redeclipse-data": 15, "rrootage-data": 3,
+    "scorched3d-data": 6, "seahorse-adventures": 5, "searchandrescue-data": 7,
+    "titanion-data": 3, "torus-trooper-data": 4, "trackballs-data": 9,
+    "tumiki-fighters-data": 5, "unknown-horizons": 17, "wizznic-data": 9,
+    "wordwarvi-sound": 5, "zaz-data": 4,
+}
+
+
+def test_pinned_test_packages_are_what_the_rule_chose() -> None:
+    val = split.choose_validation_packages(NOVEMBER_2026)
+    assert len(val) == 16 and sum(NOVEMBER_2026[p] for p in val) == 158  # RESULTS.md
+    test = split.choose_test_packages(NOVEMBER_2026, val)
+    assert tuple(test) == sources.TEST_PACKAGES
+    assert not set(test) & set(val)
+    assert len(test) >= split.TEST_MIN_PACKAGES
+    assert sum(NOVEMBER_2026[p] for p in test) >= split.TEST_MIN_RECORDINGS
+    training = set(NOVEMBER_2026) - set(val) - set(test)
+    for style in set(sources.STYLES.values()):  # training keeps every style
+        assert any(sources.style(p) == style for p in training)
+
+
+def test_test_packages_follow_their_rule() -> None:
+    counts = _counts() | {"0ad-data": 40}
+    val = split.choose_validation_packages(counts)
+    test = split.choose_test_packages(counts, val)
+    assert test == split.choose_test_packages(dict(reversed(counts.items())), val)
+    assert test != split.choose_test_packages(counts, val, seed=1)
+    assert not set(test) & set(val) and "0ad-data" not in test  # too large
+    assert set(test) <= set(split.eligible(counts))
+    assert len(test) == split.TEST_MIN_PACKAGES or (
+        sum(counts[p] for p in test) > split.TEST_MIN_RECORDINGS)
+
+
 def test_only_the_allowed_packages_and_collections() -> None:
     assert len(sources.ORIGINAL_PACKAGES) == 11 and len(sources.MORE_PACKAGES) == 80
     assert len(sources.MODULE_PACKAGES) == 34
@@ -174,12 +218,13 @@ def test_lmms_authors_come_from_the_file_or_folder(tmp_path: Path) -> None:
                      ("Skiessi", "onion"), ("DirtyLove", "dirtylove")]
 
 
+@pytest.mark.slow  # builds a small corpus
 @needs_ffmpeg
 def test_build_holds_out_whole_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from trainer.corpus import pipeline
 
     trees = {}
-    for n, pkg in enumerate(("naev-data", "zaz-data")):
+    for n, pkg in enumerate(("naev-data", "zaz-data", "wizznic-data")):
         folder = tmp_path / "pkgs" / pkg / "music"
         folder.mkdir(parents=True)
         for i in range(3):
@@ -188,18 +233,42 @@ def test_build_holds_out_whole_packages(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(debs, "fetch_package", lambda pkg, cache, log: trees.get(pkg))
     out = tmp_path / "corpus"
     opts = pipeline.BuildOptions(out=out, cache=tmp_path / "cache", max_pieces=0,
-                                 packages=("naev-data", "zaz-data"), val_packages=("zaz-data",),
+                                 packages=("naev-data", "zaz-data", "wizznic-data"),
+                                 val_packages=("zaz-data", "wizznic-data"),
                                  with_lmms=False, log=lambda _: None)
     summary = pipeline.build(opts)
     rows = json.loads((out / "manifest.json").read_text())["tracks"]
-    assert {(r["source"], r["split"]) for r in rows} == {("naev-data", "train"),
-                                                          ("zaz-data", "val")}
+    assert {(r["source"], r["split"]) for r in rows} == {
+        ("naev-data", "train"), ("zaz-data", "val"), ("wizznic-data", "test")}
     assert all(r["kind"] == "recording" and r["duration"] > 30 for r in rows)
-    assert (out / "VALIDATION_PACKAGES.txt").read_text() == "zaz-data\n"
-    assert summary["splits"]["val"]["kinds"]["recording"] == {"tracks": 3, "sources": 1,
-                                                              "hours": 0.03}
+    assert (out / "VALIDATION_PACKAGES.txt").read_text() == "zaz-data\n"  # never a test one
+    assert (out / "TEST_PACKAGES.txt").read_text().split() == list(sources.TEST_PACKAGES)
+    for part in ("val", "test"):
+        assert summary["splits"][part]["kinds"]["recording"] == {"tracks": 3, "sources": 1,
+                                                                 "hours": 0.03}
     assert manifest.validate_manifest(json.loads((out / "manifest.json").read_text()),
                                       out) == []
+
+
+def test_a_missing_lmms_stops_the_build_with_the_install_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainer.corpus import cli, pipeline
+
+    monkeypatch.setattr(lmms.shutil, "which", lambda name: None if name == "lmms" else "/x")
+    monkeypatch.setattr(pipeline.render, "soundfonts_present", lambda: True)
+    opts = pipeline.BuildOptions(out=tmp_path / "c", cache=tmp_path / "cache")
+    assert pipeline.missing_tools(opts) == ["lmms"]
+    assert pipeline.missing_tools(pipeline.BuildOptions(out=tmp_path, cache=tmp_path,
+                                                        with_lmms=False)) == []
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["build", "--out", str(tmp_path / "c")])
+    message = str(stop.value.code)
+    assert "\n" not in message and "sudo apt-get install --no-install-recommends lmms" in message
+    assert "--no-lmms" in message
+    assert not (tmp_path / "c").exists()  # stopped before doing anything
+    monkeypatch.setattr(pipeline.render, "soundfonts_present", lambda: False)
+    assert pipeline.missing_tools(opts) == ["lmms", "fluidsynth", "fluid-soundfont-gm",
+                                            "musescore-general-soundfont-small"]
 
 
 def test_the_early_manifest_keeps_the_previous_renditions(tmp_path: Path) -> None:
@@ -226,6 +295,7 @@ def test_a_package_never_spans_both_splits() -> None:
     for pkg in both:
         assert package_split(pkg, [], val_fraction=0.99, seed=0) == "train"
         assert package_split(pkg, [pkg], val_fraction=0.0, seed=0) == "val"
+        assert package_split(pkg, [pkg], val_fraction=0.0, seed=0, test=(pkg,)) == "test"
     only = [p for p in sources.MODULE_PACKAGES if p not in sources.RECORDING_PACKAGES]
     splits = [package_split(p, [], val_fraction=0.2, seed=0) for p in only]
     assert "val" in splits and "train" in splits

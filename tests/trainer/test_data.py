@@ -59,6 +59,16 @@ def test_split_is_by_group_and_stable() -> None:
     assert split_songs(tracks, val_fraction=0.2, seed=1)[1] == val
 
 
+def test_test_tracks_are_neither_trained_nor_validated_on() -> None:
+    tracks = [Track(f"s{i}", f"/a/{i}.ogg", f"g{i}", split, "src")
+              for i, split in enumerate(["train", "val", "test", "train", "test"])]
+    train, val = split_songs(tracks, val_fraction=0.5)
+    assert [t.song for t in train] == ["s0", "s3"] and [t.song for t in val] == ["s1"]
+    unsplit = [Track(f"u{i}", f"/b/{i}.ogg", f"u{i}") for i in range(40)]
+    train, val = split_songs(unsplit + tracks[2:3], val_fraction=0.5)  # hashed split
+    assert len(train) + len(val) == 40 and "s2" not in {t.song for t in train + val}
+
+
 def test_quantisation_error_is_bounded(rng: np.random.Generator) -> None:
     mel = rng.uniform(-100, 50, size=(8, 100)).astype(np.float32)
     assert np.abs(dequantize_mel(quantize_mel(mel)) - mel).max() <= 0.3 + 1e-4

@@ -49,3 +49,19 @@ def test_library_training_reports_progress_and_scores_both_models(tmp_path, caps
     assert 0.0 <= heldout["baseline_recall@5"] <= 1.0
     assert heldout["baseline_model"] == json.loads((current / "card.json").read_text())["sha256"]
     Library.open(tmp_path / "lib").set_model(Path(out))  # the app can switch to it
+
+
+def test_the_held_out_tracks_are_the_same_on_every_run(tmp_path):
+    from trainer.errors import TrainerError
+    from trainer.library_train import write_manifest
+
+    paths = [f"/music/track{i:02d}.flac" for i in range(20)]
+    first = json.loads((write_manifest(paths, tmp_path / "a", 0.15) / "manifest.json")
+                       .read_text(encoding="utf-8"))["tracks"]
+    again = json.loads((write_manifest(paths[::-1], tmp_path / "b", 0.15) / "manifest.json")
+                       .read_text(encoding="utf-8"))["tracks"]
+    held_out = {t["path"] for t in first if t["split"] == "val"}
+    assert len(held_out) == 3 and held_out == {t["path"] for t in again if t["split"] == "val"}
+    assert all(t["song"] == t["path"] for t in first)  # each track is its own song
+    with pytest.raises(TrainerError, match="too few tracks"):
+        write_manifest(paths[:10], tmp_path / "c", 0.15)

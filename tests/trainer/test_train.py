@@ -118,13 +118,14 @@ def test_devices() -> None:
 
 
 def test_short_views_repeat_their_first_frames() -> None:
-    from trainer.train import tile_short_views
+    from trainer.train import short_view_mask, tile_short_views
 
     rng = np.random.default_rng(0)
     mel = rng.integers(1, 255, size=(50, 4, 30), dtype=np.uint8)
     chroma = rng.integers(1, 255, size=(50, 3, 30), dtype=np.uint8)
     before = mel.copy()
-    tile_short_views(mel, chroma, 12, 0.5, rng)
+    assert not short_view_mask(50, 30, 30, 0.5, rng).any()  # no shorter than the window
+    tile_short_views(mel, chroma, 12, short_view_mask(50, 30, 12, 0.5, rng))
     tiled = [i for i in range(50) if not np.array_equal(mel[i], before[i])]
     assert 10 < len(tiled) < 40
     for i in tiled:

@@ -3,8 +3,9 @@
 ``build --out data/corpus`` fetches the Debian packages DATA.md allows (``apt-get download``
 into the cache, never installed), takes their music (recordings, rendered tracker modules),
 renders the LMMS demo projects and music21 pieces, and writes ``manifest.json``,
-``pairs.json``, ``build.json`` and ``VALIDATION_PACKAGES.txt``. Reruns reuse everything
-already on disk; ``--max-pieces 0 --no-lmms`` builds the package tracks only.
+``pairs.json``, ``build.json``, ``VALIDATION_PACKAGES.txt`` and ``TEST_PACKAGES.txt``.
+Reruns reuse everything already on disk; ``--max-pieces 0 --no-lmms`` builds the package
+tracks only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.library import default_workers
+from trainer.corpus import sources
 from trainer.corpus.manifest import format_summary, summarize, validate_manifest
 from trainer.corpus.pipeline import DEFAULT_VAL_SOURCES, BuildOptions, build
 
@@ -40,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="comma-separated music21 collections held out whole for validation")
     b.add_argument("--val-packages", default=None,
                    help="comma-separated packages held out (default: chosen by the builder)")
+    b.add_argument("--test-packages", default=",".join(sources.TEST_PACKAGES),
+                   help="comma-separated packages held out as the test part, which nothing "
+                        "is tuned on (default: the pinned list in trainer/corpus/sources.py)")
     b.add_argument("--val-fraction", type=float, default=0.2,
                    help="fraction of the other pieces, module packages and LMMS authors "
                         "held out (default: 0.2)")
@@ -78,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         renditions=args.renditions, jobs=max(args.jobs, 1), seed=args.seed,
         val_sources=_names(args.val_sources),
         val_packages=None if args.val_packages is None else _names(args.val_packages),
+        test_packages=_names(args.test_packages),
         val_fraction=args.val_fraction, with_recordings=not args.no_recordings,
         with_lmms=not args.no_lmms)
     summary = build(opts)

@@ -4,6 +4,7 @@ The split of a track depends only on its source, its version group and the seed,
 which other tracks exist, so growing the corpus never moves a track between splits and
 renditions of one piece always share a split. Whole sources listed in ``val_sources`` are
 validation-only; of the other sources a ``val_fraction`` of the groups is held out.
+Whole test packages (split ``test``) are held out from both.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from trainer.corpus.sources import KINDS
 
 MANIFEST_VERSION = 1
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def summarize(data: dict) -> dict:
     per_source: dict[str, dict] = {}
     for r in rows:
         s = per_source.setdefault(r["source"], {"tracks": 0, "minutes": 0.0, "train": 0,
-                                                "val": 0, "groups": set(),
+                                                "val": 0, "test": 0, "groups": set(),
                                                 "min_s": 1e9, "max_s": 0.0})
         s["tracks"] += 1
         s["minutes"] += r["duration"] / 60
@@ -142,10 +143,11 @@ def summarize(data: dict) -> dict:
 def format_summary(summary: dict) -> str:
     """A plain-text table of :func:`summarize`'s output."""
     lines = [f"{'source':28} {'tracks':>6} {'groups':>6} {'train':>6} {'val':>5} "
-             f"{'minutes':>8} {'min s':>6} {'max s':>6}"]
+             f"{'test':>5} {'minutes':>8} {'min s':>6} {'max s':>6}"]
     for name, s in summary["sources"].items():
         lines.append(f"{name:28} {s['tracks']:6d} {s['groups']:6d} {s['train']:6d} "
-                     f"{s['val']:5d} {s['minutes']:8.1f} {s['min_s']:6.1f} {s['max_s']:6.1f}")
+                     f"{s['val']:5d} {s.get('test', 0):5d} {s['minutes']:8.1f} "
+                     f"{s['min_s']:6.1f} {s['max_s']:6.1f}")
     lines.append(f"total: {summary['tracks']} tracks, {summary['hours']} h, "
                  f"{summary['groups']} groups ({summary['version_groups']} version groups)")
     for split, s in summary["splits"].items():

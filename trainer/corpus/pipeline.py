@@ -1,7 +1,9 @@
 """Build the corpus: package tracks, LMMS renders and music21 renditions, then the manifest.
 
 Real recordings come first (and a first manifest is written at once, so they are usable
-while pieces render). Validation holds out whole packages (:mod:`trainer.corpus.split`),
+while pieces render). The test part holds out the whole packages
+:data:`~trainer.corpus.sources.TEST_PACKAGES`; validation holds out whole packages
+(:mod:`trainer.corpus.split`),
 whole module packages and LMMS authors (a seeded ``val_fraction`` of them), the ``miscFolk``
 collection and a seeded ``val_fraction`` of the other pieces. Choosing pieces is
 deterministic: every collection's pieces are shuffled with a seed and taken in that order
@@ -13,6 +15,7 @@ hash of their spec in the file name, so a rerun only does what is missing.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +44,7 @@ WHOLE_COLLECTIONS = ("corelli", "schoenberg", "weber", "webern", "chopin", "schu
 FOLK_WEIGHTS = (("miscFolk", 0.15), ("airdsAirs", 0.30), ("essenFolksong", 0.55))
 DEFAULT_VAL_SOURCES = ("music21:miscFolk",)
 VALIDATION_LIST = "VALIDATION_PACKAGES.txt"
+TEST_LIST = "TEST_PACKAGES.txt"
 
 
 @dataclass
@@ -55,6 +59,7 @@ class BuildOptions:
     seed: int = 0
     val_sources: tuple[str, ...] = DEFAULT_VAL_SOURCES
     val_packages: tuple[str, ...] | None = None   # None: chosen by split.py
+    test_packages: tuple[str, ...] = sources.TEST_PACKAGES
     val_fraction: float = 0.2
     packages: tuple[str, ...] = tuple(p for p in sources.ALL_PACKAGES
                                       if p != sources.LMMS_PACKAGE)
@@ -178,20 +183,26 @@ def render_pieces(pieces: list[scores.Piece], opts: BuildOptions, pool: Executor
 
 
 def validation_packages(recs: list[recordings.Recording], opts: BuildOptions) -> list[str]:
-    """The held-out packages: ``opts.val_packages``, or chosen from the recording counts."""
+    """The held-out packages: ``opts.val_packages``, or chosen from the recording counts
+    (never a test package)."""
     if opts.val_packages is not None:
-        return sorted(opts.val_packages)
-    counts: dict[str, int] = {}
-    for rec in recs:
-        if rec.kind == "recording":
-            counts[rec.package] = counts.get(rec.package, 0) + 1
-    return choose_validation_packages(counts, seed=opts.seed)
+        chosen = list(opts.val_packages)
+    else:
+        counts: dict[str, int] = {}
+        for rec in recs:
+            if rec.kind == "recording":
+                counts[rec.package] = counts.get(rec.package, 0) + 1
+        chosen = choose_validation_packages(counts, seed=opts.seed)
+    return sorted(set(chosen) - set(opts.test_packages))
 
 
-def package_split(package: str, held_out: list[str], *, val_fraction: float, seed: int
-                  ) -> str:
-    """The split of every track of a package: a recording package is held out only when
-    chosen; a module-only package is held out for a seeded ``val_fraction``."""
+def package_split(package: str, held_out: list[str], *, val_fraction: float, seed: int,
+                  test: tuple[str, ...] = ()) -> str:
+    """The split of every track of a package: a test package is ``test``; a recording
+    package is held out only when chosen; a module-only package is held out for a seeded
+    ``val_fraction``."""
+    if package in test:
+        return "test"
     if package in sources.RECORDING_PACKAGES:
         return "val" if package in held_out else "train"
     return assign_split(package, package, val_sources=(), val_fraction=val_fraction,
@@ -206,19 +217,40 @@ def recording_tracks(opts: BuildOptions) -> tuple[list[Track], list[str]]:
     for rec in recs:
         song = f"{rec.package}/{Path(rec.rel_path).stem}"
         split = package_split(rec.package, held_out, val_fraction=opts.val_fraction,
-                              seed=opts.seed)
+                              seed=opts.seed, test=opts.test_packages)
         tracks.append(Track(rec.rel_path, song, rec.package, rec.kind, song, split,
                             rec.duration))
     opts.log(f"package tracks: {len(tracks)} from {len({r.package for r in recs})} packages; "
-             f"validation packages: {' '.join(held_out)}")
+             f"validation packages: {' '.join(held_out)}; "
+             f"test packages: {' '.join(sorted(opts.test_packages))}")
     return tracks, held_out
 
 
+def missing_tools(opts: BuildOptions) -> list[str]:
+    """The Debian packages the build needs and this machine lacks."""
+    missing = []
+    if opts.with_recordings and shutil.which("ffmpeg") is None:
+        missing.append("ffmpeg")
+    if opts.with_lmms and lmms.lmms_command() is None:
+        missing.append("lmms")
+    if opts.max_pieces > 0 and not render.soundfonts_present():
+        missing += ["fluidsynth", "fluid-soundfont-gm", "musescore-general-soundfont-small"]
+    return missing
+
+
+def check_tools(opts: BuildOptions) -> None:
+    """Stop with the one ``apt-get`` command line that installs what the build lacks."""
+    missing = missing_tools(opts)
+    if missing:
+        skip = " (or pass --no-lmms to build without the LMMS tracks)" if missing == [
+            "lmms"] else ""
+        raise SystemExit(f"corpus: error: {', '.join(missing)} missing; install with: "
+                         f"sudo apt-get install --no-install-recommends {' '.join(missing)}"
+                         f"{skip}")
+
+
 def lmms_tracks(opts: BuildOptions) -> list[Track]:
-    """Render the LMMS demo projects into the corpus; their rows (none without LMMS)."""
-    if lmms.lmms_command() is None:
-        opts.log("warning: lmms is not installed (apt-get install lmms): no lmms tracks")
-        return []
+    """Render the LMMS demo projects into the corpus; their rows."""
     tracks = []
     for project in lmms.find_projects():
         audio = lmms.render_project(project, opts.cache / "lmms" / f"{project.name}.ogg",
@@ -259,6 +291,7 @@ def previous_tracks(out: Path, kinds: tuple[str, ...]) -> list[Track]:
 def build(opts: BuildOptions) -> dict:
     """Build (or update) the corpus in ``opts.out``; returns the summary statistics."""
     start = time.monotonic()
+    check_tools(opts)
     opts.out.mkdir(parents=True, exist_ok=True)
     opts.cache.mkdir(parents=True, exist_ok=True)
     rec_tracks: list[Track] = []
@@ -266,15 +299,13 @@ def build(opts: BuildOptions) -> dict:
     if opts.with_recordings:
         rec_tracks, held_out = recording_tracks(opts)
         (opts.out / VALIDATION_LIST).write_text("".join(f"{p}\n" for p in held_out))
+        (opts.out / TEST_LIST).write_text("".join(f"{p}\n" for p in sorted(opts.test_packages)))
         # usable at once: the new package tracks with the previous build's other tracks
         write_outputs(rec_tracks + previous_tracks(opts.out, ("lmms", "rendition")), opts)
     if opts.with_lmms:
         rec_tracks += lmms_tracks(opts)
     ren_tracks: list[Track] = []
     if opts.max_pieces > 0:
-        if not render.soundfonts_present():
-            raise SystemExit("soundfonts missing: apt-get install fluidsynth "
-                             "fluid-soundfont-gm musescore-general-soundfont-small")
         with ProcessPoolExecutor(max_workers=max(opts.jobs, 1)) as pool:
             pieces = select_pieces(opts, pool)
             opts.log(f"pieces: {len(pieces)} chosen; rendering {opts.renditions} each")
@@ -285,6 +316,7 @@ def build(opts: BuildOptions) -> dict:
     summary["options"] = {"max_pieces": opts.max_pieces, "renditions": opts.renditions,
                           "seed": opts.seed, "val_sources": list(opts.val_sources),
                           "val_packages": held_out, "val_fraction": opts.val_fraction,
+                          "test_packages": sorted(opts.test_packages),
                           "jobs": opts.jobs}
     write_json(opts.out / "build.json", summary)
     return summary

@@ -49,6 +49,14 @@ LMMS_PACKAGE = "lmms-common"
 ALL_PACKAGES = tuple(dict.fromkeys(RECORDING_PACKAGES + MODULE_PACKAGES + (LMMS_PACKAGE,)))
 #: Packages that share tracks (DATA.md): never split between train and validation.
 LINKED_PACKAGES = (("caveexpress-data", "cavepacker-data"), ("tuxmath-data", "tuxtype-data"))
+#: The test part, whole packages that nothing is tuned on: chosen by
+#: :func:`trainer.corpus.split.choose_test_packages` (seed 0) on the November 2026 corpus
+#: (85 recordings) and pinned here, so that it never moves.
+TEST_PACKAGES = (
+    "adonthell-data", "ardentryst", "epiphany-data", "fillets-ng-data", "freedink-data",
+    "fretsonfire-songs-sectoid", "frozen-bubble-data", "scorched3d-data", "unknown-horizons",
+    "wizznic-data",
+)
 #: Styles DATA.md names; the other packages are ``other``.
 STYLES = {
     **dict.fromkeys(("marsshooter-data", "fretsonfire-songs-sectoid",

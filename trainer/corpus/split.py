@@ -1,4 +1,4 @@
-"""Which whole packages the validation split holds out.
+"""Which whole packages the validation and test splits hold out.
 
 Validation packages come from the packages DATA.md added later (the shipped model never
 trained on them), never from a pair of packages that share tracks, and each has at least
@@ -8,12 +8,19 @@ eligible packages, until there are ``min_packages`` packages and ``min_recording
 recordings. When the shares run out first, the remaining packages follow in the seeded
 order, never the last one of a named style (training keeps every style). The choice depends
 only on the seed and on how many recordings each package has.
+
+The test part (:func:`choose_test_packages`) is what nothing is tuned on: training,
+Optuna and early stopping never see it, and it is reported last. It was chosen once, by
+that rule, on the corpus of November 2026 (after validation, among the packages
+validation left) and is pinned in :data:`trainer.corpus.sources.TEST_PACKAGES`, so that a
+corpus that grows never moves a test package into training; a package both rules would
+hold out stays in the test part.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from trainer.corpus import sources
 from trainer.corpus.manifest import unit_hash
@@ -22,6 +29,10 @@ MIN_PACKAGES = 15
 MIN_RECORDINGS = 150
 MIN_PER_PACKAGE = 3
 MAX_SHARE = 1 / 3
+TEST_MIN_PACKAGES = 10
+TEST_MIN_RECORDINGS = 80
+#: larger packages stay in training (no single package dominates the test part)
+TEST_MAX_PER_PACKAGE = 20
 
 
 def eligible(counts: Mapping[str, int], min_per_package: int = MIN_PER_PACKAGE) -> list[str]:
@@ -69,4 +80,27 @@ def choose_validation_packages(counts: Mapping[str, int], *, seed: int = 0,
         if style == "other" or taken[style] < len(by_style[style]) - 1:
             chosen.append(pkg)
             taken[style] += 1
+    return sorted(chosen)
+
+
+def choose_test_packages(counts: Mapping[str, int], validation: Collection[str], *,
+                         seed: int = 0, min_packages: int = TEST_MIN_PACKAGES,
+                         min_recordings: int = TEST_MIN_RECORDINGS,
+                         max_per_package: int = TEST_MAX_PER_PACKAGE) -> list[str]:
+    """Test packages (sorted): eligible, not in ``validation``, at most ``max_per_package``
+    recordings, taken in a seeded order until there are ``min_packages`` packages and
+    ``min_recordings`` recordings, never the last training package of a named style."""
+    candidates = [p for p in eligible(counts) if p not in validation]
+    left: dict[str, int] = {}
+    for pkg in candidates:
+        left[sources.style(pkg)] = left.get(sources.style(pkg), 0) + 1
+    chosen: list[str] = []
+    for pkg in sorted(candidates, key=lambda p: unit_hash("test", seed, p)):
+        if len(chosen) >= min_packages and sum(counts[p] for p in chosen) >= min_recordings:
+            break
+        style = sources.style(pkg)
+        if counts[pkg] > max_per_package or (style != "other" and left[style] <= 1):
+            continue
+        chosen.append(pkg)
+        left[style] -= 1
     return sorted(chosen)
