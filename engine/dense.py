@@ -13,7 +13,7 @@ space without decoding: a query ``q`` becomes ``(P q) * scale`` and scores
 ``q . (mean + P^T (scale * code)) - q . mean`` (:meth:`Codec.query`).
 
 ``meta["dense_format"]`` records the row format (1); the tables are created by the
-store's schema migration 3 (:data:`engine.store.MIGRATIONS`).
+store's schema step 4 (:data:`engine.store.MIGRATIONS`), and their SQL is the store's.
 """
 
 from __future__ import annotations
