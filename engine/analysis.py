@@ -20,6 +20,7 @@ from engine.errors import ResonanceError
 from engine.features import select_starts
 from engine.filecheck import file_digest
 from engine.index import unit
+from engine.locate import print_frame_seconds, stream_print
 from engine.tags import Tags, read_tags
 
 if TYPE_CHECKING:
@@ -56,6 +57,12 @@ class Analysis:
     #: every segment (one per segment hop): starts in seconds, fused vectors in float16
     dense_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     dense: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float16))
+    #: the track's alignment print (:mod:`engine.locate`), uint8 ``(bands, n)``, and the
+    #: seconds one of its frames covers
+    align_print: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
+    print_frame: float = 0.0
+    #: only the alignment print was computed (a track analysed before prints existed)
+    print_only: bool = False
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
@@ -93,12 +100,12 @@ def embed_audio(y: np.ndarray, embedder: Embedder, *,
 
 
 def analyse_path(path: str, track_id: int, max_segments: int | None,
-                 embedder: Embedder | None = None) -> Analysis:
+                 embedder: Embedder | None = None, *, print_only: bool = False) -> Analysis:
     """Decode, analyse and embed ``path`` (streamed, every segment); never raises for a bad file.
 
     All segments are embedded (the dense vectors, for excerpt search); ``max_segments``
     of them, evenly spread, are kept in full (with branch vectors) and their mean is the
-    track vector.
+    track vector. ``print_only``: decode and compute the alignment print alone.
     """
     from engine.audio import stream_audio
     from engine.stream import embed_stream
@@ -109,6 +116,12 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
     try:
         st = os.stat(path)
         config = embedder.config
+        if print_only:
+            return Analysis(path=path, track_id=track_id, ok=True, size=st.st_size,
+                            mtime=st.st_mtime, content_hash=content_hash(path),
+                            align_print=stream_print(stream_audio(path, sr=config.sr),
+                                                     config=config),
+                            print_frame=print_frame_seconds(config), print_only=True)
         dense = embed_stream(stream_audio(path, sr=config.sr), embedder)
         if dense.n_samples < config.hop_length * 4 or not len(dense.starts):
             return Analysis(path, track_id, False, st.st_size, st.st_mtime,
@@ -121,7 +134,8 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
             format=Path(path).suffix.lower().lstrip("."), tags=read_tags(path),
             starts=dense.starts[keep], segments=segments,
             track={k: mean_vector(v) for k, v in segments.items()},
-            dense_starts=dense.starts, dense=dense.vectors["fused"].astype(np.float16))
+            dense_starts=dense.starts, dense=dense.vectors["fused"].astype(np.float16),
+            align_print=dense.align_print, print_frame=print_frame_seconds(config))
     except ResonanceError as exc:
         reason, transient = getattr(exc, "reason", None) or str(exc), exc.transient
     except (OSError, MemoryError) as exc:  # I/O error, vanished drive, out of memory
@@ -133,4 +147,5 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
         size, mtime = st.st_size, st.st_mtime
     except OSError:
         size, mtime = 0, 0.0
-    return Analysis(path, track_id, False, size, mtime, reason=reason, transient=transient)
+    return Analysis(path, track_id, False, size, mtime, reason=reason, transient=transient,
+                    print_only=print_only)

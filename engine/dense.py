@@ -13,20 +13,18 @@ space without decoding: a query ``q`` becomes ``(P q) * scale`` and scores
 ``q . (mean + P^T (scale * code)) - q . mean`` (:meth:`Codec.query`).
 
 ``meta["dense_format"]`` records the row format (1); the tables are created by the
-store's schema migration 3 (:data:`engine.store.MIGRATIONS`).
+store's schema step 4 (:data:`engine.store.MIGRATIONS`), and their SQL is the store's.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from engine.store import SEARCHABLE, Store, searchable_join
+from engine.store import Store, dense_codec_row, replace_dense_codec, write_dense_row
 
 #: Float16 vectors of one model from which a codec is fitted and everything coded.
 FIT_MIN = 20_000
@@ -35,7 +33,6 @@ FIT_SAMPLE = 60_000
 #: Dimensions kept by the codec's PCA (bytes per coded segment).
 CODEC_DIM = 128
 RAW = 0
-
 
 
 @dataclass(frozen=True)
@@ -135,16 +132,10 @@ class DenseRows:
 
 def codec_for(store: Store | sqlite3.Connection, fingerprint: str) -> Codec | None:
     """The codec of model ``fingerprint``, if one was fitted."""
-    query = store.query if isinstance(store, Store) else _conn_query(store)
-    rows = query("SELECT id, dim, params FROM dense_codecs WHERE fingerprint = ? "
-                 "ORDER BY id DESC LIMIT 1", (fingerprint,))
-    if not rows:
+    row = dense_codec_row(store, fingerprint)
+    if row is None:
         return None
-    return Codec.from_blob(int(rows[0][0]), rows[0][2], dim=int(rows[0][1]))
-
-
-def _conn_query(conn: sqlite3.Connection) -> Callable[[str, tuple[object, ...]], list[Any]]:
-    return lambda sql, params: conn.execute(sql, params).fetchall()
+    return Codec.from_blob(int(row[0]), row[2], dim=int(row[1]))
 
 
 def save(conn: sqlite3.Connection, track_id: int, starts: np.ndarray, vectors: np.ndarray,
@@ -152,15 +143,9 @@ def save(conn: sqlite3.Connection, track_id: int, starts: np.ndarray, vectors: n
     """Store (replace) one track's dense vectors ``(n, d)``, coded with ``codec`` if any."""
     data = (codec.encode(vectors) if codec is not None
             else np.asarray(vectors, dtype="<f2"))
-    conn.execute("INSERT OR REPLACE INTO dense_segments VALUES (?, ?, ?, ?, ?)",
-                 (int(track_id), codec.id if codec is not None else RAW, len(starts),
-                  np.asarray(starts, "<f4").tobytes(), np.ascontiguousarray(data).tobytes()))
-
-
-def searchable_sql(columns: str) -> str:
-    """``SELECT columns`` over dense rows of searchable tracks of one model (``?``)."""
-    return (f"SELECT {columns} FROM dense_segments d {searchable_join('d')} "
-            f"WHERE {SEARCHABLE} AND t.fingerprint = ?")
+    write_dense_row(conn, track_id, codec=codec.id if codec is not None else RAW,
+                    n=len(starts), starts=np.asarray(starts, "<f4").tobytes(),
+                    vectors=np.ascontiguousarray(data).tobytes())
 
 
 def _rows_to_dense(rows: Sequence[sqlite3.Row], codec: Codec | None,
@@ -186,9 +171,7 @@ def load(store: Store, track_ids: Sequence[int], *, fingerprint: str,
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i in range(0, len(track_ids), 500):
         chunk = [int(t) for t in track_ids[i:i + 500]]
-        rows = store.query(searchable_sql("d.*") + f" AND d.track_id IN "
-                           f"({','.join('?' * len(chunk))})", (fingerprint, *chunk))
-        for row in rows:
+        for row in store.dense_rows(fingerprint, track_ids=chunk):
             use = codec if int(row["codec"]) != RAW else None
             if use is not None and int(row["codec"]) != use.id:
                 continue  # coded with a codec that is no longer current
@@ -203,8 +186,7 @@ def iter_rows(store: Store, *, fingerprint: str, dim: int,
     codec = codec_for(store, fingerprint)
     last = -1
     while True:
-        rows = store.query(searchable_sql("d.*") + " AND d.track_id > ? "
-                           "ORDER BY d.track_id LIMIT ?", (fingerprint, last, batch))
+        rows = store.dense_rows(fingerprint, after=last, limit=batch)
         if not rows:
             return
         last = int(rows[-1]["track_id"])
@@ -222,8 +204,7 @@ def compress_if_large(store: Store, *, fingerprint: str, dim: int,
     library is small)."""
     min_vectors = FIT_MIN if min_vectors is None else min_vectors
     codec = codec_for(store, fingerprint)
-    raw = int(store.query(searchable_sql("COALESCE(SUM(d.n), 0)") + " AND d.codec = 0",
-                          (fingerprint,))[0][0])
+    raw = sum(n for _, n in store.dense_counts(fingerprint, raw_only=True))
     if raw == 0 or (codec is None and raw < min_vectors):
         return codec
     if codec is None:
@@ -242,18 +223,14 @@ def _fit(store: Store, *, fingerprint: str, dim: int, total: int) -> Codec:
             parts.append(x[rng.random(len(x)) < keep])
     fitted = Codec.fit(np.concatenate(parts))
     with store.transaction() as conn:
-        conn.execute("DELETE FROM dense_codecs WHERE fingerprint != ?", (fingerprint,))
-        cur = conn.execute("INSERT INTO dense_codecs (fingerprint, kind, dim, params, created) "
-                           "VALUES (?, 'pca-int8', ?, ?, ?)",
-                           (fingerprint, fitted.dim, fitted.to_blob(), time.time()))
-        codec_id = int(cur.lastrowid or 0)
+        codec_id = replace_dense_codec(conn, fingerprint=fingerprint, kind="pca-int8",
+                                       dim=fitted.dim, params=fitted.to_blob())
     return Codec(codec_id, fitted.mean, fitted.components, fitted.scale)
 
 
 def _code_raw_rows(store: Store, codec: Codec, *, fingerprint: str, dim: int) -> None:
     while True:
-        rows = store.query(searchable_sql("d.*") + " AND d.codec = 0 LIMIT 256",
-                           (fingerprint,))
+        rows = store.dense_rows(fingerprint, raw_only=True, limit=256)
         if not rows:
             return
         with store.transaction() as conn:

@@ -174,7 +174,8 @@ def filtered_power_frames(y: np.ndarray, *, n_fft: int, hop_length: int,
         chunk = frames[start : start + block] * window
         spec = scipy.fft.rfft(chunk, axis=1, workers=1)
         power = (spec.real**2 + spec.imag**2).astype(np.float32)
-        out[:, start : start + chunk.shape[0]] = filters @ power.T
+        # bins x frames, contiguous: the sparse product is 3x slower on a transposed view
+        out[:, start : start + chunk.shape[0]] = filters @ np.ascontiguousarray(power.T)
     return out
 
 

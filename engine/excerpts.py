@@ -4,7 +4,9 @@ An excerpt seed's segment vectors are searched in the segment index, which holds
 every segment of every track (:mod:`engine.segment_index`). The candidate tracks'
 dense vectors are then scored exactly against every seed segment (best pair), which
 also places the excerpt in the track to within a model segment; :mod:`engine.locate`
-refines that place for the best results by aligning frames.
+then finds the exact place in the best results by aligning frames: over each track's
+stored alignment print, whole track, when all of them have one (:func:`align_by_prints`,
+no decoding), else by decoding the likely parts of the files (:func:`refine_top`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,22 @@ import numpy as np
 from engine import dense, segment_index
 from engine.catalog import Catalog
 from engine.config import FeatureConfig
-from engine.locate import Located, refine_offset
+from engine.locate import (
+    PRINT_BANDS,
+    PRINT_FORMAT,
+    Located,
+    locate_in_print,
+    print_frame_seconds,
+    refine_offset,
+)
 from engine.rerank import similarities
 from engine.store import Store
 
-#: Results whose offset is refined by frame alignment (each decodes ~30 s of its file).
+#: Results aligned over their stored prints (whole track each, a few ms, no decoding)
+#: and put in order of alignment confidence. Chosen on training packages
+#: (benchmarks/RESULTS.md, bench:excerpts).
+PRINT_TOP = 8
+#: Without prints: results whose offset is refined by decoding (~30 s of each file).
 REFINE_TOP = 2
 #: Segment hits kept per seed segment from the index, at least.
 HITS_MIN = 64
@@ -162,3 +175,19 @@ def refine_top(paths: list[str | os.PathLike[str]], durations: list[float],
         attempt_all([(i, 0.0, durations[i]) for i in range(min(2, n))
                      if 0.0 < durations[i] <= WHOLE_TRACK_SECONDS])
     return best
+
+
+def align_by_prints(store: Store, ids: list[int], frames: np.ndarray, *,
+                    config: FeatureConfig) -> list[Located | None] | None:
+    """Where the excerpt (alignment frames) lies in each of the first :data:`PRINT_TOP`
+    tracks of ``ids``, found over their stored alignment prints; None unless every one
+    of them has a print made the way this configuration makes them."""
+    ids = ids[:PRINT_TOP]
+    rows = store.align_prints(ids)
+    frame = print_frame_seconds(config)
+    if any(i not in rows or int(rows[i]["format"]) != PRINT_FORMAT
+           or int(rows[i]["bands"]) != PRINT_BANDS
+           or abs(float(rows[i]["frame"]) - frame) > 1e-6 for i in ids):
+        return None
+    return [locate_in_print(frames, np.frombuffer(rows[i]["data"], np.uint8).reshape(
+        PRINT_BANDS, int(rows[i]["n"])), config=config) for i in ids]

@@ -18,6 +18,7 @@ them; a segment's rhythm vector is the mean tempogram over its frames.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -91,7 +92,8 @@ def extract_features(y: np.ndarray, *, config: FeatureConfig) -> TrackFeatures:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ParameterError(f"expected mono audio of shape (n,), got {y.shape}")
-    y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    if not np.isfinite(y).all():  # one pass; the repairing copy only for damaged input
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     n_mels, n_chroma = config.mel.n_mels, config.chroma.bins
     filters = dsp.stacked_filters(sr=config.sr, n_fft=config.mel.n_fft, n_mels=n_mels,
                                   fmin=float(config.mel.fmin), fmax=config.fmax,
@@ -216,11 +218,22 @@ def _cut(frames: np.ndarray, starts: np.ndarray, length: int, fill: float) -> np
 
 
 def _segment_means(tgram: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """Mean tempogram column over each segment's real (unpadded) frames."""
+    """Mean tempogram column over each segment's real (unpadded) frames.
+
+    Frames are summed in blocks of the largest step dividing every start and the length
+    (segments every 4 s of 18 s: 2 s), then prefix sums run over the blocks: one pass
+    over the tempogram instead of a prefix sum over every frame.
+    """
     n = tgram.shape[1]
-    csum = np.zeros((tgram.shape[0], n + 1), dtype=np.float64)
-    np.cumsum(tgram, axis=1, dtype=np.float64, out=csum[:, 1:])
     ends = np.minimum(starts + length, n)
     counts = np.maximum(ends - starts, 1)
-    means = (csum[:, ends] - csum[:, starts]) / counts
-    return np.ascontiguousarray(means.T, dtype=np.float32)
+    step = math.gcd(int(length), *(int(x) for x in starts))
+    blocks = n // step
+    sums = np.zeros((tgram.shape[0], blocks + 1), dtype=np.float64)
+    np.cumsum(tgram[:, : blocks * step].reshape(tgram.shape[0], blocks, step).sum(
+        axis=2, dtype=np.float64), axis=1, out=sums[:, 1:])
+    last = ends // step  # whole blocks end here; the frames after it are added one by one
+    totals = sums[:, last] - sums[:, starts // step]
+    for i in np.flatnonzero(ends % step):
+        totals[:, i] += tgram[:, last[i] * step: ends[i]].sum(axis=1, dtype=np.float64)
+    return np.ascontiguousarray((totals / counts).T, dtype=np.float32)

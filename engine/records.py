@@ -21,6 +21,7 @@ from engine.store import (
     VECTOR_COLUMNS,
     Store,
     to_blob,
+    write_align_print,
 )
 
 if TYPE_CHECKING:
@@ -184,6 +185,17 @@ def save_analysis(conn: sqlite3.Connection, track_id: int, result: Analysis,
                    dense.codec_for(conn, fingerprint))
     else:
         conn.execute("DELETE FROM dense_segments WHERE track_id = ?", (track_id,))
+    save_print(conn, track_id, result)
+
+
+def save_print(conn: sqlite3.Connection, track_id: int, result: Analysis) -> None:
+    """Store a track's alignment print, if its analysed file is the one recorded."""
+    from engine.locate import PRINT_FORMAT  # here: the records stay cheap to import
+
+    if conn.execute("SELECT 1 FROM tracks WHERE id = ? AND status = 'ok' AND "
+                    "content_hash IS ?", (track_id, result.content_hash)).fetchone():
+        write_align_print(conn, track_id, fmt=PRINT_FORMAT, frame=result.print_frame,
+                          codes=result.align_print)
 
 
 def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: int,
@@ -203,6 +215,7 @@ def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: in
     conn.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
     conn.execute("DELETE FROM track_vectors WHERE track_id = ?", (track_id,))
     conn.execute("DELETE FROM dense_segments WHERE track_id = ?", (track_id,))
+    conn.execute("DELETE FROM align_prints WHERE track_id = ?", (track_id,))
 
 
 def searchable_count(store: Store, fingerprint: str | None) -> int:
@@ -312,6 +325,21 @@ def pending_work(store: Store, root_ids: Sequence[int],
         # analysed before dense segments existed (schema 4): add them
         "OR (t.status = 'ok' AND NOT EXISTS (SELECT 1 FROM dense_segments d "
         "WHERE d.track_id = t.id))) ORDER BY t.path",
+        (*root_ids, fingerprint))
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def pending_prints(store: Store, root_ids: Sequence[int],
+                   fingerprint: str) -> list[tuple[int, str]]:
+    """``(track id, path)`` of present tracks analysed with model ``fingerprint`` under
+    ``root_ids`` that have no alignment print (analysed before schema 5)."""
+    if not root_ids:
+        return []
+    rows = store.query(
+        "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
+        f"WHERE t.root_id IN ({_marks(root_ids)}) AND p.state = 'present' "
+        "AND t.status = 'ok' AND t.fingerprint = ? AND NOT EXISTS "
+        "(SELECT 1 FROM align_prints a WHERE a.track_id = t.id) ORDER BY t.path",
         (*root_ids, fingerprint))
     return [(int(r[0]), str(r[1])) for r in rows]
 

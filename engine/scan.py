@@ -70,6 +70,8 @@ class ScanOptions:
     fingerprint: str
     workers: int = 0
     max_segments: int | None = SEGMENTS_PER_TRACK
+    #: compute alignment prints alone (tracks analysed before prints existed)
+    print_only: bool = False
 
 
 # -- diff ---------------------------------------------------------------------------
@@ -162,7 +164,8 @@ def _results_inline(work: list[tuple[int, str]], options: ScanOptions,
     for track_id, path in work:
         if should_stop():
             return
-        yield analyse_file(path, track_id, options.max_segments, embedder)
+        yield analyse_file(path, track_id, options.max_segments, embedder,
+                           print_only=options.print_only)
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -220,7 +223,8 @@ def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,
         while queue or running:
             while queue and len(running) < in_flight * workers and not should_stop():
                 track_id, path = queue.pop()
-                future = pool.submit(analyse_file, path, track_id, options.max_segments)
+                future = pool.submit(analyse_file, path, track_id, options.max_segments,
+                                     print_only=options.print_only)
                 running[future] = (track_id, path)
             if should_stop():
                 return []
@@ -271,7 +275,7 @@ def _results_pool(work: list[tuple[int, str]], options: ScanOptions,
         if suspects:
             broken = yield from _run_pool(suspects, options, 1, should_stop, in_flight=1)
             if broken:
-                yield _crashed(*broken[0])
+                yield replace(_crashed(*broken[0]), print_only=options.print_only)
         else:
             suspects = list(reversed((yield from _run_pool(queue, options, options.workers,
                                                            should_stop))))
@@ -288,7 +292,7 @@ def analyse(store: Store, work: list[tuple[int, str]], options: ScanOptions, *,
         for result in source(work, options, should_stop):
             batch.append(result)
             done += 1
-            errors += not result.ok
+            errors += not result.ok and not result.print_only  # a missing print: tried again
             now = time.monotonic()
             if len(batch) >= COMMIT_EVERY or now - last_commit >= COMMIT_SECONDS:
                 _commit(store, batch, options.fingerprint)
@@ -308,7 +312,10 @@ def _commit(store: Store, batch: list[Analysis], fingerprint: str) -> None:
         for result in batch:
             if not records.track_is_at(conn, result.track_id, result.path):
                 continue  # removed or moved while it was being analysed
-            if result.ok:
+            if result.print_only:  # a failure keeps the analysis; the next scan tries again
+                if result.ok:
+                    records.save_print(conn, result.track_id, result)
+            elif result.ok:
                 records.save_analysis(conn, result.track_id, result, fingerprint)
             else:
                 records.save_error(conn, result.track_id, reason=result.reason,
@@ -345,6 +352,15 @@ def scan(store: Store, *, roots: list[Path], options: ScanOptions,
     for progress in analyse(store, work, options, should_stop=stop):
         last = progress
         yield replace(progress, errors=progress.errors + len(found.errors))
-    stage: ScanStage = "cancelled" if stop() and last.done < len(work) else "done"
-    yield ScanProgress(stage=stage, done=last.done, total=len(work),
+    done, total = last.done, len(work)
+    # tracks analysed before alignment prints existed: decode them for their prints alone
+    prints = [] if stop() else records.pending_prints(store, present, options.fingerprint)
+    if prints:
+        for progress in analyse(store, prints, replace(options, print_only=True),
+                                should_stop=stop):
+            last = progress
+            yield replace(progress, errors=progress.errors + len(found.errors))
+        done, total = done + last.done, total + len(prints)
+    stage: ScanStage = "cancelled" if stop() and done < total else "done"
+    yield ScanProgress(stage=stage, done=done, total=total,
                        errors=last.errors + len(found.errors), rate=last.rate, eta_s=0.0)

@@ -52,18 +52,19 @@ def _identity(path: str) -> tuple[int, int, int, int, int, float] | None:
 
 
 def analyse_file(path: str, track_id: int, max_segments: int | None,
-                 embedder: Any = None) -> Analysis:
+                 embedder: Any = None, *, print_only: bool = False) -> Analysis:
     """:func:`~engine.analysis.analyse_path`, stored only if what was decoded is what is on
     disk: the file is stat-ed and hashed before decoding, and must be unchanged (same
     inode, size, times and hash) afterwards. A file replaced or rewritten meanwhile is a
     transient failure, analysed again by the next scan."""
     before, digest = _identity(path), hash_or_none(path)
-    result = analyse_path(path, track_id, max_segments, embedder)
+    result = analyse_path(path, track_id, max_segments, embedder, print_only=print_only)
     if not result.ok:
         return result
     if before is None or digest is None or _identity(path) != before \
             or result.content_hash != digest:
         return Analysis(path, track_id, False, result.size, result.mtime, transient=True,
-                        reason="the file changed while it was analysed")
+                        reason="the file changed while it was analysed",
+                        print_only=print_only)
     result.size, result.mtime = before[2], before[5]
     return result

@@ -28,6 +28,7 @@ from engine import excerpts
 from engine.catalog import Catalog
 from engine.config import FeatureConfig
 from engine.errors import ParameterError
+from engine.locate import Located
 from engine.model import BRANCH_NAMES
 from engine.records import TrackInfo, tracks_by_id
 from engine.rerank import MMR, PRF, similarities
@@ -95,7 +96,7 @@ class SearchResult:
     ``match_offset`` is where the best-matching part of the track starts, in seconds
     (for an excerpt seed: where the excerpt starts in the track, ``seed_offset`` 0);
     ``match_confidence`` in [0, 1] is the frame-alignment score when the offset was
-    refined (the best :data:`engine.excerpts.REFINE_TOP` excerpt results), else 0.
+    refined (the best excerpt results, :func:`locate_excerpt`), else 0.
     """
 
     track: TrackInfo
@@ -213,6 +214,18 @@ def search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
         raise ParameterError("the seed was analysed with another model; analyse it again")
     if len(catalog.track_ids) == 0:
         return []
+    if not seed.excerpt:
+        return _search(seed, params, catalog=catalog, store=store, retriever=retriever)
+    from threadpoolctl import threadpool_limits
+
+    # an excerpt's many small products (decoding coded segments, scoring and placing
+    # every candidate): BLAS threads only wait for each other, badly on a busy machine
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _search(seed, params, catalog=catalog, store=store, retriever=retriever)
+
+
+def _search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
+            retriever: Retriever | None) -> list[SearchResult]:
     retriever = retriever or Retriever(catalog, store)
     query = weighted(seed.track, params.weights)[0]
     ids = (retriever.by_segments(seed, params) if seed.excerpt
@@ -238,18 +251,22 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
                    retriever: Retriever) -> list[SearchResult]:
     """Excerpt results with where the excerpt starts in each track.
 
-    The best :data:`excerpts.REFINE_TOP` are refined by frame alignment
-    (:func:`excerpts.refine_top`) and put in order of alignment confidence (the
-    excerpt's frames matching a track's frames is stronger evidence than similar
-    embeddings).
+    The best ones are placed by frame alignment (over their stored alignment prints,
+    :func:`excerpts.align_by_prints`, else by decoding, :func:`excerpts.refine_top`)
+    and put in order of alignment confidence (the excerpt's frames matching a track's
+    frames is stronger evidence than similar embeddings).
     """
     if not results or seed.config is None:
         return results
-    placed = retriever.placements(seed, np.array([r.track.id for r in results], np.int64))
-    refined = (excerpts.refine_top([r.track.path for r in results],
-                                   [float(r.track.duration or 0.0) for r in results],
-                                   placed, seed.frames, config=seed.config)
-               if seed.frames is not None else [])
+    ids = [r.track.id for r in results]
+    placed = retriever.placements(seed, np.array(ids, np.int64))
+    refined: list[Located | None] = []
+    if seed.frames is not None:
+        by_print = excerpts.align_by_prints(retriever.store, ids, seed.frames,
+                                            config=seed.config)
+        refined = by_print if by_print is not None else excerpts.refine_top(
+            [r.track.path for r in results], [float(r.track.duration or 0.0) for r in results],
+            placed, seed.frames, config=seed.config)
     out = []
     for rank, (result, where) in enumerate(zip(results, placed, strict=True)):
         if where is None:
@@ -260,8 +277,8 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
                               else (where.offset, 0.0))
         out.append(dataclasses.replace(result, seed_offset=0.0, match_offset=offset,
                                        match_confidence=confidence))
-    top = sorted(out[: excerpts.REFINE_TOP], key=lambda r: -r.match_confidence)
-    return top + out[excerpts.REFINE_TOP:]
+    top = sorted(out[: len(refined)], key=lambda r: -r.match_confidence)
+    return top + out[len(refined):]
 
 
 def describe(seed: Seed, cands: Candidates, *, catalog: Catalog,

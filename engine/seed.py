@@ -14,8 +14,9 @@ import numpy as np
 from engine.analysis import embed_audio, mean_vector
 from engine.audio import load_audio, resample, to_mono
 from engine.errors import ParameterError
+from engine.features import TrackFeatures, extract_features, segment_features
 from engine.filecheck import check_audio_file
-from engine.locate import align_frames
+from engine.locate import band_slice
 from engine.model import Embedder
 from engine.records import get_track, track_id_for_path
 from engine.search import Seed
@@ -69,22 +70,28 @@ def seed_from_audio(y: np.ndarray, sr: int, embedder: Embedder, *,
                     fingerprint=embedder.fingerprint, path=path, duration=duration,
                     album=album, artist=artist,
                     track={k: mean_vector(v) for k, v in segments.items()})
-    starts, segments = excerpt_segments(y, embedder)
+    features = extract_features(y, config=config)  # once: segments and alignment frames
+    starts, segments = excerpt_segments(y, embedder, features=features)
     return Seed(segments=segments, starts=starts, fingerprint=embedder.fingerprint,
                 excerpt=True, path=path, duration=duration, album=album, artist=artist,
                 track={k: mean_vector(v) for k, v in segments.items()},
-                frames=align_frames(y, config=config), config=config)
+                frames=features.mel[band_slice(config)], config=config)
 
 
 def excerpt_segments(y: np.ndarray, embedder: Embedder, *,
-                     shifts: tuple[float, ...] | None = None
+                     shifts: tuple[float, ...] | None = None,
+                     features: TrackFeatures | None = None
                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Every segment of an excerpt; one rotated variant per shift when it is shorter
-    than a segment (see :data:`QUERY_SHIFTS`)."""
+    than a segment (see :data:`QUERY_SHIFTS`). ``features``: ``y``'s, if computed."""
     shifts = QUERY_SHIFTS if shifts is None else shifts
     if y.size >= embedder.config.segment.seconds * embedder.config.sr or len(shifts) < 2:
-        starts, segments = embed_audio(y, embedder, max_segments=None)
-        return np.asarray(starts, np.float32), segments
+        if features is None:
+            starts, segments = embed_audio(y, embedder, max_segments=None)
+            return np.asarray(starts, np.float32), segments
+        segs = segment_features(features, config=embedder.config)
+        emb = embedder.embed(segs)
+        return np.asarray(segs.starts, np.float32), {"fused": emb.fused, **emb.branches}
     parts = [embed_audio(np.roll(y, -int(f * y.size)), embedder, max_segments=None)[1]
              for f in shifts]
     segments = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -16,26 +16,21 @@ import numpy as np
 
 from engine import dense
 from engine.index import VectorIndex, exact_index
-from engine.store import SEARCHABLE, SEGMENT_DTYPE, Store, from_blob, searchable_join
+from engine.store import SEGMENT_DTYPE, Store, from_blob
 
 #: Keys of the segment index: ``track_id * DENSE_STRIDE + segment number``.
 DENSE_STRIDE = 1 << 16
 
-_SPARSE_ONLY = ("SELECT {cols} FROM segments s " + searchable_join("s") + " WHERE "
-                + SEARCHABLE + " AND t.fingerprint = ? AND NOT EXISTS "
-                "(SELECT 1 FROM dense_segments d WHERE d.track_id = s.track_id)")
-
 
 def segment_keys(store: Store, fingerprint: str) -> np.ndarray:
     """Keys the segment index of model ``fingerprint`` must hold ``(n,)`` int64."""
-    rows = store.query(dense.searchable_sql("d.track_id, d.n"), (fingerprint,))
-    tracks = np.array([int(r[0]) for r in rows], np.int64)
-    counts = np.array([int(r[1]) for r in rows], np.int64)
+    rows = store.dense_counts(fingerprint)
+    tracks = np.array([t for t, _ in rows], np.int64)
+    counts = np.array([n for _, n in rows], np.int64)
     keys = [np.repeat(tracks * DENSE_STRIDE, counts)
             + np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)]
-    sparse = store.query(_SPARSE_ONLY.format(cols=f"s.track_id * {DENSE_STRIDE} + s.seg"),
-                         (fingerprint,))
-    keys.append(np.array([int(r[0]) for r in sparse], np.int64))
+    sparse = store.sparse_only_segments(fingerprint)
+    keys.append(np.array([t * DENSE_STRIDE + s for t, s, _ in sparse], np.int64))
     return np.concatenate(keys)
 
 
@@ -72,11 +67,12 @@ def build_segment_index(store: Store, *, fingerprint: str, dim: int) -> VectorIn
                                                           rows.counts)
         keys = np.repeat(rows.track_ids, rows.counts) * DENSE_STRIDE + local
         _add(index, codec, keys, rows)
-    sparse = store.query(_SPARSE_ONLY.format(cols=f"s.track_id * {DENSE_STRIDE} + s.seg, "
-                                                  "s.fused"), (fingerprint,))
+    sparse = store.sparse_only_segments(fingerprint, vectors=True)
     if sparse:
-        vectors = np.stack([from_blob(r[1], SEGMENT_DTYPE) for r in sparse]).astype(np.float32)
-        _add(index, codec, np.array([int(r[0]) for r in sparse], np.int64), vectors)
+        vectors = np.stack([from_blob(blob, SEGMENT_DTYPE) for _, _, blob in sparse
+                            if blob is not None]).astype(np.float32)
+        _add(index, codec, np.array([t * DENSE_STRIDE + s for t, s, _ in sparse], np.int64),
+             vectors)
     return index
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from engine.errors import StoreAccessError
 
 DB_FILE = "library.db"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATION_1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,10 +118,25 @@ INSERT OR IGNORE INTO meta VALUES ('dense_format', '1')
 """
 
 
+#: Alignment prints (engine/locate.py): where an excerpt lies in a track, found without
+#: decoding it. Tracks analysed before this step have none and are aligned by decoding
+#: (nothing is re-analysed); each gets its print when it is next analysed.
+_MIGRATION_5 = """
+CREATE TABLE IF NOT EXISTS align_prints (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    format INTEGER NOT NULL,
+    frame REAL NOT NULL,
+    bands INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    data BLOB NOT NULL
+)
+"""
+
+
 #: Numbered schema steps; step ``n`` brings the schema from version ``n - 1`` to ``n``:
 #: SQL text, or a function of the connection for steps that transform data.
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
-    1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3, 4: _MIGRATION_4}
+    1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3, 4: _MIGRATION_4, 5: _MIGRATION_5}
 
 #: The modalities: the model's branch outputs, the app's sliders and match colours.
 BRANCH_NAMES = ("timbre", "harmony", "rhythm")
@@ -445,3 +460,93 @@ class Store:
                     entry[c].append(from_blob(r[2 + i], SEGMENT_DTYPE))
         return {tid: {k: np.asarray(v, dtype=np.float32) for k, v in cols.items()}
                 for tid, cols in out.items()}
+
+    # -- dense segments and alignment prints (SQL text: the section below the class) --
+    def dense_rows(self, fingerprint: str, *, track_ids: Sequence[int] | None = None,
+                   after: int | None = None, limit: int | None = None,
+                   raw_only: bool = False) -> list[sqlite3.Row]:
+        """Dense rows (``track_id, codec, n, starts, vectors``) of searchable tracks of
+        model ``fingerprint``: of ``track_ids``, or by track id after ``after`` (at most
+        ``limit``), or only the float16 ones (``raw_only``)."""
+        sql, params = "SELECT d.* " + _DENSE_SEARCHABLE, list[object]([fingerprint])
+        if track_ids is not None:
+            sql += f" AND d.track_id IN ({','.join('?' * len(track_ids))})"
+            params += [int(t) for t in track_ids]
+        if raw_only:
+            sql += " AND d.codec = 0"
+        if after is not None:
+            sql += " AND d.track_id > ? ORDER BY d.track_id"
+            params.append(int(after))
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return self.query(sql, params)
+
+    def dense_counts(self, fingerprint: str, *, raw_only: bool = False) -> list[tuple[int, int]]:
+        """``(track id, dense segments)`` of searchable tracks of model ``fingerprint``."""
+        rows = self.query("SELECT d.track_id, d.n " + _DENSE_SEARCHABLE
+                          + (" AND d.codec = 0" if raw_only else ""), (fingerprint,))
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    def sparse_only_segments(self, fingerprint: str, *,
+                             vectors: bool = False) -> list[tuple[int, int, bytes | None]]:
+        """``(track id, segment number, fused blob or None)`` of the stored segments of
+        searchable tracks of model ``fingerprint`` that have no dense row (analysed
+        before dense segments existed)."""
+        rows = self.query(f"SELECT s.track_id, s.seg{', s.fused' if vectors else ''} "
+                          + _SPARSE_ONLY, (fingerprint,))
+        return [(int(r[0]), int(r[1]), r[2] if vectors else None) for r in rows]
+
+    def align_prints(self, track_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+        """Alignment print rows (``format, frame, bands, n, data``) of ``track_ids``."""
+        out: dict[int, sqlite3.Row] = {}
+        for i in range(0, len(track_ids), 500):
+            chunk = [int(t) for t in track_ids[i:i + 500]]
+            for row in self.query("SELECT * FROM align_prints WHERE track_id IN "
+                                  f"({','.join('?' * len(chunk))})", chunk):
+                out[int(row["track_id"])] = row
+        return out
+
+
+# -- dense segments, their codecs, alignment prints (engine/dense.py, engine/locate.py) --
+_DENSE_SEARCHABLE = (f"FROM dense_segments d {searchable_join('d')} "
+                     f"WHERE {SEARCHABLE} AND t.fingerprint = ?")
+#: Stored segments of searchable tracks of one model that have no dense row.
+_SPARSE_ONLY = (f"FROM segments s {searchable_join('s')} WHERE {SEARCHABLE} "
+                "AND t.fingerprint = ? AND NOT EXISTS "
+                "(SELECT 1 FROM dense_segments d WHERE d.track_id = s.track_id)")
+
+
+def dense_codec_row(source: Store | sqlite3.Connection,
+                    fingerprint: str) -> sqlite3.Row | tuple[Any, ...] | None:
+    """``(id, dim, params)`` of the newest dense codec of model ``fingerprint``."""
+    sql = ("SELECT id, dim, params FROM dense_codecs WHERE fingerprint = ? "
+           "ORDER BY id DESC LIMIT 1")
+    rows = (source.query(sql, (fingerprint,)) if isinstance(source, Store)
+            else source.execute(sql, (fingerprint,)).fetchall())
+    return rows[0] if rows else None
+
+
+def replace_dense_codec(conn: sqlite3.Connection, *, fingerprint: str, kind: str, dim: int,
+                        params: bytes) -> int:
+    """Record the codec of model ``fingerprint`` (other models' codecs go); its id."""
+    conn.execute("DELETE FROM dense_codecs WHERE fingerprint != ?", (fingerprint,))
+    cur = conn.execute("INSERT INTO dense_codecs (fingerprint, kind, dim, params, created) "
+                       "VALUES (?, ?, ?, ?, ?)", (fingerprint, kind, dim, params, time.time()))
+    return int(cur.lastrowid or 0)
+
+
+def write_dense_row(conn: sqlite3.Connection, track_id: int, *, codec: int, n: int,
+                    starts: bytes, vectors: bytes) -> None:
+    """Store (replace) one track's dense row."""
+    conn.execute("INSERT OR REPLACE INTO dense_segments VALUES (?, ?, ?, ?, ?)",
+                 (int(track_id), int(codec), int(n), starts, vectors))
+
+
+def write_align_print(conn: sqlite3.Connection, track_id: int, *, fmt: int, frame: float,
+                      codes: np.ndarray) -> None:
+    """Store (replace) one track's alignment print ``(bands, n)`` uint8."""
+    conn.execute("INSERT OR REPLACE INTO align_prints VALUES (?, ?, ?, ?, ?, ?)",
+                 (int(track_id), int(fmt), float(frame), int(codes.shape[0]),
+                  int(codes.shape[1]), np.ascontiguousarray(codes, np.uint8).tobytes()))
+

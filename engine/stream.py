@@ -19,6 +19,7 @@ import numpy as np
 from engine import dsp
 from engine.config import FeatureConfig
 from engine.features import Segments, extract_features, segment_features, segment_starts
+from engine.locate import PrintBuilder
 from engine.model import BRANCH_NAMES, Embedder
 from engine.windowed import context_frames
 
@@ -36,11 +37,14 @@ class DenseEmbeddings:
     starts : np.ndarray [shape=(n,), dtype=float32], segment starts in seconds
     vectors : dict of np.ndarray [shape=(n, dim), dtype=float32], ``fused`` and branches
     n_samples : samples of audio read, at the model rate
+    align_print : np.ndarray [shape=(bands, m), dtype=uint8], the track's alignment
+        print (:class:`engine.locate.PrintBuilder`)
     """
 
     starts: np.ndarray
     vectors: dict[str, np.ndarray]
     n_samples: int
+    align_print: np.ndarray
 
 
 class _Buffer:
@@ -72,7 +76,8 @@ class _Buffer:
 
 
 def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
-                    chunk_segments: int = CHUNK_SEGMENTS) -> Iterator[Segments]:
+                    chunk_segments: int = CHUNK_SEGMENTS,
+                    prints: PrintBuilder | None = None) -> Iterator[Segments]:
     """Model segments of a whole signal, every segment hop, in order, a chunk at a time.
 
     Parameters
@@ -80,6 +85,7 @@ def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
     blocks : consecutive mono pieces of the signal at ``config.sr``
     config : the model's feature configuration
     chunk_segments : segments per yielded batch (all but the last)
+    prints : also given every piece's log-mel frames (the track's alignment print)
 
     Yields
     ------
@@ -99,7 +105,7 @@ def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
             if stop * hop > buf.end:
                 break
             starts = np.arange(next_start, last + 1, seg_hop, dtype=np.int64)
-            yield _piece(buf, starts, config, stop=stop)
+            yield _piece(buf, starts, config, stop=stop, prints=prints)
             next_start = last + seg_hop
             buf.drop_before(_piece_start(next_start, context, align) * hop)
     if buf.end == 0:
@@ -108,7 +114,7 @@ def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
     starts = segment_starts(total, length=length, hop=seg_hop)
     starts = starts[starts >= next_start]
     if starts.size:
-        yield _piece(buf, starts, config, stop=None)
+        yield _piece(buf, starts, config, stop=None, prints=prints)
 
 
 def _piece_start(start: int, context: int, align: int) -> int:
@@ -117,12 +123,14 @@ def _piece_start(start: int, context: int, align: int) -> int:
 
 
 def _piece(buf: _Buffer, starts: np.ndarray, config: FeatureConfig, *,
-           stop: int | None) -> Segments:
+           stop: int | None, prints: PrintBuilder | None) -> Segments:
     hop = config.hop_length
     first = _piece_start(int(starts[0]), context_frames(config), config.tempo.stride)
     y = buf.take(first * hop, None if stop is None else stop * hop)
-    segs = segment_features(extract_features(y, config=config), config=config,
-                            starts=starts - first)
+    features = extract_features(y, config=config)
+    if prints is not None:
+        prints.add(first, features.mel[prints.bands], last=stop is None)
+    segs = segment_features(features, config=config, starts=starts - first)
     return Segments(mel=segs.mel, chroma=segs.chroma, tempo=segs.tempo,
                     starts=(starts * hop / config.sr).astype(np.float32))
 
@@ -140,15 +148,16 @@ def embed_stream(blocks: Iterable[np.ndarray], embedder: Embedder, *,
 
     starts: list[np.ndarray] = []
     vectors: dict[str, list[np.ndarray]] = {k: [] for k in ("fused", *BRANCH_NAMES)}
+    prints = PrintBuilder(embedder.config)
     for segs in stream_segments(counted(), config=embedder.config,
-                                chunk_segments=chunk_segments):
+                                chunk_segments=chunk_segments, prints=prints):
         emb = embedder.embed(segs)
         starts.append(segs.starts)
         vectors["fused"].append(emb.fused)
         for b in BRANCH_NAMES:
             vectors[b].append(emb.branches[b])
     if not starts:
-        return DenseEmbeddings(np.zeros(0, np.float32), {}, n_samples)
+        return DenseEmbeddings(np.zeros(0, np.float32), {}, n_samples, prints.codes())
     return DenseEmbeddings(starts=np.concatenate(starts),
                            vectors={k: np.concatenate(v) for k, v in vectors.items()},
-                           n_samples=n_samples)
+                           n_samples=n_samples, align_print=prints.codes())

@@ -8,8 +8,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from engine import dense
+from engine import analysis, dense, excerpts, locate
 from engine import store as store_mod
+from engine.audio import stream_audio
 from engine.errors import ParameterError
 from engine.library import Library, SearchParams
 from tests.audio_factory import song, write_audio
@@ -112,8 +113,9 @@ def test_old_library_migrates_after_a_backup_and_stays_searchable(scanned):
     with sqlite3.connect(db) as conn:  # as a schema-3 library left it
         conn.execute("DROP TABLE dense_segments")
         conn.execute("DROP TABLE dense_codecs")
+        conn.execute("DROP TABLE align_prints")
         conn.execute("DELETE FROM meta WHERE key = 'dense_format'")
-        conn.execute("DELETE FROM migrations WHERE version = 4")
+        conn.execute("DELETE FROM migrations WHERE version >= 4")
     old = Library.open(root / "lib", model_dir=root / "model")
     try:
         assert old.store.schema_version == store_mod.SCHEMA_VERSION
@@ -151,3 +153,78 @@ def test_similarity_along_a_track_peaks_where_the_seed_is(scanned):
     assert scores[inside].max() >= 0.99  # a segment in step with the seed: the same audio
     with pytest.raises(ParameterError):
         lib.similarity_along(seed, 10_000)
+
+
+def prints(lib: Library) -> dict[int, tuple]:
+    return {int(r[0]): tuple(r[1:]) for r in lib.store.query(
+        "SELECT track_id, format, frame, bands, n, data FROM align_prints")}
+
+
+def test_alignment_prints_round_trip_through_rescans_and_model_changes(scanned, monkeypatch):
+    lib, root = scanned
+    stored = prints(lib)
+    config = lib.embedder.config
+    assert len(stored) == 6
+    for tid, (fmt, frame, bands, n, data) in stored.items():
+        assert (fmt, bands) == (locate.PRINT_FORMAT, locate.PRINT_BANDS)
+        assert frame == pytest.approx(locate.print_frame_seconds(config))
+        path = lib.store.query("SELECT path FROM tracks WHERE id = ?", (tid,))[0][0]
+        again = locate.stream_print(stream_audio(path, sr=config.sr), config=config)
+        codes = np.frombuffer(data, np.uint8).reshape(bands, n)
+        assert np.abs(codes.astype(int) - again).max() <= 1
+    list(lib.scan([root / "music"], workers=0))
+    lib.catalog(rebuild=True)
+    assert prints(lib) == stored
+    lib.set_model(build_model(root / "model2", seed=5))  # same features, new weights
+    list(lib.scan([root / "music"], workers=0))
+    assert prints(lib).keys() == stored.keys()
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("placed by decoding, not by the stored prints")
+
+    monkeypatch.setattr(excerpts, "refine_offset", no_decoding)
+    seed = lib.analyze_seed((medley([3, 4])[3 * SR: 13 * SR], SR))  # a's 23-33 s
+    top = lib.search(seed, SearchParams(k=3))[0]
+    assert top.track.path.name == "a.flac" and abs(top.match_offset - 23.0) <= 0.1
+
+
+def test_schema_4_library_gets_prints_by_decoding_alone(scanned):
+    lib, root = scanned
+    db = lib.store.path
+    vectors = dense_rows(lib)
+    lib.close()
+    with sqlite3.connect(db) as conn:  # as a schema-4 library left it
+        conn.execute("DROP TABLE align_prints")
+        conn.execute("DELETE FROM migrations WHERE version = 5")
+    old = Library.open(root / "lib", model_dir=root / "model")
+    try:
+        assert old.store.schema_version == store_mod.SCHEMA_VERSION
+        assert db.with_suffix(".v4.bak").is_file() and not prints(old)
+        seed = old.analyze_seed((medley([3, 4])[3 * SR: 13 * SR], SR))
+        top = old.search(seed, SearchParams(k=3))[0]  # placed by decoding the candidates
+        assert top.track.path.name == "a.flac" and abs(top.match_offset - 23.0) <= 0.1
+        progress = list(old.scan([root / "music"], workers=0))
+        assert len(prints(old)) == 6
+        assert dense_rows(old) == vectors  # nothing was embedded again
+        assert (progress[-1].stage, progress[-1].done, progress[-1].total) == ("done", 6, 6)
+        assert not list(old.scan([root / "music"], workers=0))[-1].total
+    finally:
+        old.close()
+
+
+def test_a_print_that_cannot_be_made_loses_nothing(scanned, monkeypatch):
+    lib, root = scanned
+    lib.store.mutate("DELETE FROM align_prints")  # as after the schema-5 step
+    vectors, before = dense_rows(lib), {t.id: t.status for t in lib.tracks()}
+    real = analysis.stream_print
+
+    def failing(blocks, *, config):
+        raise OSError("the drive went away")
+
+    monkeypatch.setattr(analysis, "stream_print", failing)
+    progress = list(lib.scan([root / "music"], workers=0))
+    assert progress[-1].errors == 0 and not prints(lib)
+    assert dense_rows(lib) == vectors and {t.id: t.status for t in lib.tracks()} == before
+    monkeypatch.setattr(analysis, "stream_print", real)
+    list(lib.scan([root / "music"], workers=0))  # tried again
+    assert len(prints(lib)) == 6 and dense_rows(lib) == vectors

@@ -7,8 +7,19 @@ import dataclasses
 import numpy as np
 import pytest
 
+from engine import dsp
 from engine.audio import load_audio, stream_audio
 from engine.features import extract_features, segment_features
+from engine.locate import (
+    PRINT_BANDS,
+    PRINT_POOL,
+    PrintBuilder,
+    align_frames,
+    encode_print,
+    locate_in_print,
+    print_groups,
+    stream_print,
+)
 from engine.stream import stream_segments
 from tests.audio_factory import song, write_audio
 from tests.model_factory import small_feature_config
@@ -55,3 +66,34 @@ def test_streaming_a_bad_file_is_a_decode_error(tmp_path):
     path.write_bytes(b"not audio at all" * 100)
     with pytest.raises(DecodeError):
         list(stream_audio(path, sr=SR))
+
+
+@pytest.mark.parametrize("seconds, block, chunk, piece", [(61.37, 0.7, 3, 7.0),
+                                                          (45.0, 7.0, 5, 20.0),
+                                                          (3.0, 1.0, 4, 1.0)])
+def test_alignment_prints_streamed_equal_whole_track_prints(seconds, block, chunk, piece):
+    config = small_feature_config()
+    y = song(12, seconds, sr=SR)
+    whole = encode_print(print_groups(align_frames(y, config=config)))
+    builder = PrintBuilder(config)
+    list(stream_segments(_blocks(y, int(block * SR)), config=config, chunk_segments=chunk,
+                         prints=builder))
+    scanned = builder.codes()
+    decoded = stream_print(_blocks(y, int(block * SR)), config=config, piece_seconds=piece)
+    assert whole.shape == (PRINT_BANDS, dsp.n_frames(y.size, config.hop_length) // PRINT_POOL)
+    for got in (scanned, decoded):
+        assert got.shape == whole.shape and got.dtype == np.uint8
+        assert np.abs(got.astype(int) - whole).max() <= 1  # float rounding, one step at most
+
+
+def test_an_excerpt_is_placed_to_the_frame_over_a_track_print():
+    config = small_feature_config()
+    y = np.concatenate([song(200 + i, 6.0, sr=SR) for i in range(10)])  # no repeats
+    codes = encode_print(print_groups(align_frames(y, config=config)))
+    frame = config.hop_length / config.sr
+    for start in (0.0, 13.37, 47.9):
+        clip = y[int(start * SR): int((start + 8.0) * SR)]
+        found = locate_in_print(align_frames(clip, config=config), codes, config=config)
+        assert found is not None and abs(found.offset - start) <= 2 * frame
+        assert found.confidence > 0.9
+    assert locate_in_print(align_frames(y, config=config), codes[:, :10], config=config) is None
