@@ -111,7 +111,7 @@ def scan_stall(music: Path, workers: int | None) -> dict[str, float]:
     start = time.perf_counter()
     done: list[bool] = []
     window.controller.scanFinished.connect(done.append)
-    window.add_folder(music)
+    window.folders.add(music)
     wait(lambda: bool(done), 900_000)
     elapsed = time.perf_counter() - start
     settle(100)

@@ -231,7 +231,7 @@ def _shoot(app, work: Path, music: Path, model: Path, size: tuple[int, int]) -> 
     window.controller.scanProgress.connect(on_progress)
     done: list[bool] = []
     window.controller.scanFinished.connect(done.append)
-    window.add_folder(music)
+    window.folders.add(music)
     wait(lambda: bool(done), 300_000)
     _results(window, library)
     _playlist(window, audio)

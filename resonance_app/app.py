@@ -78,7 +78,7 @@ def open_in_window(window: MainWindow, paths: Sequence[Path]) -> None:
     """Add folders to the library; search with the first file as the seed."""
     files = [p for p in paths if p.is_file()]
     for folder in (p for p in paths if p.is_dir()):
-        window.add_folder(folder)
+        window.folders.add(folder)
     if files:
         window.seeds.from_file(files[0])
 

@@ -13,6 +13,7 @@ from resonance_app.icons import action_icon
 
 if TYPE_CHECKING:
     from resonance_app.controller import LibraryController
+    from resonance_app.folders import FolderFlow
     from resonance_app.playback import Player
     from resonance_app.seeding import SeedFlow
     from resonance_app.views.library_view import LibraryPanel
@@ -27,6 +28,7 @@ class ActionTargets:
     """The controllers and panels the menus and the toolbar act on."""
 
     library: LibraryController  # rescan
+    folders: FolderFlow  # add a music folder
     seeds: SeedFlow  # open a file as the seed
     recorder: RecordFlow  # record a seed
     player: Player  # play/pause, stop
@@ -39,7 +41,6 @@ class ActionTargets:
 class WindowCommands(Protocol):
     """What only the window does: its pages and dialogs, its menus and toolbar."""
 
-    def choose_folder(self) -> None: ...
     def open_settings(self) -> None: ...
     def show_about(self) -> None: ...
     def show_map(self) -> None: ...
@@ -74,7 +75,7 @@ def build_actions(w: WindowCommands, t: ActionTargets) -> dict[str, QAction]:
     """Create the actions, menus and toolbar of window ``w``, acting on ``t``; return the
     actions by name."""
     a = {
-        "add_folder": _action(w, "Add music folder…", w.choose_folder, "Ctrl+Shift+O",
+        "add_folder": _action(w, "Add music folder…", t.folders.choose, "Ctrl+Shift+O",
                               "Add a folder of music to the library", "add_folder"),
         "rescan": _action(w, "Rescan library", lambda: t.library.scan(), "F5",
                           "Look for new, changed and removed files", "rescan"),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QLabel,
@@ -21,6 +20,7 @@ from resonance_app.audio_io import AudioBackend, SoundDeviceBackend
 from resonance_app.controller import LibraryController, SearchSession
 from resonance_app.discovery import Discovery
 from resonance_app.drops import read_drop
+from resonance_app.folders import FolderFlow
 from resonance_app.icons import app_icon
 from resonance_app.playback import Player
 from resonance_app.seeding import SeedFlow
@@ -39,7 +39,6 @@ from resonance_app.views.results_view import ResultsPanel
 from resonance_app.views.scan_bar import ErrorsDialog, ScanBar
 from resonance_app.views.seed_view import SeedArea
 from resonance_app.views.welcome import WelcomePage
-from resonance_app.watcher import FolderWatcher
 from resonance_app.workers import Pools
 
 if TYPE_CHECKING:
@@ -54,8 +53,6 @@ if TYPE_CHECKING:
 
 class MainWindow(QMainWindow):
     """Everything the user sees; engine work goes through the controller's pools."""
-
-    SCAN_RETRY_MS = 20_000  # an automatic scan that found the library busy tries again
 
     def __init__(self, library: LibraryFacade, *, settings: Settings | None = None,
                  pools: Pools | None = None, audio: AudioBackend | None = None,
@@ -72,8 +69,8 @@ class MainWindow(QMainWindow):
         self.session = SearchSession(library, self.pools, parent=self)
         self.discovery = Discovery(library, self.pools, parent=self)
         self.player = Player(self.audio, self.pools, parent=self)
-        self.watcher = FolderWatcher(self.pools.playback, parent=self)
-        self.watcher.enabled = bool(self.settings.watch_folders)
+        self.folders = FolderFlow(self.controller, self.pools.playback, self.prompts,
+                                  self.settings, parent=self)
         self.recorder = RecordFlow(self.audio, self.settings, countdown=record_countdown,
                                    parent=self)
         self.settings_dialog: SettingsDialog | None = None
@@ -92,7 +89,7 @@ class MainWindow(QMainWindow):
             self.discovery, self.controller, self.session, self.seeds, self.playlists,
             self.settings, map_page=self.map_page, mixes_panel=self.mixes_panel, window=self)
         self.actions_ = build_actions(self, ActionTargets(
-            self.controller, self.seeds, self.recorder, self.player, self.playlist,
+            self.controller, self.folders, self.seeds, self.recorder, self.player, self.playlist,
             self.library_panel, self.results, self.scan_bar))
         self._connect()
         self._restore_state()
@@ -150,8 +147,6 @@ class MainWindow(QMainWindow):
         self.scan_waiting.setObjectName("scanWaiting")
         self.scan_waiting.hide()
         self.statusBar().addPermanentWidget(self.scan_waiting)
-        self._scan_retry = QTimer(self, singleShot=True, interval=self.SCAN_RETRY_MS)
-        self._scan_retry.timeout.connect(self._folders_changed)
         self.shared_label = QLabel()  # shown when another process has the library open
         self.shared_label.setObjectName("sharedLibraryWarning")
         self.shared_label.hide()
@@ -161,23 +156,21 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         c, s = self.controller, self.session
-        self.welcome.chooseFolder.connect(self.choose_folder)
+        self._connect_folders()
         c.scanStarted.connect(self.scan_bar.start)
         c.scanStarted.connect(lambda: self.library_panel.empty.setText(
             "Looking for music… tracks appear here as they are found."))
         c.scanProgress.connect(self.scan_bar.update_progress)
         c.scanFinished.connect(self._scan_finished)
         c.scanFailed.connect(self._scan_failed)
-        c.scanDeferred.connect(self._scan_deferred)
         c.tracksChanged.connect(self._tracks_changed)
         c.errorsChanged.connect(
             lambda errors: self.scan_bar.set_errors(errors, scanning=c.scanning))
         c.failed.connect(lambda m: self.prompts.error("Resonance", m))
         self.scan_bar.cancelRequested.connect(c.cancel_scan)
-        self.watcher.changed.connect(self._folders_changed)
         lib = self.library_panel
         seeds = self.seeds
-        seeds.folderDropped.connect(self.add_folder)
+        seeds.folderDropped.connect(self.folders.add)
         seeds.playlistDropped.connect(self.playlist.import_file)
         lib.findSimilar.connect(seeds.from_track)
         lib.playRequested.connect(lambda t: self.play(t, 0.0))
@@ -206,6 +199,15 @@ class MainWindow(QMainWindow):
         self.player.positionChanged.connect(
             lambda seconds, _d: self.results.set_playing(self._playing_id, seconds))
         self.player.stateChanged.connect(self._player_state)
+
+    def _connect_folders(self) -> None:
+        f = self.folders
+        self.welcome.chooseFolder.connect(f.choose)
+        f.folderAdded.connect(lambda _path: self.stack.setCurrentWidget(self.main_page))
+        f.updating.connect(lambda: self.statusBar().showMessage(
+            "Music folders changed: updating the library…", 5000))
+        f.deferred.connect(self._scan_deferred)
+        f.waitingOver.connect(self.scan_waiting.hide)
 
     def _connect_discovery(self) -> None:
         self.library_panel.moreLikeThese.connect(self.seeds.from_tracks)
@@ -239,7 +241,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.main_page if has_roots else self.welcome)
         self.refresh_model_label()
         if has_roots:
-            self.watch_roots()
+            self.folders.watch_roots()
         self.controller.refresh()
         self.controller.refresh_playlists()
         self.controller.call(lib.others_open, self._show_shared)
@@ -262,10 +264,10 @@ class MainWindow(QMainWindow):
 
         if self.settings_dialog is None:
             dialog = SettingsDialog(self.controller, self.settings, self.prompts, self)
-            dialog.addFolder.connect(self.add_folder)
+            dialog.addFolder.connect(self.folders.add)
             dialog.rescanRequested.connect(self.controller.scan)
             dialog.modelChanged.connect(self._model_changed)
-            dialog.watchChanged.connect(self._set_watching)
+            dialog.watchChanged.connect(self.folders.set_watching)
             dialog.enterActionChanged.connect(self.set_enter_action)
             self.settings_dialog = dialog
         self.settings_dialog.show()
@@ -317,47 +319,9 @@ class MainWindow(QMainWindow):
             self.results.segment_seconds = float(card.features.segment.seconds)
 
     # -- library -----------------------------------------------------------------------
-    def choose_folder(self) -> None:
-        """Ask for a music folder, add it, and scan it."""
-        path = self.prompts.folder("Choose your music folder",
-                                   str(self.settings.last_dir or Path.home()))
-        if path:
-            self.add_folder(Path(path))
-
-    def add_folder(self, path: Path) -> None:
-        """Add ``path`` to the library and start a scan."""
-        self.settings.last_dir = str(path)
-        self.stack.setCurrentWidget(self.main_page)
-        self.controller.add_folder(path)
-
-    def _set_watching(self, on: bool) -> None:
-        self.watcher.enabled = on
-        if not on:
-            self._stop_waiting()  # an update waiting for its turn is dropped too
-
-    def _folders_changed(self) -> None:
-        """The watcher saw a change (or a waiting update retries): scan, quietly."""
-        waiting = not self.scan_waiting.isHidden()
-        if not self.watcher.enabled:
-            return
-        if self.controller.scanning:
-            if waiting:
-                self._scan_retry.start()  # after the scan under way, if that one fails
-            return
-        if not waiting:
-            self.statusBar().showMessage("Music folders changed: updating the library…", 5000)
-        self.controller.scan(automatic=True)
-
-    def watch_roots(self) -> None:
-        """(Re)start watching the library folders."""
-        lib = self.controller.library
-        self.controller.call(lib.roots, self.watcher.watch)
-
     def _scan_finished(self, cancelled: bool) -> None:
-        self._stop_waiting()
         self.scan_bar.hide()
         self.playlist.reload_if_saved()
-        self.watch_roots()
         self.library_panel.empty.setText("No music found yet. Add a folder that holds "
                                          "audio files (File ▸ Add music folder…).")
         n = len(self.controller.tracks)
@@ -369,19 +333,13 @@ class MainWindow(QMainWindow):
         self.prompts.error(title, message)
 
     def _scan_deferred(self, message: str, retry: bool) -> None:
-        """An update the folder watcher asked for could not start: say so once, in the
-        status bar (no dialog for what the user did not ask), and try again later."""
+        """An automatic update could not start: say so once, in the status bar (no
+        dialog for what the user did not ask)."""
         self.scan_bar.hide()
         again = " Trying again shortly." if retry else ""
         self.scan_waiting.setText("\u26a0 Library not updated" + (": waiting" if retry else ""))
         self.scan_waiting.setToolTip(message + again)
         self.scan_waiting.show()
-        if retry:
-            self._scan_retry.start()
-
-    def _stop_waiting(self) -> None:
-        self._scan_retry.stop()
-        self.scan_waiting.hide()
 
     def _tracks_changed(self, tracks: list[TrackInfo]) -> None:
         self.library_panel.set_tracks(tracks, keep_order=self.controller.scanning)

@@ -234,9 +234,9 @@ def test_watcher_updates_wait_quietly_while_another_scan_holds_the_library(
     write_music(folder, 1, seconds=4, sr=SR)
     real_library.add_root(folder)
     w = make_main_window(real_library, pools=real_pools)
-    w.watcher._timer.setInterval(50)
-    w._scan_retry.setInterval(300)
-    qtbot.waitUntil(lambda: str(folder) in w.watcher.watched(), timeout=10_000)
+    w.folders.watcher._timer.setInterval(50)
+    w.folders.retry.setInterval(300)
+    qtbot.waitUntil(lambda: str(folder) in w.folders.watcher.watched(), timeout=10_000)
     attempts: list[bool] = []
     w.controller.scanDeferred.connect(lambda _message, retry: attempts.append(retry))
     with scan_lock(real_library.folder):  # another process's scan, as far as the lock goes
@@ -262,6 +262,6 @@ def test_watcher_updates_wait_quietly_while_another_scan_holds_the_library(
         qtbot.waitUntil(lambda: not w.scan_waiting.isHidden(), timeout=10_000)
         w.actions_["settings"].trigger()
         w.settings_dialog.watch.setChecked(False)
-        assert w.scan_waiting.isHidden() and not w._scan_retry.isActive()
+        assert w.scan_waiting.isHidden() and not w.folders.retry.isActive()
         w.settings_dialog.close()
     assert len(prompts.messages) == 1

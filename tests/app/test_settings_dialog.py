@@ -25,7 +25,7 @@ def test_settings_dialog_folders_and_workers(qtbot, make_main_window, library,
     d.workers.setValue(3)
     assert w.settings.worker_count == 3 and w.controller.workers == 3
     d.watch.setChecked(False)
-    assert not w.watcher.enabled and w.settings.watch_folders is False
+    assert not w.folders.watcher.enabled and w.settings.watch_folders is False
     prompts.folders.append("/more")
     qtbot.mouseClick(d.add_button, Qt.MouseButton.LeftButton)
     assert Path("/more") in library.roots()

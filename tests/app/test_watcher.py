@@ -30,11 +30,11 @@ def test_window_rescans_when_folders_change(qtbot, make_main_window, tmp_path: P
     lib = FakeLibrary(3)
     lib.add_root(tmp_path)
     w = make_main_window(lib)
-    w.watcher._timer.setInterval(50)
-    assert str(tmp_path) in w.watcher.watched()
+    w.folders.watcher._timer.setInterval(50)
+    assert str(tmp_path) in w.folders.watcher.watched()
     with qtbot.waitSignal(w.controller.scanFinished, timeout=5000):
         (tmp_path / "song.flac").write_bytes(b"x")
     assert [c[0] for c in lib.calls].count("scan") == 1
-    w.watcher.enabled = False  # the setting is off: changes start no timer
-    w.watcher._poke(str(tmp_path))
-    assert not w.watcher._timer.isActive()
+    w.folders.watcher.enabled = False  # the setting is off: changes start no timer
+    w.folders.watcher._poke(str(tmp_path))
+    assert not w.folders.watcher._timer.isActive()
