@@ -256,8 +256,13 @@ def open_catalog(store: Store, folder: Path, identity: CatalogIdentity, *,
                  rebuild: bool = False) -> Catalog:
     """The verified catalog of ``store``, rebuilt from the database when needed."""
     fingerprint, dim = identity.fingerprint, identity.dim
-    checksums = database_checksums(store, fingerprint)
     indexes = None
+    # a scan in another process commits meanwhile: what the indexes are checked against,
+    # the vectors and the codec are read from one state of the database
+    with store.snapshot():
+        checksums = database_checksums(store, fingerprint)
+        track_ids, vectors = _track_vectors(store, fingerprint, dim)
+        codec = dense.codec_for(store, fingerprint)
     if not rebuild:
         try:
             indexes = read_catalog(folder, identity=identity, checksums=checksums)
@@ -265,12 +270,15 @@ def open_catalog(store: Store, folder: Path, identity: CatalogIdentity, *,
             level = logging.INFO if "no readable catalog" in str(exc) else logging.WARNING
             log.log(level, "The catalog index cannot be used (%s): rebuilding the index "
                     "from the library database.", exc)
-    track_ids, vectors = _track_vectors(store, fingerprint, dim)
     if indexes is None:
         dense.compress_if_large(store, fingerprint=fingerprint, dim=dim)
-        checksums = database_checksums(store, fingerprint)
-        indexes = {"tracks": build_index(track_ids, vectors["fused"], dim=dim),
-                   "segments": build_segment_index(store, fingerprint=fingerprint, dim=dim)}
+        with store.snapshot():
+            checksums = database_checksums(store, fingerprint)
+            track_ids, vectors = _track_vectors(store, fingerprint, dim)
+            codec = dense.codec_for(store, fingerprint)
+            indexes = {"tracks": build_index(track_ids, vectors["fused"], dim=dim),
+                       "segments": build_segment_index(store, fingerprint=fingerprint,
+                                                       dim=dim)}
         try:
             write_catalog(folder, indexes, identity=identity, checksums=checksums)
         except StoreAccessError as exc:  # a cache: search from memory, save next time
@@ -278,7 +286,7 @@ def open_catalog(store: Store, folder: Path, identity: CatalogIdentity, *,
                         "index in memory.", exc)
     return Catalog(tracks=indexes["tracks"], segments=indexes["segments"],
                    track_ids=track_ids, track_vectors=vectors, identity=identity,
-                   checksums=checksums, segment_codec=dense.codec_for(store, fingerprint))
+                   checksums=checksums, segment_codec=codec)
 
 
 def _track_vectors(store: Store, fingerprint: str,

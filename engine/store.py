@@ -286,6 +286,25 @@ class Store:
                 conn.execute("ROLLBACK")
             raise
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Several reads that see one state of the database: the one of the first read,
+        whatever other processes commit meanwhile (a scan in another process). Joins a
+        transaction under way; nothing may be written inside."""
+        conn = self.connection()
+        if conn.in_transaction:
+            yield
+            return
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise _access_error("read", self.path, exc) from None
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")  # ends the read; nothing was written
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query and return all rows."""
         try:

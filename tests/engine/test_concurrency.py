@@ -99,3 +99,35 @@ def test_the_library_knows_when_another_process_has_it_open(corpus):
     finally:
         holder.kill()
     assert list((root / "lib" / "sessions").iterdir()) == []
+
+
+def test_the_catalog_reads_one_state_of_a_database_another_scan_is_filling(corpus,
+                                                                           monkeypatch):
+    """A scan in another process commits between the catalog's reads of the vector
+    columns: every column still holds the same tracks (a query once indexed past the end
+    of a branch's matrix, ``IndexError``)."""
+    from engine.library import Library
+    from engine.store import Store
+
+    root, lib_args = corpus
+    model = lib_args[lib_args.index("--model") + 1]
+    scanner = Library.open(root / "lib", model_dir=model)
+    list(scanner.scan([root / "more"], workers=0, should_stop=lambda: True))  # root added
+    reads: list[str] = []
+    original = Store.vector_matrix
+
+    def read_then_let_a_scan_commit(self, *, fingerprint, column="fused"):
+        result = original(self, fingerprint=fingerprint, column=column)
+        reads.append(column)
+        if len(reads) == 1:  # between the first column and the others
+            list(scanner.scan(workers=0))
+        return result
+
+    with Library.open(root / "lib", model_dir=model) as reader:
+        monkeypatch.setattr(Store, "vector_matrix", read_then_let_a_scan_commit)
+        catalog = reader.catalog(rebuild=True)
+        monkeypatch.undo()
+        assert {len(m) for m in catalog.track_vectors.values()} == {len(catalog.track_ids)}
+        assert catalog.tracks.count == len(catalog.track_ids)
+    assert scanner.count() == 36
+    scanner.close()
