@@ -302,7 +302,7 @@ class Store:
         try:
             yield
         finally:
-            if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # no transaction left: nothing to end
                 conn.execute("COMMIT")  # ends the read; nothing was written
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
