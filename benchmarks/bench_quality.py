@@ -18,10 +18,13 @@ Three tasks, one table, every system on the same decoded audio:
 Systems: the model (``--model``, default the shipped one), ``--candidate DIR`` and more
 ``--system NAME=DIR`` models, ``--random`` (the shipped architecture, random weights),
 plain MFCC statistics and the hand-crafted MFCC+chroma+tempo baseline (standardised on
-the benchmark's own database segments). No pretrained embedding (musicnn) is measured yet.
+the benchmark's own database segments), and the pretrained MusiCNN taggers (PyTorch port,
+:mod:`trainer.teacher.musicnn_net`) whose exported weights lie in ``--teacher-dir``: their
+200-d penultimate embedding and their 50 tag probabilities, each per 3 s patch (as many
+patches, evenly spread, as the models' stored segments; an excerpt: all its patches).
 
 Run: ``python -m benchmarks.bench_quality --corpus data/corpus [--random]
-[--candidate DIR] [--max-pieces N] [--max-tracks N]``
+[--candidate DIR] [--max-pieces N] [--max-tracks N] [--teacher-dir DIR]``
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +58,7 @@ BASELINE = "hand-crafted (MFCC+chroma+tempo)"
 MFCC = "MFCC statistics"
 WEIGHTS = SearchParams().weights
 QUERY_KINDS = ("clean", "degraded")
+TEACHER_OUTPUTS = ("embedding", "tags")
 
 
 @dataclass
@@ -93,11 +98,38 @@ def model_vectors(emb: Embedder, segs: Segments) -> tuple[np.ndarray, np.ndarray
     return weighted(cols, WEIGHTS), track
 
 
+def load_teachers(folder: Path) -> dict[str, Any]:
+    """The MusiCNN networks whose exported weights (``*_musicnn.npz``) lie in ``folder``,
+    by their dataset's name (``MSD``, ``MTT``); none without the folder."""
+    paths = sorted(Path(folder).glob("*_musicnn.npz"))
+    if not paths:
+        return {}
+    from trainer.teacher.musicnn_net import load_musicnn
+
+    return {p.stem.split("_")[0]: load_musicnn(p) for p in paths}
+
+
+def teacher_system(name: str, output: str) -> str:
+    """The table's name of a teacher network's output."""
+    return f"MusiCNN {name} {'penultimate' if output == 'embedding' else 'tag probabilities'}"
+
+
+def teacher_rows(net: Any, y: np.ndarray, sr: int, max_patches: int | None
+                 ) -> dict[str, np.ndarray]:
+    """Unit rows per 3 s patch of each teacher output."""
+    from trainer.teacher.musicnn_net import embed_audio
+
+    out = embed_audio(net, y, sr, max_patches=max_patches)
+    return {"embedding": normalise(out.embedding), "tags": normalise(out.tags)}
+
+
 def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
-            config: FeatureConfig, n_excerpts: int, max_segments: int
-            ) -> tuple[dict[str, SystemData], Raw]:
+            config: FeatureConfig, n_excerpts: int, max_segments: int,
+            teachers: dict[str, Any] | None = None) -> tuple[dict[str, SystemData], Raw]:
     """Decode every track once; embed its stored segments and, for recordings, excerpts."""
+    teachers = teachers or {}
     data = {name: SystemData() for name in embedders}
+    data.update({teacher_system(t, o): SystemData() for t in teachers for o in TEACHER_OUTPUTS})
     raw = Raw()
     for i, track in enumerate(tracks):
         y = load_audio(root / track["path"], sr=config.sr)
@@ -108,6 +140,12 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
             data[name].tracks.append(vector)
             if track["kind"] == "recording":
                 data[name].db.append(rows)
+        for t, net in teachers.items():
+            for output, rows in teacher_rows(net, y, config.sr, max_segments).items():
+                sd = data[teacher_system(t, output)]
+                sd.tracks.append(unit(rows.mean(axis=0)))
+                if track["kind"] == "recording":
+                    sd.db.append(rows)
         if track["kind"] == "recording":
             for j, clip in enumerate(excerpts(y, config.sr, n_excerpts, seed=i)):
                 noisy = phone_recording(clip, config.sr, seed=1000 * i + j)
@@ -116,6 +154,9 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
                     raw.queries[kind].append(segment_statistics(q))
                     for name, emb in embedders.items():
                         data[name].queries[kind].append(model_vectors(emb, q)[0])
+                    for t, net in teachers.items():
+                        for output, rows in teacher_rows(net, audio, config.sr, None).items():
+                            data[teacher_system(t, output)].queries[kind].append(rows)
         if (i + 1) % 25 == 0 or i + 1 == len(tracks):
             print(f"{i + 1}/{len(tracks)} tracks", file=sys.stderr, flush=True)
     return data, raw
@@ -190,7 +231,7 @@ def _fmt(m: dict, key: str) -> str:
 
 
 def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, seconds: float,
-           command: str, max_segments: int) -> str:
+           command: str, max_segments: int, notes: tuple[str, ...] = ()) -> str:
     """Markdown section for RESULTS.md."""
     recs = [t for t in tracks if t["kind"] == "recording"]
     rens = [t for t in tracks if t["kind"] == "rendition"]
@@ -217,6 +258,7 @@ def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, sec
         lines.append(f"| {name} | {_fmt(c, 'R@1')} | {_fmt(c, 'MRR')} | {_fmt(d, 'R@1')} | "
                      f"{_fmt(d, 'R@5')} | {_fmt(d, 'MRR')} | {_fmt(v, 'mAP')} | "
                      f"{_fmt(v, 'P@1')} | {_fmt(s, 'P@10')} | {_fmt(s, 'mAP')} |")
+    lines += ["", *notes] if notes else []
     if same:
         labels = list(same["by label"])
         lines += ["", f"Same-package P@10 per package ({same['queries']} queries):", "",
@@ -286,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a seeded sample of this many recordings (default: all)")
     parser.add_argument("--max-pieces", type=int, default=60,
                         help="renditions of a seeded sample of this many pieces (default: 60)")
+    parser.add_argument("--teacher-dir", type=Path, default=Path("benchmarks/_cache/teacher"),
+                        help="exported MusiCNN weights (*_musicnn.npz, trainer/teacher/"
+                             "tf_export.py; needs the train extra)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/quality.json"))
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     parser.add_argument("--record-card", action="store_true",
@@ -305,16 +350,21 @@ def main(argv: list[str] | None = None) -> int:
     configs = {e.config for e in embedders.values()}
     if len(configs) != 1:
         raise SystemExit("all compared models must share one feature configuration")
+    teachers = load_teachers(args.teacher_dir)
+    notes = () if teachers else (
+        f"MusiCNN: not computed (no exported weights in {args.teacher_dir}; see "
+        "docs/teacher.md).",)
     started = time.perf_counter()
     data, raw = collect(tracks, args.corpus, embedders, config=configs.pop(),
-                        n_excerpts=args.excerpts, max_segments=args.max_segments)
+                        n_excerpts=args.excerpts, max_segments=args.max_segments,
+                        teachers=teachers)
     data.update(statistics_systems(raw, tracks))
     results = evaluate(data, tracks, args.excerpts)
     seconds = time.perf_counter() - started
     command = "python -m benchmarks.bench_quality " + shlex.join(
         sys.argv[1:] if argv is None else argv)
     text = report(results, tracks=tracks, n_excerpts=args.excerpts, seconds=seconds,
-                  command=command.strip(), max_segments=args.max_segments)
+                  command=command.strip(), max_segments=args.max_segments, notes=notes)
     print(text)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")

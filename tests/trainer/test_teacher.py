@@ -7,44 +7,14 @@ import pytest
 import torch
 
 from tests.audio_factory import chord, song
+from tests.teacher_factory import random_network, tensorflow_layout
 from trainer.errors import TrainerError
 from trainer.teacher import musicnn_net as mn
 
 
-def _random_network(seed: int = 0) -> mn.MusiCNN:
-    """Random weights and batch-norm statistics (scales of both signs)."""
-    torch.manual_seed(seed)
-    net = mn.MusiCNN()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-                m.weight.normal_()
-                m.bias.normal_()
-                m.running_mean.normal_()
-                m.running_var.uniform_(0.5, 2.0)
-    return net.eval()
-
-
-def _tensorflow_layout(net: mn.MusiCNN) -> dict[str, np.ndarray]:
-    """``net``'s parameters as TensorFlow named and shaped them (the inverse of the port)."""
-    out = {}
-    for scope, layer in mn._tf_names(net):
-        w = layer.weight.detach().numpy()
-        b = layer.bias.detach().numpy()
-        if isinstance(layer, torch.nn.Conv2d):
-            out |= {f"{scope}/kernel": w.transpose(2, 3, 1, 0), f"{scope}/bias": b}
-        elif isinstance(layer, torch.nn.Linear):
-            out |= {f"{scope}/kernel": w.T, f"{scope}/bias": b}
-        else:
-            out |= {f"{scope}/gamma": w, f"{scope}/beta": b,
-                    f"{scope}/moving_mean": layer.running_mean.numpy(),
-                    f"{scope}/moving_variance": layer.running_var.numpy()}
-    return out
-
-
 def test_exported_weights_load_into_an_identical_network(tmp_path):
-    net = _random_network()
-    weights = _tensorflow_layout(net)
+    net = random_network()
+    weights = tensorflow_layout(net)
     assert len(weights) == 64  # as many variables as the packaged checkpoints hold
     assert weights["conv2d/kernel"].shape == (7, 38, 1, 204)
     assert weights["conv2d_5/kernel"].shape == (7, 561, 1, 64)
@@ -65,7 +35,7 @@ def test_exported_weights_load_into_an_identical_network(tmp_path):
 
 
 def test_pooling_first_equals_the_original_order():
-    block = _random_network(1).timbral[0]
+    block = random_network(1).timbral[0]
     assert (block.bn.weight < 0).any() and (block.bn.weight > 0).any()
     x = torch.randn(2, 1, 40, mn.N_MELS)
     with torch.no_grad():
@@ -93,6 +63,6 @@ def test_patches_are_spread_and_short_audio_is_tiled():
 
 
 def test_embedding_audio_gives_a_row_per_patch():
-    out = mn.embed_audio(_random_network(), song(3, 7.0, sr=22050), 22050)
+    out = mn.embed_audio(random_network(), song(3, 7.0, sr=22050), 22050)
     assert out.embedding.shape == (2, 200) and out.tags.shape == (2, 50)
     assert ((out.tags > 0) & (out.tags < 1)).all()
