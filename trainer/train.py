@@ -34,9 +34,10 @@ from trainer.data import split_songs
 from trainer.early_stop import EarlyStopper
 from trainer.errors import TrainerError
 from trainer.evaluate import evaluate_store
-from trainer.losses import make_loss
+from trainer.losses import make_loss, relational_distillation
 from trainer.model import EmbeddingNet
-from trainer.sampler import PKSampler, gather_quantized
+from trainer.sampler import Batch, PKSampler, gather_quantized
+from trainer.teacher.targets import TeacherTargets
 
 LAST_FILE = "last.pt"
 #: Called after each epoch with (epoch, validation metrics); may raise to stop a trial.
@@ -133,6 +134,8 @@ class Trainer:
         self.short_length = max(1, round(config.short_seconds * config.features.frame_rate
                                          / config.model.stem_time))
         self.elapsed = 0.0  # training seconds before this process (resume)
+        self.teacher = (TeacherTargets.load(config.distill_targets, config.distill_output)
+                        if config.distill_weight > 0 and config.distill_targets else None)
 
     # -- one step / epoch ------------------------------------------------------------
     def _batch(self, songs: list[str], starts: np.ndarray
@@ -165,6 +168,17 @@ class Trainer:
             loss = loss + self.config.aux_weight * aux
         return loss
 
+    def _distill(self, fused: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The weighted distillation loss of the batch's views (0 without a teacher)."""
+        if self.teacher is None:
+            return fused.sum() * 0.0
+        frame_s = self.config.model.stem_time / self.config.features.frame_rate
+        centres = (batch.starts + self.store.layout.segment_length / 2) * frame_s
+        target, found = self.teacher.lookup(batch.songs, centres)
+        return self.config.distill_weight * relational_distillation(
+            fused, torch.from_numpy(target).to(fused.device),
+            torch.from_numpy(found).to(fused.device))
+
     def train_epoch(self) -> float:
         """Run one epoch of optimisation steps; returns the mean loss."""
         self.model.train()
@@ -177,8 +191,9 @@ class Trainer:
             song_labels = torch.from_numpy(batch.song_labels).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                 enabled=self.amp_dtype is not None):
-                loss = self._loss(self.model.forward_pooled(mel, chroma, tempo), labels,
-                                  song_labels)
+                outputs = self.model.forward_pooled(mel, chroma, tempo)
+                loss = (self._loss(outputs, labels, song_labels)
+                        + self._distill(outputs[0], batch))
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
