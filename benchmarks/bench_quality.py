@@ -22,6 +22,8 @@ the benchmark's own database segments), and the pretrained MusiCNN taggers (PyTo
 :mod:`trainer.teacher.musicnn_net`) whose exported weights lie in ``--teacher-dir``: their
 200-d penultimate embedding and their 50 tag probabilities, each per 3 s patch (as many
 patches, evenly spread, as the models' stored segments; an excerpt: all its patches).
+A teacher costs about 0.1-0.2 s of CPU per patch, some 5,000 patches on the full
+validation part: point ``--teacher-dir`` at an empty folder to leave them out.
 
 Run: ``python -m benchmarks.bench_quality --corpus data/corpus [--random]
 [--candidate DIR] [--max-pieces N] [--max-tracks N] [--teacher-dir DIR]``
