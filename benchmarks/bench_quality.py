@@ -184,8 +184,9 @@ def statistics_systems(raw: Raw, tracks: list[dict]) -> dict[str, SystemData]:
 
 
 def excerpt_metrics(sd: SystemData, n_excerpts: int) -> dict[str, dict[str, float]]:
-    """R@1/5/20 and MRR of excerpt -> whole recording, clean and degraded."""
-    if not sd.db:
+    """R@1/5/20 and MRR of excerpt -> whole recording, clean and degraded (none with
+    ``n_excerpts`` 0: ``--excerpts 0`` measures only the track-level tasks)."""
+    if not sd.db or n_excerpts == 0:
         return {}
     db = np.concatenate(sd.db)
     owner = np.concatenate([np.full(len(v), i) for i, v in enumerate(sd.db)])
@@ -322,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score a random-weights model of the shipped architecture "
                         "(built with the trainer, needs the train extra)")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--excerpts", type=int, default=2, help="excerpts per recording")
+    parser.add_argument("--excerpts", type=int, default=2,
+                        help="excerpts per recording (0: skip the excerpt task)")
     parser.add_argument("--max-segments", type=int, default=SEGMENTS_PER_TRACK,
                         help=f"stored segments per track (default: the scan's, "
                              f"{SEGMENTS_PER_TRACK})")

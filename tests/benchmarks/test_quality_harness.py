@@ -110,6 +110,12 @@ def test_benchmark_runs_end_to_end(tmp_path):
     assert card["tracks"] == 8 and card["excerpt"]["clean"] == clean
 
 
+def test_no_excerpts_means_no_excerpt_figures():
+    from benchmarks.bench_quality import SystemData, excerpt_metrics
+
+    assert excerpt_metrics(SystemData(db=[np.eye(2, dtype=np.float32)]), 0) == {}
+
+
 def test_the_benchmark_samples_recordings_and_whole_pieces():
     from benchmarks.bench_quality import select_tracks
 
