@@ -14,8 +14,10 @@ CORPUS  ?= data/corpus
 TOPN    ?= 5
 TRIALS  ?= 20
 TRAIN   = $(PY) -m trainer.cli
+TFPY    ?= .venv-tf/bin/python   # a side venv with TensorFlow, only to read MusiCNN's checkpoint
+TEACHER ?= benchmarks/_cache/teacher
 
-.PHONY: help corpus precompute search_proxy refine evaluate export onnx_eval index test \
+.PHONY: help corpus teacher teacher-targets precompute search_proxy refine evaluate export onnx_eval index test \
 	test-fast lint typecheck bench screenshots bench-gui
 
 help:            ## list the targets with what each does
@@ -24,6 +26,16 @@ help:            ## list the targets with what each does
 
 corpus:          ## build the development corpus (DATA.md sources) into $(CORPUS)
 	$(PY) -m trainer.corpus build --out $(CORPUS)
+
+teacher:         ## export the MusiCNN teacher's weights (side venv .venv-tf; docs/teacher.md)
+	test -x $(TFPY) || (python3.11 -m venv .venv-tf && .venv-tf/bin/pip install tensorflow-cpu \
+		tf-keras && .venv-tf/bin/pip install --no-deps musicnn)
+	for m in MSD_musicnn MTT_musicnn; do TF_USE_LEGACY_KERAS=1 $(TFPY) \
+		trainer/teacher/tf_export.py weights --model $$m --out $(TEACHER)/$$m.npz; done
+
+teacher-targets: ## MusiCNN targets of the training tracks, for train.distill_weight
+	nice -n 19 $(PY) -m trainer.teacher targets --corpus $(CORPUS) \
+		--weights $(TEACHER)/MSD_musicnn.npz --out $(CACHE)/teacher/MSD_musicnn_targets.npz
 
 precompute:      ## decode (+ degraded copies) + features into the SQLite cache
 	$(TRAIN) precompute --config $(CONFIG) --cache_dir $(CACHE)

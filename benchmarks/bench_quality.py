@@ -18,14 +18,20 @@ Three tasks, one table, every system on the same decoded audio:
 Systems: the model (``--model``, default the shipped one), ``--candidate DIR`` and more
 ``--system NAME=DIR`` models, ``--random`` (the shipped architecture, random weights),
 plain MFCC statistics and the hand-crafted MFCC+chroma+tempo baseline (standardised on
-the benchmark's own database segments). No pretrained embedding (musicnn) is measured yet.
+the benchmark's own database segments), and the pretrained MusiCNN taggers (PyTorch port,
+:mod:`trainer.teacher.musicnn_net`) whose exported weights lie in ``--teacher-dir``: their
+200-d penultimate embedding and their 50 tag probabilities, each per 3 s patch (as many
+patches, evenly spread, as the models' stored segments; an excerpt: all its patches).
+A teacher costs about 0.1-0.2 s of CPU per patch, some 5,000 patches on the full
+validation part: point ``--teacher-dir`` at an empty folder to leave them out.
 
 ``--part test`` measures the corpus's test part instead (whole packages that nothing is
 tuned on: not training, not Optuna, not model selection), ``--part both`` the validation
 part and then, in its own table printed last, the test part.
 
 Run: ``python -m benchmarks.bench_quality --corpus data/corpus [--random]
-[--candidate DIR] [--max-pieces N] [--max-tracks N] [--part val|test|both]``
+[--candidate DIR] [--max-pieces N] [--max-tracks N] [--part val|test|both]
+[--teacher-dir DIR]``
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +69,8 @@ QUERY_KINDS = ("clean", "degraded")
 PARTS = {"val": ("Development benchmark", "Validation part", "development", ""),
          "test": ("Test part", "Test part (nothing is tuned on it)", "development-test",
                   "-test")}
+
+TEACHER_OUTPUTS = ("embedding", "tags")
 
 
 @dataclass
@@ -101,11 +110,38 @@ def model_vectors(emb: Embedder, segs: Segments) -> tuple[np.ndarray, np.ndarray
     return weighted(cols, WEIGHTS), track
 
 
+def load_teachers(folder: Path) -> dict[str, Any]:
+    """The MusiCNN networks whose exported weights (``*_musicnn.npz``) lie in ``folder``,
+    by their dataset's name (``MSD``, ``MTT``); none without the folder."""
+    paths = sorted(Path(folder).glob("*_musicnn.npz"))
+    if not paths:
+        return {}
+    from trainer.teacher.musicnn_net import load_musicnn
+
+    return {p.stem.split("_")[0]: load_musicnn(p) for p in paths}
+
+
+def teacher_system(name: str, output: str) -> str:
+    """The table's name of a teacher network's output."""
+    return f"MusiCNN {name} {'penultimate' if output == 'embedding' else 'tag probabilities'}"
+
+
+def teacher_rows(net: Any, y: np.ndarray, sr: int, max_patches: int | None
+                 ) -> dict[str, np.ndarray]:
+    """Unit rows per 3 s patch of each teacher output."""
+    from trainer.teacher.musicnn_net import embed_audio
+
+    out = embed_audio(net, y, sr, max_patches=max_patches)
+    return {"embedding": normalise(out.embedding), "tags": normalise(out.tags)}
+
+
 def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
-            config: FeatureConfig, n_excerpts: int, max_segments: int
-            ) -> tuple[dict[str, SystemData], Raw]:
+            config: FeatureConfig, n_excerpts: int, max_segments: int,
+            teachers: dict[str, Any] | None = None) -> tuple[dict[str, SystemData], Raw]:
     """Decode every track once; embed its stored segments and, for recordings, excerpts."""
+    teachers = teachers or {}
     data = {name: SystemData() for name in embedders}
+    data.update({teacher_system(t, o): SystemData() for t in teachers for o in TEACHER_OUTPUTS})
     raw = Raw()
     for i, track in enumerate(tracks):
         y = load_audio(root / track["path"], sr=config.sr)
@@ -116,6 +152,12 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
             data[name].tracks.append(vector)
             if track["kind"] == "recording":
                 data[name].db.append(rows)
+        for t, net in teachers.items():
+            for output, rows in teacher_rows(net, y, config.sr, max_segments).items():
+                sd = data[teacher_system(t, output)]
+                sd.tracks.append(unit(rows.mean(axis=0)))
+                if track["kind"] == "recording":
+                    sd.db.append(rows)
         if track["kind"] == "recording":
             for j, clip in enumerate(excerpts(y, config.sr, n_excerpts, seed=i)):
                 noisy = phone_recording(clip, config.sr, seed=1000 * i + j)
@@ -124,6 +166,9 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
                     raw.queries[kind].append(segment_statistics(q))
                     for name, emb in embedders.items():
                         data[name].queries[kind].append(model_vectors(emb, q)[0])
+                    for t, net in teachers.items():
+                        for output, rows in teacher_rows(net, audio, config.sr, None).items():
+                            data[teacher_system(t, output)].queries[kind].append(rows)
         if (i + 1) % 25 == 0 or i + 1 == len(tracks):
             print(f"{i + 1}/{len(tracks)} tracks", file=sys.stderr, flush=True)
     return data, raw
@@ -149,8 +194,9 @@ def statistics_systems(raw: Raw, tracks: list[dict]) -> dict[str, SystemData]:
 
 
 def excerpt_metrics(sd: SystemData, n_excerpts: int) -> dict[str, dict[str, float]]:
-    """R@1/5/20 and MRR of excerpt -> whole recording, clean and degraded."""
-    if not sd.db:
+    """R@1/5/20 and MRR of excerpt -> whole recording, clean and degraded (none with
+    ``n_excerpts`` 0: ``--excerpts 0`` measures only the track-level tasks)."""
+    if not sd.db or n_excerpts == 0:
         return {}
     db = np.concatenate(sd.db)
     owner = np.concatenate([np.full(len(v), i) for i, v in enumerate(sd.db)])
@@ -198,7 +244,8 @@ def _fmt(m: dict, key: str) -> str:
 
 
 def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, seconds: float,
-           command: str, max_segments: int, part: str = "val") -> str:
+           command: str, max_segments: int, part: str = "val",
+           notes: tuple[str, ...] = ()) -> str:
     """Markdown section for RESULTS.md."""
     title, part_name = PARTS[part][:2]
     recs = [t for t in tracks if t["kind"] == "recording"]
@@ -227,6 +274,7 @@ def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, sec
         lines.append(f"| {name} | {_fmt(c, 'R@1')} | {_fmt(c, 'MRR')} | {_fmt(d, 'R@1')} | "
                      f"{_fmt(d, 'R@5')} | {_fmt(d, 'MRR')} | {_fmt(v, 'mAP')} | "
                      f"{_fmt(v, 'P@1')} | {_fmt(s, 'P@10')} | {_fmt(s, 'mAP')} |")
+    lines += ["", *notes] if notes else []
     if same:
         labels = list(same["by label"])
         lines += ["", f"Same-package P@10 per package ({same['queries']} queries):", "",
@@ -291,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
                         default="val",
                         help="corpus part: val, test (nothing is tuned on it) or both "
                              "(the test table last)")
-    parser.add_argument("--excerpts", type=int, default=2, help="excerpts per recording")
+    parser.add_argument("--excerpts", type=int, default=2,
+                        help="excerpts per recording (0: skip the excerpt task)")
     parser.add_argument("--max-segments", type=int, default=SEGMENTS_PER_TRACK,
                         help=f"stored segments per track (default: the scan's, "
                              f"{SEGMENTS_PER_TRACK})")
@@ -299,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a seeded sample of this many recordings (default: all)")
     parser.add_argument("--max-pieces", type=int, default=60,
                         help="renditions of a seeded sample of this many pieces (default: 60)")
+    parser.add_argument("--teacher-dir", type=Path, default=Path("benchmarks/_cache/teacher"),
+                        help="exported MusiCNN weights (*_musicnn.npz, trainer/teacher/"
+                             "tf_export.py; needs the train extra)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/quality.json"))
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     parser.add_argument("--record-card", action="store_true",
@@ -319,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     config = configs.pop()
     command = "python -m benchmarks.bench_quality " + shlex.join(
         sys.argv[1:] if argv is None else argv)
+    teachers = load_teachers(args.teacher_dir)
+    notes = () if teachers else (
+        f"MusiCNN: not computed (no exported weights in {args.teacher_dir}; see "
+        "docs/teacher.md).",)
     for part in ("val", "test") if args.part == "both" else (args.part,):
         tracks = select_tracks(manifest, part, max_tracks=args.max_tracks,
                                max_pieces=args.max_pieces)
@@ -327,12 +383,14 @@ def main(argv: list[str] | None = None) -> int:
                              "`python -m trainer.corpus build`")
         started = time.perf_counter()
         data, raw = collect(tracks, args.corpus, embedders, config=config,
-                            n_excerpts=args.excerpts, max_segments=args.max_segments)
+                            n_excerpts=args.excerpts, max_segments=args.max_segments,
+                            teachers=teachers)
         data.update(statistics_systems(raw, tracks))
         results = evaluate(data, tracks, args.excerpts)
         seconds = time.perf_counter() - started
         text = report(results, tracks=tracks, n_excerpts=args.excerpts, seconds=seconds,
-                      command=command.strip(), max_segments=args.max_segments, part=part)
+                      command=command.strip(), max_segments=args.max_segments, part=part,
+                      notes=notes)
         print(text)
         section, suffix = PARTS[part][2:]
         out = args.json.with_name(f"{args.json.stem}{suffix}{args.json.suffix}")

@@ -122,6 +122,12 @@ class TrainConfig:
     #: stop after the epoch that passes this wall-clock budget (None: no budget)
     max_minutes: float | None = None
     grad_clip: float = 5.0
+    #: weight of the relational distillation loss on the fused embedding (0: off), with
+    #: the teacher targets of ``python -m trainer.teacher targets`` (docs/teacher.md)
+    distill_weight: float = 0.0
+    distill_targets: str | None = None
+    #: which teacher output to mimic: ``embedding`` (200-d penultimate) or ``tags``
+    distill_output: str = "embedding"
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -137,6 +143,11 @@ class TrainConfig:
         for name in ("song_weight", "variant_prob", "short_prob", "pair_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"train.{name} must lie in [0, 1]")
+        if self.distill_weight < 0 or (self.distill_weight > 0 and not self.distill_targets):
+            raise ParameterError("train.distill_weight must be >= 0, and needs "
+                                 "train.distill_targets (a teacher targets .npz)")
+        if self.distill_output not in ("embedding", "tags"):
+            raise ParameterError("train.distill_output must be 'embedding' or 'tags'")
 
     def with_overrides(self, **changes: Any) -> TrainConfig:
         """A copy with top-level fields replaced; ``fusion_mode`` sets the model's."""

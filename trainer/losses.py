@@ -71,6 +71,20 @@ class SupConLoss(nn.Module):
         return -(pos_log_prob[valid] / n_pos[valid]).mean()
 
 
+def relational_distillation(student: torch.Tensor, teacher: torch.Tensor,
+                            mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared gap between the cosine similarities of the student's embeddings and
+    those of the teacher's targets, over every pair of rows with a target (``mask``):
+    relational distillation (Park et al. 2019). The student learns which segments the
+    teacher finds alike, in its own space, with no projection head to export."""
+    s = nn.functional.normalize(student.float()[mask], dim=1)
+    t = nn.functional.normalize(teacher.float()[mask], dim=1)
+    if s.shape[0] < 2:
+        return student.sum() * 0.0
+    off = ~torch.eye(s.shape[0], dtype=torch.bool, device=s.device)
+    return (s @ s.T - t @ t.T)[off].pow(2).mean()
+
+
 def make_loss(name: str, *, temperature: float = 0.05, margin: float = 0.2) -> nn.Module:
     """The loss named in the config (``supcon`` or ``triplet``)."""
     if name == "supcon":

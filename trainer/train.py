@@ -45,9 +45,10 @@ from trainer.distributed import (
 from trainer.early_stop import EarlyStopper
 from trainer.errors import TrainerError
 from trainer.evaluate import evaluate_store
-from trainer.losses import make_loss
+from trainer.losses import make_loss, relational_distillation
 from trainer.model import EmbeddingNet
 from trainer.sampler import Batch, PKSampler, gather_quantized
+from trainer.teacher.targets import TeacherTargets
 
 LAST_FILE = "last.pt"
 #: Called after each epoch with (epoch, validation metrics); may raise to stop a trial.
@@ -149,6 +150,8 @@ class Trainer:
         self.short_length = max(1, round(config.short_seconds * config.features.frame_rate
                                          / config.model.stem_time))
         self.elapsed = 0.0  # training seconds before this process (resume)
+        self.teacher = (TeacherTargets.load(config.distill_targets, config.distill_output)
+                        if config.distill_weight > 0 and config.distill_targets else None)
 
     # -- one step / epoch ------------------------------------------------------------
     def _batch(self, batch: Batch, rows: slice
@@ -183,6 +186,17 @@ class Trainer:
             loss = loss + self.config.aux_weight * aux
         return loss
 
+    def _distill(self, fused: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The weighted distillation loss of the batch's views (0 without a teacher)."""
+        if self.teacher is None:
+            return fused.sum() * 0.0
+        frame_s = self.config.model.stem_time / self.config.features.frame_rate
+        centres = (batch.starts + self.store.layout.segment_length / 2) * frame_s
+        target, found = self.teacher.lookup(batch.songs, centres)
+        return self.config.distill_weight * relational_distillation(
+            fused, torch.from_numpy(target).to(fused.device),
+            torch.from_numpy(found).to(fused.device))
+
     def train_epoch(self) -> float:
         """Run one epoch of optimisation steps; returns the mean loss."""
         self.model.train()
@@ -199,7 +213,8 @@ class Trainer:
                 outputs = self.net(mel, chroma, tempo)
                 if self.ranks.active:  # every rank's loss covers the whole batch
                     outputs = tuple(gather_rows(o, rows, len(batch.songs)) for o in outputs)
-                loss = self._loss(outputs, labels, song_labels)
+                loss = (self._loss(outputs, labels, song_labels)
+                        + self._distill(outputs[0], batch))
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)

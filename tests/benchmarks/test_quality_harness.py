@@ -83,14 +83,21 @@ def _with_renditions(corpus):
 @pytest.mark.slow
 def test_benchmark_runs_end_to_end(tmp_path):
     corpus = _with_renditions(_recordings_corpus(tmp_path))
+    pytest.importorskip("torch")
+    from tests.teacher_factory import write_teacher
+
     model = build_model(tmp_path / "model")
+    teachers = tmp_path / "teacher"
+    write_teacher(teachers / "MSD_musicnn.npz")
     out = tmp_path / "q.json"
     assert main(["--corpus", str(corpus), "--model", str(model), "--system",
                  f"other={build_model(tmp_path / 'other', seed=5)}", "--excerpts", "1",
-                 "--json", str(out), "--no-write", "--record-card"]) == 0
+                 "--json", str(out), "--no-write", "--record-card",
+                 "--teacher-dir", str(teachers)]) == 0
     results = json.loads(out.read_text())
     assert set(results) == {"model", "other", "MFCC statistics",
-                            "hand-crafted (MFCC+chroma+tempo)"}
+                            "hand-crafted (MFCC+chroma+tempo)", "MusiCNN MSD penultimate",
+                            "MusiCNN MSD tag probabilities"}
     for name, r in results.items():
         clean = r["excerpt"]["clean"]
         assert clean["R@20"] == 1.0 and 0.0 <= clean["R@1"] <= 1.0, name
@@ -125,6 +132,12 @@ def test_the_test_part_is_reported_last_and_apart(tmp_path, capsys):
     with pytest.raises(SystemExit, match="no test tracks"):
         main(["--corpus", str(_recordings_corpus(tmp_path / "v")), "--model", str(model),
               "--no-write", "--part", "test"])
+
+
+def test_no_excerpts_means_no_excerpt_figures():
+    from benchmarks.bench_quality import SystemData, excerpt_metrics
+
+    assert excerpt_metrics(SystemData(db=[np.eye(2, dtype=np.float32)]), 0) == {}
 
 
 def test_the_benchmark_samples_recordings_and_whole_pieces():
