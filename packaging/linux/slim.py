@@ -55,6 +55,11 @@ def is_elf(path: Path) -> bool:
         return f.read(4) == b"\x7fELF"
 
 
+def _is_shared_object(path: Path) -> bool:
+    """An ELF ``*.so``/``*.so.N`` file (not the executable: its archive is PyInstaller's)."""
+    return (path.name.endswith(".so") or ".so." in path.name) and is_elf(path)
+
+
 def loads_aligned(path: Path, page: int = os.sysconf("SC_PAGE_SIZE")) -> bool:
     """Whether every ``PT_LOAD`` segment of the ELF file obeys the dynamic loader's rule:
     ``p_vaddr - p_offset`` a multiple of both the page size and the segment's alignment."""
@@ -82,7 +87,7 @@ def strip_all(root: Path) -> tuple[int, list[Path]]:
     saved, kept = 0, []
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp) / "lib"
-        for path in sorted(p for p in root.rglob("*") if is_elf(p)):
+        for path in sorted(p for p in root.rglob("*") if _is_shared_object(p)):
             shutil.copyfile(path, scratch)
             if subprocess.run(["strip", "--strip-unneeded", str(scratch)],
                               capture_output=True).returncode != 0:
