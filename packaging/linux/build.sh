@@ -13,11 +13,9 @@ ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 start=$(date +%s)
 "$PY" -m PyInstaller packaging/resonance.spec --noconfirm --log-level WARN \
     --distpath "$DIST" --workpath build/pyi
-# Strip the system and Qt libraries (not the auditwheel-repaired wheel libraries under
-# *.libs/ and their extension modules: stripping patched ELF files breaks them).
-( cd "$DIST/resonance/_internal"
-  find . -maxdepth 1 -type f -name 'lib*.so*' -print0 | xargs -0 -r strip --strip-unneeded
-  find PySide6 -type f -name '*.so*' -print0 | xargs -0 -r strip --strip-unneeded )
+# Strip what stays loadable when stripped, replace the unused video encoders, link
+# identical files (packaging/linux/slim.py says what each step saved).
+"$PY" packaging/linux/slim.py "$DIST/resonance"
 echo "bundle: $DIST/resonance ($(du -sh "$DIST/resonance" | cut -f1))"
 
 # tarball: resonance-VERSION-linux-ARCH.tar.gz holding resonance-VERSION/
