@@ -211,18 +211,3 @@ def run_duplicates(args: argparse.Namespace) -> int:
                 print(f"       {mark} {_clock(c.start)}-{_clock(c.end)} "
                       f"{bitrate(c.track) / 1000:5.0f} kb/s  {c.track.path}")
     return 0
-
-
-def similar_together(library: Library, seeds: list[str], params: Any, *, as_json: bool) -> int:
-    """``similar --together``: one ranking for all ``seeds`` (files or track ids)."""
-    from engine.cli.library_cmds import _print_table, _seed_arg, result_json
-    from engine.discovery import search_together
-
-    analysed = [library.analyze_seed(_seed_arg(text)) for text in seeds]
-    results = search_together(library, analysed, params)
-    if as_json:
-        print(json.dumps({"seeds": seeds, "results": [result_json(r) for r in results]},
-                         ensure_ascii=False))
-    else:
-        _print_table(", ".join(seeds), results)
-    return 0

@@ -243,9 +243,7 @@ def run_similar(args: argparse.Namespace) -> int:
     with _open(args) as library:
         _searchable(library)
         if args.together:
-            from engine.cli.discovery_cmds import similar_together
-
-            return similar_together(library, seeds, params, as_json=args.json)
+            return _similar_together(library, seeds, params, as_json=args.json)
         for text, source in parsed:
             seed = library.analyze_seed(source)
             results = library.search(seed, params)
@@ -339,4 +337,18 @@ def run_import(args: argparse.Namespace) -> int:
     with _open(args) as library:
         name = library.import_playlist(args.file, name=args.name)
         print(f"imported {len(library.playlist(name))} library tracks as {name!r}")
+    return 0
+
+
+def _similar_together(library: Library, seeds: list[str], params: Any, *, as_json: bool) -> int:
+    """``similar --together``: one ranking for all ``seeds`` (files or track ids)."""
+    from engine.discovery import search_together
+
+    analysed = [library.analyze_seed(_seed_arg(text)) for text in seeds]
+    results = search_together(library, analysed, params)
+    if as_json:
+        print(json.dumps({"seeds": seeds, "results": [result_json(r) for r in results]},
+                         ensure_ascii=False))
+    else:
+        _print_table(", ".join(seeds), results)
     return 0

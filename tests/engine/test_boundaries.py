@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 BLOCKER = textwrap.dedent("""
@@ -146,3 +148,16 @@ def test_the_sql_check_finds_statements_in_every_kind_of_literal():
     assert len(sql_statements(code)) == 4
     for home in SQL_HOMES:
         assert sql_statements((ROOT / home).read_text(encoding="utf-8")), home
+
+
+@pytest.mark.parametrize("package", ["engine", "trainer", "resonance_app"])
+def test_no_import_cycles(package):
+    """No module imports, directly or through others, a module that imports it back (lazy
+    imports inside functions count; imports only for type checking do not)."""
+    import grimp
+
+    graph = grimp.build_graph(package, exclude_type_checking_imports=True)
+    cycles = sorted((a, b) for a in graph.modules
+                    for b in graph.find_modules_directly_imported_by(a)
+                    if graph.chain_exists(importer=b, imported=a))
+    assert cycles == []
