@@ -113,6 +113,9 @@ class TrainConfig:
     song_weight: float = 0.0
     #: chance that a song joins a batch together with another version of its piece
     pair_prob: float = 0.5
+    #: chance that a song without versions joins a batch together with another such
+    #: song of its source (package): same-package recordings as hard negatives
+    source_prob: float = 0.0
     #: chance that a view is cut from a degraded copy of its song (needs ``variants``)
     variant_prob: float = 0.0
     #: chance that a view is a short excerpt repeated to fill the segment, as the
@@ -140,7 +143,7 @@ class TrainConfig:
             raise ParameterError("train.loss must be 'supcon' or 'triplet'")
         if self.batch_identities < 2 or self.views_per_song < 2:
             raise ParameterError("need batch_identities >= 2 and views_per_song >= 2")
-        for name in ("song_weight", "variant_prob", "short_prob", "pair_prob"):
+        for name in ("song_weight", "variant_prob", "short_prob", "pair_prob", "source_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"train.{name} must lie in [0, 1]")
         if self.distill_weight < 0 or (self.distill_weight > 0 and not self.distill_targets):

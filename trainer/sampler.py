@@ -4,7 +4,9 @@ No song appears twice among a batch's identities, and a song's views start at
 different offsets at least ``min_gap`` pooled frames apart (never the same segment
 twice, whatever augmentation follows). Labels are *group* ids, so versions of one
 piece (``pairs_json`` / manifest ``group``) are positives; the sampler puts a
-group-mate into the batch with probability ``pair_prob``. ``song_labels`` tell the
+group-mate into the batch with probability ``pair_prob``, and, with probability
+``source_prob``, another song of the same source (package) that has no versions: a
+recording's hardest negatives are the package's other recordings. ``song_labels`` tell the
 songs themselves apart (for a loss that ranks a song above its other versions), and
 each view comes from one of the song's degraded copies with probability
 ``variant_prob`` (see :mod:`trainer.cache`).
@@ -81,12 +83,14 @@ class PKSampler:
     min_gap : smallest distance between two views of a song, in pooled frames
     variants : cache ids of each song's degraded copies
     variant_prob : chance that a view is cut from a degraded copy
+    source_prob : chance that a song without versions joins the batch with another such
+        song of its source (a same-package hard negative)
     """
 
     def __init__(self, entries: list[SongEntry], *, identities: int, views: int, length: int,
                  min_gap: int, pair_prob: float = 0.5, seed: int = 0,
                  variants: dict[str, list[str]] | None = None,
-                 variant_prob: float = 0.0) -> None:
+                 variant_prob: float = 0.0, source_prob: float = 0.0) -> None:
         self.views, self.length, self.min_gap = views, length, min_gap
         self.variants, self.variant_prob = variants or {}, variant_prob
         self.eligible = [e for e in entries
@@ -100,7 +104,11 @@ class PKSampler:
         self.mates: dict[str, list[int]] = {}
         for i, e in enumerate(self.eligible):
             self.mates.setdefault(e.group, []).append(i)
-        self.pair_prob = pair_prob
+        self.pair_prob, self.source_prob = pair_prob, source_prob
+        self.source_mates: dict[str, list[int]] = {}
+        for i, e in enumerate(self.eligible):
+            if e.source and len(self.mates[e.group]) == 1:
+                self.source_mates.setdefault(e.source, []).append(i)
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -120,7 +128,21 @@ class PKSampler:
                 m = int(self.rng.choice(mates))
                 chosen.append(m)
                 taken.add(m)
+            self._add_source_mate(i, chosen, taken)
         return chosen
+
+    def _add_source_mate(self, i: int, chosen: list[int], taken: set[int]) -> None:
+        """With ``source_prob``, another versionless song of ``i``'s source joins."""
+        if not self.source_prob or len(chosen) >= self.identities:
+            return
+        entry = self.eligible[i]
+        if len(self.mates[entry.group]) > 1:
+            return
+        mates = [m for m in self.source_mates.get(entry.source, ()) if m not in taken]
+        if mates and self.rng.random() < self.source_prob:
+            m = int(self.rng.choice(mates))
+            chosen.append(m)
+            taken.add(m)
 
     def batches(self, n_batches: int | None = None) -> Iterator[Batch]:
         """One epoch of batches (``n_batches`` of them, default ``len(self)``)."""

@@ -125,7 +125,8 @@ class Trainer:
                                  min_gap=max(1, length // 8), pair_prob=config.pair_prob,
                                  seed=config.seed,
                                  variants=variant_map(store) if config.variant_prob else None,
-                                 variant_prob=config.variant_prob)
+                                 variant_prob=config.variant_prob,
+                                 source_prob=config.source_prob)
         self.steps = config.steps_per_epoch or len(self.sampler)
         self.model = new_model(config).to(self.device)
         self.net = data_parallel(self.model, self.device, ranks)

@@ -49,3 +49,16 @@ def test_a_retired_setting_that_asks_for_removed_behaviour_is_one_clear_error(
         load_config(tmp_path / "old.yaml")
     with pytest.raises(ParameterError, match="unknown train key 'sourceweight'"):
         TrainConfig.from_base({"train": {"sourceweight": 0.1}})
+
+
+def test_the_real_music_recipe_loads_and_reads_the_cache_the_subset_fills() -> None:
+    from trainer.cache import layout_of
+
+    recipe = load_config(ROOT / "trainer" / "configs" / "real_music_laptop.yaml")
+    shipped = load_config(RECIPE)
+    assert recipe.source_prob == 0.5 and shipped.source_prob == 0.0
+    assert recipe.max_seconds == 30 and recipe.variants == 1
+    assert recipe.model == shipped.model and recipe.features == shipped.features
+    assert layout_of(recipe) != layout_of(shipped)
+    with pytest.raises(ParameterError, match="source_prob must lie in"):
+        TrainConfig(source_prob=1.5)

@@ -92,3 +92,48 @@ def test_song_labels_tell_versions_apart_and_views_use_degraded_copies() -> None
         from_copies += sum("::degraded-" in s for s in batch.songs)
         total += len(batch.songs)
     assert 0.4 < from_copies / total < 0.6
+
+
+def _packaged(per_source: int = 4, sources: int = 5) -> list[SongEntry]:
+    """``sources`` packages of ``per_source`` recordings, plus a 2-version piece in "pkg0"."""
+    entries = [SongEntry(f"p{s}r{r}", "/x", f"p{s}r{r}", None, f"pkg{s}", 10.0, 200)
+               for s in range(sources) for r in range(per_source)]
+    entries += [SongEntry(f"v{i}", "/x", "piece", None, "pkg0", 10.0, 200) for i in range(2)]
+    return entries
+
+
+def _same_source_pairs(sampler: PKSampler, n: int) -> float:
+    """Mean number of pairs of distinct recordings from one package per batch."""
+    source = {e.song: e.source for e in sampler.eligible}
+    count = 0
+    for batch in sampler.batches(n):
+        songs = [s for s in batch.songs[:: sampler.views] if not s.startswith("v")]
+        pkgs = [source[s] for s in songs]
+        count += sum(pkgs.count(p) - 1 for p in set(pkgs))
+    return count / n
+
+
+def test_source_mates_join_batches_as_negatives() -> None:
+    kwargs = {"identities": 4, "views": 2, "length": 50, "min_gap": 10, "pair_prob": 0.0}
+    plain = PKSampler(_packaged(), seed=4, **kwargs)
+    mates = PKSampler(_packaged(), seed=4, source_prob=1.0, **kwargs)
+    assert _same_source_pairs(mates, 200) > 1.5 > 0.8 > _same_source_pairs(plain, 200)
+    group = {e.song: e.group for e in mates.eligible}
+    for batch in mates.batches(100):
+        firsts = batch.songs[::2]
+        assert len(set(firsts)) == len(firsts) == 4
+        # a package mate is its own identity: its own label, never a positive
+        labels = batch.labels[::2].tolist()
+        for i, a in enumerate(firsts):
+            for j, b in enumerate(firsts):
+                assert (labels[i] == labels[j]) == (group[a] == group[b])
+    # songs with versions neither bring in nor are package mates
+    assert mates.source_mates["pkg0"] == [i for i, e in enumerate(mates.eligible)
+                                          if e.song.startswith("p0")]
+
+
+def test_no_source_mates_leaves_the_draws_unchanged() -> None:
+    kwargs = {"identities": 4, "views": 2, "length": 50, "min_gap": 10, "seed": 7}
+    a = [b.songs for b in PKSampler(_packaged(), **kwargs).batches(20)]
+    b = [b.songs for b in PKSampler(_packaged(), source_prob=0.0, **kwargs).batches(20)]
+    assert a == b

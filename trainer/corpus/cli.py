@@ -1,4 +1,4 @@
-"""``python -m trainer.corpus build|stats``: the development-corpus command line.
+"""``python -m trainer.corpus build|stats|subset``: the development-corpus command line.
 
 ``build --out data/corpus`` fetches the Debian packages DATA.md allows (``apt-get download``
 into the cache, never installed), takes their music (recordings, rendered tracker modules),
@@ -6,6 +6,8 @@ renders the LMMS demo projects and music21 pieces, and writes ``manifest.json``,
 ``pairs.json``, ``build.json``, ``VALIDATION_PACKAGES.txt`` and ``TEST_PACKAGES.txt``.
 Reruns reuse everything already on disk; ``--max-pieces 0 --no-lmms`` builds the package
 tracks only.
+``subset --out data/corpus --dest data/corpus-lite`` writes the laptop recipe's smaller
+manifest (:mod:`trainer.corpus.subset`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from engine.library import default_workers
 from trainer.corpus import sources
 from trainer.corpus.manifest import format_summary, summarize, validate_manifest
 from trainer.corpus.pipeline import DEFAULT_VAL_SOURCES, BuildOptions, build
+from trainer.corpus.subset import subset_manifest
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +56,30 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-lmms", action="store_true", help="skip the LMMS demo projects")
     s = sub.add_parser("stats", help="print statistics of a built corpus")
     s.add_argument("--out", type=Path, default=Path("data/corpus"))
+    t = sub.add_parser("subset", help="write a smaller manifest: all package tracks, "
+                                      "fewer rendered pieces")
+    t.add_argument("--out", type=Path, default=Path("data/corpus"), help="built corpus")
+    t.add_argument("--dest", type=Path, required=True, help="folder for the subset manifest")
+    t.add_argument("--train-pieces", type=int, default=48,
+                   help="training pieces kept (default: 48)")
+    t.add_argument("--val-pieces", type=int, default=32,
+                   help="validation pieces kept (default: 32)")
     return parser
+
+
+def _subset(args: argparse.Namespace) -> int:
+    path = args.out / "manifest.json"
+    if not path.is_file():
+        print(f"corpus: error: no manifest at {path}", file=sys.stderr)
+        return 1
+    data = json.loads(path.read_text(encoding="utf-8"))
+    sub = subset_manifest(data, args.out, train_pieces=args.train_pieces,
+                          val_pieces=args.val_pieces)
+    args.dest.mkdir(parents=True, exist_ok=True)
+    target = args.dest / "manifest.json"
+    target.write_text(json.dumps(sub, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(sub['tracks'])} of {len(data['tracks'])} tracks -> {target}")
+    return 0
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -63,6 +89,8 @@ def _names(text: str) -> tuple[str, ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the corpus command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "subset":
+        return _subset(args)
     if args.command == "stats":
         path = args.out / "manifest.json"
         if not path.is_file():
