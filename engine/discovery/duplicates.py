@@ -19,7 +19,7 @@ between them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +105,8 @@ class DuplicateGroup:
         they tie on all three."""
         if len(self.copies) < 2:
             return ""
-        keep, runner_up = keep_order(self.keep.track), keep_order(self.copies[1].track)
+        best = best_lossy_rate(c.track for c in self.copies)
+        keep, runner_up = (keep_order(c.track, best) for c in self.copies[:2])
         if keep[0] != runner_up[0]:
             return "lossless"
         if keep[1] != runner_up[1]:
@@ -329,13 +330,33 @@ def bitrate(track: TrackInfo) -> float:
     return 8.0 * track.size / track.duration
 
 
-def keep_order(track: TrackInfo) -> tuple[bool, float, float, str]:
-    """Sort key putting the copy best kept first: lossless, else the highest bitrate;
+#: Lossy copies whose average bitrates differ by less than this share are one bitrate: a
+#: cover picture or a trim moves a 128 kbps file's average by a few kbps, not its quality.
+SAME_BITRATE = 0.06
+
+
+def keep_order(track: TrackInfo, best_lossy: float = 0.0) -> tuple[bool, float, float, str]:
+    """Sort key putting the copy best kept first: lossless, else the highest bitrate
+    (within :data:`SAME_BITRATE` of ``best_lossy``, the group's highest, counts as it);
     then the longest. (A lossless file's bitrate says how well it compressed, not its
     quality, so lossless copies go by length alone.)"""
     lossless = track.path.suffix.lower() in LOSSLESS
-    return (not lossless, 0.0 if lossless else -bitrate(track), -(track.duration or 0.0),
-            str(track.path))
+    rate = 0.0 if lossless else bitrate(track)
+    if rate >= best_lossy * (1 - SAME_BITRATE):
+        rate = max(rate, best_lossy)
+    return (not lossless, -rate, -(track.duration or 0.0), str(track.path))
+
+
+def best_lossy_rate(tracks: Iterable[TrackInfo]) -> float:
+    """The highest average bitrate among the lossy ``tracks`` (0 without any)."""
+    return max((bitrate(t) for t in tracks if t.path.suffix.lower() not in LOSSLESS),
+               default=0.0)
+
+
+def best_first(tracks: Sequence[TrackInfo]) -> list[TrackInfo]:
+    """``tracks`` (copies of one recording) with the copy best kept first."""
+    best = best_lossy_rate(tracks)
+    return sorted(tracks, key=lambda t: keep_order(t, best))
 
 
 def _components(pairs: Mapping[tuple[int, int], _Match]) -> list[list[int]]:
@@ -380,7 +401,8 @@ def _group(members: list[int], matches: Mapping[tuple[int, int], _Match],
            infos: Mapping[int, TrackInfo]) -> DuplicateGroup:
     """The group's copies, the kept one first, each placed against the kept copy (or,
     when they were not compared directly, against the member it matched best)."""
-    ordered = sorted(members, key=lambda t: keep_order(infos[t]))
+    best = best_lossy_rate(infos[t] for t in members)
+    ordered = sorted(members, key=lambda t: keep_order(infos[t], best))
     keep = ordered[0]
 
     def span(t: int, other: int) -> tuple[_Match, tuple[float, float]] | None:

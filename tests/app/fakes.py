@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QRunnable
 
-from engine.discovery.duplicates import Copy, DuplicateGroup, keep_order
+from engine.discovery.duplicates import Copy, DuplicateGroup, best_first
 from engine.discovery.mixes import Mix
 from engine.errors import Cancelled, DecodeError, ParameterError
 from engine.library import ScanProgress, SearchParams, SearchResult, TrackInfo
@@ -414,6 +414,6 @@ class ScriptedPrompts:
 def duplicate_group(tracks: Sequence[TrackInfo], *, start: float = 0.0,
                     end: float = 60.0) -> DuplicateGroup:
     """The engine's group of ``tracks``, the copy to keep first (by the engine's order)."""
-    ordered = sorted(tracks, key=keep_order)
+    ordered = best_first(tracks)
     return DuplicateGroup(tuple(Copy(t, start, end, 1.0 if i == 0 else 0.98)
                                 for i, t in enumerate(ordered)))
