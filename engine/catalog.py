@@ -254,22 +254,20 @@ def database_checksums(store: Store, fingerprint: str) -> dict[str, str]:
 
 def open_catalog(store: Store, folder: Path, identity: CatalogIdentity, *,
                  rebuild: bool = False) -> Catalog:
-    """The verified catalog of ``store``, rebuilt from the database when needed."""
+    """The verified catalog of ``store``, rebuilt from the database when needed.
+
+    A scan in another process may commit meanwhile: what the indexes are checked against,
+    the vectors and the codec are read from one state of the database (a snapshot).
+    """
     fingerprint, dim = identity.fingerprint, identity.dim
-    indexes = None
-    # a scan in another process commits meanwhile: what the indexes are checked against,
-    # the vectors and the codec are read from one state of the database
-    with store.snapshot():
-        checksums = database_checksums(store, fingerprint)
-        track_ids, vectors = _track_vectors(store, fingerprint, dim)
-        codec = dense.codec_for(store, fingerprint)
+    indexes: dict[str, VectorIndex] | None = None
     if not rebuild:
-        try:
-            indexes = read_catalog(folder, identity=identity, checksums=checksums)
-        except CatalogInvalid as exc:
-            level = logging.INFO if "no readable catalog" in str(exc) else logging.WARNING
-            log.log(level, "The catalog index cannot be used (%s): rebuilding the index "
-                    "from the library database.", exc)
+        with store.snapshot():
+            checksums = database_checksums(store, fingerprint)
+            indexes = _saved_indexes(folder, identity, checksums)
+            if indexes is not None:
+                track_ids, vectors = _track_vectors(store, fingerprint, dim)
+                codec = dense.codec_for(store, fingerprint)
     if indexes is None:
         dense.compress_if_large(store, fingerprint=fingerprint, dim=dim)
         with store.snapshot():
@@ -287,6 +285,18 @@ def open_catalog(store: Store, folder: Path, identity: CatalogIdentity, *,
     return Catalog(tracks=indexes["tracks"], segments=indexes["segments"],
                    track_ids=track_ids, track_vectors=vectors, identity=identity,
                    checksums=checksums, segment_codec=codec)
+
+
+def _saved_indexes(folder: Path, identity: CatalogIdentity,
+                   checksums: dict[str, str]) -> dict[str, VectorIndex] | None:
+    """The catalog's saved indexes when they match ``checksums``, else None (logged)."""
+    try:
+        return read_catalog(folder, identity=identity, checksums=checksums)
+    except CatalogInvalid as exc:
+        level = logging.INFO if "no readable catalog" in str(exc) else logging.WARNING
+        log.log(level, "The catalog index cannot be used (%s): rebuilding the index "
+                "from the library database.", exc)
+        return None
 
 
 def _track_vectors(store: Store, fingerprint: str,
