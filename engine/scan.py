@@ -223,8 +223,12 @@ def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,
         while queue or running:
             while queue and len(running) < in_flight * workers and not should_stop():
                 track_id, path = queue.pop()
-                future = pool.submit(analyse_file, path, track_id, options.max_segments,
-                                     print_only=options.print_only)
+                try:
+                    future = pool.submit(analyse_file, path, track_id, options.max_segments,
+                                         print_only=options.print_only)
+                except BrokenProcessPool:  # a worker died since the last wait: not this file
+                    queue.append((track_id, path))
+                    return list(running.values())
                 running[future] = (track_id, path)
             if should_stop():
                 return []

@@ -117,3 +117,33 @@ def test_a_crashing_file_is_recorded_and_the_scan_goes_on(tmp_path):
         assert lib.count() == 5
         (error,) = lib.errors()
         assert error.path.name == "crash.flac" and "crashed" in error.reason
+
+
+def test_a_pool_found_broken_on_submit_hands_back_its_files(monkeypatch):
+    """A worker can die between two waits: the next ``submit`` then raises itself. The
+    file being submitted goes back on the queue, the ones in flight become suspects."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    import engine.scan as scan
+
+    class DiesAfterOne:
+        submitted = 0
+
+        def submit(self, *args, **kwargs):
+            self.submitted += 1
+            if self.submitted > 1:
+                raise BrokenProcessPool("a child process terminated abruptly")
+            return Future()  # never finishes: the file a worker is still on
+
+        def shutdown(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(scan, "_new_pool", lambda options, workers: DiesAfterOne())
+    monkeypatch.setattr(scan, "_check_workers_start", lambda pool: None)
+    queue = [(3, "c.flac"), (2, "b.flac"), (1, "a.flac")]
+    run = scan._run_pool(queue, scan.ScanOptions(model_dir=Path("."), fingerprint=""), 1, lambda: False)
+    with pytest.raises(StopIteration) as stop:
+        next(run)
+    assert stop.value.value == [(1, "a.flac")]
+    assert queue == [(3, "c.flac"), (2, "b.flac")]
