@@ -142,7 +142,8 @@ def test_a_pool_found_broken_on_submit_hands_back_its_files(monkeypatch):
     monkeypatch.setattr(scan, "_new_pool", lambda options, workers: DiesAfterOne())
     monkeypatch.setattr(scan, "_check_workers_start", lambda pool: None)
     queue = [(3, "c.flac"), (2, "b.flac"), (1, "a.flac")]
-    run = scan._run_pool(queue, scan.ScanOptions(model_dir=Path("."), fingerprint=""), 1, lambda: False)
+    options = scan.ScanOptions(model_dir=Path("."), fingerprint="")
+    run = scan._run_pool(queue, options, 1, lambda: False)
     with pytest.raises(StopIteration) as stop:
         next(run)
     assert stop.value.value == [(1, "a.flac")]
