@@ -30,9 +30,10 @@ from engine.store import BRANCH_NAMES as BRANCH_NAMES
 
 CARD_FILE = "card.json"
 CARD_FORMAT = "resonance-model-card"
-CARD_FORMAT_VERSION = 1
+CARD_FORMAT_VERSION = 2
 INPUT_NAMES = ("mel", "chroma", "tempo")
 OUTPUT_NAMES = ("embedding", *BRANCH_NAMES)
+LAYOUTS = ("windows", "trunk")
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,26 @@ class ModelCard:
     created: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: ``windows``: one graph per segment; ``trunk``: trunk graph (``model_file``) + head
+    layout: str = "windows"
+    #: trunk layout: the head graph, ``{"file": ..., "sha256": ...}``
+    head: dict[str, str] = field(default_factory=dict)
+    #: trunk layout: per branch ``{"stride": frames per map column, "columns": per segment}``
+    pool: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def segment_shape(self) -> dict[str, tuple[int, ...]]:
+        """Shape of one segment's inputs (without the batch axis)."""
+        f = self.features
+        return {"mel": (f.mel.n_mels, f.segment_frames),
+                "chroma": (f.chroma.bins, f.segment_frames), "tempo": (f.tempo.win,)}
 
     @property
     def input_shapes(self) -> dict[str, list[int | None]]:
-        """Input tensor shapes, ``None`` for the dynamic batch axis."""
+        """Input tensor shapes of the (trunk) graph, ``None`` for dynamic axes."""
         f = self.features
+        if self.layout == "trunk":
+            return {"mel": [1, f.mel.n_mels, None], "chroma": [1, f.chroma.bins, None]}
         return {"mel": [None, f.mel.n_mels, f.segment_frames],
                 "chroma": [None, f.chroma.bins, f.segment_frames],
                 "tempo": [None, f.tempo.win]}
@@ -67,9 +83,10 @@ class ModelCard:
         return shapes
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document written as ``card.json``."""
-        return {
-            "format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION,
+        """The JSON document written as ``card.json`` (format 1 for the windows layout, so
+        that older releases still read it)."""
+        data: dict[str, Any] = {
+            "format": CARD_FORMAT, "format_version": 2 if self.layout == "trunk" else 1,
             "name": self.name, "model_file": self.model_file, "sha256": self.sha256,
             "created": self.created, "precision": self.precision,
             "features": self.features.to_dict(),
@@ -78,6 +95,9 @@ class ModelCard:
             "fusion": {"mode": self.fusion_mode},
             "training": self.training, "metrics": self.metrics,
         }
+        if self.layout == "trunk":
+            data.update(layout=self.layout, head=dict(self.head), pool=dict(self.pool))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
@@ -87,7 +107,7 @@ class ModelCard:
         if int(data.get("format_version", 0)) > CARD_FORMAT_VERSION:
             raise ModelError("model card is newer than this Resonance; please update")
         try:
-            return cls(
+            card = cls(
                 name=str(data["name"]), model_file=str(data["model_file"]),
                 sha256=str(data["sha256"]),
                 features=FeatureConfig.from_dict(data["features"]),
@@ -97,9 +117,19 @@ class ModelCard:
                 precision=str(data.get("precision", "fp32")),
                 created=str(data.get("created", "")),
                 training=dict(data.get("training", {})), metrics=dict(data.get("metrics", {})),
+                layout=str(data.get("layout", "windows")),
+                head={k: str(v) for k, v in dict(data.get("head", {})).items()},
+                pool=dict(data.get("pool", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model card is incomplete: {exc}") from exc
+        if card.layout not in LAYOUTS:
+            raise ModelError(f"model card has an unknown layout {card.layout!r}")
+        if card.layout == "trunk" and not (
+                {"file", "sha256"} <= card.head.keys()
+                and all(isinstance(card.pool.get(b), dict) for b in ("timbre", "harmony"))):
+            raise ModelError("model card of a trunk model lacks its 'head' or 'pool' entry")
+        return card
 
 
 def load_card(model_dir: str | os.PathLike[str]) -> ModelCard:
@@ -148,13 +178,13 @@ class Embeddings:
 
 
 class Embedder:
-    """Runs a model folder's ONNX file on feature segments with onnxruntime.
+    """Runs a model folder's ONNX graph(s) on feature segments with onnxruntime.
 
     Parameters
     ----------
-    model_dir : folder with ``card.json`` and the ONNX file
+    model_dir : folder with ``card.json`` and the ONNX file(s)
     threads : onnxruntime intra-op threads (1 for scan workers, 0 = onnxruntime's choice)
-    verify : check the ONNX file's sha256 against the card
+    verify : check the ONNX files' sha256 against the card
     """
 
     def __init__(self, model_dir: str | os.PathLike[str], *, threads: int = 1,
@@ -162,28 +192,36 @@ class Embedder:
         self.model_dir = Path(model_dir)
         self.card = load_card(self.model_dir)
         self.model_path = self.model_dir / self.card.model_file
-        if not self.model_path.is_file():
-            raise ModelError(f"model file missing: {self.model_path}")
-        if verify and file_digest(self.model_path) != self.card.sha256:
-            raise ModelError(f"model file {self.model_path} does not match its card's sha256 "
-                             "(corrupt or replaced); reinstall or re-export the model")
+        files = [(self.model_path, self.card.sha256)]
+        if self.card.layout == "trunk":
+            files.append((self.model_dir / self.card.head["file"], self.card.head["sha256"]))
+        for path, sha in files:
+            if not path.is_file():
+                raise ModelError(f"model file missing: {path}")
+            if verify and file_digest(path) != sha:
+                raise ModelError(f"model file {path} does not match its card's sha256 "
+                                 "(corrupt or replaced); reinstall or re-export the model")
         self._threads = threads
         self._session: Any = None
+        self._head: Any = None
 
     @property
     def fingerprint(self) -> str:
-        """Identity of the vector space: the ONNX file's sha256 and the card's feature
-        configuration and dimensions (a card edit with the same ONNX file changes what
-        the vectors mean, so it changes the fingerprint too)."""
-        identity = {"sha256": self.card.sha256, "features": self.card.features.to_dict(),
-                    "embed_dim": self.card.embed_dim, "branch_dims": self.card.branch_dims}
+        """Identity of the vector space: the ONNX files' sha256 and the card's feature
+        configuration, dimensions and pooling (a card edit with the same ONNX file changes
+        what the vectors mean, so it changes the fingerprint too)."""
+        identity: dict[str, Any] = {
+            "sha256": self.card.sha256, "features": self.card.features.to_dict(),
+            "embed_dim": self.card.embed_dim, "branch_dims": self.card.branch_dims}
+        if self.card.layout == "trunk":
+            identity.update(head=self.card.head["sha256"], pool=self.card.pool)
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def check(self) -> None:
-        """Load the ONNX graph and check it against the card, before anything is written
-        with it: input names and shapes for the card's feature configuration, output
-        names and dimensions, and one run on a batch of zeros.
+        """Load the ONNX graph(s) and check them against the card, before anything is
+        written with them: input names and shapes for the card's feature configuration,
+        output names and dimensions, and one run on a segment of zeros.
 
         Raises :class:`ModelError` with one line saying what disagrees.
         """
@@ -192,15 +230,19 @@ class Embedder:
         for name, shape in self.card.input_shapes.items():
             if name not in declared:
                 raise ModelError(f"model {self.model_path} has no input {name!r} (its card "
-                                 f"expects {', '.join(INPUT_NAMES)})")
+                                 f"expects {', '.join(self.card.input_shapes)})")
             _check_dims(f"input {name!r}", declared[name], shape, self.model_path)
-        feed = {name: np.zeros([1, *(d for d in shape[1:] if d is not None)], np.float32)
-                for name, shape in self.card.input_shapes.items()}
+        zeros = Segments(**{k: np.zeros((1, *v), np.float32)
+                            for k, v in self.card.segment_shape.items()},
+                         starts=np.zeros(1, np.float32))
         try:
-            values = session.run(list(OUTPUT_NAMES), feed)
+            emb = self.embed(zeros)
+        except ModelError:
+            raise
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"model {self.model_path} does not run on the inputs its card "
                              f"describes: {str(exc).splitlines()[0]}") from None
+        values = [emb.fused, *(emb.branches[b] for b in BRANCH_NAMES)]
         for name, value in zip(OUTPUT_NAMES, values, strict=True):
             _check_dims(f"output {name!r}", list(np.shape(value)),
                         self.card.output_shapes[name], self.model_path)
@@ -212,41 +254,56 @@ class Embedder:
 
     def _get_session(self) -> Any:
         if self._session is None:
-            import onnxruntime as ort  # lazy: keeps start-up fast
-
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self._threads
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            try:
-                self._session = ort.InferenceSession(
-                    str(self.model_path), sess_options=options,
-                    providers=["CPUExecutionProvider"])
-            except Exception as exc:  # onnxruntime raises its own untyped errors
-                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise ModelError(f"onnxruntime cannot load {self.model_path}: "
-                                 f"{first_line}") from exc
+            self._session = self._load(self.model_path)
+            if self.card.layout == "trunk":
+                self._head = self._load(self.model_dir / self.card.head["file"])
         return self._session
+
+    def _load(self, path: Path) -> Any:
+        import onnxruntime as ort  # lazy: keeps start-up fast
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            return ort.InferenceSession(str(path), sess_options=options,
+                                        providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"onnxruntime cannot load {path}: {first_line}") from exc
 
     def embed(self, segments: Segments, *, batch_size: int = 16) -> Embeddings:
         """Embed every segment; returns fused and per-branch L2-normalised vectors."""
-        expected = self.card.input_shapes
-        if tuple(segments.mel.shape[1:]) != tuple(expected["mel"][1:]):
+        expected = self.card.segment_shape["mel"]
+        if tuple(segments.mel.shape[1:]) != expected:
             raise ModelError(f"segments of shape {segments.mel.shape[1:]} do not fit the "
-                             f"model's input {expected['mel'][1:]}")
+                             f"model's input {list(expected)}")
         session = self._get_session()
-        outs: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUT_NAMES}
-        for start in range(0, len(segments), batch_size):
-            feed = {"mel": segments.mel[start : start + batch_size],
-                    "chroma": segments.chroma[start : start + batch_size],
-                    "tempo": segments.tempo[start : start + batch_size]}
-            for name, value in zip(OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), feed),
-                                   strict=True):
-                outs[name].append(np.asarray(value, dtype=np.float32))
-        stacked = {k: normalise(np.concatenate(v) if v else np.zeros((0, 1), np.float32))
-                   for k, v in outs.items()}
+        if self.card.layout == "trunk":
+            from engine.trunk import trunk_outputs
+
+            values = trunk_outputs(session, self._head, segments, self.card)
+        else:
+            values = _window_outputs(session, segments, batch_size)
+        stacked = {k: normalise(values.get(k, np.zeros((0, 1), np.float32)))
+                   for k in OUTPUT_NAMES}
         return Embeddings(fused=stacked["embedding"],
                           branches={b: stacked[b] for b in BRANCH_NAMES})
+
+
+def _window_outputs(session: Any, segments: Segments, batch_size: int
+                    ) -> dict[str, np.ndarray]:
+    """The windows layout: the whole graph on batches of segments."""
+    outs: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUT_NAMES}
+    for start in range(0, len(segments), batch_size):
+        feed = {"mel": segments.mel[start : start + batch_size],
+                "chroma": segments.chroma[start : start + batch_size],
+                "tempo": segments.tempo[start : start + batch_size]}
+        for name, value in zip(OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), feed),
+                               strict=True):
+            outs[name].append(np.asarray(value, dtype=np.float32))
+    return {k: np.concatenate(v) for k, v in outs.items() if v}
 
 
 def _check_dims(what: str, actual: list[object], expected: list[int | None], path: Path) -> None:
