@@ -17,6 +17,7 @@ the per-segment model does (the tests use it to prove the weight mapping).
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -126,9 +127,9 @@ def trunk_from_net(net: EmbeddingNet, *, standardise: str = "sliding",
     return trunk.eval(), HeadNet(net).eval()
 
 
-def pool_spec(trunk: TrunkNet, segment_frames: int) -> dict[str, object]:
+def pool_spec(trunk: TrunkNet, segment_frames: int) -> dict[str, Any]:
     """The card's ``pool`` entry: per branch the stride and the columns a segment covers."""
-    spec: dict[str, object] = {
+    spec: dict[str, Any] = {
         branch: {"stride": stride, "columns": segment_frames // stride}
         for branch, stride in trunk.strides().items()}
     spec["standardise_frames"] = trunk.span * trunk.stem[1]
