@@ -313,7 +313,9 @@ def trunk(source: Path, out: Path, *, calibration: list[Path], check: list[Path]
     print(f"[trunk] INT8: calibrating on {len(cal_files)} tracks, checking on "
           f"{len(check_files)}")
     verdict = quantize_trunk(out, track_features(cal_files, card.features),
-                             track_features(check_files, card.features))
+                             track_features(check_files, card.features),
+                             audio={"calibration": [str(f) for f in cal_files],
+                                    "check": [str(f) for f in check_files]})
     print(f"[trunk] INT8 {verdict['speedup']:.2f}x faster "
           f"({verdict['fp32_ms_per_track']:.1f} -> {verdict['int8_ms_per_track']:.1f} ms per "
           f"track, 1 thread), embedding cosine to fp32 mean {verdict['cosine_mean']:.4f} "

@@ -100,10 +100,12 @@ def trunk_int8_verdict(measured: dict[str, Any]) -> dict[str, Any]:
 
 
 def quantize_trunk(folder: str | Path, calibration: Sequence[TrackFeatures],
-                   check: Sequence[TrackFeatures]) -> dict[str, Any]:
+                   check: Sequence[TrackFeatures], *,
+                   audio: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Quantise ``folder``'s fp32 trunk with the runs of the ``calibration`` tracks, measure
     it on the ``check`` tracks, and point the card at it if :func:`trunk_int8_verdict`
-    says so (else the INT8 file is removed). The verdict goes into the card's metrics."""
+    says so (else the INT8 file is removed). The verdict, with ``audio`` (the files'
+    names, for the record), goes into the card's metrics."""
     out = Path(folder)
     card = load_card(out)
     feeds = [feed for features in calibration
@@ -112,6 +114,8 @@ def quantize_trunk(folder: str | Path, calibration: Sequence[TrackFeatures],
     int8_path = quantize_static_int8(out / card.model_file, out / TRUNK_INT8_FILE, feeds)
     verdict = trunk_int8_verdict(compare_precisions(out, int8_path, check))
     verdict["calibration"] = {"tracks": len(calibration), "runs": len(feeds)}
+    if audio:
+        verdict["audio"] = audio
     if verdict["ship_int8"]:
         card = dataclasses.replace(card, model_file=int8_path.name,
                                    sha256=file_digest(int8_path), precision="int8")

@@ -26,6 +26,7 @@ def test_trunk_command_converts_and_quantises(tmp_path: Path) -> None:
     card = load_card(out)
     verdict = card.metrics["trunk_int8"]
     assert card.layout == "trunk" and verdict["calibration"]["tracks"] == 2
+    assert [Path(f).name for f in verdict["audio"]["check"]] == ["song0.wav", "song1.wav"]
     assert verdict["segments"] == 2 * 7  # 40 s: starts 0, 4, ..., 20 s, and 22 s (the end)
     assert (card.precision == "int8") == verdict["ship_int8"]
     assert (out / "trunk.int8.onnx").is_file() == verdict["ship_int8"]
