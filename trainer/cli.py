@@ -2,7 +2,8 @@
 
 precompute -> search -> refine -> evaluate -> export / onnx-eval -> index, plus
 ``train --mode search|refine`` (the seed's spelling), ``library`` (train on a Resonance
-library) and ``corpus`` (the development corpus builder). Each sub-command's parser
+library), ``trunk`` (convert an export to the trunk layout) and ``corpus`` (the
+development corpus builder). Each sub-command's parser
 names the function that runs it; that function turns the options into typed values
 for :mod:`trainer.commands` (imported late: it loads PyTorch). Errors are one line on
 stderr and exit status 1, never a traceback.
@@ -102,6 +103,13 @@ def _index(args: argparse.Namespace) -> int:
     return index(loaded, cfg, args.cache_dir, args.out_dir)
 
 
+def _trunk(args: argparse.Namespace) -> int:
+    from trainer.commands import trunk
+
+    return trunk(args.source, args.out, calibration=args.calibration_audio or [],
+                 check=args.check_audio or [], tracks=args.tracks, name=args.name)
+
+
 def _library(args: argparse.Namespace) -> int:
     from trainer.library_train import LibraryJob, train_on_library
 
@@ -161,6 +169,23 @@ def _add_library(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--progress", choices=["text", "jsonl"], default="text")
 
 
+def _add_trunk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _add(sub, "trunk", _trunk,
+             "convert an exported per-segment model to the trunk layout (the convolutions "
+             "run once over consecutive segments), with an INT8 trunk calibrated on real audio")
+    p.add_argument("--from", dest="source", type=Path, required=True,
+                   help="exported model folder (card.json + fp32 model.onnx)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the trunk model")
+    p.add_argument("--calibration-audio", type=Path, nargs="+", default=None,
+                   help="audio files or folders of real music to calibrate INT8 on "
+                        "(without: the trunk stays fp32)")
+    p.add_argument("--check-audio", type=Path, nargs="+", default=None,
+                   help="audio to compare INT8 with fp32 on (default: the calibration audio)")
+    p.add_argument("--tracks", type=int, default=8,
+                   help="most files taken from each audio list (spread evenly)")
+    p.add_argument("--name", default=None, help="model name (default: <source name>-trunk)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``resonance-train`` argument parser."""
     parser = argparse.ArgumentParser(prog="resonance-train",
@@ -208,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     _load_opts(p)
     p.add_argument("--out_dir", type=Path, default=Path("catalog"))
     _add_library(sub)
+    _add_trunk(sub)
     sub.add_parser("corpus", help="build the development corpus (see trainer/corpus)",
                    add_help=False)
     return parser

@@ -251,3 +251,74 @@ def index(loaded: LoadedModel, cfg: TrainConfig, cache_dir: Path, out_dir: Path)
     print(f"[index] {len(entries)} songs, {sum(len(s) for s in per_song)} segments, "
           f"dim {per_song[0].shape[1]} -> {live}")
     return 0
+
+
+def audio_files(paths: list[Path], *, limit: int | None = None) -> list[Path]:
+    """Audio files among ``paths`` (folders searched recursively), sorted; at most
+    ``limit`` of them, spread evenly over the sorted list."""
+    from engine.audio import AUDIO_EXTENSIONS
+
+    found: set[Path] = set()
+    for path in paths:
+        if path.is_dir():
+            found.update(p for p in path.rglob("*")
+                         if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise TrainerError(f"no audio file or folder at {path}")
+    files = sorted(found)
+    if limit is not None and len(files) > limit:
+        files = [files[i] for i in sorted({round(i * (len(files) - 1) / max(limit - 1, 1))
+                                           for i in range(limit)})]
+    return files
+
+
+def trunk(source: Path, out: Path, *, calibration: list[Path], check: list[Path],
+          tracks: int, name: str | None = None) -> int:
+    """Convert the per-segment model folder ``source`` (its fp32 ``model.onnx``) to the
+    trunk layout in ``out``; with ``calibration`` audio, quantise the trunk to INT8 and
+    keep it if it wins on the ``check`` audio (default: the calibration audio)."""
+    from engine.errors import ModelError
+    from engine.model import load_card
+    from trainer.export import MODEL_FILE
+    from trainer.model import ModelConfig
+    from trainer.onnx_weights import embedding_net_from_onnx
+    from trainer.trunk_export import export_trunk_folder
+    from trainer.trunk_int8 import quantize_trunk, track_features
+
+    try:
+        card = load_card(source)
+    except ModelError as exc:
+        raise TrainerError(f"--from: {exc}") from None
+    if card.layout != "windows":
+        raise TrainerError(f"{source} already holds a {card.layout}-layout model")
+    fp32 = source / (card.model_file if card.precision == "fp32" else MODEL_FILE)
+    if not fp32.is_file():
+        raise TrainerError(f"no fp32 ONNX model at {fp32} (the trunk is converted from the "
+                           "fp32 export, not from an INT8 file)")
+    if "model" not in card.training:
+        raise TrainerError(f"the card in {source} does not record the model configuration "
+                           "(training.model)")
+    net = embedding_net_from_onnx(fp32, ModelConfig.from_dict(card.training["model"]),
+                                  card.features)
+    trunk_card, parity = export_trunk_folder(net, card.features, out, source=card, name=name)
+    print(f"[trunk] {out / trunk_card.model_file} + {out / trunk_card.head['file']} "
+          f"(parity ok: trunk {parity['trunk']['ok']}, head {parity['head']['ok']})")
+    if not calibration:
+        print("[trunk] no --calibration-audio: the trunk stays fp32")
+        return 0
+    cal_files = audio_files(calibration, limit=tracks)
+    check_files = audio_files(check, limit=tracks) if check else cal_files
+    print(f"[trunk] INT8: calibrating on {len(cal_files)} tracks, checking on "
+          f"{len(check_files)}")
+    verdict = quantize_trunk(out, track_features(cal_files, card.features),
+                             track_features(check_files, card.features),
+                             audio={"calibration": [str(f) for f in cal_files],
+                                    "check": [str(f) for f in check_files]})
+    print(f"[trunk] INT8 {verdict['speedup']:.2f}x faster "
+          f"({verdict['fp32_ms_per_track']:.1f} -> {verdict['int8_ms_per_track']:.1f} ms per "
+          f"track, 1 thread), embedding cosine to fp32 mean {verdict['cosine_mean']:.4f} "
+          f"min {verdict['cosine_min']:.4f}: "
+          f"{'shipped' if verdict['ship_int8'] else 'not shipped (fp32 kept)'}")
+    return 0

@@ -173,6 +173,14 @@ class GatedFusion(nn.Module):
         return out
 
 
+def fuse_branches(heads: nn.ModuleList, fusion: GatedFusion, hidden: list[torch.Tensor]
+                  ) -> tuple[torch.Tensor, ...]:
+    """Branch outputs ``hidden`` -> ``(embedding, timbre, harmony, rhythm)``, L2-normalised."""
+    feats = [F.normalize(head(h), dim=1, eps=1e-8) for head, h in zip(heads, hidden, strict=True)]
+    fused = F.normalize(fusion(feats), dim=1, eps=1e-8)
+    return (fused, *feats)
+
+
 class EmbeddingNet(nn.Module):
     """Timbre, harmony and rhythm branches with gated fusion.
 
@@ -204,10 +212,7 @@ class EmbeddingNet(nn.Module):
                        tempo: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Everything after the stem (used in training on pooled cached frames)."""
         hidden = [self.timbre(mel), self.harmony(chroma), self.rhythm(tempo)]
-        feats = [F.normalize(head(h), dim=1, eps=1e-8)
-                 for head, h in zip(self.heads, hidden, strict=True)]
-        fused = F.normalize(self.fusion(feats), dim=1, eps=1e-8)
-        return (fused, *feats)
+        return fuse_branches(self.heads, self.fusion, hidden)
 
     def gate_weights(self, mel: torch.Tensor, chroma: torch.Tensor,
                      tempo: torch.Tensor) -> torch.Tensor:

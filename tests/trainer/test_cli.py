@@ -12,7 +12,7 @@ COMMANDS = {
     "precompute": [], "features": [], "search": [], "refine": [], "train": [],
     "evaluate": ["--load", "x"], "export": ["--load", "x"], "onnx-eval": ["--load", "x"],
     "onnx_eval": ["--load", "x"], "index": ["--load", "x"], "index_build": ["--load", "x"],
-    "library": ["--library", "lib", "--out", "out"],
+    "library": ["--library", "lib", "--out", "out"], "trunk": ["--from", "m", "--out", "out"],
 }
 
 

@@ -1,0 +1,125 @@
+"""INT8 trunk: static QDQ quantisation calibrated on real tracks, then measured.
+
+The trunk graph is quantised like the per-segment model (:func:`trainer.quantize.
+quantize_static_int8`: per-channel weights, uint8 activations, MinMax ranges), with
+calibration inputs that are the runs the engine feeds it: frames of real recordings
+joined over consecutive segments (:mod:`engine.trunk`). It ships only if it is faster
+than fp32 on whole tracks (one onnxruntime thread) *and* its embeddings stay close to
+fp32's (mean cosine at least :data:`MIN_MEAN_COSINE` over every segment of the check
+tracks), the spirit of :func:`trainer.quantize.int8_verdict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.audio import load_audio
+from engine.config import FeatureConfig
+from engine.features import Segments, TrackFeatures, extract_features, segment_features
+from engine.filecheck import file_digest
+from engine.model import OUTPUT_NAMES, load_card, write_card
+from engine.trunk import contiguous_runs, join_frames, trunk_outputs
+from trainer.export import _session
+from trainer.quantize import quantize_static_int8
+from trainer.trunk import MAP_NAMES
+
+TRUNK_INT8_FILE = "trunk.int8.onnx"
+MIN_MEAN_COSINE = 0.99
+#: Runs per calibration track (onnxruntime keeps every run's activations: ~70 MB each).
+CALIBRATION_RUNS = 2
+
+
+def track_features(paths: Sequence[Path], config: FeatureConfig) -> list[TrackFeatures]:
+    """Frame-level features of each whole file (decoded at the model's rate)."""
+    return [extract_features(load_audio(p, sr=config.sr), config=config) for p in paths]
+
+
+def trunk_feeds(segments: Segments, config: FeatureConfig) -> list[dict[str, np.ndarray]]:
+    """The trunk inputs the engine gives for ``segments``: one per run of consecutive
+    segments (:func:`engine.trunk.contiguous_runs`)."""
+    hop = config.segment_hop_frames
+    runs = contiguous_runs(segments.starts, config.segment.hop_seconds,
+                           tolerance=0.5 / config.frame_rate)
+    return [{"mel": join_frames(segments.mel[a:b], hop)[None],
+             "chroma": join_frames(segments.chroma[a:b], hop)[None]} for a, b in runs]
+
+
+def _trunk_seconds(session: Any, feeds: list[dict[str, np.ndarray]], repeats: int) -> float:
+    """Best of ``repeats`` times of the trunk over all ``feeds`` (robust to other load)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for feed in feeds:
+            session.run(list(MAP_NAMES), feed)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def compare_precisions(folder: Path, int8_path: Path, tracks: Sequence[TrackFeatures], *,
+                       repeats: int = 3) -> dict[str, Any]:
+    """Per-track trunk time of fp32 and INT8 (1 thread) and the cosine between their
+    embeddings (trunk + head) on every segment of ``tracks``."""
+    card = load_card(folder)
+    fp32, int8 = _session(folder / card.model_file), _session(int8_path)
+    head = _session(folder / card.head["file"])
+    times: dict[str, list[float]] = {"fp32": [], "int8": []}
+    cosines: list[np.ndarray] = []
+    minutes = 0.0
+    for features in tracks:
+        segments = segment_features(features, config=card.features)
+        feeds = trunk_feeds(segments, card.features)
+        for name, session in (("fp32", fp32), ("int8", int8)):
+            times[name].append(_trunk_seconds(session, feeds, repeats))
+        a = trunk_outputs(fp32, head, segments, card)[OUTPUT_NAMES[0]]
+        b = trunk_outputs(int8, head, segments, card)[OUTPUT_NAMES[0]]
+        cosines.append(np.sum(a * b, axis=1) / np.maximum(
+            np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12))
+        minutes += features.duration / 60.0
+    cos = np.concatenate(cosines)
+    fp32_s, int8_s = sum(times["fp32"]), sum(times["int8"])
+    return {"tracks": len(tracks), "segments": int(cos.size), "audio_minutes": minutes,
+            "fp32_ms_per_track": 1000.0 * fp32_s / len(tracks),
+            "int8_ms_per_track": 1000.0 * int8_s / len(tracks),
+            "fp32_ms_per_audio_minute": 1000.0 * fp32_s / minutes,
+            "int8_ms_per_audio_minute": 1000.0 * int8_s / minutes,
+            "speedup": fp32_s / max(int8_s, 1e-9),
+            "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
+            "cosine_p01": float(np.percentile(cos, 1))}
+
+
+def trunk_int8_verdict(measured: dict[str, Any]) -> dict[str, Any]:
+    """Ship INT8 only if faster and its mean cosine to fp32 is at least ``MIN_MEAN_COSINE``."""
+    ship = measured["speedup"] > 1.0 and measured["cosine_mean"] >= MIN_MEAN_COSINE
+    return {**measured, "min_mean_cosine": MIN_MEAN_COSINE, "ship_int8": bool(ship)}
+
+
+def quantize_trunk(folder: str | Path, calibration: Sequence[TrackFeatures],
+                   check: Sequence[TrackFeatures], *,
+                   audio: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Quantise ``folder``'s fp32 trunk with the runs of the ``calibration`` tracks, measure
+    it on the ``check`` tracks, and point the card at it if :func:`trunk_int8_verdict`
+    says so (else the INT8 file is removed). The verdict, with ``audio`` (the files'
+    names, for the record), goes into the card's metrics."""
+    out = Path(folder)
+    card = load_card(out)
+    feeds = [feed for features in calibration
+             for feed in trunk_feeds(segment_features(features, config=card.features),
+                                     card.features)[:CALIBRATION_RUNS]]
+    int8_path = quantize_static_int8(out / card.model_file, out / TRUNK_INT8_FILE, feeds)
+    verdict = trunk_int8_verdict(compare_precisions(out, int8_path, check))
+    verdict["calibration"] = {"tracks": len(calibration), "runs": len(feeds)}
+    if audio:
+        verdict["audio"] = audio
+    if verdict["ship_int8"]:
+        card = dataclasses.replace(card, model_file=int8_path.name,
+                                   sha256=file_digest(int8_path), precision="int8")
+    else:
+        int8_path.unlink()
+    write_card(dataclasses.replace(card, metrics={**card.metrics, "trunk_int8": verdict}), out)
+    return verdict
