@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import shutil
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from engine import dsp
+from engine.errors import ModelError
+from engine.features import Segments, extract_features, segment_features, segment_starts
+from engine.model import Embedder, load_card
 from engine.trunk import MAX_RUN, contiguous_runs, join_frames, pool_columns
 
 
@@ -32,3 +41,63 @@ def test_each_segment_pools_the_columns_it_covers():
     for row, first in zip(pooled, expected_first, strict=True):
         window = cmap[0][:, first:first + 5]
         assert np.array_equal(row, np.concatenate([window.mean(axis=1), window.max(axis=1)]))
+
+
+def _trunk_folder(tmp_path: Path) -> Path:
+    from engine.model import default_model_dir
+
+    shipped = default_model_dir()
+    if load_card(shipped).layout != "trunk":
+        pytest.skip("the shipped model is not in the trunk layout")
+    return Path(shutil.copytree(shipped, tmp_path / "trunk"))
+
+
+def test_a_trunk_folder_is_checked_file_by_file(tmp_path):
+    folder = _trunk_folder(tmp_path)
+    Embedder(folder).check()
+    card = load_card(folder)
+    head = folder / card.head["file"]
+    head.write_bytes(head.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(ModelError, match="does not match its card's sha256"):
+        Embedder(folder)
+    head.unlink()
+    with pytest.raises(ModelError, match="model file missing"):
+        Embedder(folder)
+    data = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+    del data["pool"]
+    (folder / "card.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match="lacks its 'head' or 'pool'"):
+        load_card(folder)
+
+
+def test_segments_in_a_run_and_alone_embed_alike(tmp_path):
+    """A segment inside a run sees its neighbours' frames, one alone sees none: the two
+    vectors differ a little. A wrong pooling offset would make them differ a lot, since
+    every 6 s of this track sounds different."""
+    folder = _trunk_folder(tmp_path)
+    emb = Embedder(folder)
+    cfg = emb.config
+    sr = cfg.sr
+    t = np.arange(int(6 * sr)) / sr
+    rng = np.random.default_rng(1)
+    parts = []
+    for k in range(10):  # alternating tones, noise bursts and chords, 6 s each
+        f0 = 110.0 * 2 ** (k / 5)
+        tone = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3, 5))
+        if k % 3 == 1:
+            tone = tone * (rng.random(t.size) < 0.02) + 0.3 * rng.standard_normal(t.size)
+        parts.append((0.2 * tone).astype(np.float32))
+    y = np.concatenate(parts)
+    segs = segment_features(extract_features(y, config=cfg), config=cfg,
+                            starts=segment_starts(dsp.n_frames(y.size, cfg.hop_length),
+                                                  length=cfg.segment_frames,
+                                                  hop=cfg.segment_hop_frames))
+    run = emb.embed(segs).fused
+    alone = np.concatenate([emb.embed(Segments(segs.mel[i:i + 1], segs.chroma[i:i + 1],
+                                               segs.tempo[i:i + 1], segs.starts[i:i + 1])).fused
+                            for i in range(len(segs))])
+    same = np.sum(run * alone, axis=1)
+    assert same.min() > 0.97
+    for shift in (1, -1):  # each neighbour's vector (they share 14 of the 18 s)
+        other = np.sum(np.roll(run, shift, axis=0) * alone, axis=1)[1:-1]
+        assert same[1:-1].mean() > other.mean() + 0.002
