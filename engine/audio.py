@@ -7,6 +7,7 @@ in this process: no subprocess per file. Resampling is done with soxr.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from engine.decoder_notes import quiet_mpg123
 from engine.errors import DecodeError, ParameterError
 from engine.filecheck import check_audio_file
 
@@ -86,7 +88,8 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     check_audio_file(path)
     if path.suffix.lower() in _SNDFILE_EXTENSIONS:
         try:
-            info = sf.info(str(path))
+            with _quiet(path):
+                info = sf.info(str(path))
             if info.frames > 0 and info.samplerate > 0:
                 return AudioInfo(info.frames / info.samplerate, info.samplerate,
                                  info.channels, info.format.lower())
@@ -126,11 +129,18 @@ def sanitize(y: np.ndarray) -> np.ndarray:
 
 # -- internals -----------------------------------------------------------------------
 
+def _quiet(path: Path) -> contextlib.AbstractContextManager[None]:
+    """libsndfile's MP3 decoder (libmpg123) prints notes on damaged files to stderr:
+    kept off it (:mod:`engine.decoder_notes`)."""
+    return quiet_mpg123() if path.suffix.lower() == ".mp3" else contextlib.nullcontext()
+
+
 def _decode(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     sndfile_error: str | None = None
     if path.suffix.lower() in _SNDFILE_EXTENSIONS:
         try:
-            return _decode_sndfile(path, offset, duration)
+            with _quiet(path):
+                return _decode_sndfile(path, offset, duration)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             sndfile_error = str(exc)
     try:
@@ -336,7 +346,8 @@ def stream_audio(path: str | os.PathLike[str], *, sr: int,
 def _sndfile_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]] | None:
     """libsndfile blocks, or None when libsndfile cannot open the file."""
     try:
-        f = sf.SoundFile(str(path))
+        with _quiet(path):
+            f = sf.SoundFile(str(path))
         if f.samplerate <= 0 or f.channels <= 0:
             f.close()
             return None
@@ -348,7 +359,8 @@ def _sndfile_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarr
             size = max(1, int(block_seconds * f.samplerate))
             try:
                 while True:
-                    data = f.read(size, dtype="float32", always_2d=True)
+                    with _quiet(path):
+                        data = f.read(size, dtype="float32", always_2d=True)
                     if data.shape[0] == 0:
                         return
                     yield data, f.samplerate

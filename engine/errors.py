@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 
 class ResonanceError(Exception):
@@ -46,6 +47,17 @@ class Cancelled(ResonanceError):
     """A long computation was stopped because its caller asked it to (``should_stop``)."""
 
     transient = True
+
+
+def stopper(should_stop: Callable[[], bool] | None, message: str) -> Callable[[], None]:
+    """A check for the loops of a long computation: raises :class:`Cancelled`
+    (``message``) once ``should_stop`` returns True (never without one)."""
+
+    def stop() -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled(message)
+
+    return stop
 
 
 class ScanBusyError(ResonanceError):

@@ -191,18 +191,20 @@ class Library:
         self.store.remove_root(Path(path).resolve())
 
     def tracks(self) -> list[TrackInfo]:
-        """Every present track (analysed, pending or failed)."""
-        return records.list_tracks(self.store)
+        """Every present track (analysed, pending or failed). A track analysed with
+        another model than the current one is ``pending``, as in :meth:`stats`: its
+        vectors are not searchable until the next scan re-embeds it."""
+        return records.list_tracks(self.store, fingerprint=self._model_fingerprint())
 
     def track(self, track_id: int) -> TrackInfo:
-        """One track by id."""
-        return records.get_track(self.store, track_id)
+        """One track by id (``pending`` when analysed with another model)."""
+        return records.get_track(self.store, track_id, fingerprint=self._model_fingerprint())
 
     def cover(self, track_id: int) -> bytes | None:
         """The track's cover picture (embedded, else the folder's image), or None."""
         from engine.tags import read_cover
 
-        return read_cover(self.track(track_id).path)
+        return read_cover(records.get_track(self.store, track_id).path)
 
     def count(self) -> int:
         """Number of searchable tracks (analysed with the library's current model)."""

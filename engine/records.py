@@ -84,11 +84,18 @@ _TRACK_SQL = ("SELECT t.*, COALESCE(p.state, 'present') AS state FROM tracks t "
               "LEFT JOIN path_state p ON p.track_id = t.id")
 
 
-def row_to_info(row: sqlite3.Row) -> TrackInfo:
-    """Build a :class:`TrackInfo` from a ``tracks`` row (joined with its path state)."""
+def row_to_info(row: sqlite3.Row, fingerprint: str | None = None) -> TrackInfo:
+    """Build a :class:`TrackInfo` from a ``tracks`` row (joined with its path state).
+
+    With the current model's ``fingerprint``, a track analysed with another model is
+    ``pending`` (its vectors are not searchable; the next scan re-embeds it), as in
+    :func:`library_stats`.
+    """
     status = str(row["status"])
     if row["state"] != "present":
         status = str(row["state"])
+    elif status == "ok" and fingerprint is not None and row["fingerprint"] != fingerprint:
+        status = "pending"
     return TrackInfo(
         id=int(row["id"]), path=Path(row["path"]), title=row["title"], artist=row["artist"],
         album=row["album"], album_artist=row["album_artist"], track_no=row["track_no"],
@@ -97,18 +104,22 @@ def row_to_info(row: sqlite3.Row) -> TrackInfo:
         size=row["size"], added=row["added"])
 
 
-def list_tracks(store: Store, *, include_hidden: bool = False) -> list[TrackInfo]:
-    """Every track (masked and missing ones only with ``include_hidden``)."""
+def list_tracks(store: Store, *, include_hidden: bool = False,
+                fingerprint: str | None = None) -> list[TrackInfo]:
+    """Every track (masked and missing ones only with ``include_hidden``); with the
+    current model's ``fingerprint``, see :func:`row_to_info`."""
     where = "" if include_hidden else " WHERE COALESCE(p.state, 'present') = 'present'"
-    return [row_to_info(r) for r in store.query(_TRACK_SQL + where + " ORDER BY t.path")]
+    return [row_to_info(r, fingerprint)
+            for r in store.query(_TRACK_SQL + where + " ORDER BY t.path")]
 
 
-def get_track(store: Store, track_id: int) -> TrackInfo:
-    """One track by id; :class:`ParameterError` if there is none."""
+def get_track(store: Store, track_id: int, *, fingerprint: str | None = None) -> TrackInfo:
+    """One track by id (``fingerprint``: see :func:`row_to_info`); :class:`ParameterError`
+    if there is none."""
     rows = store.query(_TRACK_SQL + " WHERE t.id = ?", (int(track_id),))
     if not rows:
         raise ParameterError(f"no track with id {track_id} in this library")
-    return row_to_info(rows[0])
+    return row_to_info(rows[0], fingerprint)
 
 
 def tracks_by_id(store: Store, ids: list[int]) -> dict[int, TrackInfo]:

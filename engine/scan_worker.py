@@ -4,13 +4,12 @@ while it was decoded."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
-import threading
 from typing import Any
 
 from engine.analysis import Analysis, analyse_path, content_hash, init_worker
+from engine.parent_watch import exit_with_parent
 
 
 def hash_or_none(path: str) -> str | None:
@@ -21,23 +20,11 @@ def hash_or_none(path: str) -> str | None:
         return None
 
 
-def _exit_with_parent() -> None:
-    """Block until the scanning process is gone (killed, OOM, logout), then exit at once.
-
-    Waits on multiprocessing's parent sentinel (a pipe the parent alone holds open on
-    POSIX, the parent's process handle on Windows): no polling, no delay.
-    """
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        parent.join()
-        os._exit(0)
-
-
 def init_scan_worker(model_dir: str) -> None:
     """Worker start: follow the parent's fate, leave Ctrl-C to it, then load the model."""
     # Ctrl-C reaches every process of the terminal's group: the scan decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
+    exit_with_parent()
     init_worker(model_dir)
 
 

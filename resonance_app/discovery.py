@@ -76,12 +76,14 @@ def build_map_data(library: LibraryFacade, mix_count: int | None = None, *,
 
 @dataclass(frozen=True)
 class DuplicatesFound:
-    """The answer of a duplicate search: the groups, among how many searched tracks, and
-    the library's music folders (to show where the copies are)."""
+    """The answer of a duplicate search: the groups, among how many searched tracks, the
+    library's music folders (to show where the copies are), and how many tracks were left
+    out as not analysed with the current model yet."""
 
     groups: list[DuplicateGroup]
     tracks: int
     roots: list[Path] = field(default_factory=list)
+    waiting: int = 0
 
 
 class Discovery(QObject):
@@ -189,9 +191,12 @@ class Discovery(QObject):
                 to_main(deliver)
 
         def search() -> DuplicatesFound:
-            searched = sum(1 for t in lib.tracks() if t.status == "ok")
+            # the engine lists a track analysed with another model as pending: its
+            # vectors are not searched
+            statuses = [t.status for t in lib.tracks()]
             return DuplicatesFound(lib.duplicates(progress=progress, should_stop=stop.is_set),
-                                   searched, lib.roots())
+                                   statuses.count("ok"), lib.roots(),
+                                   statuses.count("pending"))
 
         def done(found: DuplicatesFound) -> None:
             if self._duplicates.is_current(generation) and not stop.is_set():

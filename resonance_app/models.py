@@ -33,6 +33,12 @@ TRACK_MIME = "application/x-resonance-track-ids"
 STATUS_TEXT = {"ok": "Ready", "pending": "Waiting", "error": "Unreadable",
                "missing": "Missing", "masked": "Offline"}
 ROWS_MIME = "application/x-resonance-playlist-rows"
+
+
+def waiting_text(count: int) -> str:
+    """Says that ``count`` tracks are not usable yet: new files, or files analysed with
+    another model (the engine lists them ``pending`` until a scan re-embeds them)."""
+    return f"{count:,} track{'s' if count != 1 else ''} waiting for analysis with the current model"
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from engine.config import FeatureConfig
 from engine.dsp import LOG_FLOOR_DB
+from engine.parent_watch import exit_with_parent
 from trainer.data import MANIFEST, TEST_SPLIT, Track, discover_tracks
 from trainer.errors import TrainerError
 
@@ -390,7 +391,10 @@ def fill(sink: SQLiteCache | RamCache, tracks: Iterable[Track], *, workers: int 
     todo = [t for t in tracks if not sink.has(t.song)]
     jobs = [(t, sink.layout) for t in todo]
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        # the workers exit with this process, even when it is killed (they would wait on
+        # their task queue forever)
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                 initializer=exit_with_parent) as pool:
             results: Iterable[tuple[Track, Any]] = pool.map(_compute_safe, jobs, chunksize=1)
             return _store_all(sink, results, len(jobs), log)
     return _store_all(sink, map(_compute_safe, jobs), len(jobs), log)

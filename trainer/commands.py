@@ -89,8 +89,9 @@ def refine(cfg: TrainConfig, cache_dir: Path, runs_dir: Path, *, device: str,
                      ranks=ranks)
     if not ranks.main:
         return 0
-    print(f"[train] best {cfg.early_stopping.monitor}={result.best_metric:.4f} at epoch "
-          f"{result.best_epoch + 1} -> {result.checkpoint}")
+    kept = (f"best {result.monitor}={result.best_metric:.4f} at" if result.monitor
+            else "kept the last")
+    print(f"[train] {kept} epoch {result.best_epoch + 1} -> {result.checkpoint}")
     return 0
 
 

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
+
+#: Monitors to fall back on, in this order, when validation does not measure the
+#: configured one (e.g. ``mrr`` when no validation song has two non-overlapping segments).
+FALLBACKS = ("version_map", "source_p@10")
+
+
+def choose_monitor(monitor: str, reported: Collection[str]) -> str | None:
+    """``monitor`` if validation reports it, else the first of :data:`FALLBACKS` that it
+    reports, else None (nothing to follow)."""
+    if monitor in reported:
+        return monitor
+    return next((m for m in FALLBACKS if m in reported), None)
 
 
 class EarlyStopper:

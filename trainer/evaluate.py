@@ -19,6 +19,7 @@ nearest by source. Sources are a proxy for composer and production style.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -133,6 +134,28 @@ def retrieval_metrics(segments: Sequence[np.ndarray], groups: Sequence[str],
     if sources is not None:
         metrics.update(source_precision(songs, gid, sources))
     return metrics
+
+
+def reported_metrics(entries: Sequence[SongEntry], length: int, n_segments: int = 8,
+                     ks: Sequence[int] = KS) -> set[str]:
+    """The metric names :func:`evaluate_store` reports for ``entries`` (known without
+    embedding them): the segment-to-song ones need a song with two non-overlapping
+    segments of ``length`` frames, the version ones a group of two songs or more,
+    ``source_p@10`` two songs without versions from one source."""
+    names = {"songs", "queries", "version_queries"}
+
+    def scores(prefix: str) -> set[str]:
+        return {f"{prefix}recall@{k}" for k in ks} | {f"{prefix}mrr", f"{prefix}map"}
+
+    if any(np.ptp(eval_starts(e.n_frames, length, n_segments)) >= length for e in entries):
+        names |= scores("")
+    sizes = Counter(e.group for e in entries)
+    if any(n >= 2 for n in sizes.values()):
+        names |= scores("version_")
+    sources = [e.source for e in entries if e.source and sizes[e.group] == 1]
+    if len(set(sources)) < len(sources):
+        names |= {"source_p@10", "source_queries"}
+    return names
 
 
 def evaluate_store(store: FeatureStore, entries: Sequence[SongEntry], embed: EmbedFn, *,

@@ -21,7 +21,7 @@ from trainer.cache import FeatureStore
 from trainer.checkpoint import CKPT_FILE
 from trainer.config import TrainConfig
 from trainer.errors import TrainerError
-from trainer.train import fit
+from trainer.train import fit, resolve_monitor
 
 HPO_FILE = "hpo.json"
 _FIELDS = {"lr", "batch_identities", "temperature", "weight_decay", "fusion_mode",
@@ -75,6 +75,7 @@ def run_search(config: TrainConfig, store: FeatureStore, *, space_path: str | Pa
 
     space = load_space(space_path)
     runs = Path(runs_dir)
+    config = resolve_monitor(config, store, log)  # said once, not at every trial
     monitor = config.early_stopping.monitor
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -131,6 +132,7 @@ def refine_top(config: TrainConfig, store: FeatureStore, *, runs_dir: str | Path
                log: Callable[[str], None] = print) -> dict[str, Any]:
     """Retrain the ``topn`` best HPO settings fully; copy the best to ``runs/best``."""
     runs = Path(runs_dir)
+    config = resolve_monitor(config, store, log)
     monitor = config.early_stopping.monitor
     candidates = top_params(runs / "best" / HPO_FILE, topn)
     results: list[dict[str, Any]] = []

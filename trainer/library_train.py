@@ -126,9 +126,9 @@ def _train(cfg: TrainConfig, work: Path, device: str, report: Report) -> Embeddi
     trainer.resume()
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        monitor = cfg.early_stopping.monitor
-        report(0.3 + 0.6 * (epoch + 1) / cfg.epochs,
-               f"epoch {epoch + 1}/{cfg.epochs}: {monitor} {metrics.get(monitor, 0.0):.3f}")
+        monitor = trainer.config.early_stopping.monitor  # a measured one, or ""
+        shown = f": {monitor} {metrics.get(monitor, 0.0):.3f}" if monitor else ""
+        report(0.3 + 0.6 * (epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}{shown}")
 
     trainer.fit(on_epoch=on_epoch)
     return trainer.model.cpu().eval()

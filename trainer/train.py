@@ -10,6 +10,7 @@ in the run folder. Under ``torchrun`` the processes share each batch
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -42,9 +43,9 @@ from trainer.distributed import (
     rank_device,
     shard,
 )
-from trainer.early_stop import EarlyStopper
+from trainer.early_stop import EarlyStopper, choose_monitor
 from trainer.errors import TrainerError
-from trainer.evaluate import evaluate_store
+from trainer.evaluate import evaluate_store, reported_metrics
 from trainer.losses import make_loss, relational_distillation
 from trainer.model import EmbeddingNet
 from trainer.sampler import Batch, PKSampler, gather_quantized
@@ -64,6 +65,8 @@ class FitResult:
     checkpoint: Path
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
+    #: the metric followed (:func:`resolve_monitor`; "" when none is measured)
+    monitor: str = ""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -95,6 +98,38 @@ def split_store(store: FeatureStore, config: TrainConfig
                        seed=config.seed)
 
 
+def resolve_monitor(config: TrainConfig, store: FeatureStore,
+                    log: Callable[[str], None] = print) -> TrainConfig:
+    """``config`` with an early-stopping monitor that validation measures on ``store``.
+
+    The configured one when it is measured; else a fallback
+    (:data:`~trainer.early_stop.FALLBACKS`); else none (``monitor`` "": early stopping
+    off, the last epoch kept). A change is said in one line.
+    """
+    es = config.early_stopping
+    val_songs = split_store(store, config)[1]
+    if not val_songs or not es.monitor:
+        return config
+    length = store.layout.segment_length
+    reported = reported_metrics(val_songs, length, config.features.segment.segments_per_song)
+    monitor = choose_monitor(es.monitor, reported)
+    if monitor == es.monitor:
+        return config
+    if es.monitor in ("mrr", "map") or es.monitor.startswith("recall@"):
+        crop = f" (tracks cropped to max_seconds={config.max_seconds:g})" \
+            if config.max_seconds else ""
+        why = (f"no validation track has two non-overlapping "
+               f"{config.features.segment.seconds:g} s segments{crop}")
+    else:
+        why = "validation does not report it"
+    then = (f"early stopping follows {monitor} instead" if monitor else
+            "nothing else is measured: early stopping is off and the last epoch is kept")
+    log(f"[train] {es.monitor} cannot be measured: {why}; {then}")
+    changed = (dataclasses.replace(es, monitor=monitor, mode="max") if monitor else
+               dataclasses.replace(es, monitor="", enabled=False, restore_best=False))
+    return dataclasses.replace(config, early_stopping=changed)
+
+
 def torch_embed_fn(model: EmbeddingNet, device: torch.device) -> Callable[..., np.ndarray]:
     """An :data:`~trainer.evaluate.EmbedFn` running the model on pooled inputs."""
 
@@ -113,8 +148,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, store: FeatureStore, run_dir: str | Path, *,
                  device: str = "auto", log: Callable[[str], None] = print,
                  ranks: Ranks = SINGLE) -> None:
-        self.config, self.store, self.ranks = config, store, ranks
         self.log = log if ranks.main else _quiet
+        config = resolve_monitor(config, store, self.log)
+        self.config, self.store, self.ranks = config, store, ranks
         self.run_dir = Path(run_dir)
         self.device = rank_device(resolve_device(device), ranks)
         torch.manual_seed(config.seed)
@@ -297,7 +333,8 @@ class Trainer:
             metrics, elapsed = broadcast((self.validate(), time.perf_counter() - began),
                                          self.ranks)
             value = float(metrics.get(monitor, 0.0))
-            best = self.stopper.update(value, epoch)
+            # without a monitor (none measured) each epoch is the newest best
+            best = self.stopper.update(value, epoch) if monitor else True
             self.history.append({"epoch": epoch, "loss": loss, **metrics,
                                  "lr": self.scheduler.get_last_lr()[0]})
             if best and self.ranks.main:
@@ -306,8 +343,8 @@ class Trainer:
             self.save_last(epoch, metrics)
             extra = "".join(f" {key}={metrics[key]:.4f}" for key in
                             ("version_map", "source_p@10") if key != monitor and key in metrics)
-            self.log(f"[train] epoch {epoch + 1}/{cfg.epochs} loss={loss:.4f} "
-                     f"{monitor}={value:.4f} best={self.stopper.best:.4f}{extra} "
+            shown = f" {monitor}={value:.4f} best={self.stopper.best:.4f}" if monitor else ""
+            self.log(f"[train] epoch {epoch + 1}/{cfg.epochs} loss={loss:.4f}{shown}{extra} "
                      f"({time.perf_counter() - t0:.1f}s){' *' if best else ''}")
             if on_epoch is not None:
                 on_epoch(epoch, metrics)
@@ -328,9 +365,13 @@ class Trainer:
         if self.config.early_stopping.restore_best and best_path.is_file():
             self.model.load_state_dict(load_checkpoint(best_path,
                                                        map_location=self.device)["model_state"])
+        last = self.history[-1]["epoch"] if self.history else -1
+        followed = bool(self.config.early_stopping.monitor)
         return FitResult(best_metric=float(self.stopper.best or 0.0),
-                         best_epoch=self.stopper.best_epoch, checkpoint=best_path,
-                         history=self.history, stopped_early=stopped)
+                         best_epoch=self.stopper.best_epoch if followed else int(last),
+                         checkpoint=best_path,
+                         history=self.history, stopped_early=stopped,
+                         monitor=self.config.early_stopping.monitor)
 
 
 def short_view_mask(n: int, window: int, short: int, prob: float,

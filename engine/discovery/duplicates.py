@@ -29,7 +29,7 @@ import numpy as np
 
 from engine import dense, excerpts
 from engine.audio import load_audio
-from engine.errors import ResonanceError
+from engine.errors import Cancelled, ResonanceError, stopper
 from engine.records import TrackInfo
 from engine.rerank import similarities
 
@@ -55,6 +55,8 @@ PROBE_SECONDS, PROBES = 6.0, 2
 CANDIDATE_MIN = 0.8
 #: Nearest tracks checked for each track.
 NEIGHBOURS = 8
+#: Tracks whose nearest tracks are found in one product (a stop is honoured between).
+NEIGHBOUR_BLOCK = 2048
 #: The shared passage covers at least this share of the shorter file's segments.
 MIN_SHARED = 0.6
 #: Two matched spans of one file are the same passage when they overlap by this share
@@ -161,13 +163,16 @@ def shared_passage(sims: np.ndarray, a_starts: np.ndarray, b_starts: np.ndarray,
 class SegmentTable:
     """The dense segments of some tracks, held as stored (int8 codes in a large library:
     about 130 bytes a segment); similarities of two coded tracks are computed in the
-    coded space."""
+    coded space. ``stop`` is called between the stored batches (it may raise
+    :class:`~engine.errors.Cancelled`)."""
 
-    def __init__(self, store: Store, catalog: Catalog, track_ids: set[int]) -> None:
+    def __init__(self, store: Store, catalog: Catalog, track_ids: set[int], *,
+                 stop: Callable[[], None] = lambda: None) -> None:
         dim = catalog.track_vectors["fused"].shape[1]
         self.codec = dense.codec_for(store, catalog.fingerprint)
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for rows in dense.iter_rows(store, fingerprint=catalog.fingerprint, dim=dim):
+            stop()
             ends = np.cumsum(rows.counts)
             for tid, end, n in zip(rows.track_ids, ends, rows.counts, strict=True):
                 if int(tid) in track_ids:
@@ -254,14 +259,15 @@ def spectral_match(query: np.ndarray, track: np.ndarray) -> tuple[int, float]:
 
 
 def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
-               b_span: tuple[float, float], *, slack: float,
-               enough: float = 0.0) -> tuple[float, float]:
+               b_span: tuple[float, float], *, slack: float, enough: float = 0.0,
+               stop: Callable[[], None] = lambda: None) -> tuple[float, float]:
     """Compare the two files sound for sound inside their shared passage.
 
     :data:`PROBES` probes of :data:`PROBE_SECONDS` of ``a`` (spread over ``a_span``)
     are slid over ``b`` within ``slack`` seconds of where ``b_span`` puts them, on
     fine spectra (:func:`spectral_match`). A probe matching less than ``enough`` ends
-    the comparison (the pair fails whatever the other probes give).
+    the comparison (the pair fails whatever the other probes give). ``stop`` is called
+    before each probe is decoded (it may raise :class:`~engine.errors.Cancelled`).
 
     Returns
     -------
@@ -274,6 +280,7 @@ def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
     for i in range(PROBES):
         at = a_span[0] + max(0.0, length - PROBE_SECONDS) * (i + 1) / (PROBES + 1)
         lo = max(0.0, at + (b_span[0] - a_span[0]) - slack)
+        stop()
         ya = _decode(a.path, at, PROBE_SECONDS)
         yb = _decode(b.path, lo, PROBE_SECONDS + 2 * slack)
         if ya is None or yb is None or yb.size < ya.size:
@@ -287,16 +294,18 @@ def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
     return max(0.0, worst), shift
 
 
-def _neighbour_pairs(ids: np.ndarray, vectors: np.ndarray, *, k: int,
-                     min_sim: float) -> set[tuple[int, int]]:
-    """Pairs of track ids among each track's ``k`` nearest with similarity >= min_sim."""
+def _neighbour_pairs(ids: np.ndarray, vectors: np.ndarray, *, k: int, min_sim: float,
+                     stop: Callable[[], None]) -> set[tuple[int, int]]:
+    """Pairs of track ids among each track's ``k`` nearest with similarity >= min_sim
+    (``stop`` is called between blocks of tracks)."""
     pairs: set[tuple[int, int]] = set()
     x = np.ascontiguousarray(vectors, np.float32)
     k = min(k, len(x) - 1)
     if k < 1:
         return pairs
-    for lo in range(0, len(x), 2048):
-        sims = x[lo:lo + 2048] @ x.T
+    for lo in range(0, len(x), NEIGHBOUR_BLOCK):
+        stop()
+        sims = x[lo:lo + NEIGHBOUR_BLOCK] @ x.T
         rows = np.arange(sims.shape[0])
         sims[rows, rows + lo] = -np.inf
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
@@ -309,11 +318,13 @@ def _neighbour_pairs(ids: np.ndarray, vectors: np.ndarray, *, k: int,
 
 def _inside_long_pairs(ids: np.ndarray, vectors: np.ndarray, durations: Mapping[int, float],
                        segments: Mapping[int, tuple[np.ndarray, np.ndarray]], *,
-                       min_sim: float) -> set[tuple[int, int]]:
-    """(shorter, long file) pairs where a long file's segment is near the track's vector."""
+                       min_sim: float, stop: Callable[[], None]) -> set[tuple[int, int]]:
+    """(shorter, long file) pairs where a long file's segment is near the track's vector
+    (``stop`` is called for each long file)."""
     pairs: set[tuple[int, int]] = set()
     x = np.ascontiguousarray(vectors, np.float32)
     for long_id, (_, seg_vectors) in segments.items():
+        stop()
         near = (x @ seg_vectors.T.astype(np.float32)).max(axis=1) >= min_sim
         long_seconds = durations.get(long_id, 0.0)
         for t in ids[near]:
@@ -431,10 +442,10 @@ def _group(members: list[int], matches: Mapping[tuple[int, int], _Match],
 
 def _checked(a: TrackInfo, b: TrackInfo, a_span: tuple[float, float],
              b_span: tuple[float, float], score: float, *, config: FeatureConfig,
-             min_correlation: float) -> _Match | None:
+             min_correlation: float, stop: Callable[[], None]) -> _Match | None:
     """The pair's match when it holds up sound for sound, its passage placed exactly."""
     correlation, shift = same_audio(a, a_span, b, b_span, enough=min_correlation,
-                                    slack=config.segment.hop_seconds + 1.0)
+                                    slack=config.segment.hop_seconds + 1.0, stop=stop)
     if correlation < min_correlation:
         return None
     b_end = b.duration or b_span[1]
@@ -458,10 +469,54 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
     min_correlation : spectral match of the aligned probes for the pair to be copies
     progress : called with (pairs compared sound for sound, pairs to compare) before the
         first comparison and after each one
-    should_stop : polled between batches of comparisons; True ends the search early,
-        returning the groups of the pairs compared so far
+    should_stop : polled inside every loop over tracks, pairs and probes (a few
+        milliseconds of work apart, a probe's decoding at most); True ends the search
+        early, returning the groups of the pairs compared so far
     """
-    segment_seconds = config.segment.seconds
+    stop = stopper(should_stop, "the duplicate search was stopped")
+    matches: dict[tuple[int, int], _Match] = {}
+    try:
+        gated = _candidates(store, catalog, infos, segment_seconds=config.segment.seconds,
+                            min_score=min_score, stop=stop)
+
+        def check(pair: _Gated) -> _Match | None:
+            a, b, a_span, b_span, score = pair
+            stop()
+            return _checked(infos[a], infos[b], a_span, b_span, score, config=config,
+                            min_correlation=min_correlation, stop=stop)
+
+        if progress is not None:
+            progress(0, len(gated))
+        # decoding, FFTs and products release the GIL: threads check a batch of pairs
+        # side by side; each stops before its next probe once asked to
+        with ThreadPoolExecutor(max_workers=max(1, min(len(gated), CHECK_THREADS))) as pool:
+            for start in range(0, len(gated), CHECK_THREADS):
+                stop()
+                batch = gated[start:start + CHECK_THREADS]
+                for done, ((a, b, *_), match) in enumerate(
+                        zip(batch, pool.map(check, batch), strict=True), start + 1):
+                    if match is not None:
+                        matches[(a, b)] = match
+                    if progress is not None:
+                        progress(done, len(gated))
+    except Cancelled:
+        pass  # stopped: the groups of the pairs compared so far
+    groups = [_group(members, matches, infos) for members in _components(matches)]
+    groups.sort(key=lambda g: (-len(g.copies), str(g.keep.track.path)))
+    return groups
+
+
+#: A candidate pair that passed the segment check: track ids, their shared passages'
+#: spans (seconds) and the mean segment similarity along them.
+_Gated = tuple[int, int, tuple[float, float], tuple[float, float], float]
+
+
+def _candidates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInfo], *,
+                segment_seconds: float, min_score: float,
+                stop: Callable[[], None]) -> list[_Gated]:
+    """The pairs to compare sound for sound: near on the track vectors (or a track near
+    a long file's segment), then matching segment after segment (:func:`shared_passage`
+    scores at least ``min_score``). ``stop`` is called in each loop."""
     ids = np.asarray(catalog.track_ids, np.int64)
     known = np.array([int(t) in infos for t in ids], bool)
     ids, vectors = ids[known], catalog.track_vectors["fused"][known]
@@ -469,45 +524,21 @@ def find_duplicates(store: Store, catalog: Catalog, infos: Mapping[int, TrackInf
         return []
     dim = vectors.shape[1]
     durations = {int(t): float(infos[int(t)].duration or 0.0) for t in ids}
-    pairs = _neighbour_pairs(ids, vectors, k=NEIGHBOURS, min_sim=CANDIDATE_MIN)
+    pairs = _neighbour_pairs(ids, vectors, k=NEIGHBOURS, min_sim=CANDIDATE_MIN, stop=stop)
     long_ids = [t for t, d in durations.items() if d >= LONG_SECONDS]
     if long_ids:
         long_segments = excerpts.track_segments(store, long_ids, fingerprint=catalog.fingerprint,
                                                 dim=dim)
         pairs |= _inside_long_pairs(ids, vectors, durations, long_segments,
-                                    min_sim=CANDIDATE_MIN)
-    table = SegmentTable(store, catalog, {t for p in pairs for t in p})
+                                    min_sim=CANDIDATE_MIN, stop=stop)
+    table = SegmentTable(store, catalog, {t for p in pairs for t in p}, stop=stop)
     gated = []
     for a, b in sorted(pairs):
+        stop()
         if a not in table or b not in table:
             continue
         score, a_span, b_span = shared_passage(table.similarities(a, b), table.starts(a),
                                                table.starts(b), segment_seconds=segment_seconds)
         if score >= min_score:
             gated.append((a, b, a_span, b_span, score))
-
-    def check(pair: tuple[int, int, tuple[float, float], tuple[float, float], float]
-              ) -> _Match | None:
-        a, b, a_span, b_span, score = pair
-        return _checked(infos[a], infos[b], a_span, b_span, score, config=config,
-                        min_correlation=min_correlation)
-
-    matches: dict[tuple[int, int], _Match] = {}
-    if progress is not None:
-        progress(0, len(gated))
-    # decoding, FFTs and products release the GIL: threads check a batch of pairs side by
-    # side; a stop is honoured between batches
-    with ThreadPoolExecutor(max_workers=max(1, min(len(gated), CHECK_THREADS))) as pool:
-        for start in range(0, len(gated), CHECK_THREADS):
-            if should_stop is not None and should_stop():
-                break
-            batch = gated[start:start + CHECK_THREADS]
-            for done, ((a, b, *_), match) in enumerate(
-                    zip(batch, pool.map(check, batch), strict=True), start + 1):
-                if match is not None:
-                    matches[(a, b)] = match
-                if progress is not None:
-                    progress(done, len(gated))
-    groups = [_group(members, matches, infos) for members in _components(matches)]
-    groups.sort(key=lambda g: (-len(g.copies), str(g.keep.track.path)))
-    return groups
+    return gated

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import Cancelled
+from engine.errors import stopper
 
 StopCheck = Callable[[], bool]
 
@@ -127,7 +127,7 @@ def build_layout(ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0,
     # on each other (the PCA took 2.5 s instead of 0.4 at load average 14)
     with threadpool_limits(limits=1, user_api="blas"):
         return _build(ids, vectors, seed=seed, max_anchors=max_anchors,
-                      stop=_stopper(should_stop))
+                      stop=stopper(should_stop, "the library map was abandoned"))
 
 
 def _build(ids: np.ndarray, vectors: np.ndarray, *, seed: int, max_anchors: int,
@@ -149,16 +149,6 @@ def _build(ids: np.ndarray, vectors: np.ndarray, *, seed: int, max_anchors: int,
     rest = np.setdiff1d(np.arange(n), anchors)
     xy[rest] = layout.place(vectors[rest])
     return layout
-
-
-def _stopper(should_stop: StopCheck | None) -> Callable[[], None]:
-    """A function that raises :class:`Cancelled` once ``should_stop`` says so."""
-
-    def stop() -> None:
-        if should_stop is not None and should_stop():
-            raise Cancelled("the library map was abandoned")
-
-    return stop
 
 
 def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resonance_app.models import bitrate_kbps, format_duration
+from resonance_app.models import bitrate_kbps, format_duration, waiting_text
 
 if TYPE_CHECKING:
     from engine.library import Copy, DuplicateGroup, TrackInfo
@@ -237,8 +237,10 @@ class DuplicatesDialog(QDialog):
         self.groups = list(found.groups)
         self.tree.clear()
         n = found.tracks
+        waiting = f" ({waiting_text(found.waiting)})" if found.waiting else ""
         if not self.groups:
-            self._show_message(f"No duplicates found in {n:,} track{'s' if n != 1 else ''}.")
+            self._show_message(
+                f"No duplicates found in {n:,} track{'s' if n != 1 else ''}{waiting}.")
             return
         for group in self.groups:
             item = _group_item(group, found.roots)
@@ -251,7 +253,7 @@ class DuplicatesDialog(QDialog):
         spare = sum(c.track.size or 0 for g in self.groups for c in g.copies[1:])
         self.summary.setText(
             f"{len(self.groups)} group{'s' if len(self.groups) != 1 else ''} of duplicates, "
-            f"{files} files, among {n:,} tracks. The copies not marked to keep take "
+            f"{files} files, among {n:,} tracks{waiting}. The copies not marked to keep take "
             f"{spare / 1e6:,.1f} MB.")
         first = self.tree.topLevelItem(0)
         kept = first.child(0) if first is not None else None

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resonance_app.models import waiting_text
+
 if TYPE_CHECKING:
     from engine.library import TrackInfo
     from resonance_app.discovery import MapData, MixInfo
@@ -190,8 +192,10 @@ class MapPanel(QWidget):
         self.selected = np.zeros(0, np.int64)
         self._show_selection()
         n = len(data.ids)
-        self.status.setText(f"{n:,} track{'s' if n != 1 else ''} · wheel zooms, drag pans, "
-                            "click a dot to find similar songs")
+        waiting = sum(1 for t in tracks.values() if t.status == "pending")
+        note = f" · {waiting_text(waiting)}" if waiting else ""
+        self.status.setText(f"{n:,} track{'s' if n != 1 else ''}{note} · wheel zooms, "
+                            "drag pans, click a dot to find similar songs")
 
     def set_mixes(self, mixes: list[MixInfo]) -> None:
         """Colour the dots by new mixes (made at another count in the mixes panel)."""

@@ -126,6 +126,47 @@ def test_planted_copies_are_listed_with_the_copy_to_keep(qtbot, make_main_window
     assert sorted(p for p in music.rglob("*") if p.is_file()) == files  # nothing deleted
 
 
+@pytest.mark.parametrize("how", ["cancel", "close"])
+def test_cancel_or_close_stops_the_engines_search_at_the_next_pair(qtbot, make_main_window,
+                                                                  planted, real_pools,
+                                                                  monkeypatch, how):
+    """The engine's search itself stops (the pool is free for the map), not only its answer
+    is dropped: no pair is compared after the one under way when Cancel is pressed."""
+    from engine.discovery import duplicates as dup
+
+    _, lib = planted
+    calls = {"passage": 0, "decode": 0}
+    entered, gate = threading.Event(), threading.Event()
+    passage, decode = dup.shared_passage, dup._decode
+
+    def held_passage(*args, **kw):
+        calls["passage"] += 1
+        if calls["passage"] == 1:
+            entered.set()
+            gate.wait(10)
+        return passage(*args, **kw)
+
+    def counted_decode(*args, **kw):
+        calls["decode"] += 1
+        return decode(*args, **kw)
+
+    monkeypatch.setattr(dup, "shared_passage", held_passage)
+    monkeypatch.setattr(dup, "_decode", counted_decode)
+    w = make_main_window(lib, pools=real_pools)
+    qtbot.waitUntil(lambda: len(w.controller.tracks) == 6, timeout=10_000)
+    _open(w)
+    dialog = w.duplicates_dialog
+    assert entered.wait(30)  # the search is comparing its first candidate pair
+    if how == "cancel":
+        qtbot.mouseClick(dialog.cancel, Qt.MouseButton.LeftButton)
+    else:
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    gate.set()
+    assert real_pools.discovery.waitForDone(30_000)
+    assert calls == {"passage": 1, "decode": 0}
+    assert not dialog.busy and dialog.isVisible() == (how == "cancel")
+
+
 # -- states, on the scripted library -----------------------------------------------------------
 def test_no_duplicates_says_so_in_place(qtbot, make_main_window, library, prompts):
     w = make_main_window(library)

@@ -190,6 +190,65 @@ def test_progress_follows_the_pairs_and_a_stop_ends_the_search_early(library, mo
     assert checked == [0, 1, 2] and len(stopped) < len(groups)
 
 
+@pytest.fixture
+def three_copies(tmp_path, monkeypatch):
+    """A library of three copies of one song (three candidate pairs, each a copy; the
+    tiny test model), and a count of the calls into each stage of the search."""
+    from tests.model_factory import build_model
+
+    y = song(0, 30.0, sr=16000)
+    music = tmp_path / "music"
+    music.mkdir()
+    write_audio(music / "orig.flac", y, sr=16000)
+    write_lossy(music / "copy.mp3", y, sr=16000, bit_rate=64_000)
+    write_audio(music / "trim.flac", y[3 * 16000:-4 * 16000], sr=16000)
+    lib = Library.open(tmp_path / "lib", model_dir=build_model(tmp_path / "model"))
+    list(lib.scan([music], workers=0))
+    calls = {"passage": 0, "decode": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kw):
+            calls[name] += 1
+            return fn(*args, **kw)
+        return wrapper
+
+    monkeypatch.setattr(dup, "shared_passage", counted("passage", dup.shared_passage))
+    monkeypatch.setattr(dup, "_decode", counted("decode", dup._decode))
+    monkeypatch.setattr(dup, "CHECK_THREADS", 1)  # one pair at a time: exact counts
+    yield lib, calls
+    lib.close()
+
+
+def _stop_after_first(stage: str, calls: dict[str, int], polls: list[dict[str, int]]):
+    """A ``should_stop`` that says stop once ``stage`` has been called; each poll after
+    that is recorded in ``polls``."""
+
+    def should_stop() -> bool:
+        if calls[stage] >= 1:
+            polls.append(dict(calls))
+            return True
+        return False
+
+    return should_stop
+
+
+def test_a_stop_ends_the_search_inside_each_stage(three_copies):
+    """A stop is honoured at the next track, pair or probe, not at the next batch."""
+    lib, calls = three_copies
+    assert len(lib.duplicates()) == 1  # the three copies, all checked
+    assert calls == {"passage": 3, "decode": 3 * 2 * dup.PROBES}
+    for stage in ("passage", "decode"):
+        calls.update(passage=0, decode=0)
+        polls_after_stop: list[dict[str, int]] = []
+        found = lib.duplicates(should_stop=_stop_after_first(stage, calls, polls_after_stop))
+        assert len(polls_after_stop) == 1  # the first True ends the search
+        if stage == "passage":  # while pairs are compared segment by segment
+            assert calls == {"passage": 1, "decode": 0} and found == []
+        else:  # while the first pair is compared sound for sound: its first probe only
+            assert calls == {"passage": 3, "decode": 2} and found == []
+    assert len(lib.duplicates(should_stop=lambda: True)) == 0 and calls["passage"] == 3
+
+
 def _copy(name: str, *, seconds: float, size: int) -> dup.Copy:
     track = dataclasses.replace(_info(Path("/m") / name, seconds), size=size)
     return dup.Copy(track, 0.0, seconds, 1.0)

@@ -101,6 +101,31 @@ def test_an_interrupted_model_switch_is_consistent(scanned, capsys):
     assert json.loads(capsys.readouterr().out)["ok"] == 2
 
 
+def test_tracks_analysed_with_another_model_are_listed_as_waiting(scanned):
+    """Right after a model switch, the track list says what is searchable, as the counts
+    do: a track with the old model's vectors waits for the next scan."""
+    root, model = scanned
+    second = root / "second"
+    second.mkdir()
+    build_onnx(load_card(model).features, second / "model.onnx", seed=7)
+    write_card(dataclasses.replace(load_card(model),
+                                   sha256=file_digest(second / "model.onnx")), second)
+    with Library.open(root / "lib", model_dir=model) as lib:
+        assert [t.status for t in lib.tracks()] == ["ok"] * 5
+        lib.set_model(second)
+        statuses = [t.status for t in lib.tracks()]
+        assert statuses == ["pending"] * 5 and lib.count() == lib.stats()["ok"] == 0
+        first = lib.tracks()[0].id
+        assert lib.track(first).status == "pending"
+        seen = []
+        for p in lib.scan(workers=0, should_stop=lambda: len(seen) >= 2):
+            if p.stage == "analyse" and p.done:
+                seen.append(p)
+        statuses = [t.status for t in lib.tracks()]
+        assert statuses.count("ok") == lib.count() == len(lib.catalog().track_ids) == 2
+        assert statuses.count("pending") == lib.stats()["pending"] == 3
+
+
 def test_a_library_from_before_the_card_fingerprint_is_not_re_embedded(scanned):
     root, model = scanned
     sha = load_card(model).sha256

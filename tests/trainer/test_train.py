@@ -173,3 +173,63 @@ def test_evaluate_opens_the_cache_the_run_trained_on(tiny_config: TrainConfig,
     # a run trained with degraded copies keeps them in its cache's layout
     for cfg in (tiny_config, tiny_config.with_overrides(variants=1)):
         assert loaded_layout(loaded, cfg) == layout_of(cfg)
+
+
+def _cropped_store(tiny_config: TrainConfig, *, versions: bool):
+    """Eight 16 s songs cropped to 6 s (under two 4 s segments), half of them validation
+    songs; with ``versions``, in pairs of versions."""
+    from trainer.cache import RamCache, fill
+    from trainer.data import Track, discover_tracks
+
+    cfg = tiny_config.with_overrides(max_seconds=6.0, epochs=2)
+    songs = [t for t in discover_tracks(cfg.root) if not t.song.startswith("song09")][:8]
+    tracks = [Track(t.song, t.path, f"g{i // 2}" if versions else t.song,
+                    "val" if i >= 4 else "train") for i, t in enumerate(songs)]
+    store = RamCache(layout_of(cfg))
+    fill(store, tracks, log=lambda _: None)
+    return cfg, store
+
+
+@pytest.mark.parametrize("versions", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_a_monitor_that_is_never_measured_is_replaced_and_said(tiny_config: TrainConfig,
+                                                               tmp_path: Path,
+                                                               versions: bool) -> None:
+    """Crops under two segments leave recall@K and mrr unmeasured: training says so at
+    its start and follows version_map, or without versions keeps its last epoch."""
+    cfg, store = _cropped_store(tiny_config, versions=versions)
+    assert cfg.early_stopping.monitor == "recall@5"
+    logs: list[str] = []
+    result = fit(cfg, store, tmp_path, device="cpu", resume=False, log=logs.append)
+    said = [line for line in logs if "cannot be measured" in line]
+    assert said == [
+        "[train] recall@5 cannot be measured: no validation track has two non-overlapping "
+        "4 s segments (tracks cropped to max_seconds=6); "
+        + ("early stopping follows version_map instead" if versions else
+           "nothing else is measured: early stopping is off and the last epoch is kept")]
+    assert logs.index(said[0]) < next(i for i, s in enumerate(logs) if "epoch 1/2" in s)
+    assert all("recall@5" not in h for h in result.history)
+    if versions:
+        assert result.monitor == "version_map"
+        assert result.best_metric == max(h["version_map"] for h in result.history) > 0
+        assert "version_map=" in logs[-1] and "best=" in logs[-1]
+    else:
+        assert result.monitor == "" and result.best_epoch == 1 and not result.stopped_early
+        saved = load_checkpoint(result.checkpoint, map_location="cpu")
+        assert saved["epoch"] == 1  # the last epoch is the one kept
+
+
+def test_reported_metrics_follow_what_validation_can_measure() -> None:
+    from trainer.cache import SongEntry
+    from trainer.evaluate import reported_metrics
+
+    def entry(name: str, n_frames: int, group: str = "", source: str = "") -> SongEntry:
+        return SongEntry(name, name, group or name, "val", source, 0.0, n_frames)
+
+    short = [entry("a", 150), entry("b", 150)]  # segments of 100 frames: all overlap
+    assert reported_metrics(short, 100) == {"songs", "queries", "version_queries"}
+    assert "mrr" in reported_metrics([*short, entry("c", 200)], 100)
+    versions = reported_metrics([entry("a", 150, "g"), entry("b", 150, "g")], 100)
+    assert "version_map" in versions and "mrr" not in versions
+    sources = reported_metrics([entry("a", 150, source="s"), entry("b", 150, source="s"),
+                                entry("c", 150, source="t")], 100)
+    assert "source_p@10" in sources and "version_map" not in sources
