@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.config import FeatureConfig
 from engine.features import Segments
 
 if TYPE_CHECKING:
@@ -71,6 +72,18 @@ def pool_columns(feature_map: np.ndarray, offsets: np.ndarray, *, stride: int,
     return np.concatenate([windows.mean(axis=2).T, windows.max(axis=2).T], axis=1)
 
 
+def trunk_feeds(segments: Segments, config: FeatureConfig
+                ) -> list[tuple[tuple[int, int], dict[str, np.ndarray]]]:
+    """The trunk's inputs for ``segments``: per run of consecutive segments (``[a, b)``
+    indices, :func:`contiguous_runs`), its joined ``mel`` and ``chroma`` frames."""
+    hop = config.segment_hop_frames
+    runs = contiguous_runs(segments.starts, config.segment.hop_seconds,
+                           tolerance=0.5 / config.frame_rate)
+    return [((a, b), {"mel": join_frames(segments.mel[a:b], hop)[None],
+                      "chroma": join_frames(segments.chroma[a:b], hop)[None]})
+            for a, b in runs]
+
+
 def trunk_outputs(trunk: Any, head: Any, segments: Segments, card: ModelCard
                   ) -> dict[str, np.ndarray]:
     """Run the trunk over each run of consecutive segments and the head on every segment.
@@ -80,21 +93,18 @@ def trunk_outputs(trunk: Any, head: Any, segments: Segments, card: ModelCard
     if not len(segments):
         return {}
     hop = card.features.segment_hop_frames
+    map_names = [m for m, _ in MAPS.values()]
     pooled: dict[str, list[np.ndarray]] = {name: [] for _, name in MAPS.values()}
-    runs = contiguous_runs(segments.starts, card.features.segment.hop_seconds,
-                           tolerance=0.5 / card.features.frame_rate)
-    for a, b in runs:
-        feed = {"mel": join_frames(segments.mel[a:b], hop)[None],
-                "chroma": join_frames(segments.chroma[a:b], hop)[None]}
-        maps = dict(zip([m for m, _ in MAPS.values()],
-                        trunk.run([m for m, _ in MAPS.values()], feed), strict=True))
+    for (a, b), feed in trunk_feeds(segments, card.features):
+        maps = dict(zip(map_names, trunk.run(map_names, feed), strict=True))
         offsets = np.arange(b - a) * hop
         for branch, (map_name, pooled_name) in MAPS.items():
             spec = card.pool[branch]
             pooled[pooled_name].append(pool_columns(
                 np.asarray(maps[map_name], np.float32), offsets, stride=int(spec["stride"]),
                 columns=int(spec["columns"])))
-    feed = {name: np.concatenate(parts).astype(np.float32) for name, parts in pooled.items()}
-    feed["tempo"] = np.asarray(segments.tempo, np.float32)
+    head_feed = {name: np.concatenate(parts).astype(np.float32)
+                 for name, parts in pooled.items()}
+    head_feed["tempo"] = np.asarray(segments.tempo, np.float32)
     names = [o.name for o in head.get_outputs()]
-    return dict(zip(names, head.run(names, feed), strict=True))
+    return dict(zip(names, head.run(names, head_feed), strict=True))

@@ -24,7 +24,8 @@ from engine.config import FeatureConfig
 from engine.features import Segments, TrackFeatures, extract_features, segment_features
 from engine.filecheck import file_digest
 from engine.model import OUTPUT_NAMES, load_card, write_card
-from engine.trunk import contiguous_runs, join_frames, trunk_outputs
+from engine.trunk import trunk_feeds as engine_trunk_feeds
+from engine.trunk import trunk_outputs
 from trainer.export import _session
 from trainer.quantize import quantize_static_int8
 from trainer.trunk import MAP_NAMES
@@ -41,13 +42,8 @@ def track_features(paths: Sequence[Path], config: FeatureConfig) -> list[TrackFe
 
 
 def trunk_feeds(segments: Segments, config: FeatureConfig) -> list[dict[str, np.ndarray]]:
-    """The trunk inputs the engine gives for ``segments``: one per run of consecutive
-    segments (:func:`engine.trunk.contiguous_runs`)."""
-    hop = config.segment_hop_frames
-    runs = contiguous_runs(segments.starts, config.segment.hop_seconds,
-                           tolerance=0.5 / config.frame_rate)
-    return [{"mel": join_frames(segments.mel[a:b], hop)[None],
-             "chroma": join_frames(segments.chroma[a:b], hop)[None]} for a, b in runs]
+    """The trunk inputs the engine gives for ``segments`` (:func:`engine.trunk.trunk_feeds`)."""
+    return [feed for _, feed in engine_trunk_feeds(segments, config)]
 
 
 def _trunk_seconds(session: Any, feeds: list[dict[str, np.ndarray]], repeats: int) -> float:
