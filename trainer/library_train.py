@@ -134,6 +134,21 @@ def _train(cfg: TrainConfig, work: Path, device: str, report: Report) -> Embeddi
     return trainer.model.cpu().eval()
 
 
+def _to_trunk_layout(model: EmbeddingNet, cfg: TrainConfig, folder: Path) -> None:
+    """Rewrite the exported folder's card for the trunk layout (scans run the convolutions
+    once per stretch of segments); its per-segment ``model.onnx`` stays beside it. A
+    feature configuration without a centred standardisation window keeps the
+    per-segment layout."""
+    from engine.model import load_card
+    from trainer.trunk_export import export_trunk_folder
+
+    source = load_card(folder)
+    try:
+        export_trunk_folder(model, cfg.features, folder, source=source, name=source.name)
+    except ValueError:
+        return
+
+
 def _export_and_check(model: EmbeddingNet, cfg: TrainConfig, work: Path, job: LibraryJob,
                       current_model: Path, report: Report) -> None:
     import dataclasses
@@ -149,6 +164,7 @@ def _export_and_check(model: EmbeddingNet, cfg: TrainConfig, work: Path, job: Li
     export_folder(model, cfg, job.out, name=f"library-{time.strftime('%Y%m%d-%H%M%S')}",
                   training={"library": str(job.library), "stem": [cfg.model.stem_freq,
                                                                    cfg.model.stem_time]})
+    _to_trunk_layout(model, cfg, job.out)
     report(0.95, "scoring the new and the current model on held-out tracks")
     store = store_of(cfg, work / "cache")
     held_out = split_store(store, cfg)[1]

@@ -44,6 +44,7 @@ def test_library_training_reports_progress_and_scores_both_models(tmp_path, caps
     fractions = [e["progress"] for e in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     card = json.loads((out / "card.json").read_text())
+    assert card["layout"] == "trunk"  # scans of the library run the fast layout
     heldout = card["metrics"]["heldout"]
     assert heldout["songs"] >= 3 and 0.0 <= heldout["recall@5"] <= 1.0
     assert 0.0 <= heldout["baseline_recall@5"] <= 1.0
