@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from engine.parent_watch import exit_with_parent
 from trainer.corpus import lmms, recordings, render, scores, sources
 from trainer.corpus.manifest import (
     Track,
@@ -306,7 +307,8 @@ def build(opts: BuildOptions) -> dict:
         rec_tracks += lmms_tracks(opts)
     ren_tracks: list[Track] = []
     if opts.max_pieces > 0:
-        with ProcessPoolExecutor(max_workers=max(opts.jobs, 1)) as pool:
+        with ProcessPoolExecutor(max_workers=max(opts.jobs, 1),
+                                 initializer=exit_with_parent) as pool:
             pieces = select_pieces(opts, pool)
             opts.log(f"pieces: {len(pieces)} chosen; rendering {opts.renditions} each")
             ren_tracks = render_pieces(pieces, opts, pool)
