@@ -34,10 +34,24 @@ POOLED_NAMES = ("timbre_pooled", "harmony_pooled")
 
 def sliding_standardise(x: torch.Tensor, span: int) -> torch.Tensor:
     """Standardise each column of ``x`` ``(B, F, T)`` with the mean and variance over all
-    ``F`` bins of the ``span`` columns centred on it (fewer at the ends; ``span`` odd)."""
+    ``F`` bins of ``span`` columns around it (``span`` odd): centred on it, shifted to
+    stay inside the input at its ends, the whole input when it is shorter than ``span``.
+
+    A lone segment (one segment's columns) is thus standardised exactly as the
+    per-segment model standardises it, and a run's columns see a full window everywhere.
+    """
     x = x - x.mean(dim=(1, 2), keepdim=True)  # same result; keeps E[x^2] - E[x]^2 exact
     stats = torch.cat([x.mean(dim=1, keepdim=True), x.pow(2).mean(dim=1, keepdim=True)], 1)
     stats = F.avg_pool1d(stats, span, stride=1, padding=span // 2, count_include_pad=False)
+    # a shifted window at column t is the centred window of the nearest column whose
+    # centred window fits: clamp t to [half, T - 1 - half] (the middle column if none)
+    half = span // 2
+    last = torch.ones_like(stats[0, 0]).sum().long() - 1  # T - 1, traced as a graph value
+    middle = torch.div(last, 2, rounding_mode="floor")
+    low = torch.minimum(torch.full_like(last, half), middle)
+    high = torch.maximum(last - half, middle)
+    columns = torch.minimum(torch.maximum(torch.arange(stats.shape[-1]), low), high)
+    stats = stats.index_select(2, columns)
     mean, square = stats[:, :1], stats[:, 1:]
     var = (square - mean * mean).clamp_min(0.0)
     return (x - mean) / torch.sqrt(var + _EPS)

@@ -53,14 +53,29 @@ def test_sliding_mode_map_lengths(shipped_net: EmbeddingNet) -> None:
         assert tmap.shape == (1, 128, frames // 32) and hmap.shape == (1, 96, frames // 16)
 
 
-def test_sliding_standardise_uses_a_centred_window() -> None:
+def test_sliding_standardise_uses_a_window_kept_inside_the_input() -> None:
     gen = torch.Generator().manual_seed(0)
     x = 5.0 + 3.0 * torch.randn(1, 6, 40, generator=gen)
     got = sliding_standardise(x, 9)
-    for t in (0, 3, 20, 39):  # truncated at both ends
-        window = x[:, :, max(0, t - 4) : t + 5]
+    for t, (a, b) in {0: (0, 9), 3: (0, 9), 4: (0, 9), 20: (16, 25), 39: (31, 40)}.items():
+        window = x[:, :, a:b]
         mean, var = window.mean(), window.var(unbiased=False)
         assert torch.allclose(got[0, :, t], (x[0, :, t] - mean) / torch.sqrt(var + 1e-5),
                               atol=1e-4)
     # a gain and offset change leaves the result unchanged
     assert torch.allclose(sliding_standardise(3.0 * x + 7.0, 9), got, atol=1e-4)
+    # an input no longer than the window is standardised as a whole
+    for frames in (9, 6):
+        short = x[:, :, :frames]
+        whole = (short - short.mean()) / torch.sqrt(short.var(unbiased=False) + 1e-5)
+        assert torch.allclose(sliding_standardise(short, 9), whole, atol=1e-4)
+
+
+def test_sliding_mode_on_a_lone_segment_is_the_per_segment_model(
+        shipped_net: EmbeddingNet) -> None:
+    sliding, head = trunk_from_net(shipped_net)
+    window, _ = trunk_from_net(shipped_net, standardise="window")
+    mel, chroma = -60.0 + 20.0 * torch.randn(1, 160, 900), torch.rand(1, 24, 900)
+    with torch.no_grad():
+        for a, b in zip(sliding(mel, chroma), window(mel, chroma), strict=True):
+            assert torch.max(torch.abs(a - b)) < 1e-4
