@@ -73,7 +73,7 @@ def test_sliding_standardise_uses_a_window_kept_inside_the_input() -> None:
 
 def test_sliding_mode_on_a_lone_segment_is_the_per_segment_model(
         shipped_net: EmbeddingNet) -> None:
-    sliding, head = trunk_from_net(shipped_net)
+    sliding, _ = trunk_from_net(shipped_net)
     window, _ = trunk_from_net(shipped_net, standardise="window")
     mel, chroma = -60.0 + 20.0 * torch.randn(1, 160, 900), torch.rand(1, 24, 900)
     with torch.no_grad():
