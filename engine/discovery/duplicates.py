@@ -49,6 +49,12 @@ STRONG_SEGMENT = 0.95
 #: Match of the aligned fine spectra of both files' probes (:func:`same_audio`) for
 #: them to be copies (measured: benchmarks/RESULTS.md, duplicates).
 MIN_CORRELATION = 0.9
+#: Segment hops (plus a second) each probe is slid over the other file around where the
+#: segments put it: the in-step segments of two files are off by up to half a hop, and
+#: neighbouring diagonals score alike (their segments share most of their audio), so
+#: the best one can be a hop further off (a song 30 s inside a longer file was placed 6 s
+#: early by the segments of the trunk model).
+SLACK_HOPS = 1.5
 #: Seconds of each probe compared sound for sound, and probes per pair.
 PROBE_SECONDS, PROBES = 6.0, 2
 #: Track-vector similarity from which a pair is checked segment by segment.
@@ -445,7 +451,8 @@ def _checked(a: TrackInfo, b: TrackInfo, a_span: tuple[float, float],
              min_correlation: float, stop: Callable[[], None]) -> _Match | None:
     """The pair's match when it holds up sound for sound, its passage placed exactly."""
     correlation, shift = same_audio(a, a_span, b, b_span, enough=min_correlation,
-                                    slack=config.segment.hop_seconds + 1.0, stop=stop)
+                                    slack=SLACK_HOPS * config.segment.hop_seconds + 1.0,
+                                    stop=stop)
     if correlation < min_correlation:
         return None
     b_end = b.duration or b_span[1]

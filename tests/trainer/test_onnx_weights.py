@@ -17,7 +17,7 @@ from trainer.export import _session, example_inputs
 from trainer.model import ModelConfig
 from trainer.onnx_weights import embedding_net_from_onnx
 
-SHIPPED = default_model_dir()
+SHIPPED = default_model_dir() / "per-segment"  # the per-segment model the trunk comes from
 
 
 def shipped_config() -> TrainConfig:
