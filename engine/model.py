@@ -255,15 +255,15 @@ class Embedder:
     def _get_session(self) -> Any:
         if self._session is None:
             self._session = self._load(self.model_path)
-            if self.card.layout == "trunk":
-                self._head = self._load(self.model_dir / self.card.head["file"])
+            if self.card.layout == "trunk":  # a few small products: threads only cost
+                self._head = self._load(self.model_dir / self.card.head["file"], threads=1)
         return self._session
 
-    def _load(self, path: Path) -> Any:
+    def _load(self, path: Path, *, threads: int | None = None) -> Any:
         import onnxruntime as ort  # lazy: keeps start-up fast
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self._threads
+        options.intra_op_num_threads = self._threads if threads is None else threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
