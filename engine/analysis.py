@@ -78,6 +78,12 @@ def init_worker(model_dir: str) -> None:
     _EMBEDDER = Embedder(model_dir, threads=1, verify=False)
 
 
+def warm_embedder() -> None:
+    """Load this worker's model graphs and run them once (:func:`init_worker` first)."""
+    if _EMBEDDER is not None:
+        _EMBEDDER.check()
+
+
 def mean_vector(vectors: np.ndarray) -> np.ndarray:
     """Mean of L2-normalised rows, re-normalised ``(n, d) -> (d,)``."""
     return unit(np.asarray(vectors, dtype=np.float32).mean(axis=0))

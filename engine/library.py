@@ -29,7 +29,7 @@ from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
 from engine.passages import PassageMatch
 from engine.records import ScanError, TrackInfo
-from engine.scan import ScanOptions, ScanProgress
+from engine.scan import ScanOptions, ScanProgress, start_workers
 from engine.scan import scan as run_scan
 from engine.scanlock import scan_lock
 from engine.search import Retriever, SearchParams, SearchResult, Seed, search
@@ -246,18 +246,25 @@ class Library:
                    if roots else self.roots())
         if not folders:
             raise ParameterError("the library has no folders yet: add one to scan")
-        self.embedder.check()  # a model that does not load or fit its card writes nothing
-        options = ScanOptions(model_dir=self._model_dir, fingerprint=self.embedder.fingerprint,
-                              workers=default_workers() if workers is None else int(workers))
-        with scan_lock(self.folder):
-            self.store.set_meta("model_dir", str(self._model_dir.resolve()))
-            final = None
-            for progress in run_scan(self.store, roots=folders, options=options,
-                                     should_stop=should_stop):
-                if progress.stage in ("done", "cancelled"):
-                    final = progress
-                    continue
-                yield progress
+        embedder = self.embedder
+        count = default_workers() if workers is None else int(workers)
+        started = start_workers(self._model_dir, count)  # they start while we check
+        try:
+            embedder.check()  # a model that does not load or fit its card writes nothing
+            options = ScanOptions(model_dir=self._model_dir, fingerprint=embedder.fingerprint,
+                                  workers=count)
+            with scan_lock(self.folder):
+                self.store.set_meta("model_dir", str(self._model_dir.resolve()))
+                final = None
+                for progress in run_scan(self.store, roots=folders, options=options,
+                                         should_stop=should_stop, workers=started):
+                    if progress.stage in ("done", "cancelled"):
+                        final = progress
+                        continue
+                    yield progress
+        finally:
+            if started is not None:  # unused when the check or the lock failed
+                started.shutdown(wait=False, cancel_futures=True)
         if final is not None:
             yield replace(final, stage="index", path="", eta_s=None)
             self.catalog()

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from engine import records
 from engine.analysis import SEGMENTS_PER_TRACK, Analysis
 from engine.errors import ResonanceError
-from engine.scan_worker import analyse_file, hash_or_none, init_scan_worker
+from engine.scan_worker import analyse_file, hash_or_none, init_scan_worker, warm_up
 from engine.store import Store
 from engine.walk import FoundFile, WalkResult, walk
 
@@ -203,20 +203,33 @@ class _SingleThreadedPool(ProcessPoolExecutor):
                     os.environ[key] = value
 
 
-def _new_pool(options: ScanOptions, workers: int) -> ProcessPoolExecutor:
+def start_workers(model_dir: Path, workers: int) -> ProcessPoolExecutor | None:
+    """Start a scan's worker processes now (None for ``workers`` 0), to be handed to
+    :func:`scan`: they import, load the model and warm up while the caller checks the
+    model and the scan walks the folders, instead of after."""
+    if workers <= 0:
+        return None
+    pool = _new_pool(model_dir, workers)
+    for _ in range(workers):  # a process is started per task submitted to an idle pool
+        pool.submit(warm_up)
+    return pool
+
+
+def _new_pool(model_dir: Path, workers: int) -> ProcessPoolExecutor:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # safe from threaded (GUI) parents
     return _SingleThreadedPool(max_workers=workers, mp_context=context,
-                               initializer=init_scan_worker,
-                               initargs=(str(options.model_dir),))
+                               initializer=init_scan_worker, initargs=(str(model_dir),))
 
 
 def _run_pool(queue: list[tuple[int, str]], options: ScanOptions, workers: int,
-              should_stop: Callable[[], bool], *,
-              in_flight: int = 2) -> Generator[Analysis, None, list[tuple[int, str]]]:
-    """Analyse ``queue`` (popped from the end); returns the in-flight items if a worker died."""
-    pool = _new_pool(options, workers)
+              should_stop: Callable[[], bool], *, in_flight: int = 2,
+              started: ProcessPoolExecutor | None = None
+              ) -> Generator[Analysis, None, list[tuple[int, str]]]:
+    """Analyse ``queue`` (popped from the end) in ``started`` or a new pool (shut down at
+    the end); returns the in-flight items if a worker died."""
+    pool = started or _new_pool(options.model_dir, workers)
     running: dict[Future[Analysis], tuple[int, str]] = {}
     try:
         _check_workers_start(pool)
@@ -269,10 +282,11 @@ def _crashed(track_id: int, path: str) -> Analysis:
 
 
 def _results_pool(work: list[tuple[int, str]], options: ScanOptions,
-                  should_stop: Callable[[], bool]) -> Iterator[Analysis]:
-    """Analyse in worker processes. When a worker dies, the files it may have been on are
-    retried one at a time in a fresh pool: the one that kills it again is recorded as bad,
-    and the scan goes on."""
+                  should_stop: Callable[[], bool],
+                  started: ProcessPoolExecutor | None = None) -> Iterator[Analysis]:
+    """Analyse in worker processes (``started`` ones first). When a worker dies, the files
+    it may have been on are retried one at a time in a fresh pool: the one that kills it
+    again is recorded as bad, and the scan goes on."""
     queue = list(reversed(work))
     suspects: list[tuple[int, str]] = []
     while (queue or suspects) and not should_stop():
@@ -282,18 +296,22 @@ def _results_pool(work: list[tuple[int, str]], options: ScanOptions,
                 yield replace(_crashed(*broken[0]), print_only=options.print_only)
         else:
             suspects = list(reversed((yield from _run_pool(queue, options, options.workers,
-                                                           should_stop))))
+                                                           should_stop, started=started))))
+            started = None
 
 
 def analyse(store: Store, work: list[tuple[int, str]], options: ScanOptions, *,
-            should_stop: Callable[[], bool]) -> Iterator[ScanProgress]:
-    """Analyse ``work`` and commit results in batches; yields one report per file."""
-    source = _results_pool if options.workers > 0 else _results_inline
+            should_stop: Callable[[], bool],
+            workers: ProcessPoolExecutor | None = None) -> Iterator[ScanProgress]:
+    """Analyse ``work`` (in ``workers`` when given, started by :func:`start_workers`) and
+    commit results in batches; yields one report per file."""
+    results = (_results_pool(work, options, should_stop, workers) if options.workers > 0
+               else _results_inline(work, options, should_stop))
     batch: list[Analysis] = []
     last_commit = started = time.monotonic()
     done = errors = 0
     try:
-        for result in source(work, options, should_stop):
+        for result in results:
             batch.append(result)
             done += 1
             errors += not result.ok and not result.print_only  # a missing print: tried again
@@ -330,7 +348,8 @@ def _commit(store: Store, batch: list[Analysis], fingerprint: str) -> None:
 
 
 def scan(store: Store, *, roots: list[Path], options: ScanOptions,
-         should_stop: Callable[[], bool] | None = None) -> Iterator[ScanProgress]:
+         should_stop: Callable[[], bool] | None = None,
+         workers: ProcessPoolExecutor | None = None) -> Iterator[ScanProgress]:
     """Scan ``roots`` into ``store``, yielding progress; stop early when asked.
 
     Parameters
@@ -340,8 +359,19 @@ def scan(store: Store, *, roots: list[Path], options: ScanOptions,
     options : model folder and fingerprint, worker count (0: analyse in this process)
     should_stop : polled between files; when it returns True the scan commits what it
         has and ends with a ``cancelled`` report
+    workers : worker processes already started (:func:`start_workers`); shut down when
+        the scan ends, whether it used them or not
     """
-    stop = should_stop or (lambda: False)
+    try:
+        yield from _scan(store, roots=roots, options=options,
+                         stop=should_stop or (lambda: False), workers=workers)
+    finally:
+        if workers is not None:
+            workers.shutdown(wait=True, cancel_futures=True)
+
+
+def _scan(store: Store, *, roots: list[Path], options: ScanOptions, stop: Callable[[], bool],
+          workers: ProcessPoolExecutor | None) -> Iterator[ScanProgress]:
     yield ScanProgress(stage="walk", done=0, total=0)
     root_ids = {str(r): store.add_root(r) for r in roots}
     found = walk(list(root_ids))
@@ -353,7 +383,7 @@ def scan(store: Store, *, roots: list[Path], options: ScanOptions,
     work = records.pending_work(store, present, options.fingerprint)
     last = ScanProgress(stage="analyse", done=0, total=len(work))
     yield replace(last, errors=len(found.errors))
-    for progress in analyse(store, work, options, should_stop=stop):
+    for progress in analyse(store, work, options, should_stop=stop, workers=workers):
         last = progress
         yield replace(progress, errors=progress.errors + len(found.errors))
     done, total = last.done, len(work)

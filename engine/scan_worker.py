@@ -8,7 +8,7 @@ import os
 import signal
 from typing import Any
 
-from engine.analysis import Analysis, analyse_path, content_hash, init_worker
+from engine.analysis import Analysis, analyse_path, content_hash, init_worker, warm_embedder
 from engine.parent_watch import exit_with_parent
 
 
@@ -26,6 +26,21 @@ def init_scan_worker(model_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
     init_worker(model_dir)
+
+
+def warm_up() -> int:
+    """Load the model's graphs and import the decoders and the feature code, so that the
+    first file costs what the others do; a task submitted to a freshly started worker.
+    Never raises: a model that does not load fails the scan's own check, with its message.
+    """
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        import engine.audio
+        import engine.stream  # noqa: F401  (imports scipy's FFT and sparse code)
+
+        warm_embedder()
+    return os.getpid()
 
 
 def _identity(path: str) -> tuple[int, int, int, int, int, float] | None:

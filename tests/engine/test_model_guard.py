@@ -65,6 +65,29 @@ def test_a_model_that_does_not_fit_or_load_writes_nothing(scanned, capsys):
         assert snapshot(root / "lib") == before, name
 
 
+@pytest.mark.slow
+def test_workers_started_before_the_model_check_end_with_a_refused_model(scanned, capfd):
+    """A scan starts its worker processes before it checks the model (they load while it
+    checks and walks): a model the check refuses leaves none of them behind, and they
+    print nothing of their own."""
+    import multiprocessing
+    import time
+
+    root, model = scanned
+    before = snapshot(root / "lib")
+    for name, (folder, message) in bad_models(root, model).items():
+        capfd.readouterr()
+        code = main(["scan", "--workers", "2", "--quiet", "--library", str(root / "lib"),
+                     "--model", str(folder)])
+        deadline = time.monotonic() + 10
+        while multiprocessing.active_children() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        err = capfd.readouterr().err  # the workers' stderr too (file descriptor 2)
+        assert code == 1 and message in err and err.count("\n") == 1, (name, err)
+        assert not multiprocessing.active_children(), name
+    assert snapshot(root / "lib") == before
+
+
 def test_a_card_edit_with_the_same_onnx_re_embeds(scanned):
     root, model = scanned
     edited = shutil.copytree(model, root / "edited")
