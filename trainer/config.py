@@ -131,6 +131,10 @@ class TrainConfig:
     distill_targets: str | None = None
     #: which teacher output to mimic: ``embedding`` (200-d penultimate) or ``tags``
     distill_output: str = "embedding"
+    #: start from the weights of this exported fp32 ``model.onnx`` (fine-tuning; its batch
+    #: norms recalibrated on training segments, :mod:`trainer.finetune`) instead of
+    #: random weights (None)
+    init_onnx: str | None = None
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -45,6 +45,7 @@ from trainer.distributed import (
 from trainer.early_stop import EarlyStopper
 from trainer.errors import TrainerError
 from trainer.evaluate import evaluate_store
+from trainer.finetune import init_from_onnx
 from trainer.losses import make_loss, relational_distillation
 from trainer.model import EmbeddingNet
 from trainer.sampler import Batch, PKSampler, gather_quantized
@@ -128,7 +129,8 @@ class Trainer:
                                  variant_prob=config.variant_prob,
                                  source_prob=config.source_prob)
         self.steps = config.steps_per_epoch or len(self.sampler)
-        self.model = new_model(config).to(self.device)
+        self.model = (init_from_onnx(config, store, self.train_songs) if config.init_onnx
+                      else new_model(config)).to(self.device)
         self.net = data_parallel(self.model, self.device, ranks)
         if ranks.rank:  # augmentation and dropout: each rank its own draws
             torch.manual_seed(config.seed + 7919 * ranks.rank)
