@@ -173,11 +173,11 @@ class Trainer:
                 tempo)
 
     def _loss(self, outputs: tuple[torch.Tensor, ...], labels: torch.Tensor,
-              song_labels: torch.Tensor) -> torch.Tensor:
-        """Weighted sum of the loss over piece and song labels, fused + branches."""
-        weight = self.config.song_weight
-        shares = [(w, lab) for w, lab in ((1.0 - weight, labels), (weight, song_labels))
-                  if w > 0]
+              song_labels: torch.Tensor, package_labels: torch.Tensor) -> torch.Tensor:
+        """Weighted sum of the loss over piece, song and package labels, fused + branches."""
+        song, package = self.config.song_weight, self.config.package_weight
+        shares = [(w, lab) for w, lab in ((1.0 - song - package, labels), (song, song_labels),
+                                          (package, package_labels)) if w > 0]
 
         def criterion(emb: torch.Tensor) -> torch.Tensor:
             return sum((w * self.loss_fn(emb, lab) for w, lab in shares), emb.sum() * 0.0)
@@ -211,12 +211,13 @@ class Trainer:
                                                length=self.store.layout.segment_length)
             labels = torch.from_numpy(batch.labels).to(self.device)
             song_labels = torch.from_numpy(batch.song_labels).to(self.device)
+            package_labels = torch.from_numpy(batch.package_labels).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                 enabled=self.amp_dtype is not None):
                 outputs = self.net(mel, chroma, tempo)
                 if self.ranks.active:  # every rank's loss covers the whole batch
                     outputs = tuple(gather_rows(o, rows, len(batch.songs)) for o in outputs)
-                loss = (self._loss(outputs, labels, song_labels)
+                loss = (self._loss(outputs, labels, song_labels, package_labels)
                         + self._distill(outputs[0], batch))
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
