@@ -17,10 +17,10 @@ from tests.trainer.conftest import tiny_base
 from trainer.cache import layout_of, open_store
 from trainer.checkpoint import new_model
 from trainer.cli import _config, build_parser
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, load_config
 from trainer.errors import TrainerError
 from trainer.export import _session, example_inputs, export_folder
-from trainer.finetune import recalibrate_batch_norms
+from trainer.finetune import check_card, recalibrate_batch_norms
 from trainer.model import EmbeddingNet
 from trainer.train import Trainer
 
@@ -119,3 +119,10 @@ def test_command_line_sets_init_onnx(tmp_path: Path) -> None:
     args = build_parser().parse_args(["train", "--init_onnx", str(tmp_path / "m.onnx")])
     assert _config(args).init_onnx == str(tmp_path / "m.onnx")
     assert _config(build_parser().parse_args(["train"])).init_onnx is None
+
+
+def test_finetune_recipe_starts_from_the_shipped_model() -> None:
+    root = Path(__file__).parents[2]
+    config = load_config(root / "trainer" / "configs" / "real_music_finetune.yaml")
+    assert config.init_onnx is not None
+    check_card(root / config.init_onnx, config)  # same features and stem as the card
