@@ -41,6 +41,8 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     for key in ("epochs", "batch_identities", "steps_per_epoch"):
         if getattr(args, key, None) is not None:
             changes[key] = getattr(args, key)
+    if getattr(args, "init_onnx", None) is not None:
+        changes["init_onnx"] = str(args.init_onnx)
     return cfg.with_overrides(**changes) if changes else cfg
 
 
@@ -136,6 +138,8 @@ def _training(p: argparse.ArgumentParser) -> None:
                    help="override train.batch_identities")
     p.add_argument("--steps_per_epoch", type=int, default=None, help="cap steps per epoch")
     p.add_argument("--fresh", action="store_true", help="ignore last.pt (do not resume)")
+    p.add_argument("--init_onnx", type=Path, default=None,
+                   help="override train.init_onnx: fine-tune this fp32 model.onnx")
 
 
 def _load_opts(p: argparse.ArgumentParser, *, required: bool = True) -> None:

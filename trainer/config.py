@@ -116,6 +116,10 @@ class TrainConfig:
     #: chance that a song without versions joins a batch together with another such
     #: song of its source (package): same-package recordings as hard negatives
     source_prob: float = 0.0
+    #: share of the loss in which a versionless song's positives are also the other
+    #: recordings of its source (package) in the batch (``source_prob`` brings them in);
+    #: ``1 - song_weight - package_weight`` is left for the piece labels
+    package_weight: float = 0.0
     #: chance that a view is cut from a degraded copy of its song (needs ``variants``)
     variant_prob: float = 0.0
     #: chance that a view is a short excerpt repeated to fill the segment, as the
@@ -131,6 +135,10 @@ class TrainConfig:
     distill_targets: str | None = None
     #: which teacher output to mimic: ``embedding`` (200-d penultimate) or ``tags``
     distill_output: str = "embedding"
+    #: start from the weights of this exported fp32 ``model.onnx`` (fine-tuning; its batch
+    #: norms recalibrated on training segments, :mod:`trainer.finetune`) instead of
+    #: random weights (None)
+    init_onnx: str | None = None
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -143,9 +151,12 @@ class TrainConfig:
             raise ParameterError("train.loss must be 'supcon' or 'triplet'")
         if self.batch_identities < 2 or self.views_per_song < 2:
             raise ParameterError("need batch_identities >= 2 and views_per_song >= 2")
-        for name in ("song_weight", "variant_prob", "short_prob", "pair_prob", "source_prob"):
+        for name in ("song_weight", "variant_prob", "short_prob", "pair_prob", "source_prob",
+                     "package_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"train.{name} must lie in [0, 1]")
+        if self.song_weight + self.package_weight > 1.0:
+            raise ParameterError("train.song_weight + train.package_weight must be <= 1")
         if self.distill_weight < 0 or (self.distill_weight > 0 and not self.distill_targets):
             raise ParameterError("train.distill_weight must be >= 0, and needs "
                                  "train.distill_targets (a teacher targets .npz)")

@@ -9,7 +9,9 @@ group-mate into the batch with probability ``pair_prob``, and, with probability
 recording's hardest negatives are the package's other recordings. ``song_labels`` tell the
 songs themselves apart (for a loss that ranks a song above its other versions), and
 each view comes from one of the song's degraded copies with probability
-``variant_prob`` (see :mod:`trainer.cache`).
+``variant_prob`` (see :mod:`trainer.cache`). ``package_labels`` are the group labels with
+every versionless song of one source sharing one label: for a loss share that takes a
+package's other recordings as positives ("sounds alike" = same soundtrack or album).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Batch:
     starts: np.ndarray
     labels: np.ndarray
     song_labels: np.ndarray
+    package_labels: np.ndarray
 
 
 def cut_segment(feats: SongFeatures, start: int, length: int,
@@ -109,6 +112,10 @@ class PKSampler:
         for i, e in enumerate(self.eligible):
             if e.source and len(self.mates[e.group]) == 1:
                 self.source_mates.setdefault(e.source, []).append(i)
+        package_of = {src: len(groups) + k for k, src in enumerate(sorted(self.source_mates))}
+        self.package_label = [package_of.get(e.source, self.label_of[e.group])
+                              if len(self.mates[e.group]) == 1 else self.label_of[e.group]
+                              for e in self.eligible]
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -159,6 +166,7 @@ class PKSampler:
         starts: list[int] = []
         labels: list[int] = []
         song_labels: list[int] = []
+        package_labels: list[int] = []
         for i in chosen:
             entry = self.eligible[i]
             s = view_starts(entry.n_frames, self.length, self.views, self.min_gap, self.rng)
@@ -170,8 +178,9 @@ class PKSampler:
             starts.extend(int(x) for x in s)
             labels.extend([self.label_of[entry.group]] * self.views)
             song_labels.extend([i] * self.views)
+            package_labels.extend([self.package_label[i]] * self.views)
         return Batch(songs, np.asarray(starts, np.int64), np.asarray(labels, np.int64),
-                     np.asarray(song_labels, np.int64))
+                     np.asarray(song_labels, np.int64), np.asarray(package_labels, np.int64))
 
 
 def gather_quantized(store: FeatureStore, songs: list[str], starts: np.ndarray,

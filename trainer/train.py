@@ -46,6 +46,7 @@ from trainer.distributed import (
 from trainer.early_stop import EarlyStopper, choose_monitor
 from trainer.errors import TrainerError
 from trainer.evaluate import evaluate_store, reported_metrics
+from trainer.finetune import init_from_onnx
 from trainer.losses import make_loss, relational_distillation
 from trainer.model import EmbeddingNet
 from trainer.sampler import Batch, PKSampler, gather_quantized
@@ -164,7 +165,8 @@ class Trainer:
                                  variant_prob=config.variant_prob,
                                  source_prob=config.source_prob)
         self.steps = config.steps_per_epoch or len(self.sampler)
-        self.model = new_model(config).to(self.device)
+        self.model = (init_from_onnx(config, store, self.train_songs) if config.init_onnx
+                      else new_model(config)).to(self.device)
         self.net = data_parallel(self.model, self.device, ranks)
         if ranks.rank:  # augmentation and dropout: each rank its own draws
             torch.manual_seed(config.seed + 7919 * ranks.rank)
@@ -207,11 +209,11 @@ class Trainer:
                 tempo)
 
     def _loss(self, outputs: tuple[torch.Tensor, ...], labels: torch.Tensor,
-              song_labels: torch.Tensor) -> torch.Tensor:
-        """Weighted sum of the loss over piece and song labels, fused + branches."""
-        weight = self.config.song_weight
-        shares = [(w, lab) for w, lab in ((1.0 - weight, labels), (weight, song_labels))
-                  if w > 0]
+              song_labels: torch.Tensor, package_labels: torch.Tensor) -> torch.Tensor:
+        """Weighted sum of the loss over piece, song and package labels, fused + branches."""
+        song, package = self.config.song_weight, self.config.package_weight
+        shares = [(w, lab) for w, lab in ((1.0 - song - package, labels), (song, song_labels),
+                                          (package, package_labels)) if w > 0]
 
         def criterion(emb: torch.Tensor) -> torch.Tensor:
             return sum((w * self.loss_fn(emb, lab) for w, lab in shares), emb.sum() * 0.0)
@@ -245,12 +247,13 @@ class Trainer:
                                                length=self.store.layout.segment_length)
             labels = torch.from_numpy(batch.labels).to(self.device)
             song_labels = torch.from_numpy(batch.song_labels).to(self.device)
+            package_labels = torch.from_numpy(batch.package_labels).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                 enabled=self.amp_dtype is not None):
                 outputs = self.net(mel, chroma, tempo)
                 if self.ranks.active:  # every rank's loss covers the whole batch
                     outputs = tuple(gather_rows(o, rows, len(batch.songs)) for o in outputs)
-                loss = (self._loss(outputs, labels, song_labels)
+                loss = (self._loss(outputs, labels, song_labels, package_labels)
                         + self._distill(outputs[0], batch))
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()

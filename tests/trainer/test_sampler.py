@@ -137,3 +137,24 @@ def test_no_source_mates_leaves_the_draws_unchanged() -> None:
     a = [b.songs for b in PKSampler(_packaged(), **kwargs).batches(20)]
     b = [b.songs for b in PKSampler(_packaged(), source_prob=0.0, **kwargs).batches(20)]
     assert a == b
+
+
+def test_package_labels_join_a_package_and_keep_pieces_apart() -> None:
+    sampler = PKSampler(_packaged(), identities=6, views=2, length=50, min_gap=10, seed=3,
+                        source_prob=1.0)
+    entry = {e.song: e for e in sampler.eligible}
+    for batch in sampler.batches(50):
+        firsts = batch.songs[::2]
+        labels = batch.labels[::2].tolist()
+        packages = batch.package_labels[::2].tolist()
+        assert batch.package_labels.tolist() == np.repeat(packages, 2).tolist()
+        for i, a in enumerate(firsts):
+            for j, b in enumerate(firsts):
+                ea, eb = entry[a], entry[b]
+                versionless = not a.startswith("v") and not b.startswith("v")
+                same = ea.group == eb.group or (versionless and ea.source == eb.source)
+                # a package's recordings share a label; a piece's versions keep theirs,
+                # apart from the recordings of their package
+                assert (packages[i] == packages[j]) == same
+                if ea.group == eb.group:
+                    assert labels[i] == labels[j]

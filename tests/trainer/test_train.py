@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.errors import ParameterError
 from trainer.cache import layout_of, open_store
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
 from trainer.config import TrainConfig
@@ -144,8 +145,8 @@ def test_song_level_loss_ranks_a_song_above_its_versions(tiny_config: TrainConfi
     one_piece = torch.tensor([0, 0, 0, 0])
     songs = torch.tensor([0, 0, 1, 1])
     # one piece, two songs: with song_weight 1 only the song labels count
-    assert float(trainer._loss((emb,), one_piece, songs)) < float(
-        trainer._loss((emb,), one_piece, one_piece))
+    assert float(trainer._loss((emb,), one_piece, songs, songs)) < float(
+        trainer._loss((emb,), one_piece, one_piece, one_piece))
 
 
 @pytest.mark.slow
@@ -233,3 +234,26 @@ def test_reported_metrics_follow_what_validation_can_measure() -> None:
     sources = reported_metrics([entry("a", 150, source="s"), entry("b", 150, source="s"),
                                 entry("c", 150, source="t")], 100)
     assert "source_p@10" in sources and "version_map" not in sources
+
+
+def test_package_share_pulls_a_package_together(tiny_config: TrainConfig, cache_dir: Path,
+                                                tmp_path: Path) -> None:
+    store = open_store(cache_dir, layout_of(tiny_config), preload_ram=True)
+    trainer = Trainer(tiny_config.with_overrides(package_weight=1.0, aux_weight=0.0), store,
+                      tmp_path, device="cpu", log=lambda _: None)
+    apart = torch.nn.functional.normalize(torch.eye(4)[[0, 0, 1, 1]] + 0.01, dim=1)
+    near = torch.nn.functional.normalize(torch.eye(4)[[0, 0, 0, 0]] + 0.01
+                                         + 0.1 * torch.eye(4)[[1, 1, 2, 2]], dim=1)
+    songs = torch.tensor([0, 0, 1, 1])
+    one_package = torch.tensor([5, 5, 5, 5])
+    # with package_weight 1 only the package labels count: two recordings of one package
+    # close together cost less than far apart, and the piece and song labels do not count
+    assert float(trainer._loss((near,), songs, songs, one_package)) < float(
+        trainer._loss((apart,), songs, songs, one_package))
+    assert float(trainer._loss((apart,), songs, songs, songs)) < float(
+        trainer._loss((apart,), songs, songs, one_package))
+
+
+def test_song_and_package_shares_cannot_exceed_the_loss() -> None:
+    with pytest.raises(ParameterError, match="package_weight"):
+        TrainConfig(song_weight=0.6, package_weight=0.5)
