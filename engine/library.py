@@ -29,7 +29,7 @@ from engine.filecheck import check_audio_file
 from engine.model import Embedder, ModelCard, default_model_dir
 from engine.passages import PassageMatch
 from engine.records import ScanError, TrackInfo
-from engine.scan import ScanOptions, ScanProgress, start_workers
+from engine.scan import ScanOptions, ScanProgress, start_workers, stop_workers
 from engine.scan import scan as run_scan
 from engine.scanlock import scan_lock
 from engine.search import Retriever, SearchParams, SearchResult, Seed, search
@@ -262,9 +262,10 @@ class Library:
                         final = progress
                         continue
                     yield progress
-        finally:
+        except BaseException:
             if started is not None:  # unused when the check or the lock failed
-                started.shutdown(wait=False, cancel_futures=True)
+                stop_workers(started)
+            raise
         if final is not None:
             yield replace(final, stage="index", path="", eta_s=None)
             self.catalog()

@@ -215,6 +215,16 @@ def start_workers(model_dir: Path, workers: int) -> ProcessPoolExecutor | None:
     return pool
 
 
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End workers from :func:`start_workers` that will get no file (nothing to analyse,
+    a refused model, a held lock) at once, rather than after their warm-up."""
+    # ProcessPoolExecutor.terminate_workers() arrives in Python 3.14; until then the
+    # processes are reached through the executor's own table.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _new_pool(model_dir: Path, workers: int) -> ProcessPoolExecutor:
     import multiprocessing
 
@@ -381,6 +391,9 @@ def _scan(store: Store, *, roots: list[Path], options: ScanOptions, stop: Callab
     store.set_meta("model_sha256", options.fingerprint)
     present = [root_ids[r] for r in found.present_roots]
     work = records.pending_work(store, present, options.fingerprint)
+    if workers is not None and not work:
+        stop_workers(workers)  # a rescan that finds nothing new returns at once
+        workers = None
     last = ScanProgress(stage="analyse", done=0, total=len(work))
     yield replace(last, errors=len(found.errors))
     for progress in analyse(store, work, options, should_stop=stop, workers=workers):

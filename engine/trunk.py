@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: The trunk's maps, and the head inputs their pooled columns feed.
 MAPS = {"timbre": ("timbre_map", "timbre_pooled"), "harmony": ("harmony_map", "harmony_pooled")}
+MAP_NAMES = tuple(m for m, _ in MAPS.values())
+POOLED_NAMES = tuple(p for _, p in MAPS.values())
 #: Most segments one trunk run covers (a scan's pieces hold 64; bounds the maps' memory).
 MAX_RUN = 64
 
@@ -93,7 +95,7 @@ def trunk_outputs(trunk: Any, head: Any, segments: Segments, card: ModelCard
     if not len(segments):
         return {}
     hop = card.features.segment_hop_frames
-    map_names = [m for m, _ in MAPS.values()]
+    map_names = list(MAP_NAMES)
     pooled: dict[str, list[np.ndarray]] = {name: [] for _, name in MAPS.values()}
     for (a, b), feed in trunk_feeds(segments, card.features):
         maps = dict(zip(map_names, trunk.run(map_names, feed), strict=True))

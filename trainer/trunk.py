@@ -27,9 +27,6 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from trainer.model import _EPS, EmbeddingNet, _standardise, fuse_branches, pool_frames
 
 STANDARDISE_MODES = ("sliding", "window")
-#: Output names of the trunk graph, and the head inputs their pooled columns feed.
-MAP_NAMES = ("timbre_map", "harmony_map")
-POOLED_NAMES = ("timbre_pooled", "harmony_pooled")
 
 
 def sliding_standardise(x: torch.Tensor, span: int) -> torch.Tensor:

@@ -23,11 +23,11 @@ from torch import nn
 from engine.config import FeatureConfig
 from engine.filecheck import file_digest
 from engine.model import OUTPUT_NAMES, ModelCard, write_card
-from engine.trunk import pool_columns
+from engine.trunk import MAP_NAMES, POOLED_NAMES, pool_columns
 from trainer.errors import TrainerError
 from trainer.export import MAX_ABS, MAX_MAE, MIN_COSINE, OPSET, _export_message, _session
 from trainer.model import EmbeddingNet
-from trainer.trunk import MAP_NAMES, POOLED_NAMES, HeadNet, TrunkNet, pool_spec, trunk_from_net
+from trainer.trunk import HeadNet, TrunkNet, pool_spec, trunk_from_net
 
 TRUNK_FILE = "trunk.onnx"
 HEAD_FILE = "head.onnx"

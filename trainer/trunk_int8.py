@@ -24,11 +24,10 @@ from engine.config import FeatureConfig
 from engine.features import Segments, TrackFeatures, extract_features, segment_features
 from engine.filecheck import file_digest
 from engine.model import OUTPUT_NAMES, load_card, write_card
+from engine.trunk import MAP_NAMES, trunk_outputs
 from engine.trunk import trunk_feeds as engine_trunk_feeds
-from engine.trunk import trunk_outputs
 from trainer.export import _session
 from trainer.quantize import quantize_static_int8
-from trainer.trunk import MAP_NAMES
 
 TRUNK_INT8_FILE = "trunk.int8.onnx"
 MIN_MEAN_COSINE = 0.99

@@ -50,26 +50,11 @@ def bad_models(tmp_path, model):
             "broken": (broken, "cannot load")}
 
 
-def test_a_model_that_does_not_fit_or_load_writes_nothing(scanned, capsys):
-    root, model = scanned
-    before = snapshot(root / "lib")
-    for name, (folder, message) in bad_models(root, model).items():
-        capsys.readouterr()
-        code = main(["scan", "--workers", "0", "--quiet", "--library", str(root / "lib"),
-                     "--model", str(folder)])
-        err = capsys.readouterr().err
-        assert code == 1 and message in err and err.count("\n") == 1, (name, err)
-        assert snapshot(root / "lib") == before, name
-        with Library.open(root / "lib") as lib, pytest.raises(Exception, match=message):
-            lib.set_model(folder)
-        assert snapshot(root / "lib") == before, name
-
-
-@pytest.mark.slow
-def test_workers_started_before_the_model_check_end_with_a_refused_model(scanned, capfd):
-    """A scan starts its worker processes before it checks the model (they load while it
-    checks and walks): a model the check refuses leaves none of them behind, and they
-    print nothing of their own."""
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
+def test_a_model_that_does_not_fit_or_load_writes_nothing(scanned, capfd, workers):
+    """With worker processes, they are started before the check (they load while it
+    checks and walks): a refused model leaves none of them behind, and they print
+    nothing of their own."""
     import multiprocessing
     import time
 
@@ -77,15 +62,18 @@ def test_workers_started_before_the_model_check_end_with_a_refused_model(scanned
     before = snapshot(root / "lib")
     for name, (folder, message) in bad_models(root, model).items():
         capfd.readouterr()
-        code = main(["scan", "--workers", "2", "--quiet", "--library", str(root / "lib"),
-                     "--model", str(folder)])
+        code = main(["scan", "--workers", str(workers), "--quiet", "--library",
+                     str(root / "lib"), "--model", str(folder)])
         deadline = time.monotonic() + 10
         while multiprocessing.active_children() and time.monotonic() < deadline:
             time.sleep(0.1)
         err = capfd.readouterr().err  # the workers' stderr too (file descriptor 2)
         assert code == 1 and message in err and err.count("\n") == 1, (name, err)
         assert not multiprocessing.active_children(), name
-    assert snapshot(root / "lib") == before
+        assert snapshot(root / "lib") == before, name
+        with Library.open(root / "lib") as lib, pytest.raises(Exception, match=message):
+            lib.set_model(folder)
+        assert snapshot(root / "lib") == before, name
 
 
 def test_a_card_edit_with_the_same_onnx_re_embeds(scanned):

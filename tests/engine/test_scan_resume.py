@@ -148,3 +148,31 @@ def test_a_pool_found_broken_on_submit_hands_back_its_files(monkeypatch):
         next(run)
     assert stop.value.value == [(1, "a.flac")]
     assert queue == [(3, "c.flac"), (2, "b.flac")]
+
+
+def test_a_rescan_with_nothing_new_ends_its_early_workers_at_once(tmp_path, monkeypatch):
+    """Workers are started before the walk; when it finds nothing to analyse they are ended
+    at once, not after loading the model (a watcher's rescan stays cheap)."""
+    import multiprocessing
+
+    import engine.scan as scan
+
+    model = build_model(tmp_path / "model")
+    write_music(tmp_path / "music", 2, seconds=6)
+    warmed: list[object] = []
+    real = scan.start_workers
+
+    def counted(model_dir, workers):
+        pool = real(model_dir, workers)
+        if pool is not None:
+            warmed.append(pool.submit(os.getpid))  # done only once a worker is up
+        return pool
+
+    monkeypatch.setattr("engine.library.start_workers", counted)
+    with Library.open(tmp_path / "lib", model_dir=model) as lib:
+        list(lib.scan([tmp_path / "music"], workers=2))
+        assert warmed[0].done() and not warmed[0].cancelled()  # used, then shut down
+        list(lib.scan(workers=2))  # nothing new
+        assert warmed[1].cancelled() or warmed[1].exception() is not None
+        assert not multiprocessing.active_children()
+        assert lib.count() == 2
