@@ -5,15 +5,20 @@ Three tasks, one table, every system on the same decoded audio:
 * **excerpt -> track** over the full-length real validation recordings (a library of
   whole tracks): 10 s excerpts at seeded random offsets, clean and degraded like a phone
   recording (reverb, 150-5000 Hz, 15 dB SNR, 64 kbps MP3). Scored the way the engine's
-  excerpt search scores today: every segment of the excerpt against the segments the scan
-  stores per track (``engine.analysis.SEGMENTS_PER_TRACK``, or ``--max-segments``), in the
-  engine's weighted space (fused + branches), best segment pair per track: R@1/5/20, MRR;
+  excerpt search compares segments: every segment of the excerpt against the segments the
+  scan stores per track (``engine.analysis.SEGMENTS_PER_TRACK``, or ``--max-segments``), by
+  their fused vectors, best segment pair per track: R@1/5/20, MRR (the product's excerpt
+  search, with every segment and alignment, is measured by ``bench_excerpts``);
 * **versions across soundfonts**: each validation rendition of a music21 piece (a
   soundfont and instruments training never used, transposed, at another tempo) queries
   the other renditions by track vector: mAP, P@1;
 * **same package**: each real validation recording queries the others by track vector;
   relevant = same Debian package: P@10 with its ceiling (the P@10 of a perfect ranking),
   and mAP.
+
+Models rank tracks as the engine's track search does (:func:`engine.search.track_scores`:
+the weighted similarity at the default weights plus the version bonus); the other
+systems by the cosine of their track vectors.
 
 Systems: the model (``--model``, default the shipped one), ``--candidate DIR`` and more
 ``--system NAME=DIR`` models, ``--random`` (the shipped architecture, random weights),
@@ -56,7 +61,7 @@ from engine.config import FeatureConfig
 from engine.features import Segments
 from engine.index import normalise, unit
 from engine.model import Embedder, default_model_dir
-from engine.search import SearchParams, weighted
+from engine.search import SearchParams, track_scores, weighted
 from engine.windowed import selected_segments
 from trainer.degrade import phone_recording
 
@@ -81,6 +86,8 @@ class SystemData:
     queries: dict[str, list[np.ndarray]] = field(
         default_factory=lambda: {k: [] for k in QUERY_KINDS})  # per excerpt: (segments, d)
     tracks: list[np.ndarray] = field(default_factory=list)   # per track: (d,)
+    #: per track, each column's track vector (models: ranked as the engine ranks tracks)
+    columns: list[dict[str, np.ndarray]] = field(default_factory=list)
 
 
 @dataclass
@@ -101,13 +108,14 @@ def excerpts(y: np.ndarray, sr: int, n: int, seed: int) -> list[np.ndarray]:
     return [y[s: s + length] for s in rng.integers(0, y.size - length, size=n)]
 
 
-def model_vectors(emb: Embedder, segs: Segments) -> tuple[np.ndarray, np.ndarray]:
-    """Segment rows ``(n, d)`` and the track vector ``(d,)`` (mean of each column, as the
-    engine stores it), both in the engine's weighted search space."""
+def model_vectors(emb: Embedder, segs: Segments
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Segment rows ``(n, d)``: the fused vectors, which the engine's excerpt search
+    compares (:mod:`engine.excerpts`); the track vector ``(d,)`` in the weighted space;
+    and each column's track vector (the mean of its segments', as the engine stores it)."""
     out = emb.embed(segs)
-    cols = {"fused": out.fused, **out.branches}
-    track = weighted({k: mean_vector(v) for k, v in cols.items()}, WEIGHTS)[0]
-    return weighted(cols, WEIGHTS), track
+    columns = {k: mean_vector(v) for k, v in {"fused": out.fused, **out.branches}.items()}
+    return out.fused, weighted(columns, WEIGHTS)[0], columns
 
 
 def load_teachers(folder: Path) -> dict[str, Any]:
@@ -148,8 +156,9 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
         segs = selected_segments(y, config=config, max_segments=max_segments)
         raw.db.append(segment_statistics(segs))
         for name, emb in embedders.items():
-            rows, vector = model_vectors(emb, segs)
+            rows, vector, columns = model_vectors(emb, segs)
             data[name].tracks.append(vector)
+            data[name].columns.append(columns)
             if track["kind"] == "recording":
                 data[name].db.append(rows)
         for t, net in teachers.items():
@@ -223,9 +232,23 @@ def track_level(sd: SystemData, tracks: list[dict], *, kind: str, label: str,
     labels = np.array([tracks[i][label] for i in idx])
     if len(set(labels.tolist())) == len(labels):
         return {}
-    out: dict = rt.leave_one_out(vecs, labels)
+    sims = engine_track_sims([sd.columns[i] for i in idx]) if sd.columns else vecs @ vecs.T
+    out, per_label = rt.neighbour_metrics(sims, labels)
     if by_label:
-        out["by label"] = rt.precision_by_label(vecs, labels)
+        out["by label"] = per_label
+    return out
+
+
+def engine_track_sims(columns: list[dict[str, np.ndarray]]) -> np.ndarray:
+    """Each track's scores for every other as a seed, as the engine ranks a library for
+    a track seed (:func:`engine.search.track_scores`: weighted similarity + version
+    bonus against the others)."""
+    library = {c: np.stack([t[c] for t in columns]) for c in columns[0]}
+    out = np.zeros((len(columns), len(columns)), np.float32)
+    for i, seed in enumerate(columns):
+        own = np.arange(len(columns)) == i
+        sims, bonus = track_scores(seed, library, WEIGHTS, exclude=own)
+        out[i] = sims + bonus
     return out
 
 

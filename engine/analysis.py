@@ -114,7 +114,7 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
     track vector. ``print_only``: decode and compute the alignment print alone.
     """
     from engine.audio import stream_audio
-    from engine.stream import embed_stream
+    from engine.stream import embed_stream, kept_vectors
 
     embedder = embedder or _EMBEDDER
     if embedder is None:
@@ -133,7 +133,7 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
             return Analysis(path, track_id, False, st.st_size, st.st_mtime,
                             reason="audio too short to analyse")
         keep = select_starts(np.arange(len(dense.starts)), max_segments)
-        segments = {k: v[keep] for k, v in dense.vectors.items()}
+        segments = kept_vectors(dense, keep, embedder)
         return Analysis(
             path=path, track_id=track_id, ok=True, size=st.st_size, mtime=st.st_mtime,
             content_hash=content_hash(path), duration=dense.n_samples / float(config.sr),

@@ -307,6 +307,6 @@ def _track_vectors(store: Store, fingerprint: str,
         ids, matrix = store.vector_matrix(column=column, fingerprint=fingerprint)
         if not len(ids):
             matrix = np.zeros((0, dim if column == "fused" else 1), np.float32)
-        # branch vectors only weigh and describe results: float16 halves their memory
-        vectors[column] = matrix if column == "fused" else matrix.astype(np.float16)
+        # float32: a track seed scores every track on every column (engine.search)
+        vectors[column] = np.ascontiguousarray(matrix, dtype=np.float32)
     return ids, vectors

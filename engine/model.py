@@ -7,7 +7,9 @@ the tensor names and shapes, and what the model was trained on and scored.
 Inputs (batch axis dynamic): ``mel`` ``(B, n_mels, frames)``, ``chroma``
 ``(B, bins, frames)``, ``tempo`` ``(B, win)``. Outputs: ``embedding`` ``(B, dim)``,
 the fused L2-normalised vector, and one L2-normalised vector per branch
-(``timbre``, ``harmony``, ``rhythm``) for query-time modality weighting.
+(``timbre``, ``harmony``, ``rhythm``) for query-time modality weighting. A card of
+format 3 may name a separate timbre graph (:mod:`engine.timbre`) that gives the
+``timbre`` vectors instead.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from engine.store import BRANCH_NAMES as BRANCH_NAMES
 
 CARD_FILE = "card.json"
 CARD_FORMAT = "resonance-model-card"
-CARD_FORMAT_VERSION = 2
+CARD_FORMAT_VERSION = 3
 INPUT_NAMES = ("mel", "chroma", "tempo")
 OUTPUT_NAMES = ("embedding", *BRANCH_NAMES)
 LAYOUTS = ("windows", "trunk")
@@ -57,6 +59,17 @@ class ModelCard:
     head: dict[str, str] = field(default_factory=dict)
     #: trunk layout: per branch ``{"stride": frames per map column, "columns": per segment}``
     pool: dict[str, Any] = field(default_factory=dict)
+    #: the timbre graph, ``{"file", "sha256", "stem": [freq, time], "training": {...}}``
+    #: (:mod:`engine.timbre`); empty: the main graph's ``timbre`` output is used
+    timbre: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def timbre_stem(self) -> tuple[int, int] | None:
+        """The timbre graph's pooling ``(freq, time)``, ``None`` without a timbre graph."""
+        if not self.timbre:
+            return None
+        freq, time = self.timbre["stem"]
+        return int(freq), int(time)
 
     @property
     def segment_shape(self) -> dict[str, tuple[int, ...]]:
@@ -85,8 +98,9 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         """The JSON document written as ``card.json`` (format 1 for the windows layout, so
         that older releases still read it)."""
+        version = 3 if self.timbre else 2 if self.layout == "trunk" else 1
         data: dict[str, Any] = {
-            "format": CARD_FORMAT, "format_version": 2 if self.layout == "trunk" else 1,
+            "format": CARD_FORMAT, "format_version": version,
             "name": self.name, "model_file": self.model_file, "sha256": self.sha256,
             "created": self.created, "precision": self.precision,
             "features": self.features.to_dict(),
@@ -97,6 +111,8 @@ class ModelCard:
         }
         if self.layout == "trunk":
             data.update(layout=self.layout, head=dict(self.head), pool=dict(self.pool))
+        if self.timbre:
+            data["timbre"] = dict(self.timbre)
         return data
 
     @classmethod
@@ -120,6 +136,7 @@ class ModelCard:
                 layout=str(data.get("layout", "windows")),
                 head={k: str(v) for k, v in dict(data.get("head", {})).items()},
                 pool=dict(data.get("pool", {})),
+                timbre=dict(data.get("timbre", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model card is incomplete: {exc}") from exc
@@ -129,6 +146,16 @@ class ModelCard:
                 {"file", "sha256"} <= card.head.keys()
                 and all(isinstance(card.pool.get(b), dict) for b in ("timbre", "harmony"))):
             raise ModelError("model card of a trunk model lacks its 'head' or 'pool' entry")
+        if card.timbre:
+            try:
+                stem = card.timbre_stem
+                valid = bool(stem and min(stem) >= 1 and card.timbre["file"]
+                             and card.timbre["sha256"])
+            except (KeyError, TypeError, ValueError):
+                valid = False
+            if not valid:
+                raise ModelError("model card's 'timbre' entry needs 'file', 'sha256' and a "
+                                 "'stem' of two positive integers")
         return card
 
 
@@ -195,6 +222,9 @@ class Embedder:
         files = [(self.model_path, self.card.sha256)]
         if self.card.layout == "trunk":
             files.append((self.model_dir / self.card.head["file"], self.card.head["sha256"]))
+        if self.card.timbre:
+            files.append((self.model_dir / self.card.timbre["file"],
+                          self.card.timbre["sha256"]))
         for path, sha in files:
             if not path.is_file():
                 raise ModelError(f"model file missing: {path}")
@@ -204,6 +234,7 @@ class Embedder:
         self._threads = threads
         self._session: Any = None
         self._head: Any = None
+        self._timbre: Any = None
 
     @property
     def fingerprint(self) -> str:
@@ -215,6 +246,8 @@ class Embedder:
             "embed_dim": self.card.embed_dim, "branch_dims": self.card.branch_dims}
         if self.card.layout == "trunk":
             identity.update(head=self.card.head["sha256"], pool=self.card.pool)
+        if self.card.timbre:
+            identity.update(timbre=self.card.timbre["sha256"], timbre_stem=self.card.timbre_stem)
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -232,6 +265,12 @@ class Embedder:
                 raise ModelError(f"model {self.model_path} has no input {name!r} (its card "
                                  f"expects {', '.join(self.card.input_shapes)})")
             _check_dims(f"input {name!r}", declared[name], shape, self.model_path)
+        if self.card.timbre:
+            from engine.timbre import TIMBRE_INPUT
+
+            if TIMBRE_INPUT not in {i.name for i in self._timbre.get_inputs()}:
+                raise ModelError(f"timbre graph {self.card.timbre['file']} has no input "
+                                 f"{TIMBRE_INPUT!r}")
         zeros = Segments(**{k: np.zeros((1, *v), np.float32)
                             for k, v in self.card.segment_shape.items()},
                          starts=np.zeros(1, np.float32))
@@ -257,6 +296,8 @@ class Embedder:
             self._session = self._load(self.model_path)
             if self.card.layout == "trunk":  # a few small products: threads only cost
                 self._head = self._load(self.model_dir / self.card.head["file"], threads=1)
+            if self.card.timbre:  # a few segments per track: one thread
+                self._timbre = self._load(self.model_dir / self.card.timbre["file"], threads=1)
         return self._session
 
     def _load(self, path: Path, *, threads: int | None = None) -> Any:
@@ -273,8 +314,30 @@ class Embedder:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelError(f"onnxruntime cannot load {path}: {first_line}") from exc
 
-    def embed(self, segments: Segments, *, batch_size: int = 16) -> Embeddings:
-        """Embed every segment; returns fused and per-branch L2-normalised vectors."""
+    @property
+    def separate_timbre(self) -> bool:
+        """Whether a timbre graph (:mod:`engine.timbre`) gives the ``timbre`` vectors."""
+        return bool(self.card.timbre)
+
+    def timbre_vectors(self, pooled: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
+        """The timbre graph on pooled segments (:func:`engine.timbre.pooled_mel`):
+        L2-normalised rows ``(n, branch_dims["timbre"])``."""
+        from engine.timbre import TIMBRE_INPUT, TIMBRE_OUTPUT
+
+        self._get_session()
+        rows = [np.asarray(self._timbre.run([TIMBRE_OUTPUT], {
+                    TIMBRE_INPUT: np.asarray(pooled[a: a + batch_size], np.float32)})[0],
+                           np.float32)
+                for a in range(0, len(pooled), batch_size)]
+        dim = self.card.branch_dims["timbre"]
+        return normalise(np.concatenate(rows) if rows else np.zeros((0, dim), np.float32))
+
+    def embed(self, segments: Segments, *, batch_size: int = 16,
+              timbre: bool = True) -> Embeddings:
+        """Embed every segment; returns fused and per-branch L2-normalised vectors.
+
+        ``timbre=False`` with a timbre graph leaves the ``timbre`` branch out (a scan runs
+        that graph only on the segments it keeps, :func:`Embedder.timbre_vectors`)."""
         expected = self.card.segment_shape["mel"]
         if tuple(segments.mel.shape[1:]) != expected:
             raise ModelError(f"segments of shape {segments.mel.shape[1:]} do not fit the "
@@ -288,8 +351,15 @@ class Embedder:
             values = _window_outputs(session, segments, batch_size)
         stacked = {k: normalise(values.get(k, np.zeros((0, 1), np.float32)))
                    for k in OUTPUT_NAMES}
+        if self.card.timbre:
+            from engine.timbre import pooled_segments
+
+            del stacked["timbre"]
+            if timbre:
+                stacked["timbre"] = self.timbre_vectors(pooled_segments(
+                    segments, self.card.features, self.card.timbre_stem or (1, 1)))
         return Embeddings(fused=stacked["embedding"],
-                          branches={b: stacked[b] for b in BRANCH_NAMES})
+                          branches={b: stacked[b] for b in BRANCH_NAMES if b in stacked})
 
 
 def _window_outputs(session: Any, segments: Segments, batch_size: int

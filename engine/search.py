@@ -7,12 +7,18 @@ so the inner product of two such vectors is
 plain fused cosine; raising a weight favours that modality. PRF and MMR work in the
 same space.
 
-A *track* seed (a library track or a whole file) is matched track-to-track through the
-track-level index. An *excerpt* seed (a short file or a recording) is matched
-segment-to-segment against every segment of every track (:mod:`engine.excerpts`) and
-scored per track by its best segment pair; its results report where in the track the
-excerpt starts (``match_offset``), refined by frame alignment for the best ones, with
-a confidence. Either way each result reports per-modality similarity.
+A *track* seed (a library track or a whole file) is matched track-to-track: every
+library track is scored in the weighted space, plus a *version bonus*
+(:func:`track_scores`): a track whose content similarity to the seed (fused and
+harmony) stands out from the rest of the library's by more than :data:`VERSION_Z`
+standard deviations is another version of the seed (the same piece played otherwise)
+and is ranked before the tracks that only sound alike.
+
+An *excerpt* seed (a short file or a recording) is matched segment-to-segment against
+every segment of every track (:mod:`engine.excerpts`) and scored per track by its best
+segment pair; its results report where in the track the excerpt starts
+(``match_offset``), refined by frame alignment for the best ones, with a confidence.
+Either way each result reports per-modality similarity.
 """
 
 from __future__ import annotations
@@ -35,6 +41,13 @@ from engine.rerank import MMR, PRF, similarities
 from engine.store import Store
 
 POOL_MIN = 200
+#: Version bonus (:func:`version_bonus`): per standard deviation of content similarity
+#: above VERSION_Z (measured on the development benchmark: benchmarks/RESULTS.md, "Sounds
+#: alike: the timbre graph").
+VERSION_Z = 1.5
+VERSION_GAIN = 1.0
+#: Tracks nearest the seed by sound, and by content, whose statistics the bonus uses.
+VERSION_POOL = 200
 #: Largest modality weight (weights are relative; larger ones only overflow).
 MAX_WEIGHT = 1000.0
 
@@ -97,6 +110,8 @@ class SearchResult:
     (for an excerpt seed: where the excerpt starts in the track, ``seed_offset`` 0);
     ``match_confidence`` in [0, 1] is the frame-alignment score when the offset was
     refined (the best excerpt results, :func:`locate_excerpt`), else 0.
+    ``version_bonus`` is the part of ``score`` that the track's music standing out as
+    the seed's adds (:func:`version_bonus`; 0 for most tracks).
     """
 
     track: TrackInfo
@@ -105,6 +120,7 @@ class SearchResult:
     seed_offset: float
     match_offset: float
     match_confidence: float = 0.0
+    version_bonus: float = 0.0
 
 
 def weighted(vectors: dict[str, np.ndarray], weights: tuple[float, float, float]) -> np.ndarray:
@@ -125,6 +141,55 @@ class Candidates:
     vectors: np.ndarray
 
 
+def version_bonus(content: np.ndarray, sound: np.ndarray, *,
+                  exclude: np.ndarray | None = None) -> np.ndarray:
+    """Per library track ``(n,)``: ``VERSION_GAIN`` per standard deviation by which its
+    content similarity to the seed stands out beyond ``VERSION_Z``.
+
+    The statistics are those of the seed's neighbourhood, the :data:`VERSION_POOL` tracks
+    nearest by ``sound`` and the as many nearest by ``content`` (all of a smaller
+    library), so that the share of tracks that stand out does not grow with the library;
+    tracks outside it get none. ``exclude`` masks rows left out (the seed's own)."""
+    n = content.shape[0]
+    keep = np.ones(n, bool) if exclude is None else ~np.asarray(exclude, bool)
+    candidates = np.flatnonzero(keep)
+    if candidates.size > 2 * VERSION_POOL:
+        near = [candidates[_top(v[candidates], VERSION_POOL)] for v in (sound, content)]
+        candidates = np.union1d(*near)
+    bonus = np.zeros(n, np.float32)
+    if candidates.size < 2:
+        return bonus
+    pool = content[candidates]
+    z = (pool - float(pool.mean())) / max(float(pool.std()), 1e-6)
+    bonus[candidates] = VERSION_GAIN * np.maximum(z - VERSION_Z, 0.0)
+    return bonus
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest ``values``, largest first (ties: lower index first)."""
+    if k >= values.size:
+        return np.argsort(-values, kind="stable")
+    part = np.argpartition(-values, k - 1)[:k]
+    order: np.ndarray = part[np.lexsort((part, -values[part]))]
+    return order
+
+
+def track_scores(seed: dict[str, np.ndarray], library: dict[str, np.ndarray],
+                 weights: tuple[float, float, float], *,
+                 exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Library tracks (unit rows ``(n, d)`` per column) against a seed's track vectors
+    (``(d,)`` per column): their weighted-space similarity ``(n,)`` and the
+    :func:`version_bonus` ``(n,)`` of their content similarity (mean of fused and
+    harmony); a track's score is the sum."""
+    sims = {c: np.asarray(library[c] @ np.asarray(seed[c], np.float32), np.float32)
+            for c in ("fused", *BRANCH_NAMES)}
+    sound = (sims["fused"] + sum(w * sims[b] for b, w in zip(BRANCH_NAMES, weights,
+                                                              strict=True)))
+    sound /= 1.0 + sum(weights)
+    content = (sims["fused"] + sims["harmony"]) / 2
+    return sound, version_bonus(content, sound, exclude=exclude)
+
+
 class Retriever:
     """Finds candidate tracks for a seed and scores them in the weighted space."""
 
@@ -142,16 +207,34 @@ class Retriever:
         found: np.ndarray = ids[0][ids[0] >= 0]
         return found
 
+    def rank_library(self, seed: Seed, params: SearchParams) -> tuple[Candidates, np.ndarray]:
+        """Every library track scored for a track seed (:func:`track_scores`): the best
+        :meth:`pool_size` candidates, and every track's version bonus (rows as the
+        catalog's) for scoring more of them later."""
+        cat = self.catalog
+        own = cat.track_ids == (seed.track_id if seed.track_id is not None else -1)
+        sims, bonus = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own)
+        scores = sims + bonus
+        top = _top(scores, self.pool_size(params))
+        ids = cat.track_ids[top]
+        return Candidates(ids=ids, scores=scores[top],
+                          vectors=self.track_space(ids, params)), bonus
+
     def by_segments(self, seed: Seed, params: SearchParams) -> np.ndarray:
         """Candidate ids whose segments are nearest to any seed segment, best first
         (the best ``max(3 k, 50)`` tracks, for exact scoring)."""
         return excerpts.candidate_tracks(seed.segments["fused"], self.catalog,
                                          pool=max(3 * params.k, 50))
 
-    def score(self, query: np.ndarray, ids: np.ndarray, params: SearchParams) -> Candidates:
-        """Exact weighted scores of ``ids`` against a weighted ``query``."""
+    def score(self, query: np.ndarray, ids: np.ndarray, params: SearchParams,
+              bonus: np.ndarray | None = None) -> Candidates:
+        """Exact weighted scores of ``ids`` against a weighted ``query`` (plus their
+        version ``bonus``, rows as the catalog's, when given)."""
         vectors = self.track_space(ids, params)
-        return Candidates(ids=ids, scores=similarities(vectors, query), vectors=vectors)
+        scores = similarities(vectors, query)
+        if bonus is not None:
+            scores = scores + bonus[self.catalog.rows(ids)]
+        return Candidates(ids=ids, scores=scores, vectors=vectors)
 
     def score_segments(self, seed: Seed, ids: np.ndarray, params: SearchParams) -> Candidates:
         """Per track, the best fused similarity over (seed segment, track segment), every
@@ -228,22 +311,25 @@ def _search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
             retriever: Retriever | None) -> list[SearchResult]:
     retriever = retriever or Retriever(catalog, store)
     query = weighted(seed.track, params.weights)[0]
-    ids = (retriever.by_segments(seed, params) if seed.excerpt
-           else retriever.by_track(seed.track["fused"], params))
-    ids = _allowed(ids, seed, params, store, catalog)
-    cands = (retriever.score_segments(seed, ids, params) if seed.excerpt
-             else retriever.score(query, ids, params))
+    bonus = None
+    if seed.excerpt:
+        ids = _allowed(retriever.by_segments(seed, params), seed, params, store, catalog)
+        cands = retriever.score_segments(seed, ids, params)
+    else:
+        cands, bonus = retriever.rank_library(seed, params)
+        cands = _subset(cands, np.isin(cands.ids, _allowed(cands.ids, seed, params, store,
+                                                            catalog)))
     if params.prf > 0 and len(cands.ids):
         order = np.argsort(-cands.scores, kind="stable")
         query = PRF(params.prf).refine(query, cands.vectors[order])
         fused = query[: seed.track["fused"].shape[0]]
         more = np.setdiff1d(retriever.by_track(fused, params), cands.ids)
         ids = np.concatenate([cands.ids, _allowed(more, seed, params, store, catalog)])
-        cands = retriever.score(query, ids, params)
+        cands = retriever.score(query, ids, params, bonus)
     keep = np.argsort(-cands.scores, kind="stable")[: max(3 * params.k, 50)]
     cands = _subset(cands, keep)
     picks = MMR(params.diversity).rerank(cands.scores, cands.vectors, params.k)
-    results = describe(seed, _subset(cands, picks), catalog=catalog, store=store)
+    results = describe(seed, _subset(cands, picks), catalog=catalog, store=store, bonus=bonus)
     return locate_excerpt(seed, results, retriever) if seed.excerpt else results
 
 
@@ -281,9 +367,10 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
     return top + out[len(refined):]
 
 
-def describe(seed: Seed, cands: Candidates, *, catalog: Catalog,
-             store: Store) -> list[SearchResult]:
-    """Results with per-modality similarity and best-matching offsets."""
+def describe(seed: Seed, cands: Candidates, *, catalog: Catalog, store: Store,
+             bonus: np.ndarray | None = None) -> list[SearchResult]:
+    """Results with per-modality similarity and best-matching offsets (and their version
+    ``bonus``, rows as the catalog's)."""
     wanted = [int(i) for i in cands.ids]
     infos = tracks_by_id(store, wanted)
     columns = ("fused", *BRANCH_NAMES) if seed.excerpt else ("fused",)
@@ -303,5 +390,7 @@ def describe(seed: Seed, cands: Candidates, *, catalog: Catalog,
                      for b in BRANCH_NAMES}
         results.append(SearchResult(track=infos[int(tid)], score=float(score), modalities=modal,
                                     seed_offset=float(seed.starts[s]),
-                                    match_offset=float(segs["starts"][r])))
+                                    match_offset=float(segs["starts"][r]),
+                                    version_bonus=float(bonus[row]) if bonus is not None
+                                    else 0.0))
     return results

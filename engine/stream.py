@@ -21,6 +21,7 @@ from engine.config import FeatureConfig
 from engine.features import Segments, extract_features, segment_features, segment_starts
 from engine.locate import PrintBuilder
 from engine.model import BRANCH_NAMES, Embedder
+from engine.timbre import pooled_segments
 from engine.windowed import context_frames
 
 #: Segments whose features are computed in one piece (64 segments at a 4 s hop cover
@@ -39,12 +40,26 @@ class DenseEmbeddings:
     n_samples : samples of audio read, at the model rate
     align_print : np.ndarray [shape=(bands, m), dtype=uint8], the track's alignment
         print (:class:`engine.locate.PrintBuilder`)
+    pooled : np.ndarray [shape=(n, bands, frames), dtype=float16] or None, every
+        segment's pooled mel when the model has a timbre graph (whose ``timbre`` vectors
+        are then not in ``vectors``: :func:`kept_vectors` adds them for the kept segments)
     """
 
     starts: np.ndarray
     vectors: dict[str, np.ndarray]
     n_samples: int
     align_print: np.ndarray
+    pooled: np.ndarray | None = None
+
+
+def kept_vectors(dense: DenseEmbeddings, keep: np.ndarray, embedder: Embedder
+                 ) -> dict[str, np.ndarray]:
+    """Every column's vectors of the segments ``keep`` (indices), the timbre graph run on
+    them when the model has one."""
+    out = {k: v[keep] for k, v in dense.vectors.items()}
+    if dense.pooled is not None:
+        out["timbre"] = embedder.timbre_vectors(dense.pooled[keep])
+    return {k: out[k] for k in ("fused", *BRANCH_NAMES) if k in out}
 
 
 class _Buffer:
@@ -149,15 +164,21 @@ def embed_stream(blocks: Iterable[np.ndarray], embedder: Embedder, *,
     starts: list[np.ndarray] = []
     vectors: dict[str, list[np.ndarray]] = {k: [] for k in ("fused", *BRANCH_NAMES)}
     prints = PrintBuilder(embedder.config)
+    stem = embedder.card.timbre_stem  # a timbre graph runs later, on the kept segments
+    pooled: list[np.ndarray] = []
     for segs in stream_segments(counted(), config=embedder.config,
                                 chunk_segments=chunk_segments, prints=prints):
-        emb = embedder.embed(segs)
+        emb = embedder.embed(segs, timbre=stem is None)
         starts.append(segs.starts)
         vectors["fused"].append(emb.fused)
         for b in BRANCH_NAMES:
-            vectors[b].append(emb.branches[b])
+            if b in emb.branches:
+                vectors[b].append(emb.branches[b])
+        if stem is not None:
+            pooled.append(pooled_segments(segs, embedder.config, stem))
     if not starts:
         return DenseEmbeddings(np.zeros(0, np.float32), {}, n_samples, prints.codes())
     return DenseEmbeddings(starts=np.concatenate(starts),
-                           vectors={k: np.concatenate(v) for k, v in vectors.items()},
-                           n_samples=n_samples, align_print=prints.codes())
+                           vectors={k: np.concatenate(v) for k, v in vectors.items() if v},
+                           n_samples=n_samples, align_print=prints.codes(),
+                           pooled=np.concatenate(pooled) if pooled else None)

@@ -145,3 +145,41 @@ def write_music(folder: Path, count: int, *, seconds: float = 12.0, sr: int = 16
     folder.mkdir(parents=True, exist_ok=True)
     return [write_audio(folder / f"song{i:03d}{ext}", song(i, seconds, sr=sr), sr=sr)
             for i in range(first_seed, first_seed + count)]
+
+
+def add_timbre_graph(model_dir: Path, *, dim: int = 16, stem: tuple[int, int] = (2, 4),
+                     seed: int = 0) -> Path:
+    """Give the model in ``model_dir`` a timbre graph (:mod:`engine.timbre`): the pooled
+    mel's band means projected by a random matrix (``timbre_W.npy`` beside it, for the
+    tests' own arithmetic). Returns the folder."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from engine.model import load_card
+    from engine.timbre import TIMBRE_INPUT, TIMBRE_OUTPUT
+
+    model_dir = Path(model_dir)
+    card = load_card(model_dir)
+    bands = card.features.mel.n_mels // stem[0]
+    w = np.random.default_rng(seed).standard_normal((bands, dim)).astype(np.float32)
+    np.save(model_dir / "timbre_W.npy", w)
+    nodes = [helper.make_node("ReduceMean", [TIMBRE_INPUT], ["band_means"], axes=[2],
+                              keepdims=0),
+             helper.make_node("MatMul", ["band_means", "timbre_W"], [TIMBRE_OUTPUT])]
+    graph = helper.make_graph(
+        nodes, "resonance_test_timbre",
+        [helper.make_tensor_value_info(TIMBRE_INPUT, TensorProto.FLOAT,
+                                       ["batch", bands, "frames"])],
+        [helper.make_tensor_value_info(TIMBRE_OUTPUT, TensorProto.FLOAT, ["batch", dim])],
+        initializer=[_const("timbre_W", w)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="tests.model_factory")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = model_dir / "timbre.onnx"
+    onnx.save(model, str(path))
+    card = dataclasses.replace(
+        card, name=f"{card.name}-timbre", branch_dims={**card.branch_dims, "timbre": dim},
+        timbre={"file": path.name, "sha256": file_digest(path), "stem": list(stem)})
+    write_card(card, model_dir)
+    return model_dir

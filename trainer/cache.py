@@ -41,6 +41,7 @@ import numpy as np
 from engine.config import FeatureConfig
 from engine.dsp import LOG_FLOOR_DB
 from engine.parent_watch import exit_with_parent
+from engine.timbre import pool_frames
 from trainer.data import MANIFEST, TEST_SPLIT, Track, discover_tracks
 from trainer.errors import TrainerError
 
@@ -179,14 +180,6 @@ def variant_parent(song: str) -> str | None:
     return parent if mark and index.isdigit() else None
 
 
-def pool_numpy(frames: np.ndarray, freq: int, time: int) -> np.ndarray:
-    """Average-pool ``(F, T)`` by ``freq`` x ``time`` (as the model's stem, cropping)."""
-    f, t = frames.shape[0] // freq, frames.shape[1] // time
-    x = frames[: f * freq, : t * time].reshape(f, freq, t, time)
-    pooled: np.ndarray = x.mean(axis=(1, 3), dtype=np.float32)
-    return pooled
-
-
 def block_means(tgram: np.ndarray, block: int) -> np.ndarray:
     """Mean of ``tgram`` ``(win, T)`` over consecutive blocks of ``block`` frames."""
     n = tgram.shape[1]
@@ -230,8 +223,8 @@ def _song_features(track: Track, song: str, y: np.ndarray, layout: Layout
     from engine.features import extract_features
 
     feats = extract_features(y, config=layout.features)
-    mel = pool_numpy(feats.mel, layout.stem_freq, layout.stem_time)
-    chroma = pool_numpy(feats.chroma, 1, layout.stem_time)
+    mel = pool_frames(feats.mel, layout.stem_freq, layout.stem_time)
+    chroma = pool_frames(feats.chroma, 1, layout.stem_time)
     tempo = block_means(feats.tempogram, layout.tempo_block * layout.stem_time)
     entry = SongEntry(song, track.path, track.group, track.split, track.source,
                       float(feats.duration), int(mel.shape[1]))

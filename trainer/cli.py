@@ -2,7 +2,8 @@
 
 precompute -> search -> refine -> evaluate -> export / onnx-eval -> index, plus
 ``train --mode search|refine`` (the seed's spelling), ``library`` (train on a Resonance
-library), ``trunk`` (convert an export to the trunk layout) and ``corpus`` (the
+library), ``trunk`` (convert an export to the trunk layout), ``timbre`` (train the
+"sounds alike" graph and attach it to a model) and ``corpus`` (the
 development corpus builder). Each sub-command's parser
 names the function that runs it; that function turns the options into typed values
 for :mod:`trainer.commands` (imported late: it loads PyTorch). Errors are one line on
@@ -112,6 +113,15 @@ def _trunk(args: argparse.Namespace) -> int:
                  check=args.check_audio or [], tracks=args.tracks, name=args.name)
 
 
+def _timbre(args: argparse.Namespace) -> int:
+    from trainer.commands import timbre
+
+    changes = {k: getattr(args, k) for k in ("steps", "seed", "recording_weight")
+               if getattr(args, k) is not None}
+    return timbre(_config(args), args.cache_dir, base=args.base, out=args.out,
+                  recipe_changes=changes, name=args.name)
+
+
 def _library(args: argparse.Namespace) -> int:
     from trainer.library_train import LibraryJob, train_on_library
 
@@ -190,6 +200,21 @@ def _add_trunk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--name", default=None, help="model name (default: <source name>-trunk)")
 
 
+def _add_timbre(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _add(sub, "timbre", _timbre,
+             "train the timbre graph (\"sounds alike\") on the cache's real training "
+             "recordings and attach it to a model")
+    _common(p)
+    p.add_argument("--base", type=Path, required=True,
+                   help="model folder whose other graphs the new model keeps")
+    p.add_argument("--out", type=Path, required=True, help="folder for the new model")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 250)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--recording_weight", type=float, default=None,
+                   help="share of the loss with only the same recording as positive")
+    p.add_argument("--name", default=None, help="model name (default: <base name>-timbre)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``resonance-train`` argument parser."""
     parser = argparse.ArgumentParser(prog="resonance-train",
@@ -238,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out_dir", type=Path, default=Path("catalog"))
     _add_library(sub)
     _add_trunk(sub)
+    _add_timbre(sub)
     sub.add_parser("corpus", help="build the development corpus (see trainer/corpus)",
                    add_help=False)
     return parser

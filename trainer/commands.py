@@ -323,3 +323,36 @@ def trunk(source: Path, out: Path, *, calibration: list[Path], check: list[Path]
           f"min {verdict['cosine_min']:.4f}: "
           f"{'shipped' if verdict['ship_int8'] else 'not shipped (fp32 kept)'}")
     return 0
+
+
+def timbre(cfg: TrainConfig, cache_dir: Path, *, base: Path, out: Path,
+           recipe_changes: dict[str, Any], name: str | None = None) -> int:
+    """Train a timbre graph (:mod:`trainer.timbre`) on the cache's real training
+    recordings and write ``base``'s model with it as its timbre branch into ``out``."""
+    import dataclasses
+
+    from engine.errors import ModelError
+    from engine.model import load_card
+    from trainer.timbre import TimbreRecipe, attach_timbre, timbre_data, train_timbre
+
+    try:
+        card = load_card(base)
+    except ModelError as exc:
+        raise TrainerError(f"--base: {exc}") from None
+    if card.features != cfg.features:
+        raise TrainerError(f"the model in {base} reads other features than the config's; "
+                           "the timbre graph reads the model's own")
+    layout = layout_of(cfg)
+    recipe = dataclasses.replace(TimbreRecipe(), **recipe_changes)
+    window = recipe.window or cfg.features.segment_frames // layout.stem_time
+    store = store_of(cfg, cache_dir)
+    data = timbre_data(store)
+    print(f"[timbre] {len(data.mels)} training recordings from {len(data.by_source)} sources "
+          f"in {cache_path(cache_dir, layout)}")
+    net, record = train_timbre(data, recipe, window=window)
+    record["cache"] = cache_path(cache_dir, layout).name
+    new = attach_timbre(base, out, net, window=window,
+                        stem=(layout.stem_freq, layout.stem_time), record=record, name=name)
+    print(f"[timbre] {out / new.timbre['file']} written; {out / 'card.json'}: {new.name} "
+          f"(parity max abs {new.timbre['parity']['timbre']['max_abs']:.1e})")
+    return 0

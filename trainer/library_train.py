@@ -158,6 +158,7 @@ def _export_and_check(model: EmbeddingNet, cfg: TrainConfig, work: Path, job: Li
     from trainer.cache import store_of
     from trainer.evaluate import evaluate_store
     from trainer.export import export_folder
+    from trainer.timbre import carry_timbre
     from trainer.train import split_store
 
     report(0.92, "exporting the model")
@@ -165,6 +166,7 @@ def _export_and_check(model: EmbeddingNet, cfg: TrainConfig, work: Path, job: Li
                   training={"library": str(job.library), "stem": [cfg.model.stem_freq,
                                                                    cfg.model.stem_time]})
     _to_trunk_layout(model, cfg, job.out)
+    carry_timbre(current_model, job.out)
     report(0.95, "scoring the new and the current model on held-out tracks")
     store = store_of(cfg, work / "cache")
     held_out = split_store(store, cfg)[1]

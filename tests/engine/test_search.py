@@ -13,7 +13,7 @@ from engine import audio
 from engine import seed as seed_mod
 from engine.library import Library, SearchParams
 from engine.rerank import mean_pairwise_similarity
-from engine.search import weighted
+from engine.search import VERSION_POOL, VERSION_Z, track_scores, version_bonus, weighted
 from tests.audio_factory import song, stereo, write_audio
 from tests.model_factory import build_model, write_music
 
@@ -106,13 +106,62 @@ def test_scores_follow_the_modality_weights(lib, weights):
     catalog = lib.catalog()
     scores = [r.score for r in results]
     assert scores == sorted(scores, reverse=True)
+    tv = catalog.track_vectors
+    content = (tv["fused"] @ seed.track["fused"]
+               + tv["harmony"].astype(np.float32) @ seed.track["harmony"]) / 2
+    sims = [catalog.track_vectors[c].astype(np.float32) @ seed.track[c]
+            for c in ("fused", "timbre", "harmony", "rhythm")]
+    sound = (sims[0] + sum(w * v for w, v in zip(weights, sims[1:], strict=True))) / (
+        1 + sum(weights))
+    bonus = version_bonus(content, sound, exclude=catalog.track_ids == seed.track_id)
     for r in results:
         row = catalog.rows([r.track.id])[0]
-        fused = float(catalog.track_vectors["fused"][row] @ seed.track["fused"])
+        fused = float(tv["fused"][row] @ seed.track["fused"])
         m = r.modalities
         want = (fused + weights[0] * m["timbre"] + weights[1] * m["harmony"]
                 + weights[2] * m["rhythm"]) / (1 + sum(weights))
-        assert r.score == pytest.approx(want, abs=1e-5)
+        assert r.score == pytest.approx(want + bonus[row], abs=1e-4)
+        assert r.version_bonus == pytest.approx(bonus[row], abs=1e-6)
+
+
+def test_music_that_stands_out_from_the_library_ranks_before_music_that_only_sounds_alike():
+    """A track whose content (fused, harmony) is far closer to the seed's than the rest of
+    the library's is (another version) outranks one whose timbre alone is closest."""
+    rng = np.random.default_rng(0)
+    n, d = 300, 32
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    library = {c: unit(rng.normal(size=(n, d))).astype(np.float32)
+               for c in ("fused", "timbre", "harmony", "rhythm")}
+    seed = {c: unit(rng.normal(size=d)).astype(np.float32) for c in library}
+    version, alike = 7, 8
+    for c in ("fused", "harmony"):
+        library[c][version] = unit(seed[c] + 0.6 * unit(rng.normal(size=d)))
+    library["timbre"][alike] = seed["timbre"]
+    library["fused"][alike] = unit(seed["fused"] + 2.0 * unit(rng.normal(size=d)))
+    sims, bonus = track_scores(seed, library, (3.0, 1.0, 1.0))
+    assert sims[alike] > sims[version]  # by sound alone the look-alike would come first
+    order = np.argsort(-(sims + bonus))
+    assert order[0] == version
+    assert next(i for i in order if bonus[i] == 0) == alike
+    assert bonus[alike] < bonus[version] and np.mean(bonus > 0) < 0.15
+
+
+def test_the_version_bonus_looks_at_the_seeds_neighbourhood_only():
+    """In a large library the bonus's statistics come from the tracks nearest the seed,
+    so the tracks it lifts stay a few, however large the library."""
+    rng = np.random.default_rng(1)
+    content = rng.normal(size=5000).astype(np.float32)
+    sound = rng.normal(size=5000).astype(np.float32)
+    bonus = version_bonus(content, sound)
+    near = np.union1d(np.argsort(-sound)[:VERSION_POOL], np.argsort(-content)[:VERSION_POOL])
+    assert np.all(bonus[np.setdiff1d(np.arange(5000), near)] == 0)
+    assert 0 < np.count_nonzero(bonus) <= 0.15 * near.size
+    small = version_bonus(content[:300], sound[:300])  # all of a small library
+    assert np.count_nonzero(small) == np.count_nonzero(
+        (content[:300] - content[:300].mean()) / content[:300].std() > VERSION_Z)
 
 
 def test_diversity_lowers_the_similarity_within_the_list(lib):

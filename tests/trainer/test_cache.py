@@ -11,6 +11,7 @@ import torch
 
 from engine.audio import load_audio
 from engine.features import extract_features, segment_features
+from engine.timbre import pool_frames as pool_numpy
 from trainer import cache as cache_mod
 from trainer.cache import (
     RamCache,
@@ -20,7 +21,6 @@ from trainer.cache import (
     fill,
     layout_of,
     open_store,
-    pool_numpy,
 )
 from trainer.config import TrainConfig
 from trainer.data import Track, discover_tracks

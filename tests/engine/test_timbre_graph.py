@@ -1,0 +1,117 @@
+"""A model with a separate timbre graph: card format 3, embedding, scanning, checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.analysis import analyse_path, mean_vector
+from engine.audio import load_audio
+from engine.errors import ModelError
+from engine.index import normalise
+from engine.model import Embedder, load_card
+from engine.timbre import pool_frames, pooled_mel, pooled_segments
+from engine.windowed import selected_segments
+from tests.model_factory import add_timbre_graph, build_model, small_feature_config, write_music
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> tuple[Path, Path]:
+    """The same random model twice, the second with a timbre graph."""
+    config = small_feature_config()
+    base = build_model(tmp_path / "base", config=config, seed=3)
+    timbre = add_timbre_graph(build_model(tmp_path / "timbre", config=config, seed=3))
+    return base, timbre
+
+
+def test_pooling_averages_whole_blocks_and_drops_the_rest():
+    x = np.arange(2 * 5 * 9, dtype=np.float32).reshape(2, 5, 9)
+    out = pool_frames(x, 2, 4)
+    assert out.shape == (2, 2, 2)
+    assert out[1, 1, 0] == pytest.approx(x[1, 2:4, 0:4].mean())
+    assert pooled_mel(x, (2, 4)).dtype == np.float16
+
+
+@pytest.mark.parametrize("hop_seconds", [2.0, 1.0, 0.7])
+def test_consecutive_segments_are_pooled_once_as_each_alone(hop_seconds):
+    from tests.model_factory import with_segments
+
+    config = with_segments(small_feature_config(), hop_seconds=hop_seconds)
+    y = np.random.default_rng(1).standard_normal(config.sr * 20).astype(np.float32) * 0.1
+    segs = selected_segments(y, config=config, max_segments=None)
+    alone = pooled_mel(segs.mel, (2, 4)).astype(np.float32)
+    np.testing.assert_allclose(pooled_segments(segs, config, (2, 4)).astype(np.float32),
+                               alone, atol=0.05)  # float16 rounding of dB values
+
+
+def test_the_timbre_graph_gives_the_timbre_vectors_and_nothing_else(models):
+    base, timbre = models
+    plain, with_graph = Embedder(base), Embedder(timbre)
+    with_graph.check()
+    rng = np.random.default_rng(0)
+    config = with_graph.config
+    y = rng.standard_normal(config.sr * 12).astype(np.float32) * 0.1
+    segs = selected_segments(y, config=config, max_segments=None)
+    a, b = plain.embed(segs), with_graph.embed(segs)
+    np.testing.assert_array_equal(a.fused, b.fused)
+    for branch in ("harmony", "rhythm"):
+        np.testing.assert_array_equal(a.branches[branch], b.branches[branch])
+    w = np.load(timbre / "timbre_W.npy")
+    pooled = pooled_mel(segs.mel, (2, 4)).astype(np.float32)
+    expected = normalise(pooled.mean(axis=2) @ w)
+    assert b.branches["timbre"].shape == (len(segs), 16)
+    np.testing.assert_allclose(b.branches["timbre"], expected, atol=1e-5)
+    assert plain.fingerprint != with_graph.fingerprint
+    without = with_graph.embed(segs, timbre=False)
+    assert "timbre" not in without.branches
+
+
+def test_a_scan_runs_the_timbre_graph_on_the_kept_segments_as_a_seed_would(models, tmp_path):
+    _, timbre = models
+    emb = Embedder(timbre)
+    path = write_music(tmp_path / "music", 1, seconds=40.0, sr=emb.config.sr)[0]
+    result = analyse_path(str(path), 1, 4, emb)
+    assert result.ok and len(result.starts) == 4
+    segs = selected_segments(load_audio(path, sr=emb.config.sr), config=emb.config,
+                             max_segments=None)
+    every = emb.embed(segs)
+    kept = [int(np.argmin(np.abs(segs.starts - s))) for s in result.starts]
+    np.testing.assert_allclose(result.segments["timbre"], every.branches["timbre"][kept],
+                               atol=1e-6)
+    np.testing.assert_allclose(result.track["timbre"],
+                               mean_vector(every.branches["timbre"][kept]), atol=1e-6)
+    assert result.dense.shape[0] == len(segs)  # every segment's fused vector, as before
+
+
+def test_the_card_says_format_3_and_reads_back(models):
+    _, timbre = models
+    data = json.loads((timbre / "card.json").read_text())
+    assert data["format_version"] == 3 and data["timbre"]["stem"] == [2, 4]
+    card = load_card(timbre)
+    assert card.timbre_stem == (2, 4) and card.branch_dims["timbre"] == 16
+
+
+@pytest.mark.parametrize("entry", [{"file": "timbre.onnx", "sha256": "x"},
+                                   {"file": "timbre.onnx", "sha256": "x", "stem": [0, 4]},
+                                   {"sha256": "x", "stem": [2, 4]}])
+def test_a_malformed_timbre_entry_is_refused(models, entry):
+    _, timbre = models
+    data = json.loads((timbre / "card.json").read_text())
+    data["timbre"] = entry
+    (timbre / "card.json").write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="timbre"):
+        load_card(timbre)
+
+
+def test_a_missing_or_replaced_timbre_graph_is_refused(models):
+    _, timbre = models
+    graph = timbre / "timbre.onnx"
+    graph.write_bytes(graph.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match="sha256"):
+        Embedder(timbre)
+    graph.unlink()
+    with pytest.raises(ModelError, match="missing"):
+        Embedder(timbre)

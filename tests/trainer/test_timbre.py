@@ -1,0 +1,143 @@
+"""Training the timbre graph: it learns what a source's recordings share, exports exactly,
+and the model it joins runs in the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from engine.model import Embedder, load_card
+from engine.timbre import pooled_mel
+from tests.model_factory import add_timbre_graph, build_model, with_segments
+from tests.trainer.conftest import tiny_base
+from trainer.cli import main as cli_main
+from trainer.timbre import (
+    TimbreData,
+    TimbreNet,
+    TimbreRecipe,
+    attach_timbre,
+    carry_timbre,
+    supcon,
+    train_timbre,
+)
+
+BANDS, FRAMES = 16, 40
+
+
+def _recordings(n_sources: int, per_source: int, seed: int) -> TimbreData:
+    """Log-mel-like recordings: each source has its own spectral envelope (a palette), each
+    recording its own level (+-10 dB), a little envelope of its own and random notes."""
+    rng = np.random.default_rng(seed)
+    palettes = np.random.default_rng(99).normal(0, 4, size=(n_sources, BANDS))
+    mels, sources = [], []
+    for s in range(n_sources):
+        for _ in range(per_source):
+            own = rng.normal(0, 2, size=(BANDS, 1)) + rng.normal(0, 10)
+            notes = rng.normal(0, 6, size=(BANDS, FRAMES * 2))
+            mels.append((-50 + palettes[s][:, None] + own + notes).astype(np.float32))
+            sources.append(f"package-{s}")
+    return TimbreData(mels=mels, sources=sources, songs=[f"r{i}" for i in range(len(mels))])
+
+
+def _same_source_at_1(net: TimbreNet, data: TimbreData) -> float:
+    with torch.no_grad():
+        z = net(torch.from_numpy(np.stack([m[:, :FRAMES] for m in data.mels]))).numpy()
+    sims = z @ z.T
+    np.fill_diagonal(sims, -np.inf)
+    labels = np.array(data.sources)
+    return float(np.mean(labels[sims.argmax(axis=1)] == labels))
+
+
+def test_supcon_prefers_rows_near_their_label():
+    labels = torch.tensor([0, 0, 1, 1])
+    apart = torch.nn.functional.normalize(torch.tensor([[1.0, 0], [1, 0.1], [0, 1], [0.1, 1]]))
+    mixed = apart[[0, 2, 1, 3]]
+    assert supcon(apart, labels, 0.1) < supcon(mixed, labels, 0.1)
+
+
+def test_training_groups_unseen_recordings_of_a_source():
+    recipe = TimbreRecipe(steps=120, sources=4, per_source=3, channels=8, dim=16, hidden=32,
+                          dropout=0.0, lr=3e-3, gain_db=10.0)
+    train, unseen = _recordings(6, 6, seed=0), _recordings(6, 4, seed=1)
+    torch.manual_seed(0)
+    untrained = TimbreNet(BANDS, channels=8, dim=16, hidden=32, dropout=0.0).eval()
+    net, record = train_timbre(train, recipe, window=FRAMES, log=lambda _: None)
+    assert record["recordings"] == 36 and record["sources"] == 6
+    learned, before = _same_source_at_1(net, unseen), _same_source_at_1(untrained, unseen)
+    assert learned >= 0.85 and learned >= before + 0.2, (learned, before)
+
+
+def test_too_few_sources_are_a_clear_error():
+    data = _recordings(1, 3, seed=0)
+    with pytest.raises(Exception, match="two sources"):
+        train_timbre(data, TimbreRecipe(steps=1), window=FRAMES, log=lambda _: None)
+
+
+def test_the_attached_graph_runs_in_the_engine_as_in_torch(tmp_path: Path):
+    from tests.model_factory import small_feature_config
+
+    config = small_feature_config()
+    base = build_model(tmp_path / "base", config=config)
+    bands = config.mel.n_mels // 2
+    torch.manual_seed(0)
+    net = TimbreNet(bands, channels=8, dim=16, hidden=32).eval()
+    card = attach_timbre(base, tmp_path / "new", net, window=config.segment_frames // 4,
+                         stem=(2, 4), record={"note": "test"})
+    assert card.timbre["parity"]["ok"] and load_card(tmp_path / "new").timbre_stem == (2, 4)
+    emb = Embedder(tmp_path / "new")
+    emb.check()
+    rng = np.random.default_rng(1)
+    mel = rng.normal(-40, 15, size=(3, config.mel.n_mels, config.segment_frames))
+    from engine.features import Segments
+
+    segs = Segments(mel=mel.astype(np.float32),
+                    chroma=rng.random((3, config.chroma.bins, config.segment_frames),
+                                      dtype=np.float32),
+                    tempo=rng.random((3, config.tempo.win), dtype=np.float32),
+                    starts=np.arange(3, dtype=np.float32))
+    with torch.no_grad():
+        expected = net(torch.from_numpy(pooled_mel(segs.mel, (2, 4)).astype(np.float32)))
+    np.testing.assert_allclose(emb.embed(segs).branches["timbre"], expected.numpy(),
+                               atol=1e-5)
+    np.testing.assert_array_equal(emb.embed(segs).fused, Embedder(base).embed(segs).fused)
+
+
+def test_the_command_needs_sources_with_several_recordings(corpus_dir, tiny_config, cache_dir,
+                                                           tmp_path, capsys):
+    """The tiny corpus has no package folders (no source has two recordings): one line."""
+    config = tmp_path / "base.yaml"
+    config.write_text(yaml.safe_dump(tiny_base(corpus_dir)), encoding="utf-8")
+    base = tmp_path / "base-model"
+    build_model(base, config=tiny_config.features)
+    code = cli_main(["timbre", "--config", str(config), "--cache_dir", str(cache_dir),
+                     "--base", str(base), "--out", str(tmp_path / "out"), "--steps", "2"])
+    assert code == 1
+    assert "two sources" in capsys.readouterr().err
+
+
+def test_a_library_model_keeps_the_current_models_timbre_graph(tmp_path: Path):
+    from tests.model_factory import small_feature_config
+
+    config = small_feature_config()
+    current = add_timbre_graph(build_model(tmp_path / "current", config=config, seed=1))
+    trained = build_model(tmp_path / "trained", config=config, seed=2)
+    other = build_model(tmp_path / "other", config=with_segments(config, seconds=3.0))
+    assert carry_timbre(current, trained)
+    assert not carry_timbre(current, other)  # other features: the graph would misread them
+    assert not carry_timbre(tmp_path / "nowhere", other)
+    assert load_card(other).timbre == {}
+    rng = np.random.default_rng(2)
+    from engine.features import Segments
+
+    n = config.segment_frames
+    segs = Segments(mel=rng.normal(-40, 15, (2, config.mel.n_mels, n)).astype(np.float32),
+                    chroma=rng.random((2, config.chroma.bins, n), dtype=np.float32),
+                    tempo=rng.random((2, config.tempo.win), dtype=np.float32),
+                    starts=np.zeros(2, np.float32))
+    mine, theirs = Embedder(trained).embed(segs), Embedder(current).embed(segs)
+    np.testing.assert_allclose(mine.branches["timbre"], theirs.branches["timbre"], atol=1e-6)
+    assert not np.allclose(mine.fused, theirs.fused)

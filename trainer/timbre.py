@@ -1,0 +1,277 @@
+"""Training the timbre graph: "sounds alike" learned from real recordings' packages.
+
+The main model learns what makes two recordings *the same music* (a song and its phone
+recording, a piece in another soundfont, key and tempo), which is what excerpts and
+versions need; it must ignore much of the sound itself (equalisation, microphone,
+instruments). "Sounds alike" is the opposite question: which recordings share a palette
+of instruments, a production, a style. The timbre graph (:mod:`engine.timbre`) learns
+that on its own from the feature cache's real training recordings: supervised
+contrastive learning (SupCon) in which the other recordings of the same source (a Debian
+package's soundtrack, a module package, an LMMS author) are the positives and every
+other source's recordings in the batch the negatives; an optional share in which only
+the other window of the same recording is the positive. Renditions and degraded copies
+are left out: a soundfont is not a style, and a phone recording is not how the music
+sounds.
+
+The network reads a segment's pooled log-mel (the cache's own storage): four small
+convolution blocks, frequency-averaged, their mean and spread over time, plus each
+band's mean and spread (the spectral envelope MFCC statistics summarise), then a
+two-layer projection to a unit vector.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import shutil
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import ModelError
+from engine.filecheck import file_digest
+from engine.model import ModelCard, load_card, write_card
+from engine.timbre import TIMBRE_INPUT, TIMBRE_OUTPUT
+from trainer.cache import FeatureStore, dequantize_mel, original_entries
+from trainer.errors import TrainerError
+
+TIMBRE_FILE = "timbre.onnx"
+
+
+@dataclass(frozen=True)
+class TimbreRecipe:
+    """How the timbre graph is trained (every field is recorded in the card)."""
+
+    steps: int = 250
+    #: sources per batch, recordings per source (each recording gives two windows)
+    sources: int = 16
+    per_source: int = 4
+    #: window length in pooled frames (0: the model's segment length)
+    window: int = 0
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    dropout: float = 0.3
+    channels: int = 32
+    dim: int = 128
+    hidden: int = 256
+    temperature: float = 0.1
+    #: random gain per window (dB, standard deviation)
+    gain_db: float = 3.0
+    #: share of the loss whose only positive is the same recording's other window
+    recording_weight: float = 0.0
+    seed: int = 0
+
+
+class TimbreNet(nn.Module):
+    """Pooled log-mel ``(B, bands, T)`` (dB) -> L2-normalised timbre vector ``(B, dim)``."""
+
+    def __init__(self, bands: int, *, channels: int = 32, dim: int = 128, hidden: int = 256,
+                 dropout: float = 0.3, level: tuple[float, float] = (-60.0, 20.0)) -> None:
+        super().__init__()
+        self.bands, self.dim = bands, dim
+        self.level: torch.Tensor
+        self.register_buffer("level", torch.tensor(level, dtype=torch.float32))
+
+        def block(c_in: int, c_out: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out),
+                                 nn.ReLU(), nn.MaxPool2d(2))
+
+        c = channels
+        self.convs = nn.Sequential(block(1, c // 2), block(c // 2, c), block(c, c),
+                                   block(c, 2 * c))
+        self.project = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(4 * c + 2 * bands, hidden), nn.ReLU(),
+            nn.Dropout(dropout), nn.Linear(hidden, dim))
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = (mel - self.level[0]) / self.level[1]
+        envelope = torch.cat([x.mean(dim=2), x.std(dim=2)], dim=1)
+        h = self.convs(x.unsqueeze(1)).mean(dim=2)  # (B, C, T')
+        texture = torch.cat([h.mean(dim=2), h.std(dim=2)], dim=1)
+        return F.normalize(self.project(torch.cat([texture, envelope], dim=1)), dim=1)
+
+
+def supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss: each row's positives are the other rows of its label."""
+    sims = z @ z.T / temperature
+    eye = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    sims = sims.masked_fill(eye, -1e9)
+    pos = (labels[:, None] == labels[None, :]) & ~eye
+    log_prob = sims.log_softmax(dim=1)
+    per_row = (log_prob * pos).sum(dim=1) / pos.sum(dim=1).clamp(min=1)
+    return -per_row[pos.any(dim=1)].mean()
+
+
+@dataclass
+class TimbreData:
+    """The real training recordings' pooled log-mel, by source."""
+
+    mels: list[np.ndarray]
+    sources: list[str]
+    songs: list[str]
+
+    @property
+    def by_source(self) -> dict[str, list[int]]:
+        """Recording indices per source."""
+        out: dict[str, list[int]] = {}
+        for i, s in enumerate(self.sources):
+            out.setdefault(s, []).append(i)
+        return out
+
+
+def timbre_data(store: FeatureStore, *, split: str = "train", min_frames: int = 1
+                ) -> TimbreData:
+    """The cache's original ``split`` songs without versions (real recordings, modules,
+    LMMS projects: every renditions' piece has several songs in its group)."""
+    entries = [e for e in original_entries(store) if e.split == split]
+    group_size: dict[str, int] = {}
+    for e in entries:
+        group_size[e.group] = group_size.get(e.group, 0) + 1
+    keep = [e for e in entries if group_size[e.group] == 1 and e.n_frames >= min_frames]
+    return TimbreData(mels=[dequantize_mel(store.get(e.song).mel) for e in keep],
+                      sources=[e.source for e in keep], songs=[e.song for e in keep])
+
+
+def train_timbre(data: TimbreData, recipe: TimbreRecipe, *, window: int,
+                 log: Callable[[str], None] = print) -> tuple[TimbreNet, dict[str, Any]]:
+    """Train a :class:`TimbreNet` on ``data`` (windows of ``window`` pooled frames);
+    returns the network (eval mode) and a record of the run."""
+    by_source = {s: ix for s, ix in data.by_source.items() if len(ix) >= 2}
+    if len(by_source) < 2:
+        raise TrainerError("training the timbre graph needs at least two sources with two "
+                           f"or more recordings each; the cache has {len(by_source)}")
+    rng = np.random.default_rng(recipe.seed)
+    torch.manual_seed(recipe.seed)
+    frames = np.concatenate([m.reshape(-1) for m in data.mels])
+    net = TimbreNet(data.mels[0].shape[0], channels=recipe.channels, dim=recipe.dim,
+                    hidden=recipe.hidden, dropout=recipe.dropout,
+                    level=(float(frames.mean()), float(frames.std() + 1e-6)))
+    opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.steps)
+    names = sorted(by_source)
+    n_sources = min(recipe.sources, len(names))
+    losses: list[float] = []
+    started = time.monotonic()
+    net.train()
+    for step in range(recipe.steps):
+        picked = rng.choice(len(names), n_sources, replace=False)
+        rows, source_labels, recording_labels = [], [], []
+        for s in picked:
+            members = by_source[names[s]]
+            for i in rng.choice(members, recipe.per_source,
+                                replace=len(members) < recipe.per_source):
+                for _ in range(2):
+                    rows.append(_window(data.mels[i], window, rng, recipe.gain_db))
+                    source_labels.append(int(s))
+                    recording_labels.append(int(i))
+        z = net(torch.from_numpy(np.stack(rows)))
+        loss = supcon(z, torch.tensor(source_labels), recipe.temperature)
+        if recipe.recording_weight > 0:
+            loss = ((1 - recipe.recording_weight) * loss + recipe.recording_weight
+                    * supcon(z, torch.tensor(recording_labels), recipe.temperature))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.item()))
+        if (step + 1) % 50 == 0 or step + 1 == recipe.steps:
+            log(f"[timbre] step {step + 1}/{recipe.steps} loss {np.mean(losses[-50:]):.3f}")
+    net.eval()
+    record = {"recipe": dataclasses.asdict(recipe), "window_frames": window,
+              "recordings": len(data.mels), "sources": len(data.by_source),
+              "sources_with_pairs": len(by_source), "final_loss": float(np.mean(losses[-50:])),
+              "seconds": round(time.monotonic() - started, 1)}
+    return net, record
+
+
+def _window(mel: np.ndarray, window: int, rng: np.random.Generator, gain_db: float
+            ) -> np.ndarray:
+    """A random ``window``-frame stretch (tiled when the song is shorter), gain-jittered."""
+    if mel.shape[1] < window:
+        mel = np.tile(mel, (1, -(-window // mel.shape[1])))
+    start = int(rng.integers(0, mel.shape[1] - window + 1))
+    out: np.ndarray = mel[:, start: start + window] + np.float32(rng.normal(0.0, gain_db))
+    return out.astype(np.float32)
+
+
+def export_timbre(net: TimbreNet, path: str | Path, *, window: int) -> dict[str, Any]:
+    """Write ``net`` as an ONNX graph (batch and frames dynamic) and check it against torch
+    on random segments; raises :class:`TrainerError` beyond :mod:`trainer.export`'s
+    thresholds. Returns the parity report."""
+    from trainer.export import OPSET, _export_message, _session
+    from trainer.trunk_export import compare
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bands = net.bands
+    gen = torch.Generator().manual_seed(0)
+    example = -60.0 + 20.0 * torch.randn(3, bands, window, generator=gen)
+    net.eval()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (example,), str(path), input_names=[TIMBRE_INPUT],
+                              output_names=[TIMBRE_OUTPUT], opset_version=OPSET,
+                              dynamic_axes={TIMBRE_INPUT: {0: "batch", 2: "frames"},
+                                            TIMBRE_OUTPUT: {0: "batch"}}, dynamo=False)
+    except Exception as exc:  # the exporter raises several unrelated types
+        raise TrainerError(_export_message(exc)) from exc
+    check = -60.0 + 20.0 * torch.randn(5, bands, window, generator=gen)
+    with torch.no_grad():
+        ref = [net(check).numpy()]
+    got = _session(path).run([TIMBRE_OUTPUT], {TIMBRE_INPUT: check.numpy()})
+    report = compare((TIMBRE_OUTPUT,), ref, got)
+    if not report["ok"]:
+        raise TrainerError(f"timbre ONNX output differs from torch beyond tolerance: {report}")
+    return report
+
+
+def attach_timbre(base: str | Path, out: str | Path, net: TimbreNet, *, window: int,
+                  stem: tuple[int, int], record: dict[str, Any], name: str | None = None
+                  ) -> ModelCard:
+    """A model folder ``out``: the model in ``base`` (its files copied) with ``net`` as
+    its timbre graph; the card records the timbre recipe and the export's parity."""
+    base, out = Path(base), Path(out)
+    source = load_card(base)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in {source.model_file, source.head.get("file", source.model_file)}:
+        if (base / f).resolve() != (out / f).resolve():
+            shutil.copy2(base / f, out / f)
+    parity = export_timbre(net, out / TIMBRE_FILE, window=window)
+    timbre = {"file": TIMBRE_FILE, "sha256": file_digest(out / TIMBRE_FILE),
+              "stem": [int(stem[0]), int(stem[1])],
+              "base": {"name": source.name, "sha256": source.sha256},
+              "training": record, "parity": parity}
+    card = dataclasses.replace(
+        source, name=name or f"{source.name}-timbre", timbre=timbre,
+        branch_dims={**source.branch_dims, "timbre": net.dim},
+        created=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat())
+    write_card(card, out)
+    return card
+
+
+def carry_timbre(source: str | Path, target: str | Path) -> bool:
+    """Give the model in ``target`` the timbre graph of the model in ``source`` (a model
+    trained on a library keeps the shipped "sounds alike" branch); only when both read
+    the same features. Returns whether it did."""
+    source, target = Path(source), Path(target)
+    try:
+        old = load_card(source)
+    except ModelError:
+        return False
+    new = load_card(target)
+    if not old.timbre or old.features != new.features:
+        return False
+    shutil.copy2(source / old.timbre["file"], target / old.timbre["file"])
+    write_card(dataclasses.replace(
+        new, timbre=dict(old.timbre),
+        branch_dims={**new.branch_dims, "timbre": old.branch_dims["timbre"]}), target)
+    return True
