@@ -62,6 +62,10 @@ def test_score_explains_itself_and_says_when_variety_reordered(make_main_window,
     tip = model.headerData(3, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
     assert "1 = the same sound" in tip and "Variety" in tip
     assert "1 = the same sound" in model.index(0, 3).data(Qt.ItemDataRole.ToolTipRole)
+    tips = {model.row(i).version_bonus > 0: model.index(i, 3).data(Qt.ItemDataRole.ToolTipRole)
+            for i in range(model.rowCount())}
+    assert "+0.25 because its music stands out" in tips[True]
+    assert "stands out" not in tips[False]
     assert not w.results.note.isVisible()
     w.controls.diversity.setValue(80)
     scores = [model.row(i).score for i in range(model.rowCount())]
