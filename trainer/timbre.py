@@ -42,6 +42,7 @@ from engine.model import ModelCard, load_card, write_card
 from engine.timbre import TIMBRE_INPUT, TIMBRE_OUTPUT
 from trainer.cache import FeatureStore, dequantize_mel, original_entries
 from trainer.errors import TrainerError
+from trainer.losses import SupConLoss
 
 TIMBRE_FILE = "timbre.onnx"
 
@@ -99,24 +100,12 @@ class TimbreNet(nn.Module):
         return F.normalize(self.project(torch.cat([texture, envelope], dim=1)), dim=1)
 
 
-def supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Supervised contrastive loss: each row's positives are the other rows of its label."""
-    sims = z @ z.T / temperature
-    eye = torch.eye(len(z), dtype=torch.bool, device=z.device)
-    sims = sims.masked_fill(eye, -1e9)
-    pos = (labels[:, None] == labels[None, :]) & ~eye
-    log_prob = sims.log_softmax(dim=1)
-    per_row = (log_prob * pos).sum(dim=1) / pos.sum(dim=1).clamp(min=1)
-    return -per_row[pos.any(dim=1)].mean()
-
-
 @dataclass
 class TimbreData:
     """The real training recordings' pooled log-mel, by source."""
 
     mels: list[np.ndarray]
     sources: list[str]
-    songs: list[str]
 
     @property
     def by_source(self) -> dict[str, list[int]]:
@@ -127,17 +116,16 @@ class TimbreData:
         return out
 
 
-def timbre_data(store: FeatureStore, *, split: str = "train", min_frames: int = 1
-                ) -> TimbreData:
+def timbre_data(store: FeatureStore, *, split: str = "train") -> TimbreData:
     """The cache's original ``split`` songs without versions (real recordings, modules,
     LMMS projects: every renditions' piece has several songs in its group)."""
     entries = [e for e in original_entries(store) if e.split == split]
     group_size: dict[str, int] = {}
     for e in entries:
         group_size[e.group] = group_size.get(e.group, 0) + 1
-    keep = [e for e in entries if group_size[e.group] == 1 and e.n_frames >= min_frames]
+    keep = [e for e in entries if group_size[e.group] == 1 and e.n_frames > 0]
     return TimbreData(mels=[dequantize_mel(store.get(e.song).mel) for e in keep],
-                      sources=[e.source for e in keep], songs=[e.song for e in keep])
+                      sources=[e.source for e in keep])
 
 
 def train_timbre(data: TimbreData, recipe: TimbreRecipe, *, window: int,
@@ -156,6 +144,7 @@ def train_timbre(data: TimbreData, recipe: TimbreRecipe, *, window: int,
                     level=(float(frames.mean()), float(frames.std() + 1e-6)))
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.steps)
+    supcon = SupConLoss(recipe.temperature)
     names = sorted(by_source)
     n_sources = min(recipe.sources, len(names))
     losses: list[float] = []
@@ -173,10 +162,10 @@ def train_timbre(data: TimbreData, recipe: TimbreRecipe, *, window: int,
                     source_labels.append(int(s))
                     recording_labels.append(int(i))
         z = net(torch.from_numpy(np.stack(rows)))
-        loss = supcon(z, torch.tensor(source_labels), recipe.temperature)
+        loss = supcon(z, torch.tensor(source_labels))
         if recipe.recording_weight > 0:
-            loss = ((1 - recipe.recording_weight) * loss + recipe.recording_weight
-                    * supcon(z, torch.tensor(recording_labels), recipe.temperature))
+            loss = ((1 - recipe.recording_weight) * loss
+                    + recipe.recording_weight * supcon(z, torch.tensor(recording_labels)))
         opt.zero_grad()
         loss.backward()
         opt.step()
