@@ -50,19 +50,6 @@ def average_precision(order: np.ndarray, relevant: np.ndarray) -> float:
     return float(np.mean(hits[rel] / (np.flatnonzero(rel) + 1)))
 
 
-def leave_one_out(vectors: np.ndarray, labels: np.ndarray, *, k: int = 10
-                  ) -> dict[str, float]:
-    """Each item queries all others by cosine: mAP, P@1 and P@k by label (see
-    :func:`neighbour_metrics`)."""
-    return neighbour_metrics(vectors @ vectors.T, labels, k=k)[0]
-
-
-def precision_by_label(vectors: np.ndarray, labels: np.ndarray, *, k: int = 10
-                       ) -> dict[str, float]:
-    """Leave-one-out P@k of the queries of each label."""
-    return neighbour_metrics(vectors @ vectors.T, labels, k=k)[1]
-
-
 def neighbour_metrics(sims: np.ndarray, labels: np.ndarray, *, k: int = 10
                       ) -> tuple[dict[str, float], dict[str, float]]:
     """Leave-one-out retrieval from a similarity matrix: summary and P@k per label.

@@ -314,11 +314,6 @@ class Embedder:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelError(f"onnxruntime cannot load {path}: {first_line}") from exc
 
-    @property
-    def separate_timbre(self) -> bool:
-        """Whether a timbre graph (:mod:`engine.timbre`) gives the ``timbre`` vectors."""
-        return bool(self.card.timbre)
-
     def timbre_vectors(self, pooled: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
         """The timbre graph on pooled segments (:func:`engine.timbre.pooled_mel`):
         L2-normalised rows ``(n, branch_dims["timbre"])``."""

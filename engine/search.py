@@ -10,7 +10,7 @@ same space.
 A *track* seed (a library track or a whole file) is matched track-to-track: every
 library track is scored in the weighted space, plus a *version bonus*
 (:func:`track_scores`): a track whose content similarity to the seed (fused and
-harmony) stands out from the rest of the library's by more than :data:`VERSION_Z`
+harmony) stands out from the seed's neighbourhood by more than :data:`VERSION_Z`
 standard deviations is another version of the seed (the same piece played otherwise)
 and is ranked before the tracks that only sound alike.
 
