@@ -7,8 +7,11 @@ Three tasks, one table, every system on the same decoded audio:
   recording (reverb, 150-5000 Hz, 15 dB SNR, 64 kbps MP3). Scored the way the engine's
   excerpt search compares segments: every segment of the excerpt against the segments the
   scan stores per track (``engine.analysis.SEGMENTS_PER_TRACK``, or ``--max-segments``), by
-  their fused vectors, best segment pair per track: R@1/5/20, MRR (the product's excerpt
-  search, with every segment and alignment, is measured by ``bench_excerpts``);
+  their fused vectors, best segment pair per track: R@1/5/20, MRR. With ``--search``,
+  also the product's excerpt search end to end for every model: a library of the part's
+  recordings scanned with the model (every segment, dense), each excerpt analysed and
+  searched by :class:`engine.library.Library` (segment search, alignment of the best):
+  R@1, MRR and the share of hits placed within 4 s of the excerpt's true start;
 * **versions across soundfonts**: each validation rendition of a music21 piece (a
   soundfont and instruments training never used, transposed, at another tempo) queries
   the other renditions by track vector: mAP, P@1;
@@ -34,7 +37,7 @@ validation part: point ``--teacher-dir`` at an empty folder to leave them out.
 tuned on: not training, not Optuna, not model selection), ``--part both`` the validation
 part and then, in its own table printed last, the test part.
 
-Run: ``python -m benchmarks.bench_quality --corpus data/corpus [--random]
+Run: ``python -m benchmarks.bench_quality --corpus data/corpus [--random] [--search]
 [--candidate DIR] [--max-pieces N] [--max-tracks N] [--part val|test|both]
 [--teacher-dir DIR]``
 """
@@ -45,6 +48,7 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +70,8 @@ from engine.windowed import selected_segments
 from trainer.degrade import phone_recording
 
 EXCERPT_S = 10.0
+#: results asked of the engine per excerpt (``--search``; MRR counts ranks up to it)
+SEARCH_K = 20
 BASELINE = "hand-crafted (MFCC+chroma+tempo)"
 MFCC = "MFCC statistics"
 WEIGHTS = SearchParams().weights
@@ -88,6 +94,10 @@ class SystemData:
     tracks: list[np.ndarray] = field(default_factory=list)   # per track: (d,)
     #: per track, each column's track vector (models: ranked as the engine ranks tracks)
     columns: list[dict[str, np.ndarray]] = field(default_factory=list)
+    #: per excerpt, the engine's search end to end (``--search``): the true track's rank
+    #: (None: not in the results) and, when ranked first, how far off its placement is
+    search: dict[str, list[tuple[int | None, float | None]]] = field(
+        default_factory=lambda: {k: [] for k in QUERY_KINDS})
 
 
 @dataclass
@@ -99,13 +109,63 @@ class Raw:
         default_factory=lambda: {k: [] for k in QUERY_KINDS})
 
 
-def excerpts(y: np.ndarray, sr: int, n: int, seed: int) -> list[np.ndarray]:
-    """``n`` excerpts of ``EXCERPT_S`` seconds at seeded random offsets."""
+def excerpts(y: np.ndarray, sr: int, n: int, seed: int) -> list[tuple[float, np.ndarray]]:
+    """``n`` excerpts of ``EXCERPT_S`` seconds at seeded random offsets: (start s, audio)."""
     rng = np.random.default_rng(seed)
     length = int(EXCERPT_S * sr)
     if y.size <= length:
-        return [y] * n
-    return [y[s: s + length] for s in rng.integers(0, y.size - length, size=n)]
+        return [(0.0, y)] * n
+    return [(int(s) / sr, y[s: s + length]) for s in rng.integers(0, y.size - length, size=n)]
+
+
+@dataclass
+class Searcher:
+    """A library of the benchmark's recordings scanned with one model, for ``--search``."""
+
+    library: Any
+    ids: dict[str, int]  # track's corpus path -> library track id
+
+    def rank(self, audio: np.ndarray, sr: int, path: str, start: float
+             ) -> tuple[int | None, float | None]:
+        """Search ``audio`` as the app searches a dropped excerpt: the rank of the track
+        ``path`` and, when first, the error of its placement (s)."""
+        results = self.library.search(self.library.analyze_seed((audio, sr)),
+                                      SearchParams(k=SEARCH_K))
+        ranked = [r.track.id for r in results]
+        tid = self.ids[path]
+        if tid not in ranked:
+            return None, None
+        rank = ranked.index(tid) + 1
+        return rank, (abs(results[0].match_offset - start) if rank == 1 else None)
+
+
+def open_searchers(tracks: list[dict], root: Path, models: dict[str, Path], folder: Path,
+                   *, workers: int) -> dict[str, Searcher]:
+    """Scan the recordings of ``tracks`` into one library per model (under ``folder``)."""
+    from engine.library import Library
+    from engine.records import track_id_for_path
+
+    music = folder / "music"
+    music.mkdir(parents=True, exist_ok=True)
+    links = {}
+    for i, track in enumerate(t for t in tracks if t["kind"] == "recording"):
+        link = music / f"{i:04d}{Path(track['path']).suffix}"
+        if not link.is_symlink():
+            link.symlink_to((root / track["path"]).resolve())
+        links[track["path"]] = link
+    out = {}
+    for n, (name, model) in enumerate(models.items()):
+        lib = Library.open(folder / f"library-{n}", model_dir=model)
+        started = time.perf_counter()
+        list(lib.scan([music], workers=workers))
+        ids = {path: track_id_for_path(lib.store, link) for path, link in links.items()}
+        missing = [p for p, t in ids.items() if t is None]
+        if missing:
+            raise SystemExit(f"--search: the scan with {name} left out {missing[:3]}")
+        print(f"[search] {name}: {lib.count()} recordings scanned in "
+              f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        out[name] = Searcher(lib, {p: int(t) for p, t in ids.items() if t is not None})
+    return out
 
 
 def model_vectors(emb: Embedder, segs: Segments
@@ -145,9 +205,11 @@ def teacher_rows(net: Any, y: np.ndarray, sr: int, max_patches: int | None
 
 def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
             config: FeatureConfig, n_excerpts: int, max_segments: int,
-            teachers: dict[str, Any] | None = None) -> tuple[dict[str, SystemData], Raw]:
-    """Decode every track once; embed its stored segments and, for recordings, excerpts."""
-    teachers = teachers or {}
+            teachers: dict[str, Any] | None = None,
+            searchers: dict[str, Searcher] | None = None) -> tuple[dict[str, SystemData], Raw]:
+    """Decode every track once; embed its stored segments and, for recordings, excerpts
+    (and search them in ``searchers``' libraries)."""
+    teachers, searchers = teachers or {}, searchers or {}
     data = {name: SystemData() for name in embedders}
     data.update({teacher_system(t, o): SystemData() for t in teachers for o in TEACHER_OUTPUTS})
     raw = Raw()
@@ -168,13 +230,16 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
                 if track["kind"] == "recording":
                     sd.db.append(rows)
         if track["kind"] == "recording":
-            for j, clip in enumerate(excerpts(y, config.sr, n_excerpts, seed=i)):
+            for j, (start, clip) in enumerate(excerpts(y, config.sr, n_excerpts, seed=i)):
                 noisy = phone_recording(clip, config.sr, seed=1000 * i + j)
                 for kind, audio in (("clean", clip), ("degraded", noisy)):
                     q = selected_segments(audio, config=config, max_segments=None)
                     raw.queries[kind].append(segment_statistics(q))
                     for name, emb in embedders.items():
                         data[name].queries[kind].append(model_vectors(emb, q)[0])
+                    for name, searcher in searchers.items():
+                        data[name].search[kind].append(
+                            searcher.rank(audio, config.sr, track["path"], start))
                     for t, net in teachers.items():
                         for output, rows in teacher_rows(net, audio, config.sr, None).items():
                             data[teacher_system(t, output)].queries[kind].append(rows)
@@ -252,10 +317,27 @@ def engine_track_sims(columns: list[dict[str, np.ndarray]]) -> np.ndarray:
     return out
 
 
+def search_metrics(sd: SystemData) -> dict[str, dict[str, float]]:
+    """R@1, MRR and placed-within-4 s of the engine's excerpt search (``--search``), per
+    condition; none without it."""
+    out = {}
+    for kind, rows in sd.search.items():
+        if not rows:
+            continue
+        ranks = [r for r, _ in rows]
+        errors = [e for r, e in rows if r == 1 and e is not None]
+        out[kind] = {"R@1": float(np.mean([r == 1 for r in ranks])),
+                     "MRR": float(np.mean([1 / r if r else 0.0 for r in ranks])),
+                     "placed within 4 s": float(np.mean([e <= 4.0 for e in errors]))
+                     if errors else 0.0, "queries": len(rows)}
+    return out
+
+
 def evaluate(data: dict[str, SystemData], tracks: list[dict], n_excerpts: int
              ) -> dict[str, dict]:
     """Every metric of every system."""
     return {name: {"excerpt": excerpt_metrics(sd, n_excerpts),
+                   "search": search_metrics(sd),
                    "versions": track_level(sd, tracks, kind="rendition", label="group"),
                    "same_source": track_level(sd, tracks, kind="recording", label="source",
                                               by_label=True)}
@@ -282,21 +364,27 @@ def report(results: dict[str, dict], *, tracks: list[dict], n_excerpts: int, sec
         f"({hours:.1f} h) from {len({t['source'] for t in recs})} held-out packages"
         + (f", and {len(rens)} renditions of {len({t['group'] for t in rens})} pieces "
            "(validation soundfont and instruments)" if rens else "")
-        + f". {n_excerpts} excerpts of {EXCERPT_S:.0f} s per "
-        f"recording against {max_segments} stored segments per track. "
+        + f". {n_excerpts} excerpts of {EXCERPT_S:.0f} s per recording; *search* "
+        "columns: the app's excerpt search end to end in a library of these recordings "
+        "(`--search`), the others: the excerpt's segments against "
+        f"{max_segments} stored segments per track by fused vectors. "
         f"{seconds / 60:.1f} min on {machine()}.",
         f"Command: `{command}`", "",
-        "| system | clean R@1 | clean MRR | degraded R@1 | degraded R@5 | degraded MRR | "
+        "| system | search: clean R@1 | search: degraded R@1 | search: degraded placed "
+        "within 4 s | clean R@1 | clean MRR | degraded R@1 | degraded R@5 | degraded MRR | "
         f"versions mAP | versions P@1 | same-package P@10 (ceiling {ceiling}) | "
         "same-package mAP |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         c, d = r["excerpt"].get("clean", {}), r["excerpt"].get("degraded", {})
+        sc, sd = r.get("search", {}).get("clean", {}), r.get("search", {}).get("degraded", {})
         v, s = r["versions"], r["same_source"]
-        lines.append(f"| {name} | {_fmt(c, 'R@1')} | {_fmt(c, 'MRR')} | {_fmt(d, 'R@1')} | "
-                     f"{_fmt(d, 'R@5')} | {_fmt(d, 'MRR')} | {_fmt(v, 'mAP')} | "
-                     f"{_fmt(v, 'P@1')} | {_fmt(s, 'P@10')} | {_fmt(s, 'mAP')} |")
+        lines.append(f"| {name} | {_fmt(sc, 'R@1')} | {_fmt(sd, 'R@1')} | "
+                     f"{_fmt(sd, 'placed within 4 s')} | {_fmt(c, 'R@1')} | {_fmt(c, 'MRR')} | "
+                     f"{_fmt(d, 'R@1')} | {_fmt(d, 'R@5')} | {_fmt(d, 'MRR')} | "
+                     f"{_fmt(v, 'mAP')} | {_fmt(v, 'P@1')} | {_fmt(s, 'P@10')} | "
+                     f"{_fmt(s, 'mAP')} |")
     lines += ["", *notes] if notes else []
     if same:
         labels = list(same["by label"])
@@ -364,6 +452,10 @@ def main(argv: list[str] | None = None) -> int:
                              "(the test table last)")
     parser.add_argument("--excerpts", type=int, default=2,
                         help="excerpts per recording (0: skip the excerpt task)")
+    parser.add_argument("--search", action="store_true",
+                        help="also search every excerpt end to end as the app does, in a "
+                             "library of the part's recordings scanned with each model")
+    parser.add_argument("--workers", type=int, default=2, help="scan processes (--search)")
     parser.add_argument("--max-segments", type=int, default=SEGMENTS_PER_TRACK,
                         help=f"stored segments per track (default: the scan's, "
                              f"{SEGMENTS_PER_TRACK})")
@@ -380,14 +472,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="store the model's figures in its card.json (metrics.bench_quality)")
     args = parser.parse_args(argv)
     manifest = json.loads((args.corpus / "manifest.json").read_text(encoding="utf-8"))
-    embedders = {"model": Embedder(args.model or default_model_dir(), threads=0)}
+    models = {"model": args.model or default_model_dir()}
     if args.candidate is not None:
-        embedders["candidate"] = Embedder(args.candidate, threads=0)
+        models["candidate"] = args.candidate
     for spec in args.system:
         name, _, folder = spec.partition("=")
-        embedders[name] = Embedder(Path(folder), threads=0)
+        models[name] = Path(folder)
     if args.random:
-        embedders["random weights"] = Embedder(random_model(Path("benchmarks/_cache")), threads=0)
+        models["random weights"] = random_model(Path("benchmarks/_cache"))
+    embedders = {name: Embedder(folder, threads=0) for name, folder in models.items()}
     configs = {e.config for e in embedders.values()}
     if len(configs) != 1:
         raise SystemExit("all compared models must share one feature configuration")
@@ -405,9 +498,15 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"the corpus manifest has no {part} tracks; rebuild it with "
                              "`python -m trainer.corpus build`")
         started = time.perf_counter()
-        data, raw = collect(tracks, args.corpus, embedders, config=config,
-                            n_excerpts=args.excerpts, max_segments=args.max_segments,
-                            teachers=teachers)
+        with tempfile.TemporaryDirectory(prefix="bench-quality-") as scratch:
+            searchers = (open_searchers(tracks, args.corpus, models, Path(scratch),
+                                        workers=args.workers)
+                         if args.search and args.excerpts else {})
+            data, raw = collect(tracks, args.corpus, embedders, config=config,
+                                n_excerpts=args.excerpts, max_segments=args.max_segments,
+                                teachers=teachers, searchers=searchers)
+            for searcher in searchers.values():
+                searcher.library.close()
         data.update(statistics_systems(raw, tracks))
         results = evaluate(data, tracks, args.excerpts)
         seconds = time.perf_counter() - started

@@ -328,9 +328,11 @@ def _search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
         cands = retriever.score(query, ids, params, bonus)
     keep = np.argsort(-cands.scores, kind="stable")[: max(3 * params.k, 50)]
     cands = _subset(cands, keep)
-    picks = MMR(params.diversity).rerank(cands.scores, cands.vectors, params.k)
+    # an excerpt's true track may rank below k by embedding: align more, then cut
+    k = max(params.k, excerpts.PRINT_TOP) if seed.excerpt else params.k
+    picks = MMR(params.diversity).rerank(cands.scores, cands.vectors, k)
     results = describe(seed, _subset(cands, picks), catalog=catalog, store=store, bonus=bonus)
-    return locate_excerpt(seed, results, retriever) if seed.excerpt else results
+    return locate_excerpt(seed, results, retriever)[: params.k] if seed.excerpt else results
 
 
 def locate_excerpt(seed: Seed, results: list[SearchResult],
@@ -338,9 +340,10 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
     """Excerpt results with where the excerpt starts in each track.
 
     The best ones are placed by frame alignment (over their stored alignment prints,
-    :func:`excerpts.align_by_prints`, else by decoding, :func:`excerpts.refine_top`)
-    and put in order of alignment confidence (the excerpt's frames matching a track's
-    frames is stronger evidence than similar embeddings).
+    :func:`excerpts.align_by_prints`, else by decoding, :func:`excerpts.refine_top`);
+    those that align at :data:`excerpts.MATCH_CONFIDENCE` or more come first, in order
+    of confidence (the excerpt's frames matching a track's frames is stronger evidence
+    than similar embeddings), the others keep their order.
     """
     if not results or seed.config is None:
         return results
@@ -348,7 +351,8 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
     placed = retriever.placements(seed, np.array(ids, np.int64))
     refined: list[Located | None] = []
     if seed.frames is not None:
-        by_print = excerpts.align_by_prints(retriever.store, ids, seed.frames,
+        n = excerpts.print_count([float(r.track.duration or 0.0) for r in results])
+        by_print = excerpts.align_by_prints(retriever.store, ids[:n], seed.frames,
                                             config=seed.config)
         refined = by_print if by_print is not None else excerpts.refine_top(
             [r.track.path for r in results], [float(r.track.duration or 0.0) for r in results],
@@ -363,8 +367,10 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
                               else (where.offset, 0.0))
         out.append(dataclasses.replace(result, seed_offset=0.0, match_offset=offset,
                                        match_confidence=confidence))
-    top = sorted(out[: len(refined)], key=lambda r: -r.match_confidence)
-    return top + out[len(refined):]
+    lead = sorted((r for r in out[: len(refined)]
+                   if r.match_confidence >= excerpts.MATCH_CONFIDENCE),
+                  key=lambda r: -r.match_confidence)
+    return lead + [r for r in out if r not in lead]
 
 
 def describe(seed: Seed, cands: Candidates, *, catalog: Catalog, store: Store,

@@ -116,7 +116,8 @@ def _trunk(args: argparse.Namespace) -> int:
 def _timbre(args: argparse.Namespace) -> int:
     from trainer.commands import timbre
 
-    changes = {k: getattr(args, k) for k in ("steps", "seed", "recording_weight")
+    changes = {k: getattr(args, k) for k in ("steps", "seed", "recording_weight",
+                                              "distill_weight", "distill_targets")
                if getattr(args, k) is not None}
     return timbre(_config(args), args.cache_dir, base=args.base, out=args.out,
                   recipe_changes=changes, name=args.name)
@@ -212,6 +213,10 @@ def _add_timbre(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--recording_weight", type=float, default=None,
                    help="share of the loss with only the same recording as positive")
+    p.add_argument("--distill_weight", type=float, default=None,
+                   help="weight of distillation from a teacher's track vectors (0: off)")
+    p.add_argument("--distill_targets", default=None,
+                   help="teacher targets .npz (`make teacher`; docs/teacher.md)")
     p.add_argument("--name", default=None, help="model name (default: <base name>-timbre)")
 
 

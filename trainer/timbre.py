@@ -42,7 +42,7 @@ from engine.model import ModelCard, load_card, write_card
 from engine.timbre import TIMBRE_INPUT, TIMBRE_OUTPUT
 from trainer.cache import FeatureStore, dequantize_mel, original_entries
 from trainer.errors import TrainerError
-from trainer.losses import SupConLoss
+from trainer.losses import SupConLoss, relational_distillation
 
 TIMBRE_FILE = "timbre.onnx"
 
@@ -68,7 +68,17 @@ class TimbreRecipe:
     gain_db: float = 3.0
     #: share of the loss whose only positive is the same recording's other window
     recording_weight: float = 0.0
+    #: weight of relational distillation from a pretrained tagger's track vectors
+    #: (:mod:`trainer.teacher`; 0: off), read from ``distill_targets``
+    distill_weight: float = 0.0
+    distill_targets: str | None = None
+    distill_output: str = "embedding"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.distill_weight < 0 or (self.distill_weight > 0 and not self.distill_targets):
+            raise TrainerError("distill_weight must be >= 0, and needs distill_targets "
+                               "(a teacher targets .npz)")
 
 
 class TimbreNet(nn.Module):
@@ -106,6 +116,7 @@ class TimbreData:
 
     mels: list[np.ndarray]
     sources: list[str]
+    songs: list[str]
 
     @property
     def by_source(self) -> dict[str, list[int]]:
@@ -125,7 +136,24 @@ def timbre_data(store: FeatureStore, *, split: str = "train") -> TimbreData:
         group_size[e.group] = group_size.get(e.group, 0) + 1
     keep = [e for e in entries if group_size[e.group] == 1 and e.n_frames > 0]
     return TimbreData(mels=[dequantize_mel(store.get(e.song).mel) for e in keep],
-                      sources=[e.source for e in keep])
+                      sources=[e.source for e in keep], songs=[e.song for e in keep])
+
+
+def teacher_vectors(data: TimbreData, path: str, output: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each recording's teacher vector ``(n, D)`` (the mean of its patches' centred rows,
+    :class:`~trainer.teacher.targets.TeacherTargets`) and whether it has one ``(n,)``."""
+    from trainer.teacher.targets import TeacherTargets
+
+    targets = TeacherTargets.load(path, output)
+    out = np.zeros((len(data.songs), targets.dim), np.float32)
+    found = np.zeros(len(data.songs), bool)
+    for i, song in enumerate(data.songs):
+        hit = targets.rows.get(song)
+        if hit is not None:
+            out[i], found[i] = hit[1].mean(axis=0), True
+    if not found.any():
+        raise TrainerError(f"the teacher targets {path} hold none of the training recordings")
+    return out, found
 
 
 def train_timbre(data: TimbreData, recipe: TimbreRecipe, *, window: int,
@@ -145,6 +173,8 @@ def train_timbre(data: TimbreData, recipe: TimbreRecipe, *, window: int,
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.steps)
     supcon = SupConLoss(recipe.temperature)
+    teacher = (teacher_vectors(data, recipe.distill_targets, recipe.distill_output)
+               if recipe.distill_weight > 0 and recipe.distill_targets else None)
     names = sorted(by_source)
     n_sources = min(recipe.sources, len(names))
     losses: list[float] = []
@@ -153,6 +183,7 @@ def train_timbre(data: TimbreData, recipe: TimbreRecipe, *, window: int,
     for step in range(recipe.steps):
         picked = rng.choice(len(names), n_sources, replace=False)
         rows, source_labels, recording_labels = [], [], []
+        recordings: list[int] = []
         for s in picked:
             members = by_source[names[s]]
             for i in rng.choice(members, recipe.per_source,
@@ -161,11 +192,16 @@ def train_timbre(data: TimbreData, recipe: TimbreRecipe, *, window: int,
                     rows.append(_window(data.mels[i], window, rng, recipe.gain_db))
                     source_labels.append(int(s))
                     recording_labels.append(int(i))
+                    recordings.append(int(i))
         z = net(torch.from_numpy(np.stack(rows)))
         loss = supcon(z, torch.tensor(source_labels))
         if recipe.recording_weight > 0:
             loss = ((1 - recipe.recording_weight) * loss
                     + recipe.recording_weight * supcon(z, torch.tensor(recording_labels)))
+        if teacher is not None:
+            loss = loss + recipe.distill_weight * relational_distillation(
+                z, torch.from_numpy(teacher[0][recordings]),
+                torch.from_numpy(teacher[1][recordings]))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -176,6 +212,7 @@ def train_timbre(data: TimbreData, recipe: TimbreRecipe, *, window: int,
     net.eval()
     record = {"recipe": dataclasses.asdict(recipe), "window_frames": window,
               "recordings": len(data.mels), "sources": len(data.by_source),
+              "teacher_recordings": 0 if teacher is None else int(teacher[1].sum()),
               "sources_with_pairs": len(by_source), "final_loss": float(np.mean(losses[-50:])),
               "seconds": round(time.monotonic() - started, 1)}
     return net, record

@@ -93,8 +93,8 @@ def test_benchmark_runs_end_to_end(tmp_path):
     out = tmp_path / "q.json"
     assert main(["--corpus", str(corpus), "--model", str(model), "--system",
                  f"other={build_model(tmp_path / 'other', seed=5)}", "--excerpts", "1",
-                 "--json", str(out), "--no-write", "--record-card",
-                 "--teacher-dir", str(teachers)]) == 0
+                 "--json", str(out), "--no-write", "--record-card", "--search",
+                 "--workers", "1", "--teacher-dir", str(teachers)]) == 0
     results = json.loads(out.read_text())
     assert set(results) == {"model", "other", "MFCC statistics",
                             "hand-crafted (MFCC+chroma+tempo)", "MusiCNN MSD penultimate",
@@ -106,6 +106,11 @@ def test_benchmark_runs_end_to_end(tmp_path):
         assert r["same_source"]["P@10 ceiling"] == pytest.approx(1 / 3)
         assert set(r["same_source"]["by label"]) == {"pkg0", "pkg1"}
         assert r["versions"]["queries"] == 4 and 0.0 < r["versions"]["mAP"] <= 1.0
+    for name in ("model", "other"):  # the app's search, end to end, in each model's library
+        search = results[name]["search"]
+        assert search["clean"]["queries"] == search["degraded"]["queries"] == 4
+        assert search["clean"]["R@1"] == 1.0 and search["clean"]["placed within 4 s"] == 1.0
+    assert "search" not in results["MFCC statistics"] or not results["MFCC statistics"]["search"]
     clean = results["model"]["excerpt"]["clean"]
     card = json.loads((model / "card.json").read_text())["metrics"]["bench_quality"]
     assert card["tracks"] == 8 and card["excerpt"]["clean"] == clean

@@ -55,3 +55,40 @@ def test_excerpt_is_located_within_two_seconds(library, rng, start, degraded):
     assert abs(top.match_offset - start) <= 2.0, top.match_offset
     assert top.seed_offset == 0.0
     assert 0.0 < top.match_confidence <= 1.0
+
+
+@pytest.mark.slow
+def test_alignment_finds_the_track_the_embedding_ranks_low(library, monkeypatch):
+    """The seed's vectors point at another track (as a phone recording's sometimes do);
+    aligning the candidates' prints still puts the track that holds the excerpt first,
+    when it is among the tracks aligned; the others keep the embedding's order."""
+    import dataclasses
+
+    from engine import excerpts
+
+    start = 130.0
+    true = library.analyze_seed((five_minutes()[int(start * SR): int((start + 10) * SR)], SR))
+    decoy = library.analyze_seed((song(301, 40.0, sr=SR)[5 * SR: 15 * SR], SR))
+    seed = dataclasses.replace(true, segments=decoy.segments, starts=decoy.starts,
+                               track=decoy.track)
+    monkeypatch.setattr(excerpts, "PRINT_MIN", 1)
+    monkeypatch.setattr(excerpts, "PRINT_TOP", 1)
+    assert library.search(seed, SearchParams(k=3))[0].track.path.name == "other1.flac"
+    monkeypatch.setattr(excerpts, "PRINT_TOP", 4)
+    (best,) = library.search(seed, SearchParams(k=1))  # aligned beyond the k asked for
+    assert best.track.path.name == "long.flac" and abs(best.match_offset - start) <= 2.0
+    results = library.search(seed, SearchParams(k=3))
+    assert len(results) == 3 and results[0].track.path.name == "long.flac"
+    others = [r for r in results if r.match_confidence < excerpts.MATCH_CONFIDENCE]
+    assert [r.score for r in others] == sorted((r.score for r in others), reverse=True)
+
+
+def test_how_many_results_are_aligned_over_their_prints():
+    from engine.excerpts import PRINT_MIN, PRINT_SECONDS, PRINT_TOP, print_count
+
+    assert print_count([]) == 0
+    assert print_count([200.0] * 3) == 3
+    assert print_count([240.0] * 100) == PRINT_TOP  # 50 x 4 minutes fit the budget
+    hours = [3600.0] * 20  # DJ mixes: the budget stops it, but never below PRINT_MIN
+    assert print_count(hours) == PRINT_MIN
+    assert print_count([600.0] * 40) == min(PRINT_TOP, int(PRINT_SECONDS // 600))

@@ -39,7 +39,7 @@ def _recordings(n_sources: int, per_source: int, seed: int) -> TimbreData:
             notes = rng.normal(0, 6, size=(BANDS, FRAMES * 2))
             mels.append((-50 + palettes[s][:, None] + own + notes).astype(np.float32))
             sources.append(f"package-{s}")
-    return TimbreData(mels=mels, sources=sources)
+    return TimbreData(mels=mels, sources=sources, songs=[f"s{i}" for i in range(len(mels))])
 
 
 def _same_source_at_1(net: TimbreNet, data: TimbreData) -> float:
@@ -133,3 +133,57 @@ def test_a_library_model_keeps_the_current_models_timbre_graph(tmp_path: Path):
     mine, theirs = Embedder(trained).embed(segs), Embedder(current).embed(segs)
     np.testing.assert_allclose(mine.branches["timbre"], theirs.branches["timbre"], atol=1e-6)
     assert not np.allclose(mine.fused, theirs.fused)
+
+
+def _teacher_file(path: Path, songs: list[str], vectors: np.ndarray) -> Path:
+    """A teacher targets file (:func:`trainer.teacher.targets.compute_targets`' layout), one
+    patch a song."""
+    np.savez(path, songs=np.array(songs), paths=np.array(songs),
+             offsets=np.arange(len(songs) + 1), embedding=vectors.astype(np.float16),
+             tags=vectors[:, :2].astype(np.float16), starts=np.zeros(len(songs), np.float32),
+             patch_seconds=np.float32(3.0), model=np.array("MSD"))
+    return path
+
+
+def _cross_source_gap(net: TimbreNet, data: TimbreData, hidden: np.ndarray) -> float:
+    """Mean similarity of recordings of different sources with the same hidden attribute,
+    minus that with a different one."""
+    with torch.no_grad():
+        z = net(torch.from_numpy(np.stack([m[:, :FRAMES] for m in data.mels]))).numpy()
+    sims, sources = z @ z.T, np.array(data.sources)
+    other = sources[:, None] != sources[None, :]
+    same = hidden[:, None] == hidden[None, :]
+    return float(sims[other & same].mean() - sims[other & ~same].mean())
+
+
+def test_distillation_teaches_what_the_teacher_hears(tmp_path: Path):
+    """Recordings carry a hidden brightness independent of their source; only the teacher
+    knows it. Distilling from it brings recordings of equal brightness closer across
+    sources; the sources alone do not."""
+    data = _recordings(6, 6, seed=0)
+    rng = np.random.default_rng(3)
+    hidden = rng.integers(0, 2, len(data.mels))
+    tilt = np.linspace(-6, 6, BANDS)[:, None]
+    data.mels = [m + (tilt if h else -tilt).astype(np.float32)
+                 for m, h in zip(data.mels, hidden, strict=True)]
+    teacher = np.eye(2)[hidden] + rng.normal(0, 0.05, (len(hidden), 2))
+    path = _teacher_file(tmp_path / "teacher.npz", data.songs, np.hstack([teacher] * 4))
+    common = dict(steps=120, sources=4, per_source=3, channels=8, dim=16, hidden=32,
+                  dropout=0.0, lr=3e-3, gain_db=10.0)
+    plain, _ = train_timbre(data, TimbreRecipe(**common), window=FRAMES, log=lambda _: None)
+    taught, record = train_timbre(
+        data, TimbreRecipe(**common, distill_weight=20.0, distill_targets=str(path)),
+        window=FRAMES, log=lambda _: None)
+    assert record["teacher_recordings"] == len(data.mels)
+    before, after = _cross_source_gap(plain, data, hidden), _cross_source_gap(taught, data, hidden)
+    assert after >= before + 0.2, (before, after)
+
+
+def test_distillation_needs_targets_that_name_the_recordings(tmp_path: Path):
+    data = _recordings(3, 3, seed=0)
+    with pytest.raises(Exception, match="needs distill_targets"):
+        TimbreRecipe(distill_weight=1.0)
+    path = _teacher_file(tmp_path / "t.npz", ["elsewhere"], np.ones((1, 8)))
+    with pytest.raises(Exception, match="none of the training recordings"):
+        train_timbre(data, TimbreRecipe(steps=1, distill_weight=1.0, distill_targets=str(path)),
+                     window=FRAMES, log=lambda _: None)
