@@ -64,6 +64,21 @@ class ModelCard:
     timbre: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def fingerprint(self) -> str:
+        """Identity of the vector space: the ONNX files' sha256 and the card's feature
+        configuration, dimensions and pooling (a card edit with the same ONNX file changes
+        what the vectors mean, so it changes the fingerprint too)."""
+        identity: dict[str, Any] = {
+            "sha256": self.sha256, "features": self.features.to_dict(),
+            "embed_dim": self.embed_dim, "branch_dims": self.branch_dims}
+        if self.layout == "trunk":
+            identity.update(head=self.head["sha256"], pool=self.pool)
+        if self.timbre:
+            identity.update(timbre=self.timbre["sha256"], timbre_stem=self.timbre_stem)
+        text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    @property
     def timbre_stem(self) -> tuple[int, int] | None:
         """The timbre graph's pooling ``(freq, time)``, ``None`` without a timbre graph."""
         if not self.timbre:
@@ -187,6 +202,15 @@ def default_model_dir() -> Path:
     return resource_path("models", "default")
 
 
+def shipped_model_dirs() -> list[Path]:
+    """Folders of every model shipped with Resonance: the default first, then the
+    alternatives (``resources/models/*`` with a card), by name."""
+    default = default_model_dir()
+    others = sorted(p for p in default.parent.iterdir()
+                    if p != default and (p / CARD_FILE).is_file())
+    return [default, *others]
+
+
 @dataclass(frozen=True)
 class Embeddings:
     """Embeddings of a batch of segments.
@@ -238,18 +262,8 @@ class Embedder:
 
     @property
     def fingerprint(self) -> str:
-        """Identity of the vector space: the ONNX files' sha256 and the card's feature
-        configuration, dimensions and pooling (a card edit with the same ONNX file changes
-        what the vectors mean, so it changes the fingerprint too)."""
-        identity: dict[str, Any] = {
-            "sha256": self.card.sha256, "features": self.card.features.to_dict(),
-            "embed_dim": self.card.embed_dim, "branch_dims": self.card.branch_dims}
-        if self.card.layout == "trunk":
-            identity.update(head=self.card.head["sha256"], pool=self.card.pool)
-        if self.card.timbre:
-            identity.update(timbre=self.card.timbre["sha256"], timbre_stem=self.card.timbre_stem)
-        text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        """Identity of the vector space (:attr:`ModelCard.fingerprint`)."""
+        return self.card.fingerprint
 
     def check(self) -> None:
         """Load the ONNX graph(s) and check them against the card, before anything is

@@ -21,7 +21,7 @@ from engine.config import FeatureConfig
 from engine.features import Segments, extract_features, segment_features, segment_starts
 from engine.locate import PrintBuilder
 from engine.model import BRANCH_NAMES, Embedder
-from engine.timbre import pooled_segments
+from engine.timbre import PooledStream
 from engine.windowed import context_frames
 
 #: Segments whose features are computed in one piece (64 segments at a 4 s hop cover
@@ -40,16 +40,16 @@ class DenseEmbeddings:
     n_samples : samples of audio read, at the model rate
     align_print : np.ndarray [shape=(bands, m), dtype=uint8], the track's alignment
         print (:class:`engine.locate.PrintBuilder`)
-    pooled : np.ndarray [shape=(n, bands, frames), dtype=float16] or None, every
-        segment's pooled mel when the model has a timbre graph (whose ``timbre`` vectors
-        are then not in ``vectors``: :func:`kept_vectors` adds them for the kept segments)
+    pooled : every segment's pooled mel when the model has a timbre graph (whose
+        ``timbre`` vectors are then not in ``vectors``: :func:`kept_vectors` adds them
+        for the kept segments), else None
     """
 
     starts: np.ndarray
     vectors: dict[str, np.ndarray]
     n_samples: int
     align_print: np.ndarray
-    pooled: np.ndarray | None = None
+    pooled: PooledStream | None = None
 
 
 def kept_vectors(dense: DenseEmbeddings, keep: np.ndarray, embedder: Embedder
@@ -58,7 +58,7 @@ def kept_vectors(dense: DenseEmbeddings, keep: np.ndarray, embedder: Embedder
     them when the model has one."""
     out = {k: v[keep] for k, v in dense.vectors.items()}
     if dense.pooled is not None:
-        out["timbre"] = embedder.timbre_vectors(dense.pooled[keep])
+        out["timbre"] = embedder.timbre_vectors(dense.pooled.cut(keep))
     return {k: out[k] for k in ("fused", *BRANCH_NAMES) if k in out}
 
 
@@ -92,7 +92,8 @@ class _Buffer:
 
 def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
                     chunk_segments: int = CHUNK_SEGMENTS,
-                    prints: PrintBuilder | None = None) -> Iterator[Segments]:
+                    prints: PrintBuilder | None = None,
+                    pooled: PooledStream | None = None) -> Iterator[Segments]:
     """Model segments of a whole signal, every segment hop, in order, a chunk at a time.
 
     Parameters
@@ -101,6 +102,7 @@ def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
     config : the model's feature configuration
     chunk_segments : segments per yielded batch (all but the last)
     prints : also given every piece's log-mel frames (the track's alignment print)
+    pooled : also given them, for a timbre graph
 
     Yields
     ------
@@ -120,7 +122,7 @@ def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
             if stop * hop > buf.end:
                 break
             starts = np.arange(next_start, last + 1, seg_hop, dtype=np.int64)
-            yield _piece(buf, starts, config, stop=stop, prints=prints)
+            yield _piece(buf, starts, config, stop=stop, prints=prints, pooled=pooled)
             next_start = last + seg_hop
             buf.drop_before(_piece_start(next_start, context, align) * hop)
     if buf.end == 0:
@@ -129,7 +131,7 @@ def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
     starts = segment_starts(total, length=length, hop=seg_hop)
     starts = starts[starts >= next_start]
     if starts.size:
-        yield _piece(buf, starts, config, stop=None, prints=prints)
+        yield _piece(buf, starts, config, stop=None, prints=prints, pooled=pooled)
 
 
 def _piece_start(start: int, context: int, align: int) -> int:
@@ -138,7 +140,8 @@ def _piece_start(start: int, context: int, align: int) -> int:
 
 
 def _piece(buf: _Buffer, starts: np.ndarray, config: FeatureConfig, *,
-           stop: int | None, prints: PrintBuilder | None) -> Segments:
+           stop: int | None, prints: PrintBuilder | None,
+           pooled: PooledStream | None = None) -> Segments:
     hop = config.hop_length
     first = _piece_start(int(starts[0]), context_frames(config), config.tempo.stride)
     y = buf.take(first * hop, None if stop is None else stop * hop)
@@ -146,6 +149,8 @@ def _piece(buf: _Buffer, starts: np.ndarray, config: FeatureConfig, *,
     if prints is not None:
         prints.add(first, features.mel[prints.bands], last=stop is None)
     segs = segment_features(features, config=config, starts=starts - first)
+    if pooled is not None:
+        pooled.add(features.mel, starts - first, segs)
     return Segments(mel=segs.mel, chroma=segs.chroma, tempo=segs.tempo,
                     starts=(starts * hop / config.sr).astype(np.float32))
 
@@ -165,20 +170,18 @@ def embed_stream(blocks: Iterable[np.ndarray], embedder: Embedder, *,
     vectors: dict[str, list[np.ndarray]] = {k: [] for k in ("fused", *BRANCH_NAMES)}
     prints = PrintBuilder(embedder.config)
     stem = embedder.card.timbre_stem  # a timbre graph runs later, on the kept segments
-    pooled: list[np.ndarray] = []
+    pooled = PooledStream(embedder.config, stem) if stem is not None else None
     for segs in stream_segments(counted(), config=embedder.config,
-                                chunk_segments=chunk_segments, prints=prints):
+                                chunk_segments=chunk_segments, prints=prints, pooled=pooled):
         emb = embedder.embed(segs, timbre=stem is None)
         starts.append(segs.starts)
         vectors["fused"].append(emb.fused)
         for b in BRANCH_NAMES:
             if b in emb.branches:
                 vectors[b].append(emb.branches[b])
-        if stem is not None:
-            pooled.append(pooled_segments(segs, embedder.config, stem))
     if not starts:
         return DenseEmbeddings(np.zeros(0, np.float32), {}, n_samples, prints.codes())
     return DenseEmbeddings(starts=np.concatenate(starts),
                            vectors={k: np.concatenate(v) for k, v in vectors.items() if v},
                            n_samples=n_samples, align_print=prints.codes(),
-                           pooled=np.concatenate(pooled) if pooled else None)
+                           pooled=pooled)

@@ -29,8 +29,9 @@ def pool_frames(frames: np.ndarray, freq: int, time: int) -> np.ndarray:
     whole blocks), as the models' stem pools; float32."""
     f, t = frames.shape[-2] // freq, frames.shape[-1] // time
     lead = frames.shape[:-2]
-    x = frames[..., : f * freq, : t * time].reshape(*lead, f, freq, t, time)
-    pooled: np.ndarray = x.mean(axis=(-3, -1), dtype=np.float32)
+    x = np.asarray(frames[..., : f * freq, : t * time], np.float32).reshape(
+        *lead, f, freq, t, time)
+    pooled: np.ndarray = np.einsum("...abcd->...ac", x) * np.float32(1.0 / (freq * time))
     return pooled
 
 
@@ -54,3 +55,35 @@ def pooled_segments(segments: Segments, config: FeatureConfig,
                              *stem)
         parts.append(np.stack([joined[:, i * step: i * step + width] for i in range(b - a)]))
     return np.concatenate(parts).astype(np.float16)
+
+
+class PooledStream:
+    """A streamed track's segments as the timbre graph reads them, kept as each piece's
+    pooled frames (consecutive segments overlap 4.5 times: their frames are pooled once)
+    and cut only for the segments asked for (a scan's 8 kept ones)."""
+
+    def __init__(self, config: FeatureConfig, stem: tuple[int, int]) -> None:
+        self.stem, self.length = stem, config.segment_frames
+        self.spans: list[np.ndarray] = []  # float16 (bands, columns)
+        self.where: list[tuple[int, int]] = []  # per segment: (span, first column)
+
+    def add(self, mel: np.ndarray, offsets: np.ndarray, segments: Segments) -> None:
+        """One piece: its log-mel frames ``(n_mels, T)``, its segments' start frames in
+        them, and the segments cut (used alone where their frames are not a plain slice
+        of whole stem blocks: a short track tiled, a last segment padded)."""
+        t = self.stem[1]
+        lo, hi = int(offsets[0]), int(offsets[-1]) + self.length
+        if hi <= mel.shape[1] and self.length % t == 0 and not np.any((offsets - lo) % t):
+            self.where += [(len(self.spans), int(o - lo) // t) for o in offsets]
+            self.spans.append(pooled_mel(mel[None, :, lo:hi], self.stem)[0])
+            return
+        for one in pooled_mel(segments.mel, self.stem):
+            self.where.append((len(self.spans), 0))
+            self.spans.append(one)
+
+    def cut(self, keep: np.ndarray) -> np.ndarray:
+        """Pooled mel ``(len(keep), bands, frames)`` float16 of the segments ``keep``."""
+        width = self.length // self.stem[1]
+        rows = [self.spans[s][:, c: c + width] for s, c in (self.where[int(i)] for i in keep)]
+        bands = self.spans[0].shape[0] if self.spans else 0
+        return np.stack(rows) if rows else np.zeros((0, bands, width), np.float16)

@@ -6,7 +6,7 @@ Plain functions over the engine's ``ModelCard`` (no Qt), so the texts are testab
 from __future__ import annotations
 
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.model import ModelCard
@@ -58,8 +58,16 @@ def _licence(meta: metadata.PackageMetadata) -> str:
     return ", ".join(classifiers) or (text.splitlines()[0][:60] if text else "see its files")
 
 
+#: Figures of the development benchmark (``metrics.bench_quality``: unseen soundtracks
+#: and versions, benchmarks/bench_quality.py), as (path in it, label).
+BENCHMARK_FIGURES = (
+    (("same_source", "P@10"), "Same-soundtrack tracks in the top 10 (unseen soundtracks)"),
+    (("versions", "mAP"), "Other versions of a piece ranked high (mAP)"),
+    (("search", "degraded", "R@1"), "10 s phone recording: right track first"))
+
+
 def quality_figures(card: ModelCard | None) -> list[tuple[str, str]]:
-    """``(label, "95.0 %")`` for the card's held-out figures that exist."""
+    """``(label, "95.0 %")`` for the card's held-out and benchmark figures that exist."""
     metrics = card.metrics if card is not None else {}
     validation = metrics.get("validation") or metrics.get("heldout") or {}
     out = []
@@ -67,6 +75,12 @@ def quality_figures(card: ModelCard | None) -> list[tuple[str, str]]:
         value = validation.get(key)
         if isinstance(value, int | float):
             out.append((label, f"{100 * float(value):.1f} %"))
+    for path, label in BENCHMARK_FIGURES:
+        found: Any = metrics.get("bench_quality") or {}
+        for step in path:
+            found = found.get(step) if isinstance(found, dict) else None
+        if isinstance(found, int | float):
+            out.append((label, f"{100 * float(found):.1f} %"))
     return out
 
 

@@ -28,7 +28,7 @@ class InstalledModel:
 
 
 def shipped_model_dir() -> Path:
-    """The folder of the model that ships with Resonance."""
+    """The folder of the default model that ships with Resonance."""
     from engine.model import default_model_dir
 
     return default_model_dir()
@@ -36,16 +36,19 @@ def shipped_model_dir() -> Path:
 
 def installed_models(library_folder: Path | None,
                      current: Path | None = None) -> list[InstalledModel]:
-    """The shipped model, ``<library>/models/*`` newest first, and ``current`` if elsewhere.
+    """The shipped models (the default first), ``<library>/models/*`` newest first, and
+    ``current`` if elsewhere.
 
     Folders whose card cannot be read are left out.
     """
     from engine.errors import ResonanceError
-    from engine.model import load_card
+    from engine.model import load_card, shipped_model_dirs
 
     found: list[InstalledModel] = []
     with contextlib.suppress(ResonanceError, OSError):
-        found.append(InstalledModel(shipped_model_dir(), load_card(shipped_model_dir()), True))
+        for folder in shipped_model_dirs():
+            with contextlib.suppress(ResonanceError, OSError):
+                found.append(InstalledModel(folder, load_card(folder), True))
     trained = library_folder / "models" if library_folder is not None else None
     if trained is not None and trained.is_dir():
         for folder in sorted(trained.iterdir(), reverse=True):

@@ -137,7 +137,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(QLabel("Technical details"))
         layout.addWidget(self.card)
         self._installed: list[InstalledModel] = []
-        self._current_sha = ""
+        self._current = ""
         self.reload_card()
         return page
 
@@ -165,25 +165,25 @@ class SettingsDialog(QDialog):
             self.model_summary.addRow(label, text)
         self.card.setPlainText(describe_card(card))
         self._installed = installed
-        self._current_sha = card.sha256 if card is not None else ""
+        self._current = card.fingerprint if card is not None else ""
         self.models.clear()
         for model in installed:
             item = QListWidgetItem(model.label)
             item.setToolTip(str(model.folder))
-            if model.card.sha256 == self._current_sha:
+            if model.card.fingerprint == self._current:
                 item.setText(f"{model.label}   ✓ in use")
                 font = item.font()
                 font.setBold(True)
                 item.setFont(font)
             self.models.addItem(item)
-        shipped = next((m for m in installed if m.shipped), None)
+        shipped = next((m for m in installed if m.shipped), None)  # the default
         self.use_shipped.setEnabled(shipped is not None
-                                    and shipped.card.sha256 != self._current_sha)
+                                    and shipped.card.fingerprint != self._current)
         self._model_selected(self.models.currentRow())
 
     def _model_selected(self, row: int) -> None:
         ok = 0 <= row < len(self._installed)
-        self.use_model.setEnabled(ok and self._installed[row].card.sha256 != self._current_sha)
+        self.use_model.setEnabled(ok and self._installed[row].card.fingerprint != self._current)
 
     def _use_selected(self) -> None:
         row = self.models.currentRow()

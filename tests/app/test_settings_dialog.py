@@ -55,6 +55,20 @@ def test_model_card_text(tmp_path: Path) -> None:
     assert card.sha256 in text and "Training data" in text and "Metrics" in text
 
 
+def test_model_rows_show_the_development_benchmark(tmp_path: Path) -> None:
+    from resonance_app.about import model_rows
+
+    card = load_card(build_model(tmp_path / "model"))
+    plain = dict(model_rows(card))
+    card.metrics["bench_quality"] = {"same_source": {"P@10": 0.402}, "versions": {"mAP": 0.793},
+                                     "search": {"degraded": {"R@1": 0.942}}}
+    rows = dict(model_rows(card))
+    assert rows["Same-soundtrack tracks in the top 10 (unseen soundtracks)"] == "40.2 %"
+    assert rows["Other versions of a piece ranked high (mAP)"] == "79.3 %"
+    assert rows["10 s phone recording: right track first"] == "94.2 %"
+    assert len(rows) == len(plain) + 3
+
+
 def _open_training(w, monkeypatch, program: str, args: list[str]):
     """Open Settings ▸ Training with ``resonance-train`` replaced by ``program args``."""
     monkeypatch.setattr(train_panel, "training_available", lambda: True)
@@ -190,19 +204,28 @@ def test_model_tab_lists_models_and_switches_back_to_the_shipped_one(
     d = w.settings_dialog
     d.tabs.setCurrentIndex(1)
     labels = [d.models.item(i).text() for i in range(d.models.count())]
-    assert len(labels) == 2 and "shipped with Resonance" in labels[0]
-    assert "my-trained-model" in labels[1] and "in use" in labels[1]
+    assert len(labels) == 3 and all("shipped with Resonance" in x for x in labels[:2])
+    assert "resonance-sounds-alike" in labels[1]
+    assert "my-trained-model" in labels[2] and "in use" in labels[2]
     summary = {d.model_summary.itemAt(r, d.model_summary.ItemRole.LabelRole).widget().text():
                d.model_summary.itemAt(r, d.model_summary.ItemRole.FieldRole).widget().text()
                for r in range(d.model_summary.rowCount())}
     assert summary["Model"].startswith("my-trained-model") and "Training data" in summary
-    d.models.setCurrentRow(1)
+    d.models.setCurrentRow(2)
     assert not d.use_model.isEnabled()  # already in use
     qtbot.mouseClick(d.use_shipped, Qt.MouseButton.LeftButton)
     assert ("set_model", shipped_model_dir()) in library.calls
     assert library.calls[-1][0] == "scan"  # re-analysis with the shipped model
     assert "in use" in d.models.item(0).text() and not d.use_shipped.isEnabled()
+    # the alternative shares the default's main graph (same sha256), not its vectors
+    assert "in use" not in d.models.item(1).text()
     d.models.setCurrentRow(1)
+    assert d.use_model.isEnabled()
+    qtbot.mouseClick(d.use_model, Qt.MouseButton.LeftButton)
+    alternative = shipped_model_dir().parent / "sounds-alike"
+    assert [c for c in library.calls if c[0] == "set_model"][-1] == ("set_model", alternative)
+    assert "in use" in d.models.item(1).text() and d.use_shipped.isEnabled()
+    d.models.setCurrentRow(2)
     qtbot.mouseClick(d.use_model, Qt.MouseButton.LeftButton)
     assert [c for c in library.calls if c[0] == "set_model"][-1] == ("set_model", trained)
 

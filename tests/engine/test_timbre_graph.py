@@ -86,6 +86,28 @@ def test_a_scan_runs_the_timbre_graph_on_the_kept_segments_as_a_seed_would(model
     assert result.dense.shape[0] == len(segs)  # every segment's fused vector, as before
 
 
+@pytest.mark.parametrize("seconds", [40.0, 3.0])  # several pieces; shorter than a segment
+def test_streamed_pieces_give_each_segment_the_timbre_vector_a_seed_gets(models, seconds):
+    from engine.stream import embed_stream, kept_vectors
+
+    emb = Embedder(models[1])
+    config = emb.config
+    y = np.random.default_rng(2).standard_normal(int(config.sr * seconds)).astype(
+        np.float32) * 0.1
+    blocks = [y[i: i + config.sr * 5] for i in range(0, y.size, config.sr * 5)]
+    dense = embed_stream(iter(blocks), emb, chunk_segments=3)
+    segs = selected_segments(y, config=config, max_segments=None)
+    assert dense.pooled is not None and len(dense.starts) == len(segs.starts)
+    every = np.arange(len(segs.starts))
+    # 40 s: pieces of 3 segments, each pooled once; 3 s: one tiled segment, pooled alone
+    assert len(dense.pooled.spans) == (-(-len(every) // 3) if seconds > 4 else len(every))
+    np.testing.assert_allclose(kept_vectors(dense, every, emb)["timbre"],
+                               emb.embed(segs).branches["timbre"], atol=2e-3)
+    np.testing.assert_allclose(dense.pooled.cut(every[::-1]).astype(np.float32),
+                               pooled_mel(segs.mel, (2, 4))[::-1].astype(np.float32),
+                               atol=0.05)  # float16 rounding of dB values
+
+
 def test_the_card_says_format_3_and_reads_back(models):
     _, timbre = models
     data = json.loads((timbre / "card.json").read_text())
@@ -115,3 +137,26 @@ def test_a_missing_or_replaced_timbre_graph_is_refused(models):
     graph.unlink()
     with pytest.raises(ModelError, match="missing"):
         Embedder(timbre)
+
+
+def test_the_shipped_alternative_is_the_default_with_a_timbre_graph():
+    """resources/models/sounds-alike: the default model's graphs and a timbre graph; its
+    vectors differ from the default's only in the timbre column, and it is listed after
+    the default."""
+    from engine.model import default_model_dir, shipped_model_dirs
+
+    dirs = shipped_model_dirs()
+    assert dirs[0] == default_model_dir()
+    alternative = default_model_dir().parent / "sounds-alike"
+    assert alternative in dirs[1:]
+    plain, sounds = Embedder(dirs[0]), Embedder(alternative)
+    sounds.check()
+    assert sounds.card.timbre and not plain.card.timbre
+    assert sounds.card.sha256 == plain.card.sha256 and sounds.fingerprint != plain.fingerprint
+    config = plain.config
+    y = np.random.default_rng(5).standard_normal(config.sr * 30).astype(np.float32) * 0.1
+    segs = selected_segments(y, config=config, max_segments=None)
+    a, b = plain.embed(segs), sounds.embed(segs)
+    np.testing.assert_array_equal(a.fused, b.fused)
+    np.testing.assert_array_equal(a.branches["harmony"], b.branches["harmony"])
+    assert b.branches["timbre"].shape[1] == sounds.card.branch_dims["timbre"]
