@@ -227,17 +227,17 @@ def _read_av_frames(container: Any, stream: Any, rate: int, offset: float,
 
 
 def intact_frames(container: Any, stream: Any) -> Iterator[Any]:
-    """Decoded frames of ``stream``, skipping damaged packets as players do."""
+    """Decoded frames of ``stream``, skipping damaged packets as players do (each packet
+    is decoded on its own, so junk in the middle of a file loses only its own packets,
+    not the rest of the file)."""
     import av
 
-    frames = container.decode(stream)
-    while True:
+    for packet in container.demux(stream):
         try:
-            yield next(frames)
-        except StopIteration:
-            return
+            frames = packet.decode()
         except av.error.InvalidDataError:
             continue
+        yield from frames
 
 
 def _frame_to_array(frame: Any) -> np.ndarray:
@@ -355,23 +355,31 @@ def _sndfile_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarr
         return None
 
     def blocks() -> Iterator[tuple[np.ndarray, int]]:
+        done, rate = 0, f.samplerate  # frames given so far
         with f:
-            size = max(1, int(block_seconds * f.samplerate))
+            size = max(1, int(block_seconds * rate))
             try:
                 while True:
                     with _quiet(path):
                         data = f.read(size, dtype="float32", always_2d=True)
                     if data.shape[0] == 0:
                         return
-                    yield data, f.samplerate
+                    done += data.shape[0]
+                    yield data, rate
             except (sf.LibsndfileError, RuntimeError) as exc:
-                raise DecodeError(path, f"decoder error: {exc}") from None
+                error = exc
+        # damaged mid-file: FFmpeg resynchronises past the damage, from where we are
+        try:
+            yield from _av_blocks(path, block_seconds, offset=done / rate)
+        except DecodeError:
+            raise DecodeError(path, f"decoder error: {error}") from None
 
     return blocks()
 
 
-def _av_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]]:
-    """PyAV frames gathered into blocks of about ``block_seconds``."""
+def _av_blocks(path: Path, block_seconds: float, *, offset: float = 0.0
+               ) -> Iterator[tuple[np.ndarray, int]]:
+    """PyAV frames gathered into blocks of about ``block_seconds``, from ``offset`` s."""
     import av
 
     try:
@@ -384,8 +392,14 @@ def _av_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, i
         pending: list[np.ndarray] = []
         have = 0
         try:
+            if offset > 0 and stream.time_base:
+                container.seek(int(offset / stream.time_base), stream=stream, backward=True)
             for frame in intact_frames(container, stream):
-                pending.append(_frame_to_array(frame))
+                arr = _frame_to_array(frame)
+                if offset > 0 and frame.pts is not None and frame.time_base is not None:
+                    arr = arr[max(0, int(round((offset - float(frame.pts * frame.time_base))
+                                               * rate))):]
+                pending.append(arr)
                 have += pending[-1].shape[0]
                 if have >= size:
                     yield np.concatenate(pending), rate

@@ -126,3 +126,21 @@ def test_parameters_are_validated(encoded):
 
 def test_extension_list_covers_the_formats():
     assert set(FORMATS) <= AUDIO_EXTENSIONS
+
+
+@pytest.mark.parametrize("ext", [".mp3", ".m4a"])
+def test_junk_in_the_middle_loses_only_its_own_packets(tmp_path, ext):
+    """A damaged stretch mid-file (a bad download, a disk error) is skipped as players
+    skip it: the audio after it is still decoded, by whole-file and streamed reads."""
+    from engine.audio import stream_audio
+    from tests.audio_factory import write_lossy
+
+    path = write_lossy(tmp_path / f"song{ext}", song(1, 20.0, sr=22050), sr=22050)
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid: mid + 3000] = np.random.default_rng(0).integers(0, 256, 3000, np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    y = load_audio(path, sr=22050)
+    assert 18.0 < y.size / 22050 <= 20.2
+    streamed = np.concatenate(list(stream_audio(path, sr=22050)))
+    assert abs(streamed.size - y.size) < 22050 * 0.1
