@@ -41,9 +41,11 @@ from engine.store import Store
 PRINT_MIN = 8
 PRINT_TOP = 50
 PRINT_SECONDS = 4 * 3600.0
-#: Aligned results at least this confident lead, in order of confidence (another
-#: track's alignment stays below about 0.3; the others keep the embedding's order).
-MATCH_CONFIDENCE = 0.3
+#: Aligned results at least this confident lead, in order of confidence; the others keep
+#: the embedding's order. On training packages the track holding a phone excerpt aligns
+#: at 0.72 or more in 99 % of queries, the other tracks at 0.35 (median); a harsher
+#: phone (300-3400 Hz) still aligns at 0.56.
+MATCH_CONFIDENCE = 0.5
 #: Without prints: results whose offset is refined by decoding (~30 s of each file).
 REFINE_TOP = 2
 #: Segment hits kept per seed segment from the index, at least.
