@@ -367,10 +367,11 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
                               else (where.offset, 0.0))
         out.append(dataclasses.replace(result, seed_offset=0.0, match_offset=offset,
                                        match_confidence=confidence))
-    lead = sorted((r for r in out[: len(refined)]
-                   if r.match_confidence >= excerpts.MATCH_CONFIDENCE),
-                  key=lambda r: -r.match_confidence)
-    return lead + [r for r in out if r not in lead]
+    leads = [i for i in range(min(len(refined), len(out)))
+             if out[i].match_confidence >= excerpts.MATCH_CONFIDENCE]
+    leads.sort(key=lambda i: -out[i].match_confidence)
+    led = set(leads)
+    return [out[i] for i in leads] + [r for i, r in enumerate(out) if i not in led]
 
 
 def describe(seed: Seed, cands: Candidates, *, catalog: Catalog, store: Store,
