@@ -117,7 +117,7 @@ class SettingsDialog(QDialog):
                                "every track in the background")
         self.use_model = QPushButton("Use this model")
         self.use_model.clicked.connect(self._use_selected)
-        self.use_shipped = QPushButton("Back to the shipped model")
+        self.use_shipped = QPushButton("Back to the default model")
         self.use_shipped.clicked.connect(self._use_shipped_model)
         self.models.currentRowChanged.connect(self._model_selected)
         self.card = QPlainTextEdit()
