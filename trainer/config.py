@@ -74,6 +74,16 @@ class AugmentConfig:
         return 1.0 + self.stretch if self.enabled else 1.0
 
 
+def check_distill(weight: float, targets: str | None, output: str, *, prefix: str = "") -> None:
+    """Raise :class:`ParameterError` unless a distillation setting is usable: a weight
+    >= 0, a teacher targets file when it is > 0, and a known teacher output."""
+    if weight < 0 or (weight > 0 and not targets):
+        raise ParameterError(f"{prefix}distill_weight must be >= 0, and needs "
+                             f"{prefix}distill_targets (a teacher targets .npz)")
+    if output not in ("embedding", "tags"):
+        raise ParameterError(f"{prefix}distill_output must be 'embedding' or 'tags'")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs (``base.yaml`` keys plus trainer extras)."""
@@ -157,11 +167,8 @@ class TrainConfig:
                 raise ParameterError(f"train.{name} must lie in [0, 1]")
         if self.song_weight + self.package_weight > 1.0:
             raise ParameterError("train.song_weight + train.package_weight must be <= 1")
-        if self.distill_weight < 0 or (self.distill_weight > 0 and not self.distill_targets):
-            raise ParameterError("train.distill_weight must be >= 0, and needs "
-                                 "train.distill_targets (a teacher targets .npz)")
-        if self.distill_output not in ("embedding", "tags"):
-            raise ParameterError("train.distill_output must be 'embedding' or 'tags'")
+        check_distill(self.distill_weight, self.distill_targets, self.distill_output,
+                      prefix="train.")
 
     def with_overrides(self, **changes: Any) -> TrainConfig:
         """A copy with top-level fields replaced; ``fusion_mode`` sets the model's."""

@@ -41,6 +41,7 @@ from engine.filecheck import file_digest
 from engine.model import ModelCard, load_card, write_card
 from engine.timbre import TIMBRE_INPUT, TIMBRE_OUTPUT
 from trainer.cache import FeatureStore, dequantize_mel, original_entries
+from trainer.config import check_distill
 from trainer.errors import TrainerError
 from trainer.losses import SupConLoss, relational_distillation
 
@@ -76,9 +77,7 @@ class TimbreRecipe:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.distill_weight < 0 or (self.distill_weight > 0 and not self.distill_targets):
-            raise TrainerError("distill_weight must be >= 0, and needs distill_targets "
-                               "(a teacher targets .npz)")
+        check_distill(self.distill_weight, self.distill_targets, self.distill_output)
 
 
 class TimbreNet(nn.Module):
