@@ -83,9 +83,12 @@ def bench_index(sizes: list[int], *, spread: float = 1.0) -> list[str]:
 
 
 def synthetic_library(folder: Path, n_tracks: int, *, segments: int = 8) -> Path:
-    """Write a library database of ``n_tracks`` analysed tracks with synthetic vectors."""
+    """Write a library database of ``n_tracks`` analysed tracks with synthetic vectors
+    and 4-minute version prints (:mod:`engine.versions`; a track seed scores its
+    shortlist's)."""
     from engine import records
-    from engine.store import SEGMENT_DTYPE, Store, to_blob
+    from engine.store import SEGMENT_DTYPE, Store, to_blob, write_version_print
+    from engine.versions import PRINT_SECONDS, VERSION_FORMAT
 
     store = Store(folder / "library.db")
     root = store.add_root("/synthetic")
@@ -106,6 +109,9 @@ def synthetic_library(folder: Path, n_tracks: int, *, segments: int = 8) -> Path
                                                    for b in branches]
             conn.execute("INSERT INTO track_vectors VALUES (?, ?, ?, ?, ?)",
                          (tid, *(to_blob(m) for m in means)))
+            frames = int(240 / PRINT_SECONDS)
+            write_version_print(conn, tid, fmt=VERSION_FORMAT,
+                                codes=rng.integers(0, 256, (12, frames), dtype=np.uint8))
             conn.execute("UPDATE tracks SET status='ok', fingerprint='synthetic', duration=240,"
                          " artist=?, album=? WHERE id=?", (f"artist {t % 700}", f"album {t % 1200}",
                                                           tid))

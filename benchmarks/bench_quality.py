@@ -66,6 +66,7 @@ from engine.features import Segments
 from engine.index import normalise, unit
 from engine.model import Embedder, default_model_dir
 from engine.search import SearchParams, track_scores, weighted
+from engine.versions import version_print
 from engine.windowed import selected_segments
 from trainer.degrade import phone_recording
 
@@ -107,6 +108,8 @@ class Raw:
     db: list[dict[str, np.ndarray]] = field(default_factory=list)        # every track
     queries: dict[str, list[dict[str, np.ndarray]]] = field(
         default_factory=lambda: {k: [] for k in QUERY_KINDS})
+    #: every track's version print (:mod:`engine.versions`), as a scan stores it
+    prints: list[np.ndarray] = field(default_factory=list)
 
 
 def excerpts(y: np.ndarray, sr: int, n: int, seed: int) -> list[tuple[float, np.ndarray]]:
@@ -217,6 +220,7 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
         y = load_audio(root / track["path"], sr=config.sr)
         segs = selected_segments(y, config=config, max_segments=max_segments)
         raw.db.append(segment_statistics(segs))
+        raw.prints.append(version_print(y, config=config))
         for name, emb in embedders.items():
             rows, vector, columns = model_vectors(emb, segs)
             data[name].tracks.append(vector)
@@ -286,10 +290,11 @@ def excerpt_metrics(sd: SystemData, n_excerpts: int) -> dict[str, dict[str, floa
     return out
 
 
-def track_level(sd: SystemData, tracks: list[dict], *, kind: str, label: str,
-                by_label: bool = False) -> dict:
-    """Leave-one-out retrieval among tracks of ``kind`` by track vector, relevance by
-    ``label`` (with ``by_label``: also P@10 per label)."""
+def track_level(sd: SystemData, tracks: list[dict], prints: list[np.ndarray], *, kind: str,
+                label: str, by_label: bool = False) -> dict:
+    """Leave-one-out retrieval among tracks of ``kind`` by track vector (models: as the
+    engine ranks, with the tracks' version ``prints``), relevance by ``label`` (with
+    ``by_label``: also P@10 per label)."""
     idx = [i for i, t in enumerate(tracks) if t["kind"] == kind]
     if len(idx) < 2:
         return {}
@@ -297,22 +302,25 @@ def track_level(sd: SystemData, tracks: list[dict], *, kind: str, label: str,
     labels = np.array([tracks[i][label] for i in idx])
     if len(set(labels.tolist())) == len(labels):
         return {}
-    sims = engine_track_sims([sd.columns[i] for i in idx]) if sd.columns else vecs @ vecs.T
+    sims = (engine_track_sims([sd.columns[i] for i in idx], [prints[i] for i in idx])
+            if sd.columns else vecs @ vecs.T)
     out, per_label = rt.neighbour_metrics(sims, labels)
     if by_label:
         out["by label"] = per_label
     return out
 
 
-def engine_track_sims(columns: list[dict[str, np.ndarray]]) -> np.ndarray:
+def engine_track_sims(columns: list[dict[str, np.ndarray]], prints: list[np.ndarray]
+                      ) -> np.ndarray:
     """Each track's scores for every other as a seed, as the engine ranks a library for
     a track seed (:func:`engine.search.track_scores`: weighted similarity + version
-    bonus against the others)."""
+    bonus against the others, by content and by the tracks' version ``prints``)."""
     library = {c: np.stack([t[c] for t in columns]) for c in columns[0]}
     out = np.zeros((len(columns), len(columns)), np.float32)
     for i, seed in enumerate(columns):
         own = np.arange(len(columns)) == i
-        sims, bonus = track_scores(seed, library, WEIGHTS, exclude=own)
+        sims, bonus = track_scores(seed, library, WEIGHTS, exclude=own, seed_print=prints[i],
+                                   prints=lambda rows: [prints[r] for r in rows])
         out[i] = sims + bonus
     return out
 
@@ -333,14 +341,15 @@ def search_metrics(sd: SystemData) -> dict[str, dict[str, float]]:
     return out
 
 
-def evaluate(data: dict[str, SystemData], tracks: list[dict], n_excerpts: int
-             ) -> dict[str, dict]:
-    """Every metric of every system."""
+def evaluate(data: dict[str, SystemData], tracks: list[dict], n_excerpts: int,
+             prints: list[np.ndarray]) -> dict[str, dict]:
+    """Every metric of every system (``prints``: the tracks' version prints)."""
     return {name: {"excerpt": excerpt_metrics(sd, n_excerpts),
                    "search": search_metrics(sd),
-                   "versions": track_level(sd, tracks, kind="rendition", label="group"),
-                   "same_source": track_level(sd, tracks, kind="recording", label="source",
-                                              by_label=True)}
+                   "versions": track_level(sd, tracks, prints, kind="rendition",
+                                           label="group"),
+                   "same_source": track_level(sd, tracks, prints, kind="recording",
+                                              label="source", by_label=True)}
             for name, sd in data.items()}
 
 
@@ -508,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             for searcher in searchers.values():
                 searcher.library.close()
         data.update(statistics_systems(raw, tracks))
-        results = evaluate(data, tracks, args.excerpts)
+        results = evaluate(data, tracks, args.excerpts, raw.prints)
         seconds = time.perf_counter() - started
         text = report(results, tracks=tracks, n_excerpts=args.excerpts, seconds=seconds,
                       command=command.strip(), max_segments=args.max_segments, part=part,

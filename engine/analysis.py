@@ -20,7 +20,7 @@ from engine.errors import ResonanceError
 from engine.features import select_starts
 from engine.filecheck import file_digest
 from engine.index import unit
-from engine.locate import print_frame_seconds, stream_print
+from engine.locate import print_frame_seconds
 from engine.tags import Tags, read_tags
 
 if TYPE_CHECKING:
@@ -61,7 +61,9 @@ class Analysis:
     #: seconds one of its frames covers
     align_print: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
     print_frame: float = 0.0
-    #: only the alignment print was computed (a track analysed before prints existed)
+    #: the track's version print (:mod:`engine.versions`), uint8 ``(12, n)``
+    version_print: np.ndarray = field(default_factory=lambda: np.zeros((12, 0), np.uint8))
+    #: only the prints were computed (a track analysed before they existed)
     print_only: bool = False
 
 
@@ -111,10 +113,11 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
 
     All segments are embedded (the dense vectors, for excerpt search); ``max_segments``
     of them, evenly spread, are kept in full (with branch vectors) and their mean is the
-    track vector. ``print_only``: decode and compute the alignment print alone.
+    track vector. ``print_only``: decode and compute the alignment and version prints
+    alone.
     """
     from engine.audio import stream_audio
-    from engine.stream import embed_stream, kept_vectors
+    from engine.stream import embed_stream, kept_vectors, stream_prints
 
     embedder = embedder or _EMBEDDER
     if embedder is None:
@@ -123,11 +126,11 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
         st = os.stat(path)
         config = embedder.config
         if print_only:
+            align, version = stream_prints(stream_audio(path, sr=config.sr), config=config)
             return Analysis(path=path, track_id=track_id, ok=True, size=st.st_size,
                             mtime=st.st_mtime, content_hash=content_hash(path),
-                            align_print=stream_print(stream_audio(path, sr=config.sr),
-                                                     config=config),
-                            print_frame=print_frame_seconds(config), print_only=True)
+                            align_print=align, print_frame=print_frame_seconds(config),
+                            version_print=version, print_only=True)
         dense = embed_stream(stream_audio(path, sr=config.sr), embedder)
         if dense.n_samples < config.hop_length * 4 or not len(dense.starts):
             return Analysis(path, track_id, False, st.st_size, st.st_mtime,
@@ -141,7 +144,8 @@ def analyse_path(path: str, track_id: int, max_segments: int | None,
             starts=dense.starts[keep], segments=segments,
             track={k: mean_vector(v) for k, v in segments.items()},
             dense_starts=dense.starts, dense=dense.vectors["fused"].astype(np.float16),
-            align_print=dense.align_print, print_frame=print_frame_seconds(config))
+            align_print=dense.align_print, print_frame=print_frame_seconds(config),
+            version_print=dense.version_print)
     except ResonanceError as exc:
         reason, transient = getattr(exc, "reason", None) or str(exc), exc.transient
     except (OSError, MemoryError) as exc:  # I/O error, vanished drive, out of memory

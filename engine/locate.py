@@ -20,7 +20,6 @@ Two ways, the first without touching the audio file:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -216,29 +215,6 @@ class PrintBuilder:
         if not self.parts:
             return np.zeros((PRINT_BANDS, 0), np.uint8)
         return encode_print(np.concatenate(self.parts, axis=1))
-
-
-def stream_print(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
-                 piece_seconds: float = 60.0) -> np.ndarray:
-    """A track's alignment print from its audio given block by block (mono, at
-    ``config.sr``), in bounded memory; equal to the one a scan stores."""
-    hop = config.hop_length
-    builder = PrintBuilder(config)
-    buf: list[np.ndarray] = []
-    first = 0  # track frame of the buffer's first sample (sample first * hop)
-    held = 0
-    for block in blocks:
-        buf.append(np.asarray(block, np.float32))
-        held += int(block.size)
-        if held >= piece_seconds * config.sr:
-            y = np.concatenate(buf)
-            taken = builder.add(first, align_frames(y, config=config), last=False)
-            keep_from = max(first, taken - builder.margin)
-            buf = [y[(keep_from - first) * hop:]]
-            held, first = int(buf[0].size), keep_from
-    if buf:
-        builder.add(first, align_frames(np.concatenate(buf), config=config), last=True)
-    return builder.codes()
 
 
 def refine_offset(path: str | os.PathLike[str], query: np.ndarray, *, config: FeatureConfig,

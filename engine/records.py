@@ -22,6 +22,7 @@ from engine.store import (
     Store,
     to_blob,
     write_align_print,
+    write_version_print,
 )
 
 if TYPE_CHECKING:
@@ -200,13 +201,16 @@ def save_analysis(conn: sqlite3.Connection, track_id: int, result: Analysis,
 
 
 def save_print(conn: sqlite3.Connection, track_id: int, result: Analysis) -> None:
-    """Store a track's alignment print, if its analysed file is the one recorded."""
+    """Store a track's alignment and version prints, if its analysed file is the one
+    recorded."""
     from engine.locate import PRINT_FORMAT  # here: the records stay cheap to import
+    from engine.versions import VERSION_FORMAT
 
     if conn.execute("SELECT 1 FROM tracks WHERE id = ? AND status = 'ok' AND "
                     "content_hash IS ?", (track_id, result.content_hash)).fetchone():
         write_align_print(conn, track_id, fmt=PRINT_FORMAT, frame=result.print_frame,
                           codes=result.align_print)
+        write_version_print(conn, track_id, fmt=VERSION_FORMAT, codes=result.version_print)
 
 
 def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: int,
@@ -227,6 +231,7 @@ def save_error(conn: sqlite3.Connection, track_id: int, *, reason: str, size: in
     conn.execute("DELETE FROM track_vectors WHERE track_id = ?", (track_id,))
     conn.execute("DELETE FROM dense_segments WHERE track_id = ?", (track_id,))
     conn.execute("DELETE FROM align_prints WHERE track_id = ?", (track_id,))
+    conn.execute("DELETE FROM version_prints WHERE track_id = ?", (track_id,))
 
 
 def searchable_count(store: Store, fingerprint: str | None) -> int:
@@ -343,14 +348,16 @@ def pending_work(store: Store, root_ids: Sequence[int],
 def pending_prints(store: Store, root_ids: Sequence[int],
                    fingerprint: str) -> list[tuple[int, str]]:
     """``(track id, path)`` of present tracks analysed with model ``fingerprint`` under
-    ``root_ids`` that have no alignment print (analysed before schema 5)."""
+    ``root_ids`` that lack an alignment print (analysed before schema 5) or a version
+    print (before schema 6)."""
     if not root_ids:
         return []
     rows = store.query(
         "SELECT t.id, t.path FROM tracks t JOIN path_state p ON p.track_id = t.id "
         f"WHERE t.root_id IN ({_marks(root_ids)}) AND p.state = 'present' "
-        "AND t.status = 'ok' AND t.fingerprint = ? AND NOT EXISTS "
-        "(SELECT 1 FROM align_prints a WHERE a.track_id = t.id) ORDER BY t.path",
+        "AND t.status = 'ok' AND t.fingerprint = ? AND (NOT EXISTS "
+        "(SELECT 1 FROM align_prints a WHERE a.track_id = t.id) OR NOT EXISTS "
+        "(SELECT 1 FROM version_prints v WHERE v.track_id = t.id)) ORDER BY t.path",
         (*root_ids, fingerprint))
     return [(int(r[0]), str(r[1])) for r in rows]
 

@@ -12,7 +12,9 @@ library track is scored in the weighted space, plus a *version bonus*
 (:func:`track_scores`): a track whose content similarity to the seed (fused and
 harmony) stands out from the seed's neighbourhood by more than :data:`VERSION_Z`
 standard deviations is another version of the seed (the same piece played otherwise)
-and is ranked before the tracks that only sound alike.
+and is ranked before the tracks that only sound alike; so is a track among the nearest
+by content whose version print plays the seed's harmonies in order
+(:func:`engine.versions.cover_bonus`).
 
 An *excerpt* seed (a short file or a recording) is matched segment-to-segment against
 every segment of every track (:mod:`engine.excerpts`) and scored per track by its best
@@ -25,12 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from engine import excerpts
+from engine import excerpts, versions
 from engine.catalog import Catalog
 from engine.config import FeatureConfig
 from engine.errors import ParameterError
@@ -100,6 +103,8 @@ class Seed:
     #: feature configuration, to refine where each result matches
     frames: np.ndarray | None = None
     config: FeatureConfig | None = None
+    #: whole tracks: the version print (:mod:`engine.versions`), when there is one
+    version_print: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -176,18 +181,26 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
 
 def track_scores(seed: dict[str, np.ndarray], library: dict[str, np.ndarray],
                  weights: tuple[float, float, float], *,
-                 exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 exclude: np.ndarray | None = None,
+                 seed_print: np.ndarray | None = None,
+                 prints: Callable[[np.ndarray], Sequence[np.ndarray | None]] | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Library tracks (unit rows ``(n, d)`` per column) against a seed's track vectors
-    (``(d,)`` per column): their weighted-space similarity ``(n,)`` and the
-    :func:`version_bonus` ``(n,)`` of their content similarity (mean of fused and
-    harmony); a track's score is the sum."""
+    (``(d,)`` per column): their weighted-space similarity ``(n,)`` and their version
+    bonus ``(n,)``: the :func:`version_bonus` of their content similarity (mean of fused
+    and harmony), plus, given the seed's version print and ``prints(rows)`` (the stored
+    prints of library rows), :func:`engine.versions.cover_bonus`. A track's score is
+    the sum."""
     sims = {c: np.asarray(library[c] @ np.asarray(seed[c], np.float32), np.float32)
             for c in ("fused", *BRANCH_NAMES)}
     sound = (sims["fused"] + sum(w * sims[b] for b, w in zip(BRANCH_NAMES, weights,
                                                               strict=True)))
     sound /= 1.0 + sum(weights)
     content = (sims["fused"] + sims["harmony"]) / 2
-    return sound, version_bonus(content, sound, exclude=exclude)
+    bonus = version_bonus(content, sound, exclude=exclude)
+    if seed_print is not None and prints is not None:
+        bonus += versions.cover_bonus(seed_print, content, prints, exclude=exclude)
+    return sound, bonus
 
 
 class Retriever:
@@ -213,7 +226,10 @@ class Retriever:
         catalog's) for scoring more of them later."""
         cat = self.catalog
         own = cat.track_ids == (seed.track_id if seed.track_id is not None else -1)
-        sims, bonus = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own)
+        sims, bonus = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own,
+                                   seed_print=seed.version_print,
+                                   prints=lambda rows: self.store.version_prints(
+                                       cat.track_ids[rows]))
         scores = sims + bonus
         top = _top(scores, self.pool_size(params))
         ids = cat.track_ids[top]

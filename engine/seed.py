@@ -21,6 +21,7 @@ from engine.model import Embedder
 from engine.records import get_track, track_id_for_path
 from engine.search import Seed
 from engine.store import VECTOR_COLUMNS, Store
+from engine.versions import SEED_PRINT_SECONDS, version_print
 
 #: A seed shorter than this many segment lengths is an excerpt (matched per segment).
 EXCERPT_SEGMENTS = 3.0
@@ -47,7 +48,7 @@ def seed_from_track(store: Store, track_id: int, *, fingerprint: str) -> Seed:
     return Seed(segments={c: segs[c] for c in VECTOR_COLUMNS}, starts=segs["starts"],
                 fingerprint=fingerprint, excerpt=False, track_id=track_id, path=info.path,
                 duration=float(info.duration or 0.0), album=info.album, artist=info.artist,
-                track=track)
+                track=track, version_print=store.version_prints([track_id])[0])
 
 
 def seed_from_audio(y: np.ndarray, sr: int, embedder: Embedder, *,
@@ -56,7 +57,8 @@ def seed_from_audio(y: np.ndarray, sr: int, embedder: Embedder, *,
     """Embed a signal (``(n,)`` or ``(n, channels)`` at ``sr`` Hz).
 
     A signal shorter than ``EXCERPT_SEGMENTS`` segment lengths is an excerpt: every
-    segment is kept and results are matched segment-to-segment.
+    segment is kept and results are matched segment-to-segment. A whole track (up to
+    :data:`~engine.versions.SEED_PRINT_SECONDS`) also gets its version print.
     """
     config = embedder.config
     y = resample(to_mono(np.asarray(y, dtype=np.float32)), orig_sr=int(sr), target_sr=config.sr)
@@ -66,10 +68,13 @@ def seed_from_audio(y: np.ndarray, sr: int, embedder: Embedder, *,
     excerpt = duration < EXCERPT_SEGMENTS * config.segment.seconds
     if not excerpt:
         starts, segments = embed_audio(y, embedder, max_segments=SEED_SEGMENTS)
+        harmonies = (version_print(y, config=config) if duration <= SEED_PRINT_SECONDS
+                     else None)
         return Seed(segments=segments, starts=np.asarray(starts, np.float32),
                     fingerprint=embedder.fingerprint, path=path, duration=duration,
                     album=album, artist=artist,
-                    track={k: mean_vector(v) for k, v in segments.items()})
+                    track={k: mean_vector(v) for k, v in segments.items()},
+                    version_print=harmonies)
     features = extract_features(y, config=config)  # once: segments and alignment frames
     starts, segments = excerpt_segments(y, embedder, features=features)
     return Seed(segments=segments, starts=starts, fingerprint=embedder.fingerprint,

@@ -26,7 +26,7 @@ import numpy as np
 from engine.errors import StoreAccessError
 
 DB_FILE = "library.db"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MIGRATION_1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -133,10 +133,24 @@ CREATE TABLE IF NOT EXISTS align_prints (
 """
 
 
+#: Version prints (engine/versions.py): a track's harmonies over time, which another
+#: version of the piece plays too. Tracks analysed before this step get theirs from the
+#: next scan, which decodes them for their prints alone (nothing is re-embedded).
+_MIGRATION_6 = """
+CREATE TABLE IF NOT EXISTS version_prints (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    format INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    data BLOB NOT NULL
+)
+"""
+
+
 #: Numbered schema steps; step ``n`` brings the schema from version ``n - 1`` to ``n``:
 #: SQL text, or a function of the connection for steps that transform data.
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
-    1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3, 4: _MIGRATION_4, 5: _MIGRATION_5}
+    1: _MIGRATION_1, 2: _migration_2, 3: _MIGRATION_3, 4: _MIGRATION_4, 5: _MIGRATION_5,
+    6: _MIGRATION_6}
 
 #: The modalities: the model's branch outputs, the app's sliders and match colours.
 BRANCH_NAMES = ("timbre", "harmony", "rhythm")
@@ -526,6 +540,17 @@ class Store:
                 out[int(row["track_id"])] = row
         return out
 
+    def version_prints(self, track_ids: Sequence[int]) -> list[np.ndarray | None]:
+        """The version prints ``(12, n)`` uint8 of ``track_ids``, in their order (None:
+        the track has none)."""
+        found: dict[int, np.ndarray] = {}
+        for i in range(0, len(track_ids), 500):
+            chunk = [int(t) for t in track_ids[i:i + 500]]
+            for row in self.query("SELECT track_id, n, data FROM version_prints WHERE "
+                                  f"track_id IN ({','.join('?' * len(chunk))})", chunk):
+                found[int(row[0])] = np.frombuffer(row[2], np.uint8).reshape(12, int(row[1]))
+        return [found.get(int(t)) for t in track_ids]
+
 
 # -- dense segments, their codecs, alignment prints (engine/dense.py, engine/locate.py) --
 _DENSE_SEARCHABLE = (f"FROM dense_segments d {searchable_join('d')} "
@@ -560,6 +585,14 @@ def write_dense_row(conn: sqlite3.Connection, track_id: int, *, codec: int, n: i
     """Store (replace) one track's dense row."""
     conn.execute("INSERT OR REPLACE INTO dense_segments VALUES (?, ?, ?, ?, ?)",
                  (int(track_id), int(codec), int(n), starts, vectors))
+
+
+def write_version_print(conn: sqlite3.Connection, track_id: int, *, fmt: int,
+                        codes: np.ndarray) -> None:
+    """Store (replace) one track's version print ``(12, n)`` uint8."""
+    conn.execute("INSERT OR REPLACE INTO version_prints VALUES (?, ?, ?, ?)",
+                 (int(track_id), int(fmt), int(codes.shape[1]),
+                  np.ascontiguousarray(codes, np.uint8).tobytes()))
 
 
 def write_align_print(conn: sqlite3.Connection, track_id: int, *, fmt: int, frame: float,

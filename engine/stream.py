@@ -22,6 +22,7 @@ from engine.features import Segments, extract_features, segment_features, segmen
 from engine.locate import PrintBuilder
 from engine.model import BRANCH_NAMES, Embedder
 from engine.timbre import PooledStream
+from engine.versions import VersionPrintBuilder
 from engine.windowed import context_frames
 
 #: Segments whose features are computed in one piece (64 segments at a 4 s hop cover
@@ -40,6 +41,8 @@ class DenseEmbeddings:
     n_samples : samples of audio read, at the model rate
     align_print : np.ndarray [shape=(bands, m), dtype=uint8], the track's alignment
         print (:class:`engine.locate.PrintBuilder`)
+    version_print : np.ndarray [shape=(12, k), dtype=uint8], the track's version print
+        (:mod:`engine.versions`)
     pooled : every segment's pooled mel when the model has a timbre graph (whose
         ``timbre`` vectors are then not in ``vectors``: :func:`kept_vectors` adds them
         for the kept segments), else None
@@ -49,6 +52,7 @@ class DenseEmbeddings:
     vectors: dict[str, np.ndarray]
     n_samples: int
     align_print: np.ndarray
+    version_print: np.ndarray
     pooled: PooledStream | None = None
 
 
@@ -93,6 +97,7 @@ class _Buffer:
 def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
                     chunk_segments: int = CHUNK_SEGMENTS,
                     prints: PrintBuilder | None = None,
+                    versions: VersionPrintBuilder | None = None,
                     pooled: PooledStream | None = None) -> Iterator[Segments]:
     """Model segments of a whole signal, every segment hop, in order, a chunk at a time.
 
@@ -102,6 +107,7 @@ def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
     config : the model's feature configuration
     chunk_segments : segments per yielded batch (all but the last)
     prints : also given every piece's log-mel frames (the track's alignment print)
+    versions : also given every piece's chroma frames (the track's version print)
     pooled : also given them, for a timbre graph
 
     Yields
@@ -122,7 +128,8 @@ def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
             if stop * hop > buf.end:
                 break
             starts = np.arange(next_start, last + 1, seg_hop, dtype=np.int64)
-            yield _piece(buf, starts, config, stop=stop, prints=prints, pooled=pooled)
+            yield _piece(buf, starts, config, stop=stop, prints=prints, versions=versions,
+                         pooled=pooled)
             next_start = last + seg_hop
             buf.drop_before(_piece_start(next_start, context, align) * hop)
     if buf.end == 0:
@@ -131,7 +138,8 @@ def stream_segments(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
     starts = segment_starts(total, length=length, hop=seg_hop)
     starts = starts[starts >= next_start]
     if starts.size:
-        yield _piece(buf, starts, config, stop=None, prints=prints, pooled=pooled)
+        yield _piece(buf, starts, config, stop=None, prints=prints, versions=versions,
+                         pooled=pooled)
 
 
 def _piece_start(start: int, context: int, align: int) -> int:
@@ -141,6 +149,7 @@ def _piece_start(start: int, context: int, align: int) -> int:
 
 def _piece(buf: _Buffer, starts: np.ndarray, config: FeatureConfig, *,
            stop: int | None, prints: PrintBuilder | None,
+           versions: VersionPrintBuilder | None = None,
            pooled: PooledStream | None = None) -> Segments:
     hop = config.hop_length
     first = _piece_start(int(starts[0]), context_frames(config), config.tempo.stride)
@@ -148,6 +157,8 @@ def _piece(buf: _Buffer, starts: np.ndarray, config: FeatureConfig, *,
     features = extract_features(y, config=config)
     if prints is not None:
         prints.add(first, features.mel[prints.bands], last=stop is None)
+    if versions is not None:
+        versions.add(first, features.chroma, last=stop is None)
     segs = segment_features(features, config=config, starts=starts - first)
     if pooled is not None:
         pooled.add(features.mel, starts - first, segs)
@@ -168,11 +179,12 @@ def embed_stream(blocks: Iterable[np.ndarray], embedder: Embedder, *,
 
     starts: list[np.ndarray] = []
     vectors: dict[str, list[np.ndarray]] = {k: [] for k in ("fused", *BRANCH_NAMES)}
-    prints = PrintBuilder(embedder.config)
+    prints, versions = PrintBuilder(embedder.config), VersionPrintBuilder(embedder.config)
     stem = embedder.card.timbre_stem  # a timbre graph runs later, on the kept segments
     pooled = PooledStream(embedder.config, stem) if stem is not None else None
     for segs in stream_segments(counted(), config=embedder.config,
-                                chunk_segments=chunk_segments, prints=prints, pooled=pooled):
+                                  chunk_segments=chunk_segments, prints=prints,
+                                  versions=versions, pooled=pooled):
         emb = embedder.embed(segs, timbre=stem is None)
         starts.append(segs.starts)
         vectors["fused"].append(emb.fused)
@@ -180,8 +192,20 @@ def embed_stream(blocks: Iterable[np.ndarray], embedder: Embedder, *,
             if b in emb.branches:
                 vectors[b].append(emb.branches[b])
     if not starts:
-        return DenseEmbeddings(np.zeros(0, np.float32), {}, n_samples, prints.codes())
+        return DenseEmbeddings(np.zeros(0, np.float32), {}, n_samples, prints.codes(),
+                               versions.codes())
     return DenseEmbeddings(starts=np.concatenate(starts),
                            vectors={k: np.concatenate(v) for k, v in vectors.items() if v},
                            n_samples=n_samples, align_print=prints.codes(),
-                           pooled=pooled)
+                           version_print=versions.codes(), pooled=pooled)
+
+
+def stream_prints(blocks: Iterable[np.ndarray], *, config: FeatureConfig,
+                  chunk_segments: int = CHUNK_SEGMENTS) -> tuple[np.ndarray, np.ndarray]:
+    """A track's alignment and version prints from its audio given block by block (see
+    :func:`stream_segments`), equal to those a scan stores; nothing is embedded."""
+    prints, versions = PrintBuilder(config), VersionPrintBuilder(config)
+    for _ in stream_segments(blocks, config=config, chunk_segments=chunk_segments,
+                             prints=prints, versions=versions):
+        pass
+    return prints.codes(), versions.codes()

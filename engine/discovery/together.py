@@ -5,7 +5,8 @@ are the re-normalised means of theirs, so in each of them a track's similarity i
 mean similarity to the seeds times a constant: tracks close to all of them rank
 first. The search itself is the ordinary one (PRF, MMR, weights, exclusions); the
 seeds themselves are never results, and a result's seed offset counts along the
-seeds' segments one after another.
+seeds' segments one after another. Versions are looked for by their harmonies
+(:mod:`engine.versions`) for one seed only: several seeds have no one piece.
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ def combine_seeds(seeds: Sequence[Seed]) -> Seed:
                        axis=0)
         track[column] = unit(mean)
     segments = {c: np.concatenate([s.segments[c] for s in seeds]) for c in seeds[0].segments}
+    one = seeds[0] if len(seeds) == 1 else None
     return Seed(segments=segments, starts=np.concatenate([s.starts for s in seeds]),
                 fingerprint=seeds[0].fingerprint, excerpt=False,
+                track_id=one.track_id if one is not None else None,
                 duration=float(sum(s.duration for s in seeds)),
                 album=_common([s.album for s in seeds]),
-                artist=_common([s.artist for s in seeds]), track=track)
+                artist=_common([s.artist for s in seeds]), track=track,
+                version_print=one.version_print if one is not None else None)
 
 
 def search_together(library: Library, seeds: Sequence[Seed],

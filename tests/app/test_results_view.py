@@ -64,7 +64,7 @@ def test_score_explains_itself_and_says_when_variety_reordered(make_main_window,
     assert "1 = the same sound" in model.index(0, 3).data(Qt.ItemDataRole.ToolTipRole)
     tips = {model.row(i).version_bonus > 0: model.index(i, 3).data(Qt.ItemDataRole.ToolTipRole)
             for i in range(model.rowCount())}
-    assert "+0.25 because its music stands out" in tips[True]
+    assert "+0.25 because its music or its harmonies follow the seed" in tips[True]
     assert "stands out" not in tips[False]
     assert not w.results.note.isVisible()
     w.controls.diversity.setValue(80)

@@ -8,11 +8,12 @@ import sqlite3
 import numpy as np
 import pytest
 
-from engine import analysis, dense, excerpts, locate
+from engine import dense, excerpts, locate, stream
 from engine import store as store_mod
 from engine.audio import stream_audio
 from engine.errors import ParameterError
 from engine.library import Library, SearchParams
+from engine.stream import stream_prints
 from tests.audio_factory import song, write_audio
 from tests.model_factory import build_model, write_music
 
@@ -169,7 +170,7 @@ def test_alignment_prints_round_trip_through_rescans_and_model_changes(scanned, 
         assert (fmt, bands) == (locate.PRINT_FORMAT, locate.PRINT_BANDS)
         assert frame == pytest.approx(locate.print_frame_seconds(config))
         path = lib.store.query("SELECT path FROM tracks WHERE id = ?", (tid,))[0][0]
-        again = locate.stream_print(stream_audio(path, sr=config.sr), config=config)
+        again = stream_prints(stream_audio(path, sr=config.sr), config=config)[0]
         codes = np.frombuffer(data, np.uint8).reshape(bands, n)
         assert np.abs(codes.astype(int) - again).max() <= 1
     list(lib.scan([root / "music"], workers=0))
@@ -195,7 +196,8 @@ def test_schema_4_library_gets_prints_by_decoding_alone(scanned):
     lib.close()
     with sqlite3.connect(db) as conn:  # as a schema-4 library left it
         conn.execute("DROP TABLE align_prints")
-        conn.execute("DELETE FROM migrations WHERE version = 5")
+        conn.execute("DROP TABLE version_prints")
+        conn.execute("DELETE FROM migrations WHERE version >= 5")
     old = Library.open(root / "lib", model_dir=root / "model")
     try:
         assert old.store.schema_version == store_mod.SCHEMA_VERSION
@@ -216,15 +218,15 @@ def test_a_print_that_cannot_be_made_loses_nothing(scanned, monkeypatch):
     lib, root = scanned
     lib.store.mutate("DELETE FROM align_prints")  # as after the schema-5 step
     vectors, before = dense_rows(lib), {t.id: t.status for t in lib.tracks()}
-    real = analysis.stream_print
+    real = stream.stream_prints
 
     def failing(blocks, *, config):
         raise OSError("the drive went away")
 
-    monkeypatch.setattr(analysis, "stream_print", failing)
+    monkeypatch.setattr(stream, "stream_prints", failing)
     progress = list(lib.scan([root / "music"], workers=0))
     assert progress[-1].errors == 0 and not prints(lib)
     assert dense_rows(lib) == vectors and {t.id: t.status for t in lib.tracks()} == before
-    monkeypatch.setattr(analysis, "stream_print", real)
+    monkeypatch.setattr(stream, "stream_prints", real)
     list(lib.scan([root / "music"], workers=0))  # tried again
     assert len(prints(lib)) == 6 and dense_rows(lib) == vectors

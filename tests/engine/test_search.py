@@ -9,7 +9,7 @@ import mutagen
 import numpy as np
 import pytest
 
-from engine import audio
+from engine import audio, versions
 from engine import seed as seed_mod
 from engine.library import Library, SearchParams
 from engine.rerank import mean_pairwise_similarity
@@ -113,7 +113,10 @@ def test_scores_follow_the_modality_weights(lib, weights):
             for c in ("fused", "timbre", "harmony", "rhythm")]
     sound = (sims[0] + sum(w * v for w, v in zip(weights, sims[1:], strict=True))) / (
         1 + sum(weights))
-    bonus = version_bonus(content, sound, exclude=catalog.track_ids == seed.track_id)
+    own = catalog.track_ids == seed.track_id
+    bonus = version_bonus(content, sound, exclude=own) + versions.cover_bonus(
+        seed.version_print, content, lambda rows: lib.store.version_prints(
+            catalog.track_ids[rows]), exclude=own)
     for r in results:
         row = catalog.rows([r.track.id])[0]
         fused = float(tv["fused"][row] @ seed.track["fused"])

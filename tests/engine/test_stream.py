@@ -18,9 +18,9 @@ from engine.locate import (
     encode_print,
     locate_in_print,
     print_groups,
-    stream_print,
 )
-from engine.stream import stream_segments
+from engine.stream import stream_prints, stream_segments
+from engine.versions import VersionPrintBuilder, pool_frames, version_print
 from tests.audio_factory import song, write_audio
 from tests.model_factory import small_feature_config
 
@@ -68,9 +68,9 @@ def test_streaming_a_bad_file_is_a_decode_error(tmp_path):
         list(stream_audio(path, sr=SR))
 
 
-@pytest.mark.parametrize("seconds, block, chunk, piece", [(61.37, 0.7, 3, 7.0),
-                                                          (45.0, 7.0, 5, 20.0),
-                                                          (3.0, 1.0, 4, 1.0)])
+@pytest.mark.parametrize("seconds, block, chunk, piece", [(61.37, 0.7, 3, 2),
+                                                          (45.0, 7.0, 5, 6),
+                                                          (3.0, 1.0, 4, 1)])
 def test_alignment_prints_streamed_equal_whole_track_prints(seconds, block, chunk, piece):
     config = small_feature_config()
     y = song(12, seconds, sr=SR)
@@ -79,9 +79,26 @@ def test_alignment_prints_streamed_equal_whole_track_prints(seconds, block, chun
     list(stream_segments(_blocks(y, int(block * SR)), config=config, chunk_segments=chunk,
                          prints=builder))
     scanned = builder.codes()
-    decoded = stream_print(_blocks(y, int(block * SR)), config=config, piece_seconds=piece)
+    decoded = stream_prints(_blocks(y, int(block * SR)), config=config, chunk_segments=piece)[0]
     assert whole.shape == (PRINT_BANDS, dsp.n_frames(y.size, config.hop_length) // PRINT_POOL)
     for got in (scanned, decoded):
+        assert got.shape == whole.shape and got.dtype == np.uint8
+        assert np.abs(got.astype(int) - whole).max() <= 1  # float rounding, one step at most
+
+
+@pytest.mark.parametrize("seconds, block, chunk", [(61.37, 0.7, 3), (45.0, 7.0, 2),
+                                                   (3.0, 1.0, 4)])
+def test_version_prints_streamed_equal_whole_track_prints(seconds, block, chunk):
+    config = small_feature_config(hpss=True)
+    y = song(7, seconds, sr=SR)
+    whole = version_print(y, config=config)
+    builder = VersionPrintBuilder(config)
+    list(stream_segments(_blocks(y, int(block * SR)), config=config, chunk_segments=chunk,
+                         versions=builder))
+    decoded = stream_prints(_blocks(y, int(block * SR)), config=config, chunk_segments=chunk)[1]
+    assert whole.shape == (12, dsp.n_frames(y.size, config.hop_length) // pool_frames(config))
+    assert whole.shape[1] > 0 and whole.max() > 100  # a song has harmonies
+    for got in (builder.codes(), decoded):
         assert got.shape == whole.shape and got.dtype == np.uint8
         assert np.abs(got.astype(int) - whole).max() <= 1  # float rounding, one step at most
 

@@ -1,0 +1,184 @@
+"""Other versions of a piece: the same notes in another arrangement, key or tempo.
+
+The model's track vectors blur a piece into its sound; two renditions of one score in
+other instruments often look no closer than two pieces of one soundtrack. A version
+print keeps what versions share, the sequence of harmonies: a track's chromagram
+(the harmony branch's input, harmonic part only), folded to 12 pitch classes and
+averaged over :data:`PRINT_SECONDS`, one byte a value (~6 KB for 4 minutes). It is
+stored at scan time like the alignment print (:mod:`engine.locate`).
+
+Two prints are compared as cover-song detectors do: transposed to the two keys their
+pitch-class profiles suggest, every pair of frames is scored by cosine, and runs of
+:data:`RUN` frames along a diagonal (the same progression played in order) are scored
+against the mean of the square around them, so that a sustained chord matching
+everything does not count; the best run of each seed frame, averaged over the best
+third, is the :func:`version_score`. On the development corpus's renditions and
+recordings a score above :data:`VERSION_TAU` is rarely reached by anything but another
+version (benchmarks/RESULTS.md, "Versions by their harmony").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from engine.config import FeatureConfig
+from engine.features import HPSS_KERNEL, extract_features
+
+#: Seconds of feature frames averaged into one print frame.
+PRINT_SECONDS = 0.5
+#: Byte steps per unit of a folded chroma value (two bins in [0, 1] summed: 0..2).
+PRINT_SCALE = 127.5
+#: Stored format of a version print.
+VERSION_FORMAT = 1
+#: Print frames of a run along a diagonal (5 s).
+RUN = 10
+#: Share of the seed's frames, the best matched, whose runs are averaged.
+TOP_SHARE = 1.0 / 3.0
+#: Keys tried for a pair, the best by the pitch-class profiles' correlation.
+KEYS = 2
+#: Version scores above this lift a track (:func:`cover_bonus`).
+VERSION_TAU = 0.5
+#: Bonus per unit of version score above :data:`VERSION_TAU`.
+COVER_GAIN = 10.0
+#: Tracks scored by their version prints per seed: the nearest by content similarity.
+COVER_SHORTLIST = 30
+#: Print frames compared at most (the middle of a longer print; 10 minutes).
+MAX_FRAMES = 1200
+#: Whole-track seeds longer than this (seconds) get no print (memory of the features).
+SEED_PRINT_SECONDS = 1200.0
+
+
+def pitch_classes(chroma: np.ndarray) -> np.ndarray:
+    """Fold a chromagram ``(bins, t)`` (bins a multiple of 12) to ``(12, t)``."""
+    bins, t = chroma.shape
+    return np.asarray(chroma, np.float32).reshape(12, bins // 12, t).sum(axis=1)
+
+
+def pool_frames(config: FeatureConfig) -> int:
+    """Feature frames averaged into one print frame (:data:`PRINT_SECONDS`)."""
+    return max(1, round(PRINT_SECONDS * config.sr / config.hop_length))
+
+
+def encode(folded: np.ndarray, pool: int) -> np.ndarray:
+    """Average folded chroma frames ``(12, t)`` ``pool`` at a time into uint8 codes."""
+    n = folded.shape[1] // pool
+    pooled = folded[:, :n * pool].reshape(12, n, pool).mean(axis=2)
+    return np.clip(np.rint(pooled * PRINT_SCALE), 0, 255).astype(np.uint8)
+
+
+class VersionPrintBuilder:
+    """A track's version print, from its chromagram given piece by piece.
+
+    Pieces may overlap (a stream's context); each frame is taken once, from the first
+    piece where it lies away from the piece's cut end (the harmonic mask's median
+    filter and the STFT reach that far).
+    """
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.margin = max(config.mel.n_fft // (2 * config.hop_length) + 1,
+                          HPSS_KERNEL // 2 + 1)
+        self.pool = pool_frames(config)
+        self.parts: list[np.ndarray] = []
+        self.taken = 0
+
+    def add(self, first: int, chroma: np.ndarray, *, last: bool) -> None:
+        """Chroma frames ``(bins, t)`` of a piece whose frame 0 is track frame ``first``."""
+        start = max(self.taken, first)
+        stop = first + chroma.shape[1] - (0 if last else self.margin)
+        if stop > start:
+            self.parts.append(pitch_classes(chroma[:, start - first: stop - first]))
+            self.taken = stop
+
+    def codes(self) -> np.ndarray:
+        """The print ``(12, n)`` uint8 of the frames added."""
+        if not self.parts:
+            return np.zeros((12, 0), np.uint8)
+        return encode(np.concatenate(self.parts, axis=1), self.pool)
+
+
+def version_print(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """The version print ``(12, n)`` uint8 of a whole mono signal at ``config.sr``."""
+    return encode(pitch_classes(extract_features(y, config=config).chroma), pool_frames(config))
+
+
+def _middle(codes: np.ndarray) -> np.ndarray:
+    """The middle :data:`MAX_FRAMES` frames of a print (all of a shorter one)."""
+    extra = codes.shape[1] - MAX_FRAMES
+    return codes[:, extra // 2: extra // 2 + MAX_FRAMES] if extra > 0 else codes
+
+
+def _frames(codes: np.ndarray) -> np.ndarray:
+    """Print codes as frames centred on their mean and of unit length ``(12, n)``."""
+    x = np.asarray(codes, np.float32)
+    x = x - x.mean(axis=0, keepdims=True)
+    return x / np.maximum(np.linalg.norm(x, axis=0, keepdims=True), 1e-6)
+
+
+def _window_sums(x: np.ndarray, size: int, *, diagonal: bool = False, axis: int = 0
+                 ) -> np.ndarray:
+    """Sums of ``size`` consecutive values of ``x`` (n, m): along a diagonal, else along
+    ``axis``; shape ``(n - size + 1, m - size + 1)`` or that axis shortened alone."""
+    n, m = x.shape
+    if diagonal:
+        out = x[:n - size + 1, :m - size + 1].copy()
+        for k in range(1, size):
+            out += x[k:n - size + 1 + k, k:m - size + 1 + k]
+        return out
+    if axis == 0:
+        out = x[:n - size + 1].copy()
+        for k in range(1, size):
+            out += x[k:n - size + 1 + k]
+        return out
+    out = x[:, :m - size + 1].copy()
+    for k in range(1, size):
+        out += x[:, k:m - size + 1 + k]
+    return out
+
+
+def version_score(seed: np.ndarray, other: np.ndarray) -> float:
+    """How much ``other``'s print plays ``seed``'s harmonies in order (about -1..1;
+    another version of a piece typically 0.4-0.9, other music below 0.45). Prints
+    shorter than :data:`RUN` frames score 0; of longer ones than
+    :data:`MAX_FRAMES`, the middle part is compared."""
+    a, b = _frames(_middle(seed)), _frames(_middle(other))
+    n, m = a.shape[1], b.shape[1]
+    if n < RUN or m < RUN:
+        return 0.0
+    profile_a, profile_b = a.clip(0).sum(axis=1), b.clip(0).sum(axis=1)
+    fit = [float(profile_a @ np.roll(profile_b, s)) for s in range(12)]
+    best = 0.0
+    keep = max(1, int((n - RUN + 1) * TOP_SHARE))
+    for shift in np.argsort(fit, kind="stable")[::-1][:KEYS]:
+        x = a.T @ np.roll(b, int(shift), axis=0)
+        runs = _window_sums(x, RUN, diagonal=True)
+        runs *= 1.0 / RUN
+        runs -= _window_sums(_window_sums(x, RUN, axis=0), RUN, axis=1) * (1.0 / RUN ** 2)
+        rows = runs.max(axis=1)
+        best = max(best, float(np.partition(rows, len(rows) - keep)[-keep:].mean()))
+    return best
+
+
+def cover_bonus(seed_print: np.ndarray | None, content: np.ndarray,
+                prints: Callable[[np.ndarray], Sequence[np.ndarray | None]], *,
+                exclude: np.ndarray | None = None) -> np.ndarray:
+    """Per library track ``(n,)``: :data:`COVER_GAIN` per unit of version score above
+    :data:`VERSION_TAU`, for the :data:`COVER_SHORTLIST` tracks nearest by ``content``
+    similarity (others, and everything when the seed has no print, get 0).
+
+    ``prints(rows)`` gives the prints of those library rows (None: none stored)."""
+    bonus = np.zeros(content.shape[0], np.float32)
+    if seed_print is None or seed_print.shape[1] < RUN:
+        return bonus
+    masked = np.array(content, np.float32)
+    if exclude is not None:
+        masked[np.asarray(exclude, bool)] = -np.inf
+    k = min(COVER_SHORTLIST, int(np.isfinite(masked).sum()))
+    if k <= 0:
+        return bonus
+    rows = np.argpartition(-masked, k - 1)[:k]
+    for row, other in zip(rows, prints(rows), strict=True):
+        if other is not None:
+            bonus[row] = COVER_GAIN * max(version_score(seed_print, other) - VERSION_TAU, 0.0)
+    return bonus
