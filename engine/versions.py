@@ -53,7 +53,8 @@ SEED_PRINT_SECONDS = 1200.0
 def pitch_classes(chroma: np.ndarray) -> np.ndarray:
     """Fold a chromagram ``(bins, t)`` (bins a multiple of 12) to ``(12, t)``."""
     bins, t = chroma.shape
-    return np.asarray(chroma, np.float32).reshape(12, bins // 12, t).sum(axis=1)
+    folded: np.ndarray = np.asarray(chroma, np.float32).reshape(12, bins // 12, t).sum(axis=1)
+    return folded
 
 
 def pool_frames(config: FeatureConfig) -> int:
@@ -65,7 +66,8 @@ def encode(folded: np.ndarray, pool: int) -> np.ndarray:
     """Average folded chroma frames ``(12, t)`` ``pool`` at a time into uint8 codes."""
     n = folded.shape[1] // pool
     pooled = folded[:, :n * pool].reshape(12, n, pool).mean(axis=2)
-    return np.clip(np.rint(pooled * PRINT_SCALE), 0, 255).astype(np.uint8)
+    codes: np.ndarray = np.clip(np.rint(pooled * PRINT_SCALE), 0, 255).astype(np.uint8)
+    return codes
 
 
 class VersionPrintBuilder:
@@ -113,7 +115,8 @@ def _frames(codes: np.ndarray) -> np.ndarray:
     """Print codes as frames centred on their mean and of unit length ``(12, n)``."""
     x = np.asarray(codes, np.float32)
     x = x - x.mean(axis=0, keepdims=True)
-    return x / np.maximum(np.linalg.norm(x, axis=0, keepdims=True), 1e-6)
+    unit: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=0, keepdims=True), 1e-6)
+    return unit
 
 
 def _window_sums(x: np.ndarray, size: int, *, diagonal: bool = False, axis: int = 0
