@@ -62,8 +62,13 @@ def test_a_version_scores_above_the_threshold_and_other_music_below():
     drone = version_print(render([PIECE[0]] * 40, beat=0.6), config=config)  # one chord
     assert seed.shape[0] == 12 and seed.dtype == np.uint8 and seed.shape[1] >= 40
     assert version_score(seed, version) > VERSION_TAU + 0.1
+    assert version_score(version, seed) == pytest.approx(version_score(seed, version))
     for other in [*others, drone]:
         assert version_score(seed, other) < VERSION_TAU
+    # a version that first plays something else for half as long still counts
+    medley = version_print(np.concatenate([render(progression(9, n=20), beat=0.6),
+                                           other_version()]), config=config)
+    assert version_score(seed, medley) > VERSION_TAU
     assert version_score(seed, seed[:, :5]) == 0.0  # too short to hold a run
 
 
