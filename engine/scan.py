@@ -70,7 +70,7 @@ class ScanOptions:
     fingerprint: str
     workers: int = 0
     max_segments: int | None = SEGMENTS_PER_TRACK
-    #: compute alignment prints alone (tracks analysed before prints existed)
+    #: compute the alignment and version prints alone (tracks analysed before they existed)
     print_only: bool = False
 
 
@@ -400,7 +400,7 @@ def _scan(store: Store, *, roots: list[Path], options: ScanOptions, stop: Callab
         last = progress
         yield replace(progress, errors=progress.errors + len(found.errors))
     done, total = last.done, len(work)
-    # tracks analysed before alignment prints existed: decode them for their prints alone
+    # tracks analysed before alignment or version prints existed: decode them for the prints
     prints = [] if stop() else records.pending_prints(store, present, options.fingerprint)
     if prints:
         for progress in analyse(store, prints, replace(options, print_only=True),
