@@ -123,24 +123,13 @@ def _frames(codes: np.ndarray) -> np.ndarray:
     return unit
 
 
-def _window_sums(x: np.ndarray, size: int, *, diagonal: bool = False, axis: int = 0
-                 ) -> np.ndarray:
-    """Sums of ``size`` consecutive values of ``x`` (n, m): along a diagonal, else along
-    ``axis``; shape ``(n - size + 1, m - size + 1)`` or that axis shortened alone."""
-    n, m = x.shape
-    if diagonal:
-        out = x[:n - size + 1, :m - size + 1].copy()
-        for k in range(1, size):
-            out += x[k:n - size + 1 + k, k:m - size + 1 + k]
-        return out
-    if axis == 0:
-        out = x[:n - size + 1].copy()
-        for k in range(1, size):
-            out += x[k:n - size + 1 + k]
-        return out
-    out = x[:, :m - size + 1].copy()
+def _window_sums(x: np.ndarray, size: int, step: tuple[int, int]) -> np.ndarray:
+    """Sums of ``size`` values of ``x`` ``(n, m)`` a ``step`` (rows, columns) apart, at
+    every position where all of them lie inside: ``(1, 1)`` along diagonals."""
+    rows, cols = x.shape[0] - step[0] * (size - 1), x.shape[1] - step[1] * (size - 1)
+    out = x[:rows, :cols].copy()
     for k in range(1, size):
-        out += x[:, k:m - size + 1 + k]
+        out += x[k * step[0]: k * step[0] + rows, k * step[1]: k * step[1] + cols]
     return out
 
 
@@ -166,9 +155,9 @@ def version_score(seed: np.ndarray, other: np.ndarray) -> float:
     best = 0.0
     for shift in np.argsort(fit, kind="stable")[::-1][:KEYS]:
         x = a.T @ np.roll(b, int(shift), axis=0)
-        runs = _window_sums(x, RUN, diagonal=True)
+        runs = _window_sums(x, RUN, (1, 1))
         runs *= 1.0 / RUN
-        runs -= _window_sums(_window_sums(x, RUN, axis=0), RUN, axis=1) * (1.0 / RUN ** 2)
+        runs -= _window_sums(_window_sums(x, RUN, (1, 0)), RUN, (0, 1)) * (1.0 / RUN ** 2)
         both = min(_best_share(runs.max(axis=1)), _best_share(runs.max(axis=0)))
         best = max(best, both)
     return best
