@@ -66,7 +66,7 @@ from engine.features import Segments
 from engine.index import normalise, unit
 from engine.model import Embedder, default_model_dir
 from engine.search import SearchParams, track_scores, weighted
-from engine.versions import version_print
+from engine.versions import version_print, version_scores
 from engine.windowed import selected_segments
 from trainer.degrade import phone_recording
 
@@ -319,8 +319,9 @@ def engine_track_sims(columns: list[dict[str, np.ndarray]], prints: list[np.ndar
     out = np.zeros((len(columns), len(columns)), np.float32)
     for i, seed in enumerate(columns):
         own = np.arange(len(columns)) == i
-        sims, bonus = track_scores(seed, library, WEIGHTS, exclude=own, seed_print=prints[i],
-                                   prints=lambda rows: [prints[r] for r in rows])
+        sims, bonus = track_scores(
+            seed, library, WEIGHTS, exclude=own,
+            version_scores=lambda rows, i=i: version_scores(prints[i], [prints[r] for r in rows]))
         out[i] = sims + bonus
     return out
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,8 +103,11 @@ class Seed:
     #: feature configuration, to refine where each result matches
     frames: np.ndarray | None = None
     config: FeatureConfig | None = None
-    #: whole tracks: the version print (:mod:`engine.versions`), when there is one
+    #: whole tracks: the version print (:mod:`engine.versions`), when there is one, and
+    #: the version scores of library tracks against it found so far (by track id)
     version_print: np.ndarray | None = None
+    version_matches: dict[int, float] = field(default_factory=dict, compare=False,
+                                              repr=False)
 
 
 @dataclass(frozen=True)
@@ -182,14 +185,13 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
 def track_scores(seed: dict[str, np.ndarray], library: dict[str, np.ndarray],
                  weights: tuple[float, float, float], *,
                  exclude: np.ndarray | None = None,
-                 seed_print: np.ndarray | None = None,
-                 prints: Callable[[np.ndarray], Sequence[np.ndarray | None]] | None = None,
+                 version_scores: Callable[[np.ndarray], np.ndarray] | None = None,
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Library tracks (unit rows ``(n, d)`` per column) against a seed's track vectors
     (``(d,)`` per column): their weighted-space similarity ``(n,)`` and their version
     bonus ``(n,)``: the :func:`version_bonus` of their content similarity (mean of fused
-    and harmony), plus, given the seed's version print and ``prints(rows)`` (the stored
-    prints of library rows), :func:`engine.versions.cover_bonus`. A track's score is
+    and harmony), plus, given ``version_scores(rows)`` (library rows' version scores
+    against the seed's print), :func:`engine.versions.cover_bonus`. A track's score is
     the sum."""
     sims = {c: np.asarray(library[c] @ np.asarray(seed[c], np.float32), np.float32)
             for c in ("fused", *BRANCH_NAMES)}
@@ -198,8 +200,8 @@ def track_scores(seed: dict[str, np.ndarray], library: dict[str, np.ndarray],
     sound /= 1.0 + sum(weights)
     content = (sims["fused"] + sims["harmony"]) / 2
     bonus = version_bonus(content, sound, exclude=exclude)
-    if seed_print is not None and prints is not None:
-        bonus += versions.cover_bonus(seed_print, content, prints, exclude=exclude)
+    if version_scores is not None:
+        bonus += versions.cover_bonus(content, version_scores, exclude=exclude)
     return sound, bonus
 
 
@@ -226,15 +228,27 @@ class Retriever:
         catalog's) for scoring more of them later."""
         cat = self.catalog
         own = cat.track_ids == (seed.track_id if seed.track_id is not None else -1)
+        scores = (None if seed.version_print is None
+                  else lambda rows: self.version_scores(seed, cat.track_ids[rows]))
         sims, bonus = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own,
-                                   seed_print=seed.version_print,
-                                   prints=lambda rows: self.store.version_prints(
-                                       cat.track_ids[rows]))
+                                   version_scores=scores)
         scores = sims + bonus
         top = _top(scores, self.pool_size(params))
         ids = cat.track_ids[top]
         return Candidates(ids=ids, scores=scores[top],
                           vectors=self.track_space(ids, params)), bonus
+
+    def version_scores(self, seed: Seed, track_ids: np.ndarray) -> np.ndarray:
+        """Version scores ``(n,)`` of library tracks against a seed with a version print,
+        kept in the seed: a search after a change of weights, PRF or diversity reuses
+        them."""
+        known = seed.version_matches
+        missing = [int(t) for t in track_ids if int(t) not in known]
+        if missing and seed.version_print is not None:
+            found = versions.version_scores(seed.version_print,
+                                            self.store.version_prints(missing))
+            known.update(zip(missing, found.tolist(), strict=True))
+        return np.array([known.get(int(t), 0.0) for t in track_ids], np.float32)
 
     def by_segments(self, seed: Seed, params: SearchParams) -> np.ndarray:
         """Candidate ids whose segments are nearest to any seed segment, best first

@@ -21,6 +21,7 @@ by their harmonies").
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -163,17 +164,26 @@ def version_score(seed: np.ndarray, other: np.ndarray) -> float:
     return best
 
 
-def cover_bonus(seed_print: np.ndarray | None, content: np.ndarray,
-                prints: Callable[[np.ndarray], Sequence[np.ndarray | None]], *,
+def version_scores(seed_print: np.ndarray, prints: Sequence[np.ndarray | None]
+                   ) -> np.ndarray:
+    """:func:`version_score` of the seed's print with each of ``prints`` ``(n,)`` (0 where
+    there is none), two at a time (numpy works outside the interpreter lock)."""
+    def one(other: np.ndarray | None) -> float:
+        return 0.0 if other is None else version_score(seed_print, other)
+
+    if len(prints) < 2:
+        return np.array([one(p) for p in prints], np.float32)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return np.array(list(pool.map(one, prints)), np.float32)
+
+
+def cover_bonus(content: np.ndarray, scores: Callable[[np.ndarray], np.ndarray], *,
                 exclude: np.ndarray | None = None) -> np.ndarray:
     """Per library track ``(n,)``: :data:`COVER_GAIN` per unit of version score above
     :data:`VERSION_TAU`, for the :data:`COVER_SHORTLIST` tracks nearest by ``content``
-    similarity (others, and everything when the seed has no print, get 0).
-
-    ``prints(rows)`` gives the prints of those library rows (None: none stored)."""
+    similarity (others get 0). ``scores(rows)`` gives those library rows' version scores
+    against the seed (:func:`version_scores`)."""
     bonus = np.zeros(content.shape[0], np.float32)
-    if seed_print is None or seed_print.shape[1] < RUN:
-        return bonus
     masked = np.array(content, np.float32)
     if exclude is not None:
         masked[np.asarray(exclude, bool)] = -np.inf
@@ -181,7 +191,6 @@ def cover_bonus(seed_print: np.ndarray | None, content: np.ndarray,
     if k <= 0:
         return bonus
     rows = np.argpartition(-masked, k - 1)[:k]
-    for row, other in zip(rows, prints(rows), strict=True):
-        if other is not None:
-            bonus[row] = COVER_GAIN * max(version_score(seed_print, other) - VERSION_TAU, 0.0)
+    bonus[rows] = COVER_GAIN * np.maximum(np.asarray(scores(rows), np.float32) - VERSION_TAU,
+                                          0.0)
     return bonus

@@ -115,8 +115,8 @@ def test_scores_follow_the_modality_weights(lib, weights):
         1 + sum(weights))
     own = catalog.track_ids == seed.track_id
     bonus = version_bonus(content, sound, exclude=own) + versions.cover_bonus(
-        seed.version_print, content, lambda rows: lib.store.version_prints(
-            catalog.track_ids[rows]), exclude=own)
+        content, lambda rows: versions.version_scores(
+            seed.version_print, lib.store.version_prints(catalog.track_ids[rows])), exclude=own)
     for r in results:
         row = catalog.rows([r.track.id])[0]
         fused = float(tv["fused"][row] @ seed.track["fused"])

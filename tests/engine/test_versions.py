@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine import store as store_mod
+from engine import versions
 from engine.audio import load_audio
 from engine.library import Library, SearchParams
 from engine.versions import VERSION_TAU, version_print, version_score
@@ -107,6 +108,21 @@ def test_another_version_ranks_first_with_its_bonus(versions_library):
     assert seed.version_print is not None
     top = {r.track.id for r in lib.search(seed, SearchParams(k=2))}
     assert top == {ids["piece"], ids["version"]}
+
+
+def test_a_seed_scores_each_track_once(versions_library, monkeypatch):
+    lib, ids, _ = versions_library
+    seed = lib.analyze_seed(ids["piece"])
+    first = lib.search(seed, SearchParams(k=5))
+    assert set(seed.version_matches) == set(ids.values()) - {ids["piece"]}
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(versions, "version_score", no_scoring)
+    again = lib.search(seed, SearchParams(k=5, weights=(3.0, 0.0, 1.0), prf=2, diversity=0.3))
+    assert again[0].track.id == first[0].track.id == ids["version"]
+    assert again[0].version_bonus == pytest.approx(first[0].version_bonus, rel=0.2)
 
 
 def test_an_excerpt_seed_has_no_version_print(versions_library):
