@@ -365,7 +365,8 @@ class ResultsModel(_TrackListModel["SearchResult"]):
     HEADER_TIPS: ClassVar[dict[int, str]] = {
         3: "Score: how alike the best-matching parts of the two songs sound, weighted by the "
            "Timbre / Harmony / Rhythm sliders (1 = the same sound); another version of the "
-           "seed (its music stands out from the rest) scores more.\nWith Variety above 0 the "
+           "seed (its music stands out from the rest, or its harmonies follow the seed's in "
+           "any key and tempo) scores more.\nWith Variety above 0 the "
            "list is re-ordered to mix styles, so scores need not decrease down the list.",
         4: "Similarity of timbre (blue), harmony (green) and rhythm (orange)",
         5: "Where in the track the best match starts (double-click plays from there)",
