@@ -211,7 +211,8 @@ def result_json(result: Any) -> dict[str, Any]:
             "artist": t.artist, "album": t.album, "track_id": t.id,
             "modalities": {k: round(v, 6) for k, v in result.modalities.items()},
             "match": {"seed_offset": result.seed_offset, "offset": result.match_offset,
-                      "confidence": round(result.match_confidence, 4)}}
+                      "confidence": round(result.match_confidence, 4)},
+            "version_bonus": round(result.version_bonus, 4)}
 
 
 def clock(seconds: float) -> str:
@@ -227,8 +228,9 @@ def _print_table(seed_name: str, results: list[SearchResult]) -> None:
     for rank, r in enumerate(results, 1):
         t = r.track
         name = printable(t.display_name)
+        version = f", another version: +{r.version_bonus:.2f}" if r.version_bonus > 0 else ""
         print(f"{rank:3d}. {r.score:6.3f}  {name}  [{printable(t.path)}]  "
-              f"(seed {clock(r.seed_offset)} ~ track {clock(r.match_offset)})")
+              f"(seed {clock(r.seed_offset)} ~ track {clock(r.match_offset)}{version})")
 
 
 def run_similar(args: argparse.Namespace) -> int:

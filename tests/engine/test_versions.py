@@ -3,6 +3,7 @@ its storage and upgrade, and the bonus that ranks versions first."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from engine import store as store_mod
 from engine import versions
 from engine.audio import load_audio
+from engine.cli import main
 from engine.library import Library, SearchParams
 from engine.versions import VERSION_TAU, version_print, version_score
 from tests.audio_factory import midi_to_hz, write_audio
@@ -108,6 +110,27 @@ def test_another_version_ranks_first_with_its_bonus(versions_library):
     assert seed.version_print is not None
     top = {r.track.id for r in lib.search(seed, SearchParams(k=2))}
     assert top == {ids["piece"], ids["version"]}
+
+
+def test_without_the_prints_the_version_does_not_rank_first(versions_library, monkeypatch):
+    lib, ids, _ = versions_library
+    monkeypatch.setattr(versions, "COVER_GAIN", 0.0)
+    results = lib.search(lib.analyze_seed(ids["piece"]), SearchParams(k=5))
+    assert results[0].track.id != ids["version"]
+
+
+def test_the_command_line_names_the_other_version(versions_library, capsys):
+    lib, _, root = versions_library
+    lib.close()
+    base = ["--library", str(root / "lib"), "--model", str(root / "model")]
+    piece_file = str(root / "music" / "piece.flac")
+    assert main(["similar", piece_file, "-k", "3", *base]) == 0
+    first = capsys.readouterr().out.splitlines()[1]
+    assert "version.flac" in first and "another version: +" in first
+    assert main(["similar", piece_file, "-k", "3", "--json", *base]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert results[0]["path"].endswith("version.flac") and results[0]["version_bonus"] > 1.0
+    assert all(r["version_bonus"] < 1.0 for r in results[1:])
 
 
 def test_a_seed_scores_each_track_once(versions_library, monkeypatch):
