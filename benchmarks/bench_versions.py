@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import retrieval as rt
+from benchmarks.bench_quality import select_tracks
 from engine.audio import load_audio
 from engine.model import Embedder, default_model_dir
 from engine.versions import VERSION_TAU, version_print, version_score
@@ -40,22 +41,6 @@ def pair_scores(prints: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def pick(manifest: dict, part: str, max_pieces: int | None, max_recordings: int | None
-         ) -> tuple[list[dict], list[dict]]:
-    """The part's renditions (all of a seeded sample of pieces) and recordings."""
-    rows = [t for t in manifest["tracks"] if t["split"] == part]
-    rng = np.random.default_rng(0)
-    rens = [t for t in rows if t["kind"] == "rendition"]
-    groups = sorted({t["group"] for t in rens})
-    if max_pieces is not None and max_pieces < len(groups):
-        keep = {groups[i] for i in rng.choice(len(groups), max_pieces, replace=False)}
-        rens = [t for t in rens if t["group"] in keep]
-    recs = [t for t in rows if t["kind"] == "recording"]
-    if max_recordings is not None and max_recordings < len(recs):
-        recs = [recs[i] for i in sorted(rng.choice(len(recs), max_recordings, replace=False))]
-    return rens, recs
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, score every pair, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -66,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifest = json.loads((args.corpus / "manifest.json").read_text(encoding="utf-8"))
     config = Embedder(default_model_dir()).config
-    rens, recs = pick(manifest, args.part, args.max_pieces, args.max_recordings)
+    chosen = select_tracks(manifest, args.part, max_tracks=args.max_recordings,
+                           max_pieces=args.max_pieces)
+    rens = [t for t in chosen if t["kind"] == "rendition"]
+    recs = [t for t in chosen if t["kind"] == "recording"]
     started = time.perf_counter()
     prints = {t["path"]: version_print(load_audio(args.corpus / t["path"], sr=config.sr),
                                        config=config) for t in rens + recs}

@@ -21,7 +21,6 @@ by their harmonies").
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -167,14 +166,9 @@ def version_score(seed: np.ndarray, other: np.ndarray) -> float:
 def version_scores(seed_print: np.ndarray, prints: Sequence[np.ndarray | None]
                    ) -> np.ndarray:
     """:func:`version_score` of the seed's print with each of ``prints`` ``(n,)`` (0 where
-    there is none), two at a time (numpy works outside the interpreter lock)."""
-    def one(other: np.ndarray | None) -> float:
-        return 0.0 if other is None else version_score(seed_print, other)
-
-    if len(prints) < 2:
-        return np.array([one(p) for p in prints], np.float32)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return np.array(list(pool.map(one, prints)), np.float32)
+    there is none)."""
+    return np.array([0.0 if p is None else version_score(seed_print, p) for p in prints],
+                    np.float32)
 
 
 def cover_bonus(content: np.ndarray, scores: Callable[[np.ndarray], np.ndarray], *,
