@@ -99,6 +99,9 @@ class SystemData:
     #: (None: not in the results) and, when ranked first, how far off its placement is
     search: dict[str, list[tuple[int | None, float | None]]] = field(
         default_factory=lambda: {k: [] for k in QUERY_KINDS})
+    #: the weights its tracks are ranked with (a model's: the default scaled by its card's
+    #: ``weight_gains``, as :meth:`engine.library.Library.search` does)
+    weights: tuple[float, float, float] = WEIGHTS
 
 
 @dataclass
@@ -213,7 +216,8 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
     """Decode every track once; embed its stored segments and, for recordings, excerpts
     (and search them in ``searchers``' libraries)."""
     teachers, searchers = teachers or {}, searchers or {}
-    data = {name: SystemData() for name in embedders}
+    data = {name: SystemData(weights=SearchParams().scaled(emb.card.weight_gains).weights)
+            for name, emb in embedders.items()}
     data.update({teacher_system(t, o): SystemData() for t in teachers for o in TEACHER_OUTPUTS})
     raw = Raw()
     for i, track in enumerate(tracks):
@@ -302,16 +306,16 @@ def track_level(sd: SystemData, tracks: list[dict], prints: list[np.ndarray], *,
     labels = np.array([tracks[i][label] for i in idx])
     if len(set(labels.tolist())) == len(labels):
         return {}
-    sims = (engine_track_sims([sd.columns[i] for i in idx], [prints[i] for i in idx])
-            if sd.columns else vecs @ vecs.T)
+    sims = (engine_track_sims([sd.columns[i] for i in idx], [prints[i] for i in idx],
+                              sd.weights) if sd.columns else vecs @ vecs.T)
     out, per_label = rt.neighbour_metrics(sims, labels)
     if by_label:
         out["by label"] = per_label
     return out
 
 
-def engine_track_sims(columns: list[dict[str, np.ndarray]], prints: list[np.ndarray]
-                      ) -> np.ndarray:
+def engine_track_sims(columns: list[dict[str, np.ndarray]], prints: list[np.ndarray],
+                      weights: tuple[float, float, float] = WEIGHTS) -> np.ndarray:
     """Each track's scores for every other as a seed, as the engine ranks a library for
     a track seed (:func:`engine.search.track_scores`: weighted similarity + version
     bonus against the others, by content and by the tracks' version ``prints``)."""
@@ -320,7 +324,7 @@ def engine_track_sims(columns: list[dict[str, np.ndarray]], prints: list[np.ndar
     for i, seed in enumerate(columns):
         own = np.arange(len(columns)) == i
         sims, bonus = track_scores(
-            seed, library, WEIGHTS, exclude=own,
+            seed, library, weights, exclude=own,
             version_scores=lambda rows, i=i: version_scores(prints[i], [prints[r] for r in rows]))
         out[i] = sims + bonus
     return out

@@ -310,9 +310,11 @@ class Library:
         return seed_from_file(Path(seed), self.embedder, store=self.store)
 
     def search(self, seed: Seed, params: SearchParams | None = None) -> list[SearchResult]:
-        """Rank the library for an analysed seed (fast; call again with new params)."""
+        """Rank the library for an analysed seed (fast; call again with new params). The
+        weights count relative to the model's own balance (its ``weight_gains``)."""
         catalog = self.catalog()
-        return search(seed, params or SearchParams(), catalog=catalog, store=self.store,
+        params = (params or SearchParams()).scaled(self.embedder.card.weight_gains)
+        return search(seed, params, catalog=catalog, store=self.store,
                       retriever=Retriever(catalog, self.store))
 
     def tracks_containing(self, track_id: int, *, start: float = 0.0, end: float | None = None,

@@ -36,6 +36,8 @@ CARD_FORMAT_VERSION = 3
 INPUT_NAMES = ("mel", "chroma", "tempo")
 OUTPUT_NAMES = ("embedding", *BRANCH_NAMES)
 LAYOUTS = ("windows", "trunk")
+#: the largest timbre ``gain`` a card may give (:attr:`ModelCard.weight_gains`)
+MAX_GAIN = 100.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ class ModelCard:
     #: trunk layout: per branch ``{"stride": frames per map column, "columns": per segment}``
     pool: dict[str, Any] = field(default_factory=dict)
     #: the timbre graph, ``{"file", "sha256", "stem": [freq, time], "training": {...}}``
-    #: (:mod:`engine.timbre`); empty: the main graph's ``timbre`` output is used
+    #: and optionally ``"gain"`` (:attr:`weight_gains`) (:mod:`engine.timbre`); empty:
+    #: the main graph's ``timbre`` output is used
     timbre: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -85,6 +88,13 @@ class ModelCard:
             return None
         freq, time = self.timbre["stem"]
         return int(freq), int(time)
+
+    @property
+    def weight_gains(self) -> tuple[float, float, float]:
+        """How much a search listens to each branch (timbre, harmony, rhythm) at neutral
+        weights: the timbre graph's ``gain`` (chosen with its training), else 1. The
+        user's weights multiply these; the vectors, so the fingerprint, do not change."""
+        return (float(self.timbre.get("gain", 1.0)) if self.timbre else 1.0, 1.0, 1.0)
 
     @property
     def segment_shape(self) -> dict[str, tuple[int, ...]]:
@@ -166,11 +176,13 @@ class ModelCard:
                 stem = card.timbre_stem
                 valid = bool(stem and min(stem) >= 1 and card.timbre["file"]
                              and card.timbre["sha256"])
+                valid = valid and 0 < card.weight_gains[0] <= MAX_GAIN
             except (KeyError, TypeError, ValueError):
                 valid = False
             if not valid:
-                raise ModelError("model card's 'timbre' entry needs 'file', 'sha256' and a "
-                                 "'stem' of two positive integers")
+                raise ModelError("model card's 'timbre' entry needs 'file', 'sha256', a "
+                                 "'stem' of two positive integers and, if any, a 'gain' "
+                                 f"above 0 and at most {MAX_GAIN:g}")
         return card
 
 

@@ -76,6 +76,14 @@ class SearchParams:
         PRF(self.prf)
         MMR(self.diversity)
 
+    def scaled(self, gains: tuple[float, float, float]) -> SearchParams:
+        """These parameters with the weights multiplied by a model's ``gains``
+        (:attr:`engine.model.ModelCard.weight_gains`)."""
+        if all(g == 1.0 for g in gains):
+            return self
+        return dataclasses.replace(self, weights=tuple(  # type: ignore[arg-type]
+            min(w * g, MAX_WEIGHT) for w, g in zip(self.weights, gains, strict=True)))
+
 
 @dataclass(frozen=True)
 class Seed:

@@ -116,11 +116,11 @@ def _trunk(args: argparse.Namespace) -> int:
 def _timbre(args: argparse.Namespace) -> int:
     from trainer.commands import timbre
 
-    changes = {k: getattr(args, k) for k in ("steps", "seed", "recording_weight",
+    changes = {k: getattr(args, k) for k in ("steps", "seed", "members", "recording_weight",
                                               "distill_weight", "distill_targets")
                if getattr(args, k) is not None}
     return timbre(_config(args), args.cache_dir, base=args.base, out=args.out,
-                  recipe_changes=changes, name=args.name)
+                  recipe_changes=changes, name=args.name, gain=args.gain)
 
 
 def _library(args: argparse.Namespace) -> int:
@@ -211,8 +211,14 @@ def _add_timbre(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--out", type=Path, required=True, help="folder for the new model")
     p.add_argument("--steps", type=int, default=None, help="training steps (default 250)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--members", type=int, default=None,
+                   help="networks trained with successive seeds, shipped as one graph "
+                   "(default 1)")
     p.add_argument("--recording_weight", type=float, default=None,
                    help="share of the loss with only the same recording as positive")
+    p.add_argument("--gain", type=float, default=1.0,
+                   help="how much more a search listens to the timbre graph than to the "
+                   "other branches at neutral weights (default 1)")
     p.add_argument("--distill_weight", type=float, default=None,
                    help="weight of distillation from a teacher's track vectors (0: off)")
     p.add_argument("--distill_targets", default=None,

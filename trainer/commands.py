@@ -326,7 +326,7 @@ def trunk(source: Path, out: Path, *, calibration: list[Path], check: list[Path]
 
 
 def timbre(cfg: TrainConfig, cache_dir: Path, *, base: Path, out: Path,
-           recipe_changes: dict[str, Any], name: str | None = None) -> int:
+           recipe_changes: dict[str, Any], name: str | None = None, gain: float = 1.0) -> int:
     """Train a timbre graph (:mod:`trainer.timbre`) on the cache's real training
     recordings and write ``base``'s model with it as its timbre branch into ``out``."""
     import dataclasses
@@ -352,7 +352,8 @@ def timbre(cfg: TrainConfig, cache_dir: Path, *, base: Path, out: Path,
     net, record = train_timbre(data, recipe, window=window)
     record["cache"] = cache_path(cache_dir, layout).name
     new = attach_timbre(base, out, net, window=window,
-                        stem=(layout.stem_freq, layout.stem_time), record=record, name=name)
+                        stem=(layout.stem_freq, layout.stem_time), record=record, name=name,
+                        gain=gain)
     print(f"[timbre] {out / new.timbre['file']} written; {out / 'card.json'}: {new.name} "
           f"(parity max abs {new.timbre['parity']['timbre']['max_abs']:.1e})")
     return 0

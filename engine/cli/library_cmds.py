@@ -44,7 +44,8 @@ def _search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--diversity", "--lambda_div", type=float, default=0.0, dest="diversity",
                    help="MMR diversity d in [0, 1] (0: plain ranking)")
     p.add_argument("--weights", default="1,1,1", metavar="T,H,R",
-                   help="timbre, harmony, rhythm weights (default 1,1,1)")
+                   help="timbre, harmony, rhythm weights (default 1,1,1: the model's own "
+                   "balance)")
     p.add_argument("--exclude-album", action="store_true", help="skip the seed's album")
     p.add_argument("--exclude-artist", action="store_true", help="skip the seed's artist")
 

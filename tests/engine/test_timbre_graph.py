@@ -118,7 +118,9 @@ def test_the_card_says_format_3_and_reads_back(models):
 
 @pytest.mark.parametrize("entry", [{"file": "timbre.onnx", "sha256": "x"},
                                    {"file": "timbre.onnx", "sha256": "x", "stem": [0, 4]},
-                                   {"sha256": "x", "stem": [2, 4]}])
+                                   {"sha256": "x", "stem": [2, 4]},
+                                   *({"file": "timbre.onnx", "sha256": "x", "stem": [2, 4],
+                                      "gain": g} for g in (0, -1, "loud", 1e9))])
 def test_a_malformed_timbre_entry_is_refused(models, entry):
     _, timbre = models
     data = json.loads((timbre / "card.json").read_text())
@@ -126,6 +128,49 @@ def test_a_malformed_timbre_entry_is_refused(models, entry):
     (timbre / "card.json").write_text(json.dumps(data))
     with pytest.raises(ModelError, match="timbre"):
         load_card(timbre)
+
+
+def test_the_timbre_gain_scales_a_library_search_and_keeps_the_vectors(models, tmp_path):
+    """A card's timbre ``gain`` multiplies the user's timbre weight in every library
+    search (ranked as :func:`engine.search.search` with the scaled weights); the vectors,
+    so the fingerprint and the analysed library, stay."""
+    from engine.library import Library
+    from engine.search import SearchParams, search
+
+    _, timbre = models
+    music = tmp_path / "music"
+    write_music(music, 6, seconds=14.0, sr=Embedder(timbre).config.sr)
+    lib = Library.open(tmp_path / "lib", model_dir=timbre)
+    try:
+        list(lib.scan([music], workers=0))
+        seed = lib.analyze_seed(lib.tracks()[0].id)
+        plain = [(r.track.id, r.score) for r in lib.search(seed, SearchParams(k=5))]
+        before = lib.embedder.fingerprint
+    finally:
+        lib.close()
+    data = json.loads((timbre / "card.json").read_text())
+    data["timbre"]["gain"] = 4.0
+    (timbre / "card.json").write_text(json.dumps(data))
+    lib = Library.open(tmp_path / "lib", model_dir=timbre)
+    try:
+        assert lib.embedder.card.weight_gains == (4.0, 1.0, 1.0)
+        assert lib.embedder.fingerprint == before  # the stored vectors still serve
+        seed = lib.analyze_seed(lib.tracks()[0].id)
+        got = [(r.track.id, r.score) for r in lib.search(seed, SearchParams(k=5))]
+        want = [(r.track.id, r.score) for r in search(
+            seed, SearchParams(k=5, weights=(4.0, 1.0, 1.0)), catalog=lib.catalog(),
+            store=lib.store)]
+        halved = [(r.track.id, r.score) for r in lib.search(
+            seed, SearchParams(k=5, weights=(0.5, 1.0, 1.0)))]
+        direct = [(r.track.id, r.score) for r in search(
+            seed, SearchParams(k=5, weights=(2.0, 1.0, 1.0)), catalog=lib.catalog(),
+            store=lib.store)]
+    finally:
+        lib.close()
+    for a, b in ((got, want), (halved, direct)):
+        assert [i for i, _ in a] == [i for i, _ in b]
+        np.testing.assert_allclose([s for _, s in a], [s for _, s in b], rtol=1e-6)
+    assert not np.allclose([s for _, s in got], [s for _, s in plain])
 
 
 def test_a_missing_or_replaced_timbre_graph_is_refused(models):

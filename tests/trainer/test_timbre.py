@@ -3,6 +3,7 @@ and the model it joins runs in the engine."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,10 @@ from engine.timbre import pooled_mel
 from tests.model_factory import add_timbre_graph, build_model, with_segments
 from tests.trainer.conftest import tiny_base
 from trainer.cli import main as cli_main
+from trainer.errors import TrainerError
 from trainer.timbre import (
     TimbreData,
+    TimbreEnsemble,
     TimbreNet,
     TimbreRecipe,
     attach_timbre,
@@ -61,6 +64,37 @@ def test_training_groups_unseen_recordings_of_a_source():
     assert record["recordings"] == 36 and record["sources"] == 6
     learned, before = _same_source_at_1(net, unseen), _same_source_at_1(untrained, unseen)
     assert learned >= 0.85 and learned >= before + 0.2, (learned, before)
+
+
+def test_an_ensemble_is_its_seeds_side_by_side_and_runs_in_the_engine(tmp_path: Path):
+    from tests.model_factory import small_feature_config
+
+    recipe = TimbreRecipe(steps=3, sources=3, per_source=2, channels=8, dim=16, hidden=32,
+                          dropout=0.0, members=2, seed=5)
+    data = _recordings(4, 3, seed=0)
+    ensemble, record = train_timbre(data, recipe, window=FRAMES, log=lambda _: None)
+    assert isinstance(ensemble, TimbreEnsemble) and ensemble.dim == 32
+    assert record["recipe"]["members"] == 2 and len(record["final_loss"]) == 2
+    single, _ = train_timbre(data, dataclasses.replace(recipe, members=1, seed=6),
+                             window=FRAMES, log=lambda _: None)
+    x = torch.from_numpy(np.stack([m[:, :FRAMES] for m in data.mels]))
+    with torch.no_grad():
+        z = ensemble(x).numpy()
+        members = [m(x).numpy() for m in ensemble.members]
+        np.testing.assert_allclose(members[1], single(x).numpy(), atol=1e-5)  # seed 5 + 1
+    np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(z @ z.T, (members[0] @ members[0].T + members[1] @ members[1].T)
+                               / 2, atol=1e-5)
+    config = small_feature_config()
+    base = build_model(tmp_path / "base", config=config)
+    wide = TimbreEnsemble([TimbreNet(config.mel.n_mels // 2, channels=8, dim=16, hidden=32)
+                           for _ in range(3)]).eval()
+    card = attach_timbre(base, tmp_path / "new", wide, window=config.segment_frames // 4,
+                         stem=(2, 4), record={"note": "test"})
+    assert card.branch_dims["timbre"] == 48 and card.timbre["parity"]["ok"]
+    Embedder(tmp_path / "new").check()
+    with pytest.raises(TrainerError, match="members"):
+        TimbreRecipe(members=0)
 
 
 def test_too_few_sources_are_a_clear_error():

@@ -1,0 +1,39 @@
+"""The timbre graph's cross-validation: folds by source, and a fold ranked as the engine
+ranks it at several gains."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.bench_timbre_cv import fold_p10, source_folds, split_rows
+from engine.index import normalise
+
+
+def test_every_source_lies_in_one_fold_and_the_folds_are_even():
+    sources = [f"pkg{i % 10}" for i in range(40)]
+    folds = source_folds(sources, 3)
+    assert set(folds) == set(sources) and set(folds.values()) == {0, 1, 2}
+    sizes = np.bincount(list(folds.values()))
+    assert sizes.max() - sizes.min() <= 1
+    assert source_folds(list(reversed(sources)), 3) == folds  # the order of tracks is moot
+
+
+def test_split_rows_cuts_consecutive_pieces():
+    flat = np.arange(12).reshape(2, 6)
+    a, b, c = split_rows(flat, np.array([1, 3, 2]), axis=1)
+    assert a.tolist() == [[0], [6]] and b.shape == (2, 3) and c.tolist() == [[4, 5], [10, 11]]
+
+
+def test_a_timbre_vector_that_knows_the_sources_gains_with_its_gain():
+    rng = np.random.default_rng(0)
+    sources = np.repeat([f"s{i}" for i in range(6)], 12)  # 11 others: P@10 can reach 1
+    n = len(sources)
+    centres = rng.standard_normal((6, 16))
+    timbre = normalise(np.repeat(centres, 12, axis=0) + 0.5 * rng.standard_normal((n, 16)))
+    columns = {c: normalise(rng.standard_normal((n, 16))) for c in ("fused", "harmony",
+                                                                     "rhythm")}
+    prints = [rng.integers(0, 255, (12, 30), dtype=np.uint8) for _ in range(n)]
+    got = fold_p10(columns, timbre, prints, sources, gains=(0.0, 1.0, 10.0))
+    assert got["alone"] >= 0.7
+    assert got["gain 0"] <= 0.4  # random columns alone: chance is 11 of 71
+    assert got["gain 0"] < got["gain 1"] < got["gain 10"] <= got["alone"] + 1e-9
