@@ -483,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/quality.json"))
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     parser.add_argument("--record-card", action="store_true",
-                        help="store the model's figures in its card.json (metrics.bench_quality)")
+                        help="store the model's (and the candidate's) figures in its "
+                             "card.json (metrics.bench_quality)")
     args = parser.parse_args(argv)
     manifest = json.loads((args.corpus / "manifest.json").read_text(encoding="utf-8"))
     models = {"model": args.model or default_model_dir()}
@@ -535,9 +536,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_write:
             update_section(section, text)
         if args.record_card:
-            record_card(args.model or default_model_dir(), results["model"],
-                        tracks=len(tracks), command=command.strip(),
-                        key=f"bench_quality{suffix.replace('-', '_')}")
+            for name in ("model", "candidate"):
+                if name in models:
+                    record_card(models[name], results[name], tracks=len(tracks),
+                                command=command.strip(),
+                                key=f"bench_quality{suffix.replace('-', '_')}")
     return 0
 
 

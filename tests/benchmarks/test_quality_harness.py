@@ -91,12 +91,13 @@ def test_benchmark_runs_end_to_end(tmp_path):
     teachers = tmp_path / "teacher"
     write_teacher(teachers / "MSD_musicnn.npz")
     out = tmp_path / "q.json"
-    assert main(["--corpus", str(corpus), "--model", str(model), "--system",
-                 f"other={build_model(tmp_path / 'other', seed=5)}", "--excerpts", "1",
+    other = build_model(tmp_path / "other", seed=5)
+    assert main(["--corpus", str(corpus), "--model", str(model), "--candidate",
+                 str(other), "--excerpts", "1",
                  "--json", str(out), "--no-write", "--record-card", "--search",
                  "--workers", "1", "--teacher-dir", str(teachers)]) == 0
     results = json.loads(out.read_text())
-    assert set(results) == {"model", "other", "MFCC statistics",
+    assert set(results) == {"model", "candidate", "MFCC statistics",
                             "hand-crafted (MFCC+chroma+tempo)", "MusiCNN MSD penultimate",
                             "MusiCNN MSD tag probabilities"}
     for name, r in results.items():
@@ -106,7 +107,7 @@ def test_benchmark_runs_end_to_end(tmp_path):
         assert r["same_source"]["P@10 ceiling"] == pytest.approx(1 / 3)
         assert set(r["same_source"]["by label"]) == {"pkg0", "pkg1"}
         assert r["versions"]["queries"] == 4 and 0.0 < r["versions"]["mAP"] <= 1.0
-    for name in ("model", "other"):  # the app's search, end to end, in each model's library
+    for name in ("model", "candidate"):  # the app's search, end to end, in each library
         search = results[name]["search"]
         assert search["clean"]["queries"] == search["degraded"]["queries"] == 4
         assert search["clean"]["R@1"] == 1.0 and search["clean"]["placed within 4 s"] == 1.0
@@ -114,6 +115,8 @@ def test_benchmark_runs_end_to_end(tmp_path):
     clean = results["model"]["excerpt"]["clean"]
     card = json.loads((model / "card.json").read_text())["metrics"]["bench_quality"]
     assert card["tracks"] == 8 and card["excerpt"]["clean"] == clean
+    theirs = json.loads((other / "card.json").read_text())["metrics"]["bench_quality"]
+    assert theirs["same_source"] == results["candidate"]["same_source"]  # each its own
 
 
 @pytest.mark.slow
