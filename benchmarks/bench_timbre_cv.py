@@ -36,13 +36,14 @@ import numpy as np
 
 from benchmarks import retrieval as rt
 from benchmarks.bench_quality import model_vectors
+from benchmarks.bench_versions import pair_scores
 from engine.analysis import SEGMENTS_PER_TRACK, mean_vector
 from engine.audio import load_audio
 from engine.index import normalise
 from engine.model import Embedder, default_model_dir
 from engine.search import track_scores
 from engine.timbre import pooled_mel
-from engine.versions import version_print, version_score
+from engine.versions import version_print
 from engine.windowed import selected_segments
 
 COLUMNS = ("fused", "timbre", "harmony", "rhythm")
@@ -94,15 +95,20 @@ def split_rows(flat: np.ndarray, counts: np.ndarray, axis: int = 0) -> list[np.n
     return np.split(flat, np.cumsum(counts)[:-1], axis=axis)
 
 
-def fold_p10(columns: dict[str, np.ndarray], timbre: np.ndarray, prints: list[np.ndarray],
+def fold_versions(prints: list[np.ndarray]) -> np.ndarray:
+    """The fold's version scores of every pair ``(n, n)`` (diagonal 0), computed once for
+    all the systems compared on it."""
+    versions = pair_scores(prints)
+    np.fill_diagonal(versions, 0.0)
+    return versions
+
+
+def fold_p10(columns: dict[str, np.ndarray], timbre: np.ndarray, versions: np.ndarray,
              sources: np.ndarray, gains: Sequence[float]) -> dict[str, float]:
     """Same-source P@10 of one held-out fold: the timbre vectors alone, and ranked as the
-    engine ranks with the timbre weight multiplied by each of ``gains``."""
+    engine ranks with the timbre weight multiplied by each of ``gains`` (``versions``:
+    :func:`fold_versions`)."""
     n = len(sources)
-    versions = np.zeros((n, n), np.float32)
-    for i in range(n):
-        for j in range(i + 1, n):
-            versions[i, j] = versions[j, i] = version_score(prints[i], prints[j])
     library = {**columns, "timbre": timbre}
     out = {"alone": rt.neighbour_metrics(timbre @ timbre.T, sources)[0]["P@10"]}
     for gain in gains:
@@ -116,17 +122,17 @@ def fold_p10(columns: dict[str, np.ndarray], timbre: np.ndarray, prints: list[np
     return out
 
 
-def graph_vectors(net: Any, pooled: Any, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Track vectors ``(len(rows), dim)`` of a timbre network (torch) from every track's
+def graph_vectors(net: Any, pooled: list[np.ndarray]) -> np.ndarray:
+    """Track vectors ``(len(pooled), dim)`` of a timbre network (torch) from each track's
     pooled segments, as the engine stores them (the mean of the segments' vectors)."""
     import torch
 
     net.eval()
+    flat = torch.from_numpy(np.concatenate(pooled).astype(np.float32))
     with torch.no_grad():
-        flat = np.concatenate([net(pooled[a: a + 256]).numpy()
-                               for a in range(0, len(pooled), 256)])
-    segs = split_rows(flat, counts)
-    return np.stack([mean_vector(segs[i]) for i in rows])
+        rows = np.concatenate([net(flat[a: a + 256]).numpy()
+                               for a in range(0, len(flat), 256)])
+    return np.stack([mean_vector(v) for v in split_rows(rows, [len(p) for p in pooled])])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,23 +189,23 @@ def main(argv: list[str] | None = None) -> int:
                              (layout.stem_freq, layout.stem_time))
     sources = tracks["source"]
     prints = split_rows(tracks["prints"], tracks["print_frames"], axis=1)
-    pooled = torch.from_numpy(tracks["pooled"].astype(np.float32))
+    pooled = split_rows(tracks["pooled"], tracks["pooled_segments"])
     table: dict[str, list[dict[str, float]]] = {}
     for fold in range(args.folds):
         rows = np.flatnonzero([folds.get(str(s), -1) == fold for s in sources])
         columns = {c: normalise(tracks[f"column/{c}"][rows]) for c in COLUMNS}
-        fold_prints = [prints[i] for i in rows]
+        versions = fold_versions([prints[i] for i in rows])
+        held_out = [pooled[i] for i in rows]
         systems = {"shipped model's timbre branch": columns["timbre"]}
         for members in range(1, args.seeds + 1):
             ensemble = TimbreEnsemble([nets[fold, s] for s in range(members)])
             systems[f"{members} seed{'s' if members > 1 else ''}"] = graph_vectors(
-                ensemble, pooled, tracks["pooled_segments"], rows)
+                ensemble, held_out)
         for s in range(1, args.seeds):  # each seed alone: how far one run's luck goes
-            systems[f"1 seed (seed {s})"] = graph_vectors(
-                nets[fold, s], pooled, tracks["pooled_segments"], rows)
+            systems[f"1 seed (seed {s})"] = graph_vectors(nets[fold, s], held_out)
         for name, timbre in systems.items():
             table.setdefault(name, []).append(
-                fold_p10(columns, timbre, fold_prints, sources[rows], gains))
+                fold_p10(columns, timbre, versions, sources[rows], gains))
         print(f"[cv] fold {fold}: {len(rows)} held-out recordings evaluated", flush=True)
     keys = ["alone", *(f"gain {g:g}" for g in gains)]
     print(f"\nSame-source P@10 on the held-out fold, mean of {args.folds} folds "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.bench_timbre_cv import fold_p10, source_folds, split_rows
+from benchmarks.bench_timbre_cv import fold_p10, fold_versions, source_folds, split_rows
 from engine.index import normalise
 
 
@@ -33,7 +33,9 @@ def test_a_timbre_vector_that_knows_the_sources_gains_with_its_gain():
     columns = {c: normalise(rng.standard_normal((n, 16))) for c in ("fused", "harmony",
                                                                      "rhythm")}
     prints = [rng.integers(0, 255, (12, 30), dtype=np.uint8) for _ in range(n)]
-    got = fold_p10(columns, timbre, prints, sources, gains=(0.0, 1.0, 10.0))
+    versions = fold_versions(prints)
+    assert np.all(np.diag(versions) == 0) and np.allclose(versions, versions.T)
+    got = fold_p10(columns, timbre, versions, sources, gains=(0.0, 1.0, 10.0))
     assert got["alone"] >= 0.7
     assert got["gain 0"] <= 0.4  # random columns alone: chance is 11 of 71
     assert got["gain 0"] < got["gain 1"] < got["gain 10"] <= got["alone"] + 1e-9
