@@ -251,17 +251,17 @@ def fine_spectra(y: np.ndarray, sr: int) -> np.ndarray:
     return frames
 
 
-def spectral_match(query: np.ndarray, track: np.ndarray) -> tuple[int, float]:
-    """Where ``query`` ``(bins, m)`` fits best in ``track`` ``(bins, n)``, n >= m (both
-    :func:`fine_spectra`): the lag (frames) whose aligned frames have the highest mean
-    cosine, and that mean. Notes decide it, not only rhythm and timbre."""
+def spectral_curve(query: np.ndarray, track: np.ndarray) -> np.ndarray:
+    """How well ``query`` ``(bins, m)`` fits ``track`` ``(bins, n)`` at each lag, n >= m
+    (both :func:`fine_spectra`): the mean cosine of the aligned frames ``(n - m + 1,)``.
+    Notes decide it, not only rhythm and timbre."""
     m, n = query.shape[1], track.shape[1]
     cos = query.T @ track  # (m, n)
     lag_of = (np.arange(n)[None, :] - np.arange(m)[:, None]).ravel()
     valid = (lag_of >= 0) & (lag_of <= n - m)
     totals = np.bincount(lag_of[valid], weights=cos.ravel()[valid], minlength=n - m + 1)
-    lag = int(np.argmax(totals))
-    return lag, float(totals[lag] / m)
+    curve: np.ndarray = totals / m
+    return curve
 
 
 def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
@@ -271,18 +271,18 @@ def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
 
     :data:`PROBES` probes of :data:`PROBE_SECONDS` of ``a`` (spread over ``a_span``)
     are slid over ``b`` within ``slack`` seconds of where ``b_span`` puts them, on
-    fine spectra (:func:`spectral_match`). A probe matching less than ``enough`` ends
+    fine spectra (:func:`spectral_curve`). A probe matching less than ``enough`` ends
     the comparison (the pair fails whatever the other probes give). ``stop`` is called
     before each probe is decoded (it may raise :class:`~engine.errors.Cancelled`).
 
     Returns
     -------
     the lowest probe match in [0, 1] (0 when a probe cannot be decoded), and the
-    offset (seconds, ``b``'s time minus ``a``'s) found by the best probe
+    offset (seconds, ``b``'s time minus ``a``'s) the probes agree on
     """
     frame_s = FINE_FFT // 8 / FINE_SR
     length = a_span[1] - a_span[0]
-    worst, best, shift = 1.0, -1.0, b_span[0] - a_span[0]
+    worst, curves = 1.0, []
     for i in range(PROBES):
         at = a_span[0] + max(0.0, length - PROBE_SECONDS) * (i + 1) / (PROBES + 1)
         lo = max(0.0, at + (b_span[0] - a_span[0]) - slack)
@@ -290,14 +290,31 @@ def same_audio(a: TrackInfo, a_span: tuple[float, float], b: TrackInfo,
         ya = _decode(a.path, at, PROBE_SECONDS)
         yb = _decode(b.path, lo, PROBE_SECONDS + 2 * slack)
         if ya is None or yb is None or yb.size < ya.size:
-            return 0.0, shift
-        lag, score = spectral_match(fine_spectra(ya, FINE_SR), fine_spectra(yb, FINE_SR))
-        worst = min(worst, score)
-        if score > best:
-            best, shift = score, lo + lag * frame_s - at
+            return 0.0, b_span[0] - a_span[0]
+        curve = spectral_curve(fine_spectra(ya, FINE_SR), fine_spectra(yb, FINE_SR))
+        worst = min(worst, float(curve.max()))
+        curves.append((lo - at, curve))
         if worst < enough:
             break
-    return max(0.0, worst), shift
+    return max(0.0, worst), _agreed_shift(curves, frame_s)
+
+
+def _agreed_shift(curves: list[tuple[float, np.ndarray]], frame_s: float) -> float:
+    """The offset (seconds, ``b``'s time minus ``a``'s) that the probes' match ``curves``
+    (each: the offset of its first value, its match per frame of ``frame_s`` seconds)
+    support best together. In music that repeats itself a probe can fit a later repeat
+    as well as its own place (a loop, a chorus); the offset all probes share is the
+    copy's."""
+    starts = [round(offset / frame_s) for offset, _ in curves]
+    first = max(starts)
+    last = min(start + curve.size for start, (_, curve) in zip(starts, curves, strict=True))
+    if last <= first:  # windows that do not overlap (clipped at a file's start)
+        offset, curve = max(curves, key=lambda c: float(c[1].max()))
+        return offset + int(np.argmax(curve)) * frame_s
+    total = sum(curve[first - start:last - start]
+                for start, (_, curve) in zip(starts, curves, strict=True))
+    offset, start = curves[0][0], starts[0]
+    return offset + (first - start + int(np.argmax(total))) * frame_s
 
 
 def _neighbour_pairs(ids: np.ndarray, vectors: np.ndarray, *, k: int, min_sim: float,

@@ -147,6 +147,23 @@ def test_the_exact_check_tells_a_copy_from_a_song_with_other_notes(tmp_path):
     assert match < dup.MIN_CORRELATION
 
 
+def test_the_probes_agree_on_one_offset_when_the_music_repeats():
+    """A probe inside a loop fits its own place and a repeat 40 frames earlier equally
+    (the repeat a hair better); the other probe fits only its own place. The copy's
+    offset is the one both support, not the single best probe's."""
+    frame_s = 0.025
+    lags = np.arange(100)
+    loop = np.exp(-0.5 * ((lags - 60) / 2.0) ** 2) + np.exp(-0.5 * ((lags - 20) / 2.0) ** 2)
+    loop[20] += 1e-4
+    unique = 0.999 * np.exp(-0.5 * ((lags - 50) / 2.0) ** 2)
+    # both windows start 1 s before the guess; the second probe's is 10 frames later
+    shift = dup._agreed_shift([(-1.0, loop), (-0.75, unique)], frame_s)
+    assert shift == pytest.approx(-1.0 + 60 * frame_s)
+    # with windows that do not overlap, the best single probe decides
+    alone = dup._agreed_shift([(-1.0, loop[:10]), (5.0, unique)], frame_s)
+    assert alone == pytest.approx(5.0 + 50 * frame_s)
+
+
 def test_coded_segments_are_compared_as_decoded():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((400, 64)).astype(np.float32) + 1.0
