@@ -189,7 +189,8 @@ def _add_trunk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
              "convert an exported per-segment model to the trunk layout (the convolutions "
              "run once over consecutive segments), with an INT8 trunk calibrated on real audio")
     p.add_argument("--from", dest="source", type=Path, required=True,
-                   help="exported model folder (card.json + fp32 model.onnx)")
+                   help="exported model folder (card.json + fp32 model.onnx), or a trunk-layout "
+                        "folder whose fp32 trunk is to be quantised again")
     p.add_argument("--out", type=Path, required=True, help="folder for the trunk model")
     p.add_argument("--calibration-audio", type=Path, nargs="+", default=None,
                    help="audio files or folders of real music to calibrate INT8 on "

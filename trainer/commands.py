@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+from engine.config import FeatureConfig
 from engine.library import default_workers
 from engine.model import OUTPUT_NAMES
 from trainer.backend import LoadedModel, detect_backend
@@ -279,21 +281,29 @@ def trunk(source: Path, out: Path, *, calibration: list[Path], check: list[Path]
           tracks: int, name: str | None = None) -> int:
     """Convert the per-segment model folder ``source`` (its fp32 ``model.onnx``) to the
     trunk layout in ``out``; with ``calibration`` audio, quantise the trunk to INT8 and
-    keep it if it wins on the ``check`` audio (default: the calibration audio)."""
+    keep it if it wins on the ``check`` audio (default: the calibration audio). A
+    trunk-layout ``source`` keeps its graphs and card: its fp32 trunk is quantised again
+    (``out``: the folder itself, or a copy of it)."""
     from engine.errors import ModelError
     from engine.model import load_card
     from trainer.export import MODEL_FILE
     from trainer.model import ModelConfig
     from trainer.onnx_weights import embedding_net_from_onnx
     from trainer.trunk_export import export_trunk_folder
-    from trainer.trunk_int8 import quantize_trunk, track_features
 
     try:
         card = load_card(source)
     except ModelError as exc:
         raise TrainerError(f"--from: {exc}") from None
+    if card.layout == "trunk":
+        if not calibration:
+            raise TrainerError(f"{source} already holds a trunk-layout model: give "
+                               "--calibration-audio to quantise its fp32 trunk again")
+        if out.resolve() != source.resolve():
+            shutil.copytree(source, out, dirs_exist_ok=True)
+        return _quantise_trunk(out, card.features, calibration, check, tracks)
     if card.layout != "windows":
-        raise TrainerError(f"{source} already holds a {card.layout}-layout model")
+        raise TrainerError(f"{source} holds a {card.layout}-layout model")
     fp32 = source / (card.model_file if card.precision == "fp32" else MODEL_FILE)
     if not fp32.is_file():
         raise TrainerError(f"no fp32 ONNX model at {fp32} (the trunk is converted from the "
@@ -309,12 +319,21 @@ def trunk(source: Path, out: Path, *, calibration: list[Path], check: list[Path]
     if not calibration:
         print("[trunk] no --calibration-audio: the trunk stays fp32")
         return 0
+    return _quantise_trunk(out, card.features, calibration, check, tracks)
+
+
+def _quantise_trunk(out: Path, features: FeatureConfig, calibration: list[Path],
+                    check: list[Path], tracks: int) -> int:
+    """Quantise the trunk in ``out`` to INT8 (:func:`trainer.trunk_int8.quantize_trunk`)
+    on ``tracks`` files of the ``calibration`` and ``check`` audio, and say how it did."""
+    from trainer.trunk_int8 import quantize_trunk, track_features
+
     cal_files = audio_files(calibration, limit=tracks)
     check_files = audio_files(check, limit=tracks) if check else cal_files
     print(f"[trunk] INT8: calibrating on {len(cal_files)} tracks, checking on "
           f"{len(check_files)}")
-    verdict = quantize_trunk(out, track_features(cal_files, card.features),
-                             track_features(check_files, card.features),
+    verdict = quantize_trunk(out, track_features(cal_files, features),
+                             track_features(check_files, features),
                              audio={"calibration": [str(f) for f in cal_files],
                                     "check": [str(f) for f in check_files]})
     print(f"[trunk] INT8 {verdict['speedup']:.2f}x faster "

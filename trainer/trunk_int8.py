@@ -12,6 +12,7 @@ tracks), the spirit of :func:`trainer.quantize.int8_verdict`.
 from __future__ import annotations
 
 import dataclasses
+import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from engine.trunk import MAP_NAMES, trunk_outputs
 from engine.trunk import trunk_feeds as engine_trunk_feeds
 from trainer.export import _session
 from trainer.quantize import quantize_static_int8
+from trainer.trunk_export import TRUNK_FILE
 
 TRUNK_INT8_FILE = "trunk.int8.onnx"
 MIN_MEAN_COSINE = 0.99
@@ -61,7 +63,7 @@ def compare_precisions(folder: Path, int8_path: Path, tracks: Sequence[TrackFeat
     """Per-track trunk time of fp32 and INT8 (1 thread) and the cosine between their
     embeddings (trunk + head) on every segment of ``tracks``."""
     card = load_card(folder)
-    fp32, int8 = _session(folder / card.model_file), _session(int8_path)
+    fp32, int8 = _session(folder / TRUNK_FILE), _session(int8_path)
     head = _session(folder / card.head["file"])
     times: dict[str, list[float]] = {"fp32": [], "int8": []}
     cosines: list[np.ndarray] = []
@@ -88,6 +90,16 @@ def compare_precisions(folder: Path, int8_path: Path, tracks: Sequence[TrackFeat
             "cosine_p01": float(np.percentile(cos, 1))}
 
 
+def cpu_description() -> dict[str, Any]:
+    """The CPU the INT8 check ran on: its name and whether it has VNNI (the int8 dot
+    products that cannot overflow), for the record."""
+    info = Path("/proc/cpuinfo")
+    text = info.read_text(encoding="utf-8", errors="replace") if info.is_file() else ""
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("model name")), platform.processor() or "unknown")
+    return {"name": name, "vnni": "vnni" in text}
+
+
 def trunk_int8_verdict(measured: dict[str, Any]) -> dict[str, Any]:
     """Ship INT8 only if faster and its mean cosine to fp32 is at least ``MIN_MEAN_COSINE``."""
     ship = measured["speedup"] > 1.0 and measured["cosine_mean"] >= MIN_MEAN_COSINE
@@ -97,18 +109,22 @@ def trunk_int8_verdict(measured: dict[str, Any]) -> dict[str, Any]:
 def quantize_trunk(folder: str | Path, calibration: Sequence[TrackFeatures],
                    check: Sequence[TrackFeatures], *,
                    audio: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """Quantise ``folder``'s fp32 trunk with the runs of the ``calibration`` tracks, measure
-    it on the ``check`` tracks, and point the card at it if :func:`trunk_int8_verdict`
-    says so (else the INT8 file is removed). The verdict, with ``audio`` (the files'
-    names, for the record), goes into the card's metrics."""
+    """Quantise ``folder``'s fp32 trunk (``trunk.onnx``, also when the card already
+    points at an INT8 one) with the runs of the ``calibration`` tracks, measure it on the
+    ``check`` tracks, and point the card at it if :func:`trunk_int8_verdict` says so
+    (else at the fp32 trunk, the INT8 file removed). The verdict, with ``audio`` (the
+    files' names, for the record), goes into the card's metrics."""
     out = Path(folder)
-    card = load_card(out)
+    fp32 = out / TRUNK_FILE
+    card = dataclasses.replace(load_card(out), model_file=TRUNK_FILE,
+                               sha256=file_digest(fp32), precision="fp32")
     feeds = [feed for features in calibration
              for feed in trunk_feeds(segment_features(features, config=card.features),
                                      card.features)[:CALIBRATION_RUNS]]
-    int8_path = quantize_static_int8(out / card.model_file, out / TRUNK_INT8_FILE, feeds)
+    int8_path = quantize_static_int8(fp32, out / TRUNK_INT8_FILE, feeds)
     verdict = trunk_int8_verdict(compare_precisions(out, int8_path, check))
     verdict["calibration"] = {"tracks": len(calibration), "runs": len(feeds)}
+    verdict["cpu"] = cpu_description()
     if audio:
         verdict["audio"] = audio
     if verdict["ship_int8"]:

@@ -12,8 +12,10 @@ import pytest
 from engine import dsp
 from engine.errors import ModelError
 from engine.features import Segments, extract_features, segment_features, segment_starts
+from engine.filecheck import file_digest
 from engine.model import Embedder, load_card
 from engine.trunk import MAX_RUN, contiguous_runs, join_frames, pool_columns
+from tests.audio_factory import song
 
 
 def test_consecutive_segments_form_runs_and_others_stand_alone():
@@ -101,3 +103,27 @@ def test_segments_in_a_run_and_alone_embed_alike(tmp_path):
     for shift in (2, -2):  # the segment two hops away (they share 10 of the 18 s)
         other = np.sum(np.roll(run, shift, axis=0) * alone, axis=1)[2:-2]
         assert same[2:-2].mean() > other.mean() + 0.005
+
+
+def test_the_shipped_int8_trunk_embeds_as_its_fp32_trunk_on_this_cpu(tmp_path):
+    """INT8 kernels differ by CPU (without VNNI, full-range int8 weights overflow 16-bit
+    sums): whatever CPU runs this, the shipped INT8 trunk must stay at fp32's vectors."""
+    folder = _trunk_folder(tmp_path)
+    card = load_card(folder)
+    assert card.precision == "int8"
+    fp32 = Path(shutil.copytree(folder, tmp_path / "fp32"))
+    data = json.loads((fp32 / "card.json").read_text(encoding="utf-8"))
+    data.update(model_file="trunk.onnx", sha256=file_digest(fp32 / "trunk.onnx"),
+                precision="fp32")
+    (fp32 / "card.json").write_text(json.dumps(data), encoding="utf-8")
+    int8_emb, fp32_emb = Embedder(folder), Embedder(fp32)
+    cfg = card.features
+    y = np.concatenate([song(s, 30.0, sr=cfg.sr) for s in range(3)])
+    segs = segment_features(extract_features(y, config=cfg), config=cfg,
+                            starts=segment_starts(dsp.n_frames(y.size, cfg.hop_length),
+                                                  length=cfg.segment_frames,
+                                                  hop=cfg.segment_hop_frames))
+    a, b = int8_emb.embed(segs), fp32_emb.embed(segs)
+    assert np.sum(a.fused * b.fused, axis=1).min() > 0.99
+    for name, vectors in a.branches.items():
+        assert np.sum(vectors * b.branches[name], axis=1).min() > 0.98, name
