@@ -81,8 +81,10 @@ class SearchParams:
         (:attr:`engine.model.ModelCard.weight_gains`)."""
         if all(g == 1.0 for g in gains):
             return self
-        return dataclasses.replace(self, weights=tuple(  # type: ignore[arg-type]
-            min(w * g, MAX_WEIGHT) for w, g in zip(self.weights, gains, strict=True)))
+        (t, h, r), (gt, gh, gr) = self.weights, gains
+        return dataclasses.replace(self, weights=(min(t * gt, MAX_WEIGHT),
+                                                  min(h * gh, MAX_WEIGHT),
+                                                  min(r * gr, MAX_WEIGHT)))
 
 
 @dataclass(frozen=True)
