@@ -126,6 +126,7 @@ class _FakeEmbedder:
 
     class card:
         embed_dim = DIM
+        weight_gains = (1.0, 1.0, 1.0)
 
 
 def bench_library(n_tracks: int) -> list[str]:

@@ -123,14 +123,15 @@ def _frames(codes: np.ndarray) -> np.ndarray:
     return unit
 
 
-def _window_sums(x: np.ndarray, size: int, step: tuple[int, int]) -> np.ndarray:
-    """Sums of ``size`` values of ``x`` ``(n, m)`` a ``step`` (rows, columns) apart, at
-    every position where all of them lie inside: ``(1, 1)`` along diagonals."""
-    rows, cols = x.shape[0] - step[0] * (size - 1), x.shape[1] - step[1] * (size - 1)
-    out = x[:rows, :cols].copy()
-    for k in range(1, size):
-        out += x[k * step[0]: k * step[0] + rows, k * step[1]: k * step[1] + cols]
-    return out
+#: ``x[_ROLLS[s]]`` is ``np.roll(x, s)`` for a 12-vector ``x``.
+_ROLLS = (np.arange(12)[None, :] - np.arange(12)[:, None]) % 12
+
+
+def _lagged(x: np.ndarray) -> np.ndarray:
+    """Each run of :data:`RUN` consecutive frames of ``x`` ``(12, n)`` as one column
+    ``(RUN, 12, n - RUN + 1)``: ``out[k, :, i]`` is frame ``i + k``."""
+    n = x.shape[1] - RUN + 1
+    return np.stack([x[:, k:k + n] for k in range(RUN)])
 
 
 def _best_share(values: np.ndarray) -> float:
@@ -151,13 +152,20 @@ def version_score(seed: np.ndarray, other: np.ndarray) -> float:
     if n < RUN or m < RUN:
         return 0.0
     profile_a, profile_b = a.clip(0).sum(axis=1), b.clip(0).sum(axis=1)
-    fit = [float(profile_a @ np.roll(profile_b, s)) for s in range(12)]
+    fit = profile_b[_ROLLS] @ profile_a  # [s]: profile_a against profile_b rolled by s
+    # a run's frame cosines summed along the diagonal = its RUN frames of a stacked
+    # against b's; the square of RUN x RUN pairs around it = a's RUN frames summed
+    # against b's summed: one product instead of passes over the whole frame matrix
+    runs_a, runs_b = _lagged(a), _lagged(b)
+    left = np.concatenate([runs_a.reshape(RUN * 12, -1), runs_a.sum(axis=0)])
+    sums_b = runs_b.sum(axis=0) * (-1.0 / RUN)
     best = 0.0
     for shift in np.argsort(fit, kind="stable")[::-1][:KEYS]:
-        x = a.T @ np.roll(b, int(shift), axis=0)
-        runs = _window_sums(x, RUN, (1, 1))
+        key = int(shift)
+        right = np.concatenate([np.roll(runs_b, key, axis=1).reshape(RUN * 12, -1),
+                                np.roll(sums_b, key, axis=0)])
+        runs = left.T @ right
         runs *= 1.0 / RUN
-        runs -= _window_sums(_window_sums(x, RUN, (1, 0)), RUN, (0, 1)) * (1.0 / RUN ** 2)
         both = min(_best_share(runs.max(axis=1)), _best_share(runs.max(axis=0)))
         best = max(best, both)
     return best
