@@ -299,6 +299,11 @@ def trunk(source: Path, out: Path, *, calibration: list[Path], check: list[Path]
         if not calibration:
             raise TrainerError(f"{source} already holds a trunk-layout model: give "
                                "--calibration-audio to quantise its fp32 trunk again")
+        from trainer.trunk_export import TRUNK_FILE
+
+        if not (source / TRUNK_FILE).is_file():
+            raise TrainerError(f"no fp32 trunk at {source / TRUNK_FILE} (an INT8 trunk is "
+                               "quantised again from its fp32 graph)")
         if out.resolve() != source.resolve():
             shutil.copytree(source, out, dirs_exist_ok=True)
         return _quantise_trunk(out, card.features, calibration, check, tracks)

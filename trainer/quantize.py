@@ -44,8 +44,8 @@ def quantize_static_int8(fp32_path: str | Path, out_path: str | Path,
     Weights keep 7 bits (``reduce_range``): x86 CPUs without VNNI multiply uint8 by
     int8 in pairs summed into 16 bits, which full-range weights overflow; measured on
     an AVX2-only CPU, full-range weights left the shipped trunk's embeddings at cosine
-    0.78-0.81 to fp32 (0.9999 on a VNNI CPU). With 7 bits the sum cannot overflow and
-    every CPU computes the same model."""
+    0.78-0.81 to fp32 (0.9999 on a VNNI CPU). With 7 bits the sum cannot overflow
+    (that CPU: 0.9997)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

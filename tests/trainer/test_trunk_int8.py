@@ -76,6 +76,11 @@ def test_trunk_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     capsys.readouterr()
     assert cli.main(["trunk", "--from", str(tmp_path / "t"), "--out", "o"]) == 1
     assert "already holds a trunk-layout model" in capsys.readouterr().err
+    int8_trunk = Path(shutil.copytree(default_model_dir(), tmp_path / "int8-trunk"))
+    (int8_trunk / "trunk.onnx").unlink()
+    assert cli.main(["trunk", "--from", str(int8_trunk), "--out", str(int8_trunk),
+                     "--calibration-audio", str(tmp_path)]) == 1
+    assert "no fp32 trunk at" in capsys.readouterr().err
     assert cli.main(["trunk", "--from", str(SHIPPED), "--out", str(tmp_path / "u"),
                      "--calibration-audio", str(tmp_path / "missing")]) == 1
     assert "no audio file or folder at" in capsys.readouterr().err
