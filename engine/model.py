@@ -9,7 +9,7 @@ Inputs (batch axis dynamic): ``mel`` ``(B, n_mels, frames)``, ``chroma``
 the fused L2-normalised vector, and one L2-normalised vector per branch
 (``timbre``, ``harmony``, ``rhythm``) for query-time modality weighting. A card of
 format 3 may name a separate timbre graph (:mod:`engine.timbre`) that gives the
-``timbre`` vectors instead.
+``timbre`` vectors instead; one of format 4 keeps the main graph's beside them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from engine.store import BRANCH_NAMES as BRANCH_NAMES
 
 CARD_FILE = "card.json"
 CARD_FORMAT = "resonance-model-card"
-CARD_FORMAT_VERSION = 3
+CARD_FORMAT_VERSION = 4
 INPUT_NAMES = ("mel", "chroma", "tempo")
 OUTPUT_NAMES = ("embedding", *BRANCH_NAMES)
 LAYOUTS = ("windows", "trunk")
@@ -62,8 +62,8 @@ class ModelCard:
     #: trunk layout: per branch ``{"stride": frames per map column, "columns": per segment}``
     pool: dict[str, Any] = field(default_factory=dict)
     #: the timbre graph, ``{"file", "sha256", "stem": [freq, time], "training": {...}}``
-    #: and optionally ``"gain"`` (:attr:`weight_gains`) (:mod:`engine.timbre`); empty:
-    #: the main graph's ``timbre`` output is used
+    #: and optionally ``"gain"`` (:attr:`weight_gains`) and ``"mix"`` (:attr:`timbre_mix`)
+    #: (:mod:`engine.timbre`); empty: the main graph's ``timbre`` output is used
     timbre: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -78,6 +78,8 @@ class ModelCard:
             identity.update(head=self.head["sha256"], pool=self.pool)
         if self.timbre:
             identity.update(timbre=self.timbre["sha256"], timbre_stem=self.timbre_stem)
+            if self.timbre_mix:
+                identity.update(timbre_mix=self.timbre_mix)
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -88,6 +90,14 @@ class ModelCard:
             return None
         freq, time = self.timbre["stem"]
         return int(freq), int(time)
+
+    @property
+    def timbre_mix(self) -> float:
+        """The share of the main graph's timbre vector in the ``timbre`` column (0: the
+        timbre graph's alone). A segment's column is then both unit vectors side by side,
+        weighted ``sqrt(mix)`` and ``sqrt(1 - mix)``, so that its similarity is ``mix``
+        times the main graph's plus ``1 - mix`` times the timbre graph's."""
+        return float(self.timbre.get("mix", 0.0)) if self.timbre else 0.0
 
     @property
     def weight_gains(self) -> tuple[float, float, float]:
@@ -123,7 +133,8 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         """The JSON document written as ``card.json`` (format 1 for the windows layout, so
         that older releases still read it)."""
-        version = 3 if self.timbre else 2 if self.layout == "trunk" else 1
+        version = (4 if self.timbre_mix else 3 if self.timbre
+                   else 2 if self.layout == "trunk" else 1)
         data: dict[str, Any] = {
             "format": CARD_FORMAT, "format_version": version,
             "name": self.name, "model_file": self.model_file, "sha256": self.sha256,
@@ -177,12 +188,14 @@ class ModelCard:
                 valid = bool(stem and min(stem) >= 1 and card.timbre["file"]
                              and card.timbre["sha256"])
                 valid = valid and 0 < card.weight_gains[0] <= MAX_GAIN
+                valid = valid and 0 <= card.timbre_mix < 1
             except (KeyError, TypeError, ValueError):
                 valid = False
             if not valid:
                 raise ModelError("model card's 'timbre' entry needs 'file', 'sha256', a "
                                  "'stem' of two positive integers and, if any, a 'gain' "
-                                 f"above 0 and at most {MAX_GAIN:g}")
+                                 f"above 0 and at most {MAX_GAIN:g} and a 'mix' from 0 to "
+                                 "below 1")
         return card
 
 
@@ -340,9 +353,12 @@ class Embedder:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelError(f"onnxruntime cannot load {path}: {first_line}") from exc
 
-    def timbre_vectors(self, pooled: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
-        """The timbre graph on pooled segments (:func:`engine.timbre.pooled_mel`):
-        L2-normalised rows ``(n, branch_dims["timbre"])``."""
+    def timbre_vectors(self, pooled: np.ndarray, *, main: np.ndarray | None = None,
+                       batch_size: int = 16) -> np.ndarray:
+        """The ``timbre`` column of pooled segments (:func:`engine.timbre.pooled_mel`):
+        the timbre graph's L2-normalised rows, with ``main`` (the same segments' main
+        graph timbre vectors) mixed in when the card says so (:attr:`ModelCard.timbre_mix`);
+        ``(n, branch_dims["timbre"])``."""
         from engine.timbre import TIMBRE_INPUT, TIMBRE_OUTPUT
 
         self._get_session()
@@ -350,15 +366,27 @@ class Embedder:
                     TIMBRE_INPUT: np.asarray(pooled[a: a + batch_size], np.float32)})[0],
                            np.float32)
                 for a in range(0, len(pooled), batch_size)]
-        dim = self.card.branch_dims["timbre"]
-        return normalise(np.concatenate(rows) if rows else np.zeros((0, dim), np.float32))
+        mix = self.card.timbre_mix
+        if not mix:
+            dim = self.card.branch_dims["timbre"]
+            return normalise(np.concatenate(rows) if rows else np.zeros((0, dim), np.float32))
+        if main is None or len(main) != len(pooled):
+            raise ModelError("the model mixes the main graph's timbre into the timbre "
+                             "graph's; give the same segments' main timbre vectors")
+        dim = self.card.branch_dims["timbre"] - main.shape[1]
+        graph = normalise(np.concatenate(rows) if rows else np.zeros((0, dim), np.float32))
+        mixed: np.ndarray = np.concatenate(
+            [np.sqrt(mix) * normalise(main), np.sqrt(1.0 - mix) * graph], axis=1)
+        return mixed.astype(np.float32)
 
     def embed(self, segments: Segments, *, batch_size: int = 16,
               timbre: bool = True) -> Embeddings:
         """Embed every segment; returns fused and per-branch L2-normalised vectors.
 
-        ``timbre=False`` with a timbre graph leaves the ``timbre`` branch out (a scan runs
-        that graph only on the segments it keeps, :func:`Embedder.timbre_vectors`)."""
+        ``timbre=False`` with a timbre graph leaves the timbre graph's part out (a scan runs
+        that graph only on the segments it keeps, :func:`Embedder.timbre_vectors`): the
+        ``timbre`` branch is then missing, or the main graph's alone when the card mixes
+        it in."""
         expected = self.card.segment_shape["mel"]
         if tuple(segments.mel.shape[1:]) != expected:
             raise ModelError(f"segments of shape {segments.mel.shape[1:]} do not fit the "
@@ -375,10 +403,13 @@ class Embedder:
         if self.card.timbre:
             from engine.timbre import pooled_segments
 
-            del stacked["timbre"]
+            main = stacked.pop("timbre")
             if timbre:
                 stacked["timbre"] = self.timbre_vectors(pooled_segments(
-                    segments, self.card.features, self.card.timbre_stem or (1, 1)))
+                    segments, self.card.features, self.card.timbre_stem or (1, 1)),
+                    main=main)
+            elif self.card.timbre_mix:
+                stacked["timbre"] = main
         return Embeddings(fused=stacked["embedding"],
                           branches={b: stacked[b] for b in BRANCH_NAMES if b in stacked})
 

@@ -44,8 +44,8 @@ class DenseEmbeddings:
     version_print : np.ndarray [shape=(12, k), dtype=uint8], the track's version print
         (:mod:`engine.versions`)
     pooled : every segment's pooled mel when the model has a timbre graph (whose
-        ``timbre`` vectors are then not in ``vectors``: :func:`kept_vectors` adds them
-        for the kept segments), else None
+        ``timbre`` vectors are then not in ``vectors``, or only their main graph part:
+        :func:`kept_vectors` completes them for the kept segments), else None
     """
 
     starts: np.ndarray
@@ -62,7 +62,7 @@ def kept_vectors(dense: DenseEmbeddings, keep: np.ndarray, embedder: Embedder
     them when the model has one."""
     out = {k: v[keep] for k, v in dense.vectors.items()}
     if dense.pooled is not None:
-        out["timbre"] = embedder.timbre_vectors(dense.pooled.cut(keep))
+        out["timbre"] = embedder.timbre_vectors(dense.pooled.cut(keep), main=out.get("timbre"))
     return {k: out[k] for k in ("fused", *BRANCH_NAMES) if k in out}
 
 

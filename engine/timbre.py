@@ -9,6 +9,8 @@ versions). Its input ``mel_pooled`` ``(B, n_mels // freq, frames // time)`` is a
 segment's log-mel average-pooled by the stem (as the training cache stores it) and
 rounded through float16, so that a scan can keep every segment's pooled mel cheaply
 and run the graph only on the segments it keeps (:func:`engine.stream.embed_stream`).
+A card of format 4 also gives a ``mix``: the share of the main graph's own timbre vector
+kept beside the graph's (:attr:`engine.model.ModelCard.timbre_mix`).
 """
 
 from __future__ import annotations

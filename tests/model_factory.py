@@ -148,10 +148,11 @@ def write_music(folder: Path, count: int, *, seconds: float = 12.0, sr: int = 16
 
 
 def add_timbre_graph(model_dir: Path, *, dim: int = 16, stem: tuple[int, int] = (2, 4),
-                     seed: int = 0) -> Path:
+                     seed: int = 0, mix: float = 0.0) -> Path:
     """Give the model in ``model_dir`` a timbre graph (:mod:`engine.timbre`): the pooled
     mel's band means projected by a random matrix (``timbre_W.npy`` beside it, for the
-    tests' own arithmetic). Returns the folder."""
+    tests' own arithmetic), ``mix`` of the main graph's timbre kept beside it. Returns the
+    folder."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -178,8 +179,13 @@ def add_timbre_graph(model_dir: Path, *, dim: int = 16, stem: tuple[int, int] = 
     onnx.checker.check_model(model)
     path = model_dir / "timbre.onnx"
     onnx.save(model, str(path))
+    timbre: dict[str, object] = {"file": path.name, "sha256": file_digest(path),
+                                 "stem": list(stem)}
+    if mix:
+        timbre["mix"] = mix
+    width = dim + (card.branch_dims["timbre"] if mix else 0)
     card = dataclasses.replace(
-        card, name=f"{card.name}-timbre", branch_dims={**card.branch_dims, "timbre": dim},
-        timbre={"file": path.name, "sha256": file_digest(path), "stem": list(stem)})
+        card, name=f"{card.name}-timbre", branch_dims={**card.branch_dims, "timbre": width},
+        timbre=timbre)
     write_card(card, model_dir)
     return model_dir

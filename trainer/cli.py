@@ -116,11 +116,16 @@ def _trunk(args: argparse.Namespace) -> int:
 def _timbre(args: argparse.Namespace) -> int:
     from trainer.commands import timbre
 
+    if args.from_model is not None:
+        from trainer.commands import reattach
+
+        return reattach(args.from_model, base=args.base, out=args.out, name=args.name,
+                        gain=args.gain, mix=args.mix)
     changes = {k: getattr(args, k) for k in ("steps", "seed", "members", "recording_weight",
                                               "distill_weight", "distill_targets")
                if getattr(args, k) is not None}
     return timbre(_config(args), args.cache_dir, base=args.base, out=args.out,
-                  recipe_changes=changes, name=args.name, gain=args.gain)
+                  recipe_changes=changes, name=args.name, gain=args.gain, mix=args.mix)
 
 
 def _library(args: argparse.Namespace) -> int:
@@ -220,6 +225,12 @@ def _add_timbre(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--gain", type=float, default=1.0,
                    help="how much more a search listens to the timbre graph than to the "
                    "other branches at neutral weights (default 1)")
+    p.add_argument("--mix", type=float, default=0.0,
+                   help="share of the base model's own timbre vector kept beside the timbre "
+                   "graph's in the timbre similarity (default 0: the graph's alone)")
+    p.add_argument("--from", dest="from_model", type=Path, default=None,
+                   help="take the timbre graph of this model folder instead of training one "
+                   "(to attach it at another --gain or --mix)")
     p.add_argument("--distill_weight", type=float, default=None,
                    help="weight of distillation from a teacher's track vectors (0: off)")
     p.add_argument("--distill_targets", default=None,

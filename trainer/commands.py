@@ -350,7 +350,8 @@ def _quantise_trunk(out: Path, features: FeatureConfig, calibration: list[Path],
 
 
 def timbre(cfg: TrainConfig, cache_dir: Path, *, base: Path, out: Path,
-           recipe_changes: dict[str, Any], name: str | None = None, gain: float = 1.0) -> int:
+           recipe_changes: dict[str, Any], name: str | None = None, gain: float = 1.0,
+           mix: float = 0.0) -> int:
     """Train a timbre graph (:mod:`trainer.timbre`) on the cache's real training
     recordings and write ``base``'s model with it as its timbre branch into ``out``."""
     import dataclasses
@@ -377,7 +378,19 @@ def timbre(cfg: TrainConfig, cache_dir: Path, *, base: Path, out: Path,
     record["cache"] = cache_path(cache_dir, layout).name
     new = attach_timbre(base, out, net, window=window,
                         stem=(layout.stem_freq, layout.stem_time), record=record, name=name,
-                        gain=gain)
+                        gain=gain, mix=mix)
     print(f"[timbre] {out / new.timbre['file']} written; {out / 'card.json'}: {new.name} "
           f"(parity max abs {new.timbre['parity']['timbre']['max_abs']:.1e})")
+    return 0
+
+
+def reattach(source: Path, *, base: Path, out: Path, name: str | None, gain: float,
+             mix: float) -> int:
+    """``resonance-train timbre --from``: ``base``'s model with ``source``'s timbre graph
+    (no training) at ``gain`` and ``mix``, written into ``out``."""
+    from trainer.timbre import reattach_timbre
+
+    new = reattach_timbre(source, base, out, name=name, gain=gain, mix=mix)
+    print(f"[timbre] {out / 'card.json'}: {new.name}, the timbre graph of {source} "
+          f"(gain {gain:g}, mix {mix:g})")
     return 0

@@ -305,25 +305,88 @@ def export_timbre(net: TimbreNet | TimbreEnsemble, path: str | Path, *, window: 
 
 def attach_timbre(base: str | Path, out: str | Path, net: TimbreNet | TimbreEnsemble, *,
                   window: int, stem: tuple[int, int], record: dict[str, Any],
-                  name: str | None = None, gain: float = 1.0) -> ModelCard:
+                  name: str | None = None, gain: float = 1.0, mix: float = 0.0) -> ModelCard:
     """A model folder ``out``: the model in ``base`` (its files copied) with ``net`` as
     its timbre graph, listened to ``gain`` times as much as the other branches at neutral
-    weights (:attr:`engine.model.ModelCard.weight_gains`); the card records the timbre
-    recipe and the export's parity."""
-    base, out = Path(base), Path(out)
-    source = load_card(base)
+    weights (:attr:`engine.model.ModelCard.weight_gains`), ``mix`` of the main graph's
+    timbre kept beside it (:attr:`engine.model.ModelCard.timbre_mix`); the card records
+    the timbre recipe and the export's parity."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    parity = export_timbre(net, out / TIMBRE_FILE, window=window)
+    entry = {"file": TIMBRE_FILE, "sha256": file_digest(out / TIMBRE_FILE),
+             "stem": [int(stem[0]), int(stem[1])], "training": record, "parity": parity}
+    return _with_timbre(base, out, entry, graph_dim=net.dim, name=name, gain=gain, mix=mix)
+
+
+def reattach_timbre(source: str | Path, base: str | Path, out: str | Path, *,
+                    name: str | None = None, gain: float = 1.0, mix: float = 0.0
+                    ) -> ModelCard:
+    """A model folder ``out``: the model in ``base`` with the timbre graph already trained
+    for the model in ``source`` (same features), at another ``gain`` and ``mix``; its
+    training record and parity are kept."""
+    source, out = Path(source), Path(out)
+    try:
+        old = load_card(source)
+    except ModelError as exc:
+        raise TrainerError(f"--from: {exc}") from None
+    if not old.timbre:
+        raise TrainerError(f"the model in {source} has no timbre graph")
+    if old.features != load_card(base).features:
+        raise TrainerError(f"the models in {source} and {base} read other features")
+    out.mkdir(parents=True, exist_ok=True)
+    if (source / old.timbre["file"]).resolve() != (out / TIMBRE_FILE).resolve():
+        shutil.copy2(source / old.timbre["file"], out / TIMBRE_FILE)
+    entry = {k: v for k, v in old.timbre.items() if k not in ("gain", "mix", "base")}
+    entry["file"] = TIMBRE_FILE
+    dim = _graph_dim(out / TIMBRE_FILE, old, old.timbre_stem or (1, 1))
+    return _with_timbre(base, out, entry, graph_dim=dim, name=name or old.name, gain=gain,
+                        mix=mix)
+
+
+def _graph_dim(path: Path, card: ModelCard, stem: tuple[int, int]) -> int:
+    """The width of a timbre graph's output (run once on a segment of silence)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    f = card.features
+    zeros = np.zeros((1, f.mel.n_mels // stem[0], f.segment_frames // stem[1]), np.float32)
+    return int(session.run([TIMBRE_OUTPUT], {TIMBRE_INPUT: zeros})[0].shape[-1])
+
+
+def _main_timbre_dim(folder: Path, card: ModelCard) -> int:
+    """The width of the main graph's timbre vector of the model in ``folder``: its card's
+    without a timbre graph; with one, known only when the card mixes both (the graph's
+    own width taken off)."""
+    if not card.timbre:
+        return card.branch_dims["timbre"]
+    if not card.timbre_mix:
+        raise TrainerError(f"the model in {folder} replaces its timbre vector by a timbre "
+                           "graph's; give the model it was made from as --base")
+    graph = _graph_dim(folder / card.timbre["file"], card, card.timbre_stem or (1, 1))
+    return card.branch_dims["timbre"] - graph
+
+
+def _with_timbre(base: str | Path, out: Path, entry: dict[str, Any], *, graph_dim: int,
+                 name: str | None, gain: float, mix: float) -> ModelCard:
+    """Write ``out``'s card: ``base``'s model (its main graphs copied; a timbre graph of
+    its own is left out) with the timbre graph ``entry`` (already in ``out``)."""
+    base = Path(base)
+    source = load_card(base)
+    if not 0.0 <= mix < 1.0:
+        raise TrainerError(f"--mix must be from 0 to below 1, not {mix:g}")
+    main_dim = _main_timbre_dim(base, source)
     for f in {source.model_file, source.head.get("file", source.model_file)}:
         if (base / f).resolve() != (out / f).resolve():
             shutil.copy2(base / f, out / f)
-    parity = export_timbre(net, out / TIMBRE_FILE, window=window)
-    timbre = {"file": TIMBRE_FILE, "sha256": file_digest(out / TIMBRE_FILE),
-              "stem": [int(stem[0]), int(stem[1])], "gain": float(gain),
-              "base": {"name": source.name, "sha256": source.sha256},
-              "training": record, "parity": parity}
+    timbre = {**entry, "gain": float(gain),
+              "base": {"name": source.name, "sha256": source.sha256}}
+    if mix:
+        timbre["mix"] = float(mix)
+    dim = graph_dim + (main_dim if mix else 0)
     card = dataclasses.replace(
         source, name=name or f"{source.name}-timbre", timbre=timbre,
-        branch_dims={**source.branch_dims, "timbre": net.dim},
+        branch_dims={**source.branch_dims, "timbre": dim},
         created=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat())
     write_card(card, out)
     return card
@@ -342,7 +405,10 @@ def carry_timbre(source: str | Path, target: str | Path) -> bool:
     if not old.timbre or old.features != new.features:
         return False
     shutil.copy2(source / old.timbre["file"], target / old.timbre["file"])
+    dim = _graph_dim(target / old.timbre["file"], old, old.timbre_stem or (1, 1))
+    if old.timbre_mix:  # the target's own timbre vector beside the graph's
+        dim += new.branch_dims["timbre"]
     write_card(dataclasses.replace(
-        new, timbre=dict(old.timbre),
-        branch_dims={**new.branch_dims, "timbre": old.branch_dims["timbre"]}), target)
+        new, timbre=dict(old.timbre), branch_dims={**new.branch_dims, "timbre": dim}),
+        target)
     return True

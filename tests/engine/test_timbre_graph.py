@@ -1,4 +1,5 @@
-"""A model with a separate timbre graph: card format 3, embedding, scanning, checks."""
+"""A model with a separate timbre graph: card formats 3 and 4 (the main graph's timbre
+mixed in), embedding, scanning, checks."""
 
 from __future__ import annotations
 
@@ -69,9 +70,10 @@ def test_the_timbre_graph_gives_the_timbre_vectors_and_nothing_else(models):
     assert "timbre" not in without.branches
 
 
-def test_a_scan_runs_the_timbre_graph_on_the_kept_segments_as_a_seed_would(models, tmp_path):
-    _, timbre = models
-    emb = Embedder(timbre)
+@pytest.mark.parametrize("mix", [False, True])
+def test_a_scan_runs_the_timbre_graph_on_the_kept_segments_as_a_seed_would(models, mixed,
+                                                                           tmp_path, mix):
+    emb = Embedder(mixed if mix else models[1])
     path = write_music(tmp_path / "music", 1, seconds=40.0, sr=emb.config.sr)[0]
     result = analyse_path(str(path), 1, 4, emb)
     assert result.ok and len(result.starts) == 4
@@ -86,11 +88,44 @@ def test_a_scan_runs_the_timbre_graph_on_the_kept_segments_as_a_seed_would(model
     assert result.dense.shape[0] == len(segs)  # every segment's fused vector, as before
 
 
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """The same random model with a timbre graph and 0.64 of its own timbre mixed in."""
+    return add_timbre_graph(build_model(tmp_path / "mixed", config=small_feature_config(),
+                                        seed=3), mix=0.64)
+
+
+def test_a_mixed_timbre_column_holds_both_timbre_vectors_weighted(models, mixed):
+    """Card format 4: each segment's timbre column is the main graph's and the timbre
+    graph's unit vectors side by side, weighted 0.8 and 0.6, so that two segments'
+    timbre similarity is 0.64 x the main graph's + 0.36 x the timbre graph's."""
+    base, graph = (Embedder(m) for m in models)
+    emb = Embedder(mixed)
+    emb.check()
+    config = emb.config
+    y = np.random.default_rng(4).standard_normal(config.sr * 12).astype(np.float32) * 0.1
+    segs = selected_segments(y, config=config, max_segments=None)
+    main, alone, got = (e.embed(segs).branches["timbre"] for e in (base, graph, emb))
+    assert got.shape == (len(segs), main.shape[1] + 16) == (len(segs), emb.card.branch_dims[
+        "timbre"])
+    np.testing.assert_allclose(got, np.concatenate([0.8 * main, 0.6 * alone], axis=1),
+                               atol=1e-5)
+    np.testing.assert_allclose(got @ got.T, 0.64 * main @ main.T + 0.36 * alone @ alone.T,
+                               atol=1e-5)
+    np.testing.assert_array_equal(emb.embed(segs, timbre=False).branches["timbre"], main)
+    assert len({e.fingerprint for e in (base, graph, emb)}) == 3
+    assert json.loads((mixed / "card.json").read_text())["format_version"] == 4
+    with pytest.raises(ModelError, match="main timbre"):
+        emb.timbre_vectors(pooled_mel(segs.mel, (2, 4)))
+
+
 @pytest.mark.parametrize("seconds", [40.0, 3.0])  # several pieces; shorter than a segment
-def test_streamed_pieces_give_each_segment_the_timbre_vector_a_seed_gets(models, seconds):
+@pytest.mark.parametrize("mix", [False, True])
+def test_streamed_pieces_give_each_segment_the_timbre_vector_a_seed_gets(models, mixed,
+                                                                         seconds, mix):
     from engine.stream import embed_stream, kept_vectors
 
-    emb = Embedder(models[1])
+    emb = Embedder(mixed if mix else models[1])
     config = emb.config
     y = np.random.default_rng(2).standard_normal(int(config.sr * seconds)).astype(
         np.float32) * 0.1
@@ -120,7 +155,9 @@ def test_the_card_says_format_3_and_reads_back(models):
                                    {"file": "timbre.onnx", "sha256": "x", "stem": [0, 4]},
                                    {"sha256": "x", "stem": [2, 4]},
                                    *({"file": "timbre.onnx", "sha256": "x", "stem": [2, 4],
-                                      "gain": g} for g in (0, -1, "loud", 1e9))])
+                                      "gain": g} for g in (0, -1, "loud", 1e9)),
+                                   *({"file": "timbre.onnx", "sha256": "x", "stem": [2, 4],
+                                      "mix": m} for m in (1, -0.1, "half"))])
 def test_a_malformed_timbre_entry_is_refused(models, entry):
     _, timbre = models
     data = json.loads((timbre / "card.json").read_text())
@@ -184,24 +221,28 @@ def test_a_missing_or_replaced_timbre_graph_is_refused(models):
         Embedder(timbre)
 
 
-def test_the_shipped_alternative_is_the_default_with_a_timbre_graph():
-    """resources/models/sounds-alike: the default model's graphs and a timbre graph; its
-    vectors differ from the default's only in the timbre column, and it is listed after
-    the default."""
+def test_the_shipped_models_share_their_graphs_and_differ_in_the_timbre_mix():
+    """resources/models: the default mixes its own timbre branch with the timbre graph that
+    the alternative, sounds-alike, listens to alone; the two share every graph, so their
+    vectors differ only in the timbre column, and the default is listed first."""
     from engine.model import default_model_dir, shipped_model_dirs
 
     dirs = shipped_model_dirs()
     assert dirs[0] == default_model_dir()
     alternative = default_model_dir().parent / "sounds-alike"
     assert alternative in dirs[1:]
-    plain, sounds = Embedder(dirs[0]), Embedder(alternative)
-    sounds.check()
-    assert sounds.card.timbre and not plain.card.timbre
-    assert sounds.card.sha256 == plain.card.sha256 and sounds.fingerprint != plain.fingerprint
-    config = plain.config
-    y = np.random.default_rng(5).standard_normal(config.sr * 30).astype(np.float32) * 0.1
-    segs = selected_segments(y, config=config, max_segments=None)
-    a, b = plain.embed(segs), sounds.embed(segs)
+    default, sounds = Embedder(dirs[0]), Embedder(alternative)
+    for emb in (default, sounds):
+        emb.check()
+    assert default.card.sha256 == sounds.card.sha256
+    assert default.card.timbre["sha256"] == sounds.card.timbre["sha256"]
+    assert (default.card.timbre_mix, sounds.card.timbre_mix) == (0.8, 0.0)
+    assert default.card.weight_gains == sounds.card.weight_gains == (4.0, 1.0, 1.0)
+    assert default.fingerprint != sounds.fingerprint
+    config = default.config
+    y = np.random.default_rng(5).standard_normal(config.sr * 20).astype(np.float32) * 0.1
+    segs = selected_segments(y, config=config, max_segments=2)
+    a, b = default.embed(segs), sounds.embed(segs)
     np.testing.assert_array_equal(a.fused, b.fused)
-    np.testing.assert_array_equal(a.branches["harmony"], b.branches["harmony"])
-    assert b.branches["timbre"].shape[1] == sounds.card.branch_dims["timbre"]
+    np.testing.assert_allclose(a.branches["timbre"][:, -b.branches["timbre"].shape[1]:],
+                               np.sqrt(0.2) * b.branches["timbre"], atol=1e-6)

@@ -145,11 +145,14 @@ def test_the_command_needs_sources_with_several_recordings(corpus_dir, tiny_conf
     assert "two sources" in capsys.readouterr().err
 
 
-def test_a_library_model_keeps_the_current_models_timbre_graph(tmp_path: Path):
+@pytest.mark.parametrize("mix", [0.0, 0.5])
+def test_a_library_model_keeps_the_current_models_timbre_graph(tmp_path: Path, mix: float):
+    """With a mix, the new model keeps its own timbre vector beside the graph's."""
     from tests.model_factory import small_feature_config
 
     config = small_feature_config()
-    current = add_timbre_graph(build_model(tmp_path / "current", config=config, seed=1))
+    current = add_timbre_graph(build_model(tmp_path / "current", config=config, seed=1),
+                               mix=mix)
     trained = build_model(tmp_path / "trained", config=config, seed=2)
     other = build_model(tmp_path / "other", config=with_segments(config, seconds=3.0))
     assert carry_timbre(current, trained)
@@ -165,7 +168,10 @@ def test_a_library_model_keeps_the_current_models_timbre_graph(tmp_path: Path):
                     tempo=rng.random((2, config.tempo.win), dtype=np.float32),
                     starts=np.zeros(2, np.float32))
     mine, theirs = Embedder(trained).embed(segs), Embedder(current).embed(segs)
-    np.testing.assert_allclose(mine.branches["timbre"], theirs.branches["timbre"], atol=1e-6)
+    graph = slice(-16, None)  # the graph's part (all of it without a mix)
+    np.testing.assert_allclose(mine.branches["timbre"][:, graph],
+                               theirs.branches["timbre"][:, graph], atol=1e-6)
+    assert mine.branches["timbre"].shape == theirs.branches["timbre"].shape
     assert not np.allclose(mine.fused, theirs.fused)
 
 
@@ -221,3 +227,42 @@ def test_distillation_needs_targets_that_name_the_recordings(tmp_path: Path):
     with pytest.raises(Exception, match="none of the training recordings"):
         train_timbre(data, TimbreRecipe(steps=1, distill_weight=1.0, distill_targets=str(path)),
                      window=FRAMES, log=lambda _: None)
+
+
+def test_the_command_attaches_a_trained_graph_at_another_gain_and_mix(tmp_path: Path,
+                                                                      capsys):
+    """``resonance-train timbre --from``: the base model with another model's timbre graph,
+    untrained again, at the given gain and mix (the shipped default's recipe)."""
+    from engine.features import Segments
+    from tests.model_factory import small_feature_config
+
+    config = small_feature_config()
+    base = build_model(tmp_path / "base", config=config, seed=1)
+    trained = add_timbre_graph(build_model(tmp_path / "trained", config=config, seed=1))
+    out = tmp_path / "mixed"
+    assert cli_main(["timbre", "--from", str(trained), "--base", str(base), "--out", str(out),
+                     "--gain", "3", "--mix", "0.5", "--name", "mixed"]) == 0
+    card = load_card(out)
+    assert (card.name, card.weight_gains[0], card.timbre_mix) == ("mixed", 3.0, 0.5)
+    assert card.timbre["sha256"] == load_card(trained).timbre["sha256"]
+    rng = np.random.default_rng(3)
+    segs = Segments(mel=rng.normal(-40, 15, size=(3, config.mel.n_mels, config.segment_frames)
+                                   ).astype(np.float32),
+                    chroma=rng.random((3, config.chroma.bins, config.segment_frames),
+                                      dtype=np.float32),
+                    tempo=rng.random((3, config.tempo.win), dtype=np.float32),
+                    starts=np.arange(3, dtype=np.float32))
+    main, graph, got = (Embedder(m).embed(segs).branches["timbre"] for m in (base, trained, out))
+    np.testing.assert_allclose(got, np.concatenate([main, graph], axis=1) / np.sqrt(2),
+                               atol=1e-5)
+    again = tmp_path / "again"  # a mixed model as the base: its main graphs only
+    assert cli_main(["timbre", "--from", str(trained), "--base", str(out), "--out", str(again),
+                     "--gain", "3", "--mix", "0.5"]) == 0
+    assert load_card(again).fingerprint == card.fingerprint
+    for bad, message in ((["--mix", "1"], "--mix"), (["--base", str(trained)], "replaces"),
+                         (["--from", str(base)], "no timbre graph")):
+        args = {"--from": str(trained), "--base": str(base), "--mix": "0.5", **dict(
+            zip(bad[::2], bad[1::2], strict=True))}
+        code = cli_main(["timbre", *[x for kv in args.items() for x in kv],
+                         "--out", str(tmp_path / "refused")])
+        assert code == 1 and message in capsys.readouterr().err
