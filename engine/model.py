@@ -361,18 +361,18 @@ class Embedder:
         ``(n, branch_dims["timbre"])``."""
         from engine.timbre import TIMBRE_INPUT, TIMBRE_OUTPUT
 
+        mix = self.card.timbre_mix
+        if mix and (main is None or len(main) != len(pooled)):
+            raise ModelError("the model mixes the main graph's timbre into the timbre "
+                             "graph's; give the same segments' main timbre vectors")
         self._get_session()
         rows = [np.asarray(self._timbre.run([TIMBRE_OUTPUT], {
                     TIMBRE_INPUT: np.asarray(pooled[a: a + batch_size], np.float32)})[0],
                            np.float32)
                 for a in range(0, len(pooled), batch_size)]
-        mix = self.card.timbre_mix
-        if not mix:
+        if main is None or not mix:
             dim = self.card.branch_dims["timbre"]
             return normalise(np.concatenate(rows) if rows else np.zeros((0, dim), np.float32))
-        if main is None or len(main) != len(pooled):
-            raise ModelError("the model mixes the main graph's timbre into the timbre "
-                             "graph's; give the same segments' main timbre vectors")
         dim = self.card.branch_dims["timbre"] - main.shape[1]
         graph = normalise(np.concatenate(rows) if rows else np.zeros((0, dim), np.float32))
         mixed: np.ndarray = np.concatenate(

@@ -356,14 +356,17 @@ def timbre(cfg: TrainConfig, cache_dir: Path, *, base: Path, out: Path,
     recordings and write ``base``'s model with it as its timbre branch into ``out``."""
     import dataclasses
 
-    from engine.errors import ModelError
     from engine.model import load_card
-    from trainer.timbre import TimbreRecipe, attach_timbre, timbre_data, train_timbre
+    from trainer.timbre import (
+        TimbreRecipe,
+        attach_timbre,
+        timbre_base_dim,
+        timbre_data,
+        train_timbre,
+    )
 
-    try:
-        card = load_card(base)
-    except ModelError as exc:
-        raise TrainerError(f"--base: {exc}") from None
+    timbre_base_dim(base, mix)  # a base or --mix that cannot take the graph: before training
+    card = load_card(base)
     if card.features != cfg.features:
         raise TrainerError(f"the model in {base} reads other features than the config's; "
                            "the timbre graph reads the model's own")

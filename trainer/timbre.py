@@ -50,6 +50,9 @@ from trainer.errors import TrainerError
 from trainer.losses import SupConLoss, relational_distillation
 
 TIMBRE_FILE = "timbre.onnx"
+#: Timbre entry keys that describe how a graph was attached to a model (not the graph):
+#: attaching it anew (``--from``) writes its own.
+_ATTACHMENT_KEYS = ("gain", "mix", "base", "mix_choice", "attach_command")
 
 
 @dataclass(frozen=True)
@@ -312,11 +315,13 @@ def attach_timbre(base: str | Path, out: str | Path, net: TimbreNet | TimbreEnse
     timbre kept beside it (:attr:`engine.model.ModelCard.timbre_mix`); the card records
     the timbre recipe and the export's parity."""
     out = Path(out)
+    main_dim = timbre_base_dim(base, mix)  # before out's graph is written (out may be base)
     out.mkdir(parents=True, exist_ok=True)
     parity = export_timbre(net, out / TIMBRE_FILE, window=window)
     entry = {"file": TIMBRE_FILE, "sha256": file_digest(out / TIMBRE_FILE),
              "stem": [int(stem[0]), int(stem[1])], "training": record, "parity": parity}
-    return _with_timbre(base, out, entry, graph_dim=net.dim, name=name, gain=gain, mix=mix)
+    return _with_timbre(base, out, entry, graph_dim=net.dim, main_dim=main_dim, name=name,
+                        gain=gain, mix=mix)
 
 
 def reattach_timbre(source: str | Path, base: str | Path, out: str | Path, *,
@@ -332,16 +337,17 @@ def reattach_timbre(source: str | Path, base: str | Path, out: str | Path, *,
         raise TrainerError(f"--from: {exc}") from None
     if not old.timbre:
         raise TrainerError(f"the model in {source} has no timbre graph")
+    main_dim = timbre_base_dim(base, mix)  # before out's graph is written (out may be base)
     if old.features != load_card(base).features:
         raise TrainerError(f"the models in {source} and {base} read other features")
+    graph_dim = _graph_dim(source / old.timbre["file"], old, old.timbre_stem or (1, 1))
     out.mkdir(parents=True, exist_ok=True)
     if (source / old.timbre["file"]).resolve() != (out / TIMBRE_FILE).resolve():
         shutil.copy2(source / old.timbre["file"], out / TIMBRE_FILE)
-    entry = {k: v for k, v in old.timbre.items() if k not in ("gain", "mix", "base")}
+    entry = {k: v for k, v in old.timbre.items() if k not in _ATTACHMENT_KEYS}
     entry["file"] = TIMBRE_FILE
-    dim = _graph_dim(out / TIMBRE_FILE, old, old.timbre_stem or (1, 1))
-    return _with_timbre(base, out, entry, graph_dim=dim, name=name or old.name, gain=gain,
-                        mix=mix)
+    return _with_timbre(base, out, entry, graph_dim=graph_dim, main_dim=main_dim,
+                        name=name or old.name, gain=gain, mix=mix)
 
 
 def _graph_dim(path: Path, card: ModelCard, stem: tuple[int, int]) -> int:
@@ -354,10 +360,18 @@ def _graph_dim(path: Path, card: ModelCard, stem: tuple[int, int]) -> int:
     return int(session.run([TIMBRE_OUTPUT], {TIMBRE_INPUT: zeros})[0].shape[-1])
 
 
-def _main_timbre_dim(folder: Path, card: ModelCard) -> int:
-    """The width of the main graph's timbre vector of the model in ``folder``: its card's
-    without a timbre graph; with one, known only when the card mixes both (the graph's
-    own width taken off)."""
+def timbre_base_dim(base: str | Path, mix: float) -> int:
+    """Check that a timbre graph can join the model in ``base`` at ``mix`` and return
+    the width of that model's own (main graph) timbre vector: its card's without a timbre
+    graph; with one, known only when the card mixes both (the graph's width taken off).
+    Raises :class:`TrainerError` with one line otherwise."""
+    if not 0.0 <= mix < 1.0:
+        raise TrainerError(f"--mix must be from 0 to below 1, not {mix:g}")
+    folder = Path(base)
+    try:
+        card = load_card(folder)
+    except ModelError as exc:
+        raise TrainerError(f"--base: {exc}") from None
     if not card.timbre:
         return card.branch_dims["timbre"]
     if not card.timbre_mix:
@@ -368,14 +382,12 @@ def _main_timbre_dim(folder: Path, card: ModelCard) -> int:
 
 
 def _with_timbre(base: str | Path, out: Path, entry: dict[str, Any], *, graph_dim: int,
-                 name: str | None, gain: float, mix: float) -> ModelCard:
+                 main_dim: int, name: str | None, gain: float, mix: float) -> ModelCard:
     """Write ``out``'s card: ``base``'s model (its main graphs copied; a timbre graph of
-    its own is left out) with the timbre graph ``entry`` (already in ``out``)."""
+    its own is left out) with the timbre graph ``entry`` (already in ``out``) of width
+    ``graph_dim``, ``main_dim`` the base's own timbre width (:func:`timbre_base_dim`)."""
     base = Path(base)
     source = load_card(base)
-    if not 0.0 <= mix < 1.0:
-        raise TrainerError(f"--mix must be from 0 to below 1, not {mix:g}")
-    main_dim = _main_timbre_dim(base, source)
     for f in {source.model_file, source.head.get("file", source.model_file)}:
         if (base / f).resolve() != (out / f).resolve():
             shutil.copy2(base / f, out / f)

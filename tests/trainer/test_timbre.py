@@ -259,6 +259,11 @@ def test_the_command_attaches_a_trained_graph_at_another_gain_and_mix(tmp_path: 
     assert cli_main(["timbre", "--from", str(trained), "--base", str(out), "--out", str(again),
                      "--gain", "3", "--mix", "0.5"]) == 0
     assert load_card(again).fingerprint == card.fingerprint
+    narrow = add_timbre_graph(build_model(tmp_path / "narrow", config=config, seed=1), dim=8)
+    assert cli_main(["timbre", "--from", str(narrow), "--base", str(again), "--out",
+                     str(again), "--mix", "0.5"]) == 0  # in place, a graph of another width
+    assert load_card(again).branch_dims["timbre"] == main.shape[1] + 8
+    Embedder(again).check()
     for bad, message in ((["--mix", "1"], "--mix"), (["--base", str(trained)], "replaces"),
                          (["--from", str(base)], "no timbre graph")):
         args = {"--from": str(trained), "--base": str(base), "--mix": "0.5", **dict(
