@@ -127,6 +127,7 @@ class _FakeEmbedder:
     class card:
         embed_dim = DIM
         weight_gains = (1.0, 1.0, 1.0)
+        timbre_mix = 0.0
 
 
 def bench_library(n_tracks: int) -> list[str]:

@@ -66,6 +66,7 @@ from engine.features import Segments
 from engine.index import normalise, unit
 from engine.model import Embedder, default_model_dir
 from engine.search import SearchParams, track_scores, weighted
+from engine.timbre import TimbreMix
 from engine.versions import version_print, version_scores
 from engine.windowed import selected_segments
 from trainer.degrade import phone_recording
@@ -102,6 +103,8 @@ class SystemData:
     #: the weights its tracks are ranked with (a model's: the default scaled by its card's
     #: ``weight_gains``, as :meth:`engine.library.Library.search` does)
     weights: tuple[float, float, float] = WEIGHTS
+    #: a model's mixed timbre column, as the engine's search reads it
+    timbre: TimbreMix | None = None
 
 
 @dataclass
@@ -216,7 +219,8 @@ def collect(tracks: list[dict], root: Path, embedders: dict[str, Embedder], *,
     """Decode every track once; embed its stored segments and, for recordings, excerpts
     (and search them in ``searchers``' libraries)."""
     teachers, searchers = teachers or {}, searchers or {}
-    data = {name: SystemData(weights=SearchParams().scaled(emb.card.weight_gains).weights)
+    data = {name: SystemData(weights=SearchParams().scaled(emb.card.weight_gains).weights,
+                             timbre=TimbreMix.of(emb.card))
             for name, emb in embedders.items()}
     data.update({teacher_system(t, o): SystemData() for t in teachers for o in TEACHER_OUTPUTS})
     raw = Raw()
@@ -307,7 +311,7 @@ def track_level(sd: SystemData, tracks: list[dict], prints: list[np.ndarray], *,
     if len(set(labels.tolist())) == len(labels):
         return {}
     sims = (engine_track_sims([sd.columns[i] for i in idx], [prints[i] for i in idx],
-                              sd.weights) if sd.columns else vecs @ vecs.T)
+                              sd.weights, sd.timbre) if sd.columns else vecs @ vecs.T)
     out, per_label = rt.neighbour_metrics(sims, labels)
     if by_label:
         out["by label"] = per_label
@@ -315,16 +319,18 @@ def track_level(sd: SystemData, tracks: list[dict], prints: list[np.ndarray], *,
 
 
 def engine_track_sims(columns: list[dict[str, np.ndarray]], prints: list[np.ndarray],
-                      weights: tuple[float, float, float] = WEIGHTS) -> np.ndarray:
+                      weights: tuple[float, float, float] = WEIGHTS,
+                      timbre: TimbreMix | None = None) -> np.ndarray:
     """Each track's scores for every other as a seed, as the engine ranks a library for
     a track seed (:func:`engine.search.track_scores`: weighted similarity + version
-    bonus against the others, by content and by the tracks' version ``prints``)."""
+    bonus against the others, by content and by the tracks' version ``prints``, the
+    ``timbre`` mix listened to as the engine does)."""
     library = {c: np.stack([t[c] for t in columns]) for c in columns[0]}
     out = np.zeros((len(columns), len(columns)), np.float32)
     for i, seed in enumerate(columns):
         own = np.arange(len(columns)) == i
-        sims, bonus = track_scores(
-            seed, library, weights, exclude=own,
+        sims, bonus, _ = track_scores(
+            seed, library, weights, exclude=own, timbre=timbre,
             version_scores=lambda rows, i=i: version_scores(prints[i], [prints[r] for r in rows]))
         out[i] = sims + bonus
     return out

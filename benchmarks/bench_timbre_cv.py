@@ -115,7 +115,7 @@ def fold_p10(columns: dict[str, np.ndarray], timbre: np.ndarray, versions: np.nd
         sims = np.zeros((n, n), np.float32)
         for i in range(n):
             seed = {c: v[i] for c, v in library.items()}
-            s, b = track_scores(seed, library, (gain, 1.0, 1.0), exclude=np.arange(n) == i,
+            s, b, _ = track_scores(seed, library, (gain, 1.0, 1.0), exclude=np.arange(n) == i,
                                 version_scores=lambda rows, i=i: versions[i, rows])
             sims[i] = s + b
         out[f"gain {gain:g}"] = rt.neighbour_metrics(sims, sources)[0]["P@10"]

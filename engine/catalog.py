@@ -24,6 +24,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ class Catalog:
     checksums: dict[str, str] = field(default_factory=dict)
     #: codec of the segment index (None: float16 vectors in the model's space)
     segment_codec: dense.Codec | None = None
+    #: values computed from the vectors once per loaded catalog (:meth:`derived`)
+    cache: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
@@ -109,6 +112,14 @@ class Catalog:
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Row positions of track ``ids`` in :attr:`track_vectors`."""
         return np.searchsorted(self.track_ids, np.asarray(ids, dtype=np.int64))
+
+    def derived(self, key: Hashable, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """``make()`` (something computed from the vectors, which a loaded catalog never
+        changes), computed at the first call with ``key`` only."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        value: np.ndarray = self.cache[key]
+        return value
 
 
 def _fsync_file(path: Path) -> None:

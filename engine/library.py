@@ -35,6 +35,7 @@ from engine.scanlock import scan_lock
 from engine.search import Retriever, SearchParams, SearchResult, Seed, search
 from engine.sessions import Session
 from engine.store import DB_FILE, Store
+from engine.timbre import TimbreMix
 
 __all__ = ["Copy", "DuplicateGroup", "Library", "MapUpdate", "Mix", "ScanError", "ScanProgress",
            "SearchParams", "SearchResult", "Seed", "TrackInfo", "default_library_dir",
@@ -315,7 +316,8 @@ class Library:
         catalog = self.catalog()
         params = (params or SearchParams()).scaled(self.embedder.card.weight_gains)
         return search(seed, params, catalog=catalog, store=self.store,
-                      retriever=Retriever(catalog, self.store))
+                      retriever=Retriever(catalog, self.store,
+                                          timbre=TimbreMix.of(self.embedder.card)))
 
     def tracks_containing(self, track_id: int, *, start: float = 0.0, end: float | None = None,
                           min_score: float | None = None, k: int = 50) -> list[PassageMatch]:

@@ -62,7 +62,8 @@ class ModelCard:
     #: trunk layout: per branch ``{"stride": frames per map column, "columns": per segment}``
     pool: dict[str, Any] = field(default_factory=dict)
     #: the timbre graph, ``{"file", "sha256", "stem": [freq, time], "training": {...}}``
-    #: and optionally ``"gain"`` (:attr:`weight_gains`) and ``"mix"`` (:attr:`timbre_mix`)
+    #: and optionally ``"gain"`` (:attr:`weight_gains`), ``"mix"`` (:attr:`timbre_mix`) and,
+    #: with a mix, ``"main_dim"`` and ``"mix_without_versions"`` (:class:`engine.timbre.TimbreMix`)
     #: (:mod:`engine.timbre`); empty: the main graph's ``timbre`` output is used
     timbre: dict[str, Any] = field(default_factory=dict)
 
@@ -196,6 +197,8 @@ class ModelCard:
                                  "'stem' of two positive integers and, if any, a 'gain' "
                                  f"above 0 and at most {MAX_GAIN:g} and a 'mix' from 0 to "
                                  "below 1")
+            if "mix_without_versions" in card.timbre:
+                _check_share(card)
         return card
 
 
@@ -412,6 +415,22 @@ class Embedder:
                 stacked["timbre"] = main
         return Embeddings(fused=stacked["embedding"],
                           branches={b: stacked[b] for b in BRANCH_NAMES if b in stacked})
+
+
+def _check_share(card: ModelCard) -> None:
+    """A card's ``mix_without_versions`` (:class:`engine.timbre.TimbreMix`) needs a mixed
+    column, a share from 0 to 1 and the main graph's width inside the column."""
+    t = card.timbre
+    try:
+        share, main = float(t["mix_without_versions"]), int(t["main_dim"])
+        valid = (card.timbre_mix > 0 and 0 <= share <= 1
+                 and 0 < main < card.branch_dims["timbre"])
+    except (KeyError, TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ModelError("model card's 'timbre' entry gives 'mix_without_versions' "
+                         "without a 'mix' above 0, a share from 0 to 1, or a 'main_dim' "
+                         "inside the timbre column")
 
 
 def _window_outputs(session: Any, segments: Segments, batch_size: int

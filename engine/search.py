@@ -14,7 +14,10 @@ harmony) stands out from the seed's neighbourhood by more than :data:`VERSION_Z`
 standard deviations is another version of the seed (the same piece played otherwise)
 and is ranked before the tracks that only sound alike; so is a track among the nearest
 by content whose version print plays the seed's harmonies in order
-(:func:`engine.versions.cover_bonus`).
+(:func:`engine.versions.cover_bonus`). A model whose timbre column mixes two graphs'
+(:class:`engine.timbre.TimbreMix`) is listened to otherwise for a seed that has no such
+likely version in the library: by the share of its main timbre branch that the card gives
+for it (the branch that hears a piece played otherwise as the same music).
 
 An *excerpt* seed (a short file or a recording) is matched segment-to-segment against
 every segment of every track (:mod:`engine.excerpts`) and scored per track by its best
@@ -30,6 +33,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,6 +46,7 @@ from engine.model import BRANCH_NAMES
 from engine.records import TrackInfo, tracks_by_id
 from engine.rerank import MMR, PRF, similarities
 from engine.store import Store
+from engine.timbre import TimbreMix
 
 POOL_MIN = 200
 #: Version bonus (:func:`version_bonus`): per standard deviation of content similarity
@@ -51,6 +56,10 @@ VERSION_Z = 1.5
 VERSION_GAIN = 1.0
 #: Tracks nearest the seed by sound, and by content, whose statistics the bonus uses.
 VERSION_POOL = 200
+#: A seed whose largest version bonus is above this has a likely version of itself in the
+#: library (:func:`track_scores`; chosen on the development benchmark's training part:
+#: benchmarks/RESULTS.md, "Listening for versions only where there are some").
+LIKELY_VERSION = 0.05
 #: Largest modality weight (weights are relative; larger ones only overflow).
 MAX_WEIGHT = 1000.0
 
@@ -65,6 +74,9 @@ class SearchParams:
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     exclude_same_album: bool = False
     exclude_same_artist: bool = False
+    #: the share of a mixed timbre column's main branch to listen to (None: as stored;
+    #: set by the search for a seed without likely versions, :func:`track_scores`)
+    timbre_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -73,6 +85,8 @@ class SearchParams:
                 math.isfinite(w) and 0 <= w <= MAX_WEIGHT for w in self.weights):
             raise ParameterError(f"weights are three numbers from 0 to {MAX_WEIGHT:g} "
                                  "(timbre, harmony, rhythm)")
+        if self.timbre_share is not None and not 0.0 <= self.timbre_share <= 1.0:
+            raise ParameterError("the timbre share is from 0 to 1")
         PRF(self.prf)
         MMR(self.diversity)
 
@@ -192,35 +206,60 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
     return order
 
 
+class TrackScores(NamedTuple):
+    """A track seed's scores for every library track (:func:`track_scores`)."""
+
+    sound: np.ndarray
+    bonus: np.ndarray
+    #: the timbre share listened to, when not the stored one (:class:`TimbreMix`)
+    timbre_share: float | None = None
+
+
 def track_scores(seed: dict[str, np.ndarray], library: dict[str, np.ndarray],
                  weights: tuple[float, float, float], *,
                  exclude: np.ndarray | None = None,
                  version_scores: Callable[[np.ndarray], np.ndarray] | None = None,
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 timbre: TimbreMix | None = None,
+                 timbre_norms: np.ndarray | None = None) -> TrackScores:
     """Library tracks (unit rows ``(n, d)`` per column) against a seed's track vectors
     (``(d,)`` per column): their weighted-space similarity ``(n,)`` and their version
     bonus ``(n,)``: the :func:`version_bonus` of their content similarity (mean of fused
     and harmony), plus, given ``version_scores(rows)`` (library rows' version scores
     against the seed's print), :func:`engine.versions.cover_bonus`. A track's score is
-    the sum."""
+    the sum. With a ``timbre`` mix, a seed whose bonus gives no track more than
+    :data:`LIKELY_VERSION` is scored again at the mix's share for seeds without versions
+    (the returned ``timbre_share``; ``timbre_norms``: the library's
+    :meth:`TimbreMix.part_norms`, when known)."""
     sims = {c: np.asarray(library[c] @ np.asarray(seed[c], np.float32), np.float32)
             for c in ("fused", *BRANCH_NAMES)}
-    sound = (sims["fused"] + sum(w * sims[b] for b, w in zip(BRANCH_NAMES, weights,
-                                                              strict=True)))
-    sound /= 1.0 + sum(weights)
     content = (sims["fused"] + sims["harmony"]) / 2
-    bonus = version_bonus(content, sound, exclude=exclude)
-    if version_scores is not None:
-        bonus += versions.cover_bonus(content, version_scores, exclude=exclude)
-    return sound, bonus
+    covers = (np.zeros_like(content) if version_scores is None
+              else versions.cover_bonus(content, version_scores, exclude=exclude))
+
+    def scored(timbre_sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        branch = {**sims, "timbre": timbre_sims}
+        sound = branch["fused"] + sum(w * branch[b] for b, w in zip(BRANCH_NAMES, weights,
+                                                                    strict=True))
+        sound /= 1.0 + sum(weights)
+        return sound, version_bonus(content, sound, exclude=exclude) + covers
+
+    sound, bonus = scored(sims["timbre"])
+    if timbre is None or float(np.max(bonus, initial=0.0)) > LIKELY_VERSION:
+        return TrackScores(sound, bonus)
+    share = timbre.without_versions
+    sound, bonus = scored(timbre.similarities(library["timbre"], seed["timbre"], share,
+                                              norms=timbre_norms))
+    return TrackScores(sound, bonus, share)
 
 
 class Retriever:
     """Finds candidate tracks for a seed and scores them in the weighted space."""
 
-    def __init__(self, catalog: Catalog, store: Store) -> None:
+    def __init__(self, catalog: Catalog, store: Store, timbre: TimbreMix | None = None
+                 ) -> None:
         self.catalog = catalog
         self.store = store
+        self.timbre = timbre
 
     def pool_size(self, params: SearchParams) -> int:
         """How many tracks to consider before re-ranking."""
@@ -232,21 +271,28 @@ class Retriever:
         found: np.ndarray = ids[0][ids[0] >= 0]
         return found
 
-    def rank_library(self, seed: Seed, params: SearchParams) -> tuple[Candidates, np.ndarray]:
+    def rank_library(self, seed: Seed, params: SearchParams
+                     ) -> tuple[Candidates, np.ndarray, SearchParams]:
         """Every library track scored for a track seed (:func:`track_scores`): the best
-        :meth:`pool_size` candidates, and every track's version bonus (rows as the
-        catalog's) for scoring more of them later."""
+        :meth:`pool_size` candidates, every track's version bonus (rows as the catalog's)
+        for scoring more of them later, and ``params`` with the timbre share the seed is
+        listened to at."""
         cat = self.catalog
         own = cat.track_ids == (seed.track_id if seed.track_id is not None else -1)
         scores = (None if seed.version_print is None
                   else lambda rows: self.version_scores(seed, cat.track_ids[rows]))
-        sims, bonus = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own,
-                                   version_scores=scores)
-        scores = sims + bonus
-        top = _top(scores, self.pool_size(params))
+        mix = self.timbre
+        norms = None if mix is None else cat.derived(
+            ("timbre part norms", mix.main_dim),
+            lambda: mix.part_norms(cat.track_vectors["timbre"]))
+        found = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own,
+                             version_scores=scores, timbre=mix, timbre_norms=norms)
+        params = dataclasses.replace(params, timbre_share=found.timbre_share)
+        total = found.sound + found.bonus
+        top = _top(total, self.pool_size(params))
         ids = cat.track_ids[top]
-        return Candidates(ids=ids, scores=scores[top],
-                          vectors=self.track_space(ids, params)), bonus
+        return Candidates(ids=ids, scores=total[top],
+                          vectors=self.track_space(ids, params)), found.bonus, params
 
     def version_scores(self, seed: Seed, track_ids: np.ndarray) -> np.ndarray:
         """Version scores ``(n,)`` of library tracks against a seed with a version print,
@@ -299,8 +345,15 @@ class Retriever:
     def track_space(self, ids: np.ndarray, params: SearchParams) -> np.ndarray:
         """Weighted track-level vectors of ``ids`` ``(m, D)``."""
         rows = self.catalog.rows(ids)
-        return weighted({k: v[rows].astype(np.float32)
-                         for k, v in self.catalog.track_vectors.items()}, params.weights)
+        return self.weighted({k: v[rows] for k, v in self.catalog.track_vectors.items()},
+                             params)
+
+    def weighted(self, vectors: dict[str, np.ndarray], params: SearchParams) -> np.ndarray:
+        """:func:`weighted` rows, the timbre column at ``params``' timbre share."""
+        vectors = {k: np.asarray(v, np.float32) for k, v in vectors.items()}
+        if self.timbre is not None and params.timbre_share is not None:
+            vectors["timbre"] = self.timbre.remix(vectors["timbre"], params.timbre_share)
+        return weighted(vectors, params.weights)
 
 
 def _allowed(ids: np.ndarray, seed: Seed, params: SearchParams, store: Store,
@@ -350,15 +403,15 @@ def search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
 def _search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
             retriever: Retriever | None) -> list[SearchResult]:
     retriever = retriever or Retriever(catalog, store)
-    query = weighted(seed.track, params.weights)[0]
     bonus = None
     if seed.excerpt:
         ids = _allowed(retriever.by_segments(seed, params), seed, params, store, catalog)
         cands = retriever.score_segments(seed, ids, params)
     else:
-        cands, bonus = retriever.rank_library(seed, params)
+        cands, bonus, params = retriever.rank_library(seed, params)
         cands = _subset(cands, np.isin(cands.ids, _allowed(cands.ids, seed, params, store,
                                                             catalog)))
+    query = retriever.weighted(seed.track, params)[0]
     if params.prf > 0 and len(cands.ids):
         order = np.argsort(-cands.scores, kind="stable")
         query = PRF(params.prf).refine(query, cands.vectors[order])
@@ -371,7 +424,10 @@ def _search(seed: Seed, params: SearchParams, *, catalog: Catalog, store: Store,
     # an excerpt's true track may rank below k by embedding: align more, then cut
     k = max(params.k, excerpts.PRINT_TOP) if seed.excerpt else params.k
     picks = MMR(params.diversity).rerank(cands.scores, cands.vectors, k)
-    results = describe(seed, _subset(cands, picks), catalog=catalog, store=store, bonus=bonus)
+    listened = (None if retriever.timbre is None or params.timbre_share is None
+                else (retriever.timbre, params.timbre_share))
+    results = describe(seed, _subset(cands, picks), catalog=catalog, store=store, bonus=bonus,
+                       timbre=listened)
     return locate_excerpt(seed, results, retriever)[: params.k] if seed.excerpt else results
 
 
@@ -415,9 +471,11 @@ def locate_excerpt(seed: Seed, results: list[SearchResult],
 
 
 def describe(seed: Seed, cands: Candidates, *, catalog: Catalog, store: Store,
-             bonus: np.ndarray | None = None) -> list[SearchResult]:
+             bonus: np.ndarray | None = None,
+             timbre: tuple[TimbreMix, float] | None = None) -> list[SearchResult]:
     """Results with per-modality similarity and best-matching offsets (and their version
-    ``bonus``, rows as the catalog's)."""
+    ``bonus``, rows as the catalog's; a track seed's timbre similarity at the share it was
+    listened to, given ``timbre`` as (mix, share))."""
     wanted = [int(i) for i in cands.ids]
     infos = tracks_by_id(store, wanted)
     columns = ("fused", *BRANCH_NAMES) if seed.excerpt else ("fused",)
@@ -435,6 +493,10 @@ def describe(seed: Seed, cands: Candidates, *, catalog: Catalog, store: Store,
         else:
             modal = {b: float(catalog.track_vectors[b][row] @ seed.track[b])
                      for b in BRANCH_NAMES}
+            if timbre is not None:
+                mix, share = timbre
+                modal["timbre"] = float(mix.remix(catalog.track_vectors["timbre"][row], share)
+                                        @ mix.remix(seed.track["timbre"], share))
         results.append(SearchResult(track=infos[int(tid)], score=float(score), modalities=modal,
                                     seed_offset=float(seed.starts[s]),
                                     match_offset=float(segs["starts"][r]),

@@ -10,16 +10,23 @@ segment's log-mel average-pooled by the stem (as the training cache stores it) a
 rounded through float16, so that a scan can keep every segment's pooled mel cheaply
 and run the graph only on the segments it keeps (:func:`engine.stream.embed_stream`).
 A card of format 4 also gives a ``mix``: the share of the main graph's own timbre vector
-kept beside the graph's (:attr:`engine.model.ModelCard.timbre_mix`).
+kept beside the graph's (:attr:`engine.model.ModelCard.timbre_mix`), and may give the
+share a search listens to for a seed without versions of itself (:class:`TimbreMix`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.config import FeatureConfig
 from engine.features import Segments
 from engine.trunk import contiguous_runs, join_frames
+
+if TYPE_CHECKING:
+    from engine.model import ModelCard
 
 #: Input and output tensor names of a timbre graph.
 TIMBRE_INPUT = "mel_pooled"
@@ -89,3 +96,65 @@ class PooledStream:
         rows = [self.spans[s][:, c: c + width] for s, c in (self.where[int(i)] for i in keep)]
         bands = self.spans[0].shape[0] if self.spans else 0
         return np.stack(rows) if rows else np.zeros((0, bands, width), np.float16)
+
+
+@dataclass(frozen=True)
+class TimbreMix:
+    """A mixed ``timbre`` column (:attr:`engine.model.ModelCard.timbre_mix`) as a search
+    reads it: the main graph's vector (the first ``main_dim``, weighted ``sqrt(mix)``)
+    beside the timbre graph's (weighted ``sqrt(1 - mix)``), so that a search can listen
+    to another ``share`` of the main graph's timbre without new vectors: each part is
+    then taken as a unit vector (a track's mean vector holds them in about that ratio),
+    weighted ``sqrt(share)`` and ``sqrt(1 - share)``. A seed with no likely version of
+    itself in the library is searched at ``without_versions``
+    (:func:`engine.search.track_scores`): the main branch hears a piece played on other
+    instruments as the same music, which only helps when the library holds versions of it.
+    """
+
+    main_dim: int
+    mix: float
+    without_versions: float
+
+    @classmethod
+    def of(cls, card: ModelCard) -> TimbreMix | None:
+        """The card's mix, when it gives a share for seeds without versions; else None."""
+        share = card.timbre.get("mix_without_versions") if card.timbre_mix else None
+        if share is None:
+            return None
+        return cls(main_dim=int(card.timbre["main_dim"]), mix=card.timbre_mix,
+                   without_versions=float(share))
+
+    def part_norms(self, rows: np.ndarray) -> np.ndarray:
+        """The norms ``(n, 2)`` of the main and the graph part of timbre ``rows``."""
+        rows = np.asarray(rows, np.float32)
+        return np.stack([np.sqrt(np.einsum("ij,ij->i", part, part))
+                         for part in (rows[:, : self.main_dim], rows[:, self.main_dim:])],
+                        axis=1)
+
+    def similarities(self, rows: np.ndarray, seed: np.ndarray, share: float, *,
+                     norms: np.ndarray | None = None) -> np.ndarray:
+        """``remix(rows, share) @ remix(seed, share)`` for library ``rows`` ``(n, d)``
+        and a ``seed`` ``(d,)``, without copying the rows (``norms``: their
+        :meth:`part_norms`, when known)."""
+        rows = np.asarray(rows, np.float32)
+        norms = self.part_norms(rows) if norms is None else norms
+        q = self.remix(seed, share)
+        d = self.main_dim
+        main = (rows[:, :d] @ q[:d]) * (np.float32(np.sqrt(share))
+                                        / np.maximum(norms[:, 0], 1e-12))
+        graph = (rows[:, d:] @ q[d:]) * (np.float32(np.sqrt(1.0 - share))
+                                         / np.maximum(norms[:, 1], 1e-12))
+        out: np.ndarray = (main + graph).astype(np.float32)
+        return out
+
+    def remix(self, rows: np.ndarray, share: float) -> np.ndarray:
+        """Timbre ``rows`` ``(..., d)`` at ``share``: both parts unit, weighted
+        ``sqrt(share)`` and ``sqrt(1 - share)`` (unit rows), float32."""
+        x = np.asarray(rows, np.float32)
+        parts = []
+        for part, weight in ((x[..., : self.main_dim], share), (x[..., self.main_dim:],
+                                                               1.0 - share)):
+            norm = np.linalg.norm(part, axis=-1, keepdims=True)
+            parts.append(part * (np.float32(np.sqrt(weight)) / np.maximum(norm, 1e-12)))
+        out: np.ndarray = np.concatenate(parts, axis=-1).astype(np.float32)
+        return out

@@ -148,11 +148,12 @@ def write_music(folder: Path, count: int, *, seconds: float = 12.0, sr: int = 16
 
 
 def add_timbre_graph(model_dir: Path, *, dim: int = 16, stem: tuple[int, int] = (2, 4),
-                     seed: int = 0, mix: float = 0.0) -> Path:
+                     seed: int = 0, mix: float = 0.0,
+                     without_versions: float | None = None) -> Path:
     """Give the model in ``model_dir`` a timbre graph (:mod:`engine.timbre`): the pooled
     mel's band means projected by a random matrix (``timbre_W.npy`` beside it, for the
-    tests' own arithmetic), ``mix`` of the main graph's timbre kept beside it. Returns the
-    folder."""
+    tests' own arithmetic), ``mix`` of the main graph's timbre kept beside it (and
+    ``without_versions``: :class:`engine.timbre.TimbreMix`). Returns the folder."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -182,7 +183,9 @@ def add_timbre_graph(model_dir: Path, *, dim: int = 16, stem: tuple[int, int] = 
     timbre: dict[str, object] = {"file": path.name, "sha256": file_digest(path),
                                  "stem": list(stem)}
     if mix:
-        timbre["mix"] = mix
+        timbre.update(mix=mix, main_dim=card.branch_dims["timbre"])
+    if without_versions is not None:
+        timbre["mix_without_versions"] = without_versions
     width = dim + (card.branch_dims["timbre"] if mix else 0)
     card = dataclasses.replace(
         card, name=f"{card.name}-timbre", branch_dims={**card.branch_dims, "timbre": width},

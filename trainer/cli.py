@@ -120,12 +120,13 @@ def _timbre(args: argparse.Namespace) -> int:
         from trainer.commands import reattach
 
         return reattach(args.from_model, base=args.base, out=args.out, name=args.name,
-                        gain=args.gain, mix=args.mix)
+                        gain=args.gain, mix=args.mix, without_versions=args.mix_without_versions)
     changes = {k: getattr(args, k) for k in ("steps", "seed", "members", "recording_weight",
                                               "distill_weight", "distill_targets")
                if getattr(args, k) is not None}
     return timbre(_config(args), args.cache_dir, base=args.base, out=args.out,
-                  recipe_changes=changes, name=args.name, gain=args.gain, mix=args.mix)
+                  recipe_changes=changes, name=args.name, gain=args.gain, mix=args.mix,
+                  without_versions=args.mix_without_versions)
 
 
 def _library(args: argparse.Namespace) -> int:
@@ -228,6 +229,10 @@ def _add_timbre(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--mix", type=float, default=0.0,
                    help="share of the base model's own timbre vector kept beside the timbre "
                    "graph's in the timbre similarity (default 0: the graph's alone)")
+    p.add_argument("--mix-without-versions", type=float, default=None,
+                   help="with --mix: the share of the base model's timbre a search listens "
+                   "to for a seed with no likely version of itself in the library "
+                   "(default: --mix for every seed)")
     p.add_argument("--from", dest="from_model", type=Path, default=None,
                    help="take the timbre graph of this model folder instead of training one "
                    "(to attach it at another --gain or --mix)")

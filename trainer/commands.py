@@ -351,7 +351,7 @@ def _quantise_trunk(out: Path, features: FeatureConfig, calibration: list[Path],
 
 def timbre(cfg: TrainConfig, cache_dir: Path, *, base: Path, out: Path,
            recipe_changes: dict[str, Any], name: str | None = None, gain: float = 1.0,
-           mix: float = 0.0) -> int:
+           mix: float = 0.0, without_versions: float | None = None) -> int:
     """Train a timbre graph (:mod:`trainer.timbre`) on the cache's real training
     recordings and write ``base``'s model with it as its timbre branch into ``out``."""
     import dataclasses
@@ -365,7 +365,8 @@ def timbre(cfg: TrainConfig, cache_dir: Path, *, base: Path, out: Path,
         train_timbre,
     )
 
-    timbre_base_dim(base, mix)  # a base or --mix that cannot take the graph: before training
+    # a base or --mix that cannot take the graph: before training
+    timbre_base_dim(base, mix, without_versions)
     card = load_card(base)
     if card.features != cfg.features:
         raise TrainerError(f"the model in {base} reads other features than the config's; "
@@ -381,19 +382,21 @@ def timbre(cfg: TrainConfig, cache_dir: Path, *, base: Path, out: Path,
     record["cache"] = cache_path(cache_dir, layout).name
     new = attach_timbre(base, out, net, window=window,
                         stem=(layout.stem_freq, layout.stem_time), record=record, name=name,
-                        gain=gain, mix=mix)
+                        gain=gain, mix=mix, without_versions=without_versions)
     print(f"[timbre] {out / new.timbre['file']} written; {out / 'card.json'}: {new.name} "
           f"(parity max abs {new.timbre['parity']['timbre']['max_abs']:.1e})")
     return 0
 
 
 def reattach(source: Path, *, base: Path, out: Path, name: str | None, gain: float,
-             mix: float) -> int:
+             mix: float, without_versions: float | None = None) -> int:
     """``resonance-train timbre --from``: ``base``'s model with ``source``'s timbre graph
-    (no training) at ``gain`` and ``mix``, written into ``out``."""
+    (no training) at ``gain``, ``mix`` and ``without_versions``, written into ``out``."""
     from trainer.timbre import reattach_timbre
 
-    new = reattach_timbre(source, base, out, name=name, gain=gain, mix=mix)
+    new = reattach_timbre(source, base, out, name=name, gain=gain, mix=mix,
+                          without_versions=without_versions)
+    alone = "" if without_versions is None else f", {without_versions:g} without versions"
     print(f"[timbre] {out / 'card.json'}: {new.name}, the timbre graph of {source} "
-          f"(gain {gain:g}, mix {mix:g})")
+          f"(gain {gain:g}, mix {mix:g}{alone})")
     return 0

@@ -52,7 +52,8 @@ from trainer.losses import SupConLoss, relational_distillation
 TIMBRE_FILE = "timbre.onnx"
 #: Timbre entry keys that describe how a graph was attached to a model (not the graph):
 #: attaching it anew (``--from``) writes its own.
-_ATTACHMENT_KEYS = ("gain", "mix", "base", "mix_choice", "attach_command")
+_ATTACHMENT_KEYS = ("gain", "mix", "main_dim", "mix_without_versions", "base", "mix_choice",
+                    "attach_command")
 
 
 @dataclass(frozen=True)
@@ -308,28 +309,31 @@ def export_timbre(net: TimbreNet | TimbreEnsemble, path: str | Path, *, window: 
 
 def attach_timbre(base: str | Path, out: str | Path, net: TimbreNet | TimbreEnsemble, *,
                   window: int, stem: tuple[int, int], record: dict[str, Any],
-                  name: str | None = None, gain: float = 1.0, mix: float = 0.0) -> ModelCard:
+                  name: str | None = None, gain: float = 1.0, mix: float = 0.0,
+                  without_versions: float | None = None) -> ModelCard:
     """A model folder ``out``: the model in ``base`` (its files copied) with ``net`` as
     its timbre graph, listened to ``gain`` times as much as the other branches at neutral
     weights (:attr:`engine.model.ModelCard.weight_gains`), ``mix`` of the main graph's
-    timbre kept beside it (:attr:`engine.model.ModelCard.timbre_mix`); the card records
-    the timbre recipe and the export's parity."""
+    timbre kept beside it (:attr:`engine.model.ModelCard.timbre_mix`) and, if given, the
+    share ``without_versions`` for seeds without versions (:class:`engine.timbre.TimbreMix`);
+    the card records the timbre recipe and the export's parity."""
     out = Path(out)
-    main_dim = timbre_base_dim(base, mix)  # before out's graph is written (out may be base)
+    # before out's graph is written (out may be base)
+    main_dim = timbre_base_dim(base, mix, without_versions)
     out.mkdir(parents=True, exist_ok=True)
     parity = export_timbre(net, out / TIMBRE_FILE, window=window)
     entry = {"file": TIMBRE_FILE, "sha256": file_digest(out / TIMBRE_FILE),
              "stem": [int(stem[0]), int(stem[1])], "training": record, "parity": parity}
     return _with_timbre(base, out, entry, graph_dim=net.dim, main_dim=main_dim, name=name,
-                        gain=gain, mix=mix)
+                        gain=gain, mix=mix, without_versions=without_versions)
 
 
 def reattach_timbre(source: str | Path, base: str | Path, out: str | Path, *,
-                    name: str | None = None, gain: float = 1.0, mix: float = 0.0
-                    ) -> ModelCard:
+                    name: str | None = None, gain: float = 1.0, mix: float = 0.0,
+                    without_versions: float | None = None) -> ModelCard:
     """A model folder ``out``: the model in ``base`` with the timbre graph already trained
-    for the model in ``source`` (same features), at another ``gain`` and ``mix``; its
-    training record and parity are kept."""
+    for the model in ``source`` (same features), at another ``gain``, ``mix`` and
+    ``without_versions``; its training record and parity are kept."""
     source, out = Path(source), Path(out)
     try:
         old = load_card(source)
@@ -337,7 +341,8 @@ def reattach_timbre(source: str | Path, base: str | Path, out: str | Path, *,
         raise TrainerError(f"--from: {exc}") from None
     if not old.timbre:
         raise TrainerError(f"the model in {source} has no timbre graph")
-    main_dim = timbre_base_dim(base, mix)  # before out's graph is written (out may be base)
+    # before out's graph is written (out may be base)
+    main_dim = timbre_base_dim(base, mix, without_versions)
     if old.features != load_card(base).features:
         raise TrainerError(f"the models in {source} and {base} read other features")
     graph_dim = _graph_dim(source / old.timbre["file"], old, old.timbre_stem or (1, 1))
@@ -347,7 +352,8 @@ def reattach_timbre(source: str | Path, base: str | Path, out: str | Path, *,
     entry = {k: v for k, v in old.timbre.items() if k not in _ATTACHMENT_KEYS}
     entry["file"] = TIMBRE_FILE
     return _with_timbre(base, out, entry, graph_dim=graph_dim, main_dim=main_dim,
-                        name=name or old.name, gain=gain, mix=mix)
+                        name=name or old.name, gain=gain, mix=mix,
+                        without_versions=without_versions)
 
 
 def _graph_dim(path: Path, card: ModelCard, stem: tuple[int, int]) -> int:
@@ -360,13 +366,18 @@ def _graph_dim(path: Path, card: ModelCard, stem: tuple[int, int]) -> int:
     return int(session.run([TIMBRE_OUTPUT], {TIMBRE_INPUT: zeros})[0].shape[-1])
 
 
-def timbre_base_dim(base: str | Path, mix: float) -> int:
-    """Check that a timbre graph can join the model in ``base`` at ``mix`` and return
+def timbre_base_dim(base: str | Path, mix: float, without_versions: float | None = None
+                    ) -> int:
+    """Check that a timbre graph can join the model in ``base`` at ``mix`` (and
+    ``without_versions``: :class:`engine.timbre.TimbreMix`) and return
     the width of that model's own (main graph) timbre vector: its card's without a timbre
     graph; with one, known only when the card mixes both (the graph's width taken off).
     Raises :class:`TrainerError` with one line otherwise."""
     if not 0.0 <= mix < 1.0:
         raise TrainerError(f"--mix must be from 0 to below 1, not {mix:g}")
+    if without_versions is not None and not (mix > 0 and 0.0 <= without_versions <= 1.0):
+        raise TrainerError("--mix-without-versions needs a --mix above 0 and is from 0 to 1, "
+                           f"not {without_versions:g}")
     folder = Path(base)
     try:
         card = load_card(folder)
@@ -382,7 +393,8 @@ def timbre_base_dim(base: str | Path, mix: float) -> int:
 
 
 def _with_timbre(base: str | Path, out: Path, entry: dict[str, Any], *, graph_dim: int,
-                 main_dim: int, name: str | None, gain: float, mix: float) -> ModelCard:
+                 main_dim: int, name: str | None, gain: float, mix: float,
+                 without_versions: float | None = None) -> ModelCard:
     """Write ``out``'s card: ``base``'s model (its main graphs copied; a timbre graph of
     its own is left out) with the timbre graph ``entry`` (already in ``out``) of width
     ``graph_dim``, ``main_dim`` the base's own timbre width (:func:`timbre_base_dim`)."""
@@ -394,7 +406,9 @@ def _with_timbre(base: str | Path, out: Path, entry: dict[str, Any], *, graph_di
     timbre = {**entry, "gain": float(gain),
               "base": {"name": source.name, "sha256": source.sha256}}
     if mix:
-        timbre["mix"] = float(mix)
+        timbre.update(mix=float(mix), main_dim=int(main_dim))
+    if without_versions is not None:
+        timbre["mix_without_versions"] = float(without_versions)
     dim = graph_dim + (main_dim if mix else 0)
     card = dataclasses.replace(
         source, name=name or f"{source.name}-timbre", timbre=timbre,
@@ -418,9 +432,10 @@ def carry_timbre(source: str | Path, target: str | Path) -> bool:
         return False
     shutil.copy2(source / old.timbre["file"], target / old.timbre["file"])
     dim = _graph_dim(target / old.timbre["file"], old, old.timbre_stem or (1, 1))
+    timbre = dict(old.timbre)
     if old.timbre_mix:  # the target's own timbre vector beside the graph's
+        timbre["main_dim"] = new.branch_dims["timbre"]
         dim += new.branch_dims["timbre"]
     write_card(dataclasses.replace(
-        new, timbre=dict(old.timbre), branch_dims={**new.branch_dims, "timbre": dim}),
-        target)
+        new, timbre=timbre, branch_dims={**new.branch_dims, "timbre": dim}), target)
     return True

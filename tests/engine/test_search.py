@@ -13,7 +13,15 @@ from engine import audio, versions
 from engine import seed as seed_mod
 from engine.library import Library, SearchParams
 from engine.rerank import mean_pairwise_similarity
-from engine.search import VERSION_POOL, VERSION_Z, track_scores, version_bonus, weighted
+from engine.search import (
+    LIKELY_VERSION,
+    VERSION_POOL,
+    VERSION_Z,
+    track_scores,
+    version_bonus,
+    weighted,
+)
+from engine.timbre import TimbreMix
 from tests.audio_factory import song, stereo, write_audio
 from tests.model_factory import build_model, write_music
 
@@ -144,12 +152,60 @@ def test_music_that_stands_out_from_the_library_ranks_before_music_that_only_sou
         library[c][version] = unit(seed[c] + 0.6 * unit(rng.normal(size=d)))
     library["timbre"][alike] = seed["timbre"]
     library["fused"][alike] = unit(seed["fused"] + 2.0 * unit(rng.normal(size=d)))
-    sims, bonus = track_scores(seed, library, (3.0, 1.0, 1.0))
+    sims, bonus, _ = track_scores(seed, library, (3.0, 1.0, 1.0))
     assert sims[alike] > sims[version]  # by sound alone the look-alike would come first
     order = np.argsort(-(sims + bonus))
     assert order[0] == version
     assert next(i for i in order if bonus[i] == 0) == alike
     assert bonus[alike] < bonus[version] and np.mean(bonus > 0) < 0.15
+
+
+def test_a_seed_without_versions_listens_to_the_timbre_share_for_it():
+    """A mixed timbre column (main part, graph part): a seed with a version in the library
+    is ranked at the stored mix, where the main part's look-alike comes first; without
+    one, at the share for seeds without versions (here the graph part alone), where the
+    graph part's look-alike does."""
+    rng = np.random.default_rng(2)
+    n, d = 300, 32
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    def timbre(main: np.ndarray, graph: np.ndarray) -> np.ndarray:
+        return np.concatenate([0.8 * unit(main), 0.6 * unit(graph)], axis=-1)
+
+    half = np.arange(d) < d // 2  # the library's content in one half, the seed's in the other
+    library = {c: unit(rng.normal(size=(n, d)) * half).astype(np.float32)
+               for c in ("fused", "harmony", "rhythm")}
+    parts = rng.normal(size=(2, n, d))
+    library["timbre"] = timbre(*parts).astype(np.float32)
+    seed = {c: unit(rng.normal(size=d) * ~half).astype(np.float32) for c in library}
+    seed_parts = rng.normal(size=(2, d))
+    seed["timbre"] = timbre(*seed_parts).astype(np.float32)
+    by_main, by_graph = 5, 6
+    library["timbre"][by_main] = timbre(seed_parts[0], parts[1][by_main])
+    library["timbre"][by_graph] = timbre(parts[0][by_graph], seed_parts[1])
+    mix = TimbreMix(main_dim=d, mix=0.64, without_versions=0.0)
+    weights = (4.0, 1.0, 1.0)
+    alone = track_scores(seed, library, weights, timbre=mix)
+    assert alone.timbre_share == 0.0 and alone.bonus.max() <= LIKELY_VERSION
+    assert alone.sound[by_graph] > alone.sound[by_main]
+    stored = track_scores(seed, library, weights)
+    assert stored.timbre_share is None and stored.sound[by_main] > stored.sound[by_graph]
+    version = 7
+    for c in ("fused", "harmony"):
+        library[c][version] = unit(seed[c] + 0.3 * unit(rng.normal(size=d)))
+    found = track_scores(seed, library, weights, timbre=mix)
+    assert found.timbre_share is None and found.bonus[version] > LIKELY_VERSION
+    np.testing.assert_allclose(found.sound, track_scores(seed, library, weights).sound)
+    for share in (0.0, 0.3, 1.0):
+        np.testing.assert_allclose(
+            mix.similarities(library["timbre"], seed["timbre"], share),
+            mix.remix(library["timbre"], share) @ mix.remix(seed["timbre"], share), atol=1e-5)
+    remixed = mix.remix(library["timbre"], 0.0)
+    np.testing.assert_allclose(np.linalg.norm(remixed, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(remixed[:, d:], unit(parts[1]) * (np.arange(n) != by_graph)[
+        :, None] + unit(seed_parts[1]) * (np.arange(n) == by_graph)[:, None], atol=1e-5)
 
 
 def test_the_version_bonus_looks_at_the_seeds_neighbourhood_only():

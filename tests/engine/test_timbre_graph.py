@@ -14,7 +14,7 @@ from engine.audio import load_audio
 from engine.errors import ModelError
 from engine.index import normalise
 from engine.model import Embedder, load_card
-from engine.timbre import pool_frames, pooled_mel, pooled_segments
+from engine.timbre import TimbreMix, pool_frames, pooled_mel, pooled_segments
 from engine.windowed import selected_segments
 from tests.model_factory import add_timbre_graph, build_model, small_feature_config, write_music
 
@@ -157,7 +157,15 @@ def test_the_card_says_format_3_and_reads_back(models):
                                    *({"file": "timbre.onnx", "sha256": "x", "stem": [2, 4],
                                       "gain": g} for g in (0, -1, "loud", 1e9)),
                                    *({"file": "timbre.onnx", "sha256": "x", "stem": [2, 4],
-                                      "mix": m} for m in (1, -0.1, "half"))])
+                                      "mix": m} for m in (1, -0.1, "half")),
+                                   *({"file": "timbre.onnx", "sha256": "x", "stem": [2, 4],
+                                      **extra} for extra in (
+                                       {"mix_without_versions": 0.0},  # no mix
+                                       {"mix": 0.5, "mix_without_versions": 0.0},  # no width
+                                       {"mix": 0.5, "main_dim": 8, "mix_without_versions": 1.5},
+                                       {"mix": 0.5, "main_dim": 16, "mix_without_versions": 0},
+                                       {"mix": 0.5, "main_dim": "x", "mix_without_versions": 0},
+                                   ))])
 def test_a_malformed_timbre_entry_is_refused(models, entry):
     _, timbre = models
     data = json.loads((timbre / "card.json").read_text())
@@ -237,6 +245,10 @@ def test_the_shipped_models_share_their_graphs_and_differ_in_the_timbre_mix():
     assert default.card.sha256 == sounds.card.sha256
     assert default.card.timbre["sha256"] == sounds.card.timbre["sha256"]
     assert (default.card.timbre_mix, sounds.card.timbre_mix) == (0.8, 0.0)
+    main = default.card.branch_dims["timbre"] - sounds.card.branch_dims["timbre"]
+    assert TimbreMix.of(default.card) == TimbreMix(main_dim=main, mix=0.8,
+                                                   without_versions=0.0)
+    assert TimbreMix.of(sounds.card) is None
     assert default.card.weight_gains == sounds.card.weight_gains == (4.0, 1.0, 1.0)
     assert default.fingerprint != sounds.fingerprint
     config = default.config
@@ -246,3 +258,62 @@ def test_the_shipped_models_share_their_graphs_and_differ_in_the_timbre_mix():
     np.testing.assert_array_equal(a.fused, b.fused)
     np.testing.assert_allclose(a.branches["timbre"][:, -b.branches["timbre"].shape[1]:],
                                np.sqrt(0.2) * b.branches["timbre"], atol=1e-6)
+
+
+def test_a_seed_without_versions_is_searched_at_the_cards_share(tmp_path: Path):
+    """A card's ``mix_without_versions``: a library search for a track seed with no likely
+    version of itself in the library ranks, PRF and MMR included, as the same search at
+    that share of the main timbre branch would (the stored vectors re-weighted, the
+    fingerprint unchanged); a seed with one keeps the stored mix."""
+    from engine.library import Library
+    from engine.search import LIKELY_VERSION, Retriever, SearchParams, search, track_scores
+
+    folder = add_timbre_graph(build_model(tmp_path / "m", config=small_feature_config(),
+                                          seed=3), mix=0.64, without_versions=0.0)
+    plain = Embedder(folder).fingerprint
+    music = tmp_path / "music"
+    write_music(music, 8, seconds=14.0, sr=Embedder(folder).config.sr)
+    lib = Library.open(tmp_path / "lib", model_dir=folder)
+    try:
+        list(lib.scan([music], workers=0))
+        assert lib.embedder.fingerprint == plain
+        mix = TimbreMix.of(lib.embedder.card)
+        assert mix == TimbreMix(main_dim=mix.main_dim if mix else 0, mix=0.64,
+                                without_versions=0.0)
+        cat = lib.catalog()
+        params = SearchParams(k=4, prf=2, diversity=0.3).scaled(lib.embedder.card.weight_gains)
+        retriever = Retriever(cat, lib.store, timbre=mix)
+        for track in lib.tracks():
+            seed = lib.analyze_seed(track.id)
+            _, bonus, listened = retriever.rank_library(seed, params)
+            if listened.timbre_share is None:  # a likely version: the stored mix
+                assert bonus.max() > LIKELY_VERSION
+                continue
+            assert listened.timbre_share == 0.0
+            own = cat.track_ids == track.id
+            found = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own,
+                                 timbre=mix)
+            stored = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own)
+            assert (found.timbre_share, stored.timbre_share) == (0.0, None)
+            graph = normalise(cat.track_vectors["timbre"][:, mix.main_dim:])  # its part alone
+            alone = track_scores(
+                {**seed.track, "timbre": normalise(seed.track["timbre"][None, mix.main_dim:])[0]},
+                {**cat.track_vectors, "timbre": graph}, params.weights, exclude=own)
+            np.testing.assert_allclose(found.sound, alone.sound, atol=1e-5)
+            got = lib.search(seed, SearchParams(k=4, prf=2, diversity=0.3))
+            want = search(seed, params, catalog=cat, store=lib.store,
+                          retriever=retriever)
+            without = search(seed, params, catalog=cat, store=lib.store)
+            assert [(r.track.id, round(r.score, 5)) for r in got] == [
+                (r.track.id, round(r.score, 5)) for r in want]
+            assert [r.score for r in got] != [r.score for r in without]
+            seed_graph = normalise(seed.track["timbre"][None, mix.main_dim:])[0]
+            for r in got:  # the timbre similarity it listened to
+                row = cat.rows(np.array([r.track.id]))[0]
+                assert r.modalities["timbre"] == pytest.approx(float(graph[row] @ seed_graph),
+                                                               abs=1e-5)
+            break
+        else:
+            pytest.fail("every seed had a likely version")
+    finally:
+        lib.close()

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from engine.model import Embedder, load_card
-from engine.timbre import pooled_mel
+from engine.timbre import TimbreMix, pooled_mel
 from tests.model_factory import add_timbre_graph, build_model, with_segments
 from tests.trainer.conftest import tiny_base
 from trainer.cli import main as cli_main
@@ -152,7 +152,7 @@ def test_a_library_model_keeps_the_current_models_timbre_graph(tmp_path: Path, m
 
     config = small_feature_config()
     current = add_timbre_graph(build_model(tmp_path / "current", config=config, seed=1),
-                               mix=mix)
+                               mix=mix, without_versions=0.0 if mix else None)
     trained = build_model(tmp_path / "trained", config=config, seed=2)
     other = build_model(tmp_path / "other", config=with_segments(config, seconds=3.0))
     assert carry_timbre(current, trained)
@@ -173,6 +173,9 @@ def test_a_library_model_keeps_the_current_models_timbre_graph(tmp_path: Path, m
                                theirs.branches["timbre"][:, graph], atol=1e-6)
     assert mine.branches["timbre"].shape == theirs.branches["timbre"].shape
     assert not np.allclose(mine.fused, theirs.fused)
+    solo = TimbreMix.of(load_card(trained))  # its own timbre width before the graph's
+    assert solo == (TimbreMix(main_dim=mine.branches["timbre"].shape[1] - 16, mix=mix,
+                              without_versions=0.0) if mix else None)
 
 
 def _teacher_file(path: Path, songs: list[str], vectors: np.ndarray) -> Path:
@@ -255,6 +258,12 @@ def test_the_command_attaches_a_trained_graph_at_another_gain_and_mix(tmp_path: 
     main, graph, got = (Embedder(m).embed(segs).branches["timbre"] for m in (base, trained, out))
     np.testing.assert_allclose(got, np.concatenate([main, graph], axis=1) / np.sqrt(2),
                                atol=1e-5)
+    solo = tmp_path / "solo"  # and a share for seeds without versions
+    assert cli_main(["timbre", "--from", str(trained), "--base", str(base), "--out", str(solo),
+                     "--mix", "0.5", "--mix-without-versions", "0.25"]) == 0
+    assert TimbreMix.of(load_card(solo)) == TimbreMix(main_dim=main.shape[1], mix=0.5,
+                                                      without_versions=0.25)
+    assert load_card(solo).fingerprint == card.fingerprint and TimbreMix.of(card) is None
     again = tmp_path / "again"  # a mixed model as the base: its main graphs only
     assert cli_main(["timbre", "--from", str(trained), "--base", str(out), "--out", str(again),
                      "--gain", "3", "--mix", "0.5"]) == 0
@@ -265,7 +274,9 @@ def test_the_command_attaches_a_trained_graph_at_another_gain_and_mix(tmp_path: 
     assert load_card(again).branch_dims["timbre"] == main.shape[1] + 8
     Embedder(again).check()
     for bad, message in ((["--mix", "1"], "--mix"), (["--base", str(trained)], "replaces"),
-                         (["--from", str(base)], "no timbre graph")):
+                         (["--from", str(base)], "no timbre graph"),
+                         (["--mix", "0", "--mix-without-versions", "0"], "--mix-without-versions"),
+                         (["--mix-without-versions", "2"], "--mix-without-versions")):
         args = {"--from": str(trained), "--base": str(base), "--mix": "0.5", **dict(
             zip(bad[::2], bad[1::2], strict=True))}
         code = cli_main(["timbre", *[x for kv in args.items() for x in kv],
