@@ -121,3 +121,19 @@ def test_excerpt_results_say_where_as_m_ss_and_with_a_confidence(env, capsys, tm
     capsys.readouterr()
     assert main(["similar", str(clip), "-k", "1", *base]) == 0
     assert "(seed 0:00 ~ track 0:03)" in capsys.readouterr().out
+
+
+def test_similar_text_names_only_likely_versions(env, capsys):
+    """The text table says "another version" only for a bonus above the likely-version
+    threshold (the one that decides how a seed is listened to), as its JSON reports."""
+    from engine.search import LIKELY_VERSION
+
+    _root, base, files = env
+    for seed in files[:3]:
+        (obj,) = run_json_lines(capsys, ["similar", str(seed), "--json", "-k", "5", *base])
+        assert main(["similar", str(seed), "-k", "5", *base]) == 0
+        lines = capsys.readouterr().out.splitlines()[1:]
+        assert len(lines) == len(obj["results"])
+        for line, result in zip(lines, obj["results"], strict=True):
+            assert result["path"] in line
+            assert ("another version" in line) == (result["version_bonus"] > LIKELY_VERSION)
