@@ -112,7 +112,6 @@ class TimbreMix:
     """
 
     main_dim: int
-    mix: float
     without_versions: float
 
     @classmethod
@@ -121,8 +120,7 @@ class TimbreMix:
         share = card.timbre.get("mix_without_versions") if card.timbre_mix else None
         if share is None:
             return None
-        return cls(main_dim=int(card.timbre["main_dim"]), mix=card.timbre_mix,
-                   without_versions=float(share))
+        return cls(main_dim=int(card.timbre["main_dim"]), without_versions=float(share))
 
     def part_norms(self, rows: np.ndarray) -> np.ndarray:
         """The norms ``(n, 2)`` of the main and the graph part of timbre ``rows``."""

@@ -185,7 +185,7 @@ def test_a_seed_without_versions_listens_to_the_timbre_share_for_it():
     by_main, by_graph = 5, 6
     library["timbre"][by_main] = timbre(seed_parts[0], parts[1][by_main])
     library["timbre"][by_graph] = timbre(parts[0][by_graph], seed_parts[1])
-    mix = TimbreMix(main_dim=d, mix=0.64, without_versions=0.0)
+    mix = TimbreMix(main_dim=d, without_versions=0.0)
     weights = (4.0, 1.0, 1.0)
     alone = track_scores(seed, library, weights, timbre=mix)
     assert alone.timbre_share == 0.0 and alone.bonus.max() <= LIKELY_VERSION

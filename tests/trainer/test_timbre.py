@@ -174,7 +174,7 @@ def test_a_library_model_keeps_the_current_models_timbre_graph(tmp_path: Path, m
     assert mine.branches["timbre"].shape == theirs.branches["timbre"].shape
     assert not np.allclose(mine.fused, theirs.fused)
     solo = TimbreMix.of(load_card(trained))  # its own timbre width before the graph's
-    assert solo == (TimbreMix(main_dim=mine.branches["timbre"].shape[1] - 16, mix=mix,
+    assert solo == (TimbreMix(main_dim=mine.branches["timbre"].shape[1] - 16,
                               without_versions=0.0) if mix else None)
 
 
@@ -261,7 +261,7 @@ def test_the_command_attaches_a_trained_graph_at_another_gain_and_mix(tmp_path: 
     solo = tmp_path / "solo"  # and a share for seeds without versions
     assert cli_main(["timbre", "--from", str(trained), "--base", str(base), "--out", str(solo),
                      "--mix", "0.5", "--mix-without-versions", "0.25"]) == 0
-    assert TimbreMix.of(load_card(solo)) == TimbreMix(main_dim=main.shape[1], mix=0.5,
+    assert TimbreMix.of(load_card(solo)) == TimbreMix(main_dim=main.shape[1],
                                                       without_versions=0.25)
     assert load_card(solo).fingerprint == card.fingerprint and TimbreMix.of(card) is None
     again = tmp_path / "again"  # a mixed model as the base: its main graphs only
