@@ -135,6 +135,19 @@ def graph_vectors(net: Any, pooled: list[np.ndarray]) -> np.ndarray:
     return np.stack([mean_vector(v) for v in split_rows(rows, [len(p) for p in pooled])])
 
 
+def recipe_of(base: Any, overrides: str) -> Any:
+    """``base`` (a recipe dataclass) with ``field=value`` pairs (comma separated) applied,
+    each value converted to the field's type; an unknown field is a ``SystemExit``."""
+    fields = {f.name: f for f in dataclasses.fields(base)}
+    changes: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in overrides.split(","))):
+        name, _, value = pair.partition("=")
+        if name not in fields or not value:
+            raise SystemExit(f"--recipe: {pair!r} is not field=value of {sorted(fields)}")
+        changes[name] = type(getattr(base, name))(value)
+    return dataclasses.replace(base, **changes)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train what is missing, evaluate every fold, print the table."""
     import torch
@@ -159,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--gains", default="1,2,3,4,6,10")
     parser.add_argument("--recording_weight", type=float, default=0.5)
+    parser.add_argument("--recipe", default="",
+                        help="other recipe fields, e.g. steps=750,temperature=0.2")
     args = parser.parse_args(argv)
     gains = [float(g) for g in args.gains.split(",")]
     started = time.perf_counter()
@@ -166,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     layout = layout_of(cfg)
     data = timbre_data(store_of(cfg, args.cache_dir))
     folds = source_folds(data.sources, args.folds)
-    recipe = dataclasses.replace(TimbreRecipe(), recording_weight=args.recording_weight)
+    recipe = recipe_of(TimbreRecipe(recording_weight=args.recording_weight), args.recipe)
     window = cfg.features.segment_frames // layout.stem_time
     nets: dict[tuple[int, int], TimbreNet] = {}
     for fold in range(args.folds):

@@ -154,6 +154,12 @@ class SearchResult:
     match_confidence: float = 0.0
     version_bonus: float = 0.0
 
+    @property
+    def likely_version(self) -> bool:
+        """Whether the bonus says the track is likely another version of the seed (above
+        :data:`LIKELY_VERSION`, the bar that decides how a seed is listened to)."""
+        return self.version_bonus > LIKELY_VERSION
+
 
 def weighted(vectors: dict[str, np.ndarray], weights: tuple[float, float, float]) -> np.ndarray:
     """Rows in the weighted space ``(n, dim + sum branch dims)``, unit norm."""

@@ -412,8 +412,9 @@ class ResultsModel(_TrackListModel["SearchResult"]):
             r = self._rows[index.row()]
             parts = ", ".join(f"{k} {v:.2f}" for k, v in r.modalities.items())
             version = (f"; +{r.version_bonus:.2f} because its music or its harmonies "
-                       "follow the seed's (another version of it?)" if r.version_bonus > 0
-                       else "")
+                       "follow the seed's" if r.version_bonus > 0 else "")
+            if r.likely_version:
+                version += " (another version of it?)"
             return (f"{r.track.path}\nscore {r.score:.3f}: how alike the best-matching parts "
                     f"sound, 1 = the same sound ({parts}){version}\n"
                     f"best match: seed at {format_duration(r.seed_offset)} ↔ "

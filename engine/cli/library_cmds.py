@@ -225,14 +225,12 @@ def clock(seconds: float) -> str:
 
 
 def _print_table(seed_name: str, results: list[SearchResult]) -> None:
-    from engine.search import LIKELY_VERSION
-
     print(f"Similar to {printable(seed_name)}:")
     for rank, r in enumerate(results, 1):
         t = r.track
         name = printable(t.display_name)
         version = (f", another version: +{r.version_bonus:.2f}"
-                   if r.version_bonus > LIKELY_VERSION else "")
+                   if r.likely_version else "")
         print(f"{rank:3d}. {r.score:6.3f}  {name}  [{printable(t.path)}]  "
               f"(seed {clock(r.seed_offset)} ~ track {clock(r.match_offset)}{version})")
 

@@ -197,7 +197,8 @@ class FakeLibrary:
             score = float(np.dot(w, list(mods.values()))) - 0.01 * params.prf * (t.id % 2)
             # like MMR: diversity changes the order, the score stays the similarity
             rank_key = score - params.diversity * ((t.id % 3) / 3.0)
-            bonus = 0.25 if t.id % 4 == 0 else 0.0  # reported only: the order stays as it was
+            # reported only: the order stays as it was
+            bonus = {0: 0.25, 1: 0.03}.get(t.id % 4, 0.0)
             out.append((rank_key, SearchResult(t, score, mods, 0.0, float(t.id % 60),
                                                version_bonus=bonus)))
         out = [r for _key, r in sorted(out, key=lambda kr: -kr[0])]

@@ -62,10 +62,14 @@ def test_score_explains_itself_and_says_when_variety_reordered(make_main_window,
     tip = model.headerData(3, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
     assert "1 = the same sound" in tip and "Variety" in tip
     assert "1 = the same sound" in model.index(0, 3).data(Qt.ItemDataRole.ToolTipRole)
-    tips = {model.row(i).version_bonus > 0: model.index(i, 3).data(Qt.ItemDataRole.ToolTipRole)
+    tips = {model.row(i).version_bonus: model.index(i, 3).data(Qt.ItemDataRole.ToolTipRole)
             for i in range(model.rowCount())}
-    assert "+0.25 because its music or its harmonies follow the seed" in tips[True]
-    assert "stands out" not in tips[False]
+    assert set(tips) == {0.0, 0.03, 0.25}
+    assert "+0.25 because its music or its harmonies follow the seed's (another version" in (
+        tips[0.25])
+    # a small bonus is explained, but only a likely version is called one (as the CLI does)
+    assert "+0.03 because" in tips[0.03] and "another version" not in tips[0.03]
+    assert "because" not in tips[0.0]
     assert not w.results.note.isVisible()
     w.controls.diversity.setValue(80)
     scores = [model.row(i).score for i in range(model.rowCount())]

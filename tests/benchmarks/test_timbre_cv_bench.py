@@ -3,9 +3,18 @@ ranks it at several gains."""
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
 
-from benchmarks.bench_timbre_cv import fold_p10, fold_versions, source_folds, split_rows
+import numpy as np
+import pytest
+
+from benchmarks.bench_timbre_cv import (
+    fold_p10,
+    fold_versions,
+    recipe_of,
+    source_folds,
+    split_rows,
+)
 from engine.index import normalise
 
 
@@ -39,3 +48,19 @@ def test_a_timbre_vector_that_knows_the_sources_gains_with_its_gain():
     assert got["alone"] >= 0.7
     assert got["gain 0"] <= 0.4  # random columns alone: chance is 11 of 71
     assert got["gain 0"] < got["gain 1"] < got["gain 10"] <= got["alone"] + 1e-9
+
+
+@dataclasses.dataclass(frozen=True)
+class _Recipe:
+    steps: int = 250
+    lr: float = 1e-3
+    seed: int = 0
+
+
+def test_recipe_overrides_take_each_fields_type_and_refuse_unknown_fields():
+    got = recipe_of(_Recipe(), "steps=750, lr=2e-3")
+    assert got == _Recipe(steps=750, lr=2e-3) and isinstance(got.steps, int)
+    assert recipe_of(_Recipe(), "") == _Recipe()
+    for bad in ("epochs=3", "steps", "steps="):
+        with pytest.raises(SystemExit, match="field=value"):
+            recipe_of(_Recipe(), bad)
