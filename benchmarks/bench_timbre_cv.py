@@ -18,7 +18,9 @@ if anything the gain's benefit is understated.
         --out runs/timbre-cv --folds 3 --seeds 3 --gains 1,2,3,4,6,10
 
 (about 6 CPU minutes per graph: 9 for the command above, 1.5 h on 2 cores; trained graphs
-and the held-out vectors are kept in ``--out``, so a second run only evaluates.)
+and the held-out vectors are kept in ``--out``, so a second run only evaluates.) Other
+recipe fields are cross-validated the same way, each in its own ``--out``, e.g.
+``--seeds 1 --gains 4 --recipe steps=750,sources=24`` (:class:`trainer.timbre.TimbreRecipe`).
 Needs the ``train`` extra.
 """
 
