@@ -44,7 +44,7 @@ from engine.audio import load_audio
 from engine.index import normalise
 from engine.model import Embedder, default_model_dir
 from engine.search import track_scores
-from engine.timbre import pooled_mel
+from engine.timbre import TimbreMix, pooled_mel
 from engine.versions import version_print
 from engine.windowed import selected_segments
 
@@ -122,6 +122,12 @@ def fold_p10(columns: dict[str, np.ndarray], timbre: np.ndarray, versions: np.nd
             sims[i] = s + b
         out[f"gain {gain:g}"] = rt.neighbour_metrics(sims, sources)[0]["P@10"]
     return out
+
+
+def main_branch(timbre: np.ndarray, mix: TimbreMix | None) -> np.ndarray:
+    """Unit rows of the main graph's own timbre branch: a mixed timbre column's front
+    ``main_dim`` part (the rest is a timbre graph, which saw every training recording)."""
+    return normalise(timbre if mix is None else timbre[:, : mix.main_dim])
 
 
 def graph_vectors(net: Any, pooled: list[np.ndarray]) -> np.ndarray:
@@ -202,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                             hidden=recipe.hidden, dropout=recipe.dropout)
             net.load_state_dict(torch.load(path))
             nets[fold, seed] = net
-    tracks = held_out_tracks(args.corpus, Embedder(default_model_dir()), args.out,
+    embedder = Embedder(default_model_dir())
+    tracks = held_out_tracks(args.corpus, embedder, args.out,
                              (layout.stem_freq, layout.stem_time))
+    mix = TimbreMix.of(embedder.card)
     sources = tracks["source"]
     prints = split_rows(tracks["prints"], tracks["print_frames"], axis=1)
     pooled = split_rows(tracks["pooled"], tracks["pooled_segments"])
@@ -213,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         columns = {c: normalise(tracks[f"column/{c}"][rows]) for c in COLUMNS}
         versions = fold_versions([prints[i] for i in rows])
         held_out = [pooled[i] for i in rows]
-        systems = {"shipped model's timbre branch": columns["timbre"]}
+        systems = {"shipped model's timbre branch": main_branch(
+            tracks["column/timbre"][rows], mix)}
         for members in range(1, args.seeds + 1):
             ensemble = TimbreEnsemble([nets[fold, s] for s in range(members)])
             systems[f"{members} seed{'s' if members > 1 else ''}"] = graph_vectors(
