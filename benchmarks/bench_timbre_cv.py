@@ -44,7 +44,7 @@ from engine.audio import load_audio
 from engine.index import normalise
 from engine.model import Embedder, default_model_dir
 from engine.search import track_scores
-from engine.timbre import TimbreMix, pooled_mel
+from engine.timbre import pooled_mel
 from engine.versions import version_print
 from engine.windowed import selected_segments
 
@@ -124,10 +124,11 @@ def fold_p10(columns: dict[str, np.ndarray], timbre: np.ndarray, versions: np.nd
     return out
 
 
-def main_branch(timbre: np.ndarray, mix: TimbreMix | None) -> np.ndarray:
+def main_branch(timbre: np.ndarray, main_dim: int | None) -> np.ndarray:
     """Unit rows of the main graph's own timbre branch: a mixed timbre column's front
-    ``main_dim`` part (the rest is a timbre graph, which saw every training recording)."""
-    return normalise(timbre if mix is None else timbre[:, : mix.main_dim])
+    ``main_dim`` part (the card's; the rest is a timbre graph, which saw every training
+    recording), the whole column when the model has no mix (``None``)."""
+    return normalise(timbre if main_dim is None else timbre[:, :main_dim])
 
 
 def graph_vectors(net: Any, pooled: list[np.ndarray]) -> np.ndarray:
@@ -146,13 +147,14 @@ def graph_vectors(net: Any, pooled: list[np.ndarray]) -> np.ndarray:
 def recipe_of(base: Any, overrides: str) -> Any:
     """``base`` (a recipe dataclass) with ``field=value`` pairs (comma separated) applied,
     each value converted to the field's type; an unknown field is a ``SystemExit``."""
-    fields = {f.name: f for f in dataclasses.fields(base)}
+    fields = sorted(f.name for f in dataclasses.fields(base))
     changes: dict[str, Any] = {}
     for pair in filter(None, (p.strip() for p in overrides.split(","))):
         name, _, value = pair.partition("=")
         if name not in fields or not value:
-            raise SystemExit(f"--recipe: {pair!r} is not field=value of {sorted(fields)}")
-        changes[name] = type(getattr(base, name))(value)
+            raise SystemExit(f"--recipe: {pair!r} is not field=value of {fields}")
+        default = getattr(base, name)
+        changes[name] = value if default is None else type(default)(value)
     return dataclasses.replace(base, **changes)
 
 
@@ -211,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     embedder = Embedder(default_model_dir())
     tracks = held_out_tracks(args.corpus, embedder, args.out,
                              (layout.stem_freq, layout.stem_time))
-    mix = TimbreMix.of(embedder.card)
+    card = embedder.card
+    main_dim = card.timbre.get("main_dim") if card.timbre_mix else None
     sources = tracks["source"]
     prints = split_rows(tracks["prints"], tracks["print_frames"], axis=1)
     pooled = split_rows(tracks["pooled"], tracks["pooled_segments"])
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         versions = fold_versions([prints[i] for i in rows])
         held_out = [pooled[i] for i in rows]
         systems = {"shipped model's timbre branch": main_branch(
-            tracks["column/timbre"][rows], mix)}
+            tracks["column/timbre"][rows], main_dim)}
         for members in range(1, args.seeds + 1):
             ensemble = TimbreEnsemble([nets[fold, s] for s in range(members)])
             systems[f"{members} seed{'s' if members > 1 else ''}"] = graph_vectors(

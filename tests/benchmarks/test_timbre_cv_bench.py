@@ -17,7 +17,6 @@ from benchmarks.bench_timbre_cv import (
     split_rows,
 )
 from engine.index import normalise
-from engine.timbre import TimbreMix
 
 
 def test_every_source_lies_in_one_fold_and_the_folds_are_even():
@@ -57,12 +56,14 @@ class _Recipe:
     steps: int = 250
     lr: float = 1e-3
     seed: int = 0
+    targets: str | None = None
 
 
 def test_recipe_overrides_take_each_fields_type_and_refuse_unknown_fields():
     got = recipe_of(_Recipe(), "steps=750, lr=2e-3")
     assert got == _Recipe(steps=750, lr=2e-3) and isinstance(got.steps, int)
     assert recipe_of(_Recipe(), "") == _Recipe()
+    assert recipe_of(_Recipe(), "targets=t.npz").targets == "t.npz"  # a field unset by default
     for bad in ("epochs=3", "steps", "steps="):
         with pytest.raises(SystemExit, match="field=value"):
             recipe_of(_Recipe(), bad)
@@ -71,7 +72,6 @@ def test_recipe_overrides_take_each_fields_type_and_refuse_unknown_fields():
 def test_the_main_branch_row_leaves_a_mixed_columns_graph_part_out():
     rng = np.random.default_rng(1)
     main, graph = normalise(rng.standard_normal((5, 8))), normalise(rng.standard_normal((5, 4)))
-    mix = TimbreMix(main_dim=8, without_versions=0.0)
     mixed = np.concatenate([np.sqrt(0.8) * main, np.sqrt(0.2) * graph], axis=1)
-    assert np.allclose(main_branch(mixed, mix), main, atol=1e-6)
+    assert np.allclose(main_branch(mixed, 8), main, atol=1e-6)
     assert np.allclose(main_branch(main, None), main, atol=1e-6)  # a model without a mix
