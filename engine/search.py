@@ -74,8 +74,9 @@ class SearchParams:
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     exclude_same_album: bool = False
     exclude_same_artist: bool = False
-    #: the share of a mixed timbre column's main branch to listen to (None: as stored;
-    #: set by the search for a seed without likely versions, :func:`track_scores`)
+    #: the share of a mixed timbre column's main branch to listen to (None: as stored,
+    #: or the card's share for a track seed without likely versions, :func:`track_scores`;
+    #: :meth:`Retriever.rank_library` returns the share it listened to)
     timbre_share: float | None = None
 
     def __post_init__(self) -> None:
@@ -226,7 +227,8 @@ def track_scores(seed: dict[str, np.ndarray], library: dict[str, np.ndarray],
                  exclude: np.ndarray | None = None,
                  version_scores: Callable[[np.ndarray], np.ndarray] | None = None,
                  timbre: TimbreMix | None = None,
-                 timbre_norms: np.ndarray | None = None) -> TrackScores:
+                 timbre_norms: np.ndarray | None = None,
+                 share: float | None = None) -> TrackScores:
     """Library tracks (unit rows ``(n, d)`` per column) against a seed's track vectors
     (``(d,)`` per column): their weighted-space similarity ``(n,)`` and their version
     bonus ``(n,)``: the :func:`version_bonus` of their content similarity (mean of fused
@@ -235,7 +237,8 @@ def track_scores(seed: dict[str, np.ndarray], library: dict[str, np.ndarray],
     the sum. With a ``timbre`` mix, a seed whose bonus gives no track more than
     :data:`LIKELY_VERSION` is scored again at the mix's share for seeds without versions
     (the returned ``timbre_share``; ``timbre_norms``: the library's
-    :meth:`TimbreMix.part_norms`, when known)."""
+    :meth:`TimbreMix.part_norms`, when known); a ``share`` asked for is listened to for
+    every seed instead."""
     sims = {c: np.asarray(library[c] @ np.asarray(seed[c], np.float32), np.float32)
             for c in ("fused", *BRANCH_NAMES)}
     content = (sims["fused"] + sims["harmony"]) / 2
@@ -249,10 +252,13 @@ def track_scores(seed: dict[str, np.ndarray], library: dict[str, np.ndarray],
         sound /= 1.0 + sum(weights)
         return sound, version_bonus(content, sound, exclude=exclude) + covers
 
-    sound, bonus = scored(sims["timbre"])
-    if timbre is None or float(np.max(bonus, initial=0.0)) > LIKELY_VERSION:
-        return TrackScores(sound, bonus)
-    share = timbre.without_versions
+    if timbre is None:
+        return TrackScores(*scored(sims["timbre"]))
+    if share is None:
+        sound, bonus = scored(sims["timbre"])
+        if float(np.max(bonus, initial=0.0)) > LIKELY_VERSION:
+            return TrackScores(sound, bonus)
+        share = timbre.without_versions
     sound, bonus = scored(timbre.similarities(library["timbre"], seed["timbre"], share,
                                               norms=timbre_norms))
     return TrackScores(sound, bonus, share)
@@ -292,7 +298,8 @@ class Retriever:
             ("timbre part norms", mix.main_dim),
             lambda: mix.part_norms(cat.track_vectors["timbre"]))
         found = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own,
-                             version_scores=scores, timbre=mix, timbre_norms=norms)
+                             version_scores=scores, timbre=mix, timbre_norms=norms,
+                             share=params.timbre_share)
         params = dataclasses.replace(params, timbre_share=found.timbre_share)
         total = found.sound + found.bonus
         top = _top(total, self.pool_size(params))

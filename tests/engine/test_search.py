@@ -198,6 +198,8 @@ def test_a_seed_without_versions_listens_to_the_timbre_share_for_it():
     found = track_scores(seed, library, weights, timbre=mix)
     assert found.timbre_share is None and found.bonus[version] > LIKELY_VERSION
     np.testing.assert_allclose(found.sound, track_scores(seed, library, weights).sound)
+    asked = track_scores(seed, library, weights, timbre=mix, share=0.0)  # the gate is skipped
+    assert asked.timbre_share == 0.0 and asked.sound[by_graph] > asked.sound[by_main]
     for share in (0.0, 0.3, 1.0):
         np.testing.assert_allclose(
             mix.similarities(library["timbre"], seed["timbre"], share),

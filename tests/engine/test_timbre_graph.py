@@ -292,6 +292,8 @@ def test_a_seed_without_versions_is_searched_at_the_cards_share(tmp_path: Path):
                 assert bonus.max() > LIKELY_VERSION
                 continue
             assert listened.timbre_share == 0.0
+            asked = dataclasses.replace(params, timbre_share=1.0)  # a share asked for is kept
+            assert retriever.rank_library(seed, asked)[2].timbre_share == 1.0
             own = cat.track_ids == track.id
             found = track_scores(seed.track, cat.track_vectors, params.weights, exclude=own,
                                  timbre=mix)
