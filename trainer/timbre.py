@@ -75,6 +75,13 @@ class TimbreRecipe:
     temperature: float = 0.1
     #: random gain per window (dB, standard deviation)
     gain_db: float = 3.0
+    #: widest frequency stripe (bands) a window has masked to its mean level (0: off)
+    freq_mask: int = 0
+    #: most bands a window is moved up or down, a small pitch and formant change (0: off)
+    band_shift: int = 0
+    #: windows averaged into each of a recording's two views, as a track's vector is the
+    #: mean of its segments'
+    windows_per_view: int = 1
     #: share of the loss whose only positive is the same recording's other window
     recording_weight: float = 0.0
     #: weight of relational distillation from a pretrained tagger's track vectors
@@ -228,18 +235,24 @@ def _train_one(data: TimbreData, recipe: TimbreRecipe, *, window: int,
     net.train()
     for step in range(recipe.steps):
         picked = rng.choice(len(names), n_sources, replace=False)
-        rows, source_labels, recording_labels = [], [], []
+        rows: list[np.ndarray] = []
+        source_labels: list[int] = []
+        recording_labels: list[int] = []
         recordings: list[int] = []
         for s in picked:
             members = by_source[names[s]]
             for i in rng.choice(members, recipe.per_source,
                                 replace=len(members) < recipe.per_source):
                 for _ in range(2):
-                    rows.append(_window(data.mels[i], window, rng, recipe.gain_db))
+                    rows.extend(_augment(_window(data.mels[i], window, rng, recipe.gain_db),
+                                         rng, recipe) for _ in range(recipe.windows_per_view))
                     source_labels.append(int(s))
                     recording_labels.append(int(i))
                     recordings.append(int(i))
         z = net(torch.from_numpy(np.stack(rows)))
+        if recipe.windows_per_view > 1:
+            z = F.normalize(z.view(len(source_labels), recipe.windows_per_view, -1).mean(dim=1),
+                            dim=1)
         loss = supcon(z, torch.tensor(source_labels))
         if recipe.recording_weight > 0:
             loss = ((1 - recipe.recording_weight) * loss
@@ -272,6 +285,24 @@ def _window(mel: np.ndarray, window: int, rng: np.random.Generator, gain_db: flo
     start = int(rng.integers(0, mel.shape[1] - window + 1))
     out: np.ndarray = mel[:, start: start + window] + np.float32(rng.normal(0.0, gain_db))
     return out.astype(np.float32)
+
+
+def _augment(mel: np.ndarray, rng: np.random.Generator, recipe: TimbreRecipe) -> np.ndarray:
+    """``mel`` (bands, frames) moved by up to ``recipe.band_shift`` bands (the edge band
+    repeated) and with a stripe of up to ``recipe.freq_mask`` bands set to its mean level;
+    unchanged (and no random draw) where both are 0."""
+    if recipe.band_shift > 0:
+        shift = int(rng.integers(-recipe.band_shift, recipe.band_shift + 1))
+        if shift:
+            rows = np.clip(np.arange(len(mel)) - shift, 0, len(mel) - 1)
+            mel = mel[rows]
+    if recipe.freq_mask > 0:
+        width = int(rng.integers(0, recipe.freq_mask + 1))
+        if width:
+            start = int(rng.integers(0, len(mel) - width + 1))
+            mel = mel.copy()
+            mel[start: start + width] = mel.mean()
+    return mel
 
 
 def export_timbre(net: TimbreNet | TimbreEnsemble, path: str | Path, *, window: int

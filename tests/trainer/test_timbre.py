@@ -282,3 +282,32 @@ def test_the_command_attaches_a_trained_graph_at_another_gain_and_mix(tmp_path: 
         code = cli_main(["timbre", *[x for kv in args.items() for x in kv],
                          "--out", str(tmp_path / "refused")])
         assert code == 1 and message in capsys.readouterr().err
+
+
+def test_augmentation_moves_bands_and_masks_a_stripe_and_is_off_by_default():
+    from trainer.timbre import _augment
+
+    mel = np.arange(BANDS, dtype=np.float32)[:, None] * np.ones((1, FRAMES), np.float32)
+    rng = np.random.default_rng(0)
+    assert _augment(mel, rng, TimbreRecipe()) is mel
+    assert rng.integers(1 << 30) == np.random.default_rng(0).integers(1 << 30)  # no draw
+    shifts, stripes = set(), set()
+    for seed in range(40):
+        moved = _augment(mel, np.random.default_rng(seed), TimbreRecipe(band_shift=2))
+        shift = int(moved[BANDS // 2, 0] - mel[BANDS // 2, 0])  # the edge band repeated
+        shifts.add(shift)
+        np.testing.assert_array_equal(moved, np.clip(mel + shift, 0, BANDS - 1))
+        masked = _augment(mel, np.random.default_rng(seed), TimbreRecipe(freq_mask=4))
+        rows = np.flatnonzero(np.any(masked != mel, axis=1))
+        assert len(rows) <= 4 and np.all(masked[rows] == mel.mean())
+        stripes.add(len(rows))
+    assert shifts == {-2, -1, 0, 1, 2} and max(stripes) >= 3
+
+
+def test_views_of_several_windows_train_like_single_windows():
+    recipe = TimbreRecipe(steps=120, sources=4, per_source=3, channels=8, dim=16, hidden=32,
+                          dropout=0.0, lr=3e-3, gain_db=10.0, windows_per_view=2)
+    train, unseen = _recordings(6, 6, seed=0), _recordings(6, 4, seed=1)
+    net, record = train_timbre(train, recipe, window=FRAMES, log=lambda _: None)
+    assert record["recipe"]["windows_per_view"] == 2
+    assert _same_source_at_1(net, unseen) >= 0.85
