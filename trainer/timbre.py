@@ -97,6 +97,9 @@ class TimbreRecipe:
         check_distill(self.distill_weight, self.distill_targets, self.distill_output)
         if self.members < 1:
             raise TrainerError(f"members must be at least 1, not {self.members}")
+        if self.windows_per_view < 1 or self.freq_mask < 0 or self.band_shift < 0:
+            raise TrainerError("windows_per_view must be at least 1, freq_mask and "
+                               "band_shift at least 0")
 
 
 class TimbreNet(nn.Module):

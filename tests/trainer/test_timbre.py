@@ -302,6 +302,9 @@ def test_augmentation_moves_bands_and_masks_a_stripe_and_is_off_by_default():
         assert len(rows) <= 4 and np.all(masked[rows] == mel.mean())
         stripes.add(len(rows))
     assert shifts == {-2, -1, 0, 1, 2} and max(stripes) >= 3
+    for bad in ({"band_shift": -1}, {"freq_mask": -2}, {"windows_per_view": 0}):
+        with pytest.raises(TrainerError, match="windows_per_view"):
+            TimbreRecipe(**bad)
 
 
 def test_views_of_several_windows_train_like_single_windows():
