@@ -1,7 +1,8 @@
 """Discovery speed and quality on a synthetic vector library (the discovery budgets).
 
-Tracks are 512-d unit vectors in two levels, like a real collection: genres, artists
-within a genre, songs around their artist. Measured:
+Tracks are unit vectors (1,920-d: the width of the space discovery reads with the shipped
+model) in two levels, like a real collection: genres, artists within a genre, songs
+around their artist. Measured:
 
 * map: first build of 20,000 tracks, then 500 more placed incrementally (cache read
   and written atomically included); neighbourhood purity (share of each track's 10
@@ -52,18 +53,23 @@ from engine.discovery.path import song_path
 from engine.index import normalise
 from engine.records import TrackInfo
 
+#: The fused vectors' width (duplicates compare stored segments' fused vectors).
 DIM = 512
+#: The width of the space map, path and mixes read with the shipped default model
+#: (:mod:`engine.discovery.space`: fused 512 + timbre graph 384 + harmony 512 + rhythm 512).
+SPACE_DIM = 1920
 GENRES, ARTISTS = 40, 12
 
 
-def library(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``n`` unit vectors ``(n, DIM)`` with their genre and artist labels."""
+def library(n: int, *, seed: int = 0, dim: int = SPACE_DIM
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` unit vectors ``(n, dim)`` with their genre and artist labels."""
     rng = np.random.default_rng(seed)
-    genre_c = rng.standard_normal((GENRES, DIM))
-    artist_c = rng.standard_normal((GENRES, ARTISTS, DIM))
+    genre_c = rng.standard_normal((GENRES, dim))
+    artist_c = rng.standard_normal((GENRES, ARTISTS, dim))
     genre = rng.integers(0, GENRES, n)
     artist = rng.integers(0, ARTISTS, n)
-    x = genre_c[genre] + 0.7 * artist_c[genre, artist] + 1.4 * rng.standard_normal((n, DIM))
+    x = genre_c[genre] + 0.7 * artist_c[genre, artist] + 1.4 * rng.standard_normal((n, dim))
     return normalise(x), genre, genre * ARTISTS + artist
 
 
@@ -131,7 +137,7 @@ def bench_map(n: int = 20_000, added: int = 500) -> Rows:
         save_layout(path, layout, fingerprint="bench")
 
         def add() -> Any:
-            cached = load_layout(path, fingerprint="bench", dim=DIM)
+            cached = load_layout(path, fingerprint="bench", dim=SPACE_DIM)
             update = update_layout(cached, ids, x)
             save_layout(path, update.layout, fingerprint="bench")
             return update
@@ -165,6 +171,36 @@ def bench_anchored(n: int = 20_000, anchors: int = 5000) -> Rows:
             f"{wall:.1f} s | {cpu:.1f} s | |"], [
         f"With t-SNE of {anchors:,} anchors only: same genre {purity(layout.xy, genre):.2f}, "
         f"same artist {purity(layout.xy, artist):.2f}."]
+
+
+def bench_space(n: int = 20_000) -> Rows:
+    """The space map, path and mixes read, computed from a catalog's columns of the
+    shipped default model's widths: time and peak memory."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    from engine.discovery.space import sound_space
+    from engine.model import default_model_dir, load_card
+
+    card = load_card(default_model_dir())
+    rng = np.random.default_rng(5)
+    widths = {"fused": DIM, **card.branch_dims}
+    catalog: Any = SimpleNamespace(track_vectors={
+        name: normalise(rng.standard_normal((n, d)).astype(np.float32))
+        for name, d in widths.items()})
+    sound_space(catalog, card)  # warm-up
+    tracemalloc.start()
+    rows, wall, cpu = timed(lambda: sound_space(catalog, card))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return [
+        f"| the space of {n:,} tracks from the catalog's columns ({rows.shape[1]}-d; the "
+        f"map, the mixes and a path each compute it) | {1000 * wall:.0f} ms | "
+        f"{1000 * cpu:.0f} ms | |",
+    ], [
+        f"The space of {n:,} tracks takes {peak / 1e6:.0f} MB at its peak (the rows "
+        "themselves, computed per request and not kept).",
+    ]
 
 
 def bench_path(n: int = 12_000, length: int = 10, pairs: int = 30) -> Rows:
@@ -232,7 +268,7 @@ def _dense_library(folder: Path, n: int, *, copies: int, long_files: int) -> dic
     # embeddings fill few of their dimensions: everything lives in a 96-d subspace here,
     # which the codec's 128-d PCA keeps (isotropic 512-d noise would be coded away)
     basis = np.linalg.qr(rng.standard_normal((DIM, 96)))[0].T.astype(np.float32)
-    centres, _, _ = library(n, seed=7)
+    centres, _, _ = library(n, seed=7, dim=DIM)
     centres = centres[:, :96] @ basis
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
 
@@ -352,7 +388,7 @@ def bench_duplicates(n: int = 12_000, copies: int = 150, long_files: int = 20) -
             found = real_pairs = dup._neighbour_pairs
 
             def every_neighbour(ids: Any, vectors: Any, **kw: Any) -> Any:
-                return real_pairs(ids, vectors, k=kw["k"], min_sim=-1.0)
+                return real_pairs(ids, vectors, **{**kw, "min_sim": -1.0})
 
             dup._neighbour_pairs = every_neighbour
             _, wall_all, cpu_all = timed(lambda: dup.find_duplicates(store, catalog, infos,
@@ -452,15 +488,17 @@ def main() -> None:
 
     timings = ["| measure | wall | CPU | target |", "|---|---|---|---|"]
     notes: list[str] = []
-    parts = [bench_map, *([bench_anchored] if args.anchors else []), bench_path, bench_mixes,
-             bench_duplicates]
+    parts = [bench_space, bench_map, *([bench_anchored] if args.anchors else []), bench_path,
+             bench_mixes, bench_duplicates]
     for rows, found in (part() for part in parts):
         timings += rows
         notes += found
     load = os.getloadavg()[0]
     body = "\n".join([
         "## Discovery: map, song path, mixes (`python -m benchmarks.bench_discovery`)", "",
-        f"Synthetic 512-d library (genres > artists > songs); {machine()}; load average "
+        f"Synthetic library (genres > artists > songs; {SPACE_DIM}-d for map, path and "
+        f"mixes, the space they read; {DIM}-d fused segments for duplicates); {machine()}; "
+        f"load average "
         f"{load:.1f} when the run ended (above the core count, wall time exceeds CPU time "
         "by the time spent waiting for a core).", "",
         *timings, "", *(f"- {n}" for n in notes)])

@@ -4,7 +4,9 @@ The validation recordings (held-out packages, ``data/VALIDATION_PACKAGES.txt``) 
 planted copies of some of them are scanned once with the shipped model into a library
 cached under ``benchmarks/_cache/discovery-val`` (git-ignored; a rerun only rescans what
 changed). Copies: MP3 at 64 kb/s, AAC at 48 kb/s, FLAC trimmed by 7 s and 11 s, and
-MP3 at 128 kb/s faded 8 s in and out. Measured on the track vectors of the originals:
+MP3 at 128 kb/s faded 8 s in and out. Measured on the track vectors of the originals in
+the space discovery reads (:mod:`engine.discovery.space`; the fused vectors alone, what it
+read before, for comparison):
 
 * map: share of each track's 10 nearest tracks in vector space that are among its 10
   nearest on the map (neighbourhood preservation), and share of the 10 nearest from the
@@ -38,6 +40,7 @@ import numpy as np
 from engine.discovery.layout import build_layout
 from engine.discovery.mixes import make_mixes
 from engine.discovery.path import song_path
+from engine.discovery.space import sound_space
 from engine.errors import ParameterError
 from engine.library import Library
 from engine.model import default_model_dir
@@ -299,10 +302,14 @@ def main() -> None:
     names = {tid: infos[tid].path.name for tid in catalog.track_ids}
     keep = np.array([corpus.origin[names[t]] == names[t] for t in catalog.track_ids])
     ids = catalog.track_ids[keep]
-    vectors = np.asarray(catalog.track_vectors["fused"], np.float64)[keep]
+    vectors = np.asarray(sound_space(catalog, lib.embedder.card), np.float64)[keep]
+    fused = np.asarray(catalog.track_vectors["fused"], np.float64)[keep]
     labels = np.array([corpus.package[names[t]] for t in ids])
     lines = [*map_quality(vectors, labels), *segment_map_quality(corpus), *path_quality(vectors),
-             *mixes_quality(ids, vectors, labels, infos)]
+             *mixes_quality(ids, vectors, labels, infos),
+             *(f"The fused vectors alone (what discovery read before): {line}"
+               for line in [*map_quality(fused, labels), *path_quality(fused),
+                            *mixes_quality(ids, fused, labels, infos)])]
     rows, notes = duplicates_quality(corpus)
     lib.close()
     text = "\n".join([*rows, "", *(f"- {line}" for line in [*lines, *notes])])

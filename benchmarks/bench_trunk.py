@@ -134,8 +134,9 @@ def report(result: Measured, model: Embedder, trunk: Embedder, command: str) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=default_model_dir(),
-                        help="per-segment model folder (default: the shipped one)")
+    parser.add_argument("--model", type=Path, default=default_model_dir() / "per-segment",
+                        help="per-segment model folder (default: the one the shipped trunk "
+                             "was converted from)")
     parser.add_argument("--trunk", type=Path, required=True, help="trunk model folder")
     parser.add_argument("--audio", type=Path, nargs="+", required=True,
                         help="real audio files or folders")

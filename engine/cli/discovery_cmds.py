@@ -139,13 +139,14 @@ def run_path(args: argparse.Namespace) -> int:
     """Print the path from A to B."""
     import numpy as np
 
-    from engine.discovery import library_path
+    from engine.discovery import library_path, sound_space
 
     with _open(args) as library:
         start, end = library_track(library, args.start), library_track(library, args.end)
         tracks = library_path(library, start, end, args.length)
         catalog = library.catalog()
-        vectors = catalog.track_vectors["fused"][catalog.rows(np.array([t.id for t in tracks]))]
+        vectors = sound_space(catalog, library.embedder.card)[
+            catalog.rows(np.array([t.id for t in tracks]))]
         to_prev = [None, *(float(a @ b) for a, b in itertools.pairwise(vectors))]
         to_end = [float(v @ vectors[-1]) for v in vectors]
         if args.json:

@@ -1,7 +1,7 @@
 """Discovery on a :class:`~engine.library.Library`: map, song path, mixes, several seeds.
 
-These read the loaded catalog's fused track vectors (what the track index searches)
-and the tracks' tags; none of them decodes audio.
+These read the loaded catalog's track vectors in the space a search ranks in
+(:mod:`engine.discovery.space`) and the tracks' tags; none of them decodes audio.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 
 from engine.discovery.mixes import Mix, make_mixes
 from engine.discovery.path import song_path
+from engine.discovery.space import sound_space
 from engine.errors import ParameterError
 from engine.records import TrackInfo
 
@@ -32,8 +33,8 @@ def _row(catalog: Catalog, track_id: int) -> int:
 def library_path(library: Library, start: int, end: int, length: int) -> list[TrackInfo]:
     """``length`` tracks leading from track ``start`` to track ``end`` (both included)."""
     catalog = library.catalog()
-    rows = song_path(catalog.track_vectors["fused"], _row(catalog, start), _row(catalog, end),
-                     int(length))
+    rows = song_path(sound_space(catalog, library.embedder.card), _row(catalog, start),
+                     _row(catalog, end), int(length))
     ids = [int(catalog.track_ids[r]) for r in rows]
     return [library.track(t) for t in ids]
 
@@ -43,5 +44,5 @@ def library_mixes(library: Library, count: int | None = None, *, size: int | Non
     """The library's searchable tracks in named mixes (``count`` or of ``size`` tracks)."""
     catalog = library.catalog()
     infos = {t.id: t for t in library.tracks()}
-    return make_mixes(catalog.track_ids, catalog.track_vectors["fused"], infos, count=count,
-                      size=size, seed=seed)
+    return make_mixes(catalog.track_ids, sound_space(catalog, library.embedder.card), infos,
+                      count=count, size=size, seed=seed)

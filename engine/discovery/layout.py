@@ -28,6 +28,8 @@ StopCheck = Callable[[], bool]
 
 #: Principal components kept before t-SNE and for placing tracks.
 PCA_DIMS = 50
+#: Rows whose scatter is summed at once when fitting the PCA.
+PCA_BLOCK = 2048
 #: Tracks laid out by t-SNE; the others are placed among them.
 MAX_ANCHORS = 20_000
 #: Nearest anchors whose positions place a track.
@@ -137,7 +139,7 @@ def _build(ids: np.ndarray, vectors: np.ndarray, *, seed: int, max_anchors: int,
     n = len(ids)
     rng = np.random.default_rng(seed)
     anchors = np.sort(rng.choice(n, size=min(n, max_anchors), replace=False))
-    mean, components = _pca(vectors[anchors])
+    mean, components = _pca(vectors[anchors], stop)
     anchor_z = np.ascontiguousarray((vectors[anchors] - mean) @ components, dtype=np.float32)
     stop()
     anchor_xy = _scaled(_tsne(anchor_z, seed=seed, stop=stop) if len(anchors) >= MIN_TSNE
@@ -151,18 +153,30 @@ def _build(ids: np.ndarray, vectors: np.ndarray, *, seed: int, max_anchors: int,
     return layout
 
 
-def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pca(x: np.ndarray, stop: Callable[[], None] = lambda: None
+         ) -> tuple[np.ndarray, np.ndarray]:
     """Centre ``(dim,)`` and the leading principal axes ``(dim, p)`` of ``x``.
 
     From the eigenvectors of the ``(dim, dim)`` covariance: a fraction of the cost of
-    an SVD of ``x`` when there are many more rows than dimensions.
+    an SVD of ``x`` when there are many more rows than dimensions. The covariance is
+    summed over blocks of :data:`PCA_BLOCK` rows, so no float64 copy of ``x`` is made
+    (20,000 tracks of the search's 1,920-d space: 0.6 GB otherwise), and ``stop`` is
+    called after each block. Only the ``p`` leading eigenvectors are computed (1,920
+    dimensions: 0.6 s instead of 1.4 s for all of them).
     """
-    x = np.asarray(x, np.float64)
-    mean = x.mean(axis=0)
-    centred = x - mean
-    values, vectors = np.linalg.eigh(centred.T @ centred)
-    p = min(PCA_DIMS, len(x), x.shape[1])
-    top = np.argsort(values)[::-1][:p]
+    from scipy.linalg import eigh
+
+    x = np.asarray(x, np.float32)
+    dim = x.shape[1]
+    mean = x.mean(axis=0, dtype=np.float64)
+    scatter = np.zeros((dim, dim))
+    for start in range(0, len(x), PCA_BLOCK):
+        block = x[start: start + PCA_BLOCK] - mean
+        scatter += block.T @ block
+        stop()
+    p = min(PCA_DIMS, len(x), dim)
+    values, vectors = eigh(scatter, subset_by_index=[dim - p, dim - 1])
+    top = np.argsort(values)[::-1]
     return mean.astype(np.float32), np.ascontiguousarray(vectors[:, top], dtype=np.float32)
 
 

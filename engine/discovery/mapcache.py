@@ -1,13 +1,14 @@
 """The library map, cached in the library folder and kept up to date incrementally.
 
 ``<library>/map/layout.npz`` holds a :class:`~engine.discovery.layout.Layout` and a
-JSON header (format, model fingerprint); it is written atomically (temporary file,
+JSON header (format, model fingerprint, the space it was laid out in:
+:func:`~engine.discovery.space.space_key`); it is written atomically (temporary file,
 fsync, ``os.replace``) and read without pickle. Like the FAISS catalog it is derived
 data: a damaged or out-of-date file is rebuilt from the track vectors.
 
 On each request the cache is brought in line with the catalog: removed tracks are
 dropped, added ones placed among the anchors (fast), and the map is laid out again
-only when the model changed or the library has grown past :data:`REBUILD_GROWTH`
+only when the model or its space changed or the library has grown past :data:`REBUILD_GROWTH`
 times the size it had at the last full build.
 """
 
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.discovery.layout import Layout, StopCheck, build_layout
+from engine.discovery.space import sound_space, space_key
 from engine.errors import StoreAccessError
 
 if TYPE_CHECKING:
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 MAP_FOLDER = "map"
 MAP_FILE = "layout.npz"
 FORMAT = "resonance-map"
-FORMAT_VERSION = 1
+#: 2: laid out in the search's space (:mod:`engine.discovery.space`), not the fused vectors
+FORMAT_VERSION = 2
 #: A full layout is redone once the library holds this many times the tracks it had then.
 REBUILD_GROWTH = 2.0
 _ARRAYS = ("ids", "xy", "mean", "components", "anchor_z", "anchor_xy")
@@ -64,10 +67,10 @@ def map_path(folder: Path) -> Path:
     return Path(folder) / MAP_FOLDER / MAP_FILE
 
 
-def save_layout(path: Path, layout: Layout, *, fingerprint: str) -> None:
-    """Write ``layout`` to ``path`` atomically."""
+def save_layout(path: Path, layout: Layout, *, fingerprint: str, space: str = "") -> None:
+    """Write ``layout`` to ``path`` atomically (``space``: what its vectors were)."""
     header = {"format": FORMAT, "version": FORMAT_VERSION, "fingerprint": fingerprint,
-              "built_count": layout.built_count}
+              "space": space, "built_count": layout.built_count}
     tmp = path.with_name(f"{path.stem}.tmp-{uuid.uuid4().hex}.npz")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +87,7 @@ def save_layout(path: Path, layout: Layout, *, fingerprint: str) -> None:
                                f"{exc.strerror or exc}") from None
 
 
-def load_layout(path: Path, *, fingerprint: str, dim: int) -> Layout | None:
+def load_layout(path: Path, *, fingerprint: str, dim: int, space: str = "") -> Layout | None:
     """The cached layout at ``path``, or None when missing, damaged or out of date."""
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -96,7 +99,7 @@ def load_layout(path: Path, *, fingerprint: str, dim: int) -> Layout | None:
         log.warning("The library map cannot be read (%s): laying it out again.", exc)
         return None
     if (header.get("format"), header.get("version")) != (FORMAT, FORMAT_VERSION) \
-            or header.get("fingerprint") != fingerprint:
+            or (header.get("fingerprint"), header.get("space")) != (fingerprint, space):
         return None
     layout = Layout(**arrays, built_count=int(header.get("built_count", 0)))
     if not _consistent(layout, dim):
@@ -149,11 +152,12 @@ def library_map(library: Library, *, rebuild: bool = False,
     :class:`~engine.errors.Cancelled` and leaving the cache as it was.
     """
     catalog = library.catalog()
-    ids, vectors = catalog.track_ids, catalog.track_vectors["fused"]
+    card = library.embedder.card
+    ids, vectors = catalog.track_ids, sound_space(catalog, card)
     path = map_path(library.folder)
-    fingerprint = catalog.fingerprint
+    fingerprint, space = catalog.fingerprint, space_key(card)
     cached = None if rebuild else load_layout(path, fingerprint=fingerprint,
-                                              dim=vectors.shape[1])
+                                              dim=vectors.shape[1], space=space)
     if not len(ids):
         empty = np.zeros((0, 2), np.float32)
         return MapUpdate(Layout(ids=ids, xy=empty, mean=np.zeros(0, np.float32),
@@ -162,5 +166,5 @@ def library_map(library: Library, *, rebuild: bool = False,
                          rebuilt=False, added=0, removed=0)
     update = update_layout(cached, ids, vectors, should_stop=should_stop)
     if update.rebuilt or update.added or update.removed:
-        save_layout(path, update.layout, fingerprint=fingerprint)
+        save_layout(path, update.layout, fingerprint=fingerprint, space=space)
     return update

@@ -18,6 +18,7 @@ from engine.discovery import (
 )
 from engine.discovery.mapcache import map_path
 from engine.discovery.mixes import make_mixes, name_mix
+from engine.discovery.space import sound_space
 from engine.errors import Cancelled, ParameterError
 from engine.library import Library, SearchParams
 from engine.records import TrackInfo
@@ -55,14 +56,15 @@ def ids_by_name(library):
     return {t.path.stem: t.id for t in library.tracks()}
 
 
-def fused(library):
+def space(library):
+    """The tracks and their rows in the space discovery reads."""
     catalog = library.catalog()
-    return catalog.track_ids, catalog.track_vectors["fused"]
+    return catalog.track_ids, sound_space(catalog, library.embedder.card)
 
 
 def test_path_runs_from_a_to_b_without_repeats_steadily_closer(env):
     _, library = env
-    ids, vectors = fused(library)
+    ids, vectors = space(library)
     sims = vectors @ vectors.T
     a, b = np.unravel_index(np.argmin(sims), sims.shape)  # the two least alike songs
     tracks = library_path(library, int(ids[a]), int(ids[b]), 6)
@@ -76,7 +78,7 @@ def test_path_runs_from_a_to_b_without_repeats_steadily_closer(env):
 
 def test_path_steps_beat_random_orderings(env, rng):
     _, library = env
-    ids, vectors = fused(library)
+    ids, vectors = space(library)
     sims = vectors @ vectors.T
     a, b = np.unravel_index(np.argmin(sims), sims.shape)
     rows = song_path(vectors, int(a), int(b), 6)
@@ -116,7 +118,7 @@ def test_path_widens_its_candidates_when_the_nearest_allow_no_path(monkeypatch):
 @pytest.mark.parametrize("length, message", [(1, "at least 2"), (99, "at most")])
 def test_path_refuses_impossible_requests(env, length, message):
     _, library = env
-    ids, vectors = fused(library)
+    ids, vectors = space(library)
     sims = vectors @ vectors.T
     a, b = np.unravel_index(np.argmin(sims), sims.shape)
     with pytest.raises(ParameterError, match=message):
@@ -125,7 +127,7 @@ def test_path_refuses_impossible_requests(env, length, message):
 
 def test_path_from_a_near_neighbour_of_b_says_how_long_it_can_be(env):
     _, library = env
-    ids, vectors = fused(library)
+    ids, vectors = space(library)
     b = 0
     a = int(np.argsort(vectors @ vectors[b])[-3])  # the third most alike to B (B first)
     available = int(np.sum(vectors @ vectors[b] > vectors[a] @ vectors[b])) - 1
@@ -136,7 +138,7 @@ def test_path_from_a_near_neighbour_of_b_says_how_long_it_can_be(env):
 
 def test_path_needs_two_analysed_tracks(env):
     _, library = env
-    ids, _ = fused(library)
+    ids, _ = space(library)
     with pytest.raises(ParameterError, match="two different"):
         library_path(library, int(ids[0]), int(ids[0]), 4)
     with pytest.raises(ParameterError, match="not been analysed"):
@@ -156,7 +158,7 @@ def test_mixes_cover_every_track_exactly_once(env, count):
 
 def test_mix_tracks_are_closer_to_their_own_mix(env):
     _, library = env
-    ids, vectors = fused(library)
+    ids, vectors = space(library)
     mixes = library_mixes(library, 3)
     row = {int(t): r for r, t in enumerate(ids)}
     centres = [vectors[[row[t] for t in m.track_ids]].mean(axis=0) for m in mixes]
@@ -369,10 +371,27 @@ def test_optimisation_polls_the_stop_check_and_stops_at_once():
 
     with pytest.raises(Cancelled):
         build_layout(np.arange(300), vectors, should_stop=stop_late)
-    # 3 polls before the optimisation, then one every STOP_CHECK_EVERY iterations
-    assert len(polls) == 7 < 3 + (lay.EARLY_ITERATIONS + lay.ITERATIONS) // lay.STOP_CHECK_EVERY
+    # 4 polls before the optimisation (a PCA block, after the PCA, the neighbours, the
+    # affinities), then one every STOP_CHECK_EVERY iterations
+    assert len(polls) == 7 < 4 + (lay.EARLY_ITERATIONS + lay.ITERATIONS) // lay.STOP_CHECK_EVERY
     never = build_layout(np.arange(300), vectors, should_stop=lambda: False)
     np.testing.assert_array_equal(never.xy, build_layout(np.arange(300), vectors).xy)
+
+
+def test_the_pca_sums_blocks_polls_between_them_and_finds_the_leading_axes(monkeypatch):
+    from engine.discovery import layout as lay
+
+    monkeypatch.setattr(lay, "PCA_BLOCK", 100)
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((1050, 80)) * np.linspace(5.0, 0.1, 80) + 3.0).astype(np.float32)
+    polls = []
+    mean, axes = lay._pca(x, lambda: polls.append(1))
+    assert len(polls) == 11  # one per block of 100 rows
+    centred = x.astype(np.float64) - x.mean(axis=0)
+    want = np.linalg.svd(centred, full_matrices=False)[2][: lay.PCA_DIMS].T
+    np.testing.assert_allclose(mean, x.mean(axis=0), atol=1e-5)
+    assert axes.shape == (80, lay.PCA_DIMS) and axes.dtype == np.float32
+    np.testing.assert_allclose(np.abs(np.sum(axes * want, axis=0)), 1.0, atol=1e-4)
 
 
 def test_approximate_neighbours_match_the_exact_ones():
