@@ -198,8 +198,8 @@ def bench_space(n: int = 20_000) -> Rows:
         f"map, the mixes and a path each compute it) | {1000 * wall:.0f} ms | "
         f"{1000 * cpu:.0f} ms | |",
     ], [
-        f"The space of {n:,} tracks takes {peak / 1e6:.0f} MB at its peak (the rows "
-        "themselves, computed per request and not kept).",
+        f"The space of {n:,} tracks takes {peak / 1e6:.0f} MB at its peak (the rows and "
+        "the re-weighted timbre column; computed per request, not kept).",
     ]
 
 

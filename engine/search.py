@@ -163,12 +163,17 @@ class SearchResult:
 
 
 def weighted(vectors: dict[str, np.ndarray], weights: tuple[float, float, float]) -> np.ndarray:
-    """Rows in the weighted space ``(n, dim + sum branch dims)``, unit norm."""
-    parts = [np.atleast_2d(vectors["fused"])]
-    parts += [np.sqrt(w) * np.atleast_2d(vectors[b]) for b, w in zip(BRANCH_NAMES, weights,
-                                                                        strict=True)]
-    rows: np.ndarray = np.concatenate(parts, axis=1) / np.sqrt(1.0 + sum(weights))
-    return rows.astype(np.float32)
+    """Rows in the weighted space ``(n, dim + sum branch dims)``, unit norm, float32,
+    written into one array (a whole library's rows make no float64 or per-column copy)."""
+    columns = [np.atleast_2d(vectors[name]) for name in ("fused", *BRANCH_NAMES)]
+    total = 1.0 + sum(weights)
+    rows = np.empty((columns[0].shape[0], sum(c.shape[1] for c in columns)), np.float32)
+    at = 0
+    for column, weight in zip(columns, (1.0, *weights), strict=True):
+        np.multiply(column, np.float32(np.sqrt(weight / total)),
+                    out=rows[:, at: at + column.shape[1]])
+        at += column.shape[1]
+    return rows
 
 
 @dataclass
